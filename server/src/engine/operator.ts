@@ -1,0 +1,25 @@
+// The product interface every backend implements and the engine's solvers consume (I2F.md, "The estimate"):
+// J = ∂(∇θ L)/∂x is d_x × d_θ; nothing here ever forms it, only its products with vectors.
+
+export interface InversionOperator {
+  /** d_x: the whole batch's input, flattened (batch-major, then the model's own layout). */
+  readonly inputSize: number;
+  /** d_θ: the trainable parameters, flattened in `parameterNames` order. */
+  readonly parameterCount: number;
+  /** Trainable parameters (θ) in the order g, u and δ are laid out; with their shapes. */
+  readonly parameters: readonly { name: string; dims: number[]; offset: number; size: number }[];
+
+  /** Moves the point the products are taken at (default: the batch the operator was built for). */
+  setInput(x: Float64Array): void;
+  /** g = ∇θ L(x, y; θ) into `out` (length d_θ); returns the loss. */
+  gradient(out: Float64Array): Promise<number>;
+  /** J u = ∇x ⟨∇θ L, u⟩ for u in θ-space, into `out` (length d_x). */
+  jacobianVector(u: Float64Array, out: Float64Array): Promise<void>;
+  /** Jᵀ v = d/dt ∇θ L(x + t v) for v in x-space, into `out` (length d_θ). */
+  jacobianTransposeVector(v: Float64Array, out: Float64Array): Promise<void>;
+  /** J Jᵀ v (length d_x), fused into one product where the backend can. */
+  gramVector(v: Float64Array, out: Float64Array): Promise<void>;
+  /** Per-example gradients ∇θ L(x_i, y_i) (needed by DP-SGD's clipping), each of length d_θ. */
+  exampleGradients(): Promise<Float64Array[]>;
+  dispose(): Promise<void>;
+}
