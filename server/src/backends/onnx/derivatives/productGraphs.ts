@@ -1,0 +1,230 @@
+// Builds the four derivative graphs the engine runs (ARCHITECTURE.md, "The numerical core"):
+//   gradient:  (x, target)        → loss, g = ∇θ L                       (reverse mode)
+//   Ju:        (x, target, u ∈ Θ) → J u = d/dt ∇x L(θ + t u)              (forward over reverse, θ-tangent)
+//   JTv:       (x, target, v ∈ X) → Jᵀ v = d/dt ∇θ L(x + t v)             (forward over reverse, x-tangent)
+//   gram:      (x, target, v ∈ X) → J Jᵀ v, both passes fused in one graph
+// as ONNX models for onnxruntime's inference build, with θ baked in as initialisers.
+
+import type { Graph, Model, Node, Tensor } from '../../../graph/ir';
+import { sizeOf } from '../../../graph/ir';
+import { UserError } from '../../../errors';
+import { GraphBuilder, int, type ValueType } from './graphBuilder';
+import { lowerForward } from './lower';
+import { reverseNode } from './reverse';
+import { tangentNode } from './tangent';
+
+export type LossKind = 'cross-entropy' | 'mse';
+export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
+
+export interface ParameterSlot {
+  name: string;
+  dims: number[];
+  offset: number;
+  size: number;
+}
+
+export interface ProductLayout {
+  inputName: string;
+  inputDims: number[];
+  /** Shape of the loss target fed to every graph: one-hot [B, K] for cross-entropy, the output's shape for MSE. */
+  targetDims: number[];
+  /** Output of the model the loss is taken on (its logits). */
+  outputDims: number[];
+  parameters: ParameterSlot[];
+  inputSize: number;
+  parameterCount: number;
+}
+
+export interface ProductGraphOptions {
+  /** Forward graph with constants folded, for one batch size. */
+  graph: Graph;
+  /** Static type of every value of `graph` at that batch size. */
+  types: Map<string, ValueType>;
+  /** θ: trainable initialiser names, in the order g is laid out. */
+  trainable: string[];
+  loss: LossKind;
+  opset: number;
+  file: string;
+}
+
+const OPSET = 17; // ScatterElements(reduction=add) needs ≥ 16; every emitted op is stable at 17.
+
+export function productLayout(opts: ProductGraphOptions): ProductLayout {
+  const { graph, types, trainable } = opts;
+  const input = graph.inputs[0];
+  const inputDims = types.get(input.name)!.dims;
+  let offset = 0;
+  const parameters = trainable.map((name) => {
+    const t = graph.initializers.get(name);
+    if (!t) throw new UserError('unknown-parameter', `parameter '${name}' is not an initialiser of the model`, { file: opts.file });
+    const size = sizeOf(t.dims);
+    const slot = { name, dims: [...t.dims], offset, size };
+    offset += size;
+    return slot;
+  });
+  const lowered = lowerForward(graph, types, opts.opset, opts.file);
+  const outputDims = lowered.builder.dims(lowered.output);
+  const targetDims = opts.loss === 'cross-entropy' ? [outputDims[0], sizeOf(outputDims.slice(1))] : outputDims;
+  return { inputName: input.name, inputDims, targetDims, outputDims, parameters, inputSize: sizeOf(inputDims), parameterCount: offset };
+}
+
+interface Differentiated {
+  b: GraphBuilder;
+  file: string;
+  layout: ProductLayout;
+  input: string;
+  target: string;
+  loss: string;
+  /** Primal nodes (forward, loss, backward): what tangent passes run over. */
+  primal: Node[];
+  /** ∂L/∂p for each θ entry (undefined: p does not reach the loss) and ∂L/∂x. */
+  paramGrads: (string | undefined)[];
+  inputGrad: string | undefined;
+  constant(v: string): Tensor | undefined;
+}
+
+function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differentiated {
+  const b = new GraphBuilder('d');
+  const { input, output } = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b);
+  const target = b.addInput('i2f_target', b.f32(layout.targetDims));
+  const constant = (v: string): Tensor | undefined => (layout.parameters.some((p) => p.name === v) ? undefined : b.initializers.get(v));
+
+  // Loss and its gradient with respect to the logits, written directly (the tangent pass differentiates these).
+  const batch = layout.inputDims[0];
+  let loss: string;
+  let gLogits: string;
+  const z = opts.loss === 'cross-entropy' ? b.reshape(output, layout.targetDims) : output;
+  if (opts.loss === 'cross-entropy') {
+    // L = −(1/B) Σ_b Σ_k t_bk log softmax(z_b)_k ;  ∂L/∂z = (softmax(z) − t)/B
+    const logp = b.op('LogSoftmax', [z], b.type(z), { axis: int(1) });
+    loss = b.neg(b.scale(b.reduceSum(b.mul(logp, target), [0, 1], false), 1 / batch));
+    const p = b.op('Softmax', [z], b.type(z), { axis: int(1) });
+    gLogits = b.scale(b.sub(p, target), 1 / batch);
+  } else {
+    // L = mean over all elements of (z − t)² (torch MSELoss) ;  ∂L/∂z = 2(z − t)/n
+    const d = b.sub(z, target);
+    const n = sizeOf(layout.outputDims);
+    loss = b.scale(b.reduceSum(b.mul(d, d), [...layout.outputDims.keys()], false), 1 / n);
+    gLogits = b.scale(d, 2 / n);
+  }
+  gLogits = b.reshape(gLogits, b.dims(output));
+
+  // Which values depend on x or θ (only those get gradients and tangents).
+  const active = new Set<string>([input, ...layout.parameters.map((p) => p.name)]);
+  const forwardNodes = [...b.nodes];
+  for (const node of forwardNodes) {
+    if (node.inputs.some((v) => active.has(v))) node.outputs.forEach((o) => o && active.add(o));
+  }
+
+  // Reverse sweep: accumulate contributions, sum them when the producing node is reached.
+  const contributions = new Map<string, string[]>();
+  const accumulate = (v: string, g: string): void => {
+    const list = contributions.get(v);
+    if (list) list.push(g);
+    else contributions.set(v, [g]);
+  };
+  const total = (v: string): string | undefined => {
+    const list = contributions.get(v);
+    if (!list || list.length === 0) return undefined;
+    const g = list.slice(1).reduce((acc, x) => b.add(acc, x), list[0]);
+    contributions.set(v, [g]);
+    return g;
+  };
+  accumulate(output, gLogits);
+  const rctx = { b, file: opts.file, active: (v: string) => active.has(v), accumulate, constant };
+  const logitsProducer = forwardNodes.findIndex((n) => n.outputs.includes(output));
+  for (let i = logitsProducer; i >= 0; i--) {
+    const node = forwardNodes[i];
+    if (!node.outputs.some((o) => active.has(o))) continue;
+    const gy = total(node.outputs[0]);
+    if (!gy) continue;
+    reverseNode(node, gy, rctx);
+  }
+  const paramGrads = layout.parameters.map((p) => total(p.name));
+  const inputGrad = total(input);
+  return { b, file: opts.file, layout, input, target, loss, primal: [...b.nodes], paramGrads, inputGrad, constant };
+}
+
+/** Runs the tangent rules over `nodes` with the given seeds; returns the tangent lookup. */
+function tangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[]): (v: string) => string | undefined {
+  const tangents = new Map(seeds);
+  const ctx = { b: d.b, file: d.file, tangent: (v: string) => tangents.get(v), constant: d.constant };
+  for (const node of nodes) {
+    const t = tangentNode(node, ctx);
+    if (t) tangents.set(node.outputs[0], t);
+  }
+  return (v) => tangents.get(v);
+}
+
+/** θ-space vector → one initialiser-shaped tangent per parameter (Slice + Reshape of the flat input). */
+function splitParameters(d: Differentiated, flat: string): Map<string, string> {
+  const seeds = new Map<string, string>();
+  for (const p of d.layout.parameters) {
+    const part = d.b.op('Slice', [flat, d.b.int64s([p.offset]), d.b.int64s([p.offset + p.size]), d.b.int64s([0])], d.b.f32([p.size]), {}, 'theta');
+    seeds.set(p.name, d.b.reshape(part, p.dims));
+  }
+  return seeds;
+}
+
+/** Concatenates per-parameter tensors into one flat θ-space output (zeros where a parameter has none). */
+function concatParameters(d: Differentiated, parts: (string | undefined)[]): string {
+  const flat = d.layout.parameters.map((p, i) => {
+    const v = parts[i];
+    return v ? d.b.reshape(v, [p.size]) : d.b.zeros([p.size]);
+  });
+  if (flat.length === 1) return flat[0];
+  return d.b.op('Concat', flat, d.b.f32([d.layout.parameterCount]), { axis: int(0) }, 'theta_flat');
+}
+
+function flatInput(d: Differentiated, v: string | undefined): string {
+  return v ? d.b.reshape(v, [d.layout.inputSize]) : d.b.zeros([d.layout.inputSize]);
+}
+
+function toModel(d: Differentiated, kind: ProductKind, outputs: { name: string; as: string }[]): Model {
+  const b = d.b;
+  for (const o of outputs) {
+    b.raw({ name: `out_${o.as}`, opType: 'Identity', domain: '', inputs: [o.name], outputs: [o.as], attributes: {} }, [b.type(o.name)]);
+    b.addOutput(o.as);
+  }
+  // Only the initialisers the product reads go into the file (the lowered graph may have left some unused).
+  const used = new Set<string>();
+  for (const n of b.nodes) for (const v of n.inputs) used.add(v);
+  const initializers = new Map([...b.initializers].filter(([name]) => used.has(name)));
+  return {
+    irVersion: 8,
+    producerName: 'i2f-privacy-lint',
+    producerVersion: kind,
+    opsets: [{ domain: '', version: OPSET }],
+    graph: { name: `i2f_${kind}`, nodes: b.nodes, initializers, inputs: b.inputs, outputs: b.outputs },
+  };
+}
+
+export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind): { model: Model; layout: ProductLayout } {
+  const layout = productLayout(opts);
+  const d = differentiate(opts, layout);
+  const b = d.b;
+  let model: Model;
+  if (kind === 'gradient') {
+    model = toModel(d, kind, [{ name: d.loss, as: 'loss' }, { name: concatParameters(d, d.paramGrads), as: 'g' }]);
+  } else if (kind === 'jacobianTransposeVector') {
+    const v = b.addInput('i2f_v', b.f32([layout.inputSize]));
+    const tangent = tangentPass(d, new Map([[d.input, b.reshape(v, layout.inputDims)]]), d.primal);
+    model = toModel(d, kind, [{ name: concatParameters(d, d.paramGrads.map((g) => g && tangent(g))), as: 'JTv' }]);
+  } else if (kind === 'jacobianVector') {
+    const u = b.addInput('i2f_u', b.f32([layout.parameterCount]));
+    const tangent = tangentPass(d, splitParameters(d, u), d.primal);
+    model = toModel(d, kind, [{ name: flatInput(d, d.inputGrad && tangent(d.inputGrad)), as: 'Ju' }]);
+  } else {
+    const v = b.addInput('i2f_v', b.f32([layout.inputSize]));
+    const first = tangentPass(d, new Map([[d.input, b.reshape(v, layout.inputDims)]]), d.primal);
+    const w = new Map<string, string>();
+    layout.parameters.forEach((p, i) => {
+      const g = d.paramGrads[i];
+      const t = g && first(g);
+      if (t) w.set(p.name, t);
+    });
+    const second = tangentPass(d, w, d.primal);
+    model = toModel(d, kind, [{ name: flatInput(d, d.inputGrad && second(d.inputGrad)), as: 'JJTv' }]);
+  }
+  return { model, layout };
+}

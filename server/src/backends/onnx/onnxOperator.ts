@@ -1,0 +1,185 @@
+// The engine's InversionOperator on onnxruntime-node: one session per derivative graph (built lazily, kept for
+// the operator's life), float32 kernels (Conv has no float64 kernel in onnxruntime: MEASURED.md) behind a
+// Float64Array interface, with input and output buffers allocated once (per-call glue once cost 5× the product).
+
+import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
+import type { InversionOperator } from '../../engine/operator';
+import { encodeModel } from './onnxProto';
+import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptions, type ProductKind, type ProductLayout } from './derivatives/productGraphs';
+import type { Graph } from '../../graph/ir';
+import type { ValueType } from './derivatives/graphBuilder';
+
+type Ort = typeof import('onnxruntime-node');
+let ortModule: Ort | undefined;
+export function ort(): Ort {
+  // Loaded on first use: the language server must start (and run cheap rules) even where the native binary cannot.
+  ortModule ??= require('onnxruntime-node') as Ort;
+  return ortModule;
+}
+
+export interface ForwardGraph {
+  graph: Graph;
+  types: Map<string, ValueType>;
+  opset: number;
+}
+
+export interface SessionSettings {
+  /** onnxruntime execution providers in order of preference, e.g. ['cuda', 'cpu']. */
+  executionProviders?: string[];
+  intraOpNumThreads?: number;
+}
+
+export interface OnnxOperatorOptions {
+  file: string;
+  trainable: string[];
+  loss: LossKind;
+  /** The forward graph specialised (folded, shapes known) to a batch size. */
+  specialise(batch: number): ForwardGraph;
+  batch: number;
+  /** The batch x, float32, flattened batch-major. */
+  input: Float32Array;
+  /** Loss target per example: one-hot rows (cross-entropy) or regression targets (MSE), flattened. */
+  target: Float32Array;
+  session?: SessionSettings;
+}
+
+interface Product {
+  session: OrtSession;
+  layout: ProductLayout;
+}
+
+export class OnnxInversionOperator implements InversionOperator {
+  readonly inputSize: number;
+  readonly parameterCount: number;
+  readonly parameters: ProductLayout['parameters'];
+  private readonly products = new Map<string, Promise<Product>>();
+  private readonly x32: Float32Array;
+  private readonly theta32: Float32Array;
+  private readonly xVec32: Float32Array;
+  private xTensor: OrtTensor;
+  private readonly targetTensor: OrtTensor;
+  private readonly thetaTensor: OrtTensor;
+  private readonly xVecTensor: OrtTensor;
+  private readonly forward: ForwardGraph;
+
+  private constructor(private readonly opts: OnnxOperatorOptions, readonly layout: ProductLayout) {
+    const T = ort().Tensor;
+    this.forward = opts.specialise(opts.batch);
+    this.inputSize = layout.inputSize;
+    this.parameterCount = layout.parameterCount;
+    this.parameters = layout.parameters;
+    this.x32 = Float32Array.from(opts.input);
+    this.theta32 = new Float32Array(layout.parameterCount);
+    this.xVec32 = new Float32Array(layout.inputSize);
+    this.xTensor = new T('float32', this.x32, layout.inputDims);
+    this.targetTensor = new T('float32', Float32Array.from(opts.target), layout.targetDims);
+    this.thetaTensor = new T('float32', this.theta32, [layout.parameterCount]);
+    this.xVecTensor = new T('float32', this.xVec32, [layout.inputSize]);
+  }
+
+  static create(opts: OnnxOperatorOptions): OnnxInversionOperator {
+    const spec = opts.specialise(opts.batch);
+    const layout = productLayout(graphOptions(opts, spec));
+    return new OnnxInversionOperator(opts, layout);
+  }
+
+  /** The ONNX model of one product (for inspection, tests and the bench). */
+  productModel(kind: ProductKind, batch = this.opts.batch) {
+    const spec = batch === this.opts.batch ? this.forward : this.opts.specialise(batch);
+    return buildProductGraph(graphOptions(this.opts, spec), kind);
+  }
+
+  private product(kind: ProductKind, batch = this.opts.batch): Promise<Product> {
+    const key = `${kind}@${batch}`;
+    let p = this.products.get(key);
+    if (!p) {
+      p = (async () => {
+        const { model, layout } = this.productModel(kind, batch);
+        const bytes = encodeModel(model);
+        const session = await ort().InferenceSession.create(bytes, sessionOptions(this.opts.session));
+        return { session, layout };
+      })();
+      this.products.set(key, p);
+    }
+    return p;
+  }
+
+  setInput(x: Float64Array): void {
+    this.x32.set(x);
+  }
+
+  async gradient(out: Float64Array): Promise<number> {
+    const { session } = await this.product('gradient');
+    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor });
+    out.set(r.g.data as Float32Array);
+    return Number((r.loss.data as Float32Array)[0]);
+  }
+
+  async jacobianVector(u: Float64Array, out: Float64Array): Promise<void> {
+    const { session } = await this.product('jacobianVector');
+    this.theta32.set(u);
+    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_u: this.thetaTensor });
+    out.set(r.Ju.data as Float32Array);
+  }
+
+  async jacobianTransposeVector(v: Float64Array, out: Float64Array): Promise<void> {
+    const { session } = await this.product('jacobianTransposeVector');
+    this.xVec32.set(v);
+    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
+    out.set(r.JTv.data as Float32Array);
+  }
+
+  async gramVector(v: Float64Array, out: Float64Array): Promise<void> {
+    const { session } = await this.product('gram');
+    this.xVec32.set(v);
+    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
+    out.set(r.JJTv.data as Float32Array);
+  }
+
+  async exampleGradients(): Promise<Float64Array[]> {
+    const B = this.opts.batch;
+    if (B === 1) {
+      const g = new Float64Array(this.parameterCount);
+      await this.gradient(g);
+      return [g];
+    }
+    const { session, layout } = await this.product('gradient', 1);
+    const T = ort().Tensor;
+    const per = layout.inputSize;
+    const perTarget = this.targetTensor.data.length / B;
+    const result: Float64Array[] = [];
+    for (let i = 0; i < B; i++) {
+      const x = new T('float32', this.x32.subarray(i * per, (i + 1) * per), layout.inputDims);
+      const t = new T('float32', (this.targetTensor.data as Float32Array).subarray(i * perTarget, (i + 1) * perTarget), layout.targetDims);
+      const r = await session.run({ [layout.inputName]: x, i2f_target: t });
+      result.push(Float64Array.from(r.g.data as Float32Array));
+    }
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.products.values()];
+    this.products.clear();
+    for (const p of all) {
+      try {
+        await (await p).session.release();
+      } catch {
+        // a session that failed to build has nothing to release
+      }
+    }
+  }
+}
+
+function graphOptions(opts: OnnxOperatorOptions, spec: ForwardGraph): ProductGraphOptions {
+  return { graph: spec.graph, types: spec.types, trainable: opts.trainable, loss: opts.loss, opset: spec.opset, file: opts.file };
+}
+
+export function sessionOptions(s: SessionSettings = {}): OrtSession.SessionOptions {
+  return {
+    executionProviders: (s.executionProviders ?? ['cpu']) as OrtSession.SessionOptions['executionProviders'],
+    intraOpNumThreads: s.intraOpNumThreads ?? 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  };
+}

@@ -1,0 +1,107 @@
+// The derivative graphs against a dense Jacobian built by central finite differences of the gradient graph,
+// on smooth tiny models (MEASURED.md: finite differences are only trustworthy without max/ReLU kinks).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, type TinyModel } from './tinyGraphs';
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** J[i, :] = ∂g/∂x_i by central differences of the float32 gradient graph. */
+async function denseJacobian(m: TinyModel, x: Float32Array, labels: number[]): Promise<Float64Array[]> {
+  const h = 1e-2;
+  const rows: Float64Array[] = [];
+  const op = operatorFor(m, x, labels);
+  const plus = new Float64Array(op.parameterCount);
+  const minus = new Float64Array(op.parameterCount);
+  const xp = Float64Array.from(x);
+  for (let i = 0; i < x.length; i++) {
+    xp[i] = x[i] + h;
+    op.setInput(xp);
+    await op.gradient(plus);
+    xp[i] = x[i] - h;
+    op.setInput(xp);
+    await op.gradient(minus);
+    xp[i] = x[i];
+    rows.push(plus.map((p, j) => (p - minus[j]) / (2 * h)));
+  }
+  await op.dispose();
+  return rows;
+}
+
+async function checkModel(m: TinyModel, seed: number): Promise<void> {
+  const r = rng(seed);
+  const dx = m.inputDims.reduce((a, b) => a * b, 1);
+  const x = Float32Array.from({ length: dx }, () => r());
+  const labels = Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes);
+  const J = await denseJacobian(m, x, labels);
+  const op = operatorFor(m, x, labels);
+  const dtheta = op.parameterCount;
+  const u = Float64Array.from({ length: dtheta }, () => r() * 2 - 1);
+  const v = Float64Array.from({ length: dx }, () => r() * 2 - 1);
+
+  const Ju = new Float64Array(dx);
+  await op.jacobianVector(u, Ju);
+  const JuDense = J.map((row) => row.reduce((s, jij, j) => s + jij * u[j], 0));
+  assert.ok(relErr(Ju, JuDense) < 2e-3, `J u off by ${relErr(Ju, JuDense)}`);
+
+  const JTv = new Float64Array(dtheta);
+  await op.jacobianTransposeVector(v, JTv);
+  const JTvDense = new Float64Array(dtheta);
+  J.forEach((row, i) => row.forEach((jij, j) => (JTvDense[j] += jij * v[i])));
+  assert.ok(relErr(JTv, JTvDense) < 2e-3, `Jᵀ v off by ${relErr(JTv, JTvDense)}`);
+
+  // The fused product equals the two products composed (same float32 kernels: tight).
+  const JJTv = new Float64Array(dx);
+  await op.gramVector(v, JJTv);
+  const composed = new Float64Array(dx);
+  await op.jacobianVector(JTv, composed);
+  assert.ok(relErr(JJTv, composed) < 1e-5, `fused J Jᵀ v off by ${relErr(JJTv, composed)}`);
+
+  // Adjoint identity v·(J u) = u·(Jᵀ v).
+  const left = v.reduce((s, vi, i) => s + vi * Ju[i], 0);
+  const right = u.reduce((s, ui, j) => s + ui * JTv[j], 0);
+  assert.ok(Math.abs(left - right) <= 1e-5 * (Math.abs(left) + Math.abs(right)), `adjoint mismatch ${left} vs ${right}`);
+  await op.dispose();
+}
+
+test('MLP products (Gemm with alpha, beta, transB; sigmoid) match a finite-difference Jacobian', async () => {
+  await checkModel(tinyMlp(), 11);
+});
+
+test('grouped, strided, dilated, padded Conv with tanh and AveragePool matches a finite-difference Jacobian', async () => {
+  await checkModel(tinyConv(), 12);
+});
+
+test('attention, written-out layer norm, erf-GELU, Slice and Concat match a finite-difference Jacobian', async () => {
+  await checkModel(tinyAttention(), 13);
+});
+
+test('the gradient graph returns the cross-entropy loss of the batch', async () => {
+  const m = tinyMlp();
+  const x = Float32Array.from({ length: 10 }, (_, i) => i / 10);
+  const op = operatorFor(m, x, [0, 2]);
+  const g = new Float64Array(op.parameterCount);
+  const loss = await op.gradient(g);
+  // Independent forward pass in plain JS.
+  const init = m.graph.initializers;
+  const w1 = init.get('w1')!.data as Float32Array, b1 = init.get('b1')!.data as Float32Array;
+  const w2 = init.get('w2')!.data as Float32Array, b2 = init.get('b2')!.data as Float32Array;
+  let expected = 0;
+  [0, 2].forEach((label, n) => {
+    const h = [0, 1, 2, 3].map((j) => 1 / (1 + Math.exp(-(b1[j] + [0, 1, 2, 3, 4].reduce((s, k) => s + w1[j * 5 + k] * x[n * 5 + k], 0)))));
+    const z = [0, 1, 2].map((c) => 0.7 * h.reduce((s, hj, j) => s + w2[c * 4 + j] * hj, 0) + 1.3 * b2[c]);
+    const lse = Math.log(z.reduce((s, zc) => s + Math.exp(zc), 0));
+    expected += (lse - z[label]) / 2;
+  });
+  assert.ok(Math.abs(loss - expected) < 1e-5, `${loss} vs ${expected}`);
+  await op.dispose();
+});
