@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, type TinyModel } from './tinyGraphs';
+import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyPiecewise, tinyRegression, type TinyModel } from './tinyGraphs';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -16,10 +16,9 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** J[i, :] = ∂g/∂x_i by central differences of the float32 gradient graph. */
-async function denseJacobian(m: TinyModel, x: Float32Array, labels: number[]): Promise<Float64Array[]> {
-  const h = 1e-2;
+async function denseJacobian(m: TinyModel, x: Float32Array, labels: number[], h: number, target?: Float32Array): Promise<Float64Array[]> {
   const rows: Float64Array[] = [];
-  const op = operatorFor(m, x, labels);
+  const op = operatorFor(m, x, labels, target);
   const plus = new Float64Array(op.parameterCount);
   const minus = new Float64Array(op.parameterCount);
   const xp = Float64Array.from(x);
@@ -37,13 +36,14 @@ async function denseJacobian(m: TinyModel, x: Float32Array, labels: number[]): P
   return rows;
 }
 
-async function checkModel(m: TinyModel, seed: number): Promise<void> {
+async function checkModel(m: TinyModel, seed: number, h = 1e-2, tolerance = 2e-3): Promise<void> {
   const r = rng(seed);
   const dx = m.inputDims.reduce((a, b) => a * b, 1);
   const x = Float32Array.from({ length: dx }, () => r());
   const labels = Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes);
-  const J = await denseJacobian(m, x, labels);
-  const op = operatorFor(m, x, labels);
+  const target = m.loss === 'mse' ? Float32Array.from({ length: m.inputDims[0] * m.classes }, () => r()) : undefined;
+  const J = await denseJacobian(m, x, labels, h, target);
+  const op = operatorFor(m, x, labels, target);
   const dtheta = op.parameterCount;
   const u = Float64Array.from({ length: dtheta }, () => r() * 2 - 1);
   const v = Float64Array.from({ length: dx }, () => r() * 2 - 1);
@@ -51,13 +51,13 @@ async function checkModel(m: TinyModel, seed: number): Promise<void> {
   const Ju = new Float64Array(dx);
   await op.jacobianVector(u, Ju);
   const JuDense = J.map((row) => row.reduce((s, jij, j) => s + jij * u[j], 0));
-  assert.ok(relErr(Ju, JuDense) < 2e-3, `J u off by ${relErr(Ju, JuDense)}`);
+  assert.ok(relErr(Ju, JuDense) < tolerance, `J u off by ${relErr(Ju, JuDense)}`);
 
   const JTv = new Float64Array(dtheta);
   await op.jacobianTransposeVector(v, JTv);
   const JTvDense = new Float64Array(dtheta);
   J.forEach((row, i) => row.forEach((jij, j) => (JTvDense[j] += jij * v[i])));
-  assert.ok(relErr(JTv, JTvDense) < 2e-3, `Jᵀ v off by ${relErr(JTv, JTvDense)}`);
+  assert.ok(relErr(JTv, JTvDense) < tolerance, `Jᵀ v off by ${relErr(JTv, JTvDense)}`);
 
   // The fused product equals the two products composed (same float32 kernels: tight).
   const JJTv = new Float64Array(dx);
@@ -83,6 +83,14 @@ test('grouped, strided, dilated, padded Conv with tanh and AveragePool matches a
 
 test('attention, written-out layer norm, erf-GELU, Slice and Concat match a finite-difference Jacobian', async () => {
   await checkModel(tinyAttention(), 13);
+});
+
+test('Pad, BatchNorm, LeakyRelu, ceil-mode MaxPool, Relu, Where, GlobalAveragePool and Gather match finite differences away from kinks', async () => {
+  await checkModel(tinyPiecewise(), 14, 1e-3, 1e-2);
+});
+
+test('a mean-squared-error loss gives products that match a finite-difference Jacobian', async () => {
+  await checkModel(tinyRegression(), 15);
 });
 
 test('the gradient graph returns the cross-entropy loss of the batch', async () => {

@@ -147,3 +147,42 @@ export function tinyAttention(seed = 3): TinyModel {
   ];
   return { graph: graph([1, 3, 4], init, nodes, 'z'), inputDims: [1, 3, 4], trainable: ['wq', 'wk', 'wv', 'gamma', 'beta', 'fw'], loss: 'cross-entropy', classes: 3 };
 }
+
+/**
+ * Piecewise-linear ops: Pad, MaxPool (ceil mode, overlapping windows), BatchNorm (inference), Relu, LeakyRelu,
+ * Gather, Where, GlobalAveragePool. Finite differences hold here only away from kinks: tests use a small step.
+ */
+export function tinyPiecewise(seed = 4): TinyModel {
+  const r = rng(seed);
+  const f = (v: number[]): Tensor => ({ dtype: 'float32', dims: [v.length], data: Float32Array.from(v) });
+  const init = {
+    cw: randomTensor([3, 2, 3, 3], r, 0.6), cb: randomTensor([3], r),
+    pads: i64([0, 0, 1, 0, 0, 0, 0, 1]), padValue: { dtype: 'float32', dims: [], data: new Float32Array([0.25]) } as Tensor,
+    scale: randomTensor([3], r), bias: randomTensor([3], r),
+    mean: f([0.1, -0.2, 0.05]), var: f([0.5, 1.5, 0.8]),
+    idx: i64([2, 0]),
+    zero: { dtype: 'float32', dims: [], data: new Float32Array([0]) } as Tensor,
+    fw: randomTensor([4, 2], r), fb: randomTensor([4], r),
+    shape: i64([2, 2]),
+  };
+  const nodes = [
+    node('Pad', ['x', 'pads', 'padValue'], ['xp']),
+    node('Conv', ['xp', 'cw', 'cb'], ['c'], { pads: ints([1, 1, 1, 1]) }),
+    node('BatchNormalization', ['c', 'scale', 'bias', 'mean', 'var'], ['bn'], { epsilon: flt(1e-3) }),
+    node('LeakyRelu', ['bn'], ['lr'], { alpha: flt(0.1) }),
+    node('MaxPool', ['lr'], ['mp'], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), ceil_mode: int(1) }),
+    node('Relu', ['mp'], ['rl']),
+    node('Greater', ['mp', 'zero'], ['pos']),
+    node('Where', ['pos', 'rl', 'mp'], ['wh']),
+    node('GlobalAveragePool', ['wh'], ['gap']),
+    node('Gather', ['gap', 'idx'], ['gat'], { axis: int(1) }),
+    node('Reshape', ['gat', 'shape'], ['flat']),
+    node('Gemm', ['flat', 'fw', 'fb'], ['z'], { transB: int(1) }),
+  ];
+  return { graph: graph([2, 2, 6, 5], init, nodes, 'z'), inputDims: [2, 2, 6, 5], trainable: ['cw', 'cb', 'scale', 'bias', 'fw', 'fb'], loss: 'cross-entropy', classes: 4 };
+}
+
+/** The MLP under a mean-squared-error loss (models without a class output). */
+export function tinyRegression(seed = 5): TinyModel {
+  return { ...tinyMlp(seed), loss: 'mse' };
+}
