@@ -1,0 +1,452 @@
+// Turns a parsed config's key tree into a TrainingSetup: which keys mean σ, C, B, pruning, the model, across tools and spellings.
+
+import { existsSync } from 'node:fs';
+import { dirname, extname, basename, isAbsolute, resolve } from 'node:path';
+import { normaliseKey, type ConfigEntry, type ConfigSyntaxError, type ConfigTree, type ParseOutcome } from './keyTree';
+import { parseJsonConfig } from './jsonConfig';
+import { parseTomlConfig } from './tomlConfig';
+import { parseYamlConfig } from './yamlConfig';
+import { RULES } from './ruleCatalog';
+import type {
+  ConfigField,
+  ConfigFlavour,
+  ConfigProblem,
+  PathField,
+  TrainingSetup,
+  UnmodelledDefence,
+} from './trainingSetup';
+
+export interface RecogniseOptions {
+  /** Whether a resolved path exists; injectable so tests and untrusted workspaces need not touch the disk. */
+  fileExists?: (absolutePath: string) => boolean;
+}
+
+/** The parser for a file name, or null when the extension is not a config format we read. */
+export function parseConfigText(file: string, text: string): ParseOutcome | null {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return parseYamlConfig(file, text);
+  if (ext === '.json' || ext === '.jsonc') return parseJsonConfig(file, text);
+  if (ext === '.toml') return parseTomlConfig(file, text);
+  return null;
+}
+
+/**
+ * The one entry point the server and the CLI need: text in, a TrainingSetup (or a located syntax error) out,
+ * or null when the file is not a training config at all (then it gets no diagnostics). Never throws.
+ */
+export function readTrainingConfig(file: string, text: string, options: RecogniseOptions = {}): TrainingSetup | ConfigSyntaxError | null {
+  try {
+    const parsed = parseConfigText(file, text);
+    if (!parsed) return null;
+    if (parsed.kind === 'syntax-error') {
+      // A broken file that mentions none of our keys is somebody else's file: stay quiet about it.
+      return mentionsTrainingKeys(text) ? parsed : null;
+    }
+    return recogniseTrainingSetup(parsed.tree, options);
+  } catch {
+    return null;
+  }
+}
+
+type FieldName =
+  | 'noiseMultiplier'
+  | 'clippingNorm'
+  | 'noiseStd'
+  | 'batchSize'
+  | 'gradientAccumulationSteps'
+  | 'microbatches'
+  | 'pruneRatio'
+  | 'topkRatio'
+  | 'quantizeBits'
+  | 'dpEnabled'
+  | 'dpDisabled'
+  | 'dpSolutionType'
+  | 'dpMechanism'
+  | 'dpSensitivity'
+  | 'targetEpsilon'
+  | 'targetDelta'
+  | 'datasetSize'
+  | 'numSampledClients'
+  | 'model'
+  | 'weights'
+  | 'samples'
+  | 'targetPsnr';
+
+/** How a value must look: the check that turns "high" or -1 into a located finding instead of a wrong analysis. */
+type ValueKind = 'nonNegative' | 'positive' | 'count' | 'bits' | 'fraction' | 'percent' | 'probability' | 'number' | 'bool' | 'text' | 'path';
+
+interface KeyRule {
+  field: FieldName;
+  /** Normalised (snake_case) key names. */
+  names: string[];
+  kind: ValueKind;
+  /**
+   * Names too common to trust anywhere (`sigma`, `delta`, `epsilon`, `enabled`, `bits`): only under an ancestor
+   * that says privacy / DP / noise (or quantisation for `bits`), or at the top level of the file.
+   */
+  context?: RegExp;
+}
+
+const DP_CONTEXT = /(^|_)(privacy|private|dp|dp_args|differential_privacy|noise|defen[cs]e|opacus|i2f)(_|$)/;
+const QUANT_CONTEXT = /quant|compress/;
+
+const KEY_RULES: KeyRule[] = [
+  { field: 'noiseMultiplier', names: ['noise_multiplier', 'noise_mult', 'dp_noise_multiplier', 'noise_multiplier_sigma'], kind: 'nonNegative' },
+  { field: 'noiseMultiplier', names: ['sigma', 'noise_scale_sigma'], kind: 'nonNegative', context: DP_CONTEXT },
+  {
+    field: 'clippingNorm',
+    names: ['max_grad_norm', 'max_per_sample_grad_norm', 'l2_norm_clip', 'clipping_norm', 'clip_norm', 'clipping_threshold', 'dp_clip_norm', 'l2_clip'],
+    kind: 'positive',
+  },
+  { field: 'clippingNorm', names: ['clip', 'max_norm', 'clipping'], kind: 'positive', context: DP_CONTEXT },
+  {
+    field: 'noiseStd',
+    names: ['noise_std', 'noise_stddev', 'noise_standard_deviation', 'gradient_noise_std', 'grad_noise_std', 'gaussian_noise_std', 'gaussian_std', 'gradient_noise'],
+    kind: 'nonNegative',
+  },
+  {
+    field: 'batchSize',
+    names: ['batch_size', 'train_batch_size', 'per_device_train_batch_size', 'local_batch_size', 'batchsize', 'mini_batch_size', 'minibatch_size', 'expected_batch_size', 'logical_batch_size', 'client_batch_size'],
+    kind: 'count',
+  },
+  { field: 'gradientAccumulationSteps', names: ['gradient_accumulation_steps', 'grad_accum_steps', 'accumulate_grad_batches', 'gradient_accumulation'], kind: 'count' },
+  { field: 'microbatches', names: ['num_microbatches', 'microbatches', 'num_micro_batches'], kind: 'count' },
+  {
+    field: 'pruneRatio',
+    names: ['prune_ratio', 'pruning_ratio', 'prune_rate', 'pruning_rate', 'gradient_pruning', 'gradient_pruning_ratio', 'sparsity', 'sparsity_ratio', 'gradient_sparsity'],
+    kind: 'fraction',
+  },
+  { field: 'pruneRatio', names: ['pruning', 'prune'], kind: 'fraction', context: DP_CONTEXT },
+  { field: 'topkRatio', names: ['topk_ratio', 'top_k_ratio', 'topk', 'top_k', 'topk_fraction'], kind: 'fraction' },
+  { field: 'quantizeBits', names: ['quantization_bits', 'quantize_bits', 'quant_bits', 'quantisation_bits', 'gradient_bits'], kind: 'bits' },
+  { field: 'quantizeBits', names: ['bits', 'num_bits', 'nbits'], kind: 'bits', context: QUANT_CONTEXT },
+  { field: 'dpEnabled', names: ['enable_dp', 'use_dp', 'dp_enabled', 'differential_privacy', 'enable_privacy', 'use_differential_privacy'], kind: 'bool' },
+  { field: 'dpEnabled', names: ['enabled', 'enable', 'dp'], kind: 'bool', context: DP_CONTEXT },
+  { field: 'dpDisabled', names: ['disable_dp', 'no_dp'], kind: 'bool' },
+  { field: 'dpSolutionType', names: ['dp_solution_type'], kind: 'text' },
+  { field: 'dpMechanism', names: ['mechanism_type', 'dp_mechanism'], kind: 'text', context: DP_CONTEXT },
+  { field: 'dpSensitivity', names: ['sensitivity', 'l2_sensitivity'], kind: 'positive', context: DP_CONTEXT },
+  { field: 'targetEpsilon', names: ['target_epsilon', 'dp_epsilon', 'privacy_budget'], kind: 'positive' },
+  { field: 'targetEpsilon', names: ['epsilon', 'eps'], kind: 'positive', context: DP_CONTEXT },
+  { field: 'targetDelta', names: ['target_delta', 'dp_delta'], kind: 'probability' },
+  { field: 'targetDelta', names: ['delta'], kind: 'probability', context: DP_CONTEXT },
+  { field: 'datasetSize', names: ['dataset_size', 'train_size', 'num_train_samples', 'num_train_examples', 'n_train', 'train_samples', 'num_examples', 'sample_size'], kind: 'count' },
+  { field: 'numSampledClients', names: ['num_sampled_clients', 'client_num_per_round', 'clients_per_round', 'num_clients_per_round', 'min_fit_clients'], kind: 'count' },
+  {
+    field: 'model',
+    names: ['model', 'model_path', 'model_file', 'model_filename', 'onnx', 'onnx_model', 'onnx_path', 'onnx_file', 'model_name_or_path', 'pretrained_model', 'checkpoint', 'checkpoint_path', 'ckpt', 'ckpt_path', 'init_checkpoint', 'resume_from_checkpoint', 'tfjs_model'],
+    kind: 'path',
+  },
+  { field: 'weights', names: ['weights', 'weights_path', 'weights_file', 'state_dict', 'state_dict_path'], kind: 'path' },
+  { field: 'samples', names: ['samples', 'samples_path', 'samples_dir', 'sample_dir', 'sample_path'], kind: 'path' },
+  { field: 'targetPsnr', names: ['target_psnr'], kind: 'number' },
+];
+
+const RULE_BY_NAME = new Map<string, KeyRule[]>();
+for (const rule of KEY_RULES) for (const n of rule.names) RULE_BY_NAME.set(n, [...(RULE_BY_NAME.get(n) ?? []), rule]);
+
+/** Cheap pre-check on raw text, for files the parser rejected: does it mention any key we would recognise? */
+export function mentionsTrainingKeys(text: string): boolean {
+  const words = text.match(/[A-Za-z_][A-Za-z0-9_-]*/g) ?? [];
+  for (const w of words) {
+    const n = normaliseKey(w);
+    const rules = RULE_BY_NAME.get(n);
+    if (rules && rules.some((r) => !r.context && r.field !== 'model' && r.field !== 'samples' && r.field !== 'weights')) return true;
+    if (n === 'i2f' || n === 'sigma0' || n === 'percentile_privacy' || /privacy$/.test(n)) return true;
+  }
+  return false;
+}
+
+const MODEL_EXTENSIONS = new Set(['.onnx', '.pt', '.pth', '.ckpt', '.h5', '.keras', '.pb', '.tflite']);
+const WEIGHT_EXTENSIONS = new Set(['.safetensors', '.npz', '.bin', '.pt', '.pth', '.ckpt', '.h5']);
+export const PYTORCH_EXTENSIONS = new Set(['.pt', '.pth', '.ckpt']);
+const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
+const EVAL_SEGMENT = /(^|_)(eval|evaluation|test|val|valid|validation|inference|predict)(_|$)/;
+
+/** NVFLARE privacy filters' documented defaults, used when a filter is listed without those args. */
+const NVFLARE_DEFAULTS = {
+  GaussianPrivacy: { sigma0: 0.1, max_percentile: 95 },
+  PercentilePrivacy: { percentile: 10, gamma: 0.01 },
+} as const;
+
+interface Candidate {
+  entry: ConfigEntry;
+  rule: KeyRule;
+  /** Lower wins: the explicit i2f section, then ordinary keys, then keys under eval/test groups. */
+  priority: number;
+}
+
+export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptions = {}): TrainingSetup | null {
+  const fileExists = options.fileExists ?? existsSync;
+  const dir = dirname(tree.file);
+  const problems: ConfigProblem[] = [];
+  const unmodelled: UnmodelledDefence[] = [];
+  const flavour = guessFlavour(tree);
+  const setup: TrainingSetup = { file: tree.file, format: tree.format, flavour, unmodelled, problems };
+  let recognised = 0;
+
+  // Ambiguous names (`sigma`, `delta`) at the top level count only in a file that also has an unambiguous key.
+  const hasStrongKey = tree.entries.some((e) =>
+    (RULE_BY_NAME.get(normaliseKey(e.path[e.path.length - 1])) ?? []).some((r) => !r.context && r.kind !== 'path'),
+  );
+
+  const field = <T>(entry: ConfigEntry, value: T): ConfigField<T> => ({
+    value,
+    key: entry.path.join('.'),
+    path: entry.path,
+    keyRange: entry.keyRange,
+    valueRange: entry.valueRange,
+    file: tree.file,
+    ...(entry.interpolation?.resolved ? { interpolatedFrom: entry.interpolation.expression } : {}),
+  });
+
+  const problem = (entry: ConfigEntry, rule: { code: string }, message: string): void => {
+    problems.push({ rule: rule.code, message, range: entry.valueRange, key: entry.path.join('.') });
+  };
+
+  // NVFLARE privacy filters are recognised by their class path, and their args mean what that class says.
+  const filterArgs = new Set<ConfigEntry>();
+  for (const filter of nvflareFilters(tree)) {
+    recognised++;
+    for (const a of filter.args.values()) filterArgs.add(a);
+    const arg = (name: string, kind: ValueKind, fallback: number): ConfigField<number> | undefined => {
+      const e = filter.args.get(name);
+      if (!e) return field({ ...filter.pathEntry }, fallback); // the default applies: point at the filter's path line
+      const v = checkValue(e, kind, problem);
+      return v === undefined ? undefined : field(e, v as number);
+    };
+    if (filter.className === 'GaussianPrivacy') {
+      const sigma0 = arg('sigma0', 'nonNegative', NVFLARE_DEFAULTS.GaussianPrivacy.sigma0);
+      const maxPercentile = arg('max_percentile', 'percent', NVFLARE_DEFAULTS.GaussianPrivacy.max_percentile);
+      if (sigma0) setup.relativeNoise = { sigma0, ...(maxPercentile ? { maxPercentile } : {}) };
+    } else if (filter.className === 'PercentilePrivacy') {
+      const percentile = arg('percentile', 'percent', NVFLARE_DEFAULTS.PercentilePrivacy.percentile);
+      // Only updates above the percentile of |Δ| are shared: the rest are zeroed, i.e. pruning at that quantile.
+      if (percentile) setup.pruneRatio ??= { ...percentile, value: percentile.value / 100 };
+      const gamma = filter.args.get('gamma');
+      unmodelled.push({
+        name: 'PercentilePrivacy gamma',
+        reason: 'PercentilePrivacy also clips each shared entry to ±gamma; that clipping is not modelled (the pruning is).',
+        fields: [gamma ? field(gamma, gamma.value) : field(filter.pathEntry, NVFLARE_DEFAULTS.PercentilePrivacy.gamma)],
+      });
+    } else if (filter.className === 'SVTPrivacy') {
+      unmodelled.push({
+        name: 'SVTPrivacy',
+        reason: 'the sparse vector technique (Laplace noise on a thresholded, sampled fraction of the update) is not modelled yet.',
+        fields: [field(filter.pathEntry, filter.pathEntry.value), ...[...filter.args.values()].map((e) => field(e, e.value))],
+      });
+    }
+  }
+
+  const candidates = new Map<FieldName, Candidate[]>();
+  for (const entry of tree.entries) {
+    if (filterArgs.has(entry)) continue;
+    const last = entry.path[entry.path.length - 1];
+    if (/^[0-9]+$/.test(last)) continue; // sequence items have no key of their own
+    const name = normaliseKey(last);
+    const rules = RULE_BY_NAME.get(name);
+    if (!rules) continue;
+    const ancestors = entry.path.slice(0, -1).map(normaliseKey);
+    const inI2f = ancestors.includes('i2f');
+    for (const rule of rules) {
+      const topLevelAllowed = entry.path.length === 1 && hasStrongKey;
+      if (rule.context && !inI2f && !topLevelAllowed && !ancestors.some((a) => rule.context!.test(a))) continue;
+      const evalLike = ancestors.some((a) => EVAL_SEGMENT.test(a)) || EVAL_SEGMENT.test(name);
+      const priority = inI2f ? 0 : evalLike ? 2 : 1;
+      // An eval-only batch size says nothing about the gradients clients share.
+      if (evalLike && rule.field === 'batchSize') continue;
+      const list = candidates.get(rule.field) ?? [];
+      list.push({ entry, rule, priority });
+      candidates.set(rule.field, list);
+    }
+  }
+
+  // Path fields: outside the i2f section only values that look like files count (`model: resnet18` names an
+  // architecture, `model_name_or_path: bert-base-uncased` a hub id); a .safetensors "checkpoint" is weights.
+  const pathCandidates = (name: 'model' | 'weights' | 'samples'): Candidate[] =>
+    (candidates.get(name) ?? []).filter((c) => {
+      if (c.priority === 0) return true;
+      const v = c.entry.value;
+      if (typeof v !== 'string') return false;
+      if (c.entry.interpolation && !c.entry.interpolation.resolved) return /\.[a-z0-9]+$/i.test(c.entry.interpolation.expression);
+      const ext = extname(v).toLowerCase();
+      if (name === 'model') return MODEL_EXTENSIONS.has(ext) || basename(v).toLowerCase().endsWith('model.json');
+      if (name === 'weights') return WEIGHT_EXTENSIONS.has(ext);
+      return v.length > 0;
+    });
+  const modelLike = pathCandidates('model');
+  const checkpointWeights = modelLike.filter((c) => c.priority > 0 && extname(String(c.entry.value)).toLowerCase() === '.safetensors');
+  candidates.set('model', modelLike.filter((c) => !checkpointWeights.includes(c)));
+  candidates.set('weights', [...pathCandidates('weights'), ...checkpointWeights]);
+  candidates.set('samples', pathCandidates('samples'));
+
+  const pick = (name: FieldName): Candidate[] =>
+    [...(candidates.get(name) ?? [])].sort((a, b) => a.priority - b.priority);
+
+  /** The first usable candidate by priority; the ones before it that failed their check were already reported. */
+  const take = <T>(name: FieldName): ConfigField<T> | undefined => {
+    for (const c of pick(name)) {
+      recognised++;
+      const { entry, rule } = c;
+      if (entry.interpolation && !entry.interpolation.resolved) {
+        problem(entry, RULES.unresolvedReference, `${entry.interpolation.expression} is not resolved here (${entry.interpolation.reason}); set the value in this file to have it checked.`);
+        continue;
+      }
+      const v = checkValue(entry, rule.kind, problem);
+      if (v !== undefined) return field(entry, v as T);
+    }
+    return undefined;
+  };
+
+  const takePath = (name: 'model' | 'weights' | 'samples'): PathField | undefined => {
+    const f = take<string>(name);
+    if (!f) return undefined;
+    if (URL_LIKE.test(f.value)) return { ...f, resolved: f.value };
+    const expanded = f.value.replace(/^~(?=\/|$)/, process.env.HOME ?? '~');
+    const resolved = isAbsolute(expanded) ? expanded : resolve(dir, expanded);
+    const exists = fileExists(resolved);
+    if (!exists) {
+      const what = name === 'model' ? 'Model file' : name === 'weights' ? 'Weights file' : 'Samples path';
+      problems.push({
+        rule: RULES.missingModel.code,
+        message: `${what} '${f.value}' not found (looked for ${resolved}); paths are relative to the config file's folder.`,
+        range: f.valueRange,
+        key: f.key,
+      });
+    } else if (name === 'model' && PYTORCH_EXTENSIONS.has(extname(resolved).toLowerCase())) {
+      problems.push({
+        rule: RULES.pytorchModel.code,
+        message: `'${f.value}' is a PyTorch file, which holds weights but not a graph we can differentiate. Export the model with torch.onnx.export(model, example_input, 'model.onnx') and point 'model' (or an i2f: section) at the .onnx file.`,
+        range: f.valueRange,
+        key: f.key,
+      });
+    }
+    return { ...f, resolved, exists };
+  };
+
+  setup.noiseMultiplier = take<number>('noiseMultiplier');
+  setup.clippingNorm = take<number>('clippingNorm');
+  if (setup.clippingNorm) {
+    setup.clippingScope = flavour === 'huggingface' ? 'per-batch' : flavour === 'flower' || flavour === 'fedml' ? 'per-update' : 'per-example';
+  }
+  setup.noiseStd = take<number>('noiseStd');
+  setup.batchSize = take<number>('batchSize');
+  setup.gradientAccumulationSteps = take<number>('gradientAccumulationSteps');
+  setup.microbatches = take<number>('microbatches');
+  setup.pruneRatio ??= take<number>('pruneRatio');
+  setup.topkRatio = take<number>('topkRatio');
+  setup.quantizeBits = take<number>('quantizeBits');
+  setup.dpEnabled = take<boolean>('dpEnabled');
+  const disabled = take<boolean>('dpDisabled');
+  if (!setup.dpEnabled && disabled) setup.dpEnabled = { ...disabled, value: !disabled.value };
+  setup.dpSolutionType = take<string>('dpSolutionType');
+  setup.dpMechanism = take<string>('dpMechanism');
+  setup.dpSensitivity = take<number>('dpSensitivity');
+  setup.targetEpsilon = take<number>('targetEpsilon');
+  setup.targetDelta = take<number>('targetDelta');
+  setup.datasetSize = take<number>('datasetSize');
+  setup.numSampledClients = take<number>('numSampledClients');
+  setup.targetPsnr = take<number>('targetPsnr');
+  setup.model = takePath('model');
+  setup.weights = takePath('weights');
+  setup.samples = takePath('samples');
+
+  if (recognised === 0) return null;
+  for (const k of Object.keys(setup) as (keyof TrainingSetup)[]) if (setup[k] === undefined) delete setup[k];
+  return setup;
+}
+
+/** Validates and converts one value; on failure records a located I2F108 finding and returns undefined. */
+function checkValue(
+  entry: ConfigEntry,
+  kind: ValueKind,
+  problem: (entry: ConfigEntry, rule: { code: string }, message: string) => void,
+): number | boolean | string | undefined {
+  const key = entry.path[entry.path.length - 1];
+  const raw = entry.value;
+  const bad = (why: string): undefined => {
+    problem(entry, RULES.invalidValue, `'${key}' ${why}`);
+    return undefined;
+  };
+  const shown = typeof raw === 'string' ? `'${raw}'` : String(raw);
+  if (raw === null) return bad('has no value.');
+  if (kind === 'bool') {
+    if (typeof raw === 'boolean') return raw;
+    if (typeof raw === 'number' && (raw === 0 || raw === 1)) return raw === 1;
+    if (typeof raw === 'string' && /^(true|yes|on|false|no|off)$/i.test(raw.trim())) return /^(true|yes|on)$/i.test(raw.trim());
+    return bad(`should be true or false, not ${shown}.`);
+  }
+  if (kind === 'text' || kind === 'path') {
+    if (typeof raw === 'string' && raw.trim() !== '') return raw.trim();
+    return bad(`should be ${kind === 'path' ? 'a file path' : 'text'}, not ${shown}.`);
+  }
+  let n: number;
+  if (typeof raw === 'number') n = raw;
+  else if (typeof raw === 'string' && /^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$/.test(raw)) n = Number(raw);
+  else if (typeof raw === 'string' && /^\s*[+-]?(nan|inf|infinity|\.nan|\.inf)\s*$/i.test(raw)) n = Number.NaN;
+  else return bad(`should be a number, not ${shown}.`);
+  if (!Number.isFinite(n)) return bad(`should be a finite number, not ${shown}.`);
+  switch (kind) {
+    case 'nonNegative':
+      return n < 0 ? bad(`cannot be negative (${n}): a noise scale is a standard deviation.`) : n;
+    case 'positive':
+      return n <= 0 ? bad(`must be greater than 0, not ${n}.`) : n;
+    case 'count':
+      return !Number.isInteger(n) || n < 1 ? bad(`must be a whole number of at least 1, not ${n}.`) : n;
+    case 'bits':
+      return !Number.isInteger(n) || n < 1 || n > 64 ? bad(`must be a whole number of bits from 1 to 64, not ${n}.`) : n;
+    case 'fraction':
+      return n < 0 || n > 1 ? bad(`must be a fraction from 0 to 1, not ${n}.`) : n;
+    case 'percent':
+      return n < 0 || n > 100 ? bad(`must be a percentile from 0 to 100, not ${n}.`) : n;
+    case 'probability':
+      return n <= 0 || n >= 1 ? bad(`must be strictly between 0 and 1, not ${n}.`) : n;
+    default:
+      return n;
+  }
+}
+
+interface NvflareFilter {
+  className: string;
+  pathEntry: ConfigEntry;
+  args: Map<string, ConfigEntry>;
+}
+
+/** `{ "path": "nvflare....GaussianPrivacy", "args": {…} }` objects anywhere in the file (also `"name"` in newer configs). */
+function nvflareFilters(tree: ConfigTree): NvflareFilter[] {
+  const filters: NvflareFilter[] = [];
+  for (const e of tree.entries) {
+    const last = e.path[e.path.length - 1];
+    if ((last !== 'path' && last !== 'name') || typeof e.value !== 'string') continue;
+    const className = e.value.split('.').pop() ?? '';
+    if (!/^(GaussianPrivacy|PercentilePrivacy|SVTPrivacy)$/.test(className)) continue;
+    const parent = e.path.slice(0, -1);
+    const args = new Map<string, ConfigEntry>();
+    for (const a of tree.entries) {
+      if (a.path.length === parent.length + 2 && a.path[parent.length] === 'args' && parent.every((s, i) => a.path[i] === s)) {
+        args.set(normaliseKey(a.path[parent.length + 1]), a);
+      }
+    }
+    filters.push({ className, pathEntry: e, args });
+  }
+  return filters;
+}
+
+function guessFlavour(tree: ConfigTree): ConfigFlavour {
+  const keys = new Set<string>();
+  let interpolated = false;
+  for (const e of tree.entries) {
+    for (const s of e.path) keys.add(normaliseKey(s));
+    if (e.interpolation) interpolated = true;
+    if (typeof e.value === 'string' && e.value.startsWith('nvflare.')) keys.add('nvflare');
+  }
+  const first = tree.entries.map((e) => e.path.slice(0, 2).join('.'));
+  if (first.some((p) => p === 'tool.flwr')) return 'flower';
+  if (keys.has('nvflare') || keys.has('task_result_filters') || keys.has('task_data_filters')) return 'nvflare';
+  if (keys.has('dp_args') || keys.has('train_args') || keys.has('common_args') || keys.has('fedml')) return 'fedml';
+  if (keys.has('per_device_train_batch_size') || keys.has('gradient_accumulation_steps') || keys.has('per_device_eval_batch_size')) return 'huggingface';
+  if (keys.has('l2_norm_clip') || keys.has('num_microbatches') || keys.has('microbatches')) return 'tf-privacy';
+  if (keys.has('max_grad_norm') || keys.has('max_per_sample_grad_norm') || keys.has('target_epsilon')) return 'opacus';
+  if (keys.has('defaults') || keys.has('hydra') || interpolated) return 'hydra';
+  return 'generic';
+}

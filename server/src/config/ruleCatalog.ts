@@ -1,0 +1,51 @@
+// The stable codes of the cheap config rules, their default severities and the docs/rules.md section for each.
+
+export type RuleSeverity = 'error' | 'warning' | 'information' | 'hint';
+
+export interface RuleInfo {
+  code: string;
+  title: string;
+  severity: RuleSeverity;
+}
+
+/**
+ * Codes are stable: diagnostics, SARIF output and users' suppressions refer to them. Add new codes at the end;
+ * never renumber. I2F0xx are reserved for results of the I²F analysis itself.
+ */
+export const RULES = {
+  syntax: { code: 'I2F100', title: 'Config file cannot be read', severity: 'error' },
+  clippingWithoutNoise: { code: 'I2F101', title: 'Clipping without noise', severity: 'warning' },
+  noiseMultiplierRange: { code: 'I2F102', title: 'Noise multiplier outside 0.1 to 2', severity: 'warning' },
+  deltaTooLarge: { code: 'I2F103', title: 'DP delta not below 1/N', severity: 'warning' },
+  microbatchesDivide: { code: 'I2F104', title: 'Microbatches do not divide the batch size', severity: 'error' },
+  batchSizeOne: { code: 'I2F105', title: 'Batch size 1', severity: 'warning' },
+  batchNormWithDp: { code: 'I2F106', title: 'BatchNorm under per-example DP clipping', severity: 'error' },
+  missingModel: { code: 'I2F107', title: 'Model file not found', severity: 'error' },
+  invalidValue: { code: 'I2F108', title: 'Value of the wrong type or out of range', severity: 'error' },
+  unresolvedReference: { code: 'I2F109', title: 'Interpolation not resolved in this file', severity: 'information' },
+  pytorchModel: { code: 'I2F110', title: 'PyTorch checkpoint: export the model to ONNX', severity: 'information' },
+  defenceNotModelled: { code: 'I2F111', title: 'Defence recognised but not modelled', severity: 'information' },
+  serverSideNoise: { code: 'I2F112', title: 'Noise added by the server does not hide updates from it', severity: 'information' },
+  dpDisabled: { code: 'I2F113', title: 'DP settings present but DP is disabled', severity: 'warning' },
+} as const satisfies Record<string, RuleInfo>;
+
+export type RuleName = keyof typeof RULES;
+
+export const RULES_DOCUMENT = 'docs/rules.md';
+
+/** GitHub's heading anchor for '## I2F101: Clipping without noise' → 'i2f101-clipping-without-noise'. */
+export function ruleAnchor(rule: RuleInfo): string {
+  return `${rule.code}: ${rule.title}`
+    .toLowerCase()
+    .replace(/[^a-z0-9 \-]/g, '')
+    .replace(/ /g, '-');
+}
+
+/** Repository-relative link to a rule's documentation; the features layer turns it into a codeDescription URL. */
+export function ruleDocumentation(rule: RuleInfo): string {
+  return `${RULES_DOCUMENT}#${ruleAnchor(rule)}`;
+}
+
+export function ruleByCode(code: string): RuleInfo | undefined {
+  return Object.values(RULES).find((r) => r.code === code);
+}

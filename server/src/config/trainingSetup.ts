@@ -1,0 +1,110 @@
+// What a training config says about the shared gradient: defences, batch, DP budget, model, each with its place in the file.
+
+import type { ConfigFormat, Range } from './keyTree';
+
+/** One recognised setting: its value and where the key and value are written, so diagnostics land on that line. */
+export interface ConfigField<T> {
+  value: T;
+  /** The key path as written, dotted (e.g. 'privacy.noise_multiplier', 'tool.flwr.app.config.noise-multiplier'). */
+  key: string;
+  path: string[];
+  keyRange: Range;
+  valueRange: Range;
+  file: string;
+  /** Set when the value came through a `${…}` reference: the text actually written on that line. */
+  interpolatedFrom?: string;
+}
+
+/** A path-valued setting, resolved against the config file's folder. */
+export interface PathField extends ConfigField<string> {
+  /** Absolute path on disk, or the value unchanged when it is a URL (s3://, hf://, https://). */
+  resolved: string;
+  /** false when it names a local file that is not there; undefined when not checkable (a URL). */
+  exists?: boolean;
+}
+
+/**
+ * Which family of tool the config belongs to, guessed from its keys. It decides semantics that differ between
+ * tools: Hugging Face's `max_grad_norm` clips the batch gradient (not per example, not DP); Flower adds its
+ * noise on the server to the average of `num-sampled-clients` clipped updates.
+ */
+export type ConfigFlavour = 'opacus' | 'tf-privacy' | 'flower' | 'nvflare' | 'fedml' | 'huggingface' | 'hydra' | 'generic';
+
+/** Where a rule or recognition problem sits; `rule` is a code from ruleCatalog.ts. */
+export interface ConfigProblem {
+  rule: string;
+  message: string;
+  range: Range;
+  /** The key path the problem is about, when it is about one key. */
+  key?: string;
+}
+
+/** NVFLARE GaussianPrivacy: noise std = sigma0 × the max_percentile-th percentile of |update| (relative noise). */
+export interface RelativeGaussianNoise {
+  sigma0: ConfigField<number>;
+  maxPercentile?: ConfigField<number>;
+}
+
+/** A recognised defence the engine has no model for yet; kept so the user is told it was seen but not analysed. */
+export interface UnmodelledDefence {
+  name: string;
+  reason: string;
+  fields: ConfigField<unknown>[];
+}
+
+export interface TrainingSetup {
+  file: string;
+  format: ConfigFormat;
+  flavour: ConfigFlavour;
+
+  /** σ of DP-SGD: the Gaussian noise on the summed clipped gradients has std σ·C. */
+  noiseMultiplier?: ConfigField<number>;
+  /** C: the clipping norm. Per example under DP-SGD, per client update in Flower, per batch in Hugging Face. */
+  clippingNorm?: ConfigField<number>;
+  /** What `clippingNorm` bounds; decides whether it is DP-SGD's per-example clipping. */
+  clippingScope?: 'per-example' | 'per-update' | 'per-batch';
+  /** Absolute std of Gaussian noise added to the shared gradient (no clipping involved). */
+  noiseStd?: ConfigField<number>;
+  relativeNoise?: RelativeGaussianNoise;
+
+  /** The per-step batch as written (per device in Hugging Face). */
+  batchSize?: ConfigField<number>;
+  gradientAccumulationSteps?: ConfigField<number>;
+  /** TF Privacy: the batch is split into this many microbatches, each clipped as one. */
+  microbatches?: ConfigField<number>;
+
+  /** Fraction of gradient entries zeroed (smallest magnitudes first), 0..1. */
+  pruneRatio?: ConfigField<number>;
+  /** Fraction of gradient entries kept (largest magnitudes), 0..1. */
+  topkRatio?: ConfigField<number>;
+  quantizeBits?: ConfigField<number>;
+
+  dpEnabled?: ConfigField<boolean>;
+  /** FedML: 'ldp' (noise on each client's update) or 'cdp' (noise added by the server). */
+  dpSolutionType?: ConfigField<string>;
+  /** FedML: 'gaussian' or 'laplace'. */
+  dpMechanism?: ConfigField<string>;
+  /** L2 sensitivity of a Gaussian/Laplace mechanism (FedML `sensitivity`). */
+  dpSensitivity?: ConfigField<number>;
+  targetEpsilon?: ConfigField<number>;
+  targetDelta?: ConfigField<number>;
+  /** N: training examples (the δ < 1/N rule needs it). */
+  datasetSize?: ConfigField<number>;
+  /** Clients whose updates are averaged per round (Flower's server-side noise is σ·C / this). */
+  numSampledClients?: ConfigField<number>;
+
+  model?: PathField;
+  weights?: PathField;
+  samples?: PathField;
+  targetPsnr?: ConfigField<number>;
+
+  unmodelled: UnmodelledDefence[];
+  /** Values that could not be used (wrong type, out of range, unresolved reference, missing file). */
+  problems: ConfigProblem[];
+}
+
+/** The batch an attacker inverts: one averaged gradient over per-step batch × accumulation steps. */
+export function effectiveBatchSize(setup: TrainingSetup): number | undefined {
+  if (!setup.batchSize) return undefined;
+  return setup.batchSize.value * (setup.gradientAccumulationSteps?.value ?? 1);
+}
