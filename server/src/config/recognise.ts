@@ -120,7 +120,7 @@ const KEY_RULES: KeyRule[] = [
   { field: 'topkRatio', names: ['topk_ratio', 'top_k_ratio', 'topk', 'top_k', 'topk_fraction'], kind: 'fraction' },
   { field: 'quantizeBits', names: ['quantization_bits', 'quantize_bits', 'quant_bits', 'quantisation_bits', 'gradient_bits'], kind: 'bits' },
   { field: 'quantizeBits', names: ['bits', 'num_bits', 'nbits'], kind: 'bits', context: QUANT_CONTEXT },
-  { field: 'dpEnabled', names: ['enable_dp', 'use_dp', 'dp_enabled', 'differential_privacy', 'enable_privacy', 'use_differential_privacy'], kind: 'bool' },
+  { field: 'dpEnabled', names: ['enable_dp', 'use_dp', 'dp_enabled', 'dpsgd', 'use_dpsgd', 'differential_privacy', 'enable_privacy', 'use_differential_privacy'], kind: 'bool' },
   { field: 'dpEnabled', names: ['enabled', 'enable', 'dp'], kind: 'bool', context: DP_CONTEXT },
   { field: 'dpDisabled', names: ['disable_dp', 'no_dp'], kind: 'bool' },
   { field: 'dpSolutionType', names: ['dp_solution_type'], kind: 'text' },
@@ -280,8 +280,9 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   candidates.set('weights', [...pathCandidates('weights'), ...checkpointWeights]);
   candidates.set('samples', pathCandidates('samples'));
 
+  // By priority, then by how specific the key name is (`noise_multiplier` before `sigma`), then file order.
   const pick = (name: FieldName): Candidate[] =>
-    [...(candidates.get(name) ?? [])].sort((a, b) => a.priority - b.priority);
+    [...(candidates.get(name) ?? [])].sort((a, b) => a.priority - b.priority || KEY_RULES.indexOf(a.rule) - KEY_RULES.indexOf(b.rule));
 
   /** The first usable candidate by priority; the ones before it that failed their check were already reported. */
   const take = <T>(name: FieldName): ConfigField<T> | undefined => {

@@ -1,0 +1,182 @@
+// The cheap config rules (I2F.md "Cheap configuration rules"): instant findings that need no model and no I²F job.
+
+import type { ConfigSyntaxError, Range } from './keyTree';
+import { RULES, ruleByCode, ruleDocumentation, type RuleInfo, type RuleSeverity } from './ruleCatalog';
+import { effectiveBatchSize, type ConfigField, type TrainingSetup } from './trainingSetup';
+
+export interface RuleFinding {
+  code: string;
+  severity: RuleSeverity;
+  message: string;
+  file: string;
+  range: Range;
+  /** Repository-relative documentation link, e.g. 'docs/rules.md#i2f101-clipping-without-noise'. */
+  documentation: string;
+  /** The config key the finding is about, dotted. */
+  key?: string;
+}
+
+export interface RuleOptions {
+  /**
+   * The model's operator types (ONNX op_type names, e.g. 'Conv', 'BatchNormalization'), when the model has
+   * been read. Only the BatchNorm rule needs it; without it that rule stays silent.
+   */
+  modelOps?: string[];
+}
+
+/** Opacus FAQ: noise multipliers much below 0.1 give little privacy, much above 2 rarely train. */
+export const NOISE_MULTIPLIER_RANGE = { low: 0.1, high: 2 } as const;
+
+const BATCH_NORM_OPS = /^(BatchNormalization|BatchNorm(1d|2d|3d)?|SyncBatchNorm|FusedBatchNorm(V\d)?)$/i;
+
+function finding(rule: RuleInfo, file: string, range: Range, message: string, key?: string): RuleFinding {
+  return { code: rule.code, severity: rule.severity, message, file, range, documentation: ruleDocumentation(rule), ...(key ? { key } : {}) };
+}
+
+function show(x: number): string {
+  return String(Number(x.toPrecision(6)));
+}
+
+/** A malformed config, as a finding on the place the parser stopped. */
+export function syntaxFinding(error: ConfigSyntaxError): RuleFinding {
+  return finding(RULES.syntax, error.file, error.range, error.error.message);
+}
+
+export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = {}): RuleFinding[] {
+  const out: RuleFinding[] = [];
+  const at = (rule: RuleInfo, f: ConfigField<unknown>, message: string, on: 'key' | 'value' = 'value'): void => {
+    out.push(finding(rule, setup.file, on === 'key' ? f.keyRange : f.valueRange, message, f.key));
+  };
+
+  // Problems found while reading values (wrong type, unresolved reference, missing or PyTorch model file).
+  for (const p of setup.problems) {
+    const rule = ruleByCode(p.rule) ?? RULES.invalidValue;
+    out.push(finding(rule, setup.file, p.range, p.message, p.key));
+  }
+
+  const dpOff = setup.dpEnabled?.value === false;
+  const sigma = setup.noiseMultiplier;
+  const clip = setup.clippingNorm;
+
+  if (dpOff && (sigma || (clip && setup.clippingScope !== 'per-batch') || setup.targetEpsilon)) {
+    at(
+      RULES.dpDisabled,
+      setup.dpEnabled!,
+      `DP is switched off here, so the noise and clipping settings in this file are not applied: shared gradients are exact and invertible.`,
+    );
+  }
+
+  // I2F101: per-example (or per-update) clipping with nothing that adds noise is not DP (I2F.md, Defences → δ).
+  const noiseFromElsewhere = setup.noiseStd || setup.targetEpsilon || setup.relativeNoise;
+  if (!dpOff && clip && clip.value > 0 && setup.clippingScope !== 'per-batch' && !sigma && !noiseFromElsewhere) {
+    at(
+      RULES.clippingWithoutNoise,
+      clip,
+      `'${lastKey(clip)}' = ${show(clip.value)} clips gradients but no noise multiplier is set: clipping alone is not differential privacy, and a clipped gradient can still be inverted. Add a noise multiplier (e.g. noise_multiplier: 1.0).`,
+      'key',
+    );
+  }
+
+  // I2F102: σ outside about 0.1–2 (Opacus FAQ). σ = 0 is the extreme case: no noise at all.
+  if (!dpOff && sigma) {
+    const s = sigma.value;
+    if (s === 0) {
+      at(RULES.noiseMultiplierRange, sigma, `Noise multiplier 0 adds no noise: the shared gradient is only clipped, not private.`);
+    } else if (s < NOISE_MULTIPLIER_RANGE.low) {
+      at(
+        RULES.noiseMultiplierRange,
+        sigma,
+        `Noise multiplier ${show(s)} is below ${NOISE_MULTIPLIER_RANGE.low}: the noise (std σ·C) is small next to the clipped gradients and gives little protection against inversion.`,
+      );
+    } else if (s > NOISE_MULTIPLIER_RANGE.high) {
+      at(
+        RULES.noiseMultiplierRange,
+        sigma,
+        `Noise multiplier ${show(s)} is above ${NOISE_MULTIPLIER_RANGE.high}: models rarely train well with this much noise (Opacus FAQ); check it is σ and not a noise std.`,
+      );
+    }
+  }
+
+  // I2F103: δ ≥ 1/N allows releasing a whole example outright, so the (ε, δ) guarantee means nothing.
+  const delta = setup.targetDelta;
+  const n = setup.datasetSize;
+  if (delta && n && delta.value >= 1 / n.value) {
+    at(
+      RULES.deltaTooLarge,
+      delta,
+      `DP delta ${show(delta.value)} is not below 1/N = 1/${n.value} = ${show(1 / n.value)}: a mechanism that publishes one training example outright meets this δ. Use δ well below 1/N (e.g. ${show(Math.pow(10, Math.floor(Math.log10(1 / n.value)) - 1))}).`,
+    );
+  }
+
+  // I2F104: TF Privacy reshapes the batch into microbatches; it fails unless they divide the batch.
+  const micro = setup.microbatches;
+  const batch = setup.batchSize;
+  if (micro && batch && batch.value % micro.value !== 0) {
+    at(
+      RULES.microbatchesDivide,
+      micro,
+      `${micro.value} microbatches do not divide the batch size ${batch.value}: TF Privacy needs batch_size % num_microbatches == 0 (e.g. ${divisorsNear(batch.value, micro.value)}).`,
+    );
+  }
+
+  // I2F105: one example per shared gradient is the easiest case for gradient inversion.
+  const b = effectiveBatchSize(setup);
+  if (batch && b === 1) {
+    at(
+      RULES.batchSizeOne,
+      batch,
+      `Batch size 1: every shared gradient comes from a single example, the case gradient inversion rebuilds best. Larger batches help against inversion (a separate effect from DP accounting, where they cost ε).`,
+    );
+  }
+
+  // I2F106: BatchNorm mixes examples, so per-example gradients (and their clipping) are undefined.
+  const perExampleDp = !dpOff && setup.clippingScope === 'per-example' && (clip || sigma);
+  const dpField = clip ?? sigma;
+  const bn = options.modelOps?.find((op) => BATCH_NORM_OPS.test(op));
+  if (perExampleDp && dpField && bn) {
+    at(
+      RULES.batchNormWithDp,
+      dpField,
+      `The model has ${bn} layers, which mix examples within a batch, so per-example clipping is not defined (Opacus' validator rejects them). Replace them with GroupNorm (opacus.validators.ModuleValidator.fix does this).`,
+      'key',
+    );
+  }
+
+  // Server-side noise (Flower's DP wrappers, FedML central DP) protects the aggregate, not updates from the server.
+  if (!dpOff && sigma && setup.flavour === 'flower') {
+    at(
+      RULES.serverSideNoise,
+      sigma,
+      `Flower adds this noise on the server, to the average of the sampled clients' clipped updates: it protects the published model, not a client's update from the server that receives it.`,
+      'key',
+    );
+  }
+
+  const solution = setup.dpSolutionType;
+  if (!dpOff && solution && solution.value.toLowerCase() === 'cdp') {
+    at(
+      RULES.serverSideNoise,
+      solution,
+      `Central DP ('cdp') adds the noise on the server, after it has received each client's update: use 'ldp' to protect updates from the server itself.`,
+    );
+  }
+
+  for (const u of setup.unmodelled) {
+    const f = u.fields[0];
+    if (f) at(RULES.defenceNotModelled, f, `${u.name} recognised, but ${u.reason}`, 'key');
+  }
+
+  return out.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
+}
+
+function lastKey(f: ConfigField<unknown>): string {
+  return f.path[f.path.length - 1];
+}
+
+/** Divisors of the batch nearest the requested microbatch count, as suggestions. */
+function divisorsNear(batch: number, micro: number): string {
+  const divisors: number[] = [];
+  for (let d = 1; d * d <= batch; d++) if (batch % d === 0) divisors.push(d, batch / d);
+  divisors.sort((x, y) => Math.abs(x - micro) - Math.abs(y - micro));
+  return divisors.slice(0, 2).sort((x, y) => x - y).join(' or ');
+}

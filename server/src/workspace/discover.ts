@@ -1,0 +1,204 @@
+// Finds training configs and models under a folder and links each config to the model, weights and samples it names.
+
+import { existsSync, promises as fs, type Dirent } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import type { ConfigSyntaxError } from '../config/keyTree';
+import { PYTORCH_EXTENSIONS, readTrainingConfig } from '../config/recognise';
+import type { TrainingSetup } from '../config/trainingSetup';
+
+export type ModelFormat = 'onnx' | 'tfjs' | 'pytorch';
+
+export interface DiscoveredModel {
+  /** Absolute path. */
+  path: string;
+  format: ModelFormat;
+  /** Configs (absolute paths) that use this model; empty for a model no config names. */
+  configs: string[];
+}
+
+export interface DiscoveredConfig {
+  path: string;
+  setup: TrainingSetup;
+  /** Absolute paths; the model may be missing on disk (the config's I2F107 finding says so). */
+  model?: string;
+  weights?: string;
+  samples?: string;
+  /** 'config': the config names it; 'same-folder': the config names none and its folder holds exactly one model. */
+  modelSource: 'config' | 'same-folder' | 'none';
+}
+
+export interface WorkspaceScan {
+  root: string;
+  configs: DiscoveredConfig[];
+  /** Files that look like training configs but do not parse; each carries its location. */
+  syntaxErrors: ConfigSyntaxError[];
+  models: DiscoveredModel[];
+  /** Models no config names or adopts: analysed on their own, with default settings. */
+  unclaimedModels: DiscoveredModel[];
+  /** True when a bound stopped the walk early; the result is then partial. */
+  truncated: boolean;
+}
+
+export interface DiscoverOptions {
+  /** Directory entries looked at before giving up (a monorepo must not stall the server). */
+  maxEntries?: number;
+  /** Config candidates read and parsed. */
+  maxConfigs?: number;
+  /** Larger config candidates are skipped unread: training configs are small, generated JSON is not. */
+  maxConfigBytes?: number;
+  maxDepth?: number;
+}
+
+const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32 };
+
+/** Folders that hold dependencies, build output or tool state, never the user's training configs. */
+const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
+/** JSON files that are never training configs; skipping them saves a read and a parse each. */
+const SKIPPED_JSON = /^(package(-lock)?\.json|tsconfig.*\.json|jsconfig\.json|composer\.json|\.?eslintrc.*|launch\.json|settings\.json|tasks\.json|extensions\.json|.*\.ipynb)$/i;
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml']);
+
+export async function discoverWorkspace(root: string, options: DiscoverOptions = {}): Promise<WorkspaceScan> {
+  const limits = { ...DEFAULTS, ...options };
+  const absRoot = resolve(root);
+  const configFiles: string[] = [];
+  const modelFiles = new Map<string, ModelFormat>();
+  let truncated = false;
+  let entriesSeen = 0;
+
+  // Breadth-first, iterative: no recursion depth to exhaust; real paths of visited folders stop symlink loops.
+  const visited = new Set<string>();
+  const queue: { dir: string; depth: number }[] = [{ dir: absRoot, depth: 0 }];
+  while (queue.length) {
+    const { dir, depth } = queue.shift()!;
+    let real: string;
+    try {
+      real = await fs.realpath(dir);
+    } catch {
+      continue;
+    }
+    if (visited.has(real)) continue;
+    visited.add(real);
+    let entries: Dirent[];
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch {
+      continue; // unreadable folder: not ours to report
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      if (++entriesSeen > limits.maxEntries) {
+        truncated = true;
+        queue.length = 0;
+        break;
+      }
+      const path = join(dir, entry.name);
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink()) {
+        try {
+          const st = await fs.stat(path);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch {
+          continue; // dangling link
+        }
+      }
+      if (isDir) {
+        if (entry.name.startsWith('.') || SKIPPED_DIRS.has(entry.name)) continue;
+        if (depth + 1 > limits.maxDepth) {
+          truncated = true;
+          continue;
+        }
+        queue.push({ dir: path, depth: depth + 1 });
+        continue;
+      }
+      if (!isFile) continue;
+      const ext = extname(entry.name).toLowerCase();
+      if (ext === '.onnx') modelFiles.set(path, 'onnx');
+      else if (entry.name === 'model.json' && (await isTfjsModel(path))) modelFiles.set(path, 'tfjs');
+      else if (CONFIG_EXTENSIONS.has(ext) && !(ext === '.json' && SKIPPED_JSON.test(entry.name))) configFiles.push(path);
+    }
+  }
+
+  const configs: DiscoveredConfig[] = [];
+  const syntaxErrors: ConfigSyntaxError[] = [];
+  if (configFiles.length > limits.maxConfigs) truncated = true;
+  for (const file of configFiles.slice(0, limits.maxConfigs)) {
+    let text: string;
+    try {
+      const st = await fs.stat(file);
+      if (st.size > limits.maxConfigBytes) continue;
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const result = readTrainingConfig(file, text, { fileExists: existsSync });
+    if (!result) continue;
+    if ('kind' in result) syntaxErrors.push(result);
+    else configs.push(linkConfig(file, result));
+  }
+
+  // A config that names no model adopts the only model in its own folder: the common "one experiment, one folder" layout.
+  for (const c of configs) {
+    if (c.model) continue;
+    const here = [...modelFiles.keys()].filter((m) => dirname(m) === dirname(c.path));
+    if (here.length === 1) {
+      c.model = here[0];
+      c.modelSource = 'same-folder';
+    }
+  }
+
+  const models = new Map<string, DiscoveredModel>();
+  for (const [path, format] of modelFiles) models.set(path, { path, format, configs: [] });
+  for (const c of configs) {
+    if (!c.model) continue;
+    let m = models.get(c.model);
+    // A config may name a model outside the folder, or a PyTorch file we do not look for on our own.
+    if (!m && c.setup.model?.exists) {
+      m = { path: c.model, format: modelFormatOf(c.model), configs: [] };
+      models.set(c.model, m);
+    }
+    m?.configs.push(c.path);
+  }
+  const all = [...models.values()].sort((a, b) => (a.path < b.path ? -1 : 1));
+  return { root: absRoot, configs, syntaxErrors, models: all, unclaimedModels: all.filter((m) => m.configs.length === 0), truncated };
+}
+
+function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig {
+  const local = (p?: { resolved: string }): string | undefined => (p && !/^[a-z][a-z0-9+.-]*:\/\//i.test(p.resolved) ? p.resolved : undefined);
+  const model = local(setup.model);
+  const weights = local(setup.weights);
+  const samples = local(setup.samples);
+  return {
+    path,
+    setup,
+    ...(model ? { model } : {}),
+    ...(weights ? { weights } : {}),
+    ...(samples ? { samples } : {}),
+    modelSource: model ? 'config' : 'none',
+  };
+}
+
+export function modelFormatOf(path: string): ModelFormat {
+  const ext = extname(path).toLowerCase();
+  if (PYTORCH_EXTENSIONS.has(ext)) return 'pytorch';
+  if (basename(path).toLowerCase().endsWith('.json')) return 'tfjs';
+  return 'onnx';
+}
+
+/** TensorFlow.js layers/graph models: a model.json with a topology and a weights manifest (not any model.json). */
+async function isTfjsModel(path: string): Promise<boolean> {
+  try {
+    const handle = await fs.open(path, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      const head = buf.subarray(0, bytesRead).toString('utf8');
+      return head.includes('"modelTopology"') || head.includes('"weightsManifest"');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
+  }
+}
