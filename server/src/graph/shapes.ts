@@ -93,34 +93,48 @@ export function analyseShapes(graph: Graph, inputs: Map<string, number[]>, optio
   }
 
   for (const node of topologicalOrder(graph)) {
-    const ctx = new RuleContext(node, types, constants, file);
-    const rule = RULES[node.opType];
-    if (!rule || (node.domain !== '' && node.domain !== 'ai.onnx'))
-      throw new UserError(
-        'unsupported-op',
-        `no shape rule for op ${node.domain && node.domain !== 'ai.onnx' ? `${node.domain}::` : ''}${node.opType}`,
-        { file, node: node.name, op: node.opType },
-      );
-    const outs = rule(ctx);
-    node.outputs.forEach((name, i) => {
-      if (name === '') return;
-      const t = outs[i];
-      if (!t) ctx.fail(`produces no output ${i} ('${name}')`);
-      if (t.dims.some((d) => !Number.isInteger(d) || d < 0)) ctx.fail(`computed an invalid shape ${fmt(t.dims)} for '${name}'`);
-      types.set(name, t);
-    });
-    for (const [name, value] of ctx.produced) constants.set(name, value);
-    if (ctx.produced.size === 0 && EVALUABLE_OPS.has(node.opType)) {
+    const { outputs, produced } = inferNode(node, types, constants, file);
+    for (const [name, value] of produced) constants.set(name, value);
+    if (produced.size === 0 && EVALUABLE_OPS.has(node.opType)) {
       const ins = node.inputs.map((n) => (n === '' ? undefined : constants.get(n)));
       const allKnown = node.inputs.every((n, i) => n === '' || ins[i] !== undefined);
-      const small = outs.every((t) => sizeOf(t.dims) <= maxConst);
+      const small = outputs.every((t) => sizeOf(t.dims) <= maxConst);
       if (allKnown && small && node.inputs.some((n) => n !== '')) {
-        const values = evaluateNode(node, ins, outs);
+        const values = evaluateNode(node, ins, outputs);
         if (values) node.outputs.forEach((name, i) => name !== '' && values[i] && constants.set(name, values[i]));
       }
     }
   }
   return { types, constants };
+}
+
+/**
+ * Types of one node's outputs from its input types (and the constant values of shape inputs), recorded in `types`.
+ * `produced` holds output values the rule knows outright (Constant, Shape, Size).
+ */
+export function inferNode(
+  node: Node,
+  types: Map<string, ValueType>,
+  constants: ReadonlyMap<string, Tensor>,
+  file?: string,
+): { outputs: ValueType[]; produced: Map<string, Tensor> } {
+  const ctx = new RuleContext(node, types, constants, file);
+  const rule = RULES[node.opType];
+  if (!rule || (node.domain !== '' && node.domain !== 'ai.onnx'))
+    throw new UserError(
+      'unsupported-op',
+      `no shape rule for op ${node.domain && node.domain !== 'ai.onnx' ? `${node.domain}::` : ''}${node.opType}`,
+      { file, node: node.name, op: node.opType },
+    );
+  const outputs = rule(ctx);
+  node.outputs.forEach((name, i) => {
+    if (name === '') return;
+    const t = outputs[i];
+    if (!t) ctx.fail(`produces no output ${i} ('${name}')`);
+    if (t.dims.some((d) => !Number.isInteger(d) || d < 0)) ctx.fail(`computed an invalid shape ${fmt(t.dims)} for '${name}'`);
+    types.set(name, t);
+  });
+  return { outputs, produced: ctx.produced };
 }
 
 function fmt(dims: readonly (number | string)[]): string {
@@ -135,7 +149,7 @@ class RuleContext {
   constructor(
     readonly node: Node,
     private readonly types: Map<string, ValueType>,
-    private readonly constants: Map<string, Tensor>,
+    private readonly constants: ReadonlyMap<string, Tensor>,
     private readonly file: string | undefined,
   ) {}
 
