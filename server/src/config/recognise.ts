@@ -274,9 +274,10 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
       if (name === 'weights') return WEIGHT_EXTENSIONS.has(ext);
       return v.length > 0;
     });
-  const modelLike = pathCandidates('model');
-  const checkpointWeights = modelLike.filter((c) => c.priority > 0 && extname(String(c.entry.value)).toLowerCase() === '.safetensors');
-  candidates.set('model', modelLike.filter((c) => !checkpointWeights.includes(c)));
+  const checkpointWeights = (candidates.get('model') ?? []).filter(
+    (c) => c.priority > 0 && typeof c.entry.value === 'string' && extname(c.entry.value).toLowerCase() === '.safetensors',
+  );
+  candidates.set('model', pathCandidates('model'));
   candidates.set('weights', [...pathCandidates('weights'), ...checkpointWeights]);
   candidates.set('samples', pathCandidates('samples'));
 
