@@ -1,0 +1,99 @@
+// Conjugate gradient for the damped influence system (J Jᵀ + εI) z = b, Float64Array state, true residual reported.
+
+import { axpy, copy, dot, norm, xpby } from './linalg';
+import {
+  attainableResidual, checkAborted, dampedProduct, NormEstimate, resolveSolveOptions, ResidualMonitor, SolveOptions,
+  SolveResult, SymmetricProduct, zeroRightHandSide,
+} from './solve';
+
+/** Default spacing of the monitoring true-residual checks: 2% extra products buys stagnation detection. */
+export const CG_RESIDUAL_CHECK_EVERY = 50;
+
+/**
+ * Solves (A + εI) z = b from z = 0 for symmetric PSD A (A = J Jᵀ, I2F.md: I(δ) = (J Jᵀ)⁻¹ J δ).
+ *
+ * From z = 0 every iterate lies in the Krylov space of b; for b = J δ ∈ range(J Jᵀ) that keeps CG in the range of
+ * a singular A, so it converges to the pseudo-inverse solution (I2F.md's ResNet case); with Float64Array state it
+ * does not diverge under float32 products (measured, solverExperiment.ts), it stagnates at their floor.
+ *
+ * Every `residualCheckEvery` iterations the true residual is recomputed WITHOUT replacing the recurrence's
+ * (replacing it every 100 iterations raised the float32 floor 10×, measured) to track the best iterate and detect
+ * stagnation. When the recurrence claims the tolerance and the truth disagrees, CG continues from the true
+ * residual (residual replacement, van der Vorst & Ye 2000). relativeResidual is always the truth of the returned z.
+ */
+export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, opts: SolveOptions = {}): Promise<SolveResult> {
+  const { tolerance, maxIterations, damping, historyEvery, productRoundoff } = resolveSolveOptions(opts);
+  const checkEvery = opts.residualCheckEvery ?? CG_RESIDUAL_CHECK_EVERY;
+  const n = b.length;
+  const bNorm = norm(b);
+  if (bNorm === 0) return zeroRightHandSide('cg', n, damping);
+
+  const z = new Float64Array(n);
+  const r = new Float64Array(n);
+  const p = new Float64Array(n);
+  const ap = new Float64Array(n);
+  copy(b, r);
+  copy(b, p);
+  let rr = dot(r, r);
+  let products = 0;
+  let iterations = 0;
+  let stopReason: SolveResult['stopReason'] = 'max-iterations';
+  let zTrue = NaN; // true relative residual of the current z, when just computed
+  const history: SolveResult['history'] = [{ iteration: 0, relativeResidual: 1 }];
+  const monitor = new ResidualMonitor(a, damping, b, bNorm);
+  const normA = new NormEstimate(opts.operatorNorm, damping);
+
+  while (iterations < maxIterations) {
+    checkAborted(opts.signal);
+    await dampedProduct(a, damping, p, ap);
+    products++;
+    const pap = dot(p, ap);
+    if (!Number.isFinite(pap)) { stopReason = 'non-finite'; break; }
+    if (pap <= 0) { stopReason = 'breakdown'; break; } // p in A's null space (or A not PSD to working precision)
+    normA.observe(pap, dot(p, p));
+    const alpha = rr / pap;
+    axpy(alpha, p, z);
+    axpy(-alpha, ap, r);
+    iterations++;
+    zTrue = NaN;
+    let rrNew = dot(r, r);
+    const rel = Math.sqrt(rrNew) / bNorm;
+    if (iterations % historyEvery === 0) history.push({ iteration: iterations, relativeResidual: rel });
+    opts.onProgress?.(iterations, rel);
+    if (!Number.isFinite(rel)) { stopReason = 'non-finite'; break; }
+
+    if (rel <= tolerance) {
+      zTrue = await monitor.check(z, iterations, r); // residual replacement: r ← b − (A+εI) z
+      products++;
+      if (zTrue <= tolerance) { stopReason = 'converged'; break; }
+      rrNew = dot(r, r);
+    } else if (checkEvery > 0 && iterations % checkEvery === 0) {
+      zTrue = await monitor.check(z, iterations);
+      products++;
+      if (zTrue <= tolerance) { stopReason = 'converged'; break; }
+    }
+    if (!Number.isNaN(zTrue) && monitor.stagnated(iterations, monitor.atFloor(productRoundoff, normA.value))) { stopReason = 'stagnated'; break; }
+    xpby(r, rrNew / rr, p);
+    rr = rrNew;
+  }
+
+  if (Number.isNaN(zTrue)) {
+    zTrue = await monitor.check(z, iterations);
+    products++;
+  }
+  // Return the best iterate the checks saw (after stagnation the last one is usually a little worse).
+  let solution = z;
+  let relativeResidual = zTrue;
+  if (monitor.bestRelative < zTrue) {
+    solution.set(monitor.best);
+    relativeResidual = monitor.bestRelative;
+  }
+  const floor = attainableResidual(productRoundoff, normA.value, norm(solution), bNorm);
+  const converged = relativeResidual <= Math.max(tolerance, floor);
+  if (relativeResidual <= tolerance) stopReason = 'converged';
+  if (history[history.length - 1].iteration !== iterations) history.push({ iteration: iterations, relativeResidual });
+  return {
+    method: 'cg', solution, iterations, products, relativeResidual, converged, stopReason, damping, history,
+    attainableResidual: floor, limitedByPrecision: converged && relativeResidual > tolerance,
+  };
+}

@@ -1,0 +1,205 @@
+// What the Krylov solvers of (J Jᵀ + εI) z = b share: the product type, options, result, and the true-residual check.
+
+import { axpy, norm, subtract } from './linalg';
+
+/** out ← A v for a symmetric positive semi-definite A given only by its products (here A = J Jᵀ, I2F.md). */
+export type SymmetricProduct = (v: Float64Array, out: Float64Array) => Promise<void>;
+
+export type SolverMethod = 'cg' | 'minres';
+
+export interface SolveOptions {
+  /** Stop when the TRUE relative residual ‖b − (A+εI)z‖/‖b‖ is at most this (default 1e-6, as I2F.md asks). */
+  tolerance?: number;
+  /** Product budget for the iterations (default 10 000: see DEFAULT_MAX_ITERATIONS). */
+  maxIterations?: number;
+  /** Absolute damping ε ≥ 0 added to A (default 0: the undamped I²F the real attack achieves). */
+  damping?: number;
+  signal?: AbortSignal;
+  onProgress?: (iteration: number, relativeResidual: number) => void;
+  /** Keep one history point every this many iterations (default 25), plus the first and the last. */
+  historyEvery?: number;
+  /**
+   * Recompute the true residual every this many iterations (one extra product each) and continue from it
+   * (residual replacement); 0 = only when the recurrence claims convergence. Default: see each solver.
+   */
+  residualCheckEvery?: number;
+  /**
+   * Unit roundoff of the products (2⁻²⁴ ≈ 6e-8 for float32 kernels; default 0 = exact). Products with roundoff u
+   * cannot give a true residual below about u·‖A+εI‖·‖z‖/‖b‖; a solve that stagnates at that floor is reported
+   * converged 'to product precision' (see attainableResidual) instead of failing a tolerance it cannot reach.
+   */
+  productRoundoff?: number;
+  /** ‖A‖ = λmax(A) when known (Lanczos); otherwise the solver uses the largest Rayleigh quotient it met. */
+  operatorNorm?: number;
+}
+
+export interface SolveHistoryPoint {
+  iteration: number;
+  /** The solver's own (recurrence) residual estimate, relative to ‖b‖. */
+  relativeResidual: number;
+}
+
+export interface SolveResult {
+  method: SolverMethod;
+  solution: Float64Array;
+  /** Iterations of the Krylov recurrence (each one fused J Jᵀ v product). */
+  iterations: number;
+  /** All products spent, including true-residual checks. */
+  products: number;
+  /** ‖b − (A+εI)z‖/‖b‖ recomputed from z at the end (0 when b = 0). */
+  relativeResidual: number;
+  converged: boolean;
+  /** Why the solver stopped. 'stagnated': the true residual stopped improving (float32 products limit it). */
+  stopReason: 'converged' | 'max-iterations' | 'stagnated' | 'breakdown' | 'non-finite';
+  /**
+   * The residual floor float products allow, ATTAINABLE_FACTOR·u·‖A+εI‖·‖z‖/‖b‖ (0 for exact products). When
+   * relativeResidual is above the tolerance but at most this, converged is true and limitedByPrecision says so.
+   */
+  attainableResidual: number;
+  limitedByPrecision: boolean;
+  damping: number;
+  history: SolveHistoryPoint[];
+}
+
+/**
+ * Default product budget. CG/MINRES need about ½·√κ·ln(2/tol) iterations in exact arithmetic: 7 250 at κ = 1e6,
+ * tol = 1e-6; I2F.md measured ~5 000 (DLG LeNet, κ 3.7e6) and ~7 300 (ResNet, singular, κ 1.3e7 on its range).
+ * 10 000 covers both with margin. It is deliberately not tied to d_x: in floating point conjugacy is lost and the
+ * count exceeds d_x (5 000 > 3 072 on the LeNet), while for large d_x the count follows κ, not d_x.
+ */
+export const DEFAULT_MAX_ITERATIONS = 10_000;
+export const DEFAULT_TOLERANCE = 1e-6;
+
+/**
+ * Multiplier on u·‖A‖·‖z‖/‖b‖ that a stagnated float32-product solve is allowed. Measured (solverExperiment.ts,
+ * d_x 300, products rounded to float32 on input and output): CG's best true residual stalls at 0.05–0.07×
+ * u·λmax·‖z‖/‖b‖ (4.5e-6 at κ = 1e6, 7.1e-6 at κ = 3.7e6, 9.7e-6 singular κ = 1.3e7), MINRES at 0.06–0.18×.
+ * 0.25 leaves ~4× margin over CG's floor without calling a truly unfinished solve converged.
+ */
+export const ATTAINABLE_FACTOR = 0.25;
+
+/** The true-residual floor of products with unit roundoff u (0 when exact). */
+export function attainableResidual(u: number, dampedNorm: number, zNorm: number, bNorm: number): number {
+  return u > 0 ? (ATTAINABLE_FACTOR * u * dampedNorm * zNorm) / bNorm : 0;
+}
+
+/** out ← (A + εI) v. */
+export async function dampedProduct(a: SymmetricProduct, damping: number, v: Float64Array, out: Float64Array): Promise<void> {
+  await a(v, out);
+  if (damping !== 0) axpy(damping, v, out);
+}
+
+/** r ← b − (A + εI) z using `work` for the product; returns ‖r‖. */
+export async function trueResidual(
+  a: SymmetricProduct,
+  damping: number,
+  b: Float64Array,
+  z: Float64Array,
+  r: Float64Array,
+  work: Float64Array,
+): Promise<number> {
+  await dampedProduct(a, damping, z, work);
+  subtract(b, work, r);
+  return norm(r);
+}
+
+/** Validated options with defaults filled in. */
+export function resolveSolveOptions(opts: SolveOptions) {
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
+  const maxIterations = opts.maxIterations ?? DEFAULT_MAX_ITERATIONS;
+  const damping = opts.damping ?? 0;
+  if (!(tolerance > 0)) throw new RangeError(`tolerance must be > 0, got ${tolerance}`);
+  if (!(maxIterations >= 0) || !Number.isInteger(maxIterations)) throw new RangeError(`maxIterations must be a non-negative integer, got ${maxIterations}`);
+  if (!(damping >= 0) || !Number.isFinite(damping)) throw new RangeError(`damping must be finite and ≥ 0, got ${damping}`);
+  const productRoundoff = opts.productRoundoff ?? 0;
+  if (!(productRoundoff >= 0 && productRoundoff < 1)) throw new RangeError(`productRoundoff must be in [0, 1), got ${productRoundoff}`);
+  return { tolerance, maxIterations, damping, productRoundoff, historyEvery: Math.max(1, opts.historyEvery ?? 25) };
+}
+
+/**
+ * True-residual bookkeeping shared by the solvers: recomputes ‖b − (A+εI)z‖ (one product), keeps the best iterate
+ * seen, and says when iterating has stopped paying. Float32 products put a floor under the attainable true residual
+ * (I2F.md: float32 CG stalls near 1e-5) while the recurrence keeps shrinking; a solve whose best true residual has
+ * not halved for max(1000, iterations/2) iterations has stagnated and returns its best iterate.
+ */
+export class ResidualMonitor {
+  readonly best: Float64Array;
+  bestRelative = Infinity;
+  private halvingReference = Infinity;
+  private lastHalving = 0;
+  private readonly residual: Float64Array;
+  private readonly work: Float64Array;
+
+  constructor(
+    private readonly a: SymmetricProduct,
+    private readonly damping: number,
+    private readonly b: Float64Array,
+    private readonly bNorm: number,
+  ) {
+    const n = b.length;
+    this.best = new Float64Array(n);
+    this.residual = new Float64Array(n);
+    this.work = new Float64Array(n);
+  }
+
+  /** Relative true residual of z; records z as best when it is. `into` receives the residual vector if given. */
+  async check(z: Float64Array, iteration: number, into?: Float64Array): Promise<number> {
+    const r = into ?? this.residual;
+    const rel = (await trueResidual(this.a, this.damping, this.b, z, r, this.work)) / this.bNorm;
+    if (rel < this.bestRelative || !Number.isFinite(this.bestRelative)) {
+      this.bestRelative = rel;
+      this.best.set(z);
+    }
+    if (rel <= 0.5 * this.halvingReference) {
+      this.halvingReference = rel;
+      this.lastHalving = iteration;
+    }
+    return rel;
+  }
+
+  /** The best iterate is at the float-product floor (attainableResidual) already. */
+  atFloor(productRoundoff: number, dampedNorm: number): boolean {
+    return this.bestRelative <= attainableResidual(productRoundoff, dampedNorm, norm(this.best), this.bNorm);
+  }
+
+  /**
+   * No halving of the best true residual for max(1000, iterations/2) iterations; once the best is already at the
+   * float-product floor (atFloor), a shorter max(250, iterations/10) suffices: below the floor nothing is left.
+   */
+  stagnated(iteration: number, atFloor = false): boolean {
+    const since = iteration - this.lastHalving;
+    return since >= Math.max(1000, iteration / 2) || (atFloor && since >= Math.max(250, iteration / 10));
+  }
+}
+
+/** ‖A+εI‖: λmax + ε when Lanczos supplied λmax, else the largest Rayleigh quotient of A+εI the solver met. */
+export class NormEstimate {
+  value: number;
+  constructor(knownLambdaMax: number | undefined, damping: number) {
+    this.value = knownLambdaMax !== undefined ? knownLambdaMax + damping : 0;
+  }
+  observe(vAv: number, vv: number): void {
+    if (vv > 0 && vAv / vv > this.value) this.value = vAv / vv;
+  }
+}
+
+/** Throws the signal's reason (an AbortError by default) when the caller cancelled. */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason ?? abortError();
+}
+
+export function abortError(): Error {
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+/** The trivial answer for b = 0 (δ = 0 ⇒ I = 0 exactly, I2F.md). */
+export function zeroRightHandSide(method: SolverMethod, n: number, damping: number): SolveResult {
+  return {
+    method, solution: new Float64Array(n), iterations: 0, products: 0, relativeResidual: 0, converged: true,
+    stopReason: 'converged', damping, history: [{ iteration: 0, relativeResidual: 0 }], attainableResidual: 0,
+    limitedByPrecision: false,
+  };
+}
+
