@@ -82,7 +82,12 @@ async function resolveExternalData(model: Model, file: string, budget: { used: n
       const target = await confinedPath(folder, ref, name, file);
       let open = handles.get(target);
       if (!open) {
-        const handle = await fs.open(target, 'r');
+        let handle: fs.FileHandle;
+        try {
+          handle = await fs.open(target, 'r');
+        } catch (e) {
+          throw new UserError('missing-external-data', `tensor '${name}': cannot open '${ref.location}': ${(e as Error).message}`, { file });
+        }
         open = { handle, size: (await handle.stat()).size };
         handles.set(target, open);
       }

@@ -492,7 +492,7 @@ function writeNode(w: ProtoWriter, n: Node): void {
 function writeGraph(w: ProtoWriter, g: Graph): void {
   for (const n of g.nodes) w.message(GRAPH.node, () => writeNode(w, n));
   w.string(GRAPH.name, g.name || 'graph');
-  for (const [name, t] of g.initializers) w.message(GRAPH.initializer, () => writeTensor(w, name, t));
+  for (const [name, t] of g.initializers) w.message(GRAPH.initializer, () => writeTensor(w, name, t), t.data.byteLength);
   for (const v of g.inputs) w.message(GRAPH.input, () => writeValueInfo(w, v));
   for (const v of g.outputs) w.message(GRAPH.output, () => writeValueInfo(w, v));
 }
@@ -505,7 +505,7 @@ export function encodeModel(model: Model): Uint8Array {
   w.int64(MODEL.irVersion, Math.max(WRITTEN_IR_VERSION, model.irVersion || 0));
   w.string(MODEL.producerName, model.producerName || 'i2f-privacy-lint');
   if (model.producerVersion) w.string(MODEL.producerVersion, model.producerVersion);
-  w.message(MODEL.graph, () => writeGraph(w, model.graph));
+  w.message(MODEL.graph, () => writeGraph(w, model.graph), tensorBytes);
   for (const o of model.opsets)
     w.message(MODEL.opsetImport, () => {
       if (o.domain) w.string(OPSET.domain, o.domain);

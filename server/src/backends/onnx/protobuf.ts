@@ -434,10 +434,13 @@ export class ProtoWriter {
     this.finishLength(start);
   }
 
-  /** An embedded message: `body` writes its fields; the length prefix is inserted afterwards. */
-  message(field: number, body: () => void): void {
+  /**
+   * An embedded message: `body` writes its fields; the length prefix is inserted afterwards. `sizeHint` (about the
+   * body's byte count) reserves the right prefix width up front, so a big message's body is never moved.
+   */
+  message(field: number, body: () => void, sizeHint = 0): void {
     this.tag(field, WIRE_LEN);
-    const start = this.reserveLength(0);
+    const start = this.reserveLength(sizeHint);
     body();
     this.finishLength(start);
   }
