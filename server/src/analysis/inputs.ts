@@ -1,0 +1,72 @@
+// The batch an analysis runs on: samples from --data (.npy, images, a folder) or seeded synthetic inputs in
+// [0, 1], and labels from --labels or the model's own predictions.
+
+import { UserError } from '../errors';
+import { Random } from '../engine/random';
+import { loadDataPath } from '../formats/images';
+import { readNpy } from '../formats/npy';
+import type { OnnxModel } from '../backends/onnx/onnxModel';
+
+export interface Samples {
+  /** N samples, flattened, each of the model's input size. */
+  data: Float32Array;
+  count: number;
+  /** The data's range (max − min over the samples; 1 for images and synthetic inputs), the PSNR's peak. */
+  range: number;
+  source: string;
+}
+
+export async function loadSamples(model: OnnxModel, dataPath: string | undefined, count: number, seed: number): Promise<Samples> {
+  const per = model.sampleSize;
+  if (!dataPath) {
+    const rand = new Random(seed);
+    const data = new Float32Array(count * per);
+    for (let i = 0; i < data.length; i++) data[i] = rand.uniform();
+    return { data, count, range: 1, source: `synthetic U(0, 1), seed ${seed}` };
+  }
+  const t = (await loadDataPath(dataPath, model.sampleDims)).tensor;
+  const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
+  if (data.length % per !== 0) {
+    throw new UserError('data-shape', `data has ${data.length} values, not a whole number of inputs of shape [${model.sampleDims}]`, { file: dataPath });
+  }
+  const isImage = !dataPath.endsWith('.npy');
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of data) {
+    if (!Number.isFinite(v)) throw new UserError('data-shape', 'data contains NaN or Inf', { file: dataPath });
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const range = isImage ? 1 : hi > lo ? hi - lo : 1;
+  return { data, count: data.length / per, range, source: dataPath };
+}
+
+/** Parses --labels: a comma list of ints, or an .npy of ints. */
+export async function parseLabels(spec: string | undefined): Promise<number[] | undefined> {
+  if (spec === undefined) return undefined;
+  if (spec.endsWith('.npy')) {
+    const t = await readNpy(spec);
+    return Array.from(t.data as ArrayLike<number | bigint>, Number);
+  }
+  const labels = spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  if (labels.some((l) => !Number.isInteger(l) || l < 0)) throw new UserError('bad-labels', `--labels expects non-negative integers, got '${spec}'`);
+  return labels;
+}
+
+export function argmaxRows(logits: Float32Array, rows: number): number[] {
+  const k = logits.length / rows;
+  return Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (logits[r * k + j] > logits[r * k + best]) best = j;
+    return best;
+  });
+}
+
+export function oneHot(labels: number[], classes: number): Float32Array {
+  const t = new Float32Array(labels.length * classes);
+  labels.forEach((y, i) => {
+    if (y >= classes) throw new UserError('bad-labels', `label ${y} is out of range for a model with ${classes} classes`);
+    t[i * classes + y] = 1;
+  });
+  return t;
+}

@@ -1,0 +1,128 @@
+// An ONNX checkpoint ready for analysis: loaded, checked, optionally re-weighted from a safetensors training
+// checkpoint, θ identified, and specialised to any batch size on demand (folded, every shape static).
+
+import { UserError } from '../../errors';
+import type { Model, Tensor } from '../../graph/ir';
+import { defaultOpset, sizeOf } from '../../graph/ir';
+import { inferShapes } from '../../graph/shapes';
+import { simplifyForAnalysis } from '../../graph/fold';
+import { trainableParameters } from '../../graph/parameters';
+import { checkSupport } from '../../graph/support';
+import { readSafetensors } from '../../formats/safetensors';
+import { loadOnnxFile } from './load';
+import { encodeModel } from './onnxProto';
+import { OnnxInversionOperator, ort, sessionOptions, type ForwardGraph, type SessionSettings } from './onnxOperator';
+import type { LossKind } from './derivatives/productGraphs';
+
+export interface OpenOptions {
+  weights?: string;
+  maxBytes?: number;
+}
+
+export class OnnxModel {
+  private readonly specialised = new Map<number, ForwardGraph>();
+
+  private constructor(
+    readonly file: string,
+    readonly model: Model,
+    /** θ in layout order. */
+    readonly trainable: string[],
+    /** One example's input shape (without the batch axis). */
+    readonly sampleDims: number[],
+  ) {}
+
+  static async open(file: string, opts: OpenOptions = {}): Promise<OnnxModel> {
+    const model = await loadOnnxFile(file, { maxBytes: opts.maxBytes });
+    checkSupport(model, file);
+    if (model.graph.inputs.length !== 1) {
+      throw new UserError('unsupported-model', `the model has ${model.graph.inputs.length} inputs (${model.graph.inputs.map((i) => i.name).join(', ')}); the analysis needs exactly one, the batch x`, { file });
+    }
+    if (opts.weights) await applyWeights(model, opts.weights, file);
+    const input = model.graph.inputs[0];
+    const sampleDims = input.dims.slice(1).map((d, i) => {
+      if (typeof d !== 'number' || d <= 0) {
+        throw new UserError('dynamic-shape', `input '${input.name}' has a non-static dimension ${i + 1} ('${d}'); export the model with a fixed input size (only the batch axis may be dynamic)`, { file });
+      }
+      return d;
+    });
+    return new OnnxModel(file, model, trainableParameters(model), sampleDims);
+  }
+
+  get inputName(): string {
+    return this.model.graph.inputs[0].name;
+  }
+
+  get parameterCount(): number {
+    return this.trainable.reduce((n, name) => n + sizeOf(this.model.graph.initializers.get(name)!.dims), 0);
+  }
+
+  get sampleSize(): number {
+    return sizeOf(this.sampleDims);
+  }
+
+  /** The forward graph folded and shape-inferred for batch size `batch` (cached per batch size). */
+  specialise(batch: number): ForwardGraph {
+    let spec = this.specialised.get(batch);
+    if (!spec) {
+      const dims = new Map([[this.inputName, [batch, ...this.sampleDims]]]);
+      const folded = simplifyForAnalysis(this.model, new Set(this.trainable), { batch, file: this.file });
+      const types = inferShapes(folded.graph, dims, { file: this.file });
+      spec = { graph: folded.graph, types, opset: defaultOpset(this.model) };
+      this.specialised.set(batch, spec);
+    }
+    return spec;
+  }
+
+  /** The model's outputs (logits) for a batch: used for default labels and the class count. */
+  async predict(x: Float32Array, batch: number, session?: SessionSettings): Promise<{ logits: Float32Array; dims: number[] }> {
+    const spec = this.specialise(batch);
+    const out = spec.graph.outputs[0].name;
+    const m: Model = { ...this.model, graph: { ...spec.graph, outputs: [{ name: out, dtype: 'float32', dims: spec.types.get(out)!.dims }] } };
+    const s = await ort().InferenceSession.create(encodeModel(m), sessionOptions(session));
+    try {
+      const r = await s.run({ [this.inputName]: new (ort().Tensor)('float32', x, [batch, ...this.sampleDims]) });
+      const t = r[out];
+      return { logits: t.data as Float32Array, dims: [...t.dims] };
+    } finally {
+      await s.release();
+    }
+  }
+
+  operator(opts: { batch: number; input: Float32Array; target: Float32Array; loss: LossKind; session?: SessionSettings }): OnnxInversionOperator {
+    return OnnxInversionOperator.create({
+      file: this.file,
+      trainable: this.trainable,
+      loss: opts.loss,
+      specialise: (b) => this.specialise(b),
+      batch: opts.batch,
+      input: opts.input,
+      target: opts.target,
+      session: opts.session,
+    });
+  }
+}
+
+/** Replaces initialisers by name from a safetensors checkpoint (the architecture exported once, any round's weights). */
+async function applyWeights(model: Model, weightsFile: string, file: string): Promise<void> {
+  const { tensors } = await readSafetensors(weightsFile);
+  const inits = model.graph.initializers;
+  for (const [name, t] of tensors) {
+    const current = inits.get(name);
+    if (!current) {
+      const known = [...inits.keys()].filter((k) => !k.startsWith('onnx::')).slice(0, 8).join(', ');
+      throw new UserError('weights-mismatch', `checkpoint tensor '${name}' is not a parameter of ${file} (it has: ${known}${inits.size > 8 ? ', …' : ''})`, { file: weightsFile });
+    }
+    if (current.dims.length !== t.dims.length || current.dims.some((d, i) => d !== t.dims[i])) {
+      throw new UserError('weights-mismatch', `checkpoint tensor '${name}' has shape [${t.dims}] but the model's is [${current.dims}]`, { file: weightsFile });
+    }
+    inits.set(name, toFloat32(t, current));
+  }
+}
+
+function toFloat32(t: Tensor, like: Tensor): Tensor {
+  if (t.dtype === like.dtype) return t;
+  if (like.dtype === 'float32' && (t.dtype === 'float64' || t.dtype === 'float32')) {
+    return { dtype: 'float32', dims: [...t.dims], data: Float32Array.from(t.data as Float64Array) };
+  }
+  throw new UserError('weights-mismatch', `checkpoint dtype ${t.dtype} cannot replace a ${like.dtype} parameter`);
+}

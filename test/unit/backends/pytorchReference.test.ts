@@ -1,0 +1,87 @@
+// The ONNX derivative graphs against PyTorch float64 references on the fixture models (tools/fixtures/generate.py):
+// g, J u, Jᵀ v and J Jᵀ v to 1e-5 relative (issue: "Agreement").
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
+import { readNpy } from '../../../server/src/formats/npy';
+import { readSafetensors } from '../../../server/src/formats/safetensors';
+import { oneHot } from '../../../server/src/analysis/inputs';
+
+const root = join(__dirname, '../../fixtures/models');
+
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Flattens name-keyed θ tensors into the operator's layout. */
+export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array {
+  const out = new Float64Array(total);
+  for (const p of layout) {
+    const t = tensors.get(p.name);
+    assert.ok(t, `reference lacks parameter ${p.name}`);
+    assert.equal(t.data.length, p.size, `size of ${p.name}`);
+    out.set(Float64Array.from(t.data), p.offset);
+  }
+  return out;
+}
+
+export async function fixtureOperator(dir: string) {
+  const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
+  const model = await OnnxModel.open(join(dir, 'model.onnx'));
+  const x = await readNpy(join(dir, 'x.npy'));
+  const labels = Array.from((await readNpy(join(dir, 'labels.npy'))).data as BigInt64Array, Number);
+  const classes = ref.logits[0].length;
+  const op = model.operator({ batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, classes), loss: 'cross-entropy' });
+  return { ref, model, op, labels };
+}
+
+const fixtures = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'reference.json'))) : [];
+
+test('fixture models exist', () => {
+  assert.ok(fixtures.includes('mlp') && fixtures.includes('dlg_lenet'), `fixtures: ${fixtures}`);
+});
+
+for (const name of fixtures) {
+  test(`${name}: g, J u, Jᵀ v and J Jᵀ v match PyTorch float64 to 1e-5`, async () => {
+    const dir = join(root, name);
+    const { ref, model, op } = await fixtureOperator(dir);
+    try {
+      assert.deepEqual(model.trainable, ref.parameters.map((p: { name: string }) => p.name), 'θ is named_parameters');
+      assert.equal(op.parameterCount, ref.dTheta);
+      assert.equal(op.inputSize, ref.dX);
+      const g = new Float64Array(op.parameterCount);
+      const loss = await op.gradient(g);
+      assert.ok(Math.abs(loss - ref.loss.value) <= 1e-5 * Math.abs(ref.loss.value), `loss ${loss} vs ${ref.loss.value}`);
+      const gRef = flattenTheta((await readSafetensors(join(dir, 'g.safetensors'))).tensors as never, op.parameters, op.parameterCount);
+      assert.ok(relativeError(g, gRef) < 1e-5, `g: ${relativeError(g, gRef)}`);
+
+      const u = flattenTheta((await readSafetensors(join(dir, 'u.safetensors'))).tensors as never, op.parameters, op.parameterCount);
+      const Ju = new Float64Array(op.inputSize);
+      await op.jacobianVector(u, Ju);
+      const JuRef = (await readNpy(join(dir, 'Ju.npy'))).data as Float64Array;
+      assert.ok(relativeError(Ju, JuRef) < 1e-5, `Ju: ${relativeError(Ju, JuRef)}`);
+
+      const v = Float64Array.from((await readNpy(join(dir, 'v.npy'))).data as Float64Array);
+      const JTv = new Float64Array(op.parameterCount);
+      await op.jacobianTransposeVector(v, JTv);
+      const JTvRef = flattenTheta((await readSafetensors(join(dir, 'JTv.safetensors'))).tensors as never, op.parameters, op.parameterCount);
+      assert.ok(relativeError(JTv, JTvRef) < 1e-5, `JTv: ${relativeError(JTv, JTvRef)}`);
+
+      const JJTv = new Float64Array(op.inputSize);
+      await op.gramVector(v, JJTv);
+      const JJTvRef = (await readNpy(join(dir, 'JJTv.npy'))).data as Float64Array;
+      assert.ok(relativeError(JJTv, JJTvRef) < 1e-5, `JJTv: ${relativeError(JJTv, JJTvRef)}`);
+    } finally {
+      await op.dispose();
+    }
+  });
+}
