@@ -218,3 +218,19 @@ test('returns located syntax errors for malformed files of each format that ment
 test('stays quiet about a malformed file that mentions none of our keys', () => {
   assert.equal(readTrainingConfig('/w/ci.yaml', 'jobs:\n  test: [a, b\n'), null);
 });
+
+test('reads an i2f table inside pyproject.toml as the explicit section', () => {
+  const s = setupFrom('/w/pyproject.toml', '[tool.i2f]\nmodel = "nets/net"\ntarget_psnr = 20\n');
+  assert.equal(s.model?.value, 'nets/net');
+  assert.equal(s.model?.resolved, '/w/nets/net');
+  assert.equal(s.targetPsnr?.value, 20);
+});
+
+test('counts characters in UTF-16 code units, as LSP positions do, and ignores CRLF line ends', () => {
+  const s = setupFrom('/w/c.yaml', 'note: "🔒 private"\r\nprivacy: {tag: é, noise_multiplier: 1.0}\r\n');
+  assert.deepEqual(s.noiseMultiplier?.keyRange, range(1, 18, 1, 34));
+  const j = setupFrom('/w/c.json', '{"n": "🔒", "batch_size": 4}');
+  assert.deepEqual(j.batchSize?.keyRange, range(0, 12, 0, 24));
+  const t = setupFrom('/w/c.toml', 'n = "🔒"; \r\nbatch-size = 4\r\n'.replace('; ', ''));
+  assert.deepEqual(t.batchSize?.valueRange, range(1, 13, 1, 14));
+});

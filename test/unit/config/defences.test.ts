@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readTrainingConfig } from '../../../server/src/config/recognise';
+import { analysisPlan, gaussianMechanismStd } from '../../../server/src/config/defences';
+import type { TrainingSetup } from '../../../server/src/config/trainingSetup';
+import { fixture } from './helpers';
+
+function planOf(rel: string) {
+  const { file, text } = fixture(rel);
+  const s = readTrainingConfig(file, text, { fileExists: () => true }) as TrainingSetup;
+  return analysisPlan(s);
+}
+
+function planFrom(text: string, file = '/w/c.yaml') {
+  return analysisPlan(readTrainingConfig(file, text, { fileExists: () => true }) as TrainingSetup);
+}
+
+test('maps Opacus sigma and clipping norm to a dpsgd spec sourced from both keys', () => {
+  const p = planOf('opacus/train.yaml');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['dpsgd:clip=1,noise=1.1']);
+  assert.deepEqual(p.defences[0].fields.map((f) => f.key), ['privacy.max_grad_norm', 'privacy.noise_multiplier']);
+  assert.equal(p.batchSize, 64);
+  assert.deepEqual(p.batchFields.map((f) => f.key), ['training.batch_size']);
+});
+
+test('maps Flower server-side DP to Gaussian noise of std sigma times C over the sampled clients', () => {
+  const p = planOf('flower/pyproject.toml');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['gaussian:std=1']);
+  assert.deepEqual(p.defences[0].fields.map((f) => f.key.split('.').pop()), ['noise-multiplier', 'clipping-norm', 'num-sampled-clients']);
+  assert.equal(p.batchSize, 32);
+});
+
+test('maps NVFLARE PercentilePrivacy to pruning and leaves GaussianPrivacy relative to the update', () => {
+  const p = planOf('nvflare/config_fed_client.json');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['prune:ratio=0.1']);
+  assert.deepEqual(p.relative.map((r) => [r.sigma0, r.percentile]), [[0.1, 95]]);
+  assert.equal(p.unmodelled.length, 1);
+  assert.equal(p.batchSize, undefined);
+});
+
+test('calibrates FedML local DP with the classic Gaussian mechanism', () => {
+  const p = planOf('fedml/fedml_config.yaml');
+  const expected = Math.sqrt(2 * Math.log(1.25 / 1e-5));
+  assert.equal(gaussianMechanismStd(1, 1e-5, 1), expected);
+  assert.equal(p.defences.length, 1);
+  assert.match(p.defences[0].spec, /^gaussian:std=4\.844805/);
+});
+
+test('uses per-device batch times gradient accumulation and no DP spec for Hugging Face clipping', () => {
+  const p = planOf('huggingface/training_args.json');
+  assert.equal(p.batchSize, 32);
+  assert.deepEqual(p.defences, []);
+  assert.equal(p.batchFields.length, 2);
+});
+
+test('analyses clipping alone as dpsgd with zero noise', () => {
+  const p = planFrom('max_grad_norm: 1.0\nbatch_size: 8\n');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['dpsgd:clip=1,noise=0']);
+});
+
+test('writes pruning, top-k, quantisation and absolute noise in the CLI syntax', () => {
+  const p = planFrom('defence:\n  noise_std: 0.01\n  prune_ratio: 0.9\n  topk_ratio: 0.05\n  quantization_bits: 8\n');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['gaussian:std=0.01', 'prune:ratio=0.9', 'topk:ratio=0.05', 'quantize:bits=8']);
+});
+
+test('leaves out DP specs when the config switches DP off', () => {
+  const p = planFrom('enable_dp: false\nnoise_multiplier: 1.0\nmax_grad_norm: 1.0\n');
+  assert.deepEqual(p.defences, []);
+});
+
+test('says a noise multiplier without a clipping norm cannot be turned into a noise level', () => {
+  const p = planFrom('noise_multiplier: 1.0\nbatch_size: 8\n');
+  assert.deepEqual(p.defences, []);
+  assert.match(p.unmodelled[0].reason, /clipping norm/);
+});
+
+test('prints spec numbers without floating-point noise', () => {
+  const p = planFrom('privacy:\n  noise_multiplier: 0.3\n  max_grad_norm: 0.1\n', '/w/pyproject.yaml');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['dpsgd:clip=0.1,noise=0.3']);
+  const flower = planFrom('[tool.flwr.app.config]\nnoise-multiplier = 0.3\nclipping-norm = 0.1\nnum-sampled-clients = 3\n', '/w/pyproject.toml');
+  assert.deepEqual(flower.defences.map((d) => d.spec), ['gaussian:std=0.01']);
+});
