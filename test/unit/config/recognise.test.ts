@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readTrainingConfig } from '../../../server/src/config/recognise';
+import { readTrainingConfig, type RecogniseOptions } from '../../../server/src/config/recognise';
 import type { ConfigSyntaxError } from '../../../server/src/config/keyTree';
 import type { TrainingSetup } from '../../../server/src/config/trainingSetup';
 import { FIXTURES, fixture, range } from './helpers';
 
-const everythingExists = { fileExists: () => true };
+const everythingExists: RecogniseOptions = { fileExists: () => true };
 
 function setupOf(rel: string, options = everythingExists): TrainingSetup {
   const { file, text } = fixture(rel);
