@@ -89,6 +89,8 @@ interface KeyRule {
 
 const DP_CONTEXT = /(^|_)(privacy|private|dp|dp_args|differential_privacy|noise|defen[cs]e|opacus|i2f)(_|$)/;
 const QUANT_CONTEXT = /quant|compress/;
+/** Gradient compression groups: `sparsity` or `top_k` elsewhere means weight pruning or text generation. */
+const GRADIENT_CONTEXT = /grad|compress|comm|privacy|(^|_)dp(_|$)|defen[cs]e|i2f/;
 
 const KEY_RULES: KeyRule[] = [
   { field: 'noiseMultiplier', names: ['noise_multiplier', 'noise_mult', 'dp_noise_multiplier', 'noise_multiplier_sigma'], kind: 'nonNegative' },
@@ -113,11 +115,12 @@ const KEY_RULES: KeyRule[] = [
   { field: 'microbatches', names: ['num_microbatches', 'microbatches', 'num_micro_batches'], kind: 'count' },
   {
     field: 'pruneRatio',
-    names: ['prune_ratio', 'pruning_ratio', 'prune_rate', 'pruning_rate', 'gradient_pruning', 'gradient_pruning_ratio', 'sparsity', 'sparsity_ratio', 'gradient_sparsity'],
+    names: ['prune_ratio', 'pruning_ratio', 'prune_rate', 'pruning_rate', 'gradient_pruning', 'gradient_pruning_ratio', 'gradient_sparsity'],
     kind: 'fraction',
   },
-  { field: 'pruneRatio', names: ['pruning', 'prune'], kind: 'fraction', context: DP_CONTEXT },
-  { field: 'topkRatio', names: ['topk_ratio', 'top_k_ratio', 'topk', 'top_k', 'topk_fraction'], kind: 'fraction' },
+  { field: 'pruneRatio', names: ['pruning', 'prune', 'sparsity', 'sparsity_ratio'], kind: 'fraction', context: GRADIENT_CONTEXT },
+  { field: 'topkRatio', names: ['topk_ratio', 'top_k_ratio', 'topk_fraction', 'gradient_topk'], kind: 'fraction' },
+  { field: 'topkRatio', names: ['topk', 'top_k'], kind: 'fraction', context: GRADIENT_CONTEXT },
   { field: 'quantizeBits', names: ['quantization_bits', 'quantize_bits', 'quant_bits', 'quantisation_bits', 'gradient_bits'], kind: 'bits' },
   { field: 'quantizeBits', names: ['bits', 'num_bits', 'nbits'], kind: 'bits', context: QUANT_CONTEXT },
   { field: 'dpEnabled', names: ['enable_dp', 'use_dp', 'dp_enabled', 'dpsgd', 'use_dpsgd', 'differential_privacy', 'enable_privacy', 'use_differential_privacy'], kind: 'bool' },

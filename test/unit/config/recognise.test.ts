@@ -234,3 +234,11 @@ test('counts characters in UTF-16 code units, as LSP positions do, and ignores C
   const t = setupFrom('/w/c.toml', 'n = "🔒"; \r\nbatch-size = 4\r\n'.replace('; ', ''));
   assert.deepEqual(t.batchSize?.valueRange, range(1, 13, 1, 14));
 });
+
+test('does not read a generation config or weight-pruning sparsity as gradient defences', () => {
+  assert.equal(readTrainingConfig('/w/generation_config.json', '{"top_k": 50, "temperature": 0.7, "do_sample": true}'), null);
+  assert.equal(readTrainingConfig('/w/prune.yaml', 'pruner:\n  sparsity: 0.9\n'), null);
+  const s = setupFrom('/w/c.yaml', 'gradient_compression:\n  top_k: 0.01\n  sparsity: 0.99\n');
+  assert.equal(s.topkRatio?.value, 0.01);
+  assert.equal(s.pruneRatio?.value, 0.99);
+});
