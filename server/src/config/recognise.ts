@@ -399,7 +399,8 @@ function checkValue(
     case 'count':
       return !Number.isInteger(n) || n < 1 ? bad(`must be a whole number of at least 1, not ${n}.`) : n;
     case 'bits':
-      return !Number.isInteger(n) || n < 1 || n > 64 ? bad(`must be a whole number of bits from 1 to 64, not ${n}.`) : n;
+      // The engine's quantiser is symmetric with 2^(bits−1)−1 levels: 1 bit (sign compression) is a different defence.
+      return !Number.isInteger(n) || n < 2 || n > 32 ? bad(`must be a whole number of bits from 2 to 32, not ${n}.`) : n;
     case 'fraction':
       return n < 0 || n > 1 ? bad(`must be a fraction from 0 to 1, not ${n}.`) : n;
     case 'percent':

@@ -80,3 +80,12 @@ test('prints spec numbers without floating-point noise', () => {
   const flower = planFrom('[tool.flwr.app.config]\nnoise-multiplier = 0.3\nclipping-norm = 0.1\nnum-sampled-clients = 3\n', '/w/pyproject.toml');
   assert.deepEqual(flower.defences.map((d) => d.spec), ['gaussian:std=0.01']);
 });
+
+test('every spec made from the fixtures parses with the engine\'s own defence parser', async () => {
+  const { parseDefence } = await import('../../../server/src/engine/defences');
+  const rels = ['opacus/train.yaml', 'tf-privacy/flags.yaml', 'flower/pyproject.toml', 'nvflare/config_fed_client.json', 'fedml/fedml_config.yaml', 'hydra/config.yaml', 'i2f/experiment.yaml'];
+  const specs = rels.flatMap((rel) => planOf(rel).defences.map((d) => d.spec));
+  specs.push(...planFrom('compress:\n  noise_std: 0.01\n  prune_ratio: 0.9\n  topk_ratio: 0.05\n  quantization_bits: 8\n').defences.map((d) => d.spec));
+  assert.ok(specs.length >= 10);
+  for (const spec of specs) assert.equal(parseDefence(spec).kind, spec.split(':')[0], spec);
+});
