@@ -1,0 +1,385 @@
+// The I²F analysis: δ from the defences, I(δ) = (J Jᵀ + εI)⁻¹ J δ by Krylov solves, bounds, expected error under noise, risk.
+
+import { UserError } from '../errors';
+import { conjugateGradient } from './cg';
+import { computeDefenceDelta, DefenceModel } from './defences';
+import { extremeSpectrum, ExtremeSpectrum, lambdaMax, LambdaMaxResult } from './lanczos';
+import { dot, norm } from './linalg';
+import {
+  mostExposed, perSampleErrors, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
+} from './metrics';
+import { minres } from './minres';
+import type { InversionOperator } from './operator';
+import { deriveSeed, Random } from './random';
+import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
+import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveResult, SolverMethod, SymmetricProduct } from './solve';
+
+/**
+ * Default solver: CG. Measured with solverExperiment.ts (dense J, d_x 300, d_θ 600, geometric spectra):
+ * - float64 products, to a true relative residual of 1e-6: CG 2 501 / 3 981 / 4 287 iterations at κ = 1e6 /
+ *   3.7e6 / singular (rank 226 of 300, κ 1.3e7 on the range); MINRES 12% fewer (2 192 / 3 431 / 3 918), but CG's
+ *   solution error is 5–10× smaller at the same residual (8e-5 vs 6e-4, 1.3e-4 vs 1.2e-3, 3.9e-4 vs 2.1e-3):
+ *   CG minimises the energy norm of the error, MINRES the residual, and I²F is a norm of the solution;
+ * - float32-rounded products (the ONNX backend's Conv kernels): both stall near a 1e-5 residual; CG's error
+ *   stays 2e-4…3e-3, MINRES's 3e-3…1e-1 (on the singular system the rounding's null-space part grows in z).
+ * With Float64Array state CG did not diverge on the singular system (I2F.md's divergence was float32 state).
+ */
+export const DEFAULT_SOLVER: SolverMethod = 'cg';
+
+/** Hutchinson samples of T = E‖I(z)‖² (the seeded draw included) when the spectrum is not fully known. */
+export const DEFAULT_TRACE_SAMPLES = 4;
+
+export type InfluenceStage =
+  | 'gradient' | 'defence' | 'lambda-max' | 'spectrum' | 'jacobian' | 'solve-deterministic' | 'solve-noise' | 'trace';
+
+export interface InfluenceOptions {
+  defences?: readonly DefenceModel[];
+  /** An explicit δ in θ-space (d_θ), added to the defences' deterministic part. */
+  delta?: Float64Array;
+  /** Absolute damping ε (default 0: the undamped I²F the real attack achieves, I2F.md). The authors use ε = 1. */
+  damping?: number;
+  /** Damping relative to λmax (ε = relativeDamping·λmax); ignored when `damping` is given. */
+  relativeDamping?: number;
+  /** True relative residual the solves must reach (default 1e-6, I2F.md). */
+  tolerance?: number;
+  /** Products per solve (default 10 000 ≈ ½√κ·ln(2/tol) at κ = 1e6; I2F.md measured 5 000–7 300; see solve.ts). */
+  maxIterations?: number;
+  solver?: SolverMethod;
+  /** Unit roundoff of the backend's products (2⁻²⁴ for float32 kernels); lets a solve stop at that floor. */
+  productRoundoff?: number;
+  /** Extreme eigenvalues to report at each end (0 = none). */
+  spectrumK?: number;
+  /** Lanczos steps for the spectrum (default max(4k, 100), capped at d_x; d_x steps give the whole spectrum). */
+  spectrumSteps?: number;
+  /** Lanczos steps for λmax (default 30; 20 reached machine precision on the LeNet, I2F.md). */
+  lanczosSteps?: number;
+  seed?: number;
+  /** Range of the data (1 for [0,1] images), for PSNR. */
+  dataRange?: number;
+  /** Examples in the batch (x is batch-major); default 1. */
+  batchSize?: number;
+  /** Target PSNR (dB) the noise should push the attacker below: gives noiseForTarget. */
+  targetPsnr?: number;
+  thresholds?: RiskThresholds;
+  /** Samples for the stochastic estimate of T (default 4, the seeded draw included). */
+  traceSamples?: number;
+  /** Solve for I(z) even without Gaussian noise or target, so a cache can answer any noise scale later. */
+  noiseResponse?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (stage: InfluenceStage, fraction: number) => void;
+}
+
+/** What a cache keeps to re-answer a changed Gaussian std without a single product (I is linear in δ). */
+export interface NoiseResponse {
+  inputSize: number;
+  batchSize: number;
+  dataRange: number;
+  thresholds: RiskThresholds;
+  damping: number;
+  lambdaMax: number;
+  /** Every solve and λmax converged (to tolerance or product precision). */
+  converged: boolean;
+  /** I(δ_det), or null when δ has no deterministic part. */
+  influenceDeterministic: Float64Array | null;
+  /** I(z) for the seeded unit-normal draw z, or null when not solved. */
+  influenceNoise: Float64Array | null;
+  /** T = E‖I(z)‖² (= Σ λ/(λ+ε)², I2F.md) and its standard error (0 for the closed form). */
+  noiseTrace: number;
+  noiseTraceStdError: number;
+  noiseTraceMethod: 'closed-form' | 'hutchinson' | 'none';
+  /** Per-example share of T (sums to T). */
+  perSampleNoiseTrace: Float64Array | null;
+  /** ‖J δ_det‖², ‖J z‖², ⟨J δ_det, J z⟩: the lower bound for any std. */
+  jDeterministicNormSq: number;
+  jNoiseNormSq: number;
+  jCross: number;
+}
+
+export interface NoiseEvaluation {
+  std: number;
+  /** ‖I(δ_det + s z)‖ for the seeded draw: the attacker's L2 error for this draw. */
+  i2f: number;
+  /** sqrt(‖I(δ_det)‖² + s²T): the root-mean-square error over noise draws. */
+  i2fExpected: number;
+  i2fExpectedStdError: number;
+  rmse: number;
+  psnr: number;
+  expectedRmse: number;
+  expectedPsnr: number;
+  jDeltaNorm: number;
+  /** ‖J δ‖/λmax: the attack's error is at least this to first order (I2F.md), often far below I²F. */
+  lowerBound: number;
+  /** Expected per-example errors (√(‖I_det,i‖² + s²T_i)). */
+  perSample: SampleError[];
+  mostExposed: SampleError | null;
+  risk: RiskLevel;
+}
+
+export interface SolveSummary {
+  purpose: 'deterministic' | 'noise' | 'trace';
+  iterations: number;
+  products: number;
+  relativeResidual: number;
+  converged: boolean;
+  stopReason: SolveResult['stopReason'];
+  limitedByPrecision: boolean;
+}
+
+export interface InfluenceResult extends NoiseEvaluation {
+  loss: number;
+  gradientNorm: number;
+  /** ‖δ‖ of the seeded draw. */
+  deltaNorm: number;
+  lambdaMax: LambdaMaxResult;
+  solver: {
+    method: SolverMethod;
+    damping: number;
+    /** Worst over the solves: most iterations, largest residual, all converged? */
+    iterations: number;
+    relativeResidual: number;
+    converged: boolean;
+    solves: SolveSummary[];
+  };
+  noise: { std: number; trace: number; traceStdError: number; traceMethod: NoiseResponse['noiseTraceMethod']; traceSamples: number };
+  spectrum?: ExtremeSpectrum;
+  noiseForTarget?: NoiseForTarget | null;
+  timing: Partial<Record<InfluenceStage, number>>;
+  /** Enough to re-answer a changed noise scale instantly: evaluateNoiseScale(cache, std). */
+  cache: NoiseResponse;
+}
+
+export interface NoiseForTarget {
+  targetPsnr: number;
+  /** Gaussian std whose expected batch PSNR equals the target (0 if the deterministic part already reaches it). */
+  std: number;
+  /** Gaussian std that brings every example's expected PSNR down to the target (the most exposed one decides). */
+  stdForEverySample: number;
+  /** The DP-SGD noise multiplier σ = s·B/C giving `std`, when a dpsgd defence is configured. */
+  noiseMultiplier?: number;
+}
+
+/**
+ * Recomputes the noise-dependent numbers for a new Gaussian std from cached I(δ_det), I(z) and T: no products.
+ * Valid because I(δ_det + s z) = I(δ_det) + s I(z) and E‖I(δ_det + s z)‖² = ‖I(δ_det)‖² + s²T (I2F.md).
+ */
+export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEvaluation {
+  if (!(std >= 0)) throw new RangeError(`noise std must be ≥ 0, got ${std}`);
+  const { inputSize: n, batchSize: B, dataRange, influenceDeterministic: det, influenceNoise: iz } = cache;
+  if (std > 0 && (!iz || cache.noiseTraceMethod === 'none')) throw new RangeError('this result has no noise response: re-run with noiseResponse');
+  const e = new Float64Array(n);
+  if (det) e.set(det);
+  if (iz && std > 0) for (let i = 0; i < n; i++) e[i] += std * iz[i];
+  const i2f = norm(e);
+  const detSq = det ? dot(det, det) : 0;
+  const s2 = std * std;
+  const i2fExpected = Math.sqrt(detSq + s2 * cache.noiseTrace);
+  const i2fExpectedStdError = i2fExpected > 0 ? (s2 * cache.noiseTraceStdError) / (2 * i2fExpected) : 0;
+  const r = rmseFromNorm(i2f, n);
+  const er = rmseFromNorm(i2fExpected, n);
+  const jDeltaNorm = Math.sqrt(Math.max(0, cache.jDeterministicNormSq + 2 * std * cache.jCross + s2 * cache.jNoiseNormSq));
+  const lowerBound = jDeltaNorm / cache.lambdaMax;
+
+  const detPer = det ? perSampleSquaredNorms(det, B) : new Float64Array(B);
+  const per = n / B;
+  const perSample: SampleError[] = Array.from({ length: B }, (_, index) => {
+    const t = cache.perSampleNoiseTrace ? cache.perSampleNoiseTrace[index] : 0;
+    const rm = rmseFromNorm(Math.sqrt(detPer[index] + s2 * t), per);
+    return { index, rmse: rm, psnr: psnr(rm, dataRange) };
+  });
+  const expectedPsnr = psnr(er, dataRange);
+  const risk = riskLevel(
+    { psnr: expectedPsnr, converged: cache.converged, numbers: [i2f, i2fExpected, lowerBound, cache.noiseTrace] },
+    cache.thresholds,
+  );
+  return {
+    std, i2f, i2fExpected, i2fExpectedStdError, rmse: r, psnr: psnr(r, dataRange), expectedRmse: er, expectedPsnr,
+    jDeltaNorm, lowerBound, perSample, mostExposed: mostExposed(perSample), risk,
+  };
+}
+
+/**
+ * The Gaussian std s that brings the expected PSNR to `targetPsnr`: solves ‖I_det‖² + s²T = (RMSE_t·√d_x)² (and per
+ * example with T_i for stdForEverySample). null when noise cannot reach it (T = 0: J ignores the noise).
+ */
+export function noiseForTarget(cache: NoiseResponse, targetPsnr: number, dpsgd?: { clip: number; otherStd: number; batchSize: number }): NoiseForTarget | null {
+  if (!cache.influenceNoise || !(cache.noiseTrace > 0)) return null;
+  const rt = rmseForPsnr(targetPsnr, cache.dataRange);
+  const B = cache.batchSize;
+  const need = (detSq: number, count: number, t: number) => {
+    const target = rt * rt * count;
+    return detSq >= target ? 0 : t > 0 ? Math.sqrt((target - detSq) / t) : Infinity;
+  };
+  const det = cache.influenceDeterministic;
+  const std = need(det ? dot(det, det) : 0, cache.inputSize, cache.noiseTrace);
+  const detPer = det ? perSampleSquaredNorms(det, B) : new Float64Array(B);
+  let every = 0;
+  for (let b = 0; b < B; b++) every = Math.max(every, need(detPer[b], cache.inputSize / B, cache.perSampleNoiseTrace![b]));
+  const out: NoiseForTarget = { targetPsnr, std, stdForEverySample: every };
+  if (dpsgd) out.noiseMultiplier = (Math.sqrt(Math.max(0, std * std - dpsgd.otherStd ** 2)) * dpsgd.batchSize) / dpsgd.clip;
+  return out;
+}
+
+/** Runs the whole I²F analysis on one operator (one model at one batch). */
+export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOptions = {}): Promise<InfluenceResult> {
+  const n = op.inputSize;
+  const m = op.parameterCount;
+  const seed = opts.seed ?? 0;
+  const batchSize = opts.batchSize ?? 1;
+  const dataRange = opts.dataRange ?? 1;
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE;
+  const maxIterations = opts.maxIterations ?? DEFAULT_MAX_ITERATIONS;
+  const method = opts.solver ?? DEFAULT_SOLVER;
+  const timing: InfluenceResult['timing'] = {};
+  const progress = opts.onProgress ?? (() => {});
+  if (n % batchSize !== 0) throw new UserError('shape-mismatch', `Input size ${n} does not split into a batch of ${batchSize}`);
+  const stage = async <T>(name: InfluenceStage, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    progress(name, 0);
+    const out = await f();
+    timing[name] = (timing[name] ?? 0) + performance.now() - t0;
+    progress(name, 1);
+    return out;
+  };
+  const abort = () => { if (opts.signal?.aborted) throw opts.signal.reason; };
+
+  // 1. g and δ
+  const g = new Float64Array(m);
+  const loss = await stage('gradient', () => op.gradient(g));
+  abort();
+  const delta = await stage('defence', () =>
+    computeDefenceDelta(opts.defences ?? [], g, {
+      parameters: op.parameters, exampleGradients: () => op.exampleGradients(), seed: deriveSeed(seed, 1),
+    }));
+  let det = delta.deterministic;
+  if (opts.delta) {
+    if (opts.delta.length !== m) throw new UserError('shape-mismatch', `Explicit δ has ${opts.delta.length} entries, the model has ${m} trainable parameters`);
+    det ??= new Float64Array(m);
+    for (let i = 0; i < m; i++) det[i] += opts.delta[i];
+  }
+  const s = delta.gaussianStd;
+  const wantNoise = s > 0 || opts.targetPsnr !== undefined || opts.noiseResponse === true;
+  const z = delta.noise ?? (wantNoise ? new Random(deriveSeed(seed, 1)).fillNormal(new Float64Array(m)) : null);
+
+  // 2. λmax (lower bound, relative damping, the solvers' floor estimate)
+  const gram: SymmetricProduct = (v, o) => op.gramVector(v, o);
+  const lmax = await stage('lambda-max', () => lambdaMax(op, { steps: opts.lanczosSteps ?? 30, seed: deriveSeed(seed, 2), signal: opts.signal }));
+  const damping = opts.damping ?? (opts.relativeDamping !== undefined ? opts.relativeDamping * lmax.value : 0);
+  if (!(damping >= 0) || !Number.isFinite(damping)) throw new UserError('bad-damping', `Damping must be a finite number ≥ 0, got ${damping}`);
+
+  let spectrum: ExtremeSpectrum | undefined;
+  if ((opts.spectrumK ?? 0) > 0) {
+    spectrum = await stage('spectrum', () => extremeSpectrum(op, opts.spectrumK!, {
+      steps: opts.spectrumSteps, seed: deriveSeed(seed, 3), signal: opts.signal,
+      onProgress: (i, k) => progress('spectrum', i / k),
+    }));
+  }
+
+  // 3. right-hand sides J δ_det and J z
+  const bDet = det ? new Float64Array(n) : null;
+  const bNoise = z ? new Float64Array(n) : null;
+  await stage('jacobian', async () => {
+    if (det && bDet) await op.jacobianVector(det, bDet);
+    if (z && bNoise) await op.jacobianVector(z, bNoise);
+  });
+
+  const solves: SolveSummary[] = [];
+  const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage) => {
+    const logTol = Math.log(tolerance);
+    const solver = method === 'minres' ? minres : conjugateGradient;
+    const r = await solver(gram, b, {
+      tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value,
+      onProgress: (_, rel) => progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol))),
+    });
+    solves.push({
+      purpose, iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
+      converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision,
+    });
+    return r.solution;
+  };
+
+  // 4. I(δ_det) and I(z)
+  const iDet = det && bDet ? await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic')) : null;
+  const iNoise = z && bNoise ? await stage('solve-noise', () => solve(bNoise, 'noise', 'solve-noise')) : null;
+
+  // 5. T = E‖I(z)‖²: closed form Σ λ/(λ+ε)² when Lanczos saw the whole spectrum, else Hutchinson-style samples
+  let trace = 0, traceStdError = 0, traceMethod: NoiseResponse['noiseTraceMethod'] = 'none', traceSamples = 0;
+  let perSampleTrace: Float64Array | null = null;
+  if (iNoise) {
+    const samples: Float64Array[] = [perSampleSquaredNorms(iNoise, batchSize)];
+    const complete = spectrum?.complete === true;
+    const extra = complete ? 0 : Math.max(0, (opts.traceSamples ?? DEFAULT_TRACE_SAMPLES) - 1);
+    if (extra > 0) {
+      await stage('trace', async () => {
+        const zj = new Float64Array(m);
+        const bj = new Float64Array(n);
+        for (let j = 0; j < extra; j++) {
+          new Random(deriveSeed(seed, 100 + j)).fillNormal(zj);
+          await op.jacobianVector(zj, bj);
+          samples.push(perSampleSquaredNorms(await solve(bj, 'trace', 'trace'), batchSize));
+          progress('trace', (j + 1) / extra);
+        }
+      });
+    }
+    traceSamples = samples.length;
+    perSampleTrace = new Float64Array(batchSize);
+    for (const smp of samples) for (let b = 0; b < batchSize; b++) perSampleTrace[b] += smp[b] / samples.length;
+    const totals = samples.map((smp) => smp.reduce((a, x) => a + x, 0));
+    trace = totals.reduce((a, x) => a + x, 0) / totals.length;
+    if (totals.length > 1) {
+      const variance = totals.reduce((a, x) => a + (x - trace) ** 2, 0) / (totals.length - 1);
+      traceStdError = Math.sqrt(variance / totals.length);
+    }
+    traceMethod = 'hutchinson';
+    if (complete && spectrum) {
+      // Undamped: the pseudo-inverse drops λ at the rounding level of λmax (a singular J, I2F.md's ResNet).
+      const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax.value;
+      const closed = spectrum.ritzValues.reduce((a, l) => (l > cutoff ? a + l / (l + damping) ** 2 : a), 0);
+      const sum = perSampleTrace.reduce((a, x) => a + x, 0);
+      if (sum > 0) for (let b = 0; b < batchSize; b++) perSampleTrace[b] *= closed / sum;
+      trace = closed;
+      traceStdError = 0;
+      traceMethod = 'closed-form';
+    }
+  }
+
+  const converged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.converged);
+  const cache: NoiseResponse = {
+    inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping,
+    lambdaMax: lmax.value, converged,
+    influenceDeterministic: iDet, influenceNoise: iNoise,
+    noiseTrace: trace, noiseTraceStdError: traceStdError, noiseTraceMethod: traceMethod, perSampleNoiseTrace: perSampleTrace,
+    jDeterministicNormSq: bDet ? dot(bDet, bDet) : 0, jNoiseNormSq: bNoise ? dot(bNoise, bNoise) : 0,
+    jCross: bDet && bNoise ? dot(bDet, bNoise) : 0,
+  };
+  const evaluation = evaluateNoiseScale(cache, s);
+
+  let deltaNormSq = 0;
+  for (let i = 0; i < m; i++) {
+    const d = (det ? det[i] : 0) + (z && s > 0 ? s * z[i] : 0);
+    deltaNormSq += d * d;
+  }
+  const dp = (opts.defences ?? []).filter((d): d is Extract<DefenceModel, { kind: 'dpsgd' }> => d.kind === 'dpsgd');
+  const otherStd = Math.sqrt((opts.defences ?? []).reduce((a, d) => (d.kind === 'gaussian' ? a + d.std ** 2 : a), 0));
+  const worst = solves.reduce((a, x) => (x.relativeResidual > a.relativeResidual ? x : a), solves[0]);
+  const result: InfluenceResult = {
+    ...evaluation,
+    loss, gradientNorm: norm(g), deltaNorm: Math.sqrt(deltaNormSq),
+    lambdaMax: lmax,
+    solver: {
+      method, damping,
+      iterations: solves.reduce((a, x) => Math.max(a, x.iterations), 0),
+      relativeResidual: worst ? worst.relativeResidual : 0,
+      converged: solves.every((x) => x.converged),
+      solves,
+    },
+    noise: { std: s, trace, traceStdError, traceMethod, traceSamples },
+    timing,
+    cache,
+  };
+  if (spectrum) result.spectrum = spectrum;
+  if (opts.targetPsnr !== undefined) {
+    result.noiseForTarget = noiseForTarget(cache, opts.targetPsnr, dp.length === 1 && delta.batchSize
+      ? { clip: dp[0].clip, otherStd, batchSize: delta.batchSize } : undefined);
+  }
+  return result;
+}
