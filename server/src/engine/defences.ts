@@ -191,13 +191,12 @@ export function prune(g: Float64Array, ratio: number): Float64Array {
   return out;
 }
 
-/** Rounds to the nearest integer, ties to even (numpy.round / IEEE roundTiesToEven). */
+/** Rounds to the nearest integer, ties to even, keeping the sign of zero (numpy.round / IEEE roundTiesToEven). */
 export function roundHalfToEven(x: number): number {
   const f = Math.floor(x);
   const diff = x - f;
-  if (diff < 0.5) return f;
-  if (diff > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
+  const r = diff < 0.5 ? f : diff > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  return r === 0 && (x < 0 || Object.is(x, -0)) ? -0 : r;
 }
 
 /** Symmetric per-tensor quantisation to `bits`: scale = max|g_t|/(2^(bits−1)−1), q = round_half_even(g/scale)·scale. */
