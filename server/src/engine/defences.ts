@@ -102,7 +102,7 @@ export interface DefenceDelta {
 
 export interface DefenceContext {
   /** θ's tensors, for per-tensor quantisation (InversionOperator.parameters). */
-  parameters: readonly { name: string; offset: number; size: number }[];
+  parameters: readonly { name?: string; offset: number; size: number }[];
   /** Per-example gradients g_i, needed only by DP-SGD's clipping. */
   exampleGradients?: () => Promise<Float64Array[]>;
   seed?: number;
