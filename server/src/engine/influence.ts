@@ -6,7 +6,7 @@ import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrum, ExtremeSpectrum, lambdaMax, LambdaMaxResult } from './lanczos';
 import { dot, norm } from './linalg';
 import {
-  mostExposed, perSampleErrors, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
+  mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
 import { minres } from './minres';
 import type { InversionOperator } from './operator';
