@@ -21,6 +21,8 @@ await Promise.all(entries.map((e) => esbuild.build({
   sourcemap: !production,
   minify: production,
   logLevel: 'warning',
+  // jsonc-parser's UMD entry requires files by computed paths esbuild cannot follow: prefer ESM builds.
+  mainFields: ['module', 'main'],
   external: ['onnxruntime-node', '@tensorflow/tfjs-node', ...(e.external ?? [])],
   banner: e.banner ? { js: e.banner } : undefined,
 })));

@@ -58,7 +58,8 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
     const out = node.outputs[0];
     const outType = (i = 0): ValueType => typeOf(node.outputs[i]);
     const keep = (attributes = node.attributes, inputs = ins): void => {
-      b.raw({ ...node, inputs, attributes }, node.outputs.map((o) => (o ? typeOf(o) : { dtype: 'float32', dims: [] })));
+      // Copies: derivative rules may add outputs (MaxPool's argmax) and must not touch the cached forward graph.
+      b.raw({ ...node, inputs: [...inputs], outputs: [...node.outputs], attributes: { ...attributes } }, node.outputs.map((o) => (o ? typeOf(o) : { dtype: 'float32', dims: [] })));
     };
     switch (node.opType) {
       case 'Identity':

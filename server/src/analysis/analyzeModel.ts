@@ -1,0 +1,228 @@
+// One `i2f analyze` run: open the model, assemble batches of samples and labels, run the engine's I²F analysis
+// per batch on the ONNX backend, and report it in the JSON shape the CLI contract fixes (README, "CLI").
+
+import { UserError } from '../errors';
+import { OnnxModel } from '../backends/onnx/onnxModel';
+import type { SessionSettings } from '../backends/onnx/onnxOperator';
+import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
+import type { InversionOperator } from '../engine/operator';
+import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
+import type { RiskLevel, RiskThresholds } from '../engine/risk';
+import { readSafetensors } from '../formats/safetensors';
+import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+
+export interface AnalyzeRequest {
+  model: string;
+  weights?: string;
+  data?: string;
+  /** Comma list or .npy path; default: the model's own predictions. */
+  labels?: string | number[];
+  /** Examples per batch (default 1: a single client example, the most exposed case). */
+  batch?: number;
+  /** Defence specs, applied in order ('gaussian:std=S', 'dpsgd:clip=C,noise=SIGMA', …). */
+  defences: string[];
+  /** Explicit δ: safetensors keyed by parameter name. */
+  delta?: string;
+  damping: number;
+  spectrumK: number;
+  seed: number;
+  loss: 'cross-entropy' | 'mse';
+  tolerance?: number;
+  maxIterations?: number;
+  targetPsnr?: number;
+  thresholds?: RiskThresholds;
+  /** Number of samples to analyse when no --data is given (default: one batch). */
+  syntheticSamples?: number;
+  /** At most this many samples of --data are analysed (default: all). */
+  maxSamples?: number;
+  /**
+   * NVFLARE GaussianPrivacy-style noise whose std is relative to the update: std = sigma0 × the `percentile`-th
+   * percentile of |g| (computed from each batch's own gradient).
+   */
+  relativeGaussian?: { sigma0: number; percentile: number }[];
+  maxModelBytes?: number;
+  session?: SessionSettings;
+}
+
+export interface BatchReport {
+  samples: number[];
+  labels: number[];
+  defense: string[];
+  loss: number;
+  gradientNorm: number;
+  deltaNorm: number;
+  jDeltaNorm: number;
+  lambdaMax: number;
+  lowerBound: number;
+  i2f: number;
+  /** Root-mean-square I²F over Gaussian draws (present when a defence adds Gaussian noise). */
+  i2fExpected?: number;
+  i2fExpectedStdError?: number;
+  rmse: number;
+  psnr: number;
+  expectedRmse: number;
+  expectedPsnr: number;
+  risk: RiskLevel;
+  perSample: { sample: number; rmse: number; psnr: number }[];
+  mostExposed: { sample: number; rmse: number; psnr: number } | null;
+  noiseForTarget?: { targetPsnr: number; std: number; stdForEverySample: number; noiseMultiplier?: number } | null;
+  solver: { method: string; iterations: number; relativeResidual: number; converged: boolean; damping: number };
+  spectrum?: { top: number[]; bottom: number[]; bottomResiduals: number[]; steps: number; complete: boolean };
+  timing: Record<string, number>;
+}
+
+export interface AnalyzeReport {
+  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; theta: string[]; weights?: string };
+  settings: { damping: number; tolerance: number; seed: number; loss: string; batch: number; data: string; dataRange: number };
+  results: BatchReport[];
+}
+
+export interface AnalyzeHooks {
+  onProgress?: (stage: string, fraction: number) => void;
+  signal?: AbortSignal;
+}
+
+const DEFAULT_TOLERANCE = 1e-6;
+
+export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}): Promise<AnalyzeReport> {
+  const defences = parseDefences(req.defences);
+  const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
+  const batch = req.batch ?? 1;
+  const samples = limitSamples(await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, model.sampleSize);
+  const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
+  if (labelsGiven && labelsGiven.length !== samples.count) {
+    throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
+  }
+  const delta = req.delta ? await readDelta(req.delta, model) : undefined;
+  const tolerance = req.tolerance ?? DEFAULT_TOLERANCE;
+  const per = model.sampleSize;
+  const results: BatchReport[] = [];
+  const batches = Math.ceil(samples.count / batch);
+
+  for (let k = 0; k < batches; k++) {
+    const first = k * batch;
+    const size = Math.min(batch, samples.count - first);
+    const x = samples.data.subarray(first * per, (first + size) * per);
+    const predicted = await model.predict(x, size, req.session);
+    const classes = predicted.logits.length / size;
+    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
+    const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
+    const op = model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const t0 = performance.now();
+    try {
+      const batchDefences = req.relativeGaussian?.length ? [...defences, ...(await relativeDefences(op, req.relativeGaussian))] : defences;
+      const r = await analyzeInfluence(op, {
+        defences: batchDefences,
+        delta: delta?.(op.parameters, op.parameterCount),
+        damping: req.damping,
+        tolerance,
+        maxIterations: req.maxIterations,
+        spectrumK: req.spectrumK,
+        seed: req.seed,
+        dataRange: samples.range,
+        batchSize: size,
+        targetPsnr: req.targetPsnr,
+        thresholds: req.thresholds,
+        productRoundoff: 2 ** -24,
+        signal: hooks.signal,
+        onProgress: (stage: InfluenceStage, f: number) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
+      });
+      results.push(batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0));
+    } finally {
+      await op.dispose();
+    }
+  }
+  return {
+    model: {
+      path: req.model,
+      format: 'onnx',
+      parameters: model.parameterCount,
+      inputShape: [batch, ...model.sampleDims],
+      backend: 'onnx',
+      theta: model.trainable,
+      ...(req.weights ? { weights: req.weights } : {}),
+    },
+    settings: { damping: req.damping, tolerance, seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range },
+    results,
+  };
+}
+
+function batchReport(r: InfluenceResult, first: number, labels: number[], defense: string[], totalMs: number): BatchReport {
+  const sample = (s: { index: number; rmse: number; psnr: number }) => ({ sample: first + s.index, rmse: s.rmse, psnr: s.psnr });
+  const gaussian = r.noise.std > 0;
+  const timing: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.timing)) if (v !== undefined) timing[k] = round(v);
+  timing.total = round(totalMs);
+  return {
+    samples: labels.map((_, i) => first + i),
+    labels,
+    defense,
+    loss: r.loss,
+    gradientNorm: r.gradientNorm,
+    deltaNorm: r.deltaNorm,
+    jDeltaNorm: r.jDeltaNorm,
+    lambdaMax: r.lambdaMax.value,
+    lowerBound: r.lowerBound,
+    i2f: r.i2f,
+    ...(gaussian ? { i2fExpected: r.i2fExpected, i2fExpectedStdError: r.i2fExpectedStdError } : {}),
+    rmse: r.rmse,
+    psnr: r.psnr,
+    expectedRmse: r.expectedRmse,
+    expectedPsnr: r.expectedPsnr,
+    risk: r.risk,
+    perSample: r.perSample.map(sample),
+    mostExposed: r.mostExposed ? sample(r.mostExposed) : null,
+    ...(r.noiseForTarget !== undefined ? { noiseForTarget: r.noiseForTarget } : {}),
+    solver: {
+      method: r.solver.method,
+      iterations: r.solver.iterations,
+      relativeResidual: r.solver.relativeResidual,
+      converged: r.solver.converged,
+      damping: r.solver.damping,
+    },
+    ...(r.spectrum
+      ? { spectrum: { top: r.spectrum.top, bottom: r.spectrum.bottom, bottomResiduals: r.spectrum.bottomResiduals, steps: r.spectrum.steps, complete: r.spectrum.complete } }
+      : {}),
+    timing,
+  };
+}
+
+function limitSamples(s: Awaited<ReturnType<typeof loadSamples>>, max: number | undefined, per: number) {
+  if (max === undefined || s.count <= max) return s;
+  return { ...s, data: s.data.subarray(0, max * per), count: max, source: `${s.source} (first ${max} of ${s.count})` };
+}
+
+/** std = sigma0 × percentile(|g|): the noise scale NVFLARE's GaussianPrivacy derives from the update itself. */
+async function relativeDefences(op: InversionOperator, specs: { sigma0: number; percentile: number }[]): Promise<DefenceModel[]> {
+  const g = new Float64Array(op.parameterCount);
+  await op.gradient(g);
+  const magnitudes = g.map(Math.abs);
+  return specs.map((r) => ({ kind: 'gaussian', std: r.sigma0 * quantile(magnitudes, r.percentile / 100) }));
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** Reads an explicit δ keyed by parameter names; parameters it omits get zero perturbation. */
+async function readDelta(file: string, model: OnnxModel) {
+  const { tensors } = await readSafetensors(file);
+  const inits = model.model.graph.initializers;
+  for (const [name, t] of tensors) {
+    const p = inits.get(name);
+    if (!p || !model.trainable.includes(name)) {
+      throw new UserError('delta-mismatch', `δ tensor '${name}' is not a trainable parameter of ${model.file} (θ: ${model.trainable.slice(0, 6).join(', ')}${model.trainable.length > 6 ? ', …' : ''})`, { file });
+    }
+    if (p.dims.length !== t.dims.length || p.dims.some((d, i) => d !== t.dims[i])) {
+      throw new UserError('delta-mismatch', `δ tensor '${name}' has shape [${t.dims}] but the parameter's is [${p.dims}]`, { file });
+    }
+  }
+  return (layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array => {
+    const out = new Float64Array(total);
+    for (const p of layout) {
+      const t = tensors.get(p.name);
+      if (t) out.set(Float64Array.from(t.data as ArrayLike<number>), p.offset);
+    }
+    return out;
+  };
+}

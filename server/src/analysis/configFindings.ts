@@ -1,0 +1,154 @@
+// Findings for one training config: the cheap rules (instant) plus the I²F leakage analysis of the model it
+// names, under the defence its keys configure. The CLI audit and the language server both report these.
+
+import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { Range } from '../config/keyTree';
+import type { DiscoveredConfig } from '../workspace/discover';
+import { analysisPlan, type AnalysisPlan } from '../config/defences';
+import { checkTrainingSetup, type RuleFinding } from '../config/rules';
+import type { ConfigField } from '../config/trainingSetup';
+import type { RuleSeverity } from '../config/ruleCatalog';
+import { isUserError } from '../errors';
+import { analyzeModel, type AnalyzeReport, type BatchReport } from './analyzeModel';
+import { fmt } from './formatText';
+import type { RiskLevel } from '../engine/risk';
+import { loadOnnxFile } from '../backends/onnx/load';
+import { opHistogram } from '../graph/support';
+
+export interface Finding extends RuleFinding {
+  /** Set on I²F results: the risk level the severity came from. */
+  risk?: RiskLevel;
+}
+
+/** I2F0xx are results of the analysis itself (ruleCatalog.ts reserves them). */
+export const LEAKAGE_RULE = { code: 'I2F001', title: 'Predicted gradient leakage', documentation: 'docs/rules.md#i2f001-predicted-gradient-leakage' };
+export const ANALYSIS_FAILED_RULE = { code: 'I2F002', title: 'Model could not be analysed', documentation: 'docs/rules.md#i2f002-model-could-not-be-analysed' };
+
+export interface ConfigAnalysisSettings {
+  damping: number;
+  seed: number;
+  /** Largest batch analysed (a config's batch above it is analysed at this size, and the message says so). */
+  maxBatch: number;
+  /** Samples analysed per config (the first ones of its samples folder, or synthetic ones). */
+  maxSamples: number;
+  targetPsnr: number;
+  maxModelBytes?: number;
+  signal?: AbortSignal;
+  onProgress?: (stage: string, fraction: number) => void;
+}
+
+export const DEFAULT_CONFIG_ANALYSIS: ConfigAnalysisSettings = { damping: 0, seed: 0, maxBatch: 8, maxSamples: 1, targetPsnr: 15 };
+
+const SEVERITY_OF_RISK: Record<RiskLevel, RuleSeverity> = { high: 'error', medium: 'warning', low: 'information', uncertain: 'information' };
+
+export interface ConfigAnalysis {
+  config: string;
+  findings: Finding[];
+  report?: AnalyzeReport;
+}
+
+/** The cheap rules alone (no model is run): answers instantly, and is all an untrusted workspace gets. */
+export async function cheapFindings(config: DiscoveredConfig): Promise<Finding[]> {
+  const modelOps = config.model && extname(config.model) === '.onnx' && existsSync(config.model) ? await modelOpsOf(config.model) : undefined;
+  return checkTrainingSetup(config.setup, { modelOps });
+}
+
+async function modelOpsOf(file: string): Promise<string[] | undefined> {
+  try {
+    return opHistogram(await loadOnnxFile(file)).map((h) => h.op);
+  } catch {
+    return undefined; // the analysis reports an unreadable model on the model line
+  }
+}
+
+export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAnalysisSettings = DEFAULT_CONFIG_ANALYSIS): Promise<ConfigAnalysis> {
+  const findings: Finding[] = await cheapFindings(config);
+  const setup = config.setup;
+  const plan = analysisPlan(setup);
+  const model = config.model;
+  if (!model || !existsSync(model) || extname(model) !== '.onnx') return { config: config.path, findings };
+
+  const anchor = primaryField(plan, setup.model);
+  const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
+  const targetPsnr = setup.targetPsnr?.value ?? settings.targetPsnr;
+  try {
+    const report = await analyzeModel(
+      {
+        model,
+        weights: config.weights && existsSync(config.weights) ? config.weights : undefined,
+        data: config.samples && existsSync(config.samples) ? config.samples : undefined,
+        batch,
+        defences: plan.defences.map((d) => d.spec),
+        relativeGaussian: plan.relative.map((r) => ({ sigma0: r.sigma0, percentile: r.percentile })),
+        damping: settings.damping,
+        spectrumK: 0,
+        seed: settings.seed,
+        loss: 'cross-entropy',
+        targetPsnr,
+        maxSamples: Math.max(settings.maxSamples, batch),
+        syntheticSamples: batch,
+        maxModelBytes: settings.maxModelBytes,
+      },
+      { signal: settings.signal, onProgress: settings.onProgress },
+    );
+    findings.push(leakageFinding(config, plan, report, anchor, batch, targetPsnr));
+    return { config: config.path, findings, report };
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    const range = setup.model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+    findings.push({
+      code: ANALYSIS_FAILED_RULE.code,
+      severity: 'error',
+      message: `The model could not be analysed: ${e.describe()}`,
+      file: config.path,
+      range,
+      documentation: ANALYSIS_FAILED_RULE.documentation,
+      key: setup.model?.key,
+    });
+    return { config: config.path, findings };
+  }
+}
+
+/** The line that decides the risk: the first defence key, else the batch size, else the model path. */
+function primaryField(plan: AnalysisPlan, modelField?: ConfigField<string>): ConfigField<unknown> | undefined {
+  return plan.defences[0]?.fields[0] ?? plan.relative[0]?.fields[0] ?? plan.batchFields[0] ?? modelField;
+}
+
+function worstBatch(report: AnalyzeReport): BatchReport {
+  // The most exposed batch decides: lowest attacker error (highest PSNR); an uncertain result never hides.
+  return report.results.reduce((worst, b) => (b.risk === 'uncertain' || expectedPsnr(b) > expectedPsnr(worst) ? b : worst));
+}
+
+function expectedPsnr(b: BatchReport): number {
+  return b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
+}
+
+function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, batch: number, targetPsnr: number): Finding {
+  const b = worstBatch(report);
+  const psnr = expectedPsnr(b);
+  const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
+  const defence = plan.defences.length ? plan.defences.map((d) => d.spec).join(' then ') : 'no defence';
+  const parts: string[] = [];
+  if (b.risk === 'uncertain') {
+    parts.push(`Leakage risk UNCERTAIN: the I²F solve did not converge (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations), so no confident number is shown.`);
+  } else {
+    parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
+  }
+  parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${report.settings.data}.`);
+  if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
+    const n = b.noiseForTarget;
+    parts.push(`Reaching the ${targetPsnr} dB target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
+  }
+  const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  return {
+    code: LEAKAGE_RULE.code,
+    severity: SEVERITY_OF_RISK[b.risk],
+    message: parts.join(' '),
+    file: config.path,
+    range,
+    documentation: LEAKAGE_RULE.documentation,
+    key: anchor?.key,
+    risk: b.risk,
+  };
+}

@@ -1,0 +1,41 @@
+// Human-readable `i2f analyze` output: the converged I²F first (what the real attack achieves, I2F.md), the lower
+// bound as what it is, and an unconverged solve never shown as a confident number.
+
+import type { AnalyzeReport, BatchReport } from './analyzeModel';
+
+export function fmt(x: number, digits = 3): string {
+  if (x === Infinity) return '∞';
+  if (!Number.isFinite(x)) return String(x);
+  if (x !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5)) return x.toExponential(digits - 1);
+  return x.toPrecision(digits);
+}
+
+export function riskLabel(b: BatchReport): string {
+  if (b.risk === 'uncertain') return `UNCERTAIN (solve did not converge: residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations)`;
+  return b.risk.toUpperCase();
+}
+
+export function formatAnalysisText(report: AnalyzeReport): string {
+  const lines: string[] = [];
+  const m = report.model;
+  lines.push(`${m.path}: ${m.parameters.toLocaleString('en')} trainable parameters, input [${m.inputShape.join(', ')}], backend ${m.backend}`);
+  lines.push(`samples: ${report.settings.data} (range ${fmt(report.settings.dataRange)}); damping ε = ${report.settings.damping}${report.settings.damping === 0 ? ' (undamped)' : ''}; tolerance ${report.settings.tolerance}`);
+  for (const b of report.results) {
+    lines.push('');
+    lines.push(`batch of samples ${b.samples.join(', ')} (labels ${b.labels.join(', ')}), defence: ${b.defense.length ? b.defense.join(' then ') : 'none'}`);
+    lines.push(`  risk: ${riskLabel(b)}`);
+    const psnr = b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
+    const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
+    lines.push(`  predicted attacker error: RMSE ${fmt(rmse)}, PSNR ${fmt(psnr)} dB${b.i2fExpected !== undefined ? ' (expected over noise draws)' : ''}`);
+    lines.push(`  I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / λmax ${fmt(b.lambdaMax)})`);
+    lines.push(`  ‖g‖ ${fmt(b.gradientNorm)}, ‖δ‖ ${fmt(b.deltaNorm)}; solver ${b.solver.method}: ${b.solver.iterations} iterations, relative residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (NOT converged)'}`);
+    if (b.mostExposed && b.perSample.length > 1) lines.push(`  most exposed: sample ${b.mostExposed.sample} (PSNR ${fmt(b.mostExposed.psnr)} dB)`);
+    if (b.noiseForTarget) {
+      const n = b.noiseForTarget;
+      lines.push(`  to push the attacker below ${n.targetPsnr} dB: Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}`);
+    }
+    if (b.spectrum) lines.push(`  spectrum of J Jᵀ: top ${b.spectrum.top.slice(0, 5).map((v) => fmt(v)).join(', ')} … bottom ${b.spectrum.bottom.slice(0, 3).map((v) => fmt(v)).join(', ')} (${b.spectrum.steps} Lanczos steps)`);
+    lines.push(`  time: ${fmt(b.timing.total / 1000)} s`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,127 @@
+// The `i2f` command line: the same analysis the language server runs, for CI and scripts. Errors go to stderr
+// with exit code 2; the JSON shape of `analyze --json` is a contract other tools rely on (README, "CLI").
+
+import { parseArgs } from 'node:util';
+import { isUserError } from './errors';
+import { analyzeModel, type AnalyzeRequest } from './analysis/analyzeModel';
+import { formatAnalysisText } from './analysis/formatText';
+import { runAudit } from './analysis/audit';
+
+const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
+
+Usage:
+  i2f analyze MODEL [--weights FILE.safetensors] [--data PATH] [--labels LIST|PATH] [--batch B]
+                    [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
+                    [--backend onnx] [--seed N] [--json]
+  i2f audit [PATH…] [--json]
+
+Defences (--defense, repeatable, applied in order):
+  gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
+
+More options for analyze:
+  --loss cross-entropy|mse   --tolerance T (default 1e-6)   --max-iterations N   --target-psnr DB
+  --threads N (onnxruntime intra-op threads)   --provider cpu|cuda (execution provider, falls back to cpu)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'analyze') return analyzeCommand(rest);
+  if (command === 'audit') return auditCommand(rest);
+  process.stderr.write(`i2f: unknown command '${command}'\n\n${USAGE}`);
+  return 2;
+}
+
+function number(name: string, value: string | undefined, fallback?: number): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new CliError(`--${name} expects a number, got '${value}'`);
+  return n;
+}
+
+function integer(name: string, value: string | undefined, fallback?: number, min = 0): number | undefined {
+  const n = number(name, value, fallback);
+  if (n === undefined) return undefined;
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${name} expects an integer ≥ ${min}, got '${value}'`);
+  return n;
+}
+
+class CliError extends Error {}
+
+async function analyzeCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      weights: { type: 'string' },
+      data: { type: 'string' },
+      labels: { type: 'string' },
+      batch: { type: 'string' },
+      defense: { type: 'string', multiple: true },
+      defence: { type: 'string', multiple: true },
+      delta: { type: 'string' },
+      damping: { type: 'string' },
+      spectrum: { type: 'string' },
+      backend: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      loss: { type: 'string' },
+      tolerance: { type: 'string' },
+      'max-iterations': { type: 'string' },
+      'target-psnr': { type: 'string' },
+      threads: { type: 'string' },
+      provider: { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new CliError(`analyze takes one MODEL, got ${positionals.length}`);
+  const backend = values.backend ?? 'onnx';
+  if (backend !== 'onnx') throw new CliError(`--backend '${backend}' is not available (available: onnx)`);
+  const loss = values.loss ?? 'cross-entropy';
+  if (loss !== 'cross-entropy' && loss !== 'mse') throw new CliError(`--loss must be cross-entropy or mse, got '${loss}'`);
+  const request: AnalyzeRequest = {
+    model: positionals[0],
+    weights: values.weights,
+    data: values.data,
+    labels: values.labels,
+    batch: integer('batch', values.batch, undefined, 1),
+    defences: [...(values.defense ?? []), ...(values.defence ?? [])],
+    delta: values.delta,
+    damping: number('damping', values.damping, 0)!,
+    spectrumK: integer('spectrum', values.spectrum, 0)!,
+    seed: integer('seed', values.seed, 0)!,
+    loss,
+    tolerance: number('tolerance', values.tolerance),
+    maxIterations: integer('max-iterations', values['max-iterations'], undefined, 1),
+    targetPsnr: number('target-psnr', values['target-psnr']),
+    session: {
+      intraOpNumThreads: integer('threads', values.threads, undefined, 1),
+      executionProviders: values.provider ? [values.provider, 'cpu'] : undefined,
+    },
+  };
+  if (request.damping < 0) throw new CliError('--damping must be ≥ 0');
+  const progress = values.json || !process.stderr.isTTY ? undefined : (stage: string, fraction: number) => {
+    process.stderr.write(`\r${stage.padEnd(28)} ${(fraction * 100).toFixed(0).padStart(3)}%`);
+  };
+  const report = await analyzeModel(request, { onProgress: progress });
+  if (progress) process.stderr.write('\r'.padEnd(40) + '\r');
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysisText(report));
+  return 0;
+}
+
+async function auditCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  return runAudit(positionals.length ? positionals : ['.'], { json: !!values.json, out: process.stdout, err: process.stderr });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (isUserError(e)) process.stderr.write(`i2f: ${e.describe()}\n`);
+    else if (e instanceof CliError || (e as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) process.stderr.write(`i2f: ${(e as Error).message}\n`);
+    else process.stderr.write(`i2f: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exit(2);
+  },
+);
