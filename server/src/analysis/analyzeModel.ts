@@ -80,6 +80,8 @@ export interface AnalyzeReport {
 export interface AnalyzeHooks {
   onProgress?: (stage: string, fraction: number) => void;
   signal?: AbortSignal;
+  /** Each batch's full engine result, e.g. for the language server's cache of noise responses (evaluateNoiseScale). */
+  onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
 }
 
 const DEFAULT_TOLERANCE = 1e-6;
@@ -127,6 +129,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         signal: hooks.signal,
         onProgress: (stage: InfluenceStage, f: number) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
       });
+      hooks.onInfluence?.(k, r);
       results.push(batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0));
     } finally {
       await op.dispose();

@@ -12,7 +12,8 @@ import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeReport, type BatchReport } from './analyzeModel';
 import { fmt } from './formatText';
-import type { RiskLevel } from '../engine/risk';
+import type { RiskLevel, RiskThresholds } from '../engine/risk';
+import type { InfluenceResult } from '../engine/influence';
 import { loadOnnxFile } from '../backends/onnx/load';
 import { opHistogram } from '../graph/support';
 
@@ -34,8 +35,12 @@ export interface ConfigAnalysisSettings {
   maxSamples: number;
   targetPsnr: number;
   maxModelBytes?: number;
+  /** Risk thresholds (default: the engine's). */
+  thresholds?: RiskThresholds;
   signal?: AbortSignal;
   onProgress?: (stage: string, fraction: number) => void;
+  /** Each batch's full engine result (the language server caches its noise response). */
+  onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
 }
 
 export const DEFAULT_CONFIG_ANALYSIS: ConfigAnalysisSettings = { damping: 0, seed: 0, maxBatch: 8, maxSamples: 1, targetPsnr: 15 };
@@ -89,25 +94,40 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
         maxSamples: Math.max(settings.maxSamples, batch),
         syntheticSamples: batch,
         maxModelBytes: settings.maxModelBytes,
+        ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
       },
-      { signal: settings.signal, onProgress: settings.onProgress },
+      { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence },
     );
     findings.push(leakageFinding(config, plan, report, anchor, batch, targetPsnr));
     return { config: config.path, findings, report };
   } catch (e) {
     if (!isUserError(e)) throw e;
-    const range = setup.model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-    findings.push({
-      code: ANALYSIS_FAILED_RULE.code,
-      severity: 'error',
-      message: `The model could not be analysed: ${e.describe()}`,
-      file: config.path,
-      range,
-      documentation: ANALYSIS_FAILED_RULE.documentation,
-      key: setup.model?.key,
-    });
+    findings.push(analysisFailedFinding(config, e.describe()));
     return { config: config.path, findings };
   }
+}
+
+/** The I2F001 finding for a report (the language server re-derives it when a cached report is re-evaluated). */
+export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport, settings: Pick<ConfigAnalysisSettings, 'maxBatch' | 'targetPsnr'>): Finding {
+  const plan = analysisPlan(config.setup);
+  const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
+  return leakageFinding(config, plan, report, primaryField(plan, config.setup.model), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
+}
+
+/** I2F002 on the model line: the model could not be loaded or analysed. */
+export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
+  const setup = config.setup;
+  const anchor = primaryField(analysisPlan(setup), setup.model);
+  const range = setup.model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  return {
+    code: ANALYSIS_FAILED_RULE.code,
+    severity: 'error',
+    message: `The model could not be analysed: ${description}`,
+    file: config.path,
+    range,
+    documentation: ANALYSIS_FAILED_RULE.documentation,
+    key: setup.model?.key,
+  };
 }
 
 /** The line that decides the risk: the first defence key, else the batch size, else the model path. */

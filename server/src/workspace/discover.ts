@@ -164,7 +164,8 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
   return { root: absRoot, configs, syntaxErrors, models: all, unclaimedModels: all.filter((m) => m.configs.length === 0), truncated };
 }
 
-function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig {
+/** A parsed config with its model, weights and samples paths (exported for the language server's open documents). */
+export function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig {
   const local = (p?: { resolved: string }): string | undefined => (p && !/^[a-z][a-z0-9+.-]*:\/\//i.test(p.resolved) ? p.resolved : undefined);
   const model = local(setup.model);
   const weights = local(setup.weights);
