@@ -24,7 +24,7 @@ export const INTERPRETED_OPS: ReadonlySet<string> = new Set([
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Neg', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf',
   'Gelu', 'Softmax', 'LogSoftmax', 'Conv', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'BatchNormalization',
   'LayerNormalization', 'Flatten', 'Reshape', 'Transpose', 'Concat', 'Slice', 'Pad', 'Identity', 'Dropout',
-  'Unsqueeze', 'Squeeze', 'Cast', 'ReduceMean', 'ReduceSum', 'Expand', 'Split',
+  'Unsqueeze', 'Squeeze', 'Cast', 'ReduceMean', 'ReduceSum', 'Expand', 'Split', 'Gather',
 ]);
 
 /** Constant (non-θ) initialisers as tfjs tensors, made once per graph and kept until `dispose`. */
@@ -255,6 +255,16 @@ function runNode(node: Node, input: (i: number) => tf.Tensor, constantNumbers: (
       const pairs = x.shape.map(() => [0, 0] as [number, number]);
       axes.forEach((a, k) => (pairs[a] = [pads[k], pads[k + r]]));
       return [padSigned(x, pairs, value)];
+    }
+    case 'Gather': {
+      // Constant indices (attention's q/k/v picks, class tokens): slices and a concat, whose gradients are
+      // pads and slices (no GatherV2/UnsortedSegmentSum pair to keep exact at second order).
+      const x = input(0);
+      const axis = normAxis(attrInt(node, 'axis', 0), x.rank);
+      const indices = constantNumbers(node.inputs[1]).map((i) => (i < 0 ? i + x.shape[axis] : i));
+      const parts = indices.map((i) => sliceAxis(x, axis, i, 1));
+      const joined = parts.length === 1 ? parts[0] : tf.concat(parts, axis);
+      return [tf.reshape(joined, outDims()!)];
     }
     case 'ReduceMean':
     case 'ReduceSum': {
