@@ -19,7 +19,21 @@ export interface InversionOperator {
   jacobianTransposeVector(v: Float64Array, out: Float64Array): Promise<void>;
   /** J Jᵀ v (length d_x), fused into one product where the backend can. */
   gramVector(v: Float64Array, out: Float64Array): Promise<void>;
+  /**
+   * The same J u and J Jᵀ v computed in higher precision than the products above (e.g. float64 kernels behind
+   * float32 ones), for the residuals of mixed-precision iterative refinement (refine.ts). Optional: a backend
+   * whose products are already exact to double rounding, or that has no more precise kernels, omits it.
+   */
+  readonly precise?: PreciseProducts;
   /** Per-example gradients ∇θ L(x_i, y_i) (needed by DP-SGD's clipping), each of length d_θ. */
   exampleGradients(): Promise<Float64Array[]>;
   dispose(): Promise<void>;
+}
+
+/** Higher-precision products of the same J (see InversionOperator.precise). */
+export interface PreciseProducts {
+  /** Unit roundoff of these products (2⁻⁵³ for float64 kernels). */
+  readonly roundoff: number;
+  jacobianVector(u: Float64Array, out: Float64Array): Promise<void>;
+  gramVector(v: Float64Array, out: Float64Array): Promise<void>;
 }

@@ -113,3 +113,65 @@ test('the gradient graph returns the cross-entropy loss of the batch', async () 
   assert.ok(Math.abs(loss - expected) < 1e-5, `${loss} vs ${expected}`);
   await op.dispose();
 });
+
+/** v·(A w) − w·(A v) relative: A = J Jᵀ is symmetric, to rounding of the products. */
+async function symmetryDefect(a: (v: Float64Array, out: Float64Array) => Promise<void>, v: Float64Array, w: Float64Array): Promise<number> {
+  const av = new Float64Array(v.length);
+  const aw = new Float64Array(v.length);
+  await a(v, av);
+  await a(w, aw);
+  const left = v.reduce((s, vi, i) => s + vi * aw[i], 0);
+  const right = w.reduce((s, wi, i) => s + wi * av[i], 0);
+  return Math.abs(left - right) / (Math.abs(left) + Math.abs(right));
+}
+
+for (const [label, make, seed] of [
+  ['MLP', tinyMlp, 21], ['grouped/strided/dilated Conv and AveragePool', tinyConv, 22],
+  ['Pad, BatchNorm, LeakyRelu, ceil-mode MaxPool, GlobalAveragePool', tinyPiecewise, 23], ['MSE loss', tinyRegression, 24],
+] as const) {
+  test(`float64 products (${label}) agree with the float32 ones and are symmetric to double rounding`, async () => {
+    const m = make();
+    const r = rng(seed);
+    const dx = m.inputDims.reduce((a, b) => a * b, 1);
+    const x = Float32Array.from({ length: dx }, () => r());
+    const labels = Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes);
+    const target = m.loss === 'mse' ? Float32Array.from({ length: m.inputDims[0] * m.classes }, () => r()) : undefined;
+    const op = operatorFor(m, x, labels, target);
+    try {
+      const precise = op.precise;
+      assert.ok(precise, 'float64 products available');
+      const u = Float64Array.from({ length: op.parameterCount }, () => r() * 2 - 1);
+      const v = Float64Array.from({ length: dx }, () => r() * 2 - 1);
+      const w = Float64Array.from({ length: dx }, () => r() * 2 - 1);
+      const [ju32, ju64, g32, g64] = [dx, dx, dx, dx].map((n) => new Float64Array(n));
+      await op.jacobianVector(u, ju32);
+      await precise.jacobianVector(u, ju64);
+      await op.gramVector(v, g32);
+      await precise.gramVector(v, g64);
+      assert.ok(relErr(ju32, ju64) < 1e-5, `J u float32 vs float64: ${relErr(ju32, ju64)}`);
+      assert.ok(relErr(g32, g64) < 1e-5, `J Jᵀ v float32 vs float64: ${relErr(g32, g64)}`);
+      const defect64 = await symmetryDefect((a, o) => precise.gramVector(a, o), v, w);
+      assert.ok(defect64 < 1e-13, `float64 symmetry defect ${defect64}`);
+      // The float64 graphs hold no float32 value at all.
+      const model = op.productModel('gram', m.inputDims[0], 'float64').model;
+      const floats = [...model.graph.initializers.values()].filter((t) => t.dtype === 'float32');
+      assert.deepEqual(floats.map((t) => t.dims), []);
+      assert.ok(!model.graph.nodes.some((n) => ['Conv', 'ConvTranspose', 'AveragePool', 'GlobalAveragePool'].includes(n.opType)));
+    } finally {
+      await op.dispose();
+    }
+  });
+}
+
+test('a model with erf-GELU has no float64 products (Erf has no double kernel) and keeps its float32 ones', async () => {
+  const m = tinyAttention();
+  const op = operatorFor(m, Float32Array.from({ length: 12 }, (_, i) => i / 12), [1]);
+  try {
+    assert.equal(op.precise, undefined);
+    const out = new Float64Array(12);
+    await op.gramVector(Float64Array.from({ length: 12 }, (_, i) => i % 3), out);
+    assert.ok(out.some((o) => o !== 0));
+  } finally {
+    await op.dispose();
+  }
+});

@@ -1,13 +1,16 @@
 // The engine's InversionOperator on onnxruntime-node: one session per derivative graph (built lazily, kept for
-// the operator's life), float32 kernels (Conv has no float64 kernel in onnxruntime: MEASURED.md) behind a
-// Float64Array interface, with input and output buffers allocated once (per-call glue once cost 5× the product).
+// the operator's life), fast float32 products behind a Float64Array interface, plus float64 J u and J Jᵀ v
+// (`precise`: Conv and AveragePool lowered to double-kernel ops, lower.ts) for the engine's iterative refinement.
+// Input and output buffers are allocated once (per-call glue once cost 5× the product, MEASURED.md).
 
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import type { InversionOperator } from '../../engine/operator';
+import type { InversionOperator, PreciseProducts } from '../../engine/operator';
+import { UserError } from '../../errors';
 import { encodeModel } from './onnxProto';
 import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptions, type ProductKind, type ProductLayout } from './derivatives/productGraphs';
 import type { Graph } from '../../graph/ir';
-import type { ValueType } from './derivatives/graphBuilder';
+import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
+import { lowerForward } from './derivatives/lower';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -48,6 +51,27 @@ interface Product {
   layout: ProductLayout;
 }
 
+/** Float64 copies of the point the products are taken at, and buffers for the precise products. */
+class PreciseBuffers {
+  readonly x: Float64Array;
+  readonly theta: Float64Array;
+  readonly xVec: Float64Array;
+  readonly xTensor: OrtTensor;
+  readonly targetTensor: OrtTensor;
+  readonly thetaTensor: OrtTensor;
+  readonly xVecTensor: OrtTensor;
+  constructor(layout: ProductLayout, x: Float32Array, target: Float32Array) {
+    const T = ort().Tensor;
+    this.x = Float64Array.from(x);
+    this.theta = new Float64Array(layout.parameterCount);
+    this.xVec = new Float64Array(layout.inputSize);
+    this.xTensor = new T('float64', this.x, layout.inputDims);
+    this.targetTensor = new T('float64', Float64Array.from(target), layout.targetDims);
+    this.thetaTensor = new T('float64', this.theta, [layout.parameterCount]);
+    this.xVecTensor = new T('float64', this.xVec, [layout.inputSize]);
+  }
+}
+
 export class OnnxInversionOperator implements InversionOperator {
   readonly inputSize: number;
   readonly parameterCount: number;
@@ -61,6 +85,9 @@ export class OnnxInversionOperator implements InversionOperator {
   private readonly thetaTensor: OrtTensor;
   private readonly xVecTensor: OrtTensor;
   private readonly forward: ForwardGraph;
+  private preciseBuffers: PreciseBuffers | undefined;
+  private preciseChecked = false;
+  private preciseProducts: PreciseProducts | undefined;
 
   private constructor(private readonly opts: OnnxOperatorOptions, readonly layout: ProductLayout) {
     const T = ort().Tensor;
@@ -84,17 +111,59 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** The ONNX model of one product (for inspection, tests and the bench). */
-  productModel(kind: ProductKind, batch = this.opts.batch) {
+  productModel(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32') {
     const spec = batch === this.opts.batch ? this.forward : this.opts.specialise(batch);
-    return buildProductGraph(graphOptions(this.opts, spec), kind);
+    return buildProductGraph({ ...graphOptions(this.opts, spec), floatType }, kind);
   }
 
-  private product(kind: ProductKind, batch = this.opts.batch): Promise<Product> {
-    const key = `${kind}@${batch}`;
+  /**
+   * Float64 J u and J Jᵀ v (sessions built on first use), or undefined when the model has an op without a double
+   * kernel and no double lowering (Erf: exact GELU). Checked once by lowering the forward graph in float64.
+   */
+  get precise(): PreciseProducts | undefined {
+    if (!this.preciseChecked) {
+      this.preciseChecked = true;
+      try {
+        lowerForward(this.forward.graph, this.forward.types, this.forward.opset, this.opts.file, new GraphBuilder('d', 'float64'));
+        this.preciseProducts = {
+          roundoff: 2 ** -53,
+          jacobianVector: (u, out) => this.jacobianVector64(u, out),
+          gramVector: (v, out) => this.gramVector64(v, out),
+        };
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+      }
+    }
+    return this.preciseProducts;
+  }
+
+  private get buffers64(): PreciseBuffers {
+    this.preciseBuffers ??= new PreciseBuffers(this.layout, this.x32, this.targetTensor.data as Float32Array);
+    return this.preciseBuffers;
+  }
+
+  private async jacobianVector64(u: Float64Array, out: Float64Array): Promise<void> {
+    const { session } = await this.product('jacobianVector', this.opts.batch, 'float64');
+    const p = this.buffers64;
+    p.theta.set(u);
+    const r = await session.run({ [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_u: p.thetaTensor });
+    out.set(r.Ju.data as Float64Array);
+  }
+
+  private async gramVector64(v: Float64Array, out: Float64Array): Promise<void> {
+    const { session } = await this.product('gram', this.opts.batch, 'float64');
+    const p = this.buffers64;
+    p.xVec.set(v);
+    const r = await session.run({ [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_v: p.xVecTensor });
+    out.set(r.JJTv.data as Float64Array);
+  }
+
+  private product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32'): Promise<Product> {
+    const key = `${kind}@${batch}:${floatType}`;
     let p = this.products.get(key);
     if (!p) {
       p = (async () => {
-        const { model, layout } = this.productModel(kind, batch);
+        const { model, layout } = this.productModel(kind, batch, floatType);
         const bytes = encodeModel(model);
         const session = await ort().InferenceSession.create(bytes, sessionOptions(this.opts.session));
         return { session, layout };
@@ -106,6 +175,7 @@ export class OnnxInversionOperator implements InversionOperator {
 
   setInput(x: Float64Array): void {
     this.x32.set(x);
+    this.preciseBuffers?.x.set(x);
   }
 
   async gradient(out: Float64Array): Promise<number> {

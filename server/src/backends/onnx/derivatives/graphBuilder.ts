@@ -16,6 +16,12 @@ export const float = (value: number): AttributeValue => ({ type: 'float', value 
 export const ints = (value: number[]): AttributeValue => ({ type: 'ints', value });
 export const str = (value: string): AttributeValue => ({ type: 'string', value });
 
+/** The float element type of every value a builder emits (float64: the precise products, MEASURED.md). */
+export type FloatType = 'float32' | 'float64';
+
+/** ONNX TensorProto.DataType code of a float type (Cast's `to`). */
+export const onnxFloatCode = (t: FloatType): number => (t === 'float64' ? 11 : 1);
+
 export class GraphBuilder {
   readonly nodes: Node[] = [];
   readonly initializers = new Map<string, Tensor>();
@@ -25,7 +31,7 @@ export class GraphBuilder {
   private counter = 0;
   private readonly constantCache = new Map<string, string>();
 
-  constructor(private readonly prefix = 'd') {}
+  constructor(private readonly prefix = 'd', readonly floatType: FloatType = 'float32') {}
 
   fresh(hint: string): string {
     return `${this.prefix}${this.counter++}_${hint}`;
@@ -80,8 +86,15 @@ export class GraphBuilder {
 
   // ---- constants (deduplicated: a rule asking for the same scalar twice gets one initialiser) ----
 
-  scalar(value: number, dtype: DType = 'float32'): string {
+  /** A scalar of the builder's float type (or `dtype`). */
+  scalar(value: number, dtype: DType = this.floatType): string {
     return this.constant(dtype === 'float64' ? new Float64Array([value]) : new Float32Array([value]), [], dtype);
+  }
+
+  /** A constant tensor of the builder's float type. */
+  floats(values: ArrayLike<number>, dims: number[]): string {
+    const data = this.floatType === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
+    return this.constant(data, dims, this.floatType);
   }
 
   int64s(values: readonly number[], dims: number[] = [values.length]): string {
@@ -103,24 +116,25 @@ export class GraphBuilder {
 
   // ---- common emitters ----
 
-  f32(dims: number[]): ValueType {
-    return { dtype: 'float32', dims: [...dims] };
+  /** A value of the builder's float type with these dims. */
+  real(dims: number[]): ValueType {
+    return { dtype: this.floatType, dims: [...dims] };
   }
 
   add(a: string, b: string): string {
-    return this.op('Add', [a, b], this.f32(broadcastDims(this.dims(a), this.dims(b))));
+    return this.op('Add', [a, b], this.real(broadcastDims(this.dims(a), this.dims(b))));
   }
 
   sub(a: string, b: string): string {
-    return this.op('Sub', [a, b], this.f32(broadcastDims(this.dims(a), this.dims(b))));
+    return this.op('Sub', [a, b], this.real(broadcastDims(this.dims(a), this.dims(b))));
   }
 
   mul(a: string, b: string): string {
-    return this.op('Mul', [a, b], this.f32(broadcastDims(this.dims(a), this.dims(b))));
+    return this.op('Mul', [a, b], this.real(broadcastDims(this.dims(a), this.dims(b))));
   }
 
   div(a: string, b: string): string {
-    return this.op('Div', [a, b], this.f32(broadcastDims(this.dims(a), this.dims(b))));
+    return this.op('Div', [a, b], this.real(broadcastDims(this.dims(a), this.dims(b))));
   }
 
   neg(a: string): string {
@@ -152,7 +166,7 @@ export class GraphBuilder {
     if (axes.length === 0) return a;
     const d = this.dims(a);
     const out = keepdims ? d.map((n, i) => (axes.includes(i) ? 1 : n)) : d.filter((_, i) => !axes.includes(i));
-    return this.op('ReduceSum', [a, this.int64s(axes)], this.f32(out), { keepdims: int(keepdims ? 1 : 0) });
+    return this.op('ReduceSum', [a, this.int64s(axes)], this.real(out), { keepdims: int(keepdims ? 1 : 0) });
   }
 
   /** Sums `a` down to `target` dims: the reverse of numpy broadcasting (leading axes and size-1 axes). */
@@ -170,8 +184,8 @@ export class GraphBuilder {
 
   /** A zero tensor of the given shape (ConstantOfShape: nothing large is stored in the file). */
   zeros(dims: number[]): string {
-    return this.op('ConstantOfShape', [this.int64s(dims)], this.f32(dims), {
-      value: { type: 'tensor', value: { dtype: 'float32', dims: [1], data: new Float32Array([0]) } },
+    return this.op('ConstantOfShape', [this.int64s(dims)], this.real(dims), {
+      value: { type: 'tensor', value: { dtype: this.floatType, dims: [1], data: this.floatType === 'float64' ? new Float64Array(1) : new Float32Array(1) } },
     }, 'zeros');
   }
 

@@ -5,8 +5,9 @@
 import type { Graph, Node, Tensor } from '../../../graph/ir';
 import { sizeOf } from '../../../graph/ir';
 import { UserError } from '../../../errors';
-import { attrFloat, attrInt, attrInts, attrString, windowOf } from './attributes';
-import { float, GraphBuilder, int, ints, type ValueType } from './graphBuilder';
+import { attrFloat as attrFloat32, attrInt, attrInts, attrString, windowOf, type Window } from './attributes';
+import { float, GraphBuilder, int, ints, onnxFloatCode, type ValueType } from './graphBuilder';
+import { averagePoolDivisors, indexMapConstant, matmul, positiveMask } from './reverse';
 
 /** Ops the reverse and tangent rules handle after lowering. */
 export const PRIMITIVE_OPS = new Set([
@@ -30,10 +31,18 @@ export interface LoweredForward {
 export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset: number, file: string, b = new GraphBuilder()): LoweredForward {
   const alias = new Map<string, string>();
   const name = (v: string): string => alias.get(v) ?? v;
+  const precise = b.floatType === 'float64';
   const typeOf = (v: string): ValueType => {
     const t = types.get(v) ?? b.types.get(name(v));
     if (!t) throw new UserError('shape-error', `no static shape for value '${v}'`, { file });
-    return t;
+    // In float64 mode every float value of the model is computed in double (its weights widened exactly).
+    return precise && t.dtype === 'float32' ? { dtype: 'float64', dims: t.dims } : t;
+  };
+  // ONNX stores float attributes as float32: in float64 mode read them as the decimal the exporter wrote
+  // (LeakyReLU's 0.01 is 0.00999999978 in float32, a 2e-8 relative error in every product otherwise).
+  const attrFloat = (node: Node, key: string, fallback: number): number => {
+    const v = attrFloat32(node, key, fallback);
+    return precise ? float32Decimal(v) : v;
   };
   const fail = (node: Node, why: string): never => {
     throw new UserError('unsupported-op', why, { file, node: node.name, op: node.opType });
@@ -51,13 +60,14 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
   }
   const input = graph.inputs[0].name;
   b.addInput(input, typeOf(input));
-  for (const [n, t] of graph.initializers) b.addInitializer(n, t);
+  for (const [n, t] of graph.initializers) b.addInitializer(n, precise ? widen(t) : t);
 
   for (const node of graph.nodes) {
     const ins = node.inputs.map((v) => (v ? name(v) : ''));
     const out = node.outputs[0];
     const outType = (i = 0): ValueType => typeOf(node.outputs[i]);
     const keep = (attributes = node.attributes, inputs = ins): void => {
+      if (precise) attributes = preciseAttributes(node.opType, attributes);
       // Copies: derivative rules may add outputs (MaxPool's argmax) and must not touch the cached forward graph.
       b.raw({ ...node, inputs: [...inputs], outputs: [...node.outputs], attributes: { ...attributes } }, node.outputs.map((o) => (o ? typeOf(o) : { dtype: 'float32', dims: [] })));
     };
@@ -68,7 +78,8 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         break;
       case 'Cast': {
         const to = attrInt(node, 'to', 1);
-        if (to === 1 && typeOf(node.inputs[0]).dtype === 'float32') alias.set(out, ins[0]);
+        const from = typeOf(node.inputs[0]).dtype;
+        if ((to === 1 || to === 11) && (from === 'float32' || from === 'float64')) alias.set(out, ins[0]);
         else keep();
         break;
       }
@@ -105,14 +116,14 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         const c = m!.dims[0];
         const xd = typeOf(node.inputs[0]).dims;
         const bcast = [1, c, ...xd.slice(2).map(() => 1)];
-        const invStd = new Float32Array(c);
-        const meanData = new Float32Array(c);
+        const invStd = new Float64Array(c);
+        const meanData = new Float64Array(c);
         for (let i = 0; i < c; i++) {
           invStd[i] = 1 / Math.sqrt(Number(v!.data[i]) + eps);
           meanData[i] = Number(m!.data[i]);
         }
-        const centred = b.sub(x, b.constant(meanData, bcast, 'float32'));
-        const normed = b.mul(centred, b.constant(invStd, bcast, 'float32'));
+        const centred = b.sub(x, b.floats(meanData, bcast));
+        const normed = b.mul(centred, b.floats(invStd, bcast));
         const scaled = b.mul(normed, b.reshape(scale, bcast));
         b.raw({ name: node.name, opType: 'Add', domain: '', inputs: [scaled, b.reshape(bias, bcast)], outputs: [out], attributes: {} }, [outType()]);
         break;
@@ -142,6 +153,7 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
           const cube = b.mul(b.mul(x, x), x);
           inner = b.op('Tanh', [b.scale(b.add(x, b.scale(cube, 0.044715)), Math.sqrt(2 / Math.PI))], t);
         } else {
+          if (precise) fail(node, 'exact GELU needs Erf, which has no float64 kernel in onnxruntime (the precise products are unavailable for this model)');
           inner = b.op('Erf', [b.scale(x, Math.SQRT1_2)], t);
         }
         alias.set(out, b.mul(b.scale(x, 0.5), b.add(inner, b.scalar(1))));
@@ -166,6 +178,10 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         const xd = typeOf(node.inputs[0]).dims;
         const wd = typeOf(node.inputs[1]).dims;
         const w = windowOf(node, xd.slice(2), wd.slice(2));
+        if (precise) {
+          alias.set(out, convAsMatMul(b, ins, xd, wd, w, attrInt(node, 'group', 1), outType().dims));
+          break;
+        }
         keep({ strides: ints(w.strides), dilations: ints(w.dilations), pads: ints(w.pads), group: int(attrInt(node, 'group', 1)) });
         break;
       }
@@ -176,6 +192,10 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         const w = windowOf(node, xd.slice(2), kernel as number[]);
         const attrs = { ...node.attributes, strides: ints(w.strides), pads: ints(w.pads), kernel_shape: ints(w.kernel) } as Node['attributes'];
         delete attrs.auto_pad;
+        if (precise && node.opType === 'AveragePool') {
+          alias.set(out, averagePoolAsSum(b, { ...node, attributes: attrs }, ins[0], xd, w, outType().dims));
+          break;
+        }
         if (node.opType === 'MaxPool') {
           if (attrInt(node, 'storage_order', 0) !== 0) fail(node, 'MaxPool with storage_order=1 is not supported');
           attrs.dilations = ints(w.dilations);
@@ -183,6 +203,24 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         keep(attrs);
         break;
       }
+      case 'GlobalAveragePool': {
+        if (!precise) { keep(); break; }
+        // No float64 kernel: the mean over the spatial axes.
+        const xd = typeOf(node.inputs[0]).dims;
+        const spatial = xd.slice(2).map((_, i) => i + 2);
+        alias.set(out, b.scale(b.reduceSum(ins[0], spatial, true), 1 / sizeOf(xd.slice(2))));
+        break;
+      }
+      case 'LeakyRelu': {
+        if (!precise) { keep(); break; }
+        // The double kernel reads alpha as float32: x·where(x > 0, 1, α) with α in double instead.
+        alias.set(out, b.mul(ins[0], positiveMask(b, ins[0], attrFloat(node, 'alpha', 0.01))));
+        break;
+      }
+      case 'Erf':
+        if (precise) fail(node, 'Erf has no float64 kernel in onnxruntime (the precise products are unavailable for this model)');
+        keep();
+        break;
       case 'Pad': {
         const mode = attrString(node, 'mode', 'constant');
         if (mode !== 'constant') fail(node, `Pad mode '${mode}' is not supported (only constant)`);
@@ -190,7 +228,7 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         if (!pads) fail(node, 'Pad needs constant pads');
         const value = node.inputs[2] ? constTensor(node.inputs[2]) : undefined;
         const padValue = value ? Number(value.data[0]) : attrFloat(node, 'value', 0);
-        b.raw({ name: node.name, opType: 'Pad', domain: '', inputs: [ins[0], b.int64s(pads!), b.scalar(padValue)], outputs: [out], attributes: { mode: { type: 'string', value: 'constant' } } }, [outType()]);
+        b.raw({ name: node.name, opType: 'Pad', domain: '', inputs: [ins[0], b.int64s(pads!), b.scalar(precise ? float32Decimal(padValue) : padValue)], outputs: [out], attributes: { mode: { type: 'string', value: 'constant' } } }, [outType()]);
         break;
       }
       case 'Constant':
@@ -209,6 +247,110 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
   const last = b.nodes.find((n) => n.outputs[0] === output);
   if (last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax')) output = last.inputs[0];
   return { builder: b, input, output };
+}
+
+/** float32 → float64 (exact); other tensors unchanged. */
+function widen(t: Tensor): Tensor {
+  return t.dtype === 'float32' ? { dtype: 'float64', dims: [...t.dims], data: Float64Array.from(t.data as Float32Array) } : t;
+}
+
+/** The shortest decimal that rounds to the same float32 (what an exporter wrote as 0.01, 1e-5, …). */
+export function float32Decimal(v: number): number {
+  if (!Number.isFinite(v) || v === 0) return v;
+  const f = Math.fround(v);
+  if (f !== v) return v; // not a float32 value: already a double
+  for (let p = 1; p <= 9; p++) {
+    const d = Number(v.toPrecision(p));
+    if (Math.fround(d) === f) return d;
+  }
+  return v;
+}
+
+/** Attributes of a kept node for float64 mode: Cast to float means double; float tensor values are widened. */
+function preciseAttributes(opType: string, attributes: Node['attributes']): Node['attributes'] {
+  const out = { ...attributes };
+  if (opType === 'Cast' && out.to && out.to.type === 'int' && out.to.value === 1) out.to = int(onnxFloatCode('float64'));
+  const value = out.value;
+  if (value && value.type === 'tensor' && value.value.dtype === 'float32') out.value = { type: 'tensor', value: widen(value.value) };
+  return out;
+}
+
+/**
+ * Conv without a Conv kernel (onnxruntime has none in float64, MEASURED.md): im2col by one Gather through a static
+ * index map over the padded input, then a batched MatMul per group. The reverse and tangent rules of Pad, Gather
+ * and MatMul then differentiate it unchanged.
+ */
+function convAsMatMul(b: GraphBuilder, ins: string[], xd: number[], wd: number[], w: Window, group: number, yd: number[]): string {
+  const [n] = xd;
+  const outChannels = wd[0];
+  const cg = wd[1];
+  const kernel = wd.slice(2);
+  const cols = im2col(b, ins[0], xd, kernel, w.strides, w.dilations, w.pads, group, cg, yd.slice(2)); // [N, G, Cg·K, P]
+  const weights = b.reshape(ins[1], [group, outChannels / group, cg * sizeOf(kernel)]);
+  let y = b.reshape(matmul(b, weights, cols), yd); // [N, G, Og, P] → [N, O, S…]
+  if (ins[2]) y = b.add(y, b.reshape(ins[2], [1, outChannels, ...yd.slice(2).map(() => 1)]));
+  void n;
+  return y;
+}
+
+/** AveragePool in float64: the same im2col with one channel per group, a sum over the window, × 1/count. */
+function averagePoolAsSum(b: GraphBuilder, node: Node, x: string, xd: number[], w: Window, yd: number[]): string {
+  const [, c] = xd;
+  const cols = im2col(b, x, xd, w.kernel, w.strides, w.kernel.map(() => 1), w.pads, c, 1, yd.slice(2)); // [N, C, K, P]
+  const sum = b.reduceSum(cols, [2], false); // [N, C, P]
+  const { data, uniform } = averagePoolDivisors(node, xd.slice(2), yd.slice(2));
+  const divisor = uniform !== null ? b.scalar(1 / uniform) : b.floats(data.map((v) => (v ? 1 / v : 0)), [1, 1, data.length]);
+  return b.reshape(b.mul(sum, divisor), yd);
+}
+
+/**
+ * [N, G·Cg, S…] → [N, G, Cg·K, P]: every output position's receptive field, gathered from the zero-padded input
+ * (the end is padded further when ceil_mode windows overhang it; they read zeros there).
+ */
+function im2col(b: GraphBuilder, x: string, xd: number[], kernel: number[], strides: number[], dilations: number[], pads: number[], group: number, cg: number, ySpatial: number[]): string {
+  const r = kernel.length;
+  const [n, c] = xd;
+  const spatial = xd.slice(2);
+  const begin = pads.slice(0, r);
+  const end = spatial.map((s, i) => Math.max(pads[r + i], (ySpatial[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - s - begin[i]));
+  const padded = spatial.map((s, i) => s + begin[i] + end[i]);
+  let xp = x;
+  if (begin.some((p) => p > 0) || end.some((p) => p > 0)) {
+    xp = b.op('Pad', [x, b.int64s([0, 0, ...begin, 0, 0, ...end]), b.scalar(0)], b.real([n, c, ...padded]), { mode: { type: 'string', value: 'constant' } }, 'im2col_pad');
+  }
+  const plane = sizeOf(padded);
+  const flat = b.reshape(xp, [n, c * plane]);
+  const K = sizeOf(kernel);
+  const P = sizeOf(ySpatial);
+  const pStride = new Array(r).fill(1);
+  for (let i = r - 2; i >= 0; i--) pStride[i] = pStride[i + 1] * padded[i + 1];
+  // Offsets within one padded plane: of each kernel tap, and of each output position's window origin.
+  const tap = new Int32Array(K);
+  const origin = new Int32Array(P);
+  forEachIndex(kernel, (k, idx) => { let o = 0; for (let a = 0; a < r; a++) o += idx[a] * dilations[a] * pStride[a]; tap[k] = o; });
+  forEachIndex(ySpatial, (p, idx) => { let o = 0; for (let a = 0; a < r; a++) o += idx[a] * strides[a] * pStride[a]; origin[p] = o; });
+  const map = new Int32Array(group * cg * K * P);
+  let m = 0;
+  for (let ch = 0; ch < group * cg; ch++) {
+    for (let k = 0; k < K; k++) {
+      const base = ch * plane + tap[k];
+      for (let p = 0; p < P; p++) map[m++] = base + origin[p];
+    }
+  }
+  const dims = [group, cg * K, P];
+  return b.op('Gather', [flat, indexMapConstant(b, map, dims)], b.real([n, ...dims]), { axis: int(1) }, 'im2col');
+}
+
+function forEachIndex(dims: number[], f: (flat: number, idx: number[]) => void): void {
+  const idx = new Array(dims.length).fill(0);
+  const total = sizeOf(dims);
+  for (let k = 0; k < total; k++) {
+    f(k, idx);
+    for (let a = dims.length - 1; a >= 0; a--) {
+      if (++idx[a] < dims[a]) break;
+      idx[a] = 0;
+    }
+  }
 }
 
 /** Ops whose outputs carry no derivative (masks, indices, shapes): kept as they are, never differentiated. */

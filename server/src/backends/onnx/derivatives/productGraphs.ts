@@ -8,8 +8,8 @@
 import type { Graph, Model, Node, Tensor } from '../../../graph/ir';
 import { sizeOf } from '../../../graph/ir';
 import { UserError } from '../../../errors';
-import { GraphBuilder, int, type ValueType } from './graphBuilder';
-import { lowerForward } from './lower';
+import { GraphBuilder, int, type FloatType, type ValueType } from './graphBuilder';
+import { lowerForward, NON_DIFFERENTIABLE_OPS } from './lower';
 import { reverseNode } from './reverse';
 import { tangentNode } from './tangent';
 
@@ -45,6 +45,11 @@ export interface ProductGraphOptions {
   loss: LossKind;
   opset: number;
   file: string;
+  /**
+   * Element type of every float value of the products (default float32). float64 widens the weights exactly and
+   * lowers Conv, AveragePool, GlobalAveragePool and LeakyRelu into ops with double kernels (lower.ts).
+   */
+  floatType?: FloatType;
 }
 
 const OPSET = 17; // ScatterElements(reduction=add) needs ≥ 16; every emitted op is stable at 17.
@@ -84,9 +89,9 @@ interface Differentiated {
 }
 
 function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differentiated {
-  const b = new GraphBuilder('d');
+  const b = new GraphBuilder('d', opts.floatType ?? 'float32');
   const { input, output } = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b);
-  const target = b.addInput('i2f_target', b.f32(layout.targetDims));
+  const target = b.addInput('i2f_target', b.real(layout.targetDims));
   const constant = (v: string): Tensor | undefined => (layout.parameters.some((p) => p.name === v) ? undefined : b.initializers.get(v));
 
   // Loss and its gradient with respect to the logits, written directly (the tangent pass differentiates these).
@@ -113,6 +118,8 @@ function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differ
   const active = new Set<string>([input, ...layout.parameters.map((p) => p.name)]);
   const forwardNodes = [...b.nodes];
   for (const node of forwardNodes) {
+    // Masks (Greater, Cast of a bool, …) depend on x but carry no derivative: no gradient flows into them.
+    if (NON_DIFFERENTIABLE_OPS.has(node.opType)) continue;
     if (node.inputs.some((v) => active.has(v))) node.outputs.forEach((o) => o && active.add(o));
   }
 
@@ -160,7 +167,7 @@ function tangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[
 function splitParameters(d: Differentiated, flat: string): Map<string, string> {
   const seeds = new Map<string, string>();
   for (const p of d.layout.parameters) {
-    const part = d.b.op('Slice', [flat, d.b.int64s([p.offset]), d.b.int64s([p.offset + p.size]), d.b.int64s([0])], d.b.f32([p.size]), {}, 'theta');
+    const part = d.b.op('Slice', [flat, d.b.int64s([p.offset]), d.b.int64s([p.offset + p.size]), d.b.int64s([0])], d.b.real([p.size]), {}, 'theta');
     seeds.set(p.name, d.b.reshape(part, p.dims));
   }
   return seeds;
@@ -173,7 +180,7 @@ function concatParameters(d: Differentiated, parts: (string | undefined)[]): str
     return v ? d.b.reshape(v, [p.size]) : d.b.zeros([p.size]);
   });
   if (flat.length === 1) return flat[0];
-  return d.b.op('Concat', flat, d.b.f32([d.layout.parameterCount]), { axis: int(0) }, 'theta_flat');
+  return d.b.op('Concat', flat, d.b.real([d.layout.parameterCount]), { axis: int(0) }, 'theta_flat');
 }
 
 function flatInput(d: Differentiated, v: string | undefined): string {
@@ -207,15 +214,15 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind):
   if (kind === 'gradient') {
     model = toModel(d, kind, [{ name: d.loss, as: 'loss' }, { name: concatParameters(d, d.paramGrads), as: 'g' }]);
   } else if (kind === 'jacobianTransposeVector') {
-    const v = b.addInput('i2f_v', b.f32([layout.inputSize]));
+    const v = b.addInput('i2f_v', b.real([layout.inputSize]));
     const tangent = tangentPass(d, new Map([[d.input, b.reshape(v, layout.inputDims)]]), d.primal);
     model = toModel(d, kind, [{ name: concatParameters(d, d.paramGrads.map((g) => g && tangent(g))), as: 'JTv' }]);
   } else if (kind === 'jacobianVector') {
-    const u = b.addInput('i2f_u', b.f32([layout.parameterCount]));
+    const u = b.addInput('i2f_u', b.real([layout.parameterCount]));
     const tangent = tangentPass(d, splitParameters(d, u), d.primal);
     model = toModel(d, kind, [{ name: flatInput(d, d.inputGrad && tangent(d.inputGrad)), as: 'Ju' }]);
   } else {
-    const v = b.addInput('i2f_v', b.f32([layout.inputSize]));
+    const v = b.addInput('i2f_v', b.real([layout.inputSize]));
     const first = tangentPass(d, new Map([[d.input, b.reshape(v, layout.inputDims)]]), d.primal);
     const w = new Map<string, string>();
     layout.parameters.forEach((p, i) => {

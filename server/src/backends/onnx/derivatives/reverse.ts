@@ -7,7 +7,7 @@ import type { Node, Tensor } from '../../../graph/ir';
 import { sizeOf } from '../../../graph/ir';
 import { UserError } from '../../../errors';
 import { attrFloat, attrInt, attrInts } from './attributes';
-import { GraphBuilder, int, ints, str } from './graphBuilder';
+import { GraphBuilder, int, ints, onnxFloatCode, str } from './graphBuilder';
 import { gatherIndexMap, sliceIndexMap } from './indexMaps';
 
 export interface ReverseContext {
@@ -51,7 +51,7 @@ export function matmul(b: GraphBuilder, a: string, c: string): string {
     const y = batchC[batchC.length - n + i] ?? 1;
     batch.push(x === 1 ? y : x);
   }
-  return b.op('MatMul', [a, c], b.f32([...batch, ad[ad.length - 2], cd[cd.length - 1]]));
+  return b.op('MatMul', [a, c], b.real([...batch, ad[ad.length - 2], cd[cd.length - 1]]));
 }
 
 /** Output dims of Gemm(A, B) with the given transposition flags. */
@@ -62,7 +62,7 @@ export function gemmDims(b: GraphBuilder, a: string, c: string, transA: number, 
 }
 
 export function gemm(b: GraphBuilder, a: string, c: string, alpha: number, transA: number, transB: number): string {
-  return b.op('Gemm', [a, c], b.f32(gemmDims(b, a, c, transA, transB)), {
+  return b.op('Gemm', [a, c], b.real(gemmDims(b, a, c, transA, transB)), {
     alpha: { type: 'float', value: alpha }, transA: int(transA), transB: int(transB),
   });
 }
@@ -71,8 +71,8 @@ export function gemm(b: GraphBuilder, a: string, c: string, alpha: number, trans
 export function positiveMask(b: GraphBuilder, x: string, negativeSlope = 0): string {
   const dims = b.dims(x);
   const cond = b.op('Greater', [x, b.scalar(0)], { dtype: 'bool', dims }, {}, 'positive');
-  if (negativeSlope === 0) return b.op('Cast', [cond], b.f32(dims), { to: int(1) }, 'mask');
-  return b.op('Where', [cond, b.scalar(1), b.scalar(negativeSlope)], b.f32(dims), {}, 'mask');
+  if (negativeSlope === 0) return b.op('Cast', [cond], b.real(dims), { to: int(onnxFloatCode(b.floatType)) }, 'mask');
+  return b.op('Where', [cond, b.scalar(1), b.scalar(negativeSlope)], b.real(dims), {}, 'mask');
 }
 
 /** Gradient of a Conv's input: ConvTranspose with output_padding (or extra end cropping) so it matches x. */
@@ -92,7 +92,7 @@ export function convInputGradient(b: GraphBuilder, gy: string, w: string, xDims:
       p[i + r] += -extra;
     }
   }
-  return b.op('ConvTranspose', [gy, w], b.f32(xDims), {
+  return b.op('ConvTranspose', [gy, w], b.real(xDims), {
     strides: ints(strides), pads: ints(p), dilations: ints(dilations), group: int(group), output_padding: ints(outPad),
   }, 'convT');
 }
@@ -121,14 +121,14 @@ export function convWeightGradient(b: GraphBuilder, x: string, gy: string, wDims
   const yt = b.transpose(ys, [1, 2, 0, ...axesAfter]);
   const kernel = b.reshape(yt, [group * og, n, ...spatialY]);
   const outSpatial = spatialX.map((s, i) => Math.floor((s + pads[i] + pads[i + r] - strides[i] * (spatialY[i] - 1) - 1) / dilations[i]) + 1);
-  const corr = b.op('Conv', [input, kernel], b.f32([cg, group * og, ...outSpatial]), {
+  const corr = b.op('Conv', [input, kernel], b.real([cg, group * og, ...outSpatial]), {
     strides: ints(dilations), dilations: ints(strides), pads: ints(pads), group: int(group),
   }, 'convW');
   const k = wDims.slice(2);
   let cropped = corr;
   if (outSpatial.some((s, i) => s !== k[i])) {
     const axes = [...Array(r).keys()].map((i) => i + 2);
-    cropped = b.op('Slice', [corr, b.int64s(k.map(() => 0)), b.int64s(k), b.int64s(axes)], b.f32([cg, group * og, ...k]), {}, 'crop');
+    cropped = b.op('Slice', [corr, b.int64s(k.map(() => 0)), b.int64s(k), b.int64s(axes)], b.real([cg, group * og, ...k]), {}, 'crop');
   }
   return b.transpose(cropped, [1, 0, ...[...Array(r).keys()].map((i) => i + 2)]);
 }
@@ -138,14 +138,14 @@ export function scatterFlat(b: GraphBuilder, gy: string, flatIndices: string, xD
   const n = sizeOf(xDims);
   const flatGy = b.reshape(gy, [sizeOf(b.dims(gy))]);
   const idx = b.reshape(flatIndices, [sizeOf(b.dims(flatIndices))]);
-  const scattered = b.op('ScatterElements', [b.zeros([n]), idx, flatGy], b.f32([n]), { axis: int(0), reduction: str('add') }, 'scatter');
+  const scattered = b.op('ScatterElements', [b.zeros([n]), idx, flatGy], b.real([n]), { axis: int(0), reduction: str('add') }, 'scatter');
   return b.reshape(scattered, xDims);
 }
 
 /** Gathers through a flat index map (the tangent of Slice/Gather/MaxPool). */
 export function gatherFlat(b: GraphBuilder, x: string, flatIndices: string): string {
   const flatX = b.reshape(x, [b.size(x)]);
-  return b.op('Gather', [flatX, flatIndices], b.f32(b.dims(flatIndices)), { axis: int(0) }, 'gather');
+  return b.op('Gather', [flatX, flatIndices], b.real(b.dims(flatIndices)), { axis: int(0) }, 'gather');
 }
 
 export function indexMapConstant(b: GraphBuilder, flat: Int32Array, dims: number[]): string {
@@ -165,13 +165,13 @@ export function maxPoolIndices(b: GraphBuilder, node: Node): string {
  * Per-output-position divisor of an AveragePool (count_include_pad and ceil_mode decide how many positions each
  * window averages), shaped [1, 1, Sy…].
  */
-export function averagePoolDivisors(node: Node, xSpatial: number[], ySpatial: number[]): { data: Float32Array; uniform: number | null } {
+export function averagePoolDivisors(node: Node, xSpatial: number[], ySpatial: number[]): { data: Float64Array; uniform: number | null } {
   const kernel = attrInts(node, 'kernel_shape')!;
   const r = kernel.length;
   const strides = attrInts(node, 'strides') ?? kernel.map(() => 1);
   const pads = attrInts(node, 'pads') ?? new Array(2 * r).fill(0);
   const includePad = attrInt(node, 'count_include_pad', 0) === 1;
-  const data = new Float32Array(sizeOf(ySpatial));
+  const data = new Float64Array(sizeOf(ySpatial));
   const idx = new Array(r).fill(0);
   for (let k = 0; k < data.length; k++) {
     let count = 1;
@@ -309,11 +309,11 @@ export function reverseNode(node: Node, gy: string, ctx: ReverseContext): void {
     case 'AveragePool': {
       const xd = b.dims(a);
       const { data, uniform } = averagePoolDivisors(node, xd.slice(2), yDims.slice(2));
-      const divisor = uniform !== null ? b.scalar(1 / uniform) : b.constant(data.map((v) => (v ? 1 / v : 0)), [1, 1, ...yDims.slice(2)], 'float32');
+      const divisor = uniform !== null ? b.scalar(1 / uniform) : b.floats(data.map((v) => (v ? 1 / v : 0)), [1, 1, ...yDims.slice(2)]);
       const scaled = b.mul(gy, divisor);
       const kernel = attrInts(node, 'kernel_shape')!;
       const channels = xd[1];
-      const ones = b.constant(new Float32Array(channels * sizeOf(kernel)).fill(1), [channels, 1, ...kernel], 'float32');
+      const ones = b.floats(new Float32Array(channels * sizeOf(kernel)).fill(1), [channels, 1, ...kernel]);
       const strides = attrInts(node, 'strides') ?? kernel.map(() => 1);
       const pads = attrInts(node, 'pads') ?? new Array(2 * kernel.length).fill(0);
       give(a, convInputGradient(b, scaled, ones, xd, strides, pads, kernel.map(() => 1), channels));
@@ -351,7 +351,7 @@ export function reverseNode(node: Node, gy: string, ctx: ReverseContext): void {
       for (const v of node.inputs) {
         const d = b.dims(v);
         if (want(v)) {
-          const part = b.op('Slice', [gy, b.int64s([offset]), b.int64s([offset + d[axis]]), b.int64s([axis])], b.f32(d), {}, 'unconcat');
+          const part = b.op('Slice', [gy, b.int64s([offset]), b.int64s([offset + d[axis]]), b.int64s([axis])], b.real(d), {}, 'unconcat');
           give(v, part);
         }
         offset += d[axis];
@@ -382,7 +382,7 @@ export function reverseNode(node: Node, gy: string, ctx: ReverseContext): void {
       const r = xd.length;
       const starts = xd.map((_, i) => pads[i]);
       const ends = xd.map((n, i) => pads[i] + n);
-      give(a, b.op('Slice', [gy, b.int64s(starts), b.int64s(ends), b.int64s([...xd.keys()])], b.f32(xd), {}, 'unpad'));
+      give(a, b.op('Slice', [gy, b.int64s(starts), b.int64s(ends), b.int64s([...xd.keys()])], b.real(xd), {}, 'unpad'));
       void r;
       return;
     }
@@ -391,8 +391,8 @@ export function reverseNode(node: Node, gy: string, ctx: ReverseContext): void {
       const t = node.inputs[1];
       const f = node.inputs[2];
       const zero = b.scalar(0);
-      if (want(t)) give(t, b.unbroadcast(b.op('Where', [cond, gy, zero], b.f32(yDims)), b.dims(t)));
-      if (want(f)) give(f, b.unbroadcast(b.op('Where', [cond, zero, gy], b.f32(yDims)), b.dims(f)));
+      if (want(t)) give(t, b.unbroadcast(b.op('Where', [cond, gy, zero], b.real(yDims)), b.dims(t)));
+      if (want(f)) give(f, b.unbroadcast(b.op('Where', [cond, zero, gy], b.real(yDims)), b.dims(f)));
       return;
     }
     default:

@@ -102,7 +102,7 @@ export function tangentNode(node: Node, ctx: TangentContext): string | undefined
     case 'Conv':
     case 'ConvTranspose': {
       const attrs = { ...node.attributes };
-      const conv = (x: string, w: string): string => b.op(node.opType, [x, w], b.f32(yDims), attrs, node.opType);
+      const conv = (x: string, w: string): string => b.op(node.opType, [x, w], b.real(yDims), attrs, node.opType);
       const tBias = t(2);
       return sum([
         ta && conv(ta, c),
@@ -114,11 +114,11 @@ export function tangentNode(node: Node, ctx: TangentContext): string | undefined
       return gatherFlat(b, ta!, maxPoolIndices(b, node));
     case 'AveragePool':
     case 'GlobalAveragePool':
-      return b.op(node.opType, [ta!], b.f32(yDims), { ...node.attributes });
+      return b.op(node.opType, [ta!], b.real(yDims), { ...node.attributes });
     case 'Reshape':
       return b.reshape(ta!, yDims);
     case 'Transpose':
-      return b.op('Transpose', [ta!], b.f32(yDims), { ...node.attributes });
+      return b.op('Transpose', [ta!], b.real(yDims), { ...node.attributes });
     case 'Expand':
       return b.expand(ta!, yDims);
     case 'ReduceSum':
@@ -129,23 +129,23 @@ export function tangentNode(node: Node, ctx: TangentContext): string | undefined
       const inputs = [...node.inputs];
       inputs[0] = ta!;
       if (node.opType === 'Pad' && inputs[2]) inputs[2] = b.scalar(0);
-      return b.op(node.opType, inputs, b.f32(yDims), { ...node.attributes });
+      return b.op(node.opType, inputs, b.real(yDims), { ...node.attributes });
     }
     case 'Concat': {
       const parts = node.inputs.map((v) => ctx.tangent(v) ?? b.zeros(b.dims(v)));
-      return b.op('Concat', parts, b.f32(yDims), { ...node.attributes });
+      return b.op('Concat', parts, b.real(yDims), { ...node.attributes });
     }
     case 'Where': {
       const cond = node.inputs[0];
       const tt = t(1) ?? b.scalar(0);
       const tf = t(2) ?? b.scalar(0);
-      return b.op('Where', [cond, tt, tf], b.f32(yDims));
+      return b.op('Where', [cond, tt, tf], b.real(yDims));
     }
     case 'ScatterElements': {
       // Linear in data and updates (the indices are argmaxes or static maps: constant).
       const data = ta ?? b.zeros(b.dims(a));
       const upd = t(2) ?? b.zeros(b.dims(node.inputs[2]));
-      return b.op('ScatterElements', [data, node.inputs[1], upd], b.f32(yDims), { ...node.attributes });
+      return b.op('ScatterElements', [data, node.inputs[1], upd], b.real(yDims), { ...node.attributes });
     }
     default:
       throw new UserError('unsupported-op', `no tangent rule for ${node.opType}`, { file: ctx.file, node: node.name, op: node.opType });
