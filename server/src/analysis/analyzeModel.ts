@@ -190,7 +190,7 @@ function batchReport(r: InfluenceResult, first: number, labels: number[], defens
   };
 }
 
-function limitSamples(s: Awaited<ReturnType<typeof loadSamples>>, max: number | undefined, per: number) {
+export function limitSamples(s: Awaited<ReturnType<typeof loadSamples>>, max: number | undefined, per: number) {
   if (max === undefined || s.count <= max) return s;
   return { ...s, data: s.data.subarray(0, max * per), count: max, source: `${s.source} (first ${max} of ${s.count})` };
 }
@@ -208,7 +208,7 @@ function round(ms: number): number {
 }
 
 /** Reads an explicit δ keyed by parameter names; parameters it omits get zero perturbation. */
-async function readDelta(file: string, model: OnnxModel) {
+export async function readDelta(file: string, model: OnnxModel) {
   const { tensors } = await readSafetensors(file);
   const inits = model.model.graph.initializers;
   for (const [name, t] of tensors) {
