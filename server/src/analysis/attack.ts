@@ -1,0 +1,417 @@
+// One `i2f attack` run: the gradient-inversion attack I²F predicts, on the same batches, labels and δ as
+// `i2f analyze` (its request fields and loaders), next to the I²F prediction for the same δ (I2F.md, "The real
+// attack, for confirmation"). `attackBatch` is the per-operator API the editor's "Confirm with a real attack"
+// job and the spectrum panel use: it returns the original, predicted (x0 + I(δ)) and recovered inputs.
+
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import { UserError } from '../errors';
+import { OnnxModel } from '../backends/onnx/onnxModel';
+import { runAttack, spearman, type AttackObjective, type AttackOptimizer, type AttackProgress, type AttackResult } from '../engine/attack';
+import { computeDefenceDelta, describeDefence, parseDefences, type DefenceModel } from '../engine/defences';
+import { analyzeInfluence, evaluateNoiseScale, type InfluenceResult } from '../engine/influence';
+import { norm } from '../engine/linalg';
+import { psnr, rmse } from '../engine/metrics';
+import type { InversionOperator } from '../engine/operator';
+import { deriveSeed, Random } from '../engine/random';
+import { ssim, ssimDefined } from '../engine/ssim';
+import { writeNpy } from '../formats/npy';
+import { limitSamples, readDelta, type AnalyzeRequest } from './analyzeModel';
+import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+
+export interface AttackSettings {
+  optimizer: AttackOptimizer;
+  objective: AttackObjective;
+  /** Iterations per restart (default 300 for L-BFGS, as DLG; 2000 for Adam). */
+  steps?: number;
+  learningRate?: number;
+  /** Adam on sign(∇f) (default: true with the cosine objective, as Inverting Gradients). */
+  signed?: boolean;
+  tv: number;
+  restarts: number;
+  /** Project onto the data range after each step (default: on for Adam, off for L-BFGS). */
+  box?: boolean;
+}
+
+/** A noise sweep: Gaussian std per level, absolute ('std') or relative ('rel': std = rel·‖g0‖/√d_θ, so ‖δ‖ ≈ rel·‖g0‖). */
+export interface SweepSpec {
+  kind: 'std' | 'rel';
+  values: number[];
+}
+
+export type AttackRequest = Pick<AnalyzeRequest,
+  'model' | 'weights' | 'data' | 'labels' | 'batch' | 'defences' | 'delta' | 'seed' | 'loss' | 'tolerance' |
+  'maxIterations' | 'syntheticSamples' | 'maxSamples' | 'maxModelBytes' | 'session'> & {
+  /** Damping of the I²F prediction (default 0: undamped, what the attack achieves). */
+  damping?: number;
+  attack: AttackSettings;
+  sweep?: SweepSpec;
+  /** Directory for the recovered (and original, predicted) inputs: PNG for images, .npy otherwise. */
+  out?: string;
+};
+
+export interface SampleAttackReport { sample: number; rmse: number; psnr: number; ssim: number | null; predictedRmse: number }
+
+export interface SweepLevel {
+  std: number;
+  rel?: number;
+  deltaNorm: number;
+  rmse: number;
+  psnr: number;
+  ssim: number | null;
+  predictedRmse: number;
+  lowerBoundRmse: number;
+  ratio: number;
+  loss: number;
+  steps: number;
+  ms: number;
+}
+
+export interface AttackBatchReport {
+  samples: number[];
+  labels: number[];
+  defense: string[];
+  deltaNorm: number;
+  /** Final gradient-matching loss and its start value. */
+  loss: number;
+  initialLoss: number;
+  /** ‖δ‖²: the L2 loss at x0 itself; the attack's loss settles just below it (the part of δ J cannot absorb). */
+  noiseFloor: number;
+  rmse: number;
+  psnr: number;
+  /** Mean SSIM over the batch (null: not defined for 1-D inputs or images below 11×11). */
+  ssim: number | null;
+  /** The I²F prediction for the same δ (RMSE of I(δ) for this draw) and its PSNR. */
+  predictedRmse: number;
+  predictedPsnr: number;
+  /** Root-mean-square prediction over noise draws (present with Gaussian noise). */
+  expectedRmse?: number;
+  lowerBoundRmse: number;
+  /** Attack RMSE / predicted RMSE (1 = the prediction is exactly what the attack achieves). */
+  ratio: number;
+  steps: number;
+  evaluations: number;
+  ms: number;
+  stepsPerSecond: number;
+  stopReason: string;
+  prediction: { converged: boolean; relativeResidual: number; iterations: number; damping: number; ms: number };
+  perSample: SampleAttackReport[];
+  files?: string[];
+  sweep?: { levels: SweepLevel[]; spearman: number };
+}
+
+export interface AttackReport {
+  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string };
+  settings: {
+    seed: number; loss: string; batch: number; data: string; dataRange: number; damping: number;
+    attack: Required<Omit<AttackSettings, 'learningRate' | 'steps' | 'signed'>> & { steps: number; learningRate?: number; signed?: boolean };
+  };
+  results: AttackBatchReport[];
+}
+
+export interface AttackHooks {
+  onProgress?: (stage: string, fraction: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Everything attackBatch needs besides the operator (one model at one batch). */
+export interface AttackBatchOptions {
+  x0: Float64Array;
+  /** One example's input shape (no batch axis). */
+  sampleDims: readonly number[];
+  batchSize: number;
+  /** The data's range [lo, hi] (PSNR uses hi − lo; the box and PNG scaling use both). */
+  dataLo: number;
+  dataHi: number;
+  defences: readonly DefenceModel[];
+  /** Explicit δ in θ-space, added to the defences' deterministic part. */
+  delta?: Float64Array;
+  seed: number;
+  damping?: number;
+  tolerance?: number;
+  maxIterations?: number;
+  attack: AttackSettings;
+  sweep?: SweepSpec;
+  /** Unit roundoff of the backend's products, for the prediction's solver (2⁻²⁴ for the ONNX float32 kernels). */
+  productRoundoff?: number;
+  signal?: AbortSignal;
+  onProgress?: (stage: string, fraction: number) => void;
+}
+
+export interface AttackBatchResult {
+  report: Omit<AttackBatchReport, 'samples' | 'labels' | 'files'>;
+  original: Float64Array;
+  /** x0 + I(δ): what the linearised attacker recovers (the prediction as a picture). */
+  predicted: Float64Array;
+  recovered: Float64Array;
+  attack: AttackResult;
+  influence: InfluenceResult;
+  /** Recovered inputs per sweep level (sweep mode only). */
+  sweepRecovered?: Float64Array[];
+}
+
+/** Image-shaped example (channel-first [C, H, W] with C = 1 or 3): written as PNG, eligible for TV and SSIM. */
+export function isImageShape(dims: readonly number[]): boolean {
+  return dims.length === 3 && (dims[0] === 1 || dims[0] === 3) && dims[1] > 1 && dims[2] > 1;
+}
+
+/** Runs prediction and attack for one batch on one operator (leaves the operator at x0). */
+export async function attackBatch(op: InversionOperator, o: AttackBatchOptions): Promise<AttackBatchResult> {
+  const n = op.inputSize, m = op.parameterCount, B = o.batchSize;
+  const per = n / B;
+  const range = o.dataHi - o.dataLo;
+  const progress = o.onProgress ?? (() => {});
+  op.setInput(o.x0);
+
+  // δ exactly as analyzeInfluence draws it (same defences, same seed streams)
+  const g0 = new Float64Array(m);
+  await op.gradient(g0);
+  const dd = await computeDefenceDelta(o.defences, g0, {
+    parameters: op.parameters, exampleGradients: () => op.exampleGradients(), seed: deriveSeed(o.seed, 1),
+  });
+  const det = new Float64Array(m);
+  if (dd.deterministic) det.set(dd.deterministic);
+  if (o.delta) {
+    if (o.delta.length !== m) throw new UserError('shape-mismatch', `Explicit δ has ${o.delta.length} entries, the model has ${m} trainable parameters`);
+    for (let i = 0; i < m; i++) det[i] += o.delta[i];
+  }
+  const z = dd.noise ?? new Random(deriveSeed(o.seed, 1)).fillNormal(new Float64Array(m));
+  const s0 = dd.gaussianStd;
+
+  const t0 = performance.now();
+  const influence = await analyzeInfluence(op, {
+    defences: o.defences, delta: o.delta, damping: o.damping ?? 0, tolerance: o.tolerance, maxIterations: o.maxIterations,
+    seed: o.seed, dataRange: range, batchSize: B, productRoundoff: o.productRoundoff, traceSamples: 1,
+    noiseResponse: o.sweep !== undefined, signal: o.signal, onProgress: (st, f) => progress(`prediction: ${st}`, f),
+  });
+  const predictionMs = performance.now() - t0;
+  op.setInput(o.x0);
+  const cache = influence.cache;
+  const prediction = {
+    converged: influence.solver.converged, relativeResidual: influence.solver.relativeResidual,
+    iterations: influence.solver.iterations, damping: influence.solver.damping, ms: Math.round(predictionMs),
+  };
+
+  const box = (o.attack.box ?? o.attack.optimizer === 'adam') ? { lo: o.dataLo, hi: o.dataHi } : null;
+  const image = isImageShape(o.sampleDims);
+  if (o.attack.tv > 0 && !image) throw new UserError('bad-option', `--tv needs image inputs [C, H, W]; this model's input is [${o.sampleDims}]`);
+  const runOne = async (std: number, label: string) => {
+    const delta = new Float64Array(m);
+    for (let i = 0; i < m; i++) delta[i] = det[i] + (std > 0 ? std * z[i] : 0);
+    const target = new Float64Array(m);
+    for (let i = 0; i < m; i++) target[i] = g0[i] + delta[i];
+    const a = await runAttack(op, {
+      target, objective: o.attack.objective, optimizer: o.attack.optimizer, steps: o.attack.steps,
+      learningRate: o.attack.learningRate, signed: o.attack.signed, box, tv: o.attack.tv,
+      imageShape: image ? [B, ...o.sampleDims] : undefined, restarts: o.attack.restarts, seed: o.seed,
+      startRange: { lo: o.dataLo, hi: o.dataHi }, signal: o.signal,
+      onProgress: (p: AttackProgress) => progress(label, (p.restart + p.step / Math.max(1, p.steps)) / p.restarts),
+    });
+    op.setInput(o.x0);
+    const e = new Float64Array(n);
+    for (let i = 0; i < n; i++) e[i] = a.x[i] - o.x0[i];
+    const ssims: (number | null)[] = [];
+    for (let b = 0; b < B; b++) {
+      const r = image && ssimDefined(o.sampleDims)
+        ? ssim(scaled(o.x0.subarray(b * per, (b + 1) * per), o.dataLo, range), scaled(a.x.subarray(b * per, (b + 1) * per), o.dataLo, range), o.sampleDims, 1)
+        : null;
+      ssims.push(r ? r.ssim : null);
+    }
+    const ssimMean = ssims.every((v) => v !== null) ? (ssims as number[]).reduce((p, q) => p + q, 0) / B : null;
+    return { a, e, delta, ssims, ssimMean };
+  };
+
+  const main = await runOne(s0, 'attack');
+  const r = rmse(main.e);
+  const deltaNorm = norm(main.delta);
+  if (Math.abs(deltaNorm - influence.deltaNorm) > 1e-9 * Math.max(deltaNorm, 1e-300)) {
+    throw new Error(`attack δ (‖δ‖ ${deltaNorm}) differs from the prediction's (${influence.deltaNorm})`);
+  }
+  const predicted = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    predicted[i] = o.x0[i] + (cache.influenceDeterministic ? cache.influenceDeterministic[i] : 0)
+      + (s0 > 0 && cache.influenceNoise ? s0 * cache.influenceNoise[i] : 0);
+  }
+  const report: AttackBatchResult['report'] = {
+    defense: [...o.defences.map(describeDefence), ...(o.delta ? ['explicit δ'] : [])],
+    deltaNorm,
+    loss: main.a.loss,
+    initialLoss: main.a.history[0],
+    noiseFloor: deltaNorm * deltaNorm,
+    rmse: r,
+    psnr: psnr(r, range),
+    ssim: main.ssimMean,
+    predictedRmse: influence.rmse,
+    predictedPsnr: influence.psnr,
+    ...(s0 > 0 ? { expectedRmse: influence.expectedRmse } : {}),
+    lowerBoundRmse: influence.lowerBound / Math.sqrt(n),
+    ratio: r / influence.rmse,
+    steps: main.a.steps,
+    evaluations: main.a.evaluations,
+    ms: Math.round(main.a.ms),
+    stepsPerSecond: main.a.steps / (main.a.ms / 1000),
+    stopReason: main.a.runs[main.a.best].stopReason,
+    prediction,
+    perSample: influence.perSample.map((p, b) => {
+      const rb = rmse(main.e, b * per, (b + 1) * per);
+      return { sample: b, rmse: rb, psnr: psnr(rb, range), ssim: main.ssims[b], predictedRmse: rmse(predicted.map((v, i) => v - o.x0[i]), b * per, (b + 1) * per) };
+    }),
+  };
+
+  let sweepRecovered: Float64Array[] | undefined;
+  if (o.sweep) {
+    const gNorm = norm(g0);
+    const levels: SweepLevel[] = [];
+    sweepRecovered = [];
+    for (const [k, v] of o.sweep.values.entries()) {
+      const extra = o.sweep.kind === 'rel' ? (v * gNorm) / Math.sqrt(m) : v;
+      const std = Math.sqrt(s0 * s0 + extra * extra);
+      const ev = evaluateNoiseScale(cache, std);
+      const one = await runOne(std, `sweep ${k + 1}/${o.sweep.values.length}`);
+      const rr = rmse(one.e);
+      sweepRecovered.push(one.a.x);
+      levels.push({
+        std, ...(o.sweep.kind === 'rel' ? { rel: v } : {}), deltaNorm: norm(one.delta), rmse: rr, psnr: psnr(rr, range), ssim: one.ssimMean,
+        predictedRmse: ev.rmse, lowerBoundRmse: ev.lowerBound / Math.sqrt(n), ratio: rr / ev.rmse, loss: one.a.loss,
+        steps: one.a.steps, ms: Math.round(one.a.ms),
+      });
+    }
+    report.sweep = { levels, spearman: spearman(levels.map((l) => l.predictedRmse), levels.map((l) => l.rmse)) };
+  }
+  return { report, original: Float64Array.from(o.x0), predicted, recovered: main.a.x, attack: main.a, influence, sweepRecovered };
+}
+
+function scaled(x: Float64Array, lo: number, range: number): Float64Array {
+  return x.map((v) => (v - lo) / range);
+}
+
+/** PNG bytes of one channel-first example ([1|3, H, W]), values mapped from [lo, hi] to 0…255 (clipped). */
+export function encodeExamplePng(x: ArrayLike<number>, dims: readonly number[], lo = 0, hi = 1): Buffer {
+  const [C, H, W] = dims;
+  const png = new PNG({ width: W, height: H });
+  const byte = (v: number) => Math.max(0, Math.min(255, Math.round(((v - lo) / (hi - lo)) * 255)));
+  for (let h = 0; h < H; h++) {
+    for (let w = 0; w < W; w++) {
+      const o = (h * W + w) * 4;
+      for (let c = 0; c < 3; c++) png.data[o + c] = byte(x[(C === 1 ? 0 : c) * H * W + h * W + w]);
+      png.data[o + 3] = 255;
+    }
+  }
+  return PNG.sync.write(png);
+}
+
+async function writeOutputs(dir: string, prefix: string, firstSample: number, B: number, dims: readonly number[], lo: number, hi: number,
+  arrays: Record<string, Float64Array>): Promise<string[]> {
+  await fs.mkdir(dir, { recursive: true });
+  const per = dims.reduce((a, d) => a * d, 1);
+  const files: string[] = [];
+  for (const [kind, data] of Object.entries(arrays)) {
+    if (isImageShape(dims)) {
+      for (let b = 0; b < B; b++) {
+        const f = path.join(dir, `${prefix}sample${firstSample + b}_${kind}.png`);
+        await fs.writeFile(f, encodeExamplePng(data.subarray(b * per, (b + 1) * per), dims, lo, hi));
+        files.push(f);
+      }
+    } else {
+      const f = path.join(dir, `${prefix}batch${firstSample}_${kind}.npy`);
+      await fs.writeFile(f, writeNpy({ dtype: 'float64', dims: [B, ...dims], data: Float64Array.from(data) } as never));
+      files.push(f);
+    }
+  }
+  return files;
+}
+
+export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): Promise<AttackReport> {
+  const defences = parseDefences(req.defences);
+  const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
+  const batch = req.batch ?? 1;
+  const samples = limitSamples(await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, model.sampleSize);
+  const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
+  if (labelsGiven && labelsGiven.length !== samples.count) throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
+  const delta = req.delta ? await readDelta(req.delta, model) : undefined;
+  let lo = Infinity;
+  for (const v of samples.data) if (v < lo) lo = v;
+  const isImageData = samples.range === 1 && lo >= 0;
+  const dataLo = isImageData ? 0 : lo;
+  const dataHi = dataLo + samples.range;
+  const per = model.sampleSize;
+  const batches = Math.ceil(samples.count / batch);
+  const results: AttackBatchReport[] = [];
+  for (let k = 0; k < batches; k++) {
+    const first = k * batch;
+    const size = Math.min(batch, samples.count - first);
+    const x = samples.data.subarray(first * per, (first + size) * per);
+    const predicted = await model.predict(x, size, req.session);
+    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
+    const target = req.loss === 'cross-entropy' ? oneHot(labels, predicted.logits.length / size) : predicted.logits;
+    const op = model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    try {
+      const r = await attackBatch(op, {
+        x0: Float64Array.from(x), sampleDims: model.sampleDims, batchSize: size, dataLo, dataHi, defences,
+        delta: delta?.(op.parameters, op.parameterCount), seed: req.seed, damping: req.damping, tolerance: req.tolerance,
+        maxIterations: req.maxIterations, attack: req.attack, sweep: req.sweep, productRoundoff: 2 ** -24, signal: hooks.signal,
+        onProgress: (stage, f) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
+      });
+      const report: AttackBatchReport = {
+        samples: labels.map((_, i) => first + i), labels, ...r.report,
+        perSample: r.report.perSample.map((p) => ({ ...p, sample: first + p.sample })),
+      };
+      if (req.out) {
+        report.files = await writeOutputs(req.out, '', first, size, model.sampleDims, dataLo, dataHi,
+          { original: r.original, predicted: r.predicted, recovered: r.recovered });
+        for (const [j, xr] of (r.sweepRecovered ?? []).entries()) {
+          report.files.push(...await writeOutputs(req.out, `sweep${j}_`, first, size, model.sampleDims, dataLo, dataHi, { recovered: xr }));
+        }
+      }
+      results.push(report);
+    } finally {
+      await op.dispose();
+    }
+  }
+  const a = req.attack;
+  return {
+    model: {
+      path: req.model, format: 'onnx', parameters: model.parameterCount, inputShape: [batch, ...model.sampleDims], backend: 'onnx',
+      ...(req.weights ? { weights: req.weights } : {}),
+    },
+    settings: {
+      seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range, damping: req.damping ?? 0,
+      attack: {
+        optimizer: a.optimizer, objective: a.objective, steps: a.steps ?? (a.optimizer === 'lbfgs' ? 300 : 2000), tv: a.tv,
+        restarts: a.restarts, box: a.box ?? a.optimizer === 'adam',
+        ...(a.learningRate !== undefined ? { learningRate: a.learningRate } : {}), ...(a.signed !== undefined ? { signed: a.signed } : {}),
+      },
+    },
+    results,
+  };
+}
+
+/** Parses --sweep 'std=1e-4,1e-3' or 'rel=1e-4,1e-3' (rel: std = rel·‖g0‖/√d_θ). */
+export function parseSweep(spec: string): SweepSpec {
+  const m = /^\s*(std|rel)\s*=\s*(.+)$/.exec(spec);
+  const values = m ? m[2].split(',').map((s) => Number(s.trim())) : [];
+  if (!m || values.length === 0 || values.some((v) => !Number.isFinite(v) || v < 0)) {
+    throw new UserError('bad-option', `--sweep expects std=S1,S2,… or rel=R1,R2,… with numbers ≥ 0, got '${spec}'`);
+  }
+  return { kind: m[1] as SweepSpec['kind'], values };
+}
+
+/** Human-readable summary of an attack report (the CLI's default output). */
+export function formatAttackText(rep: AttackReport): string {
+  const f = (v: number | null | undefined, d = 4) => (v === null || v === undefined ? 'n/a' : Number.isFinite(v) ? v.toPrecision(d) : String(v));
+  const lines = [`${rep.model.path}: ${rep.settings.attack.optimizer} on the ${rep.settings.attack.objective} objective, ${rep.settings.attack.steps} steps${rep.settings.attack.restarts > 1 ? ` × ${rep.settings.attack.restarts} restarts` : ''}, data ${rep.settings.data}`];
+  for (const r of rep.results) {
+    lines.push(`samples ${r.samples.join(',')} (labels ${r.labels.join(',')}), defence ${r.defense.join(' + ') || 'none'}, ‖δ‖ ${f(r.deltaNorm)}`);
+    lines.push(`  attack      RMSE ${f(r.rmse)}  PSNR ${f(r.psnr)} dB  SSIM ${f(r.ssim)}  (${r.steps} steps, ${(r.ms / 1000).toFixed(1)} s, ${r.stepsPerSecond.toFixed(0)} steps/s, ${r.stopReason})`);
+    lines.push(`  prediction  RMSE ${f(r.predictedRmse)}  PSNR ${f(r.predictedPsnr)} dB  (I²F${r.prediction.converged ? '' : ', NOT converged'}, ${(r.prediction.ms / 1000).toFixed(1)} s)   lower bound RMSE ${f(r.lowerBoundRmse)}`);
+    lines.push(`  attack / prediction ${f(r.ratio, 3)}   matching loss ${f(r.loss)} (start ${f(r.initialLoss)}, ‖δ‖² ${f(r.noiseFloor)})`);
+    if (r.sweep) {
+      lines.push('  sweep: std        predicted RMSE   attack RMSE   ratio');
+      for (const l of r.sweep.levels) lines.push(`         ${f(l.std, 3).padEnd(10)} ${f(l.predictedRmse).padEnd(16)} ${f(l.rmse).padEnd(13)} ${f(l.ratio, 3)}`);
+      lines.push(`  Spearman(prediction, attack) = ${f(r.sweep.spearman, 3)}`);
+    }
+    for (const file of r.files ?? []) lines.push(`  wrote ${file}`);
+  }
+  return lines.join('\n') + '\n';
+}
