@@ -6,6 +6,7 @@ import { isUserError } from './errors';
 import { analyzeModel, type AnalyzeRequest } from './analysis/analyzeModel';
 import { formatAnalysisText } from './analysis/formatText';
 import { runAudit } from './analysis/audit';
+import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
 
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
 
@@ -14,7 +15,7 @@ Usage:
                     [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
                     [--backend onnx] [--seed N] [--json]
   i2f audit [PATH…] [--json]
-
+${ATTACK_USAGE}
 Defences (--defense, repeatable, applied in order):
   gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
 
@@ -31,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'analyze') return analyzeCommand(rest);
   if (command === 'audit') return auditCommand(rest);
+  if (command === 'attack') return attackCommand(rest);
   process.stderr.write(`i2f: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }
