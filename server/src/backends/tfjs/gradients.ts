@@ -95,8 +95,8 @@ const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0], v[1]] 
 
 /** The whole table. Kernel input names follow tfjs-core's kernel_names.ts. */
 export const PATCHED_GRADIENTS: GradConfig[] = [
-  { kernelName: 'Identity', gradFunc: (dy) => ({ x: () => dy }) },
-  { kernelName: 'Cast', inputsToSave: ['x'], gradFunc: (dy) => ({ x: () => dy }) },
+  { kernelName: 'Identity', gradFunc: (dy) => ({ x: () => dy as tf.Tensor }) },
+  { kernelName: 'Cast', inputsToSave: ['x'], gradFunc: (dy) => ({ x: () => dy as tf.Tensor }) },
   { kernelName: 'Reshape', inputsToSave: ['x'], gradFunc: (dy, [x]) => ({ x: () => tf.reshape(dy as tf.Tensor, x.shape) }) },
   {
     kernelName: 'Transpose',

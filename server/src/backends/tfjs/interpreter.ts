@@ -291,7 +291,8 @@ function relu(x: tf.Tensor): tf.Tensor {
 
 /** Max over `axis` as a value with no gradient: the shift of logSumExp, whose result does not depend on it. */
 const shiftOf = (axis: number) =>
-  tf.customGrad((x: tf.Tensor) => {
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
     // Only the shape is captured: the tensor itself may be disposed by an inner tidy before a later pass.
     const shape = x.shape;
     return { value: tf.max(x, axis, true), gradFunc: () => tf.zeros(shape) };
@@ -372,7 +373,7 @@ function pool(node: Node, x: tf.Tensor, outDims: number[]): tf.Tensor {
   if (x.rank !== 4) throw new UserError('unsupported-op', `${node.opType} on rank-${x.rank} input: the tfjs engine pools 2-D only`);
   const kernel = attrInts(node, 'kernel_shape')!;
   const win = windowOf(node, x.shape.slice(2), kernel);
-  const [H, W] = [x.shape[2], x.shape[3]];
+  const [H, W] = [x.shape[2]!, x.shape[3]!];
   const [sh, sw] = win.strides;
   const [dh, dw] = win.dilations;
   // Output size from shape inference (it knows ceil_mode's rule: the last window must start inside the input).
@@ -388,7 +389,7 @@ function pool(node: Node, x: tf.Tensor, outDims: number[]): tf.Tensor {
   for (let i = 0; i < kernel[0]; i++) {
     for (let j = 0; j < kernel[1]; j++) {
       const rows = subsampleAxis(padded, 2, i * dh, sh, ho);
-      slices.push(tf.reshape(subsampleAxis(rows, 3, j * dw, sw, wo), [x.shape[0], x.shape[1], ho, wo, 1]));
+      slices.push(tf.reshape(subsampleAxis(rows, 3, j * dw, sw, wo), [x.shape[0], x.shape[1]!, ho, wo, 1]));
     }
   }
   const stack = tf.concat(slices, 4);
