@@ -1,0 +1,166 @@
+// Results cached by content hash of what decides them (model, weights, samples bytes; analysis knobs; structural
+// defences), in memory and in the storage folder. Disk writes are atomic: a temp file, then rename.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { analysisPlan } from '../config/defences';
+import type { DiscoveredConfig } from '../workspace/discover';
+import type { NoiseResponse } from '../engine/influence';
+import type { AnalysisKnobs } from './settings';
+import { structuralDefences, type CachedAnalysis } from './noiseRescale';
+
+const CACHE_FORMAT = 1;
+/** Folders of samples are hashed file by file; past this many files the listing (names, sizes, mtimes) stands in. */
+const MAX_HASHED_FILES = 2_000;
+
+/** sha256 of files, memoised by (path, size, mtime) so an edit to a config never re-reads a big model. */
+export class ContentHasher {
+  private readonly memo = new Map<string, { size: number; mtimeMs: number; hash: string }>();
+
+  async hash(path: string): Promise<string> {
+    const st = await fs.stat(path);
+    if (st.isDirectory()) return this.hashFolder(path);
+    const m = this.memo.get(path);
+    if (m && m.size === st.size && m.mtimeMs === st.mtimeMs) return m.hash;
+    const h = createHash('sha256');
+    await new Promise<void>((resolve, reject) => {
+      createReadStream(path).on('data', (c) => h.update(c)).on('end', resolve).on('error', reject);
+    });
+    const hash = h.digest('hex');
+    this.memo.set(path, { size: st.size, mtimeMs: st.mtimeMs, hash });
+    return hash;
+  }
+
+  private async hashFolder(dir: string): Promise<string> {
+    const names = (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    const h = createHash('sha256');
+    for (const name of names.slice(0, MAX_HASHED_FILES)) h.update(name).update('\0').update(await this.hash(join(dir, name))).update('\n');
+    h.update(String(names.length));
+    return h.digest('hex');
+  }
+
+  /** Forget a file (a watcher saw it change); a folder's entries are forgotten with it. */
+  forget(path: string): void {
+    for (const k of [...this.memo.keys()]) if (k === path || k.startsWith(path + '/')) this.memo.delete(k);
+  }
+
+  clear(): void {
+    this.memo.clear();
+  }
+}
+
+/** The cache key of a config's analysis; configs that differ only in Gaussian noise share it. */
+export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs, hasher: ContentHasher): Promise<string> {
+  const plan = analysisPlan(config.setup);
+  const optional = async (p?: string) => {
+    if (!p) return null;
+    try {
+      return await hasher.hash(p);
+    } catch {
+      return null; // missing: the analysis runs without it (synthetic samples, initial weights)
+    }
+  };
+  const parts = {
+    format: CACHE_FORMAT,
+    model: await hasher.hash(config.model!),
+    weights: await optional(config.weights),
+    samples: await optional(config.samples),
+    knobs,
+    batch: Math.min(plan.batchSize ?? 1, knobs.maxBatch),
+    defences: structuralDefences(plan),
+    relative: plan.relative.map((r) => [r.sigma0, r.percentile]),
+  };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40);
+}
+
+type Serialised = Omit<CachedAnalysis, 'batches'> & { format: number; batches: { std: number; noise: Record<string, unknown> }[] };
+
+const ARRAY_FIELDS = ['influenceDeterministic', 'influenceNoise', 'perSampleNoiseTrace'] as const;
+
+function encodeNoise(n: NoiseResponse): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...n };
+  for (const f of ARRAY_FIELDS) {
+    const a = n[f];
+    out[f] = a ? Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64') : null;
+  }
+  return out;
+}
+
+function decodeNoise(n: Record<string, unknown>): NoiseResponse {
+  const out = { ...n } as Record<string, unknown>;
+  for (const f of ARRAY_FIELDS) {
+    const s = n[f];
+    if (typeof s === 'string') {
+      const b = Buffer.from(s, 'base64');
+      const copy = new ArrayBuffer(b.byteLength);
+      new Uint8Array(copy).set(b);
+      out[f] = new Float64Array(copy);
+    } else out[f] = null;
+  }
+  return out as unknown as NoiseResponse;
+}
+
+/** Memory first, then `<storage>/results/<key>.json`. */
+export class ResultCache {
+  private readonly memory = new Map<string, CachedAnalysis>();
+  private readonly folder: string;
+
+  constructor(storagePath: string, private readonly log: (message: string) => void = () => {}) {
+    this.folder = join(storagePath, 'results');
+  }
+
+  get storageFolder(): string {
+    return this.folder;
+  }
+
+  has(key: string): boolean {
+    return this.memory.has(key);
+  }
+
+  async get(key: string): Promise<CachedAnalysis | undefined> {
+    const hit = this.memory.get(key);
+    if (hit) return hit;
+    try {
+      const data = JSON.parse(await fs.readFile(join(this.folder, `${key}.json`), 'utf8')) as Serialised;
+      if (data.format !== CACHE_FORMAT || data.key !== key) return undefined;
+      const { format: _f, ...rest } = data;
+      const entry: CachedAnalysis = { ...rest, batches: data.batches.map((b) => ({ std: b.std, noise: decodeNoise(b.noise) })) };
+      this.memory.set(key, entry);
+      return entry;
+    } catch {
+      return undefined; // absent or unreadable: analyse again
+    }
+  }
+
+  async put(entry: CachedAnalysis): Promise<void> {
+    this.memory.set(entry.key, entry);
+    const data: Serialised = { format: CACHE_FORMAT, ...entry, batches: entry.batches.map((b) => ({ std: b.std, noise: encodeNoise(b.noise) })) };
+    const file = join(this.folder, `${entry.key}.json`);
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await fs.mkdir(this.folder, { recursive: true });
+      await fs.writeFile(temp, JSON.stringify(data));
+      await fs.rename(temp, file); // atomic on one filesystem: readers see the old file or the new one, never half
+    } catch (e) {
+      this.log(`cache: could not write ${file}: ${(e as Error).message}`);
+      await fs.rm(temp, { force: true }).catch(() => {});
+    }
+  }
+
+  async clear(): Promise<number> {
+    this.memory.clear();
+    let removed = 0;
+    try {
+      for (const name of await fs.readdir(this.folder)) {
+        if (name.endsWith('.json') || name.endsWith('.tmp')) {
+          await fs.rm(join(this.folder, name), { force: true });
+          removed++;
+        }
+      }
+    } catch {
+      // no folder yet
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,95 @@
+// The `i2f.*` settings as the server uses them: pulled per resource (workspace/configuration), validated here, and
+// split into what changes an analysis (part of the cache key) and what only changes how a result is shown.
+
+import { cpus } from 'node:os';
+import type { ConfigAnalysisSettings } from './configFindings';
+
+export type TraceLevel = 'off' | 'messages' | 'verbose';
+
+export interface I2fSettings {
+  enable: boolean;
+  thresholds: { high: number; medium: number };
+  /** Absolute damping ε added to J Jᵀ (0 = undamped, what the real attack achieves). */
+  damping: number;
+  /** Samples analysed per config; the analysed batch is capped by it too. */
+  maxSamples: number;
+  maxModelSizeMB: number;
+  /** Analysis worker processes; 0 = one per spare CPU, at most 4. */
+  workerCount: number;
+  /** Heap limit of each worker process (--max-old-space-size). */
+  workerMemoryMB: number;
+  trace: { server: TraceLevel };
+  /** PSNR (dB) the suggested noise should push the attacker below, unless a config's i2f.target_psnr says otherwise. */
+  targetPsnr: number;
+  /** Base URL for rule documentation links ('' = the extension's own docs/rules.md). */
+  docsBaseUrl: string;
+}
+
+export const DEFAULT_SETTINGS: I2fSettings = {
+  enable: true,
+  thresholds: { high: 20, medium: 12 },
+  damping: 0,
+  maxSamples: 1,
+  maxModelSizeMB: 512,
+  workerCount: 0,
+  workerMemoryMB: 4096,
+  trace: { server: 'off' },
+  targetPsnr: 15,
+  docsBaseUrl: '',
+};
+
+/** Largest batch an editor analysis runs at (the CLI's default too). */
+const MAX_BATCH = 8;
+const SEED = 0;
+
+function num(x: unknown, fallback: number, ok: (v: number) => boolean): number {
+  return typeof x === 'number' && Number.isFinite(x) && ok(x) ? x : fallback;
+}
+
+/** Whatever the client sent (partial, wrong types, null) → complete, valid settings. */
+export function normaliseSettings(raw: unknown): I2fSettings {
+  const r = (raw && typeof raw === 'object' ? raw : {}) as Record<string, any>;
+  const d = DEFAULT_SETTINGS;
+  const thresholds = r.thresholds && typeof r.thresholds === 'object' ? r.thresholds : {};
+  let high = num(thresholds.high, d.thresholds.high, () => true);
+  let medium = num(thresholds.medium, d.thresholds.medium, () => true);
+  if (medium > high) [high, medium] = [d.thresholds.high, d.thresholds.medium];
+  const trace = r.trace && typeof r.trace === 'object' ? r.trace.server : undefined;
+  return {
+    enable: typeof r.enable === 'boolean' ? r.enable : d.enable,
+    thresholds: { high, medium },
+    damping: num(r.damping, d.damping, (v) => v >= 0),
+    maxSamples: Math.floor(num(r.maxSamples, d.maxSamples, (v) => v >= 1 && v <= 1024)),
+    maxModelSizeMB: num(r.maxModelSizeMB, d.maxModelSizeMB, (v) => v > 0),
+    workerCount: Math.floor(num(r.workerCount, d.workerCount, (v) => v >= 0 && v <= 64)),
+    workerMemoryMB: Math.floor(num(r.workerMemoryMB, d.workerMemoryMB, (v) => v >= 256)),
+    trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
+    targetPsnr: num(r.targetPsnr, d.targetPsnr, () => true),
+    docsBaseUrl: typeof r.docsBaseUrl === 'string' ? r.docsBaseUrl : d.docsBaseUrl,
+  };
+}
+
+export function workerCountOf(s: I2fSettings): number {
+  return s.workerCount > 0 ? s.workerCount : Math.max(1, Math.min(4, cpus().length - 1));
+}
+
+/** The settings that decide an analysis's numbers: they go into the cache key. Thresholds and target do not. */
+export interface AnalysisKnobs {
+  damping: number;
+  seed: number;
+  maxBatch: number;
+  maxSamples: number;
+}
+
+export function analysisKnobs(s: I2fSettings): AnalysisKnobs {
+  return { damping: s.damping, seed: SEED, maxBatch: Math.min(MAX_BATCH, s.maxSamples), maxSamples: s.maxSamples };
+}
+
+export function configAnalysisSettings(s: I2fSettings): ConfigAnalysisSettings {
+  return {
+    ...analysisKnobs(s),
+    targetPsnr: s.targetPsnr,
+    maxModelBytes: s.maxModelSizeMB * 1024 * 1024,
+    thresholds: { highPsnr: s.thresholds.high, mediumPsnr: s.thresholds.medium },
+  };
+}

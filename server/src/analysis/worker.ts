@@ -1,0 +1,66 @@
+// An analysis worker process: runs one config's I²F analysis at a time for the language server, off its thread and
+// out of its process (a native crash in onnxruntime kills this process, not the server). Started with fork().
+
+import { analyseConfig, ANALYSIS_FAILED_RULE } from './configFindings';
+import { loadOnnxFile } from '../backends/onnx/load';
+import { opHistogram } from '../graph/support';
+import type { CachedBatch } from './noiseRescale';
+import type { FromWorker, ToWorker } from './jobs';
+
+const send = (m: FromWorker): void => {
+  process.send?.(m);
+};
+const running = new Map<number, AbortController>();
+
+async function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promise<void> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  const t0 = performance.now();
+  const batches: CachedBatch[] = [];
+  let lastProgress = 0;
+  try {
+    const { config, settings } = msg.job;
+    const modelOps = opHistogram(await loadOnnxFile(config.model!)).map((h) => h.op);
+    const analysis = await analyseConfig(config, {
+      ...settings,
+      signal: controller.signal,
+      onProgress: (stage, fraction) => {
+        const now = performance.now();
+        if (now - lastProgress < 100 && fraction > 0 && fraction < 1) return; // at most ~10 messages a second
+        lastProgress = now;
+        send({ type: 'progress', id, stage, fraction });
+      },
+      onInfluence: (k, r) => {
+        batches[k] = { std: r.noise.std, noise: r.cache };
+      },
+    });
+    if (controller.signal.aborted) {
+      send({ type: 'cancelled', id });
+      return;
+    }
+    const ms = performance.now() - t0;
+    if (!analysis.report) {
+      const failed = analysis.findings.find((f) => f.code === ANALYSIS_FAILED_RULE.code);
+      send({ type: 'failed', id, message: failed?.message.replace(/^The model could not be analysed: /, '') ?? 'nothing to analyse', userError: true, ms });
+      return;
+    }
+    send({ type: 'result', id, report: analysis.report, modelOps, batches, ms });
+  } catch (e) {
+    if (controller.signal.aborted) {
+      send({ type: 'cancelled', id });
+      return;
+    }
+    const err = e as Error & { describe?: () => string };
+    const userError = err?.name === 'UserError';
+    send({ type: 'failed', id, message: userError && err.describe ? err.describe() : String(err?.stack ?? err), userError, ms: performance.now() - t0 });
+  } finally {
+    running.delete(id);
+  }
+}
+
+process.on('message', (msg: ToWorker) => {
+  if (msg.type === 'analyse') void analyse(msg.id, msg);
+  else if (msg.type === 'cancel') running.get(msg.id)?.abort(new Error('cancelled'));
+});
+process.on('disconnect', () => process.exit(0)); // the server went away: nobody wants our results
+send({ type: 'ready', pid: process.pid });

@@ -1,0 +1,122 @@
+// Quick fixes that edit the config text in place (only the value, or one inserted line in the file's own style):
+// set the noise to the level that reaches the target PSNR; add the missing noise multiplier to a clipping-only config.
+
+import { CodeActionKind, type CodeAction, type Diagnostic, type TextEdit } from 'vscode-languageserver';
+import { analysisPlan } from '../config/defences';
+import type { ConfigField } from '../config/trainingSetup';
+import { LEAKAGE_RULE } from '../analysis/configFindings';
+import { RULES } from '../config/ruleCatalog';
+import type { ConfigView } from './configView';
+
+/** Rounds up to 3 significant digits, so the suggested noise still reaches the target. */
+export function roundUp3(x: number): number {
+  if (!(x > 0) || !Number.isFinite(x)) return x;
+  const e = Math.floor(Math.log10(x)) - 2;
+  const scale = 10 ** e;
+  return Number((Math.ceil(x / scale - 1e-9) * scale).toPrecision(3));
+}
+
+/** The number as it should be written where `old` was: keep a decimal point if the old value had one. */
+function written(x: number, old: string): string {
+  const s = String(x);
+  return old.includes('.') && Number.isInteger(x) ? x.toFixed(1) : s;
+}
+
+function textAt(text: string, f: ConfigField<unknown>): string {
+  const lines = text.split('\n');
+  const { start, end } = f.valueRange;
+  if (start.line !== end.line) return String(f.value);
+  return (lines[start.line] ?? '').slice(start.character, end.character);
+}
+
+/** The noise the analysis says reaches the target, for the key this config writes it with. */
+export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>; value: number; title: string } | undefined {
+  const result = view.result;
+  if (!result) return undefined;
+  const setup = view.config.setup;
+  const target = setup.targetPsnr?.value ?? view.settings.targetPsnr;
+  const batches = result.report.results.filter((b) => b.noiseForTarget && (b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr) > target);
+  if (!batches.length) return undefined;
+  const std = Math.max(...batches.map((b) => b.noiseForTarget!.std));
+  const sigma = setup.noiseMultiplier;
+  const clip = setup.clippingNorm;
+  if (sigma && !sigma.interpolatedFrom && clip && setup.clippingScope === 'per-example') {
+    const nm = Math.max(...batches.map((b) => b.noiseForTarget!.noiseMultiplier ?? NaN));
+    if (Number.isFinite(nm) && nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (predicted PSNR ${target} dB)` };
+  }
+  if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && setup.clippingScope === 'per-update') {
+    // Flower: std = σ·C / num_sampled_clients.
+    const nm = (std * (setup.numSampledClients?.value ?? 1)) / clip.value;
+    if (nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (predicted PSNR ${target} dB)` };
+  }
+  const plan = analysisPlan(setup);
+  const onlyStd = setup.noiseStd && plan.defences.filter((d) => d.kind === 'gaussian' || d.kind === 'dpsgd').length === 1;
+  if (setup.noiseStd && onlyStd && !setup.noiseStd.interpolatedFrom && std > 0) {
+    return { field: setup.noiseStd, value: roundUp3(std), title: `Set ${setup.noiseStd.path.at(-1)} to ${roundUp3(std)} (predicted PSNR ${target} dB)` };
+  }
+  return undefined;
+}
+
+function noiseKeyLike(clipKey: string): string {
+  if (clipKey.includes('-')) return 'noise-multiplier';
+  if (/[a-z][A-Z]/.test(clipKey)) return 'noiseMultiplier';
+  return 'noise_multiplier';
+}
+
+/** One new line after the clipping norm's, indented like it, in the file's syntax. */
+export function addNoiseMultiplierEdit(view: ConfigView, value: number): TextEdit | undefined {
+  const clip = view.config.setup.clippingNorm;
+  if (!clip || clip.interpolatedFrom) return undefined;
+  const lines = view.text.split('\n');
+  const line = lines[clip.keyRange.start.line] ?? '';
+  const indent = /^\s*/.exec(line)![0];
+  const key = noiseKeyLike(clip.path.at(-1) ?? '');
+  const v = written(value, textAt(view.text, clip));
+  switch (view.config.setup.format) {
+    case 'json':
+      return { range: { start: clip.valueRange.end, end: clip.valueRange.end }, newText: `,\n${indent}"${key}": ${v}` };
+    case 'yaml':
+    case 'toml': {
+      // Only when the key starts its own line (not inside a flow mapping or an inline table).
+      const startsLine = line.slice(0, clip.keyRange.start.character).trim() === '' || /^\s*["']$/.test(line.slice(0, clip.keyRange.start.character));
+      if (!startsLine || clip.valueRange.end.line !== clip.keyRange.start.line) return undefined;
+      const text = view.config.setup.format === 'yaml' ? `${indent}${key}: ${v}` : `${indent}${key} = ${v}`;
+      const next = clip.keyRange.start.line + 1;
+      if (next < lines.length) return { range: { start: { line: next, character: 0 }, end: { line: next, character: 0 } }, newText: `${text}\n` };
+      const eol = { line: clip.keyRange.start.line, character: line.length };
+      return { range: { start: eol, end: eol }, newText: `\n${text}` };
+    }
+  }
+}
+
+export function codeActions(view: ConfigView, diagnostics: Diagnostic[]): CodeAction[] {
+  const out: CodeAction[] = [];
+  for (const d of diagnostics) {
+    if (d.code === LEAKAGE_RULE.code) {
+      const fix = targetNoiseEdit(view);
+      if (!fix) continue;
+      const old = textAt(view.text, fix.field);
+      out.push({
+        title: fix.title,
+        kind: CodeActionKind.QuickFix,
+        diagnostics: [d],
+        isPreferred: true,
+        edit: { changes: { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, old) }] } },
+      });
+    } else if (d.code === RULES.clippingWithoutNoise.code) {
+      // The analysis's noise multiplier for the target when there is one, else Opacus' usual 1.0.
+      const b = view.result?.report.results.map((r) => r.noiseForTarget?.noiseMultiplier ?? NaN).filter((x) => Number.isFinite(x) && x > 0);
+      const value = b && b.length ? roundUp3(Math.max(...b)) : 1;
+      const edit = addNoiseMultiplierEdit(view, value);
+      if (!edit) continue;
+      out.push({
+        title: `Add a noise multiplier (${value}) next to the clipping norm`,
+        kind: CodeActionKind.QuickFix,
+        diagnostics: [d],
+        isPreferred: true,
+        edit: { changes: { [view.uri]: [edit] } },
+      });
+    }
+  }
+  return out;
+}

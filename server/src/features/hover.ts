@@ -1,0 +1,51 @@
+// Hover on a key that decides the risk: the full numbers of the latest analysis for this config.
+
+import type { Hover, MarkupContent } from 'vscode-languageserver';
+import type { Position } from '../config/keyTree';
+import { liveStd } from '../analysis/noiseRescale';
+import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
+
+const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
+
+export function hoverAt(view: ConfigView, position: Position): Hover | null {
+  const hit = decidingFields(view.config).find((l) => contains(l.field.keyRange, position) || contains(l.field.valueRange, position));
+  if (!hit) return null;
+  const lines: string[] = [];
+  lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${hit.spec}\`` : ''}`);
+  if (hit.note) lines.push('', hit.note);
+  const result = view.result;
+  if (!result) {
+    lines.push('', view.pending ? '_Analysis running…_' : view.failure ? `The model could not be analysed: ${view.failure}` : `_Not analysed${view.notAnalysed ? `: ${view.notAnalysed}` : ''}._`);
+    return markdown(lines, hit.field.keyRange);
+  }
+  const { report, entry } = result;
+  const target = view.config.setup.targetPsnr?.value ?? view.settings.targetPsnr;
+  report.results.forEach((b, k) => {
+    const psnrs = b.perSample.map((s) => s.psnr).sort((x, y) => x - y);
+    const title = report.results.length > 1 ? `Batch ${k + 1} (samples ${b.samples.join(', ')})` : `Batch of ${b.samples.length} (samples ${b.samples.join(', ')})`;
+    lines.push('', `**${title}: risk ${b.risk.toUpperCase()}**`, '');
+    lines.push('| | |', '|---|---|');
+    lines.push(`| Predicted PSNR (expected over noise) | ${full(expectedPsnr(b))} dB |`);
+    lines.push(`| Predicted RMSE | ${full(expectedRmse(b))} |`);
+    lines.push(`| I²F ‖I(δ)‖ (this draw / RMS over draws) | ${full(b.i2f)}${b.i2fExpected !== undefined ? ` / ${full(b.i2fExpected)} ± ${full(b.i2fExpectedStdError ?? 0)}` : ''} |`);
+    lines.push(`| Lower bound ‖Jδ‖/λmax | ${full(b.lowerBound)} |`);
+    lines.push(`| Gaussian std on the shared gradient | ${full(liveStd(entry, view.config.setup, k))} |`);
+    if (psnrs.length > 1) lines.push(`| Per-sample PSNR min / median / max | ${full(psnrs[0])} / ${full(psnrs[Math.floor(psnrs.length / 2)])} / ${full(psnrs[psnrs.length - 1])} dB |`);
+    if (b.mostExposed) lines.push(`| Most exposed sample | #${b.mostExposed.sample}: PSNR ${full(b.mostExposed.psnr)} dB, RMSE ${full(b.mostExposed.rmse)} |`);
+    if (b.noiseForTarget) {
+      const n = b.noiseForTarget;
+      lines.push(`| Noise for the ${target} dB target | std ${full(n.std)} (every sample: ${full(n.stdForEverySample)})${n.noiseMultiplier !== undefined ? `, noise multiplier ${full(n.noiseMultiplier)}` : ''} |`);
+    }
+    lines.push(`| ε (damping) | ${full(b.solver.damping)} |`);
+    lines.push(`| λmax of J Jᵀ | ${full(b.lambdaMax)} |`);
+    lines.push(`| Solver | ${b.solver.method}, ${b.solver.iterations} iterations, relative residual ${full(b.solver.relativeResidual)}${b.solver.converged ? '' : ' (NOT converged)'} |`);
+  });
+  lines.push('', `Model \`${report.model.path}\` (${report.model.parameters.toLocaleString('en-US')} trainable parameters${report.model.weights ? `, weights \`${report.model.weights}\`` : ''}); samples: ${report.settings.data}.`);
+  lines.push('', `Analysed ${entry.createdAt} in ${(entry.ms / 1000).toFixed(1)} s${result.fromCache ? (result.rescaled ? '; this noise level answered from the cached noise response' : '; answered from the result cache') : ''}.`);
+  return markdown(lines, hit.field.keyRange);
+}
+
+function markdown(lines: string[], range: Hover['range']): Hover {
+  const contents: MarkupContent = { kind: 'markdown', value: lines.join('\n') };
+  return { contents, range };
+}

@@ -1,0 +1,111 @@
+// Custom requests and notifications between the I²F language server and its clients, typed once; the VS Code
+// client imports this file. Plain method names and shapes (no runtime imports), so any LSP client can speak them.
+
+/** Server → client: what the status item shows. */
+export const StatusNotification = 'i2f/status';
+export type ServerState = 'idle' | 'analysing' | 'error' | 'untrusted' | 'disabled';
+export interface StatusParams {
+  state: ServerState;
+  /** One line for the status item. */
+  text: string;
+  /** Longer explanation for the tooltip / detail. */
+  detail?: string;
+  running: number;
+  queued: number;
+}
+
+/** Server → client: one line per job event, for tests and the log (only sent when i2f.trace.server is not 'off'). */
+export const JobTraceNotification = 'i2f/jobTrace';
+export interface JobTraceParams {
+  event: 'queued' | 'started' | 'finished' | 'failed' | 'cancelled' | 'retried' | 'cache-hit' | 'noise-rescaled';
+  job?: number;
+  config: string;
+  key?: string;
+  detail?: string;
+  ms?: number;
+}
+
+/** Client → server: counters and worker processes (tests kill a worker by its pid). */
+export const StatsRequest = 'i2f/stats';
+export interface StatsResult {
+  jobsQueued: number;
+  jobsStarted: number;
+  jobsFinished: number;
+  jobsFailed: number;
+  jobsCancelled: number;
+  jobsRetried: number;
+  workerRestarts: number;
+  cacheHits: number;
+  noiseRescales: number;
+  workers: { pid: number; busy: boolean; job?: number; config?: string }[];
+  storagePath: string;
+}
+
+/** Client → server: analyse every training config of the workspace (or the given files). */
+export const AuditRequest = 'i2f/audit';
+export interface AuditParams {
+  /** Document URIs; omitted = every discovered config. */
+  uris?: string[];
+}
+export interface AuditResult {
+  configs: number;
+  findings: number;
+  errors: number;
+  warnings: number;
+}
+
+/** Client → server: a plain-text eigen-spectrum / leakage report for a config (the webview comes later). */
+export const SpectrumReportRequest = 'i2f/spectrumReport';
+export interface SpectrumReportParams {
+  uri: string;
+}
+export interface SpectrumReportResult {
+  /** Markdown-free text, ready to show in an editor. */
+  text: string;
+}
+
+/** Client → server: cancel every queued and running analysis. */
+export const CancelAllRequest = 'i2f/cancelAll';
+/** Client → server: drop the in-memory and on-disk result cache. */
+export const ClearCacheRequest = 'i2f/clearCache';
+export interface ClearCacheResult {
+  removedFiles: number;
+}
+
+/** Client → server: workspace trust was granted (VS Code has no way to revoke it without a reload). */
+export const TrustNotification = 'i2f/trust';
+export interface TrustParams {
+  trusted: boolean;
+}
+
+/** What the client passes in initializationOptions. */
+export interface InitializationOptions {
+  /** Folder for the result cache (the extension's storage); a temp folder otherwise. */
+  storagePath?: string;
+  /** Workspace trust (default true for clients that have no such notion). */
+  trusted?: boolean;
+  /** Base for rule links: 'https://github.com/o/r/blob/main/' or a file URI of the extension folder. */
+  docsBase?: string;
+}
+
+/** Result details attached to every I2F001 diagnostic's `data`. */
+export interface LeakageData {
+  key: string;
+  /** Came from the cached noise response / result cache, with no new analysis. */
+  fromCache: boolean;
+  analysedAt: string;
+  risk: string;
+  psnr: number;
+  rmse: number;
+}
+
+/** Command ids the server's code lenses use and the client registers. */
+export const Commands = {
+  audit: 'i2f.auditCurrentFile',
+  auditWorkspace: 'i2f.auditWorkspace',
+  showSpectrum: 'i2f.showSpectrum',
+  cancel: 'i2f.cancelAnalyses',
+  clearCache: 'i2f.clearCache',
+  showLog: 'i2f.showLog',
+  restart: 'i2f.restartServer',
+} as const;

@@ -1,0 +1,607 @@
+// The I²F language server: LSP wiring only. Configs are parsed here (cheap rules answer at once); I²F analyses run in
+// worker processes (analysis/workerPool.ts) and their results come back through the content-hash cache.
+// Runs over stdio (`node dist/server.js --stdio`, any LSP client) or node IPC (VS Code).
+
+import { existsSync, promises as fs, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  CodeActionKind,
+  createConnection,
+  DidChangeConfigurationNotification,
+  DidChangeWatchedFilesNotification,
+  FileChangeType,
+  ProposedFeatures,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type Diagnostic,
+  type InitializeResult,
+  type WorkDoneProgressServerReporter,
+} from 'vscode-languageserver/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { readTrainingConfig } from './config/recognise';
+import { checkTrainingSetup, syntaxFinding } from './config/rules';
+import { analysisPlan } from './config/defences';
+import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
+import { analysisFailedFinding, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
+import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
+import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
+import { AnalysisScheduler, type Job } from './analysis/scheduler';
+import { WorkerPool } from './analysis/workerPool';
+import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, workerCountOf, type I2fSettings } from './analysis/settings';
+import { toDiagnostic } from './features/diagnostics';
+import { hoverAt } from './features/hover';
+import { inlayHints } from './features/inlayHints';
+import { codeLenses } from './features/codeLens';
+import { codeActions } from './features/codeActions';
+import { expectedPsnr, full, worstBatch, type ConfigView } from './features/configView';
+import {
+  AuditRequest, CancelAllRequest, ClearCacheRequest, JobTraceNotification, SpectrumReportRequest, StatsRequest, StatusNotification,
+  TrustNotification,
+  type AuditParams, type AuditResult, type ClearCacheResult, type InitializationOptions, type JobTraceParams, type LeakageData,
+  type SpectrumReportParams, type SpectrumReportResult, type StatsResult, type StatusParams, type TrustParams,
+} from './protocol';
+
+const connection = createConnection(ProposedFeatures.all);
+const documents = new TextDocuments(TextDocument);
+
+/** didChange bursts settle for this long before an analysis is queued (didOpen and saves queue at once). */
+const EDIT_DEBOUNCE_MS = 400;
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml']);
+
+interface ConfigState {
+  path: string;
+  uri: string;
+  open: boolean;
+  /** Analysed on request (audit) though not open. */
+  audited: boolean;
+  generation: number;
+  view?: ConfigView;
+  /** The key whose job this config waited for and that has just delivered (so its result is not "from cache"). */
+  delivered?: string;
+  /** The version didOpen brought (TextDocuments also reports it as a change). */
+  openedVersion?: number;
+  waiters: (() => void)[];
+}
+
+let storagePath = join(tmpdir(), 'i2f-privacy-lint');
+let trusted = true;
+let docsBase = pathToFileURL(resolve(__dirname, '..')).href + '/';
+let folders: string[] = [];
+let canPullConfiguration = false;
+let canWatchDynamically = false;
+let canReportProgress = false;
+let globalSettings: I2fSettings = DEFAULT_SETTINGS;
+let lastError: string | undefined;
+let crashReported = false;
+const counters = { cacheHits: 0, noiseRescales: 0 };
+
+const states = new Map<string, ConfigState>();
+const settingsByUri = new Map<string, Promise<I2fSettings>>();
+const failures = new Map<string, string>();
+const progress = new Map<number, Promise<WorkDoneProgressServerReporter | undefined>>();
+const hasher = new ContentHasher();
+let cache: ResultCache;
+
+const log = (message: string) => connection.console.log(message);
+
+const pool = new WorkerPool(join(__dirname, 'worker.js'), 1, DEFAULT_SETTINGS.workerMemoryMB, {
+  log,
+  onCrash: ({ pid, signal, code, taskId, retried }) => {
+    log(`analysis worker ${pid} died (${signal ?? `exit code ${code}`}) during job ${taskId}; ${retried ? 'restarting it and retrying the job' : 'giving up on the job'}`);
+    if (retried) {
+      scheduler.noteRetried();
+      const job = scheduler.list().find((j) => j.id === taskId);
+      if (job) trace({ event: 'retried', job: job.id, config: [...job.interested][0] ?? '', detail: `worker ${pid} ${signal ?? code}` });
+    }
+    if (!crashReported) {
+      crashReported = true;
+      void connection.window.showWarningMessage(
+        `I²F: an analysis process stopped unexpectedly (${signal ?? `exit code ${code}`}). It was restarted and the analysis retried; see the I²F log for details.`,
+      );
+    }
+  },
+});
+
+const scheduler = new AnalysisScheduler(pool, {
+  onQueued: (job) => {
+    trace({ event: 'queued', job: job.id, config: firstConfig(job), key: job.key });
+    sendStatus();
+  },
+  onStarted: (job) => {
+    trace({ event: 'started', job: job.id, config: firstConfig(job), key: job.key, detail: `worker ${job.pid}` });
+    if (canReportProgress && !progress.has(job.id)) progress.set(job.id, beginProgress(job));
+    sendStatus();
+  },
+  onProgress: (job) => {
+    void progress.get(job.id)?.then((r) => r?.report(Math.round((job.fraction ?? 0) * 100), `${basename(firstConfig(job))}: ${job.stage}`));
+    sendStatus();
+  },
+  onDone: (job, outcome) => {
+    void progress.get(job.id)?.then((r) => r?.done());
+    progress.delete(job.id);
+    const config = firstConfig(job);
+    if (outcome.kind === 'result') {
+      lastError = undefined;
+      trace({ event: 'finished', job: job.id, config, key: job.key, ms: outcome.ms });
+      const entry = {
+        key: job.key,
+        createdAt: new Date().toISOString(),
+        ms: outcome.ms,
+        report: outcome.report,
+        modelOps: outcome.modelOps,
+        batches: outcome.batches,
+        noise: noiseParamsOf(analysisPlan(job.job.config.setup)),
+      };
+      void cache.put(entry).then(() => deliver(job));
+    } else if (outcome.kind === 'failed') {
+      trace({ event: 'failed', job: job.id, config, key: job.key, detail: outcome.message });
+      if (!outcome.userError) {
+        lastError = `analysis of ${basename(config)} failed: ${outcome.message.split('\n')[0]}`;
+        log(`internal error in the analysis of ${config}:\n${outcome.message}`);
+      }
+      failures.set(job.key, outcome.userError ? outcome.message : `internal error (please report it): ${outcome.message.split('\n')[0]}`);
+      deliver(job);
+    } else {
+      trace({ event: 'cancelled', job: job.id, config, key: job.key });
+      for (const uri of job.interested) void refresh(stateOf(uri));
+    }
+    sendStatus();
+  },
+});
+
+function firstConfig(job: Job): string {
+  return [...job.interested][0] ?? job.job.config.path;
+}
+
+function deliver(job: Job): void {
+  for (const path of job.interested) {
+    const s = states.get(path);
+    if (!s) continue;
+    s.delivered = job.key;
+    void refresh(s);
+  }
+}
+
+async function beginProgress(job: Job): Promise<WorkDoneProgressServerReporter | undefined> {
+  try {
+    const reporter = await connection.window.createWorkDoneProgress();
+    reporter.begin('I²F analysis', 0, basename(firstConfig(job)), true);
+    reporter.token.onCancellationRequested(() => {
+      for (const path of job.interested) scheduler.release(path);
+    });
+    return reporter;
+  } catch {
+    return undefined; // the client declined: the status item still shows progress
+  }
+}
+
+function trace(p: JobTraceParams): void {
+  if (globalSettings.trace.server !== 'off') void connection.sendNotification(JobTraceNotification, p);
+  if (globalSettings.trace.server === 'verbose') log(`job ${p.job ?? '-'} ${p.event}: ${p.config}${p.detail ? ` (${p.detail})` : ''}${p.ms !== undefined ? ` ${p.ms.toFixed(0)} ms` : ''}`);
+}
+
+function sendStatus(): void {
+  const jobs = scheduler.list();
+  const running = jobs.filter((j) => j.state === 'running');
+  const queued = jobs.length - running.length;
+  let status: StatusParams;
+  if (!trusted) {
+    status = { state: 'untrusted', text: 'I²F: config rules only', detail: 'The workspace is not trusted: models are not loaded or analysed; only the cheap config rules run. Trust the workspace to see leakage predictions.', running: 0, queued: 0 };
+  } else if (!globalSettings.enable) {
+    status = { state: 'disabled', text: 'I²F: disabled', detail: 'i2f.enable is false.', running: 0, queued: 0 };
+  } else if (jobs.length) {
+    const j = running[0];
+    const pct = j?.fraction !== undefined ? ` ${Math.round(j.fraction * 100)}%` : '';
+    status = {
+      state: 'analysing',
+      text: `I²F: analysing ${running.length ? basename(firstConfig(j)) : ''}${pct}${queued ? ` (+${queued} queued)` : ''}`.replace(/\s+/g, ' ').trim(),
+      detail: j?.stage ? `stage: ${j.stage}` : undefined,
+      running: running.length,
+      queued,
+    };
+  } else if (lastError) {
+    status = { state: 'error', text: 'I²F: error', detail: lastError, running: 0, queued: 0 };
+  } else {
+    status = { state: 'idle', text: 'I²F', detail: 'Idle: every open training config is analysed.', running: 0, queued: 0 };
+  }
+  void connection.sendNotification(StatusNotification, status);
+}
+
+// ── settings (pulled per resource, cached until didChangeConfiguration) ──
+
+function settingsFor(uri: string | undefined): Promise<I2fSettings> {
+  if (!canPullConfiguration) return Promise.resolve(globalSettings);
+  const k = uri ?? '';
+  let s = settingsByUri.get(k);
+  if (!s) {
+    s = connection.workspace.getConfiguration(uri ? { scopeUri: uri, section: 'i2f' } : { section: 'i2f' }).then(normaliseSettings, () => DEFAULT_SETTINGS);
+    settingsByUri.set(k, s);
+  }
+  return s;
+}
+
+async function applyGlobalSettings(): Promise<void> {
+  globalSettings = await settingsFor(undefined);
+  pool.resize(workerCountOf(globalSettings), globalSettings.workerMemoryMB);
+  if (globalSettings.docsBaseUrl) docsBase = globalSettings.docsBaseUrl;
+}
+
+// ── config states ──
+
+function toPath(uri: string): string {
+  return uri.startsWith('file:') ? fileURLToPath(uri) : uri;
+}
+
+function stateOf(pathOrUri: string): ConfigState {
+  const path = pathOrUri.startsWith('file:') ? toPath(pathOrUri) : pathOrUri;
+  let s = states.get(path);
+  if (!s) {
+    s = { path, uri: pathToFileURL(path).href, open: false, audited: false, generation: 0, waiters: [] };
+    states.set(path, s);
+  }
+  return s;
+}
+
+/** A config that names no model adopts the only ONNX model in its folder (as discoverWorkspace does). */
+function adoptModel(config: DiscoveredConfig): void {
+  if (config.model) return;
+  try {
+    const here = readdirSync(dirname(config.path)).filter((n) => extname(n).toLowerCase() === '.onnx');
+    if (here.length === 1) {
+      config.model = join(dirname(config.path), here[0]);
+      config.modelSource = 'same-folder';
+    }
+  } catch {
+    // unreadable folder: no model
+  }
+}
+
+function publish(s: ConfigState, findings: Finding[], data?: LeakageData): void {
+  const diagnostics: Diagnostic[] = findings.map((f) => toDiagnostic(f, docsBase, f.code === LEAKAGE_RULE.code ? data : undefined));
+  void connection.sendDiagnostics({ uri: s.uri, diagnostics });
+  if (!s.view?.pending) for (const w of s.waiters.splice(0)) w();
+}
+
+function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData } {
+  const { config, settings } = view;
+  const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: trusted ? view.result?.entry.modelOps : undefined });
+  let data: LeakageData | undefined;
+  if (view.result) {
+    const f = leakageFindingOf(config, view.result.report, configAnalysisSettings(settings));
+    const b = worstBatch(view.result.report)!;
+    findings.push(f);
+    data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse };
+  } else if (view.failure) {
+    findings.push(analysisFailedFinding(config, view.failure));
+  } else if (trusted && config.model && modelFormatOf(config.model) === 'tfjs' && existsSync(config.model)) {
+    findings.push({
+      ...analysisFailedFinding(config, ''),
+      severity: 'information',
+      message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
+    });
+  }
+  return { findings, data };
+}
+
+async function readText(s: ConfigState): Promise<string | undefined> {
+  const doc = documents.get(s.uri);
+  if (doc) return doc.getText();
+  try {
+    const st = await fs.stat(s.path);
+    if (!st.isFile() || st.size > 1_000_000) return undefined;
+    return await fs.readFile(s.path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Re-reads a config and publishes what is known now; queues the analysis it needs. */
+async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
+  const generation = ++s.generation;
+  const stale = () => generation !== s.generation;
+  const text = await readText(s);
+  const settings = await settingsFor(s.uri);
+  if (stale()) return;
+  const drop = () => {
+    scheduler.release(s.path);
+    s.view = undefined;
+    publish(s, []);
+  };
+  if (text === undefined || !settings.enable) return drop();
+  const parsed = readTrainingConfig(s.path, text, { fileExists: existsSync });
+  if (!parsed) return drop();
+  if ('kind' in parsed) {
+    scheduler.release(s.path);
+    s.view = undefined;
+    publish(s, [syntaxFinding(parsed)]);
+    return;
+  }
+  const config = linkConfig(s.path, parsed);
+  adoptModel(config);
+  const view: ConfigView = { uri: s.uri, text, config, settings, pending: false };
+  const model = config.model;
+  const wanted = s.open || s.audited;
+  if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
+  else if (!model) view.notAnalysed = 'the config names no model';
+  else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
+  else if (extname(model).toLowerCase() !== '.onnx') view.notAnalysed = 'only ONNX models are analysed so far';
+  else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';
+  else {
+    const size = statSync(model).size;
+    if (size > settings.maxModelSizeMB * 1024 * 1024) {
+      view.failure = `the model is ${(size / 1048576).toFixed(0)} MB, above i2f.maxModelSizeMB (${settings.maxModelSizeMB} MB); raise the setting to analyse it`;
+    }
+  }
+  if (view.notAnalysed || view.failure) {
+    scheduler.release(s.path);
+    s.view = view;
+    const { findings, data } = findingsOf(view);
+    return publish(s, findings, data);
+  }
+
+  const t0 = performance.now();
+  const knobs = analysisKnobs(settings);
+  let key: string;
+  try {
+    key = await analysisKey(config, knobs, hasher);
+  } catch (e) {
+    if (stale()) return;
+    view.failure = `cannot read ${model}: ${(e as Error).message}`;
+    s.view = view;
+    const { findings } = findingsOf(view);
+    return publish(s, findings);
+  }
+  const entry = await cache.get(key);
+  if (stale()) return;
+  if (entry) {
+    scheduler.release(s.path);
+    const thresholds = { highPsnr: settings.thresholds.high, mediumPsnr: settings.thresholds.medium };
+    const { report, rescaled } = reevaluate(entry, config.setup, thresholds, settings.targetPsnr);
+    const fromCache = s.delivered !== key;
+    s.delivered = undefined;
+    view.result = { report, entry, fromCache, rescaled };
+    s.view = view;
+    if (fromCache) {
+      counters.cacheHits++;
+      if (rescaled) counters.noiseRescales++;
+      trace({ event: rescaled ? 'noise-rescaled' : 'cache-hit', config: s.path, key, ms: performance.now() - t0 });
+    }
+    const { findings, data } = findingsOf(view);
+    return publish(s, findings, data);
+  }
+  const failure = failures.get(key);
+  if (failure) {
+    scheduler.release(s.path);
+    view.failure = failure;
+    s.view = view;
+    return publish(s, findingsOf(view).findings);
+  }
+  view.pending = true;
+  s.view = view;
+  publish(s, findingsOf(view).findings); // the cheap rules now; I2F001 when the job is done
+  scheduler.want(s.path, key, { config, settings: configAnalysisSettings(settings) }, debounceMs);
+}
+
+function whenSettled(s: ConfigState): Promise<void> {
+  if (s.view && !s.view.pending && !scheduler.pendingFor(s.path) && !scheduler.hasTimer(s.path)) return Promise.resolve();
+  return new Promise((r) => s.waiters.push(r));
+}
+
+/** Configs whose analysis reads `path` (their model, weights or samples). */
+function dependents(path: string): ConfigState[] {
+  return [...states.values()].filter((s) => {
+    const c = s.view?.config;
+    if (!c) return false;
+    return [c.model, c.weights, c.samples].some((p) => p && (p === path || path.startsWith(p.endsWith('/') ? p : p + '/')));
+  });
+}
+
+// ── LSP wiring ──
+
+connection.onInitialize((params): InitializeResult => {
+  const options = (params.initializationOptions ?? {}) as InitializationOptions;
+  if (options.storagePath) storagePath = options.storagePath;
+  if (typeof options.trusted === 'boolean') trusted = options.trusted;
+  if (options.docsBase) docsBase = options.docsBase;
+  cache = new ResultCache(storagePath, log);
+  folders = (params.workspaceFolders ?? []).map((f) => toPath(f.uri));
+  if (!folders.length && params.rootUri) folders = [toPath(params.rootUri)];
+  const caps = params.capabilities;
+  canPullConfiguration = !!caps.workspace?.configuration;
+  canWatchDynamically = !!caps.workspace?.didChangeWatchedFiles?.dynamicRegistration;
+  canReportProgress = !!caps.window?.workDoneProgress;
+  return {
+    capabilities: {
+      textDocumentSync: TextDocumentSyncKind.Incremental,
+      hoverProvider: true,
+      inlayHintProvider: true,
+      codeLensProvider: { resolveProvider: false },
+      codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
+      workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
+    },
+    serverInfo: { name: 'i2f-privacy-lint', version: '0.1.0' },
+  };
+});
+
+connection.onInitialized(async () => {
+  if (canPullConfiguration) void connection.client.register(DidChangeConfigurationNotification.type, { section: 'i2f' });
+  if (canWatchDynamically) {
+    void connection.client.register(DidChangeWatchedFilesNotification.type, {
+      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
+    });
+  }
+  await applyGlobalSettings();
+  log(`I²F server: storage ${storagePath}, ${trusted ? 'trusted' : 'untrusted'} workspace, ${workerCountOf(globalSettings)} analysis worker(s) at most`);
+  sendStatus();
+  for (const folder of folders) {
+    const scan = await discoverWorkspace(folder);
+    for (const c of scan.configs) if (!states.has(c.path)) void refresh(stateOf(c.path));
+    for (const e of scan.syntaxErrors) if (!states.has(e.file)) void refresh(stateOf(e.file));
+    log(`discovered ${scan.configs.length} training config(s) and ${scan.models.length} model(s) under ${folder}${scan.truncated ? ' (partial: the folder is large)' : ''}`);
+  }
+});
+
+documents.onDidOpen((e) => {
+  const s = stateOf(e.document.uri);
+  s.uri = e.document.uri;
+  s.open = true;
+  s.openedVersion = e.document.version;
+  void refresh(s);
+});
+documents.onDidChangeContent((e) => {
+  const s = stateOf(e.document.uri);
+  if (e.document.version === s.openedVersion) return; // didOpen already refreshed this text
+  void refresh(s, EDIT_DEBOUNCE_MS);
+});
+documents.onDidClose((e) => {
+  const s = stateOf(e.document.uri);
+  s.open = false;
+  scheduler.release(s.path);
+  void refresh(s); // back to the file on disk; cheap rules only unless audited
+});
+
+connection.onDidChangeConfiguration(async () => {
+  settingsByUri.clear();
+  await applyGlobalSettings();
+  sendStatus();
+  for (const s of states.values()) void refresh(s);
+});
+
+connection.onDidChangeWatchedFiles((params) => {
+  const touched = new Set<ConfigState>();
+  for (const change of params.changes) {
+    const path = toPath(change.uri);
+    hasher.forget(path);
+    for (const s of dependents(path)) touched.add(s);
+    if (CONFIG_EXTENSIONS.has(extname(path).toLowerCase())) {
+      const s = states.get(path);
+      if (change.type === FileChangeType.Deleted) {
+        if (s && !s.open) {
+          scheduler.release(path);
+          publish(s, []);
+          states.delete(path);
+        }
+      } else if (!s?.open) touched.add(stateOf(path));
+    }
+    // A model or data file that appears may be one a config was missing.
+    if (change.type === FileChangeType.Created) {
+      for (const s of states.values()) if (s.view?.notAnalysed === 'the model file is missing' || s.view?.config.model === undefined) touched.add(s);
+    }
+  }
+  for (const s of touched) void refresh(s);
+});
+
+connection.onHover((p) => {
+  const view = states.get(toPath(p.textDocument.uri))?.view;
+  return view ? hoverAt(view, p.position) : null;
+});
+connection.languages.inlayHint.on((p) => {
+  const view = states.get(toPath(p.textDocument.uri))?.view;
+  return view ? inlayHints(view, p.range) : [];
+});
+connection.onCodeLens((p) => {
+  const view = states.get(toPath(p.textDocument.uri))?.view;
+  return view ? codeLenses(view) : [];
+});
+connection.onCodeAction((p) => {
+  const view = states.get(toPath(p.textDocument.uri))?.view;
+  return view ? codeActions(view, p.context.diagnostics) : [];
+});
+
+connection.onRequest(StatsRequest, (): StatsResult => ({
+  ...scheduler.stats,
+  workerRestarts: pool.restarts,
+  ...counters,
+  workers: pool.describe().map((w) => {
+    const job = w.job !== undefined ? scheduler.list().find((j) => j.id === w.job) : undefined;
+    return { ...w, ...(job ? { config: firstConfig(job) } : {}) };
+  }),
+  storagePath,
+}));
+
+connection.onRequest(AuditRequest, async (params: AuditParams): Promise<AuditResult> => {
+  const targets = params?.uris?.length ? params.uris.map((u) => stateOf(u)) : [...states.values()];
+  for (const s of targets) {
+    s.audited = true;
+    void refresh(s);
+  }
+  await Promise.all(targets.map(whenSettled));
+  const all = targets.flatMap((s) => (s.view ? findingsOf(s.view).findings : []));
+  return {
+    configs: targets.filter((s) => s.view).length,
+    findings: all.length,
+    errors: all.filter((f) => f.severity === 'error').length,
+    warnings: all.filter((f) => f.severity === 'warning').length,
+  };
+});
+
+connection.onRequest(SpectrumReportRequest, async (params: SpectrumReportParams): Promise<SpectrumReportResult> => {
+  const s = stateOf(params.uri);
+  if (!s.view?.result && !s.view?.failure) {
+    s.audited = true;
+    void refresh(s);
+    await whenSettled(s);
+  }
+  return { text: spectrumReport(s) };
+});
+
+connection.onRequest(CancelAllRequest, () => {
+  const n = scheduler.cancelAll();
+  for (const s of states.values()) if (s.view?.pending) {
+    s.view.pending = false;
+    publish(s, findingsOf(s.view).findings);
+  }
+  sendStatus();
+  return { cancelled: n };
+});
+
+connection.onRequest(ClearCacheRequest, async (): Promise<ClearCacheResult> => {
+  const removedFiles = await cache.clear();
+  failures.clear();
+  hasher.clear();
+  for (const s of states.values()) void refresh(s);
+  return { removedFiles };
+});
+
+connection.onNotification(TrustNotification, (p: TrustParams) => {
+  trusted = p.trusted;
+  sendStatus();
+  for (const s of states.values()) void refresh(s);
+});
+
+connection.onShutdown(() => pool.dispose());
+connection.onExit(() => pool.dispose());
+
+function spectrumReport(s: ConfigState): string {
+  const view = s.view;
+  const lines = [`I²F spectrum report: ${s.path}`, ''];
+  if (!view) return [...lines, 'Not a training config (or it does not parse).'].join('\n');
+  if (!view.result) return [...lines, view.failure ? `The model could not be analysed: ${view.failure}` : `Not analysed: ${view.notAnalysed ?? 'pending'}.`].join('\n');
+  const { report, entry } = view.result;
+  lines.push(`Model:   ${report.model.path} (${report.model.parameters} trainable parameters; θ = ${report.model.theta.join(', ')})`);
+  if (report.model.weights) lines.push(`Weights: ${report.model.weights}`);
+  lines.push(`Samples: ${report.settings.data}`, `Damping ε = ${report.settings.damping}; analysed ${entry.createdAt} in ${(entry.ms / 1000).toFixed(1)} s`, '');
+  report.results.forEach((b, k) => {
+    const n = entry.batches[k]?.noise;
+    lines.push(`Batch ${k + 1} (samples ${b.samples.join(', ')}, labels ${b.labels.join(', ')}):`);
+    lines.push(`  λmax(J Jᵀ)                 ${full(b.lambdaMax)}`);
+    if (n) {
+      lines.push(`  noise trace T = E‖I(z)‖²   ${full(n.noiseTrace)}${n.noiseTraceStdError ? ` ± ${full(n.noiseTraceStdError)}` : ''} (${n.noiseTraceMethod}; = Σ λ/(λ+ε)² over the spectrum)`);
+      lines.push(`  ‖J δ_det‖², ‖J z‖²          ${full(n.jDeterministicNormSq)}, ${full(n.jNoiseNormSq)}`);
+    }
+    lines.push(`  defences                   ${b.defense.join(' then ') || 'none'}`);
+    lines.push(`  I²F (RMS over noise)       ${full(b.i2fExpected ?? b.i2f)}; lower bound ‖Jδ‖/λmax ${full(b.lowerBound)}`);
+    lines.push(`  predicted PSNR / RMSE      ${full(expectedPsnr(b))} dB / ${full(b.i2fExpected !== undefined ? b.expectedRmse : b.rmse)}  → risk ${b.risk}`);
+    lines.push(`  solver                     ${b.solver.method}, ${b.solver.iterations} iterations, relative residual ${full(b.solver.relativeResidual)}${b.solver.converged ? '' : ' (not converged)'}`);
+    lines.push('');
+  });
+  lines.push('The full eigen-spectrum view (eigenvalues of J Jᵀ and where δ puts its energy along them) comes with the');
+  lines.push('spectrum webview; this report shows the extreme eigenvalue and the noise trace the analysis computed.');
+  return lines.join('\n');
+}
+
+
+documents.listen(connection);
+connection.listen();

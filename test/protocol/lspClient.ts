@@ -1,0 +1,184 @@
+// A small LSP client for protocol tests: spawns the BUILT server (dist/server.js --stdio) on a copy of examples/,
+// answers workspace/configuration from a settings object the test controls, and collects diagnostics.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  createMessageConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+  type MessageConnection,
+} from 'vscode-languageserver-protocol/node';
+import type { Diagnostic, PublishDiagnosticsParams } from 'vscode-languageserver-protocol';
+import type { JobTraceParams, StatusParams } from '../../server/src/protocol';
+
+export const REPO = resolve(__dirname, '../..');
+export const SERVER = join(REPO, 'dist/server.js');
+
+/** Settings the tests run with: one sample (batch 1) keeps the MLP analysis around a second. */
+export const TEST_SETTINGS = {
+  enable: true,
+  thresholds: { high: 20, medium: 12 },
+  damping: 0,
+  maxSamples: 1,
+  maxModelSizeMB: 512,
+  workerCount: 1,
+  trace: { server: 'verbose' },
+  targetPsnr: 15,
+};
+
+export interface Session {
+  workspace: string;
+  connection: MessageConnection;
+  server: ChildProcess;
+  settings: Record<string, unknown>;
+  /** Latest diagnostics per URI. */
+  diagnostics: Map<string, Diagnostic[]>;
+  traces: JobTraceParams[];
+  statuses: StatusParams[];
+  messages: { type: number; message: string }[];
+  log: string[];
+  uri: (relative: string) => string;
+  path: (relative: string) => string;
+  waitForDiagnostics: (uri: string, predicate: (d: Diagnostic[]) => boolean, timeoutMs?: number) => Promise<Diagnostic[]>;
+  waitFor: <T>(what: string, probe: () => T | undefined | false, timeoutMs?: number) => Promise<T>;
+  open: (relative: string, text?: string) => string;
+  change: (uri: string, version: number, text: string) => void;
+  close: () => Promise<void>;
+}
+
+export interface StartOptions {
+  settings?: Record<string, unknown>;
+  initializationOptions?: Record<string, unknown>;
+  /** Prepare the temp workspace before the server starts. */
+  prepare?: (workspace: string) => void;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<Session> {
+  const workspace = mkdtempSync(join(tmpdir(), 'i2f-protocol-'));
+  cpSync(join(REPO, 'examples'), workspace, { recursive: true });
+  options.prepare?.(workspace);
+  const storage = join(workspace, '.i2f-storage');
+  const server = spawn(process.execPath, [SERVER, '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  server.stderr!.on('data', (d) => stderr.push(String(d)));
+  const connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
+  const settings: Record<string, unknown> = { ...TEST_SETTINGS, ...(options.settings ?? {}) };
+  const diagnostics = new Map<string, Diagnostic[]>();
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((l) => l());
+  const session: Session = {
+    workspace,
+    connection,
+    server,
+    settings,
+    diagnostics,
+    traces: [],
+    statuses: [],
+    messages: [],
+    log: [],
+    uri: (rel) => pathToFileURL(join(workspace, rel)).href,
+    path: (rel) => join(workspace, rel),
+    waitFor: (what, probe, timeoutMs = 60_000) =>
+      new Promise((resolvePromise, reject) => {
+        const check = () => {
+          const v = probe();
+          if (v !== undefined && v !== false) {
+            cleanup();
+            resolvePromise(v as any);
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}\nserver log:\n${session.log.slice(-30).join('\n')}\n${stderr.join('')}`));
+        }, timeoutMs);
+        const poll = setInterval(check, 20);
+        const cleanup = () => {
+          clearTimeout(timer);
+          clearInterval(poll);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      }),
+    waitForDiagnostics: (uri, predicate, timeoutMs) =>
+      session.waitFor(`diagnostics of ${uri}`, () => {
+        const d = diagnostics.get(uri);
+        return d && predicate(d) ? d : undefined;
+      }, timeoutMs),
+    open: (rel, text) => {
+      const uri = session.uri(rel);
+      const languageId = rel.endsWith('.json') ? 'json' : rel.endsWith('.toml') ? 'toml' : 'yaml';
+      void connection.sendNotification('textDocument/didOpen', {
+        textDocument: { uri, languageId, version: 1, text: text ?? readFileSync(session.path(rel), 'utf8') },
+      });
+      return uri;
+    },
+    change: (uri, version, text) => {
+      void connection.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
+    },
+    close: async () => {
+      try {
+        await Promise.race([connection.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 3000))]);
+        void connection.sendNotification('exit');
+      } catch {
+        // already gone
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      if (server.exitCode === null) server.kill('SIGKILL');
+      connection.dispose();
+      rmSync(workspace, { recursive: true, force: true });
+    },
+  };
+
+  connection.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => {
+    diagnostics.set(p.uri, p.diagnostics);
+    notify();
+  });
+  connection.onNotification('i2f/jobTrace', (p: JobTraceParams) => {
+    session.traces.push(p);
+    notify();
+  });
+  connection.onNotification('i2f/status', (p: StatusParams) => {
+    session.statuses.push(p);
+    notify();
+  });
+  connection.onNotification('window/showMessage', (p: { type: number; message: string }) => {
+    session.messages.push(p);
+    notify();
+  });
+  connection.onNotification('window/logMessage', (p: { message: string }) => {
+    session.log.push(p.message);
+  });
+  connection.onNotification('$/progress', () => notify());
+  connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) => p.items.map(() => settings));
+  connection.onRequest('client/registerCapability', () => null);
+  connection.onRequest('window/workDoneProgress/create', () => null);
+  connection.onRequest('window/showMessageRequest', () => null);
+  connection.listen();
+
+  await connection.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: pathToFileURL(workspace).href,
+    workspaceFolders: [{ uri: pathToFileURL(workspace).href, name: 'examples' }],
+    capabilities: {
+      workspace: { configuration: true, didChangeWatchedFiles: { dynamicRegistration: true }, didChangeConfiguration: { dynamicRegistration: true } },
+      window: { workDoneProgress: true },
+      textDocument: { publishDiagnostics: { codeDescriptionSupport: true }, inlayHint: {}, codeLens: {}, hover: { contentFormat: ['markdown'] } },
+    },
+    initializationOptions: { storagePath: storage, trusted: true, ...(options.initializationOptions ?? {}) },
+  });
+  void connection.sendNotification('initialized', {});
+  return session;
+}
+
+export function codes(d: Diagnostic[]): string[] {
+  return d.map((x) => String(x.code)).sort();
+}
+
+export async function stats(s: Session): Promise<import('../../server/src/protocol').StatsResult> {
+  return s.connection.sendRequest('i2f/stats');
+}
