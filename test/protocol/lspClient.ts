@@ -157,7 +157,11 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
   connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) => p.items.map(() => settings));
   connection.onRequest('client/registerCapability', () => null);
   connection.onRequest('window/workDoneProgress/create', () => null);
-  connection.onRequest('window/showMessageRequest', () => null);
+  connection.onRequest('window/showMessageRequest', (p: { type: number; message: string }) => {
+    session.messages.push(p);
+    notify();
+    return null;
+  });
   connection.listen();
 
   await connection.sendRequest('initialize', {
