@@ -11,8 +11,8 @@ import {
   StreamMessageReader,
   StreamMessageWriter,
   type MessageConnection,
-} from 'vscode-languageserver-protocol/node';
-import type { Diagnostic, PublishDiagnosticsParams } from 'vscode-languageserver-protocol';
+} from 'vscode-languageserver/node';
+import type { Diagnostic, PublishDiagnosticsParams } from 'vscode-languageserver';
 import type { JobTraceParams, StatusParams } from '../../server/src/protocol';
 
 export const REPO = resolve(__dirname, '../..');

@@ -1,0 +1,121 @@
+// The VS Code side, kept thin: start the language server (node IPC), pass workspace trust and the storage folder,
+// register the I²F commands, and turn the server's status notification into a language status item.
+
+import * as vscode from 'vscode';
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import {
+  AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, SpectrumReportRequest, StatusNotification, TrustNotification,
+  type AuditResult, type ClearCacheResult, type InitializationOptions, type SpectrumReportResult, type StatusParams,
+} from '../../server/src/protocol';
+
+let client: LanguageClient | undefined;
+let log: vscode.LogOutputChannel;
+let status: vscode.LanguageStatusItem;
+
+const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
+  { scheme: 'file', language: 'yaml' },
+  { scheme: 'file', language: 'json' },
+  { scheme: 'file', language: 'jsonc' },
+  { scheme: 'file', language: 'toml' },
+  { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml}' },
+];
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  log = vscode.window.createOutputChannel('I²F Privacy Lint', { log: true });
+  status = vscode.languages.createLanguageStatusItem('i2f.status', SELECTOR);
+  status.name = 'I²F Privacy Lint';
+  status.text = 'I²F';
+  status.command = { title: 'Show log', command: Commands.showLog };
+  context.subscriptions.push(log, status);
+
+  context.subscriptions.push(
+    vscode.commands.registerCommand(Commands.showLog, () => log.show(true)),
+    vscode.commands.registerCommand(Commands.auditWorkspace, () => audit()),
+    vscode.commands.registerCommand(Commands.audit, (uri?: string | vscode.Uri) => {
+      const target = uri ?? vscode.window.activeTextEditor?.document.uri;
+      if (!target) return vscode.window.showInformationMessage('I²F: open a training config to audit it.');
+      return audit([target.toString()]);
+    }),
+    vscode.commands.registerCommand(Commands.showSpectrum, (uri?: string | vscode.Uri) => showSpectrum(uri)),
+    vscode.commands.registerCommand(Commands.cancel, async () => {
+      const r = await client?.sendRequest<{ cancelled: number }>(CancelAllRequest);
+      log.info(`cancelled ${r?.cancelled ?? 0} analysis job(s)`);
+    }),
+    vscode.commands.registerCommand(Commands.clearCache, async () => {
+      const r = await client?.sendRequest<ClearCacheResult>(ClearCacheRequest);
+      void vscode.window.showInformationMessage(`I²F: cache cleared (${r?.removedFiles ?? 0} result file(s)).`);
+    }),
+    vscode.commands.registerCommand(Commands.restart, async () => {
+      await client?.restart();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.sendNotification(TrustNotification, { trusted: true })),
+  );
+
+  await startClient(context);
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+  const module = vscode.Uri.joinPath(context.extensionUri, 'dist', 'server.js').fsPath;
+  const serverOptions: ServerOptions = {
+    run: { module, transport: TransportKind.ipc },
+    debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
+  };
+  const storage = context.storageUri ?? context.globalStorageUri;
+  const initializationOptions: InitializationOptions = {
+    storagePath: storage.fsPath,
+    trusted: vscode.workspace.isTrusted,
+    docsBase: vscode.Uri.joinPath(context.extensionUri, '/').toString(),
+  };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: SELECTOR,
+    outputChannel: log,
+    traceOutputChannel: log,
+    initializationOptions,
+    synchronize: {
+      // Models, checkpoints and samples on disk: the server re-analyses configs that use a changed one.
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt}'),
+    },
+  };
+  client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);
+  client.onNotification(StatusNotification, (p: StatusParams) => showStatus(p));
+  await client.start();
+}
+
+function showStatus(p: StatusParams): void {
+  status.text = p.text;
+  status.detail = p.detail;
+  status.busy = p.state === 'analysing';
+  status.severity =
+    p.state === 'error' ? vscode.LanguageStatusSeverity.Error : p.state === 'untrusted' || p.state === 'disabled' ? vscode.LanguageStatusSeverity.Warning : vscode.LanguageStatusSeverity.Information;
+}
+
+async function audit(uris?: string[]): Promise<void> {
+  if (!client) return;
+  const c = client;
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: uris ? 'I²F: auditing the config' : 'I²F: auditing the workspace', cancellable: true },
+    async (_progress, token) => {
+      const r = await c.sendRequest<AuditResult>(AuditRequest, { uris }, token);
+      if (!token.isCancellationRequested) {
+        void vscode.window.showInformationMessage(`I²F: ${r.configs} training config(s), ${r.findings} finding(s): ${r.errors} error(s), ${r.warnings} warning(s). See the Problems panel.`);
+      }
+    },
+  );
+}
+
+async function showSpectrum(uri?: string | vscode.Uri): Promise<void> {
+  const target = (uri ?? vscode.window.activeTextEditor?.document.uri)?.toString();
+  if (!client || !target) return;
+  const c = client;
+  const r = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: 'I²F: spectrum report' },
+    () => c.sendRequest<SpectrumReportResult>(SpectrumReportRequest, { uri: target }),
+  );
+  // A text report for now; the eigen-spectrum webview replaces it.
+  const doc = await vscode.workspace.openTextDocument({ content: r.text, language: 'plaintext' });
+  await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}
