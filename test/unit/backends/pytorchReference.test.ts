@@ -5,44 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { readNpy } from '../../../server/src/formats/npy';
 import { readSafetensors } from '../../../server/src/formats/safetensors';
-import { oneHot } from '../../../server/src/analysis/inputs';
 
-const root = join(__dirname, '../../fixtures/models');
-
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-/** Flattens name-keyed θ tensors into the operator's layout. */
-export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array {
-  const out = new Float64Array(total);
-  for (const p of layout) {
-    const t = tensors.get(p.name);
-    assert.ok(t, `reference lacks parameter ${p.name}`);
-    assert.equal(t.data.length, p.size, `size of ${p.name}`);
-    out.set(Float64Array.from(t.data), p.offset);
-  }
-  return out;
-}
-
-export async function fixtureOperator(dir: string) {
-  const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
-  const model = await OnnxModel.open(join(dir, 'model.onnx'));
-  const x = await readNpy(join(dir, 'x.npy'));
-  const labels = Array.from((await readNpy(join(dir, 'labels.npy'))).data as BigInt64Array, Number);
-  const classes = ref.logits[0].length;
-  const op = model.operator({ batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, classes), loss: 'cross-entropy' });
-  return { ref, model, op, labels };
-}
+import { fixtureOperator, flattenTheta, relativeError, root } from '../../support/fixtures';
 
 const fixtures = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'reference.json'))) : [];
 

@@ -1,0 +1,43 @@
+// Shared access to the PyTorch float64 fixtures (test/fixtures/models/<name>/, tools/fixtures/generate.py).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OnnxModel } from '../../server/src/backends/onnx/onnxModel';
+import { readNpy } from '../../server/src/formats/npy';
+import { oneHot } from '../../server/src/analysis/inputs';
+
+export const root = join(__dirname, '../fixtures/models');
+
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Flattens name-keyed θ tensors into the operator's layout. */
+export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array {
+  const out = new Float64Array(total);
+  for (const p of layout) {
+    const t = tensors.get(p.name);
+    assert.ok(t, `reference lacks parameter ${p.name}`);
+    assert.equal(t.data.length, p.size, `size of ${p.name}`);
+    out.set(Float64Array.from(t.data), p.offset);
+  }
+  return out;
+}
+
+export async function fixtureOperator(dir: string) {
+  const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
+  const model = await OnnxModel.open(join(dir, 'model.onnx'));
+  const x = await readNpy(join(dir, 'x.npy'));
+  const labels = Array.from((await readNpy(join(dir, 'labels.npy'))).data as BigInt64Array, Number);
+  const classes = ref.logits[0].length;
+  const op = model.operator({ batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, classes), loss: 'cross-entropy' });
+  return { ref, model, op, labels };
+}
+
