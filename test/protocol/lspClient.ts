@@ -1,5 +1,7 @@
 // A small LSP client for protocol tests: spawns the BUILT server (dist/server.js --stdio) on a copy of examples/,
 // answers workspace/configuration from a settings object the test controls, and collects diagnostics.
+// LSP types and the stream connection come from vscode-languageserver/node, which re-exports vscode-languageserver-protocol/node
+// (that package's exports-only layout does not type-check under this repository's moduleResolution: node).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
