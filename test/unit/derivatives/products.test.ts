@@ -175,3 +175,29 @@ test('a model with erf-GELU has no float64 products (Erf has no double kernel) a
     await op.dispose();
   }
 });
+
+test('product graphs hold only live nodes, no duplicate node and no reshape of a reshape', async () => {
+  for (const m of [tinyConv(), tinyPiecewise(), tinyMlp()]) {
+    const dx = m.inputDims.reduce((a, b) => a * b, 1);
+    const op = operatorFor(m, Float32Array.from({ length: dx }, (_, i) => (i % 5) / 5), Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes));
+    try {
+      for (const kind of ['gradient', 'jacobianVector', 'jacobianTransposeVector', 'gram'] as const) {
+        for (const floatType of ['float32', 'float64'] as const) {
+          const { graph } = op.productModel(kind, m.inputDims[0], floatType).model;
+          const consumed = new Set(graph.nodes.flatMap((n) => n.inputs));
+          for (const o of graph.outputs) consumed.add(o.name);
+          const dead = graph.nodes.filter((n) => !n.outputs.some((o) => o && consumed.has(o)));
+          assert.deepEqual(dead.map((n) => n.opType), [], `${kind}/${floatType}: dead nodes`);
+          const keys = graph.nodes.map((n) => `${n.opType}|${n.inputs.join(',')}|${JSON.stringify(n.attributes)}`);
+          assert.equal(new Set(keys).size, keys.length, `${kind}/${floatType}: duplicate nodes`);
+          const producer = new Map(graph.nodes.map((n) => [n.outputs[0], n.opType]));
+          // (reshapes the builder emits: the model's own forward Reshape nodes keep their names)
+          const chained = graph.nodes.filter((n) => n.name.startsWith('n_') && n.opType === 'Reshape' && producer.get(n.inputs[0]) === 'Reshape');
+          assert.deepEqual(chained.map((n) => n.name), [], `${kind}/${floatType}: reshape chains`);
+        }
+      }
+    } finally {
+      await op.dispose();
+    }
+  }
+});

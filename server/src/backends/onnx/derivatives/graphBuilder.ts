@@ -30,8 +30,14 @@ export class GraphBuilder {
   readonly outputs: ValueInfo[] = [];
   private counter = 0;
   private readonly constantCache = new Map<string, string>();
+  private readonly opCache = new Map<string, string>();
+  private readonly reshapeSource = new Map<string, string>();
+  /** One tensor object for every zeros() fill value, so equal ConstantOfShape nodes are recognised as one. */
+  private readonly zeroValue: Tensor;
 
-  constructor(private readonly prefix = 'd', readonly floatType: FloatType = 'float32') {}
+  constructor(private readonly prefix = 'd', readonly floatType: FloatType = 'float32') {
+    this.zeroValue = { dtype: floatType, dims: [1], data: floatType === 'float64' ? new Float64Array(1) : new Float32Array(1) };
+  }
 
   fresh(hint: string): string {
     return `${this.prefix}${this.counter++}_${hint}`;
@@ -68,11 +74,19 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Appends a node with one output whose type the caller states; returns the output's name. */
+  /**
+   * Appends a node with one output whose type the caller states; returns the output's name. The same op on the
+   * same inputs with the same attributes returns the earlier output instead (common subexpressions: the reverse and
+   * both tangent passes each ask for σ'(x) = y(1 − y), Relu masks, reshapes of the same value, …).
+   */
   op(opType: string, inputs: string[], out: ValueType, attributes: Attrs = {}, hint = opType): string {
+    const key = `${opType}|${inputs.join(',')}|${attributeKey(attributes)}`;
+    const hit = this.opCache.get(key);
+    if (hit !== undefined) return hit;
     const name = this.fresh(hint);
     this.nodes.push({ name: `n_${name}`, opType, domain: '', inputs, outputs: [name], attributes });
     this.setType(name, out);
+    this.opCache.set(key, name);
     return name;
   }
 
@@ -148,12 +162,20 @@ export class GraphBuilder {
 
   reshape(a: string, dims: number[]): string {
     if (sameDims(this.dims(a), dims)) return a;
-    return this.op('Reshape', [a, this.int64s(dims)], { dtype: this.type(a).dtype, dims });
+    // A reshape of a reshape is one reshape of the original (the transposes above make such chains).
+    const source = this.reshapeSource.get(a) ?? a;
+    if (sameDims(this.dims(source), dims)) return source;
+    const out = this.op('Reshape', [source, this.int64s(dims)], { dtype: this.type(a).dtype, dims });
+    this.reshapeSource.set(out, source);
+    return out;
   }
 
   transpose(a: string, perm: number[]): string {
     if (perm.every((p, i) => p === i)) return a;
     const d = this.dims(a);
+    // Moving only size-1 axes keeps the memory order: a Reshape (free) instead of a Transpose (a copy).
+    const moved = perm.filter((p) => d[p] !== 1);
+    if (moved.every((p, i) => i === 0 || p > moved[i - 1])) return this.reshape(a, perm.map((p) => d[p]));
     return this.op('Transpose', [a], { dtype: this.type(a).dtype, dims: perm.map((p) => d[p]) }, { perm: ints(perm) });
   }
 
@@ -185,13 +207,29 @@ export class GraphBuilder {
   /** A zero tensor of the given shape (ConstantOfShape: nothing large is stored in the file). */
   zeros(dims: number[]): string {
     return this.op('ConstantOfShape', [this.int64s(dims)], this.real(dims), {
-      value: { type: 'tensor', value: { dtype: this.floatType, dims: [1], data: this.floatType === 'float64' ? new Float64Array(1) : new Float32Array(1) } },
+      value: { type: 'tensor', value: this.zeroValue },
     }, 'zeros');
   }
 
   size(name: string): number {
     return sizeOf(this.dims(name));
   }
+}
+
+/** A canonical string of attributes (tensor-valued ones by identity: rules never rebuild equal tensors). */
+function attributeKey(attributes: Attrs): string {
+  return Object.keys(attributes).sort().map((k) => {
+    const a = attributes[k];
+    return `${k}=${a.type === 'tensor' || a.type === 'graph' ? `#${identity(a.value)}` : JSON.stringify(a.value)}`;
+  }).join(';');
+}
+
+const identities = new WeakMap<object, number>();
+let nextIdentity = 0;
+function identity(o: object): number {
+  let id = identities.get(o);
+  if (id === undefined) identities.set(o, (id = nextIdentity++));
+  return id;
 }
 
 export function sameDims(a: readonly number[], b: readonly number[]): boolean {

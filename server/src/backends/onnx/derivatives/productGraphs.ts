@@ -193,17 +193,32 @@ function toModel(d: Differentiated, kind: ProductKind, outputs: { name: string; 
     b.raw({ name: `out_${o.as}`, opType: 'Identity', domain: '', inputs: [o.name], outputs: [o.as], attributes: {} }, [b.type(o.name)]);
     b.addOutput(o.as);
   }
-  // Only the initialisers the product reads go into the file (the lowered graph may have left some unused).
+  // Only the nodes the outputs depend on (the gram graph needs neither the loss nor the primal θ-gradients, only
+  // their tangents) and only the initialisers those nodes read go into the file.
+  const nodes = liveNodes(b.nodes, b.outputs.map((o) => o.name));
   const used = new Set<string>();
-  for (const n of b.nodes) for (const v of n.inputs) used.add(v);
+  for (const n of nodes) for (const v of n.inputs) used.add(v);
   const initializers = new Map([...b.initializers].filter(([name]) => used.has(name)));
   return {
     irVersion: 8,
     producerName: 'i2f-privacy-lint',
     producerVersion: kind,
     opsets: [{ domain: '', version: OPSET }],
-    graph: { name: `i2f_${kind}`, nodes: b.nodes, initializers, inputs: b.inputs, outputs: b.outputs },
+    graph: { name: `i2f_${kind}`, nodes, initializers, inputs: b.inputs, outputs: b.outputs },
   };
+}
+
+/** The nodes some output depends on, in their original (topological) order. */
+function liveNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
+  const needed = new Set(outputs);
+  const keep: boolean[] = new Array(nodes.length).fill(false);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i];
+    if (!n.outputs.some((o) => o && needed.has(o))) continue;
+    keep[i] = true;
+    for (const v of n.inputs) if (v) needed.add(v);
+  }
+  return nodes.filter((_, i) => keep[i]);
 }
 
 export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind): { model: Model; layout: ProductLayout } {
