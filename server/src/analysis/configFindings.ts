@@ -37,6 +37,8 @@ export interface ConfigAnalysisSettings {
   maxModelBytes?: number;
   /** Risk thresholds (default: the engine's). */
   thresholds?: RiskThresholds;
+  /** Top-K and bottom-K eigenvalues of J Jᵀ in the report (default 0: none; the HTML audit report plots them). */
+  spectrumK?: number;
   signal?: AbortSignal;
   onProgress?: (stage: string, fraction: number) => void;
   /** Each batch's full engine result (the language server caches its noise response). */
@@ -87,7 +89,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
         defences: plan.defences.map((d) => d.spec),
         relativeGaussian: plan.relative.map((r) => ({ sigma0: r.sigma0, percentile: r.percentile })),
         damping: settings.damping,
-        spectrumK: 0,
+        spectrumK: settings.spectrumK ?? 0,
         seed: settings.seed,
         loss: 'cross-entropy',
         targetPsnr,
