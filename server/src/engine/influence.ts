@@ -9,6 +9,7 @@ import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
 import { minres } from './minres';
+import { reliableUpdateCG, type RefinementReport } from './refine';
 import type { InversionOperator } from './operator';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
@@ -47,6 +48,13 @@ export interface InfluenceOptions {
   solver?: SolverMethod;
   /** Unit roundoff of the backend's products (2⁻²⁴ for float32 kernels); lets a solve stop at that floor. */
   productRoundoff?: number;
+  /**
+   * Mixed precision when the operator has precise products (op.precise): CG on the fast products with float64
+   * right-hand sides and reliable residual updates (refine.ts). Default true; ignored for MINRES.
+   */
+  refine?: boolean;
+  /** Reliable-update factor of the mixed-precision CG (default refine.ts DEFAULT_UPDATE_FACTOR). */
+  updateFactor?: number;
   /** Extreme eigenvalues to report at each end (0 = none). */
   spectrumK?: number;
   /** Lanczos steps for the spectrum (default max(4k, 100), capped at d_x; d_x steps give the whole spectrum). */
@@ -117,6 +125,10 @@ export interface NoiseEvaluation {
 
 export interface SolveSummary {
   purpose: 'deterministic' | 'noise' | 'trace';
+  /** 'mixed': float64 residuals with float32 corrections (refine.ts); 'products': the backend's products only. */
+  precision: 'mixed' | 'products';
+  /** Outer/inner iterations and products per precision, when refined. */
+  refinement?: RefinementReport;
   iterations: number;
   products: number;
   relativeResidual: number;
@@ -274,24 +286,35 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     }));
   }
 
-  // 3. right-hand sides J δ_det and J z
+  // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
+  const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
+  const jacobianVector = precise ? (u: Float64Array, o: Float64Array) => precise.jacobianVector(u, o) : (u: Float64Array, o: Float64Array) => op.jacobianVector(u, o);
   const bDet = det ? new Float64Array(n) : null;
   const bNoise = z ? new Float64Array(n) : null;
   await stage('jacobian', async () => {
-    if (det && bDet) await op.jacobianVector(det, bDet);
-    if (z && bNoise) await op.jacobianVector(z, bNoise);
+    if (det && bDet) await jacobianVector(det, bDet);
+    if (z && bNoise) await jacobianVector(z, bNoise);
   });
 
   const solves: SolveSummary[] = [];
   const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage) => {
     const logTol = Math.log(tolerance);
-    const solver = method === 'minres' ? minres : conjugateGradient;
-    const r = await solver(gram, b, {
+    const common = {
       tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value,
-      onProgress: (_, rel) => progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol))),
-    });
+      onProgress: (_: number, rel: number) => progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol))),
+    };
+    if (precise) {
+      const r = await reliableUpdateCG(gram, (v, o) => precise.gramVector(v, o), b, { ...common, updateFactor: opts.updateFactor });
+      solves.push({
+        purpose, precision: 'mixed', refinement: r.refinement, iterations: r.iterations, products: r.products,
+        relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false,
+      });
+      return r.solution;
+    }
+    const solver = method === 'minres' ? minres : conjugateGradient;
+    const r = await solver(gram, b, common);
     solves.push({
-      purpose, iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
+      purpose, precision: 'products', iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
       converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision,
     });
     return r.solution;
@@ -314,7 +337,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         const bj = new Float64Array(n);
         for (let j = 0; j < extra; j++) {
           new Random(deriveSeed(seed, 100 + j)).fillNormal(zj);
-          await op.jacobianVector(zj, bj);
+          await jacobianVector(zj, bj);
           samples.push(perSampleSquaredNorms(await solve(bj, 'trace', 'trace'), batchSize));
           progress('trace', (j + 1) / extra);
         }

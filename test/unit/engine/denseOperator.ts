@@ -1,6 +1,6 @@
 // A real InversionOperator over a dense J with a chosen singular spectrum (J = U Σ Vᵀ), the tests' independent truth.
 
-import type { InversionOperator } from '../../../server/src/engine/operator';
+import type { InversionOperator, PreciseProducts } from '../../../server/src/engine/operator';
 import { Random } from '../../../server/src/engine/random';
 
 /** Columns of an n × k matrix with orthonormal columns, Haar-random (Gram–Schmidt twice on Gaussian columns). Column-major. */
@@ -115,6 +115,8 @@ export function choleskySolve(jac: DenseJacobian, b: Float64Array, damping = 0):
 export interface DenseOperatorOptions {
   /** Round each product's input and output to float32, like the ONNX backend's float32 Conv kernels (MEASURED.md). */
   float32?: boolean;
+  /** Offer exact (float64) J u and J Jᵀ v as `precise`, like the ONNX backend's float64 graphs beside float32 ones. */
+  precise?: boolean;
   /** Parameter tensors (name, size) that split θ; default one tensor 'w'. */
   tensors?: { name: string; size: number }[];
   gradient?: Float64Array;
@@ -128,7 +130,8 @@ export class DenseInversionOperator implements InversionOperator {
   readonly parameterCount: number;
   readonly parameters: { name: string; dims: number[]; offset: number; size: number }[];
   /** Products computed so far, by kind. */
-  readonly counts = { gradient: 0, jacobianVector: 0, jacobianTransposeVector: 0, gramVector: 0 };
+  readonly counts = { gradient: 0, jacobianVector: 0, jacobianTransposeVector: 0, gramVector: 0, preciseJacobianVector: 0, preciseGramVector: 0 };
+  readonly precise?: PreciseProducts;
   private readonly work: Float64Array;
 
   constructor(readonly jac: DenseJacobian, private readonly opts: DenseOperatorOptions = {}) {
@@ -143,6 +146,21 @@ export class DenseInversionOperator implements InversionOperator {
     });
     if (offset !== jac.dtheta) throw new Error('tensor sizes must add up to d_θ');
     this.work = new Float64Array(jac.dtheta);
+    if (opts.precise) {
+      const work = new Float64Array(jac.dtheta);
+      this.precise = {
+        roundoff: 2 ** -53,
+        jacobianVector: async (u, out) => {
+          this.counts.preciseJacobianVector++;
+          this.mulJ(u, out);
+        },
+        gramVector: async (v, out) => {
+          this.counts.preciseGramVector++;
+          this.mulJt(v, work);
+          this.mulJ(work, out);
+        },
+      };
+    }
   }
 
   setInput(): void {}
