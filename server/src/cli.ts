@@ -13,7 +13,7 @@ const USAGE = `i2f — how much of a client's private data can an attacker rebui
 Usage:
   i2f analyze MODEL [--weights FILE.safetensors] [--data PATH] [--labels LIST|PATH] [--batch B]
                     [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
-                    [--backend onnx] [--seed N] [--json]
+                    [--backend onnx|tfjs] [--cross-check] [--seed N] [--json]
   i2f audit [PATH…] [--json]
 ${ATTACK_USAGE}
 Defences (--defense, repeatable, applied in order):
@@ -21,6 +21,8 @@ Defences (--defense, repeatable, applied in order):
 
 More options for analyze:
   --loss cross-entropy|mse   --tolerance T (default 1e-6)   --max-iterations N   --target-psnr DB
+  --backend tfjs (nested autodiff in TensorFlow.js: WASM, or tfjs-node when installed)
+  --cross-check (run both engines; report the largest relative disagreement of g, J u, Jᵀ v)
   --threads N (onnxruntime intra-op threads)   --provider cpu|cuda (execution provider, falls back to cpu)
 `;
 
@@ -68,6 +70,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
       damping: { type: 'string' },
       spectrum: { type: 'string' },
       backend: { type: 'string' },
+      'cross-check': { type: 'boolean' },
       seed: { type: 'string' },
       json: { type: 'boolean' },
       loss: { type: 'string' },
@@ -80,7 +83,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new CliError(`analyze takes one MODEL, got ${positionals.length}`);
   const backend = values.backend ?? 'onnx';
-  if (backend !== 'onnx') throw new CliError(`--backend '${backend}' is not available (available: onnx)`);
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new CliError(`--backend '${backend}' is not available (available: onnx, tfjs)`);
   const loss = values.loss ?? 'cross-entropy';
   if (loss !== 'cross-entropy' && loss !== 'mse') throw new CliError(`--loss must be cross-entropy or mse, got '${loss}'`);
   const request: AnalyzeRequest = {
@@ -98,6 +101,8 @@ async function analyzeCommand(args: string[]): Promise<number> {
     tolerance: number('tolerance', values.tolerance),
     maxIterations: integer('max-iterations', values['max-iterations'], undefined, 1),
     targetPsnr: number('target-psnr', values['target-psnr']),
+    backend,
+    crossCheck: !!values['cross-check'],
     session: {
       intraOpNumThreads: integer('threads', values.threads, undefined, 1),
       executionProviders: values.provider ? [values.provider, 'cpu'] : undefined,
@@ -110,6 +115,12 @@ async function analyzeCommand(args: string[]): Promise<number> {
   const report = await analyzeModel(request, { onProgress: progress });
   if (progress) process.stderr.write('\r'.padEnd(40) + '\r');
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysisText(report));
+  if (!values.json) {
+    for (const r of report.results) {
+      const c = r.crossCheck;
+      if (c) process.stdout.write(`cross-check (samples ${r.samples.join(', ')}): tfjs vs onnx relative disagreement g ${c.g.toExponential(2)}, J u ${c.Ju.toExponential(2)}, Jᵀ v ${c.JTv.toExponential(2)} (max ${c.max.toExponential(2)})\n`);
+    }
+  }
   return 0;
 }
 

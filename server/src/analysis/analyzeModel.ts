@@ -9,6 +9,8 @@ import type { InversionOperator } from '../engine/operator';
 import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import { readSafetensors } from '../formats/safetensors';
+import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
+import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
 
 export interface AnalyzeRequest {
@@ -42,6 +44,10 @@ export interface AnalyzeRequest {
   relativeGaussian?: { sigma0: number; percentile: number }[];
   maxModelBytes?: number;
   session?: SessionSettings;
+  /** Engine for the products: the ONNX derivative graphs (default) or nested autodiff in TensorFlow.js. */
+  backend?: 'onnx' | 'tfjs';
+  /** Also run the other engine per batch and report the largest relative disagreement of g, J u, Jᵀ v. */
+  crossCheck?: boolean;
 }
 
 export interface BatchReport {
@@ -69,10 +75,11 @@ export interface BatchReport {
   solver: { method: string; iterations: number; relativeResidual: number; converged: boolean; damping: number };
   spectrum?: { top: number[]; bottom: number[]; bottomResiduals: number[]; steps: number; complete: boolean };
   timing: Record<string, number>;
+  crossCheck?: CrossCheckResult;
 }
 
 export interface AnalyzeReport {
-  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; theta: string[]; weights?: string };
+  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string };
   settings: { damping: number; tolerance: number; seed: number; loss: string; batch: number; data: string; dataRange: number };
   results: BatchReport[];
 }
@@ -109,9 +116,20 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
     const classes = predicted.logits.length / size;
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const op = model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const onnxOp = () => model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const tfjsOp = () => TfjsInversionOperator.create({ file: req.model, trainable: model.trainable, loss: req.loss, specialise: (b) => model.specialise(b), batch: size, input: x, target });
+    const op = req.backend === 'tfjs' ? await tfjsOp() : onnxOp();
     const t0 = performance.now();
+    let agreement: CrossCheckResult | undefined;
     try {
+      if (req.crossCheck) {
+        const other = req.backend === 'tfjs' ? onnxOp() : await tfjsOp();
+        try {
+          agreement = req.backend === 'tfjs' ? await crossCheck(op, other, req.seed) : await crossCheck(other, op, req.seed);
+        } finally {
+          await other.dispose();
+        }
+      }
       const batchDefences = req.relativeGaussian?.length ? [...defences, ...(await relativeDefences(op, req.relativeGaussian))] : defences;
       const r = await analyzeInfluence(op, {
         defences: batchDefences,
@@ -130,7 +148,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         onProgress: (stage: InfluenceStage, f: number) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
       });
       hooks.onInfluence?.(k, r);
-      results.push(batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0));
+      results.push({ ...batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0), ...(agreement ? { crossCheck: agreement } : {}) });
     } finally {
       await op.dispose();
     }
@@ -141,7 +159,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       format: 'onnx',
       parameters: model.parameterCount,
       inputShape: [batch, ...model.sampleDims],
-      backend: 'onnx',
+      backend: req.backend ?? 'onnx',
       theta: model.trainable,
       ...(req.weights ? { weights: req.weights } : {}),
     },
