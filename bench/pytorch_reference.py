@@ -1,26 +1,27 @@
 #!/usr/bin/python3
 """PyTorch CPU reference timings for the bench (run with the SYSTEM python: /usr/bin/python3, torch 1.13).
 
-    /usr/bin/python3 bench/pytorch_reference.py [--models mlp,lenet,resnet8,resnet18] [--out file.json]
-                                                [--repeats N] [--no-analysis] [--analysis-dtype float32|float64]
+    /usr/bin/python3 bench/pytorch_reference.py [--models mlp,lenet,resnet8,resnet18] [--inputs DIR] [--out file.json]
+        [--repeats N] [--budget S] [--analysis lenet:full,resnet18:lambda] [--no-analysis]
+        [--analysis-dtype float32|float64] [--export-only]
 
 Prints ONE JSON object (and writes it to --out if given):
-  products: per model, median milliseconds (one thread, float32) of
-      g     = ∇θ L                      (forward + backward)
-      Ju    = ∇x ⟨g, u⟩                 (forward + backward with graph + double backward)
-      JTv   = d/dt g(x + t v)          (double-backward trick: ∇_w ⟨J w, v⟩)
-      JJTv  = J (Jᵀ v)                 (JTv then Ju)
+  products: per model, median milliseconds (one thread, float32, 2 warm-up calls) of
+      g     = grad_theta L                (forward + backward)
+      Ju    = grad_x <g, u>               (forward + backward with graph + double backward)
+      JTv   = d/dt g(x + t v)             (double-backward trick: grad_w <J w, v>)
+      JJTv  = J (J^T v)                   (JTv then Ju: PyTorch has no fused product)
     each timed end to end from the input, as the product engine would run it; L = mean softmax cross-entropy.
-  analysis: wall time of a "full analysis" on the DLG LeNet fixture (test/fixtures/models/dlg_lenet: its weights,
-    input, labels and Gaussian δ): b = J δ, λmax by 20 Lanczos steps with full re-orthogonalisation on J Jᵀ v,
-    I_lb = ‖J δ‖ / λmax, and undamped CG on J Jᵀ z = J δ from z = 0 to relative residual 1e-6 (cap 10000
-    iterations), products in --analysis-dtype (default float32) and CG/Lanczos state in float64.
+  analysis: per requested model, the same work as the engine's analyzeInfluence(op, {delta, spectrumK: 20}) (see
+    analysis()): g, lambda_max (Lanczos, 30 steps, early stop), [full] 100-step Lanczos spectrum, b = J delta,
+    I_lb = |b| / lambda_max, [full] undamped CG to a true relative residual of 1e-6 as engine/cg.ts does it.
 
-Models: mlp = examples/models/mlp.onnx (784-256-10 sigmoid, batch 1 of examples/data/digits.npy);
-lenet = examples/models/lenet.onnx (DLG LeNet, batch 1); resnet8 = the resnet8 fixture (BatchNorm in eval mode,
-batch 1); lenet5_pool = that fixture (batch 2); resnet18 = CIFAR ResNet-18 built here and exported on first use to
-bench/out/resnet18.onnx (bench/out is gitignored: never commit it). Weights are always read back from the ONNX
-initialisers, so PyTorch runs exactly the float32 weights the ONNX engines see.
+Models: mlp = examples/models/mlp.onnx (784-256-10 sigmoid); lenet = test/fixtures/models/dlg_lenet/model.onnx (DLG
+LeNet); resnet8 = test/fixtures/models/resnet8/model.onnx (BatchNorm in eval mode); resnet18 = CIFAR ResNet-18 built
+here and exported on first use to bench/out/resnet18.onnx (bench/out is gitignored: never commit it). Batch 1.
+bench/run.ts passes --inputs bench/out/inputs, where it wrote the x, labels and delta its own run used, so both
+sides do the same work. Weights are always read back from the ONNX initialisers, so PyTorch runs exactly the
+float32 weights the ONNX engines see.
 """
 
 import argparse
@@ -168,13 +169,14 @@ def median_ms(fn, repeats, budget_s=20.0, warmup=2):
         fn()
     times = []
     start = time.perf_counter()
+    c0 = time.process_time()
     for i in range(repeats):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1e3)
         if time.perf_counter() - start > budget_s and i >= 2:
             break
-    return statistics.median(times), len(times)
+    return statistics.median(times), len(times), (time.process_time() - c0) * 1e3 / len(times)
 
 
 def time_products(name, repeats, inputs, budget_s):
@@ -185,8 +187,9 @@ def time_products(name, repeats, inputs, budget_s):
     v = torch.randn(x.shape, generator=gen)
     res = dict(description=desc, dTheta=sum(p.numel() for p in P.params), dX=x.numel(), batch=int(x.shape[0]))
     for key, fn in [("g", P.g), ("Ju", lambda: P.Ju(u)), ("JTv", lambda: P.JTv(v)), ("JJTv", lambda: P.JJTv(v))]:
-        ms, n = median_ms(fn, repeats, budget_s)
+        ms, n, cpu = median_ms(fn, repeats, budget_s)
         res[key + "_ms"] = round(ms, 4)
+        res[key + "_cpu_ms"] = round(cpu, 4)
         res[key + "_repeats"] = n
     return res
 
@@ -252,6 +255,7 @@ def analysis(name, inputs, dtype="float32", mode="full", max_iter=10000, tol=1e-
         return r.detach().double().numpy().reshape(-1)
 
     stages = {}
+    c_start = time.process_time()
     t0 = time.perf_counter()
     counts["g"] += 1
     g = P.g()
@@ -342,6 +346,7 @@ def analysis(name, inputs, dtype="float32", mode="full", max_iter=10000, tol=1e-
                    spectrumSteps=spec_steps, top=top, bottom=bottom,
                    msPerJJTvInSolve=round(stages["solve-deterministic"] * 1e3 / max(1, counts["JJTv"]), 4))
     out["wall_s"] = round(time.perf_counter() - t0, 4)
+    out["cpu_s"] = round(time.process_time() - c_start, 4)
     out["stages_s"] = {k: round(v, 4) for k, v in stages.items()}
     out["products"] = dict(counts)
     return out

@@ -1,0 +1,315 @@
+// npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
+//                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis]
+//
+// Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
+// and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
+// full analysis (analyzeInfluence: λmax + I_lb + undamped I²F to 1e-6 + top-20 spectrum, the engine's default
+// solver; ResNet-18: λmax + I_lb only), the CG-loop overhead and maxRSS. Then bench/pytorch_reference.py on the
+// same batch, labels and δ (written to bench/out/inputs/) where /usr/bin/python3 has torch, and PASS/MISS per target.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BENCH_MODELS, OUT, PRODUCTS, ROOT, type ChildResult } from './common';
+import { measureModel, type ChildOptions } from './measure';
+
+const PY = '/usr/bin/python3';
+const RESULT_TAG = 'BENCH_RESULT ';
+
+interface Args {
+  models: string[];
+  quick: boolean;
+  repeat: number;
+  json: boolean;
+  pytorch: boolean;
+  reusePytorch: boolean;
+  raw: boolean;
+  pytorchResnet18Analysis: boolean;
+  child?: string;
+  render?: string;
+  analysis?: ChildOptions['analysis'];
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const val = () => argv[++i] ?? '';
+    if (k === '--models') a.models = val().split(',').filter(Boolean);
+    else if (k === '--quick') a.quick = true;
+    else if (k === '--repeat') a.repeat = Number(val());
+    else if (k === '--json') a.json = true;
+    else if (k === '--no-pytorch') a.pytorch = false;
+    else if (k === '--reuse-pytorch') a.reusePytorch = true;
+    else if (k === '--no-raw') a.raw = false;
+    else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
+    else if (k === '--child') a.child = val();
+    else if (k === '--render') a.render = val();
+    else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
+    else if (k === '--help' || k === '-h') {
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--render bench/out/bench.json]');
+      process.exit(0);
+    } else throw new Error(`unknown option ${k}`);
+  }
+  for (const m of a.models) if (!BENCH_MODELS.some((b) => b.name === m)) throw new Error(`unknown model ${m} (known: ${BENCH_MODELS.map((b) => b.name).join(', ')})`);
+  if (!(a.repeat > 0)) a.repeat = a.quick ? 7 : 21;
+  return a;
+}
+
+const log = (s: string) => process.stderr.write(s + '\n');
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.render) {
+    // re-print the table of a saved --json report (bench/out/bench.json)
+    const fs = await import('node:fs/promises');
+    process.stdout.write(renderText(JSON.parse(await fs.readFile(args.render, 'utf8'))) + '\n');
+    return;
+  }
+  if (args.child) {
+    const spec = BENCH_MODELS.find((m) => m.name === args.child)!;
+    const r = await measureModel(args.child, {
+      repeat: args.repeat, budgetMs: args.quick ? 1500 : 6000, analysis: args.analysis ?? spec.analysis, raw: args.raw,
+    });
+    process.stdout.write(RESULT_TAG + JSON.stringify(r) + '\n');
+    return;
+  }
+
+  const start = { loadavg: os.loadavg(), cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', totalMemGB: os.totalmem() / 2 ** 30, node: process.version, ort: ortVersion(), time: new Date().toISOString() };
+  log(`I²F bench: ${start.time}, ${start.cores} cores (${start.cpu}), load average ${start.loadavg.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min), node ${start.node}, onnxruntime-node ${start.ort}`);
+  if (start.loadavg[0] > start.cores * 0.5) log(`WARNING: the machine is loaded (1-min load ${start.loadavg[0].toFixed(2)} on ${start.cores} cores): absolute times are inflated; ratios measured back to back are more robust.`);
+
+  const torch = args.pytorch ? pythonTorch() : { ok: false, why: 'disabled by --no-pytorch' };
+  const skipped: Record<string, string> = {};
+  const models = [...args.models];
+  if (models.includes('resnet18') && !existsSync(path.join(OUT, 'resnet18.onnx'))) {
+    if (torch.ok) {
+      log('exporting bench/out/resnet18.onnx with bench/pytorch_reference.py --export-only ...');
+      const r = spawnSync(PY, ['bench/pytorch_reference.py', '--export-only'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+      if (r.status !== 0) skipped.resnet18 = `export failed (exit ${r.status})`;
+    } else skipped.resnet18 = `bench/out/resnet18.onnx is missing and ${PY} has no torch to generate it (${torch.why})`;
+  }
+  for (const m of models) {
+    const spec = BENCH_MODELS.find((b) => b.name === m)!;
+    if (!skipped[m] && !existsSync(path.join(ROOT, spec.file))) skipped[m] = `${spec.file} not present`;
+  }
+  for (const [m, why] of Object.entries(skipped)) log(`SKIPPED ${m}: ${why}`);
+  const run = models.filter((m) => !skipped[m]);
+
+  const results: ChildResult[] = [];
+  for (const m of run) {
+    log(`[${m}] measuring in a child process ...`);
+    try {
+      results.push(await runChild(m, args));
+    } catch (e) {
+      skipped[m] = `child failed: ${(e as Error).message.split('\n')[0]}`;
+      log(`FAILED ${m}: ${(e as Error).message}`);
+    }
+  }
+
+  let pytorch: PyResult | undefined;
+  const ptFile = path.join(OUT, 'pytorch.json');
+  if (torch.ok && run.length) {
+    if (args.reusePytorch && existsSync(ptFile)) {
+      pytorch = JSON.parse(await import('node:fs/promises').then((f) => f.readFile(ptFile, 'utf8')));
+      log(`reusing ${path.relative(ROOT, ptFile)} (--reuse-pytorch)`);
+    } else {
+      const done = results.map((r) => r.name);
+      const analyses = [done.includes('lenet') ? 'lenet:full' : '', args.pytorchResnet18Analysis && done.includes('resnet18') ? 'resnet18:lambda' : ''].filter(Boolean);
+      const pyArgs = ['bench/pytorch_reference.py', '--models', done.join(','), '--inputs', path.join(OUT, 'inputs'),
+        '--repeats', String(args.quick ? 5 : args.repeat), '--budget', args.quick ? '3' : '10', '--out', ptFile,
+        '--analysis', analyses.join(',')];
+      log(`running ${PY} ${pyArgs.join(' ')} ...`);
+      const r = spawnSync(PY, pyArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: '1' } });
+      if (r.status === 0) pytorch = JSON.parse(r.stdout.toString());
+      else log(`bench/pytorch_reference.py failed (exit ${r.status}): no PyTorch comparison`);
+    }
+  } else if (!torch.ok) log(`PyTorch comparison skipped: ${torch.why}`);
+
+  const end = { loadavg: os.loadavg() };
+  const targets = evaluateTargets(results, pytorch, skipped);
+  const report = { start, end, skipped, results, pytorch, targets };
+  await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
+  if (args.json) {
+    process.stdout.write(JSON.stringify(report, null, 1) + '\n');
+  } else {
+    process.stdout.write(renderText(report) + '\n');
+  }
+}
+
+function ortVersion(): string {
+  try {
+    return require('onnxruntime-node/package.json').version;
+  } catch {
+    return '?';
+  }
+}
+
+function pythonTorch(): { ok: boolean; why: string } {
+  if (!existsSync(PY)) return { ok: false, why: `${PY} not found` };
+  const r = spawnSync(PY, ['-c', 'import torch, onnx; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? { ok: true, why: `torch ${r.stdout.trim()}` } : { ok: false, why: `${PY} cannot import torch/onnx` };
+}
+
+function runChild(name: string, args: Args): Promise<ChildResult> {
+  const childArgs = [...process.execArgv, __filename, '--child', name, '--repeat', String(args.repeat)];
+  if (args.quick) childArgs.push('--quick');
+  if (!args.raw) childArgs.push('--no-raw');
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, childArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.on('error', reject);
+    c.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_TAG));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_TAG.length)));
+      else reject(new Error(`exit ${code}${out ? `: ${out.slice(-500)}` : ''}`));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PyTorch side (bench/pytorch_reference.py's JSON)
+
+interface PyProducts { g_cpu_ms: number; Ju_cpu_ms: number; JTv_cpu_ms: number; JJTv_cpu_ms: number; g_ms: number; Ju_ms: number; JTv_ms: number; JJTv_ms: number; dTheta: number; dX: number; description: string }
+interface PyAnalysis { wall_s: number; cpu_s?: number; lambdaMax: number; lowerBound: number; cgIterations?: number; cgStop?: string; cgTrueResidual?: number; i2f?: number; lambdaMaxAndLowerBound_s: number; products: Record<string, number>; msPerJJTvInSolve?: number; stages_s: Record<string, number> }
+interface PyResult { torch: string; products: Record<string, PyProducts>; analysis: Record<string, PyAnalysis>; loadavg?: number[] }
+
+// ---------------------------------------------------------------------------------------------------------------
+// targets
+
+interface Target { target: string; model: string; value: string; limit: string; status: 'PASS' | 'MISS' | 'n/a'; note?: string }
+
+/** CG-loop overhead against the raw session.run time of the fused graph (products = iterations + residual checks). */
+export function cgOverhead(r: ChildResult): { vsRaw?: number; vsOperator?: number; perProductMs?: number; cpuVsRaw?: number; cpuPerProductMs?: number } {
+  const a = r.analysis;
+  const solveMs = a?.timing['solve-deterministic'];
+  if (!a || a.mode !== 'full' || !solveMs || !a.products) return {};
+  const raw = r.graphs.JJTv?.rawRunMedianMs;
+  const opMs = r.products.JJTv.medianMs;
+  const solveCpu = a.cpuTiming?.['solve-deterministic'];
+  const rawCpu = r.graphs.JJTv?.rawRunCpuMs;
+  return {
+    vsRaw: raw !== undefined ? (solveMs - a.products * raw) / solveMs : undefined,
+    vsOperator: (solveMs - a.products * opMs) / solveMs,
+    perProductMs: solveMs / a.products,
+    cpuVsRaw: solveCpu && rawCpu !== undefined ? (solveCpu - a.products * rawCpu) / solveCpu : undefined,
+    cpuPerProductMs: solveCpu ? solveCpu / a.products : undefined,
+  };
+}
+
+function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>): Target[] {
+  const t: Target[] = [];
+  const f = (x: number, d = 2) => x.toFixed(d);
+  for (const r of results) {
+    const p = py?.products[r.name];
+    for (const k of PRODUCTS) {
+      const ours = r.products[k].cpuMs;
+      const oursWall = r.products[k].medianMs;
+      if (!p) { t.push({ target: `${k} CPU time ≤ PyTorch`, model: r.name, value: `${f(ours, 3)} ms`, limit: 'PyTorch', status: 'n/a', note: 'no PyTorch run' }); continue; }
+      const theirs = p[`${k}_cpu_ms` as keyof PyProducts] as number;
+      const theirsWall = p[`${k}_ms` as keyof PyProducts] as number;
+      const both = ours <= theirs && oursWall <= theirsWall;
+      t.push({ target: `${k} CPU time ≤ PyTorch`, model: r.name, value: `${f(ours, 3)} ms CPU (×${f(ours / theirs, 2)}); wall median ×${f(oursWall / theirsWall, 2)}`, limit: `${f(theirs, 3)} ms CPU`, status: ours <= theirs ? 'PASS' : 'MISS', note: ours <= theirs && !both ? 'wall median misses' : undefined });
+    }
+  }
+  const lenet = results.find((r) => r.name === 'lenet');
+  const pl = py?.analysis?.lenet;
+  if (lenet?.analysis) {
+    const ours = lenet.analysis.wallMs / 1000;
+    t.push(pl
+      ? { target: 'full LeNet analysis faster than PyTorch', model: 'lenet', value: `${f(ours)} s wall, ${f((Object.values(lenet.analysis.cpuTiming).reduce((x, y) => x + y, 0)) / 1000)} s CPU (${lenet.analysis.products} solve products)`, limit: `${f(pl.wall_s)} s wall, ${f(pl.cpu_s ?? NaN)} s CPU (${pl.products.JJTv} JJᵀv in all)`, status: ours < pl.wall_s ? 'PASS' : 'MISS', note: lenet.analysis.converged ? undefined : 'our solve did not converge' }
+      : { target: 'full LeNet analysis faster than PyTorch', model: 'lenet', value: `${f(ours)} s`, limit: 'PyTorch', status: 'n/a', note: 'no PyTorch run' });
+  }
+  for (const r of results) {
+    const o = cgOverhead(r);
+    if (o.cpuVsRaw !== undefined) t.push({ target: 'CG-loop overhead < 30% (CPU time)', model: r.name, value: `${f(100 * o.cpuVsRaw, 1)}% CPU (wall: ${f(100 * (o.vsRaw ?? NaN), 1)}%, load-sensitive)`, limit: '30%', status: o.cpuVsRaw < 0.3 ? 'PASS' : 'MISS' });
+  }
+  const r18 = results.find((r) => r.name === 'resnet18');
+  if (r18?.analysis) {
+    const s = r18.analysis.lambdaMaxAndLowerBoundMs / 1000;
+    t.push({ target: 'ResNet-18 λmax + I_lb < 60 s', model: 'resnet18', value: `${f(s, 1)} s (analysis wall ${f(r18.analysis.wallMs / 1000, 1)} s, ${r18.analysis.lambdaSteps} Lanczos steps)`, limit: '60 s', status: s < 60 ? 'PASS' : 'MISS' });
+  }
+  if (r18) t.push({ target: 'ResNet-18 peak RSS < 1.5 GB', model: 'resnet18', value: `${f(r18.rss.peakMB, 0)} MB`, limit: '1536 MB', status: r18.rss.peakMB < 1536 ? 'PASS' : 'MISS' });
+  else if (skipped.resnet18) t.push({ target: 'ResNet-18 targets', model: 'resnet18', value: 'skipped', limit: '', status: 'n/a', note: skipped.resnet18 });
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// text report
+
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r, j) => {
+    const line = r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+    return j === 0 ? `${line}\n${w.map((x) => '-'.repeat(x)).join('  ')}` : line;
+  }).join('\n');
+}
+
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; targets: Target[] }): string {
+  const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+  const out: string[] = [];
+  out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
+  out.push(`load average at start ${rep.start.loadavg.map((x) => x.toFixed(2)).join(' / ')}, at end ${rep.end.loadavg.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min)`);
+  for (const [m, why] of Object.entries(rep.skipped)) out.push(`SKIPPED ${m}: ${why}`);
+
+  out.push('\nProducts (one intra-op thread): CPU ms per call through the engine operator | wall median ms [raw session.run wall median]; PyTorch 1 thread: CPU ms per call; ratio ours/PyTorch on CPU ms (on wall medians)');
+  const rows = [['model (d_θ / d_x)', 'g', 'J u', 'Jᵀ v', 'J Jᵀ v', 'PyTorch CPU g / Ju / JTv / JJTv', 'ratio CPU (wall) g / Ju / JTv / JJTv']];
+  for (const r of rep.results) {
+    const p = rep.pytorch?.products[r.name];
+    const cell = (k: (typeof PRODUCTS)[number]) => `${f(r.products[k].cpuMs, 3)} | ${f(r.products[k].medianMs, 3)} [${f(r.graphs[k]?.rawRunMedianMs, 3)}]`;
+    rows.push([
+      `${r.name} (${r.parameterCount.toLocaleString('en')} / ${r.inputSize})`,
+      cell('g'), cell('Ju'), cell('JTv'), cell('JJTv'),
+      p ? PRODUCTS.map((k) => f(p[`${k}_cpu_ms` as keyof PyProducts] as number, 3)).join(' / ') : '–',
+      p ? PRODUCTS.map((k) => `${f(r.products[k].cpuMs / (p[`${k}_cpu_ms` as keyof PyProducts] as number), 2)} (${f(r.products[k].medianMs / (p[`${k}_ms` as keyof PyProducts] as number), 2)})`).join(' / ') : '–',
+    ]);
+  }
+  out.push(table(rows));
+
+  out.push('\nBuild: open = parse+check ONNX; per graph: nodes, build+encode+session-create ms; first = first operator call (build+session+run)');
+  const brows = [['model', 'open ms', 'g nodes / build / session', 'Ju', 'JTv', 'JJTv', 'first call g / Ju / JTv / JJTv ms']];
+  for (const r of rep.results) {
+    const gs = (k: (typeof PRODUCTS)[number]) => {
+      const g = r.graphs[k];
+      return g ? `${g.nodes} / ${f(g.buildMs + g.encodeMs, 0)} / ${f(g.sessionMs, 0)}` : '–';
+    };
+    brows.push([r.name, f(r.openMs + r.specialiseMs, 0), gs('g'), gs('Ju'), gs('JTv'), gs('JJTv'), PRODUCTS.map((k) => f(r.products[k].firstCallMs, 0)).join(' / ')]);
+  }
+  out.push(table(brows));
+
+  out.push('\nFull analysis (analyzeInfluence, engine default solver, δ as in bench/out/inputs; ResNet-18: λmax + I_lb only)');
+  const arows = [['model', 'wall s', 'λmax+I_lb s', 'λmax', 'I_lb', 'I²F', 'iters (products)', 'rel. residual', 'stop', 'ms/solve product wall | CPU', 'CG overhead CPU | wall', 'peak RSS MB', 'PyTorch wall s (iters)']];
+  for (const r of rep.results) {
+    const a = r.analysis;
+    const o = cgOverhead(r);
+    const pa = rep.pytorch?.analysis?.[r.name];
+    arows.push([
+      r.name, a ? f(a.wallMs / 1000, 2) : '–', a ? f(a.lambdaMaxAndLowerBoundMs / 1000, 2) : '–', a ? a.lambdaMax.toPrecision(5) : '–', a ? a.lowerBound.toExponential(3) : '–',
+      a?.i2f !== undefined ? a.i2f.toExponential(3) : '–', a?.iterations !== undefined ? `${a.iterations} (${a.products})` : '–',
+      a?.relativeResidual !== undefined ? a.relativeResidual.toExponential(2) : '–', a?.stopReason ? `${a.stopReason}${a.limitedByPrecision ? '*' : ''}` : '–',
+      `${f(o.perProductMs, 3)} | ${f(o.cpuPerProductMs, 3)}`, o.vsRaw !== undefined ? `${f(100 * (o.cpuVsRaw ?? NaN), 1)}% | ${f(100 * o.vsRaw, 1)}%` : '–',
+      f(r.rss.peakMB, 0),
+      pa ? `${f(pa.wall_s, 2)} (${pa.cgIterations ?? '–'}, ${pa.cgStop ?? 'λ only'})` : '–',
+    ]);
+  }
+  out.push(table(arows));
+  out.push('  * converged to the float32 product floor (limitedByPrecision). Stage ms per model:');
+  for (const r of rep.results) if (r.analysis) out.push(`    ${r.name}: ${Object.entries(r.analysis.timing).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
+  const pl = rep.pytorch?.analysis?.lenet;
+  if (pl) out.push(`  PyTorch LeNet: wall ${f(pl.wall_s)} s, λmax ${pl.lambdaMax.toPrecision(5)}, I_lb ${pl.lowerBound.toExponential(3)}, I²F ${pl.i2f?.toExponential(3)}, CG ${pl.cgIterations} iterations (${pl.cgStop}, true residual ${pl.cgTrueResidual?.toExponential(2)}), ${f(pl.msPerJJTvInSolve, 3)} ms per solve product, CPU ${f(pl.cpu_s)} s; stages s ${JSON.stringify(pl.stages_s)}`);
+
+  out.push('\nTargets');
+  out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));
+  const miss = rep.targets.filter((t) => t.status === 'MISS').length;
+  const pass = rep.targets.filter((t) => t.status === 'PASS').length;
+  out.push(`\n${pass} PASS, ${miss} MISS, ${rep.targets.length - pass - miss} n/a. JSON: bench/out/bench.json (or --json).`);
+  return out.join('\n');
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.stack ?? e.message : e);
+  process.exit(1);
+});
