@@ -8,6 +8,7 @@ import { inferShapes } from '../../graph/shapes';
 import { simplifyForAnalysis } from '../../graph/fold';
 import { trainableParameters } from '../../graph/parameters';
 import { checkSupport } from '../../graph/support';
+import { untieExportedParameters } from '../../graph/untie';
 import { readSafetensors } from '../../formats/safetensors';
 import { loadOnnxFile } from './load';
 import { encodeModel } from './onnxProto';
@@ -37,6 +38,7 @@ export class OnnxModel {
     if (model.graph.inputs.length !== 1) {
       throw new UserError('unsupported-model', `the model has ${model.graph.inputs.length} inputs (${model.graph.inputs.map((i) => i.name).join(', ')}); the analysis needs exactly one, the batch x`, { file });
     }
+    untieExportedParameters(model);
     if (opts.weights) await applyWeights(model, opts.weights, file);
     const input = model.graph.inputs[0];
     const sampleDims = input.dims.slice(1).map((d, i) => {
