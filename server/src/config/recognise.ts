@@ -241,9 +241,19 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     }
   }
 
+  // A key written twice: YAML and JSON loaders (PyYAML, json.load, OmegaConf) keep the LAST value, so must we,
+  // and the earlier one is reported where it stands (reading the first would analyse a value training never uses).
+  const lastOf = new Map<string, ConfigEntry>();
+  for (const entry of tree.entries) lastOf.set(entry.path.join('\u0000'), entry);
   const candidates = new Map<FieldName, Candidate[]>();
   for (const entry of tree.entries) {
     if (filterArgs.has(entry)) continue;
+    const later = lastOf.get(entry.path.join('\u0000'))!;
+    if (later !== entry) {
+      if (RULE_BY_NAME.has(normaliseKey(entry.path[entry.path.length - 1])))
+        problem(entry, RULES.invalidValue, `'${entry.path.join('.')}' is set again on line ${later.keyRange.start.line + 1} (${JSON.stringify(later.value)}); config loaders keep the last value, so this one (${JSON.stringify(entry.value)}) is ignored. Remove one of them.`);
+      continue;
+    }
     const last = entry.path[entry.path.length - 1];
     if (/^[0-9]+$/.test(last)) continue; // sequence items have no key of their own
     const name = normaliseKey(last);
