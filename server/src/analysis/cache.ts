@@ -21,6 +21,8 @@ export class ContentHasher {
   async hash(path: string): Promise<string> {
     const st = await fs.stat(path);
     if (st.isDirectory()) return this.hashFolder(path);
+    // A device or pipe (/dev/zero, a FIFO named model.onnx) would be read forever or block a thread-pool thread.
+    if (!st.isFile()) throw new Error(`${path} is not a regular file (a device, pipe or socket)`);
     const m = this.memo.get(path);
     if (m && m.size === st.size && m.mtimeMs === st.mtimeMs) return m.hash;
     const h = createHash('sha256');

@@ -102,6 +102,8 @@ export async function loadImage(file: string): Promise<Tensor> {
 
 async function readData(file: string): Promise<Uint8Array> {
   try {
+    // /dev/urandom or a FIFO as "samples" would be read forever (or block a thread): regular files only.
+    if (!(await fs.stat(file)).isFile()) throw new Error('not a regular file (a device, pipe or socket)');
     return await fs.readFile(file);
   } catch (e) {
     throw new UserError('data-not-found', `cannot read the sample data: ${(e as Error).message}`, { file });

@@ -126,6 +126,8 @@ export async function readNpy(source: string | Uint8Array): Promise<Tensor> {
   if (typeof source !== 'string') return decodeNpy(source);
   let bytes: Buffer;
   try {
+    // A device or FIFO would be read forever: regular files only.
+    if (!(await fs.stat(source)).isFile()) throw new Error('not a regular file (a device, pipe or socket)');
     bytes = await fs.readFile(source);
   } catch (e) {
     throw new UserError('data-not-found', `cannot read the data file: ${(e as Error).message}`, { file: source });

@@ -89,7 +89,10 @@ export async function readSafetensors(source: string | Uint8Array, opts: { maxBy
   const limit = opts.maxBytes ?? DEFAULT_MAX_SAFETENSORS_BYTES;
   let size: number;
   try {
-    size = (await fs.stat(source)).size;
+    const st = await fs.stat(source);
+    // /dev/zero reports size 0 and never ends; a FIFO blocks: regular files only.
+    if (!st.isFile()) throw new Error('not a regular file (a device, pipe, socket or folder)');
+    size = st.size;
   } catch (e) {
     throw new UserError('weights-not-found', `cannot read the weights file: ${(e as Error).message}`, { file: source });
   }
