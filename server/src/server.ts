@@ -281,6 +281,9 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
       severity: 'information',
       message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
     });
+  } else if (trusted && view.notAnalysed === 'only ONNX models are analysed so far' && config.model && modelFormatOf(config.model) === 'onnx') {
+    // A model path with no model extension (/etc/passwd, a folder): say so where it is named, not nothing.
+    findings.push({ ...analysisFailedFinding(config, ''), severity: 'information', message: `Not analysed: ${config.model} is not an ONNX model (.onnx); only ONNX models are analysed.` });
   }
   return { findings, data };
 }
