@@ -1,0 +1,106 @@
+// tfjs layers models (written by tools/fixtures/tfjs_fixtures.ts with tfjs-layers itself, same weights as the
+// ONNX fixtures) load into the IR and give the same products as their ONNX twins on both engines; quantised
+// weights dequantise; broken files fail with located UserErrors.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TfjsModel } from '../../../server/src/backends/tfjs/tfjsModel';
+import { readTfjsWeights } from '../../../server/src/backends/tfjs/loadTfjs';
+import { UserError } from '../../../server/src/errors';
+import { fixtureInputs, referenceVectors, relativeError, tfjsRoot } from './helpers';
+
+/** θ index maps tfjs twin → ONNX: identical except the Dense after Flatten, whose inputs are in (H, W, C) order. */
+function toOnnxLayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number; size: number; dims: number[] }[]): Float64Array {
+  const out = Float64Array.from(vec);
+  if (name !== 'lenet5_pool') return out;
+  const fc1 = layout.find((p) => p.name === 'fc1/kernel')!;
+  const [C, H, W] = [16, 5, 5];
+  for (let o = 0; o < 120; o++)
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) out[fc1.offset + o * 400 + c * 25 + h * 5 + w] = vec[fc1.offset + o * 400 + (h * W + w) * C + c];
+  return out;
+}
+
+function fromOnnxLayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number; size: number; dims: number[] }[]): Float64Array {
+  const out = Float64Array.from(vec);
+  if (name !== 'lenet5_pool') return out;
+  const fc1 = layout.find((p) => p.name === 'fc1/kernel')!;
+  const [C, H, W] = [16, 5, 5];
+  for (let o = 0; o < 120; o++)
+    for (let c = 0; c < C; c++)
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) out[fc1.offset + o * 400 + (h * W + w) * C + c] = vec[fc1.offset + o * 400 + c * 25 + h * 5 + w];
+  return out;
+}
+
+for (const name of ['mlp', 'lenet5_pool']) {
+  test(`${name}: the tfjs layers twin gives the ONNX twin's products (PyTorch references) on both engines`, async (t) => {
+    const model = await TfjsModel.open(join(tfjsRoot, name, 'model.json'));
+    const f = await fixtureInputs(name);
+    assert.deepEqual(model.sampleDims, f.model.sampleDims, 'NHWC input re-laid out as NCHW');
+    assert.equal(model.parameterCount, f.ref!.dTheta);
+    const opts = { batch: f.batch, input: f.x, target: f.target, loss: 'cross-entropy' as const };
+    const ops = { onnx: model.onnxOperator(opts), tfjs: await model.tfjsOperator({ ...opts, backend: 'wasm' }) };
+    const onnxTwin = f.model.operator(opts);
+    try {
+      const ref = await referenceVectors(f.dir, onnxTwin.parameters, onnxTwin.parameterCount);
+      const u = fromOnnxLayout(name, ref.u, ops.onnx.parameters);
+      const rows: string[] = [];
+      for (const [engine, op] of Object.entries(ops)) {
+        const g = new Float64Array(op.parameterCount);
+        const loss = await op.gradient(g);
+        const Ju = new Float64Array(op.inputSize);
+        await op.jacobianVector(u, Ju);
+        const JTv = new Float64Array(op.parameterCount);
+        await op.jacobianTransposeVector(ref.v, JTv);
+        const errs = {
+          g: relativeError(toOnnxLayout(name, g, op.parameters), ref.g),
+          Ju: relativeError(Ju, ref.Ju),
+          JTv: relativeError(toOnnxLayout(name, JTv, op.parameters), ref.JTv),
+        };
+        rows.push(`${engine}: g ${errs.g.toExponential(2)}, Ju ${errs.Ju.toExponential(2)}, JTv ${errs.JTv.toExponential(2)}`);
+        assert.ok(Math.abs(loss - f.ref!.loss.value) < 1e-5 * f.ref!.loss.value, `${engine} loss ${loss}`);
+        for (const [k, e] of Object.entries(errs)) assert.ok(e < 1e-5, `${engine} ${k}: ${e}`);
+      }
+      t.diagnostic(`${name} (tfjs twin vs PyTorch): ${rows.join('; ')}`);
+    } finally {
+      await ops.onnx.dispose();
+      await ops.tfjs.dispose();
+      await onnxTwin.dispose();
+    }
+  });
+}
+
+test('uint8-quantised weights dequantise to within half a step of the float32 twin', async () => {
+  const file = join(tfjsRoot, 'mlp_uint8', 'model.json');
+  const json = JSON.parse(readFileSync(file, 'utf8'));
+  const q = await readTfjsWeights(file, json);
+  const fFile = join(tfjsRoot, 'mlp', 'model.json');
+  const f = await readTfjsWeights(fFile, JSON.parse(readFileSync(fFile, 'utf8')));
+  for (const spec of json.weightsManifest[0].weights) {
+    const a = q.get(spec.name)!.data as Float32Array;
+    const b = f.get(spec.name)!.data as Float32Array;
+    const worst = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+    assert.ok(worst <= spec.quantization.scale / 2 + 1e-6, `${spec.name}: ${worst} vs step ${spec.quantization.scale}`);
+  }
+  const model = await TfjsModel.open(file);
+  assert.equal(model.parameterCount, 2410);
+});
+
+test('missing shards, wrong byte counts and unsupported layers are located UserErrors', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-tfjs-'));
+  const json = JSON.parse(readFileSync(join(tfjsRoot, 'mlp', 'model.json'), 'utf8'));
+  const file = join(dir, 'model.json');
+  writeFileSync(file, JSON.stringify(json));
+  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'missing-weights' && /group1-shard1of1\.bin/.test(e.message) && e.location.file === file);
+  writeFileSync(join(dir, 'group1-shard1of1.bin'), readFileSync(join(tfjsRoot, 'mlp', 'group1-shard1of1.bin')).subarray(0, 100));
+  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'corrupt-weights' && /fc1\/kernel|bytes/.test(e.message));
+  copyFileSync(join(tfjsRoot, 'mlp', 'group1-shard1of1.bin'), join(dir, 'group1-shard1of1.bin'));
+  json.modelTopology.config.layers[1].class_name = 'LSTM';
+  writeFileSync(file, JSON.stringify(json));
+  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'unsupported-op' && e.location.node === 'fc2' && /LSTM/.test(e.message));
+});
