@@ -59,8 +59,10 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
     if (!p) return null;
     try {
       return await hasher.hash(p);
-    } catch {
-      return null; // missing: the analysis runs without it (synthetic samples, initial weights)
+    } catch (e) {
+      // Missing: the analysis runs without it (synthetic samples, initial weights). Present but unreadable (a
+      // device, a FIFO, no permission): the analysis fails on it, so it must not share the key of a run without it.
+      return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : `unreadable: ${(e as Error).message}`;
     }
   };
   const parts = {
