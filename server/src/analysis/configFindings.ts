@@ -152,7 +152,9 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
   const defence = plan.defences.length ? plan.defences.map((d) => d.spec).join(' then ') : 'no defence';
   const parts: string[] = [];
-  if (b.risk === 'uncertain') {
+  if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
+    parts.push(`Leakage risk UNCERTAIN: the model's products are not finite (λmax ${fmt(b.lambdaMax)}, gradient norm ${fmt(b.gradientNorm)}; NaN or ∞ in the weights or inputs?), so no number can be trusted (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations).`);
+  } else if (b.risk === 'uncertain') {
     parts.push(`Leakage risk UNCERTAIN: the I²F solve did not converge (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations), so no confident number is shown.`);
   } else {
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
