@@ -1,64 +1,300 @@
-// `i2f audit [PATH…]`: discover training configs and models as the language server does, run the cheap rules and
-// the I²F analysis of each config's model, and print the findings grouped by file (or as JSON).
+// `i2f audit [PATH…]`: discover training configs and models as the language server does, run the same cheap rules
+// and I²F analyses through the same content-hash result cache, and report the findings as text, JSON, SARIF or one
+// HTML page. The findings of a config are derived exactly as server.ts's findingsOf derives them (cheap rules with
+// the model's ops from the analysis, then I2F001 re-evaluated from the cached analysis for this config's noise,
+// thresholds and target, or I2F002); test/cli/lspParity.test.ts holds the two to the same set.
 
-import { relative } from 'node:path';
+import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { discoverWorkspace } from '../workspace/discover';
-import { syntaxFinding } from '../config/rules';
-import { analyseConfig, DEFAULT_CONFIG_ANALYSIS, type Finding } from './configFindings';
+import { discoverWorkspace, modelFormatOf, type DiscoveredConfig } from '../workspace/discover';
+import { checkTrainingSetup, syntaxFinding } from '../config/rules';
+import { analysisPlan } from '../config/defences';
+import { isUserError } from '../errors';
+import { loadOnnxFile } from '../backends/onnx/load';
+import { opHistogram } from '../graph/support';
+import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, type Finding } from './configFindings';
+import { analysisKey, ContentHasher, ResultCache } from './cache';
+import { noiseParamsOf, reevaluate, type CachedAnalysis, type CachedBatch } from './noiseRescale';
+import { analysisKnobs, configAnalysisSettings, workerCountOf, type I2fSettings } from './settings';
+import { loadAuditSettings } from './report/settingsFile';
+import { exitCodeOf, summaryLine, type AuditRun, type ConfigOutcome, type FailOn, type RootOutcome } from './report/model';
+import { formatText } from './report/text';
+import { toAuditJson } from './report/json';
+import { toSarif } from './report/sarif';
+import { toHtml } from './report/html';
+import { Progress } from './report/progress';
+
+export type AuditFormat = 'text' | 'json' | 'sarif' | 'html';
+export const AUDIT_FORMATS: readonly AuditFormat[] = ['text', 'json', 'sarif', 'html'];
 
 export interface AuditOptions {
-  json: boolean;
+  format: AuditFormat;
+  failOn: FailOn;
+  /** Analyses running at once (in-process; each has its own onnxruntime sessions). Default: workerCount setting. */
+  jobs?: number;
+  /** Neither read nor write the result cache. */
+  noCache?: boolean;
+  /** Result cache folder (default: $I2F_CACHE_DIR, else $XDG_CACHE_HOME/i2f-privacy-lint, else ~/.cache/i2f-privacy-lint). */
+  cacheDir?: string;
+  /** Extra settings file, applied over .vscode/settings.json and i2f.config.json. */
+  settingsFile?: string;
+  /** Eigenvalues of J Jᵀ to compute per batch (top K and bottom K). Default: 20 for html, else 0. */
+  spectrumK?: number;
+  /** Write the report here instead of stdout (the summary line then goes to stderr). */
+  outFile?: string;
+  /** Colour the text report (default: stdout is a TTY and NO_COLOR is unset, or FORCE_COLOR is set). */
+  color?: boolean;
+  quiet?: boolean;
   out: Writable;
   err: Writable;
 }
 
-export interface AuditResult {
-  root: string;
-  configs: number;
-  findings: Finding[];
+export interface AuditCoreOptions {
+  failOn?: FailOn;
+  jobs?: number;
+  noCache?: boolean;
+  cacheDir?: string;
+  settingsFile?: string;
+  spectrumK?: number;
+  progress?: Progress;
 }
 
-export async function audit(paths: string[], err?: Writable): Promise<AuditResult[]> {
-  const results: AuditResult[] = [];
-  for (const root of paths) {
-    const scan = await discoverWorkspace(root);
-    const findings: Finding[] = scan.syntaxErrors.map(syntaxFinding);
-    for (const [i, config] of scan.configs.entries()) {
-      const label = relative(process.cwd(), config.path);
-      const progress = err && (err as NodeJS.WriteStream).isTTY
-        ? (stage: string, f: number) => err.write(`\r[${i + 1}/${scan.configs.length}] ${label}: ${stage} ${(f * 100).toFixed(0)}%`.padEnd(100))
-        : undefined;
-      if (err && !progress) err.write(`[${i + 1}/${scan.configs.length}] ${label}\n`);
-      const analysis = await analyseConfig(config, { ...DEFAULT_CONFIG_ANALYSIS, onProgress: progress });
-      if (progress) err!.write('\r'.padEnd(101) + '\r');
-      findings.push(...analysis.findings);
+export function defaultCacheDir(): string {
+  if (process.env.I2F_CACHE_DIR) return resolve(process.env.I2F_CACHE_DIR);
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'i2f-privacy-lint');
+}
+
+export function toolInfo(): { name: string; version: string; repository?: string } {
+  // dist/cli.js → ../package.json; server/src/analysis/audit.ts (tsx) → ../../../package.json
+  for (const p of [join(__dirname, '..', 'package.json'), join(__dirname, '..', '..', '..', 'package.json')]) {
+    try {
+      const pkg = JSON.parse(readFileSync(p, 'utf8'));
+      if (pkg.name !== 'i2f-privacy-lint') continue;
+      const repo = typeof pkg.repository === 'string' ? pkg.repository : pkg.repository?.url;
+      return { name: pkg.name, version: pkg.version, ...(repo ? { repository: repo } : {}) };
+    } catch {
+      // try the next layout
     }
-    results.push({ root, configs: scan.configs.length, findings });
   }
+  return { name: 'i2f-privacy-lint', version: '0.0.0' };
+}
+
+/** Runs `tasks` with at most `limit` in flight; results in input order. */
+export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
+  const results = new Array<T>(tasks.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      results[i] = await tasks[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, lane));
   return results;
 }
 
-const ORDER = { error: 0, warning: 1, information: 2, hint: 3 } as const;
+/** Audits each PATH (a folder, or one config file in it) and returns what was found, unformatted. */
+export async function auditPaths(paths: string[], options: AuditCoreOptions = {}): Promise<AuditRun> {
+  const cache = options.noCache ? undefined : new ResultCache(options.cacheDir ?? defaultCacheDir(), (m) => options.progress?.log(m));
+  const hasher = new ContentHasher();
+  const roots: RootOutcome[] = [];
+  for (const path of paths) roots.push(await auditRoot(resolve(path), { ...options, cache, hasher }));
+  const { name, version } = toolInfo();
+  return { tool: { name, version }, createdAt: new Date().toISOString(), failOn: options.failOn ?? 'never', roots };
+}
 
-export async function runAudit(paths: string[], opts: AuditOptions): Promise<number> {
-  const results = await audit(paths, opts.err);
-  if (opts.json) {
-    opts.out.write(JSON.stringify({ version: 1, results }, null, 2) + '\n');
-    return 0;
+interface RootContext extends AuditCoreOptions {
+  cache?: ResultCache;
+  hasher: ContentHasher;
+}
+
+async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new AuditUsageError(`${path}: no such file or folder`);
   }
-  for (const r of results) {
-    const byFile = new Map<string, Finding[]>();
-    for (const f of r.findings) byFile.set(f.file, [...(byFile.get(f.file) ?? []), f]);
-    for (const [file, findings] of [...byFile].sort(([a], [b]) => a.localeCompare(b))) {
-      opts.out.write(`\n${relative(process.cwd(), file)}\n`);
-      findings.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || a.range.start.line - b.range.start.line);
-      for (const f of findings) {
-        opts.out.write(`  ${f.range.start.line + 1}:${f.range.start.character + 1}  ${f.severity.padEnd(11)} ${f.code}  ${f.message}\n`);
-      }
+  const only = st.isFile() ? path : undefined;
+  const root = only ? dirname(path) : path;
+  const { settings, sources } = loadAuditSettings(root, ctx.settingsFile);
+  const scan = await discoverWorkspace(root);
+  const keep = (file: string) => (only ? file === only : !isOwnSettingsFile(root, file));
+  const configs: ConfigOutcome[] = scan.syntaxErrors
+    .filter((e) => keep(e.file))
+    .map((e) => ({ file: e.file, status: 'unreadable' as const, reason: e.error.message, findings: [syntaxFinding(e)] }));
+  const todo = scan.configs.filter((c) => keep(c.path));
+  if (!settings.enable) {
+    ctx.progress?.log(`${root}: i2f.enable is false in ${sources.join(', ')}: nothing is checked`);
+    return { root, settings, settingsSources: sources, truncated: scan.truncated, configs: [] };
+  }
+  ctx.progress?.addTotal(todo.length);
+  const jobs = ctx.jobs ?? workerCountOf(settings);
+  const outcomes = await pool(jobs, todo.map((c) => () => auditConfig(root, c, settings, ctx)));
+  configs.push(...outcomes);
+  configs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return { root, settings, settingsSources: sources, truncated: scan.truncated, configs };
+}
+
+/** The audit's own settings file is not a training config (a flat `{"targetPsnr": 15}` would look like one). */
+function isOwnSettingsFile(root: string, file: string): boolean {
+  return file === join(root, 'i2f.config.json');
+}
+
+export class AuditUsageError extends Error {}
+
+/** One config: the same states and findings as the language server's refresh() for a trusted, audited config. */
+async function auditConfig(root: string, config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext): Promise<ConfigOutcome> {
+  const label = relative(process.cwd(), config.path) || config.path;
+  const task = ctx.progress?.start(label);
+  const outcome = await auditConfigInner(config, settings, ctx, (stage, f) => task?.update(stage, f));
+  task?.done(outcome);
+  return outcome;
+}
+
+async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext, onProgress: (stage: string, f: number) => void): Promise<ConfigOutcome> {
+  const model = config.model;
+  const base = { file: config.path, config };
+  const notAnalysed = !model
+    ? 'the config names no model'
+    : !existsSync(model)
+      ? 'the model file is missing'
+      : extname(model).toLowerCase() !== '.onnx'
+        ? 'only ONNX models are analysed so far'
+        : undefined;
+  if (notAnalysed) return { ...base, status: 'not-analysed', reason: notAnalysed, findings: findingsOf(config, settings, {}) };
+  const size = statSync(model!).size;
+  if (size > settings.maxModelSizeMB * 1024 * 1024) {
+    const failure = `the model is ${(size / 1048576).toFixed(0)} MB, above i2f.maxModelSizeMB (${settings.maxModelSizeMB} MB); raise the setting to analyse it`;
+    return { ...base, status: 'failed', reason: failure, findings: findingsOf(config, settings, { failure }) };
+  }
+
+  let key: string;
+  try {
+    key = await analysisKey(config, analysisKnobs(settings), ctx.hasher);
+  } catch (e) {
+    const failure = `cannot read ${model}: ${(e as Error).message}`;
+    return { ...base, status: 'failed', reason: failure, findings: findingsOf(config, settings, { failure }) };
+  }
+  const wantSpectrum = ctx.spectrumK ?? 0;
+  let entry = await ctx.cache?.get(key);
+  // A cached analysis without the spectrum the HTML report plots is re-run with it (the new entry is a superset).
+  if (entry && wantSpectrum > 0 && entry.report.results.some((b) => !b.spectrum || (b.spectrum.top.length < wantSpectrum && !b.spectrum.complete))) entry = undefined;
+  let status: 'analysed' | 'cached' = 'cached';
+  if (!entry) {
+    status = 'analysed';
+    const fresh = await analyse(config, settings, key, wantSpectrum, onProgress);
+    if ('failure' in fresh) return { ...base, status: 'failed', reason: fresh.failure, cacheKey: key, findings: findingsOf(config, settings, { failure: fresh.failure }) };
+    entry = fresh.entry;
+    await ctx.cache?.put(entry);
+  }
+  const thresholds = { highPsnr: settings.thresholds.high, mediumPsnr: settings.thresholds.medium };
+  const { report, rescaled } = reevaluate(entry, config.setup, thresholds, settings.targetPsnr);
+  return {
+    ...base,
+    status,
+    report,
+    cacheKey: key,
+    rescaled,
+    ms: entry.ms,
+    findings: findingsOf(config, settings, { modelOps: entry.modelOps, report }),
+  };
+}
+
+/** What the worker process does for the language server (worker.ts), in this process. */
+async function analyse(
+  config: DiscoveredConfig,
+  settings: I2fSettings,
+  key: string,
+  spectrumK: number,
+  onProgress: (stage: string, f: number) => void,
+): Promise<{ entry: CachedAnalysis } | { failure: string }> {
+  const t0 = performance.now();
+  const batches: CachedBatch[] = [];
+  try {
+    const modelOps = opHistogram(await loadOnnxFile(config.model!)).map((h) => h.op);
+    const analysis = await analyseConfig(config, {
+      ...configAnalysisSettings(settings),
+      spectrumK,
+      onProgress,
+      onInfluence: (k, r) => {
+        batches[k] = { std: r.noise.std, noise: r.cache };
+      },
+    });
+    if (!analysis.report) {
+      const failed = analysis.findings.find((f) => f.code === ANALYSIS_FAILED_RULE.code);
+      return { failure: failed?.message.replace(/^The model could not be analysed: /, '') ?? 'nothing to analyse' };
     }
-    const count = (s: Finding['severity']) => r.findings.filter((f) => f.severity === s).length;
-    opts.out.write(`\n${r.root}: ${r.configs} training config(s), ${r.findings.length} finding(s): ${count('error')} error(s), ${count('warning')} warning(s), ${count('information')} information\n`);
+    const entry: CachedAnalysis = {
+      key,
+      createdAt: new Date().toISOString(),
+      ms: performance.now() - t0,
+      report: analysis.report,
+      modelOps,
+      batches,
+      noise: noiseParamsOf(analysisPlan(config.setup)),
+    };
+    return { entry };
+  } catch (e) {
+    if (isUserError(e)) return { failure: e.describe() };
+    const err = e as Error;
+    process.stderr.write(`i2f: internal error in the analysis of ${config.path}:\n${err?.stack ?? String(e)}\n`);
+    return { failure: `internal error (please report it): ${String(err?.message ?? e).split('\n')[0]}` };
   }
-  return 0;
+}
+
+/** server.ts findingsOf for a trusted workspace. */
+function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { modelOps?: string[]; report?: CachedAnalysis['report']; failure?: string }): Finding[] {
+  const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: state.modelOps });
+  if (state.report) findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
+  else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
+  else if (config.model && modelFormatOf(config.model) === 'tfjs' && existsSync(config.model)) {
+    findings.push({
+      ...analysisFailedFinding(config, ''),
+      severity: 'information',
+      message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
+    });
+  }
+  return findings;
+}
+
+/** The `i2f audit` command: audit, format, write, and return the exit code (0 pass, 1 --fail-on reached). */
+export async function runAudit(paths: string[], opts: AuditOptions): Promise<number> {
+  const errTty = !!(opts.err as NodeJS.WriteStream).isTTY;
+  const progress = new Progress(opts.err, { tty: errTty && !opts.quiet, quiet: !!opts.quiet });
+  const spectrumK = opts.spectrumK ?? (opts.format === 'html' ? 20 : 0);
+  let run: AuditRun;
+  try {
+    run = await auditPaths(paths, { failOn: opts.failOn, jobs: opts.jobs, noCache: opts.noCache, cacheDir: opts.cacheDir, settingsFile: opts.settingsFile, spectrumK, progress });
+  } finally {
+    progress.finish();
+  }
+  const forced = !!process.env.FORCE_COLOR && process.env.FORCE_COLOR !== '0';
+  const color = opts.color ?? (!opts.outFile && !process.env.NO_COLOR && (!!(opts.out as NodeJS.WriteStream).isTTY || forced));
+  let body: string;
+  if (opts.format === 'json') body = JSON.stringify(toAuditJson(run), null, 2) + '\n';
+  else if (opts.format === 'sarif') body = JSON.stringify(toSarif(run, { docsBaseUrl: docsBaseOf(run) }), null, 2) + '\n';
+  else if (opts.format === 'html') body = toHtml(run);
+  else body = formatText(run, { color, cwd: process.cwd() });
+  if (opts.outFile) {
+    await fs.mkdir(dirname(resolve(opts.outFile)), { recursive: true });
+    await fs.writeFile(opts.outFile, body);
+    if (!opts.quiet) opts.err.write(`${summaryLine(run)}\n${opts.format} report written to ${opts.outFile}\n`);
+  } else {
+    opts.out.write(body);
+    if (opts.format !== 'text' && !opts.quiet && !(opts.out as NodeJS.WriteStream).isTTY) opts.err.write(`${summaryLine(run)}\n`);
+  }
+  return exitCodeOf(run);
+}
+
+/** Where rule documentation lives online: the docsBaseUrl setting, else the tool's package.json repository. */
+function docsBaseOf(run: AuditRun): string | undefined {
+  const configured = run.roots.map((r) => r.settings.docsBaseUrl).find((u) => u);
+  if (configured) return configured;
+  const repo = toolInfo().repository;
+  if (!repo) return undefined;
+  const m = /github\.com[/:]([^/]+)\/([^/#]+?)(\.git)?(#.*)?$/.exec(repo);
+  return m ? `https://github.com/${m[1]}/${m[2]}/blob/main/` : undefined;
 }

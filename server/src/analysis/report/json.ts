@@ -1,0 +1,218 @@
+// `i2f audit --format json`: the stable machine-readable report. Its shape is documented in docs/audit-json.md and
+// fixed by docs/audit-json.schema.json; bump AUDIT_JSON_VERSION on any incompatible change (new optional fields
+// are compatible). Paths are relative to their root, with forward slashes; numbers that are not finite are null.
+
+import type { RuleSeverity } from '../../config/ruleCatalog';
+import { ruleByCode } from '../../config/ruleCatalog';
+import type { RiskLevel } from '../../engine/risk';
+import type { AnalyzeReport, BatchReport } from '../analyzeModel';
+import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
+import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
+import { failsAt, findingLevel, relativePosix, sortFindings, summarise, type AuditRun, type ConfigStatus, type FailOn, type FindingLevel, type Summary } from './model';
+
+export const AUDIT_JSON_VERSION = 1;
+
+type Num = number | null;
+
+export interface AuditJson {
+  version: 1;
+  tool: { name: string; version: string };
+  createdAt: string;
+  failOn: FailOn;
+  /** A finding at or above failOn exists (the exit code is 1). */
+  failed: boolean;
+  summary: Summary;
+  roots: RootJson[];
+}
+
+export interface RootJson {
+  path: string;
+  settings: {
+    sources: string[];
+    thresholds: { high: number; medium: number };
+    damping: number;
+    maxSamples: number;
+    targetPsnr: number;
+    maxModelSizeMB: number;
+  };
+  truncated: boolean;
+  configs: ConfigJson[];
+  findings: FindingJson[];
+}
+
+export interface ConfigJson {
+  file: string;
+  status: ConfigStatus;
+  reason?: string;
+  model?: string;
+  modelSource?: 'config' | 'same-folder' | 'none';
+  cacheKey?: string;
+  rescaled?: boolean;
+  ms?: Num;
+  leakage?: LeakageJson;
+}
+
+export interface LeakageJson {
+  risk: RiskLevel;
+  psnr: Num;
+  rmse: Num;
+  i2f: Num;
+  lowerBound: Num;
+  lambdaMax: Num;
+  mostExposedSample: number | null;
+  parameters: number;
+  batchSize: number;
+  data: string;
+  damping: number;
+  noiseForTarget: { targetPsnr: Num; std: Num; stdForEverySample: Num; noiseMultiplier?: Num } | null;
+  batches: BatchJson[];
+}
+
+export interface BatchJson {
+  samples: number[];
+  labels: number[];
+  defense: string[];
+  risk: RiskLevel;
+  psnr: Num;
+  rmse: Num;
+  i2f: Num;
+  i2fExpected?: Num;
+  lowerBound: Num;
+  lambdaMax: Num;
+  gradientNorm: Num;
+  deltaNorm: Num;
+  perSample: { sample: number; rmse: Num; psnr: Num }[];
+  solver: { method: string; iterations: number; relativeResidual: Num; converged: boolean; damping: Num };
+  spectrum?: { top: Num[]; bottom: Num[]; complete: boolean };
+}
+
+export interface FindingJson {
+  code: string;
+  title: string;
+  severity: RuleSeverity;
+  /** The level it counts at for --fail-on. */
+  level: FindingLevel;
+  /** At or above failOn. */
+  failing: boolean;
+  risk?: RiskLevel;
+  message: string;
+  file: string;
+  /** 1-based. */
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  /** 0-based, as LSP. */
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  documentation: string;
+  key?: string;
+}
+
+const n = (x: number | undefined): Num => (typeof x === 'number' && Number.isFinite(x) ? x : null);
+
+export function ruleTitle(code: string): string {
+  if (code === LEAKAGE_RULE.code) return LEAKAGE_RULE.title;
+  if (code === ANALYSIS_FAILED_RULE.code) return ANALYSIS_FAILED_RULE.title;
+  return ruleByCode(code)?.title ?? code;
+}
+
+export function findingJson(root: string, f: Finding, failOn: FailOn): FindingJson {
+  const { start, end } = f.range;
+  return {
+    code: f.code,
+    title: ruleTitle(f.code),
+    severity: f.severity,
+    level: findingLevel(f),
+    failing: failsAt(f, failOn),
+    ...(f.risk ? { risk: f.risk } : {}),
+    message: f.message,
+    file: relativePosix(root, f.file),
+    line: start.line + 1,
+    column: start.character + 1,
+    endLine: end.line + 1,
+    endColumn: end.character + 1,
+    range: { start: { line: start.line, character: start.character }, end: { line: end.line, character: end.character } },
+    documentation: f.documentation,
+    ...(f.key ? { key: f.key } : {}),
+  };
+}
+
+function batchJson(b: BatchReport): BatchJson {
+  return {
+    samples: b.samples,
+    labels: b.labels,
+    defense: b.defense,
+    risk: b.risk,
+    psnr: n(expectedPsnr(b)),
+    rmse: n(expectedRmse(b)),
+    i2f: n(b.i2f),
+    ...(b.i2fExpected !== undefined ? { i2fExpected: n(b.i2fExpected) } : {}),
+    lowerBound: n(b.lowerBound),
+    lambdaMax: n(b.lambdaMax),
+    gradientNorm: n(b.gradientNorm),
+    deltaNorm: n(b.deltaNorm),
+    perSample: b.perSample.map((s) => ({ sample: s.sample, rmse: n(s.rmse), psnr: n(s.psnr) })),
+    solver: { method: b.solver.method, iterations: b.solver.iterations, relativeResidual: n(b.solver.relativeResidual), converged: b.solver.converged, damping: n(b.solver.damping) },
+    ...(b.spectrum ? { spectrum: { top: b.spectrum.top.map(n), bottom: b.spectrum.bottom.map(n), complete: b.spectrum.complete } } : {}),
+  };
+}
+
+export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
+  const b = worstBatch(report);
+  if (!b) return undefined;
+  const t = b.noiseForTarget;
+  return {
+    risk: b.risk,
+    psnr: n(expectedPsnr(b)),
+    rmse: n(expectedRmse(b)),
+    i2f: n(b.i2fExpected ?? b.i2f),
+    lowerBound: n(b.lowerBound),
+    lambdaMax: n(b.lambdaMax),
+    mostExposedSample: b.mostExposed?.sample ?? b.samples[0] ?? null,
+    parameters: report.model.parameters,
+    batchSize: report.settings.batch,
+    data: report.settings.data,
+    damping: report.settings.damping,
+    noiseForTarget: t ? { targetPsnr: n(t.targetPsnr), std: n(t.std), stdForEverySample: n(t.stdForEverySample), ...(t.noiseMultiplier !== undefined ? { noiseMultiplier: n(t.noiseMultiplier) } : {}) } : null,
+    batches: report.results.map(batchJson),
+  };
+}
+
+export function toAuditJson(run: AuditRun): AuditJson {
+  const summary = summarise(run);
+  return {
+    version: AUDIT_JSON_VERSION,
+    tool: run.tool,
+    createdAt: run.createdAt,
+    failOn: run.failOn,
+    failed: summary.failing > 0,
+    summary,
+    roots: run.roots.map((r) => ({
+      path: r.root,
+      settings: {
+        sources: r.settingsSources,
+        thresholds: r.settings.thresholds,
+        damping: r.settings.damping,
+        maxSamples: r.settings.maxSamples,
+        targetPsnr: r.settings.targetPsnr,
+        maxModelSizeMB: r.settings.maxModelSizeMB,
+      },
+      truncated: r.truncated,
+      configs: r.configs.map((c): ConfigJson => {
+        const leakage = c.report ? leakageJson(c.report) : undefined;
+        return {
+          file: relativePosix(r.root, c.file),
+          status: c.status,
+          ...(c.reason ? { reason: c.reason } : {}),
+          ...(c.config?.model ? { model: relativePosix(r.root, c.config.model) } : {}),
+          ...(c.config ? { modelSource: c.config.modelSource } : {}),
+          ...(c.cacheKey ? { cacheKey: c.cacheKey } : {}),
+          ...(c.rescaled !== undefined ? { rescaled: c.rescaled } : {}),
+          ...(c.ms !== undefined ? { ms: n(Math.round(c.ms)) } : {}),
+          ...(leakage ? { leakage } : {}),
+        };
+      }),
+      findings: r.configs.flatMap((c) => sortFindings(c.findings).map((f) => findingJson(r.root, f, run.failOn))),
+    })),
+  };
+}

@@ -1,0 +1,162 @@
+// `i2f audit --format sarif`: SARIF 2.1.0 for GitHub code scanning and other SARIF viewers. One run; every rule the
+// tool has is in tool.driver.rules (id = the stable code); each finding is a result located in its config file,
+// relative to the audited root (uriBaseId SRCROOT; ROOT1, ROOT2, … for further roots, each in originalUriBaseIds).
+// helpUri needs an absolute URI (the schema's format "uri"): it is given when a docs base is known (the
+// i2f.docsBaseUrl setting or the tool's package.json "repository"); otherwise help.markdown carries the
+// repository-relative docs/rules.md link and properties.documentation keeps it for tools.
+
+import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { RULES, ruleDocumentation, type RuleSeverity } from '../../config/ruleCatalog';
+import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
+import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
+import { findingLevel, relativePosix, sortFindings, type AuditRun, type ConfigOutcome } from './model';
+
+export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
+
+interface RuleMeta {
+  code: string;
+  title: string;
+  severity: RuleSeverity;
+  documentation: string;
+}
+
+export function allRules(): RuleMeta[] {
+  const rules: RuleMeta[] = [
+    { ...LEAKAGE_RULE, severity: 'error' },
+    { ...ANALYSIS_FAILED_RULE, severity: 'error' },
+    ...Object.values(RULES).map((r) => ({ code: r.code, title: r.title, severity: r.severity as RuleSeverity, documentation: ruleDocumentation(r) })),
+  ];
+  return rules.sort((a, b) => a.code.localeCompare(b.code));
+}
+
+export function sarifLevel(s: RuleSeverity): 'error' | 'warning' | 'note' {
+  return s === 'error' ? 'error' : s === 'warning' ? 'warning' : 'note';
+}
+
+/** 'I2F101' + 'Clipping without noise' → 'ClippingWithoutNoise' (SARIF's rule `name`: an identifier-like string). */
+function pascal(title: string): string {
+  return title
+    .replace(/[^A-Za-z0-9 ]/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+}
+
+function joinUrl(base: string, rel: string): string {
+  return base.endsWith('/') ? base + rel : `${base}/${rel}`;
+}
+
+function finite(x: number | undefined): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
+}
+
+/** GitHub's code-scanning security severity (0–10) for a leakage risk. */
+const SECURITY_SEVERITY = { high: '8.0', medium: '5.0', low: '2.0', uncertain: '5.0' } as const;
+
+function leakageProperties(cfg: ConfigOutcome): Record<string, unknown> | undefined {
+  const b = cfg.report ? worstBatch(cfg.report) : undefined;
+  if (!b || !cfg.report) return undefined;
+  const nft = b.noiseForTarget;
+  const props: Record<string, unknown> = {
+    risk: b.risk,
+    predictedPsnr: finite(expectedPsnr(b)),
+    predictedRmse: finite(expectedRmse(b)),
+    i2f: finite(b.i2fExpected ?? b.i2f),
+    lowerBound: finite(b.lowerBound),
+    lambdaMax: finite(b.lambdaMax),
+    mostExposedSample: b.mostExposed?.sample ?? b.samples[0],
+    batchSize: cfg.report.settings.batch,
+    parameters: cfg.report.model.parameters,
+    damping: cfg.report.settings.damping,
+    solverConverged: b.solver.converged,
+    solverRelativeResidual: finite(b.solver.relativeResidual),
+    ...(nft && finite(nft.std) !== undefined ? { noiseStdForTarget: nft.std, targetPsnr: nft.targetPsnr } : {}),
+    ...(nft?.noiseMultiplier !== undefined && finite(nft.noiseMultiplier) !== undefined ? { noiseMultiplierForTarget: nft.noiseMultiplier } : {}),
+    fromCache: cfg.status === 'cached',
+  };
+  for (const k of Object.keys(props)) if (props[k] === undefined) delete props[k];
+  return props;
+}
+
+export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Record<string, unknown> {
+  const rules = allRules();
+  const index = new Map(rules.map((r, i) => [r.code, i]));
+  const baseIds = run.roots.map((_, i) => (i === 0 ? 'SRCROOT' : `ROOT${i}`));
+  const originalUriBaseIds: Record<string, unknown> = {};
+  run.roots.forEach((r, i) => {
+    originalUriBaseIds[baseIds[i]] = { uri: pathToFileURL(r.root).href.replace(/\/?$/, '/'), description: { text: 'The audited folder.' } };
+  });
+
+  const results: Record<string, unknown>[] = [];
+  run.roots.forEach((root, ri) => {
+    for (const cfg of root.configs) {
+      for (const f of sortFindings(cfg.findings)) results.push(result(f, root.root, baseIds[ri], cfg));
+    }
+  });
+
+  function result(f: Finding, rootPath: string, uriBaseId: string, cfg: ConfigOutcome): Record<string, unknown> {
+    const { start, end } = f.range;
+    const uri = relativePosix(rootPath, f.file);
+    const region: Record<string, number> = { startLine: start.line + 1, startColumn: start.character + 1 };
+    if (end.line > start.line || end.character > start.character) {
+      region.endLine = end.line + 1;
+      region.endColumn = end.character + 1;
+    }
+    const i2f = f.code === LEAKAGE_RULE.code ? leakageProperties(cfg) : undefined;
+    const fingerprint = createHash('sha256').update(`${f.code}\0${uri}\0${f.key ?? `${start.line}:${start.character}`}`).digest('hex').slice(0, 32);
+    return {
+      ruleId: f.code,
+      ruleIndex: index.get(f.code) ?? -1,
+      level: sarifLevel(f.severity),
+      message: { text: f.message },
+      locations: [{ physicalLocation: { artifactLocation: { uri, uriBaseId }, region } }],
+      partialFingerprints: { 'i2fFinding/v1': fingerprint },
+      properties: {
+        failOnLevel: findingLevel(f),
+        ...(f.key ? { key: f.key } : {}),
+        ...(f.risk ? { 'security-severity': SECURITY_SEVERITY[f.risk] } : {}),
+        ...(i2f ? { i2f } : {}),
+      },
+    };
+  }
+
+  return {
+    $schema: SARIF_SCHEMA,
+    version: '2.1.0',
+    runs: [
+      {
+        tool: {
+          driver: {
+            name: 'I2F Privacy Lint',
+            fullName: 'I²F Privacy Lint (Inversion Influence Function gradient-leakage audit)',
+            semanticVersion: run.tool.version,
+            version: run.tool.version,
+            ...(opts.docsBaseUrl ? { informationUri: joinUrl(opts.docsBaseUrl, 'README.md') } : {}),
+            rules: rules.map((r) => ({
+              id: r.code,
+              name: pascal(r.title),
+              shortDescription: { text: r.title },
+              fullDescription: { text: `${r.code}: ${r.title}. See ${r.documentation}.` },
+              ...(opts.docsBaseUrl ? { helpUri: joinUrl(opts.docsBaseUrl, r.documentation) } : {}),
+              help: { text: `Documentation: ${r.documentation}`, markdown: `[${r.code}: ${r.title}](${opts.docsBaseUrl ? joinUrl(opts.docsBaseUrl, r.documentation) : r.documentation})` },
+              defaultConfiguration: { level: sarifLevel(r.severity) },
+              properties: {
+                documentation: r.documentation,
+                tags: r.code === LEAKAGE_RULE.code ? ['privacy', 'security', 'gradient-leakage'] : ['privacy', 'configuration'],
+                precision: r.code === LEAKAGE_RULE.code ? 'medium' : 'high',
+                ...(r.code === LEAKAGE_RULE.code ? { 'security-severity': SECURITY_SEVERITY.high } : {}),
+              },
+            })),
+          },
+        },
+        automationDetails: { id: 'i2f-audit/' },
+        originalUriBaseIds,
+        columnKind: 'utf16CodeUnits',
+        results,
+        properties: { failOn: run.failOn, createdAt: run.createdAt },
+      },
+    ],
+  };
+}

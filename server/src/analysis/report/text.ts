@@ -1,0 +1,40 @@
+// The terminal report: findings grouped by file (path:line:col, clickable in most terminals), one leakage line per
+// analysed config, and a summary line. ANSI colours only when asked (a TTY without NO_COLOR, or FORCE_COLOR).
+
+import { relative } from 'node:path';
+import type { RuleSeverity } from '../../config/ruleCatalog';
+import { fmt } from '../formatText';
+import { expectedPsnr, worstBatch } from '../../features/configView';
+import { failsAt, sortFindings, summaryLine, type AuditRun } from './model';
+
+const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', blue: '\x1b[34m', cyan: '\x1b[36m', green: '\x1b[32m', magenta: '\x1b[35m' };
+
+export function formatText(run: AuditRun, opts: { color: boolean; cwd: string }): string {
+  const c = (code: keyof typeof SGR, s: string) => (opts.color ? `${SGR[code]}${s}${SGR.reset}` : s);
+  const sevColour: Record<RuleSeverity, keyof typeof SGR> = { error: 'red', warning: 'yellow', information: 'blue', hint: 'dim' };
+  const sevLabel: Record<RuleSeverity, string> = { error: 'error', warning: 'warning', information: 'note', hint: 'hint' };
+  const riskColour = { high: 'red', medium: 'yellow', low: 'green', uncertain: 'magenta' } as const;
+  const out: string[] = [];
+  for (const root of run.roots) {
+    for (const cfg of root.configs) {
+      const file = relative(opts.cwd, cfg.file) || cfg.file;
+      const b = cfg.report ? worstBatch(cfg.report) : undefined;
+      const status = cfg.status === 'cached' ? ' (from cache)' : cfg.status === 'not-analysed' ? ` (not analysed: ${cfg.reason})` : '';
+      if (!cfg.findings.length && !b) continue;
+      out.push('');
+      out.push(`${c('bold', file)}${c('dim', status)}`);
+      if (b) {
+        const psnr = expectedPsnr(b);
+        out.push(`  ${c(riskColour[b.risk], `leakage ${b.risk.toUpperCase()}`)}  predicted attacker PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`);
+      }
+      for (const f of sortFindings(cfg.findings)) {
+        const pos = `${f.range.start.line + 1}:${f.range.start.character + 1}`;
+        const mark = failsAt(f, run.failOn) ? c('bold', '✖') : ' ';
+        out.push(`  ${mark} ${c('dim', `${file}:${pos}`)}  ${c(sevColour[f.severity], sevLabel[f.severity].padEnd(7))} ${c('cyan', f.code)}  ${f.message}`);
+      }
+    }
+    if (root.truncated) out.push('', c('yellow', `${root.root}: the folder is large; discovery stopped early and the audit is partial`));
+  }
+  out.push('', c('bold', summaryLine(run)));
+  return out.join('\n') + '\n';
+}
