@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { isUserError } from './errors';
 import { analyzeModel, type AnalyzeRequest } from './analysis/analyzeModel';
 import { formatAnalysisText } from './analysis/formatText';
-import { runAudit } from './analysis/audit';
+import { AUDIT_FORMATS, AuditUsageError, runAudit, type AuditFormat } from './analysis/audit';
+import { FAIL_ON_VALUES, type FailOn } from './analysis/report/model';
+import { SettingsFileError } from './analysis/report/settingsFile';
 import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
 
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
@@ -14,7 +16,9 @@ Usage:
   i2f analyze MODEL [--weights FILE.safetensors] [--data PATH] [--labels LIST|PATH] [--batch B]
                     [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
                     [--backend onnx|tfjs] [--cross-check] [--seed N] [--json]
-  i2f audit [PATH…] [--json]
+  i2f audit [PATH…] [--format text|json|sarif|html] [--fail-on high|medium|low|never] [--jobs N]
+                    [--out FILE] [--no-cache] [--cache-dir DIR] [--settings FILE] [--spectrum K] [--quiet]
+                    (settings: PATH/.vscode/settings.json i2f.*, PATH/i2f.config.json; docs/audit.md)
 ${ATTACK_USAGE}
 Defences (--defense, repeatable, applied in order):
   gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
@@ -125,8 +129,44 @@ async function analyzeCommand(args: string[]): Promise<number> {
 }
 
 async function auditCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
-  return runAudit(positionals.length ? positionals : ['.'], { json: !!values.json, out: process.stdout, err: process.stderr });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string', short: 'f' },
+      json: { type: 'boolean' },
+      'fail-on': { type: 'string' },
+      jobs: { type: 'string', short: 'j' },
+      out: { type: 'string', short: 'o' },
+      'no-cache': { type: 'boolean' },
+      'cache-dir': { type: 'string' },
+      settings: { type: 'string' },
+      spectrum: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+  });
+  const format = (values.format ?? (values.json ? 'json' : 'text')) as AuditFormat;
+  if (!AUDIT_FORMATS.includes(format)) throw new CliError(`--format must be one of ${AUDIT_FORMATS.join(', ')}, got '${values.format}'`);
+  const failOn = (values['fail-on'] ?? 'never') as FailOn;
+  if (!FAIL_ON_VALUES.includes(failOn)) throw new CliError(`--fail-on must be one of ${FAIL_ON_VALUES.join(', ')}, got '${values['fail-on']}'`);
+  try {
+    return await runAudit(positionals.length ? positionals : ['.'], {
+      format,
+      failOn,
+      jobs: integer('jobs', values.jobs, undefined, 1),
+      noCache: !!values['no-cache'],
+      cacheDir: values['cache-dir'],
+      settingsFile: values.settings,
+      spectrumK: integer('spectrum', values.spectrum, undefined, 0),
+      outFile: values.out,
+      quiet: !!values.quiet,
+      out: process.stdout,
+      err: process.stderr,
+    });
+  } catch (e) {
+    if (e instanceof AuditUsageError || e instanceof SettingsFileError) throw new CliError(e.message);
+    throw e;
+  }
 }
 
 main(process.argv.slice(2)).then(
