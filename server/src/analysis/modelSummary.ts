@@ -1,0 +1,104 @@
+// What the model report shows for a checkpoint, read from disk by the server: inputs, outputs, parameter counts,
+// the op histogram and whether the analysis supports every op. ONNX through the IR loader; tfjs model.json as JSON.
+
+import { promises as fs } from 'node:fs';
+import { basename } from 'node:path';
+import { UserError } from '../errors';
+import { loadOnnxFile } from '../backends/onnx/load';
+import { defaultOpset, sizeOf } from '../graph/ir';
+import { trainableParameters } from '../graph/parameters';
+import { MAX_OPSET, MIN_OPSET, opHistogram, SUPPORTED_OPS, unsupportedOps } from '../graph/support';
+import type { ModelSummary, TensorInfo } from '../webviewProtocol';
+
+export interface SummaryOptions {
+  /** The user's size limit (bytes): a larger ONNX file is refused before it is read (load.ts). */
+  maxBytes?: number;
+}
+
+/** Summarises an .onnx file or a TensorFlow.js model.json; UserError for a file it cannot read. */
+export async function summariseModel(file: string, opts: SummaryOptions = {}): Promise<ModelSummary> {
+  return basename(file).toLowerCase().endsWith('.json') ? summariseTfjs(file) : summariseOnnx(file, opts);
+}
+
+async function summariseOnnx(file: string, opts: SummaryOptions): Promise<ModelSummary> {
+  const model = await loadOnnxFile(file, { maxBytes: opts.maxBytes });
+  const bytes = (await fs.stat(file)).size;
+  const g = model.graph;
+  const theta = trainableParameters(model).map((name) => ({ name, dims: g.initializers.get(name)!.dims }));
+  const weights = [...g.initializers.values()].reduce((a, t) => a + sizeOf(t.dims), 0);
+  const unsupported = unsupportedOps(model);
+  const opset = defaultOpset(model);
+  const notes: string[] = [];
+  if (opset < MIN_OPSET || opset > MAX_OPSET) notes.push(`opset ${opset || '(none)'} is outside the supported ${MIN_OPSET}–${MAX_OPSET}: re-export with e.g. opset_version=17`);
+  if (unsupported.length) notes.push(`${unsupported.length} node(s) use ops the analysis cannot differentiate: ${[...new Set(unsupported.map((u) => u.op))].join(', ')}`);
+  if (g.inputs.length !== 1) notes.push(`the model has ${g.inputs.length} inputs; the analysis needs exactly one, the batch x`);
+  const dynamic = g.inputs[0]?.dims.slice(1).some((d) => typeof d !== 'number' || d <= 0);
+  if (dynamic) notes.push('an input dimension other than the batch axis is not static: export with a fixed input size');
+  const io = (v: { name: string; dims: (number | string)[]; dtype: string }): TensorInfo => ({ name: v.name, dims: v.dims, dtype: v.dtype });
+  return {
+    file, format: 'onnx', bytes, opset, producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') || undefined,
+    inputs: g.inputs.map(io), outputs: g.outputs.map(io),
+    parameters: theta.reduce((a, t) => a + sizeOf(t.dims), 0), weights, theta,
+    ops: opHistogram(model).map((h) => ({ ...h, supported: h.domain === '' && SUPPORTED_OPS.has(h.op) })),
+    unsupported, analysable: notes.length === 0, notes,
+  };
+}
+
+interface TfjsModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string;
+  modelTopology?: unknown;
+  weightsManifest?: { paths: string[]; weights: { name: string; shape: number[]; dtype: string }[] }[];
+}
+
+/**
+ * A tfjs model.json: layers models list Keras layers (class_name), graph models list TF ops (node[].op). The weights
+ * manifest gives every weight's shape. The analysis runs on ONNX, so the report says how to get there.
+ */
+async function summariseTfjs(file: string): Promise<ModelSummary> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError('model-unreadable', `cannot read the model file: ${(e as Error).message}`, { file });
+  }
+  let json: TfjsModelJson;
+  try {
+    json = JSON.parse(text) as TfjsModelJson;
+  } catch (e) {
+    throw new UserError('corrupt-model', `model.json is not valid JSON: ${(e as Error).message}`, { file });
+  }
+  if (!json.modelTopology && !json.weightsManifest) throw new UserError('corrupt-model', 'not a TensorFlow.js model: no modelTopology or weightsManifest', { file });
+  const weightsList = (json.weightsManifest ?? []).flatMap((g) => g.weights);
+  const weights = weightsList.reduce((a, w) => a + sizeOf(w.shape), 0);
+  const counts = new Map<string, number>();
+  const inputs: TensorInfo[] = [];
+  const outputs: TensorInfo[] = [];
+  const topo = json.modelTopology as Record<string, any> | undefined;
+  const graphModel = json.format === 'graph-model' || Array.isArray(topo?.node);
+  if (graphModel) {
+    for (const n of (topo?.node ?? []) as { op: string; name: string; attr?: Record<string, any> }[]) {
+      counts.set(n.op, (counts.get(n.op) ?? 0) + 1);
+      if (n.op === 'Placeholder') inputs.push({ name: n.name, dims: (n.attr?.shape?.shape?.dim ?? []).map((d: { size?: string }) => Number(d.size ?? -1)), dtype: String(n.attr?.dtype?.type ?? '') });
+    }
+  } else {
+    const config = topo?.model_config?.config ?? topo?.config;
+    const layers = (config?.layers ?? []) as { class_name: string; config?: { name?: string; batch_input_shape?: (number | null)[]; dtype?: string } }[];
+    for (const l of layers) {
+      counts.set(l.class_name, (counts.get(l.class_name) ?? 0) + 1);
+      if (l.config?.batch_input_shape) inputs.push({ name: l.config.name ?? l.class_name, dims: l.config.batch_input_shape.map((d) => d ?? 'batch'), dtype: l.config.dtype ?? 'float32' });
+    }
+    if (layers.length) outputs.push({ name: layers[layers.length - 1].config?.name ?? 'output', dims: [], dtype: 'float32' });
+  }
+  const trainable = weightsList.filter((w) => !/moving_(mean|variance)/.test(w.name));
+  const ops = [...counts.entries()].map(([op, count]) => ({ op, domain: graphModel ? 'tf' : 'keras', count, supported: false }))
+    .sort((a, b) => b.count - a.count || a.op.localeCompare(b.op));
+  return {
+    file, format: 'tfjs', bytes: Buffer.byteLength(text), producer: json.convertedBy ?? json.generatedBy,
+    inputs, outputs, parameters: trainable.reduce((a, w) => a + sizeOf(w.shape), 0), weights,
+    theta: trainable.map((w) => ({ name: w.name, dims: w.shape })),
+    ops, unsupported: [], analysable: false,
+    notes: ['The I²F analysis reads ONNX checkpoints: export this model to ONNX (e.g. tf2onnx) to analyse it; the op check applies to the ONNX graph.'],
+  };
+}

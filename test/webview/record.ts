@@ -1,0 +1,42 @@
+// Records the analysis data the webview tests feed their pages: run once from a real analysis of the example
+// models (`npx tsx test/webview/record.ts`), commit test/webview/data/*.json. The tests never run the engine.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { computeSpectrumState } from '../../server/src/analysis/spectrumData';
+import { summariseModel } from '../../server/src/analysis/modelSummary';
+
+const root = join(__dirname, '..', '..');
+const out = join(__dirname, 'data');
+
+/** 7 significant digits: enough for plots and assertions, a third of the file size. */
+const compact = (_: string, v: unknown) => (typeof v === 'number' && Number.isFinite(v) && !Number.isInteger(v) ? Number(v.toPrecision(7)) : v);
+
+async function main(): Promise<void> {
+  const which = process.argv.slice(2);
+  const jobs: Record<string, () => Promise<unknown>> = {
+    'mlp-state': () => computeSpectrumState({
+      config: 'examples/flower/pyproject.toml', model: join(root, 'examples/models/mlp.onnx'),
+      data: join(root, 'examples/data/digits.npy'), labels: join(root, 'examples/data/digits_labels.npy'),
+      defences: ['prune:ratio=0.9', 'gaussian:std=0.002'], damping: 0, seed: 0, loss: 'cross-entropy', sample: 2, k: 8,
+    }),
+    'lenet-state': () => computeSpectrumState({
+      config: 'examples/opacus/train.yaml', model: join(root, 'examples/models/lenet.onnx'),
+      data: join(root, 'examples/data/images'), labels: join(root, 'examples/data/images_labels.npy'),
+      defences: ['gaussian:std=0.0005'], damping: 0, seed: 0, loss: 'cross-entropy', sample: 0, k: 6, maxSamples: 4,
+    }),
+    'mlp-summary': () => summariseModel(join(root, 'examples/models/mlp.onnx')),
+    'lenet-summary': () => summariseModel(join(root, 'examples/models/lenet.onnx')),
+  };
+  for (const [name, job] of Object.entries(jobs)) {
+    if (which.length && !which.includes(name)) continue;
+    const t0 = performance.now();
+    const value = await job();
+    // Paths relative to the repository, so the recorded files do not name this machine.
+    const text = JSON.stringify(value, compact).split(root + '/').join('');
+    writeFileSync(join(out, `${name}.json`), text + '\n');
+    console.log(`${name}: ${(text.length / 1024).toFixed(0)} KiB in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+}
+
+void main();
