@@ -99,8 +99,9 @@ export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promi
 export async function auditPaths(paths: string[], options: AuditCoreOptions = {}): Promise<AuditRun> {
   const cache = options.noCache ? undefined : new ResultCache(options.cacheDir ?? defaultCacheDir(), (m) => options.progress?.log(m));
   const hasher = new ContentHasher();
+  const inflight = new Map<string, Promise<{ entry: CachedAnalysis } | { failure: string }>>();
   const roots: RootOutcome[] = [];
-  for (const path of paths) roots.push(await auditRoot(resolve(path), { ...options, cache, hasher }));
+  for (const path of paths) roots.push(await auditRoot(resolve(path), { ...options, cache, hasher, inflight }));
   const { name, version } = toolInfo();
   return { tool: { name, version }, createdAt: new Date().toISOString(), failOn: options.failOn ?? 'never', roots };
 }
@@ -108,6 +109,8 @@ export async function auditPaths(paths: string[], options: AuditCoreOptions = {}
 interface RootContext extends AuditCoreOptions {
   cache?: ResultCache;
   hasher: ContentHasher;
+  /** Analyses running or done in this audit, by cache key. */
+  inflight: Map<string, Promise<{ entry: CachedAnalysis } | { failure: string }>>;
 }
 
 async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
@@ -185,10 +188,19 @@ async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings,
   let status: 'analysed' | 'cached' = 'cached';
   if (!entry) {
     status = 'analysed';
-    const fresh = await analyse(config, settings, key, wantSpectrum, onProgress);
+    // Configs that share a key (e.g. differ only in Gaussian noise) share one analysis in this run, as the
+    // language server's scheduler shares one job between them.
+    let running = ctx.inflight.get(key);
+    if (!running) {
+      running = analyse(config, settings, key, wantSpectrum, onProgress).then(async (r) => {
+        if ('entry' in r) await ctx.cache?.put(r.entry);
+        return r;
+      });
+      ctx.inflight.set(key, running);
+    }
+    const fresh = await running;
     if ('failure' in fresh) return { ...base, status: 'failed', reason: fresh.failure, cacheKey: key, findings: findingsOf(config, settings, { failure: fresh.failure }) };
     entry = fresh.entry;
-    await ctx.cache?.put(entry);
   }
   const thresholds = { highPsnr: settings.thresholds.high, mediumPsnr: settings.thresholds.medium };
   const { report, rescaled } = reevaluate(entry, config.setup, thresholds, settings.targetPsnr);

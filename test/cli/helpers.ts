@@ -1,0 +1,86 @@
+// Shared by the CLI process tests: run the BUILT `i2f` (dist/cli.js) as a child process, make temp workspaces,
+// and validate reports against the audit's JSON schema and the official SARIF 2.1.0 schema.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+
+export const REPO = resolve(__dirname, '../..');
+export const CLI = join(REPO, 'dist/cli.js');
+
+/** Tests run after `npm run -s build`; build here too when dist/cli.js is missing (running one file by hand). */
+export function ensureBuilt(): void {
+  if (existsSync(CLI)) return;
+  const r = spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm run build failed');
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = performance.now();
+    const env = { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) };
+    delete (env as Record<string, string | undefined>).FORCE_COLOR;
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`i2f ${args.join(' ')} timed out after ${options.timeoutMs} ms\n${stderr}`));
+    }, options.timeoutMs ?? 20 * 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
+}
+
+/** A temp folder with `files` (relative path → content); `examples: true` copies examples/ first. */
+export function workspace(files: Record<string, string | Buffer>, opts: { examples?: boolean; prefix?: string } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'i2f-audit-'));
+  if (opts.examples) cpSync(join(REPO, 'examples'), dir, { recursive: true });
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), content);
+  }
+  return dir;
+}
+
+/** One sample per config (batch 1): the fastest analyses that still exercise everything. */
+export const FAST_SETTINGS = JSON.stringify({ maxSamples: 1, thresholds: { high: 20, medium: 12 }, targetPsnr: 15, damping: 0 });
+
+let ajvJson: ReturnType<typeof makeAjv> | undefined;
+function makeAjv() {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  addFormats(ajv);
+  return ajv;
+}
+
+export function validateAuditJson(doc: unknown): string[] {
+  ajvJson ??= makeAjv();
+  const schema = JSON.parse(readFileSync(join(REPO, 'docs/audit-json.schema.json'), 'utf8'));
+  const validate = ajvJson.getSchema(schema.$id) ?? ajvJson.compile(schema);
+  return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+}
+
+let ajvSarif: ReturnType<typeof makeAjv> | undefined;
+/** The official SARIF 2.1.0 schema as Microsoft's SARIF SDK ships it (test/data/sarif/SOURCE.md). */
+export function validateSarif(doc: unknown): string[] {
+  ajvSarif ??= makeAjv();
+  const schema = JSON.parse(readFileSync(join(REPO, 'test/data/sarif/sarif-schema-2.1.0.json'), 'utf8'));
+  const id = 'sarif-2.1.0';
+  const validate = ajvSarif.getSchema(id) ?? (ajvSarif.addSchema(schema, id), ajvSarif.getSchema(id)!);
+  return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+}
