@@ -3,7 +3,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { analysisPlan } from '../config/defences';
 import type { DiscoveredConfig } from '../workspace/discover';
 import type { NoiseResponse } from '../engine/influence';
@@ -14,9 +14,11 @@ const CACHE_FORMAT = 1;
 /** Folders of samples are hashed file by file; past this many files the listing (names, sizes, mtimes) stands in. */
 const MAX_HASHED_FILES = 2_000;
 
+const EXTERNAL_MARKER = Buffer.from('\x0a\x08location', 'latin1');
+
 /** sha256 of files, memoised by (path, size, mtime) so an edit to a config never re-reads a big model. */
 export class ContentHasher {
-  private readonly memo = new Map<string, { size: number; mtimeMs: number; hash: string }>();
+  private readonly memo = new Map<string, { size: number; mtimeMs: number; hash: string; external: boolean }>();
 
   async hash(path: string): Promise<string> {
     const st = await fs.stat(path);
@@ -26,12 +28,28 @@ export class ContentHasher {
     const m = this.memo.get(path);
     if (m && m.size === st.size && m.mtimeMs === st.mtimeMs) return m.hash;
     const h = createHash('sha256');
+    // An ONNX external-data entry ("location" key of TensorProto.external_data): its bytes live in another file.
+    let external = false;
+    let tail: Buffer = Buffer.alloc(0);
     await new Promise<void>((resolve, reject) => {
-      createReadStream(path).on('data', (c) => h.update(c)).on('end', resolve).on('error', reject);
+      createReadStream(path).on('data', (chunk) => {
+        const c = chunk as Buffer;
+        h.update(c);
+        if (!external) {
+          const window = Buffer.concat([tail, c.subarray(0, EXTERNAL_MARKER.length)]);
+          external = window.includes(EXTERNAL_MARKER) || c.includes(EXTERNAL_MARKER);
+          tail = c.subarray(Math.max(0, c.length - EXTERNAL_MARKER.length));
+        }
+      }).on('end', resolve).on('error', reject);
     });
     const hash = h.digest('hex');
-    this.memo.set(path, { size: st.size, mtimeMs: st.mtimeMs, hash });
+    this.memo.set(path, { size: st.size, mtimeMs: st.mtimeMs, hash, external });
     return hash;
+  }
+
+  /** Whether a file hashed before may refer to ONNX external data (then its folder is part of what decides). */
+  mayHaveExternalData(path: string): boolean {
+    return this.memo.get(path)?.external ?? false;
   }
 
   private async hashFolder(dir: string): Promise<string> {
@@ -65,9 +83,13 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
       return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : `unreadable: ${(e as Error).message}`;
     }
   };
+  const model = await hasher.hash(config.model!);
   const parts = {
     format: CACHE_FORMAT,
-    model: await hasher.hash(config.model!),
+    model,
+    // A model with external data reads files next to it: two byte-identical .onnx files in different folders
+    // (each with its own weights.bin) must not share a result, and an edited weights.bin must change the key.
+    ...(hasher.mayHaveExternalData(config.model!) ? { externalData: await folderListing(dirname(resolve(config.model!))) } : {}),
     weights: await optional(config.weights),
     samples: await optional(config.samples),
     knobs,
@@ -76,6 +98,20 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
     relative: plan.relative.map((r) => [r.sigma0, r.percentile]),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40);
+}
+
+/** The folder's path and its files' names, sizes and modification times (not their bytes: they may be large). */
+async function folderListing(dir: string): Promise<unknown> {
+  try {
+    const names = (await fs.readdir(dir)).sort().slice(0, MAX_HASHED_FILES);
+    const files = await Promise.all(names.map(async (n) => {
+      const st = await fs.stat(join(dir, n)).catch(() => undefined);
+      return [n, st?.size ?? -1, st?.mtimeMs ?? -1];
+    }));
+    return { dir, files };
+  } catch {
+    return { dir };
+  }
 }
 
 type Serialised = Omit<CachedAnalysis, 'batches'> & { format: number; batches: { std: number; noise: Record<string, unknown> }[] };
