@@ -141,7 +141,8 @@ const scheduler = new AnalysisScheduler(pool, {
         lastError = `analysis of ${basename(config)} failed: ${outcome.message.split('\n')[0]}`;
         log(`internal error in the analysis of ${config}:\n${outcome.message}`);
       }
-      failures.set(job.key, outcome.userError ? outcome.message : `internal error (please report it): ${outcome.message.split('\n')[0]}`);
+      // Per model file too: a byte-identical copy elsewhere must not be told the other file's problem.
+      failures.set(`${job.key}\0${job.job.config.model}`, outcome.userError ? outcome.message : `internal error (please report it): ${outcome.message.split('\n')[0]}`);
       deliver(job);
     } else {
       trace({ event: 'cancelled', job: job.id, config, key: job.key });
@@ -374,7 +375,7 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
     const { findings, data } = findingsOf(view);
     return publish(s, findings, data);
   }
-  const failure = failures.get(key);
+  const failure = failures.get(`${key}\0${model}`);
   if (failure) {
     scheduler.release(s.path);
     view.failure = failure;
