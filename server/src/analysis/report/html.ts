@@ -42,7 +42,7 @@ table.findings td { border-top: 1px solid var(--border); padding: 6px 8px; verti
 table.findings td.where { white-space: nowrap; } tr.failing td:first-child { box-shadow: inset 3px 0 0 var(--high); }
 .plots { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 8px; }
 .plots figure { margin: 0; background: var(--card); border: 1px solid var(--border); border-radius: 8px; padding: 8px; max-width: 100%; }
-.plots figcaption { color: var(--muted); font-size: 12px; max-width: 520px; padding: 2px 4px 0; }
+.plots figcaption { color: var(--muted); font-size: 12px; max-width: 470px; padding: 2px 4px 0; }
 svg.plot { max-width: 100%; height: auto; display: block; font-family: inherit; }
 svg .plot-title { fill: var(--fg); font-size: 13px; font-weight: 600; }
 svg .tick, svg .value { fill: var(--muted); font-size: 11px; } svg .axis-label { fill: var(--muted); font-size: 11.5px; }

@@ -25,7 +25,7 @@ export interface SpectrumInput {
 
 /** Eigenvalues λ_k against k, log10 y axis; the top and bottom ends of a partial spectrum with a break between. */
 export function spectrumSvg(s: SpectrumInput): string {
-  const W = 520, H = 260, L = 64, R = 16, T = 34, B = 44;
+  const W = 470, H = 260, L = 64, R = 16, T = 34, B = 44;
   const pw = W - L - R, ph = H - T - B;
   const bottomDesc = [...s.bottom].reverse();
   // Points: {k (1-based index in descending order), value}.
@@ -79,11 +79,13 @@ export function spectrumSvg(s: SpectrumInput): string {
   }
   // x labels: first and last of each block.
   const labelled = new Set<number>();
+  let lastX = -Infinity;
   for (const end of ['top', 'bottom'] as const) {
     const block = placed.filter((p) => p.end === end);
     for (const p of [block[0], block[block.length - 1]]) {
-      if (!p || labelled.has(p.k)) continue;
+      if (!p || labelled.has(p.k) || p.x - lastX < 34) continue;
       labelled.add(p.k);
+      lastX = p.x;
       parts.push(`<text class="tick" x="${p.x}" y="${T + ph + 14}" text-anchor="middle">${p.k}</text>`);
     }
   }
@@ -106,13 +108,15 @@ export function riskOfPsnr(psnr: number, t: { high: number; medium: number }): '
 /** One horizontal bar per sample: its predicted attacker PSNR (dB), with the medium and high thresholds marked. */
 export function spreadSvg(s: SpreadInput): string {
   const rows = s.samples.length;
-  const W = 520, L = 84, R = 64, T = 34, B = 40, rowH = 22;
+  const W = 470, L = 84, R = 64, T = 44, B = 40, rowH = 22;
   const ph = Math.max(rows, 1) * rowH;
   const H = T + ph + B;
   const pw = W - L - R;
   const finiteMax = Math.max(0, ...s.samples.map((x) => x.psnr).filter(Number.isFinite));
   const xMax = Math.max(s.thresholds.high * 1.25, finiteMax * 1.1, 10);
-  const xMin = Math.min(0, ...s.samples.map((x) => x.psnr).filter(Number.isFinite));
+  const lowest = Math.min(0, ...s.samples.map((x) => x.psnr).filter(Number.isFinite));
+  // Room left of the lowest value, so that a very negative PSNR still draws a visible bar.
+  const xMin = lowest < 0 ? Math.floor((lowest - 5) / 10) * 10 : 0;
   const xOf = (v: number) => L + ((Math.min(Math.max(v, xMin), xMax) - xMin) / (xMax - xMin)) * pw;
   const parts: string[] = [];
   parts.push(`<svg class="plot spread" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" aria-label="${esc(s.title)}">`);
@@ -141,7 +145,8 @@ export function spreadSvg(s: SpreadInput): string {
   });
   for (const [v, name] of [[s.thresholds.medium, 'medium'], [s.thresholds.high, 'high']] as const) {
     const x = r1(xOf(v));
-    parts.push(`<line class="threshold" x1="${x}" x2="${x}" y1="${T - 4}" y2="${T + ph}"/><text class="tick" x="${x}" y="${T - 7}" text-anchor="middle">${name} ${v} dB</text>`);
+    // medium's label to the left of its line, high's to the right: they never overlap.
+    parts.push(`<line class="threshold" x1="${x}" x2="${x}" y1="${T - 14}" y2="${T + ph}"/><text class="tick" x="${name === 'medium' ? x - 4 : x + 4}" y="${T - 6}" text-anchor="${name === 'medium' ? 'end' : 'start'}">${name} ≥ ${v} dB</text>`);
   }
   parts.push(`<line class="axis" x1="${L}" x2="${W - R}" y1="${T + ph}" y2="${T + ph}"/>`);
   parts.push(`<text class="axis-label" x="${L + pw / 2}" y="${H - 8}" text-anchor="middle">predicted attacker PSNR (dB); higher = better reconstruction = more leakage</text>`);
