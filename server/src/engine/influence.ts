@@ -43,7 +43,7 @@ export interface InfluenceOptions {
   relativeDamping?: number;
   /** True relative residual the solves must reach (default 1e-6, I2F.md). */
   tolerance?: number;
-  /** Products per solve (default 10 000 ≈ ½√κ·ln(2/tol) at κ = 1e6; I2F.md measured 5 000–7 300; see solve.ts). */
+  /** Iterations per solve (default 20 000: κ ≈ 1e7 takes 7 000–10 100, see solve.ts DEFAULT_MAX_ITERATIONS). */
   maxIterations?: number;
   solver?: SolverMethod;
   /** Unit roundoff of the backend's products (2⁻²⁴ for float32 kernels); lets a solve stop at that floor. */
