@@ -25,7 +25,10 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
       out.push(`${c('bold', file)}${c('dim', status)}`);
       if (b) {
         const psnr = expectedPsnr(b);
-        out.push(`  ${c(riskColour[b.risk], `leakage ${b.risk.toUpperCase()}`)}  predicted attacker PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`);
+        const numbers = b.risk === 'uncertain'
+          ? `the solve did not converge (residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations): no confident number; lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`
+          : `predicted attacker PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`;
+        out.push(`  ${c(riskColour[b.risk], `leakage ${b.risk.toUpperCase()}`)}  ${numbers}`);
       }
       for (const f of sortFindings(cfg.findings)) {
         const pos = `${f.range.start.line + 1}:${f.range.start.character + 1}`;
