@@ -76,7 +76,7 @@ function numbers(cfg: ConfigOutcome): string {
   const b = worstBatch(report)!;
   const nft = b.noiseForTarget;
   const items: [string, string][] = [
-    ['predicted attacker PSNR', `${fmt(expectedPsnr(b))} dB`],
+    ['predicted attacker PSNR', b.risk === 'uncertain' ? `${fmt(expectedPsnr(b))} dB (not converged: not a confident number)` : `${fmt(expectedPsnr(b))} dB`],
     ['predicted RMSE', fmt(expectedRmse(b))],
     ['I²F (converged, undamped)', fmt(b.i2fExpected ?? b.i2f)],
     ['lower bound ‖Jδ‖/λmax', fmt(b.lowerBound)],
