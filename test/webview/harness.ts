@@ -177,7 +177,7 @@ export async function openPage(origin: string, kind: PageKind, theme: ThemeName,
   const opened: Opened = {
     page, posted, problems,
     send: async (message) => {
-      await page.evaluate((m) => window.postMessage(m, '*'), message as object);
+      await page.evaluate(`window.postMessage(${JSON.stringify(message)}, '*')`);
     },
     waitForPosted: async (type, count = 1) => {
       const t0 = Date.now();

@@ -108,7 +108,7 @@ const SPECTRUM_BODY = `
     <figure><canvas id="img-original"></canvas><figcaption>original x0</figcaption></figure>
     <figure><canvas id="img-reconstruction"></canvas><figcaption id="cap-reconstruction">x0 + I(δ)</figcaption></figure>
   </div>
-  <h3>Leading eigen-directions uᵢ (red +, blue −)</h3>
+  <h3 id="directions-caption">Leading eigen-directions uᵢ</h3>
   <div id="direction-images" class="thumbs"></div>
 </section>`;
 

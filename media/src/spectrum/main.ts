@@ -163,6 +163,9 @@ function renderImages(v: SpectrumView): void {
   const scale = Math.max(2, Math.round(112 / Math.max(layout.height, layout.width)));
   drawImage($<HTMLCanvasElement>('img-original'), v.images.original, layout, { kind: 'data', lo: layout.lo, hi: layout.hi }, scale);
   $<HTMLCanvasElement>('img-reconstruction').dataset.scale = String(scale);
+  $('directions-caption').textContent = layout.channels === 3
+    ? 'Leading eigen-directions uᵢ (each channel: grey = 0, brighter +, darker −)'
+    : 'Leading eigen-directions uᵢ (red +, blue −, white 0)';
   const grid = $('direction-images');
   grid.replaceChildren(...v.images.directions.map((u, i) => {
     const fig = el('figure', 'thumb');
