@@ -10,7 +10,7 @@ import { checkTrainingSetup, type RuleFinding } from '../config/rules';
 import type { ConfigField } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
-import { analyzeModel, type AnalyzeReport, type BatchReport } from './analyzeModel';
+import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
 import { fmt } from './formatText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
@@ -69,37 +69,46 @@ async function modelOpsOf(file: string): Promise<string[] | undefined> {
   }
 }
 
-export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAnalysisSettings = DEFAULT_CONFIG_ANALYSIS): Promise<ConfigAnalysis> {
-  const findings: Finding[] = await cheapFindings(config);
+/**
+ * The analysis a config asks for (its model, weights, samples, defences and batch, under the editor's or the audit's
+ * settings), or undefined when it names no ONNX model on disk. The findings, the spectrum view and the audit all
+ * start from this one request, so their numbers agree.
+ */
+export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnalysisSettings): AnalyzeRequest | undefined {
   const setup = config.setup;
   const plan = analysisPlan(setup);
   const model = config.model;
-  if (!model || !existsSync(model) || extname(model) !== '.onnx') return { config: config.path, findings };
-
-  const anchor = primaryField(plan, setup.model);
+  if (!model || !existsSync(model) || extname(model) !== '.onnx') return undefined;
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
-  const targetPsnr = setup.targetPsnr?.value ?? settings.targetPsnr;
+  return {
+    model,
+    weights: config.weights && existsSync(config.weights) ? config.weights : undefined,
+    data: config.samples && existsSync(config.samples) ? config.samples : undefined,
+    batch,
+    defences: plan.defences.map((d) => d.spec),
+    relativeGaussian: plan.relative.map((r) => ({ sigma0: r.sigma0, percentile: r.percentile })),
+    damping: settings.damping,
+    spectrumK: settings.spectrumK ?? 0,
+    seed: settings.seed,
+    loss: 'cross-entropy',
+    targetPsnr: setup.targetPsnr?.value ?? settings.targetPsnr,
+    maxSamples: Math.max(settings.maxSamples, batch),
+    syntheticSamples: batch,
+    maxModelBytes: settings.maxModelBytes,
+    ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
+  };
+}
+
+export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAnalysisSettings = DEFAULT_CONFIG_ANALYSIS): Promise<ConfigAnalysis> {
+  const findings: Finding[] = await cheapFindings(config);
+  const request = analyzeRequestFor(config, settings);
+  if (!request) return { config: config.path, findings };
+  const plan = analysisPlan(config.setup);
+  const anchor = primaryField(plan, config.setup.model);
+  const batch = request.batch!;
+  const targetPsnr = request.targetPsnr!;
   try {
-    const report = await analyzeModel(
-      {
-        model,
-        weights: config.weights && existsSync(config.weights) ? config.weights : undefined,
-        data: config.samples && existsSync(config.samples) ? config.samples : undefined,
-        batch,
-        defences: plan.defences.map((d) => d.spec),
-        relativeGaussian: plan.relative.map((r) => ({ sigma0: r.sigma0, percentile: r.percentile })),
-        damping: settings.damping,
-        spectrumK: settings.spectrumK ?? 0,
-        seed: settings.seed,
-        loss: 'cross-entropy',
-        targetPsnr,
-        maxSamples: Math.max(settings.maxSamples, batch),
-        syntheticSamples: batch,
-        maxModelBytes: settings.maxModelBytes,
-        ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
-      },
-      { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence },
-    );
+    const report = await analyzeModel(request, { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence });
     findings.push(leakageFinding(config, plan, report, anchor, batch, targetPsnr));
     return { config: config.path, findings, report };
   } catch (e) {
