@@ -1,0 +1,221 @@
+// What a person sees in a real VS Code (code-server + headless Chromium) with the packaged .vsix installed and a copy
+// of examples/ open: the I2F001 squiggle and its Problems entry on the Flower config's noise line (numbers equal to
+// the CLI's), the hover, the inlay hint, the quick fix that raises the noise and the diagnostic improving after it,
+// the palette audit with its progress notification, and the language status item. One session, screenshots in
+// test-results/e2e/.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+import { codeServerInstalled, REPO, startCodeServer, TOOLS } from './support/codeServer';
+import { chromiumPath, openBrowser } from './support/browser';
+
+const skip = !codeServerInstalled() ? `code-server not installed in ${TOOLS} (tools/e2e/install.sh)` : !chromiumPath() ? 'no Debian chromium' : false;
+const NOISE_LINE = 22; // 1-based, as the editor and the Problems panel show it
+const NUMBERS = /PSNR (-?[\d.]+) dB \(RMSE ([\d.]+)\)\. I²F ([\d.e+-]+), lower bound ([\d.e+-]+)/;
+
+/** The CLI's I2F001 message for the Flower config (same engine, same settings: one sample). */
+function cliFinding(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-e2e-cli-'));
+  try {
+    for (const d of ['flower', 'models', 'data']) cpSync(join(REPO, 'examples', d), join(dir, d), { recursive: true });
+    const out = execFileSync(process.execPath, [join(REPO, 'dist/cli.js'), 'audit', join(dir, 'flower/pyproject.toml')], { encoding: 'utf8' });
+    const line = out.split('\n').find((l) => l.includes('I2F001'));
+    assert.ok(line, `the CLI reports I2F001:\n${out}`);
+    return line.slice(line.indexOf('I2F001') + 'I2F001'.length).trim();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const VIEW_LINES_WITH_GENERATED_CONTENT = `[...document.querySelectorAll('.editor-instance .view-line')].map((line) => {
+  const content = (el, pseudo) => {
+    const c = getComputedStyle(el, pseudo).content;
+    return c && c !== 'none' && c !== 'normal' ? c.replace(/^"|"$/g, '') : '';
+  };
+  return [...line.querySelectorAll('span > span')].map((el) => content(el, '::before') + el.textContent + content(el, '::after')).join('');
+})`;
+
+async function openFile(page: Page, relative: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(relative);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: relative.split('/').pop()! }).first();
+  await row.waitFor();
+  await row.click();
+  await page.locator(`.tab.active[aria-label*="${relative.split('/').pop()!}"]`).first().waitFor();
+}
+
+async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  await row.waitFor();
+  await row.click();
+}
+
+/** The Problems panel's rows (opens the panel). */
+async function problems(page: Page): Promise<Locator> {
+  const rows = page.locator('.markers-panel .monaco-list-row');
+  if (!(await page.locator('.markers-panel').isVisible())) await page.keyboard.press('Control+Shift+M');
+  await page.locator('.markers-panel').waitFor();
+  return rows;
+}
+
+async function problemText(page: Page, match: RegExp, timeout = 60_000): Promise<string> {
+  const rows = await problems(page);
+  const row = rows.filter({ hasText: match }).first();
+  await row.waitFor({ timeout });
+  // The row's accessible label has the message, severity and position; its text has the rule code.
+  return `${(await row.getAttribute('aria-label')) ?? ''} ${await row.innerText()}`.replace(/\u00a0/g, ' ');
+}
+
+async function gotoLine(page: Page, line: number): Promise<void> {
+  await page.locator('.editor-instance .view-lines').first().click();
+  await page.keyboard.press('Control+G');
+  await page.locator('.quick-input-widget input').fill(`:${line}`);
+  await page.keyboard.press('Enter');
+}
+
+test('a person opening examples/ in VS Code sees the Flower config\'s leakage, its explanation and its fix', { skip, timeout: 240_000 }, async (t) => {
+  const expected = cliFinding().match(NUMBERS);
+  assert.ok(expected, 'the CLI message has PSNR, RMSE, I²F and lower bound');
+  const cs = await startCodeServer();
+  const browser = await openBrowser();
+  const { page } = browser;
+  try {
+    await page.goto(cs.folderUrl);
+    await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+    await openFile(page, 'flower/pyproject.toml');
+    const editor = page.locator('.editor-instance').first();
+
+    await t.test('the squiggle and the Problems entry sit on the noise line with the CLI\'s numbers', async () => {
+      await editor.locator('.squiggly-info').first().waitFor({ timeout: 90_000 });
+      const text = await problemText(page, /Leakage risk LOW/);
+      const got = text.match(NUMBERS);
+      assert.ok(got, `Problems entry has the numbers: ${text}`);
+      assert.deepEqual(got.slice(1), expected.slice(1), 'same PSNR, RMSE, I²F and lower bound as `i2f audit`');
+      assert.match(text, /I2F001/);
+      assert.match(text, new RegExp(`\\b${NOISE_LINE}\\b`), `on line ${NOISE_LINE}: ${text}`);
+      await browser.screenshot('1-squiggle-problems');
+    });
+
+    await t.test('the inlay hint follows the noise value', async (t) => {
+      // Inlay hints are drawn as CSS generated content (::before/::after of injected spans), not as text nodes.
+      // A string, not a function: tsx's helpers (__name) do not exist in the page.
+      const lineText = async () => ((await page.evaluate(VIEW_LINES_WITH_GENERATED_CONTENT)) as string[])
+        .map((x) => x.replace(/\u00a0/g, ' ')).find((x) => x.startsWith('noise-multiplier = 0.3')) ?? '';
+      const waitForHint = async (ms: number) => {
+        const deadline = Date.now() + ms;
+        while (!/dB · low risk/.test(await lineText()) && Date.now() < deadline) await page.waitForTimeout(250);
+        return /dB · low risk/.test(await lineText());
+      };
+      if (!(await waitForHint(5_000))) {
+        // The server sends no workspace/inlayHint/refresh when an analysis lands (server/src/server.ts): if VS Code
+        // asked before the analysis finished, the hint shows only once the editor asks again, e.g. on a scroll.
+        // Remove this nudge once the server refreshes.
+        t.diagnostic('inlay hint missing after the analysis: no inlayHint refresh from the server; scrolling to re-request');
+        await editor.locator('.view-lines').first().hover();
+        await page.mouse.wheel(0, 200);
+        await page.waitForTimeout(300);
+        await page.mouse.wheel(0, -400);
+        await waitForHint(10_000);
+      }
+      const hint = (await lineText()).match(/^noise-multiplier = 0\.3\s*PSNR (-?[\d.]+) dB · low risk$/);
+      assert.ok(hint, `inlay hint after the value: '${await lineText()}'`);
+      assert.ok(Math.abs(Number(hint[1]) - Number(expected[1])) < 0.01, `hint PSNR ${hint[1]} = the finding's ${expected[1]}`);
+    });
+
+    await t.test('the hover explains the prediction', async () => {
+      const squiggle = editor.locator('.squiggly-info').first();
+      const box = (await squiggle.boundingBox())!;
+      const hover = page.locator('.monaco-hover:visible', { hasText: 'Predicted PSNR' });
+      for (let i = 0; i < 5 && !(await hover.isVisible()); i++) {
+        await page.mouse.move(box.x + 5 + i * 3, box.y + box.height / 2);
+        await page.mouse.move(box.x + 10 + i * 3, box.y + box.height / 2, { steps: 3 });
+        await hover.waitFor({ timeout: 3_000 }).catch(() => undefined);
+      }
+      const text = await hover.innerText();
+      for (const part of ['noise-multiplier', 'Predicted PSNR', 'Predicted RMSE', 'Lower bound', 'Most exposed sample']) assert.ok(text.includes(part), `hover has '${part}': ${text}`);
+      await browser.screenshot('2-hover');
+      await page.mouse.move(5, 400);
+      await page.keyboard.press('Escape');
+    });
+
+    await t.test('weak noise is an error, and the quick fix raises the noise to the target', async () => {
+      await gotoLine(page, NOISE_LINE);
+      await page.keyboard.press('End');
+      await page.keyboard.press('Shift+Home');
+      await page.keyboard.type('noise-multiplier = 0.0001');
+      await editor.locator('.squiggly-error').first().waitFor({ timeout: 30_000 });
+      await problemText(page, /Leakage risk HIGH/, 30_000);
+      await browser.screenshot('3-weak-noise');
+      await gotoLine(page, NOISE_LINE);
+      await page.keyboard.press('Control+.');
+      const fix = page.locator('.action-widget .monaco-list-row', { hasText: /Set noise-multiplier to [\d.]+ \(predicted PSNR 15 dB\)/ }).first();
+      await fix.waitFor({ timeout: 15_000 });
+      await browser.screenshot('4-quick-fix');
+      const title = (await fix.innerText()).trim();
+      const value = title.match(/Set noise-multiplier to ([\d.]+)/)![1];
+      await fix.click();
+      await editor.locator('.view-line', { hasText: `noise-multiplier = ${value}` }).waitFor();
+      // The finding improves: no longer high; the predicted PSNR is the 15 dB target (medium between 12 and 20 dB).
+      await editor.locator('.squiggly-error').waitFor({ state: 'detached', timeout: 30_000 });
+      const text = await problemText(page, new RegExp(`std=${value.replace('.', '\\.')}`), 30_000);
+      assert.match(text, /Leakage risk (MEDIUM|LOW)/);
+      const psnr = Number(text.match(/PSNR (-?[\d.]+) dB/)![1]);
+      assert.ok(psnr <= 15 && psnr > 14, `PSNR at the target after the fix: ${psnr}`);
+      await browser.screenshot('5-fixed');
+    });
+
+    await t.test('the palette audit shows its progress and then its summary', async () => {
+      // Progress notifications can be brief: record every toast text as it appears.
+      await page.evaluate(() => {
+        const seen: string[] = ((window as unknown as { i2fToasts: string[] }).i2fToasts = []);
+        new MutationObserver(() => {
+          for (const n of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
+            const text = (n as HTMLElement).innerText;
+            if (!seen.includes(text)) seen.push(text);
+          }
+        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+      });
+      await runCommand(page, 'I²F: Audit workspace');
+      const toasts = page.locator('.notifications-toasts');
+      const done = toasts.locator('.notification-list-item', { hasText: /I²F: \d+ training config\(s\), \d+ finding\(s\)/ }).first();
+      await done.waitFor({ timeout: 60_000 });
+      await browser.screenshot('6-audit');
+      const seen = await page.evaluate(() => (window as unknown as { i2fToasts: string[] }).i2fToasts);
+      assert.ok(seen.some((x) => x.includes('I²F: auditing the workspace')), `a progress notification while auditing: ${JSON.stringify(seen)}`);
+      const summary = (await done.innerText()).match(/I²F: (\d+) training config\(s\), (\d+) finding\(s\)/)!;
+      assert.equal(Number(summary[1]), 6, 'the six example configs');
+    });
+
+    await t.test('the language status item shows the server\'s state and opens the log', async () => {
+      const status = page.locator('[id="status.languageStatus"]');
+      await status.waitFor();
+      assert.match((await status.getAttribute('aria-label')) ?? '', /I²F/);
+      await status.click();
+      const item = page.locator('.monaco-hover:visible', { hasText: 'I²F' }).first();
+      await item.waitFor({ timeout: 10_000 });
+      assert.match(await item.innerText(), /I²F/);
+      await browser.screenshot('7-status');
+      // Its command opens the log; then stop the background analyses the workspace audit queued.
+      await item.getByText('Show log').click();
+      await page.locator('.output-view, [id="workbench.panel.output"]').first().waitFor({ timeout: 10_000 });
+      await runCommand(page, 'I²F: Cancel analyses');
+    });
+  } catch (e) {
+    await browser.screenshot('failure').catch(() => undefined);
+    throw e;
+  } finally {
+    await browser.close();
+    await cs.stop();
+  }
+});
