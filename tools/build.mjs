@@ -2,6 +2,7 @@
 // the `i2f` CLI. Native and heavy modules stay external (onnxruntime-node ships a .node binary; vscode is the host).
 import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
+import { buildMedia } from './build-media.mjs';
 
 const production = process.argv.includes('--production');
 const entries = [
@@ -26,3 +27,6 @@ await Promise.all(entries.map((e) => esbuild.build({
   external: ['onnxruntime-node', '@tensorflow/tfjs-node', ...(e.external ?? [])],
   banner: e.banner ? { js: e.banner } : undefined,
 })));
+
+// The webview pages (media/src → media/dist), bundled for the browser.
+await buildMedia({ production });

@@ -4,13 +4,28 @@
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
-  AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, SpectrumReportRequest, StatusNotification, TrustNotification,
-  type AuditResult, type ClearCacheResult, type InitializationOptions, type SpectrumReportResult, type StatusParams,
+  AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
+  StatusNotification, TrustNotification,
+  type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
+  type SpectrumNoiseResult, type StatusParams,
 } from '../../server/src/protocol';
+import { registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
 
 let client: LanguageClient | undefined;
 let log: vscode.LogOutputChannel;
 let status: vscode.LanguageStatusItem;
+let extensionContext: vscode.ExtensionContext;
+
+/** What the webviews ask of the language server (they never compute I²F themselves). */
+const backend: SpectrumBackend & ReportBackend = {
+  spectrumData: async (p) => (client ? client.sendRequest<SpectrumDataResult>(SpectrumDataRequest, p) : { ok: false, message: 'the I²F server is not running' }),
+  spectrumNoise: async (p) => (client ? client.sendRequest<SpectrumNoiseResult>(SpectrumNoiseRequest, p) : { ok: false, message: 'the I²F server is not running' }),
+  modelSummary: async (p) => (client ? client.sendRequest<ModelSummaryResult>(ModelSummaryRequest, p) : { ok: false, message: 'the I²F server is not running' }),
+  openSpectrum: async (config, model) => {
+    const target = config ?? (await pickConfigUsing(model));
+    if (target) showSpectrumPanel(extensionContext, backend, target);
+  },
+};
 
 const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
   { scheme: 'file', language: 'yaml' },
@@ -21,6 +36,7 @@ const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
 ];
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  extensionContext = context;
   log = vscode.window.createOutputChannel('I²F Privacy Lint', { log: true });
   status = vscode.languages.createLanguageStatusItem('i2f.status', SELECTOR);
   status.name = 'I²F Privacy Lint';
@@ -50,6 +66,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void client?.sendNotification(TrustNotification, { trusted: true })),
   );
+  registerWebviews(context, backend);
 
   await startClient(context);
 }
@@ -105,15 +122,29 @@ async function audit(uris?: string[]): Promise<void> {
 
 async function showSpectrum(uri?: string | vscode.Uri): Promise<void> {
   const target = (uri ?? vscode.window.activeTextEditor?.document.uri)?.toString();
-  if (!client || !target) return;
-  const c = client;
-  const r = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'I²F: spectrum report' },
-    () => c.sendRequest<SpectrumReportResult>(SpectrumReportRequest, { uri: target }),
-  );
-  // A text report for now; the eigen-spectrum webview replaces it.
-  const doc = await vscode.workspace.openTextDocument({ content: r.text, language: 'plaintext' });
-  await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+  if (!target) {
+    void vscode.window.showInformationMessage('I²F: open a training config to see its eigen-spectrum.');
+    return;
+  }
+  showSpectrumPanel(extensionContext, backend, target);
+}
+
+/** The training configs that name this model (by file name); the user picks one when there are several. */
+async function pickConfigUsing(model: vscode.Uri): Promise<string | undefined> {
+  const name = model.path.split('/').pop() ?? '';
+  const candidates = await vscode.workspace.findFiles('**/*.{yaml,yml,json,toml}', '**/{node_modules,.git,dist}/**', 500);
+  const users: vscode.Uri[] = [];
+  for (const uri of candidates) {
+    const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+    if (text.includes(name)) users.push(uri);
+  }
+  if (users.length === 0) {
+    void vscode.window.showInformationMessage(`I²F: no training config in this workspace names ${name}; the spectrum is computed for a config's defence.`);
+    return undefined;
+  }
+  if (users.length === 1) return users[0].toString();
+  const pick = await vscode.window.showQuickPick(users.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })), { placeHolder: `Training configs that use ${name}` });
+  return pick?.uri.toString();
 }
 
 export async function deactivate(): Promise<void> {

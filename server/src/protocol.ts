@@ -109,3 +109,6 @@ export const Commands = {
   showLog: 'i2f.showLog',
   restart: 'i2f.restartServer',
 } as const;
+
+// The webviews' requests and page messages are typed in their own file (the pages bundle it too).
+export * from './webviewProtocol';

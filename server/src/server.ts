@@ -24,7 +24,8 @@ import { readTrainingConfig } from './config/recognise';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
-import { analysisFailedFinding, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
+import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
+import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
 import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
@@ -37,8 +38,10 @@ import { codeLenses } from './features/codeLens';
 import { codeActions } from './features/codeActions';
 import { expectedPsnr, full, worstBatch, type ConfigView } from './features/configView';
 import {
-  AuditRequest, CancelAllRequest, ClearCacheRequest, JobTraceNotification, SpectrumReportRequest, StatsRequest, StatusNotification,
-  TrustNotification,
+  AuditRequest, CancelAllRequest, ClearCacheRequest, JobTraceNotification, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
+  SpectrumReportRequest, StatsRequest, StatusNotification, TrustNotification,
+  type ModelSummaryParams, type ModelSummaryResult, type SpectrumDataParams, type SpectrumDataResult, type SpectrumNoiseParams,
+  type SpectrumNoiseResult, type LatestResult,
   type AuditParams, type AuditResult, type ClearCacheResult, type InitializationOptions, type JobTraceParams, type LeakageData,
   type SpectrumReportParams, type SpectrumReportResult, type StatsResult, type StatusParams, type TrustParams,
 } from './protocol';
@@ -549,6 +552,79 @@ connection.onRequest(SpectrumReportRequest, async (params: SpectrumReportParams)
     await whenSettled(s);
   }
   return { text: spectrumReport(s) };
+});
+
+
+// ── The webviews' data (spectrum panel, model report): computed in a worker, never on the server's thread ──────
+
+/** Spectrum states by SpectrumView.key: the noise slider re-answers from these with no products. */
+const spectra = new Map<string, SpectrumState>();
+const MAX_SPECTRA = 8;
+/** Worker requests get ids far from the scheduler's job ids. */
+let nextWorkerRequest = 1_000_000_000;
+
+connection.onRequest(SpectrumDataRequest, async (params: SpectrumDataParams): Promise<SpectrumDataResult> => {
+  if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so there is no spectrum to show.' };
+  const s = stateOf(params.uri);
+  await refresh(s);
+  const view = s.view;
+  if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
+  const cas = configAnalysisSettings(view.settings);
+  const request = analyzeRequestFor(view.config, cas);
+  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX model on disk.` };
+  const outcome = await pool.submit(nextWorkerRequest++, {
+    type: 'spectrum',
+    request: {
+      ...request,
+      config: s.path,
+      damping: params.damping ?? request.damping,
+      // A per-sample spread needs more than the editor's one sample.
+      maxSamples: Math.max(view.settings.maxSamples, 8),
+      ...(params.sample !== undefined ? { sample: params.sample } : {}),
+      ...(params.k !== undefined ? { k: params.k } : {}),
+      ...(params.std !== undefined ? { std: params.std } : {}),
+    },
+  });
+  if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
+  if (outcome.kind !== 'spectrum') return { ok: false, message: 'The spectrum computation was cancelled.' };
+  const data = spectrumView(outcome.state, params.std);
+  spectra.delete(data.key);
+  spectra.set(data.key, outcome.state);
+  while (spectra.size > MAX_SPECTRA) spectra.delete(spectra.keys().next().value!);
+  return { ok: true, data };
+});
+
+connection.onRequest(SpectrumNoiseRequest, (params: SpectrumNoiseParams): SpectrumNoiseResult => {
+  const state = spectra.get(params.key);
+  if (!state) return { ok: false, message: 'no cached spectrum' };
+  return { ok: true, noise: noiseView(state, params.std) };
+});
+
+connection.onRequest(ModelSummaryRequest, async (params: ModelSummaryParams): Promise<ModelSummaryResult> => {
+  if (!trusted) return { ok: false, message: 'This workspace is not trusted: model files are not read.' };
+  const file = toPath(params.uri);
+  const settings = await settingsFor(params.uri);
+  // Large checkpoints are summarised from disk by a worker (a hostile file cannot take the server down).
+  const outcome = await pool.submit(nextWorkerRequest++, { type: 'summary', file, maxBytes: settings.maxModelSizeMB * 1024 * 1024 });
+  if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
+  if (outcome.kind !== 'summary') return { ok: false, message: 'The summary was cancelled.' };
+  const results: LatestResult[] = [];
+  for (const st of states.values()) {
+    const r = st.view?.result;
+    if (!r || st.view?.config.model !== file) continue;
+    const b = worstBatch(r.report);
+    if (!b) continue;
+    results.push({
+      config: st.path,
+      analysedAt: r.entry.createdAt,
+      risk: b.risk,
+      psnr: expectedPsnr(b),
+      rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse,
+      defences: b.defense,
+      fromCache: r.fromCache,
+    });
+  }
+  return { ok: true, summary: outcome.summary, results };
 });
 
 connection.onRequest(CancelAllRequest, () => {

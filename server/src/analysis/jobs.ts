@@ -4,6 +4,8 @@ import type { DiscoveredConfig } from '../workspace/discover';
 import type { AnalyzeReport } from './analyzeModel';
 import type { ConfigAnalysisSettings } from './configFindings';
 import type { CachedBatch } from './noiseRescale';
+import type { SpectrumRequest, SpectrumState } from './spectrumData';
+import type { ModelSummary } from '../webviewProtocol';
 
 export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence'>;
 
@@ -12,17 +14,27 @@ export interface AnalyseJob {
   settings: WorkerSettings;
 }
 
-export type ToWorker = { type: 'analyse'; id: number; job: AnalyseJob } | { type: 'cancel'; id: number };
+/** Work a worker does: a config's analysis, the spectrum page's data, or a checkpoint's summary (read from disk). */
+export type WorkerRequest =
+  | { type: 'analyse'; job: AnalyseJob }
+  | { type: 'spectrum'; request: SpectrumRequest }
+  | { type: 'summary'; file: string; maxBytes?: number };
+
+export type ToWorker = (WorkerRequest & { id: number }) | { type: 'cancel'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; pid: number }
   | { type: 'progress'; id: number; stage: string; fraction: number }
   | { type: 'result'; id: number; report: AnalyzeReport; modelOps: string[]; batches: CachedBatch[]; ms: number }
+  | { type: 'spectrum-result'; id: number; state: SpectrumState; ms: number }
+  | { type: 'summary-result'; id: number; summary: ModelSummary; ms: number }
   /** userError: a problem in the user's model or data (shown as I2F002); otherwise a bug of ours (logged too). */
   | { type: 'failed'; id: number; message: string; userError: boolean; ms: number }
   | { type: 'cancelled'; id: number };
 
 export type JobOutcome =
   | { kind: 'result'; report: AnalyzeReport; modelOps: string[]; batches: CachedBatch[]; ms: number }
+  | { kind: 'spectrum'; state: SpectrumState; ms: number }
+  | { kind: 'summary'; summary: ModelSummary; ms: number }
   | { kind: 'failed'; message: string; userError: boolean }
   | { kind: 'cancelled' };

@@ -6,6 +6,8 @@ import { loadOnnxFile } from '../backends/onnx/load';
 import { opHistogram } from '../graph/support';
 import type { CachedBatch } from './noiseRescale';
 import type { FromWorker, ToWorker } from './jobs';
+import { computeSpectrumState } from './spectrumData';
+import { summariseModel } from './modelSummary';
 
 const send = (m: FromWorker): void => {
   process.send?.(m);
@@ -58,8 +60,37 @@ async function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>):
   }
 }
 
+/** The spectrum page's data and a checkpoint's summary: same cancellation and error reporting as an analysis. */
+async function serve(id: number, work: (signal: AbortSignal) => Promise<FromWorker>): Promise<void> {
+  const controller = new AbortController();
+  running.set(id, controller);
+  const t0 = performance.now();
+  try {
+    send(await work(controller.signal));
+  } catch (e) {
+    if (controller.signal.aborted) {
+      send({ type: 'cancelled', id });
+      return;
+    }
+    const err = e as Error & { describe?: () => string };
+    const userError = err?.name === 'UserError';
+    send({ type: 'failed', id, message: userError && err.describe ? err.describe() : String(err?.stack ?? err), userError, ms: performance.now() - t0 });
+  } finally {
+    running.delete(id);
+  }
+}
+
 process.on('message', (msg: ToWorker) => {
+  const t0 = performance.now();
   if (msg.type === 'analyse') void analyse(msg.id, msg);
+  else if (msg.type === 'spectrum') {
+    void serve(msg.id, async (signal) => ({
+      type: 'spectrum-result', id: msg.id, ms: performance.now() - t0,
+      state: await computeSpectrumState(msg.request, { signal, onProgress: (stage, fraction) => send({ type: 'progress', id: msg.id, stage, fraction }) }),
+    }));
+  } else if (msg.type === 'summary') {
+    void serve(msg.id, async () => ({ type: 'summary-result', id: msg.id, ms: performance.now() - t0, summary: await summariseModel(msg.file, { maxBytes: msg.maxBytes }) }));
+  }
   else if (msg.type === 'cancel') running.get(msg.id)?.abort(new Error('cancelled'));
 });
 process.on('disconnect', () => process.exit(0)); // the server went away: nobody wants our results

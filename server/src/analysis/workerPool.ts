@@ -2,11 +2,11 @@
 // retried once; a cancelled job that does not stop in time has its worker killed.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import type { AnalyseJob, FromWorker, JobOutcome, ToWorker } from './jobs';
+import type { AnalyseJob, FromWorker, JobOutcome, ToWorker, WorkerRequest } from './jobs';
 
 export interface PoolTask {
   id: number;
-  job: AnalyseJob;
+  request: WorkerRequest;
   onProgress: (stage: string, fraction: number) => void;
   /** Called when the task starts on a worker (again, after a retry). */
   onStart: (pid: number) => void;
@@ -57,8 +57,13 @@ export class WorkerPool {
   }
 
   run(id: number, job: AnalyseJob, onProgress: PoolTask['onProgress'], onStart: PoolTask['onStart']): Promise<JobOutcome> {
+    return this.submit(id, { type: 'analyse', job }, onProgress, onStart);
+  }
+
+  /** Any worker request (spectrum data, model summaries): queued, retried and cancelled like analyses. */
+  submit(id: number, request: WorkerRequest, onProgress: PoolTask['onProgress'] = () => {}, onStart: PoolTask['onStart'] = () => {}): Promise<JobOutcome> {
     return new Promise((resolve) => {
-      this.queue.push({ id, job, onProgress, onStart, attempts: 0, cancelled: false, resolve });
+      this.queue.push({ id, request, onProgress, onStart, attempts: 0, cancelled: false, resolve });
       this.pump();
     });
   }
@@ -111,7 +116,7 @@ export class WorkerPool {
       task.attempts++;
       w.task = task;
       task.onStart(w.pid);
-      this.post(w, { type: 'analyse', id: task.id, job: task.job });
+      this.post(w, { ...task.request, id: task.id } as ToWorker);
     }
   }
 
@@ -155,6 +160,8 @@ export class WorkerPool {
     if (!w.task || w.task.id !== m.id) return; // a late message of a job already given up on
     if (m.type === 'progress') w.task.onProgress(m.stage, m.fraction);
     else if (m.type === 'result') this.finish(w, { kind: 'result', report: m.report, modelOps: m.modelOps, batches: m.batches, ms: m.ms });
+    else if (m.type === 'spectrum-result') this.finish(w, { kind: 'spectrum', state: m.state, ms: m.ms });
+    else if (m.type === 'summary-result') this.finish(w, { kind: 'summary', summary: m.summary, ms: m.ms });
     else if (m.type === 'failed') this.finish(w, { kind: 'failed', message: m.message, userError: m.userError });
     else if (m.type === 'cancelled') this.finish(w, { kind: 'cancelled' });
   }

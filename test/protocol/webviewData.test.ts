@@ -1,0 +1,57 @@
+// The webviews' data over real LSP: the spectrum page's data computed in a worker, the noise slider answered from the
+// cached spectrum state with no products, and a checkpoint's model report read from disk.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startServer } from './lspClient';
+import type { ModelSummaryResult, SpectrumDataResult, SpectrumNoiseResult } from '../../server/src/protocol';
+
+const TIMEOUT = { timeout: 180_000 };
+
+test('the spectrum request returns the eigenvalues of J Jᵀ for a config, and a new noise scale is answered from its cached state', TIMEOUT, async () => {
+  const s = await startServer();
+  try {
+    const uri = s.open('flower/pyproject.toml');
+    const r = (await s.connection.sendRequest('i2f/spectrumData', { uri, k: 4 })) as SpectrumDataResult;
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    const view = r.data;
+    assert.equal(view.spectrum.top.length, 4);
+    assert.ok(view.spectrum.lambdaMax > 0);
+    assert.ok(Math.abs(view.spectrum.top[0] - view.spectrum.lambdaMax) <= 1e-6 * view.spectrum.lambdaMax, `top ${view.spectrum.top[0]} vs λmax ${view.spectrum.lambdaMax}`);
+    assert.ok(view.spectrum.top.every((v, i) => i === 0 || v <= view.spectrum.top[i - 1]), 'descending');
+    assert.equal(view.directions.length, 4);
+    assert.ok(view.settings.configuredStd > 0, 'the Flower config adds Gaussian noise');
+
+    const t0 = Date.now();
+    const doubled = (await s.connection.sendRequest('i2f/spectrumNoise', { key: view.key, std: 2 * view.settings.configuredStd })) as SpectrumNoiseResult;
+    const ms = Date.now() - t0;
+    assert.ok(doubled.ok, doubled.ok ? '' : doubled.message);
+    assert.ok(ms < 1_000, `noise re-evaluation took ${ms} ms`);
+    // I²F is linear in the noise scale (I2F.md): doubling s lowers the predicted PSNR by 20·log10(2) ≈ 6 dB when
+    // the config's δ is all Gaussian.
+    assert.ok(Math.abs(view.noise.expectedPsnr - doubled.noise.expectedPsnr - 20 * Math.log10(2)) < 0.05, `${view.noise.expectedPsnr} → ${doubled.noise.expectedPsnr}`);
+
+    const missing = (await s.connection.sendRequest('i2f/spectrumNoise', { key: 'nope', std: 1 })) as SpectrumNoiseResult;
+    assert.equal(missing.ok, false);
+  } finally {
+    await s.close();
+  }
+});
+
+test('the model report summarises a checkpoint from disk with the latest results of the configs that use it', TIMEOUT, async () => {
+  const s = await startServer();
+  try {
+    const config = s.open('flower/pyproject.toml');
+    await s.waitForDiagnostics(config, (d) => d.some((x) => x.code === 'I2F001'));
+    const model = pathToFileURL(join(s.workspace, 'models/mlp.onnx')).href;
+    const r = (await s.connection.sendRequest('i2f/modelSummary', { uri: model })) as ModelSummaryResult;
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    assert.equal(r.summary.parameters, 203_530);
+    assert.equal(r.summary.format, 'onnx');
+    assert.ok(r.results.some((x) => x.config.endsWith('pyproject.toml')), 'the Flower config uses the MLP');
+  } finally {
+    await s.close();
+  }
+});
