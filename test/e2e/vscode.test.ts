@@ -40,6 +40,16 @@ const VIEW_LINES_WITH_GENERATED_CONTENT = `[...document.querySelectorAll('.edito
   return [...line.querySelectorAll('span > span')].map((el) => content(el, '::before') + el.textContent + content(el, '::after')).join('');
 })`;
 
+/** Records every notification toast's text in window.i2fToasts as it appears (progress toasts can be brief). */
+const RECORD_TOASTS = `(() => {
+  const seen = (window.i2fToasts = []);
+  new MutationObserver(() => {
+    for (const n of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
+      if (!seen.includes(n.innerText)) seen.push(n.innerText);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+})()`;
+
 async function openFile(page: Page, relative: string): Promise<void> {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
@@ -176,22 +186,13 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
     });
 
     await t.test('the palette audit shows its progress and then its summary', async () => {
-      // Progress notifications can be brief: record every toast text as it appears.
-      await page.evaluate(() => {
-        const seen: string[] = ((window as unknown as { i2fToasts: string[] }).i2fToasts = []);
-        new MutationObserver(() => {
-          for (const n of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
-            const text = (n as HTMLElement).innerText;
-            if (!seen.includes(text)) seen.push(text);
-          }
-        }).observe(document.body, { subtree: true, childList: true, characterData: true });
-      });
+      await page.evaluate(RECORD_TOASTS);
       await runCommand(page, 'I²F: Audit workspace');
       const toasts = page.locator('.notifications-toasts');
       const done = toasts.locator('.notification-list-item', { hasText: /I²F: \d+ training config\(s\), \d+ finding\(s\)/ }).first();
       await done.waitFor({ timeout: 60_000 });
       await browser.screenshot('6-audit');
-      const seen = await page.evaluate(() => (window as unknown as { i2fToasts: string[] }).i2fToasts);
+      const seen = (await page.evaluate('window.i2fToasts')) as string[];
       assert.ok(seen.some((x) => x.includes('I²F: auditing the workspace')), `a progress notification while auditing: ${JSON.stringify(seen)}`);
       const summary = (await done.innerText()).match(/I²F: (\d+) training config\(s\), (\d+) finding\(s\)/)!;
       assert.equal(Number(summary[1]), 6, 'the six example configs');
