@@ -164,12 +164,25 @@ export class ResultCache {
     try {
       const data = JSON.parse(await fs.readFile(join(this.folder, `${key}.json`), 'utf8')) as Serialised;
       if (data.format !== CACHE_FORMAT || data.key !== key) return undefined;
+      // A file another process or a bad disk left behind must not become a result: the shape the views rely on.
+      const ok = Array.isArray(data.report?.results) && data.report.results.length > 0 && Array.isArray(data.batches) &&
+        data.batches.length === data.report.results.length && data.report.results.every((b) => typeof b?.risk === 'string' && b.solver && Array.isArray(b.samples));
+      if (!ok) {
+        this.log(`cache: discarding malformed entry ${key}`);
+        await fs.rm(join(this.folder, `${key}.json`), { force: true });
+        return undefined;
+      }
       const { format: _f, ...rest } = data;
       const entry: CachedAnalysis = { ...rest, batches: data.batches.map((b) => ({ std: b.std, noise: decodeNoise(b.noise) })) };
       this.memory.set(key, entry);
       return entry;
-    } catch {
-      return undefined; // absent or unreadable: analyse again
+    } catch (e) {
+      // Absent: analyse. Truncated or corrupt (an interrupted write by an older version, a full disk): discard it.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.log(`cache: discarding unreadable entry ${key}: ${(e as Error).message}`);
+        await fs.rm(join(this.folder, `${key}.json`), { force: true }).catch(() => {});
+      }
+      return undefined;
     }
   }
 
