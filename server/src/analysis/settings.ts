@@ -65,7 +65,8 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     workerMemoryMB: Math.floor(num(r.workerMemoryMB, d.workerMemoryMB, (v) => v >= 256)),
     trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
     targetPsnr: num(r.targetPsnr, d.targetPsnr, () => true),
-    docsBaseUrl: typeof r.docsBaseUrl === 'string' ? r.docsBaseUrl : d.docsBaseUrl,
+    // Only web and file links: a workspace's settings.json could otherwise make the rule links command: URIs.
+    docsBaseUrl: typeof r.docsBaseUrl === 'string' && /^(https?|file):\/\//i.test(r.docsBaseUrl) ? r.docsBaseUrl : d.docsBaseUrl,
   };
 }
 
