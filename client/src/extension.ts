@@ -4,10 +4,10 @@
 import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
-  AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
+  AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ConfirmAttackRequest, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
   StatusNotification, TrustNotification,
   type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
-  type SpectrumNoiseResult, type StatusParams,
+  type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult,
 } from '../../server/src/protocol';
 import { registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
 
@@ -53,6 +53,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       return audit([target.toString()]);
     }),
     vscode.commands.registerCommand(Commands.showSpectrum, (uri?: string | vscode.Uri) => showSpectrum(uri)),
+    vscode.commands.registerCommand(Commands.confirmAttack, (uri?: string | vscode.Uri) => confirmAttack(uri)),
     vscode.commands.registerCommand(Commands.cancel, async () => {
       const r = await client?.sendRequest<{ cancelled: number }>(CancelAllRequest);
       log.info(`cancelled ${r?.cancelled ?? 0} analysis job(s)`);
@@ -127,6 +128,37 @@ async function showSpectrum(uri?: string | vscode.Uri): Promise<void> {
     return;
   }
   showSpectrumPanel(extensionContext, backend, target);
+}
+
+/** Runs the attack the I²F predicts (a cancellable background job) and shows original, predicted and recovered. */
+async function confirmAttack(uri?: string | vscode.Uri): Promise<void> {
+  const target = (uri ?? vscode.window.activeTextEditor?.document.uri)?.toString();
+  if (!client || !target) return;
+  const c = client;
+  const r = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'I²F: running the gradient-inversion attack', cancellable: true },
+    (_progress, token) => c.sendRequest<ConfirmAttackResult>(ConfirmAttackRequest, { uri: target }, token),
+  );
+  if (!r.ok) {
+    void vscode.window.showWarningMessage(`I²F: ${r.message}`);
+    return;
+  }
+  const lines = [`# Attack on ${vscode.workspace.asRelativePath(vscode.Uri.file(r.config))}`, ''];
+  for (const b of r.report.results) {
+    lines.push(`Samples ${b.samples.join(', ')} under ${b.defense.join(' then ') || 'no defence'}: the attack rebuilt them at RMSE ${b.rmse.toPrecision(3)} (PSNR ${b.psnr.toFixed(1)} dB${b.ssim !== null ? `, SSIM ${b.ssim.toFixed(3)}` : ''}); I²F predicted RMSE ${b.predictedRmse.toPrecision(3)} (attack / prediction = ${b.ratio.toFixed(2)})${b.prediction.converged ? '' : ' — the prediction\'s solve did not converge'}. ${b.steps} steps in ${(b.ms / 1000).toFixed(1)} s.`, '');
+    const png = (b.files ?? []).filter((f) => f.endsWith('.png'));
+    if (png.length) lines.push('| original | predicted (x0 + I(δ)) | recovered by the attack |', '|---|---|---|');
+    const pick = (kind: string) => png.filter((f) => f.includes(kind));
+    const originals = pick('original');
+    originals.forEach((o, i) => {
+      const cell = (f?: string) => (f ? `![](${vscode.Uri.file(f).toString()})` : '');
+      lines.push(`| ${cell(o)} | ${cell(pick('predicted')[i])} | ${cell(pick('recovered')[i])} |`);
+    });
+    lines.push('');
+  }
+  const doc = vscode.Uri.file(`${r.folder}/attack.md`);
+  await vscode.workspace.fs.writeFile(doc, new TextEncoder().encode(lines.join('\n')));
+  await vscode.commands.executeCommand('markdown.showPreview', doc);
 }
 
 /** The training configs that name this model (by file name); the user picks one when there are several. */

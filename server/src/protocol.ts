@@ -108,7 +108,20 @@ export const Commands = {
   clearCache: 'i2f.clearCache',
   showLog: 'i2f.showLog',
   restart: 'i2f.restartServer',
+  confirmAttack: 'i2f.confirmAttack',
 } as const;
+
+/**
+ * Runs the gradient-inversion attack the I²F predicts on the config's first sample, in a worker (issue 8): the
+ * attack's error next to the prediction, and the original, predicted (x0 + I(δ)) and recovered inputs as files.
+ */
+export const ConfirmAttackRequest = 'i2f/confirmAttack';
+export interface ConfirmAttackParams {
+  uri: string;
+}
+export type ConfirmAttackResult =
+  | { ok: true; config: string; report: import('./analysis/attack').AttackReport; folder: string }
+  | { ok: false; message: string };
 
 // The webviews' requests and page messages are typed in their own file (the pages bundle it too).
 export * from './webviewProtocol';

@@ -2,6 +2,7 @@
 // worker processes (analysis/workerPool.ts) and their results come back through the content-hash cache.
 // Runs over stdio (`node dist/server.js --stdio`, any LSP client) or node IPC (VS Code).
 
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -38,10 +39,10 @@ import { codeLenses } from './features/codeLens';
 import { codeActions } from './features/codeActions';
 import { expectedPsnr, full, worstBatch, type ConfigView } from './features/configView';
 import {
-  AuditRequest, CancelAllRequest, ClearCacheRequest, JobTraceNotification, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
+  AuditRequest, CancelAllRequest, ClearCacheRequest, ConfirmAttackRequest, JobTraceNotification, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
   SpectrumReportRequest, StatsRequest, StatusNotification, TrustNotification,
   type ModelSummaryParams, type ModelSummaryResult, type SpectrumDataParams, type SpectrumDataResult, type SpectrumNoiseParams,
-  type SpectrumNoiseResult, type LatestResult,
+  type SpectrumNoiseResult, type LatestResult, type ConfirmAttackParams, type ConfirmAttackResult,
   type AuditParams, type AuditResult, type ClearCacheResult, type InitializationOptions, type JobTraceParams, type LeakageData,
   type SpectrumReportParams, type SpectrumReportResult, type StatsResult, type StatusParams, type TrustParams,
 } from './protocol';
@@ -625,6 +626,46 @@ connection.onRequest(ModelSummaryRequest, async (params: ModelSummaryParams): Pr
     });
   }
   return { ok: true, summary: outcome.summary, results };
+});
+
+connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, token): Promise<ConfirmAttackResult> => {
+  if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so no attack can run.' };
+  const s = stateOf(params.uri);
+  await refresh(s);
+  const view = s.view;
+  if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
+  const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
+  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX model on disk.` };
+  const id = nextWorkerRequest++;
+  // Written where the extension keeps its results, one folder per config, replaced by each run.
+  const folder = join(storagePath, 'attacks', createHash('sha256').update(s.path).digest('hex').slice(0, 16));
+  await fs.rm(folder, { recursive: true, force: true });
+  const reporter = canReportProgress ? await connection.window.createWorkDoneProgress() : undefined;
+  reporter?.begin('I²F: confirming with a real attack', 0, basename(s.path), true);
+  const cancel = () => pool.cancel(id);
+  token.onCancellationRequested(cancel);
+  reporter?.token.onCancellationRequested(cancel);
+  try {
+    const outcome = await pool.submit(
+      id,
+      {
+        type: 'attack',
+        request: {
+          ...request,
+          // One sample: the attack costs hundreds of analyses' worth of products (I2F.md: 300 L-BFGS steps in DLG).
+          maxSamples: request.batch,
+          attack: { optimizer: 'lbfgs', objective: 'l2', tv: 0, restarts: 1 },
+          out: folder,
+        },
+      },
+      (stage, fraction) => reporter?.report(Math.round(fraction * 100), stage),
+    );
+    if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
+    if (outcome.kind !== 'attack') return { ok: false, message: 'The attack was cancelled.' };
+    return { ok: true, config: s.path, report: outcome.report, folder };
+  } finally {
+    reporter?.done();
+  }
 });
 
 connection.onRequest(CancelAllRequest, () => {

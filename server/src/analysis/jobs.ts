@@ -5,6 +5,7 @@ import type { AnalyzeReport } from './analyzeModel';
 import type { ConfigAnalysisSettings } from './configFindings';
 import type { CachedBatch } from './noiseRescale';
 import type { SpectrumRequest, SpectrumState } from './spectrumData';
+import type { AttackReport, AttackRequest } from './attack';
 import type { ModelSummary } from '../webviewProtocol';
 
 export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence'>;
@@ -18,7 +19,8 @@ export interface AnalyseJob {
 export type WorkerRequest =
   | { type: 'analyse'; job: AnalyseJob }
   | { type: 'spectrum'; request: SpectrumRequest }
-  | { type: 'summary'; file: string; maxBytes?: number };
+  | { type: 'summary'; file: string; maxBytes?: number }
+  | { type: 'attack'; request: AttackRequest };
 
 export type ToWorker = (WorkerRequest & { id: number }) | { type: 'cancel'; id: number };
 
@@ -28,6 +30,7 @@ export type FromWorker =
   | { type: 'result'; id: number; report: AnalyzeReport; modelOps: string[]; batches: CachedBatch[]; ms: number }
   | { type: 'spectrum-result'; id: number; state: SpectrumState; ms: number }
   | { type: 'summary-result'; id: number; summary: ModelSummary; ms: number }
+  | { type: 'attack-result'; id: number; report: AttackReport; ms: number }
   /** userError: a problem in the user's model or data (shown as I2F002); otherwise a bug of ours (logged too). */
   | { type: 'failed'; id: number; message: string; userError: boolean; ms: number }
   | { type: 'cancelled'; id: number };
@@ -36,5 +39,6 @@ export type JobOutcome =
   | { kind: 'result'; report: AnalyzeReport; modelOps: string[]; batches: CachedBatch[]; ms: number }
   | { kind: 'spectrum'; state: SpectrumState; ms: number }
   | { kind: 'summary'; summary: ModelSummary; ms: number }
+  | { kind: 'attack'; report: AttackReport; ms: number }
   | { kind: 'failed'; message: string; userError: boolean }
   | { kind: 'cancelled' };

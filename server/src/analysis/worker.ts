@@ -8,6 +8,7 @@ import type { CachedBatch } from './noiseRescale';
 import type { FromWorker, ToWorker } from './jobs';
 import { computeSpectrumState } from './spectrumData';
 import { summariseModel } from './modelSummary';
+import { attackModel } from './attack';
 
 const send = (m: FromWorker): void => {
   process.send?.(m);
@@ -87,6 +88,11 @@ process.on('message', (msg: ToWorker) => {
     void serve(msg.id, async (signal) => ({
       type: 'spectrum-result', id: msg.id, ms: performance.now() - t0,
       state: await computeSpectrumState(msg.request, { signal, onProgress: (stage, fraction) => send({ type: 'progress', id: msg.id, stage, fraction }) }),
+    }));
+  } else if (msg.type === 'attack') {
+    void serve(msg.id, async (signal) => ({
+      type: 'attack-result', id: msg.id, ms: performance.now() - t0,
+      report: await attackModel(msg.request, { signal, onProgress: (stage, fraction) => send({ type: 'progress', id: msg.id, stage, fraction }) }),
     }));
   } else if (msg.type === 'summary') {
     void serve(msg.id, async () => ({ type: 'summary-result', id: msg.id, ms: performance.now() - t0, summary: await summariseModel(msg.file, { maxBytes: msg.maxBytes }) }));

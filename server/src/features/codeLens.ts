@@ -1,4 +1,4 @@
-// Code lenses on the model line: run an audit of this config, show its eigen-spectrum report.
+// Code lenses on the model line: run an audit of this config, show its eigen-spectrum, confirm with a real attack.
 
 import type { CodeLens } from 'vscode-languageserver';
 import { Commands } from '../protocol';
@@ -8,9 +8,9 @@ export function codeLenses(view: ConfigView): CodeLens[] {
   if (!view.config.model) return [];
   const field = view.config.setup.model;
   const range = field ? { start: field.keyRange.start, end: field.valueRange.end } : { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
-  // "Confirm with a real attack" joins these when the attack command exists.
   return [
     { range, command: { title: 'Audit', command: Commands.audit, arguments: [view.uri] } },
     { range, command: { title: 'Show eigen-spectrum', command: Commands.showSpectrum, arguments: [view.uri] } },
+    { range, command: { title: 'Confirm with a real attack', command: Commands.confirmAttack, arguments: [view.uri] } },
   ];
 }
