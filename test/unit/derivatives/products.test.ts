@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { float32Decimal, float32Literal } from '../../../server/src/backends/onnx/derivatives/lower';
 import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyPiecewise, tinyRegression, type TinyModel } from './tinyGraphs';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -163,14 +164,19 @@ for (const [label, make, seed] of [
   });
 }
 
-test('a model with erf-GELU has no float64 products (Erf has no double kernel) and keeps its float32 ones', async () => {
+test('erf-GELU gets float64 products from a double series for Erf (no double kernel) that agree with float32', async () => {
   const m = tinyAttention();
   const op = operatorFor(m, Float32Array.from({ length: 12 }, (_, i) => i / 12), [1]);
   try {
-    assert.equal(op.precise, undefined);
-    const out = new Float64Array(12);
-    await op.gramVector(Float64Array.from({ length: 12 }, (_, i) => i % 3), out);
-    assert.ok(out.some((o) => o !== 0));
+    const precise = op.precise;
+    assert.ok(precise);
+    const v = Float64Array.from({ length: 12 }, (_, i) => (i % 3) - 1);
+    const g32 = new Float64Array(12);
+    const g64 = new Float64Array(12);
+    await op.gramVector(v, g32);
+    await precise.gramVector(v, g64);
+    assert.ok(relErr(g32, g64) < 1e-5, `float32 vs float64: ${relErr(g32, g64)}`);
+    assert.ok(!op.productModel('gram', 1, 'float64').model.graph.nodes.some((n) => n.opType === 'Erf'));
   } finally {
     await op.dispose();
   }
@@ -200,4 +206,15 @@ test('product graphs hold only live nodes, no duplicate node and no reshape of a
       await op.dispose();
     }
   }
+});
+
+test('float64 mode reads float32 attributes and scalar constants as the literals the exporter rounded', () => {
+  assert.equal(float32Decimal(Math.fround(0.01)), 0.01);
+  assert.equal(float32Decimal(Math.fround(1e-5)), 1e-5);
+  assert.equal(float32Literal(Math.fround(Math.SQRT2)), Math.SQRT2);
+  assert.equal(float32Literal(Math.fround(1 / Math.sqrt(8))), Math.sqrt(1 / 8));
+  assert.equal(float32Literal(Math.fround(0.5)), 0.5);
+  const weight = Math.fround(0.123456789);
+  assert.equal(float32Literal(weight), weight, 'no simple literal: the float32 value itself');
+  assert.equal(float32Literal(0.1), 0.1, 'a double that is no float32 is left alone');
 });

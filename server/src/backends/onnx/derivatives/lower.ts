@@ -28,7 +28,7 @@ export interface LoweredForward {
  * Lowers `graph` (constants folded, one real input) into `builder`. `types` gives every value's static type for
  * the chosen batch size. Trainable initialisers are copied under their own names so θ keeps the file's names.
  */
-export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset: number, file: string, b = new GraphBuilder()): LoweredForward {
+export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset: number, file: string, b = new GraphBuilder(), trainableNames: readonly string[] = []): LoweredForward {
   const alias = new Map<string, string>();
   const name = (v: string): string => alias.get(v) ?? v;
   const precise = b.floatType === 'float64';
@@ -60,7 +60,11 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
   }
   const input = graph.inputs[0].name;
   b.addInput(input, typeOf(input));
-  for (const [n, t] of graph.initializers) b.addInitializer(n, precise ? widen(t) : t);
+  // θ is widened exactly (the references use exactly the stored float32 weights); a scalar constant is read as the
+  // literal the exporter rounded (1/√8 for attention, √2 for GELU, 0.01): widening those exactly would put a 1e-8
+  // relative difference into every float64 product.
+  const trainable = new Set(trainableNames);
+  for (const [n, t] of graph.initializers) b.addInitializer(n, precise ? widen(t, !trainable.has(n)) : t);
 
   for (const node of graph.nodes) {
     const ins = node.inputs.map((v) => (v ? name(v) : ''));
@@ -153,8 +157,7 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
           const cube = b.mul(b.mul(x, x), x);
           inner = b.op('Tanh', [b.scale(b.add(x, b.scale(cube, 0.044715)), Math.sqrt(2 / Math.PI))], t);
         } else {
-          if (precise) fail(node, 'exact GELU needs Erf, which has no float64 kernel in onnxruntime (the precise products are unavailable for this model)');
-          inner = b.op('Erf', [b.scale(x, Math.SQRT1_2)], t);
+          inner = precise ? erfInDouble(b, b.scale(x, Math.SQRT1_2)) : b.op('Erf', [b.scale(x, Math.SQRT1_2)], t);
         }
         alias.set(out, b.mul(b.scale(x, 0.5), b.add(inner, b.scalar(1))));
         break;
@@ -218,8 +221,8 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         break;
       }
       case 'Erf':
-        if (precise) fail(node, 'Erf has no float64 kernel in onnxruntime (the precise products are unavailable for this model)');
-        keep();
+        if (precise) alias.set(out, erfInDouble(b, ins[0]));
+        else keep();
         break;
       case 'Pad': {
         const mode = attrString(node, 'mode', 'constant');
@@ -249,9 +252,70 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
   return { builder: b, input, output };
 }
 
-/** float32 → float64 (exact); other tensors unchanged. */
-function widen(t: Tensor): Tensor {
-  return t.dtype === 'float32' ? { dtype: 'float64', dims: [...t.dims], data: Float64Array.from(t.data as Float32Array) } : t;
+/** |x| below which erfInDouble sums its series; above it, the continued fraction of erfc. */
+const ERF_SERIES_LIMIT = 3.5;
+/** Series terms: at |x| = 3.5 the 56th term is e⁻³⁰ of the sum. */
+const ERF_SERIES_TERMS = 56;
+/** Continued-fraction depth: at |x| ≥ 3.5, erfc ≤ 7.4e-7 needs ~1e-10 relative accuracy, reached well before. */
+const ERFC_FRACTION_DEPTH = 40;
+
+/**
+ * erf(x) in double from ops with float64 kernels and derivative rules (onnxruntime has no double Erf, MEASURED.md):
+ * erf(a) = 2/√π · a · e^{−a²} · Σₙ (2a²)ⁿ/(2n+1)!! for a = |x| < 3.5 (all terms positive: no cancellation), and
+ * 1 − e^{−a²}/√π · 1/(a + ½/(a + 1/(a + 3/2/(a + …)))) beyond; sign restored. Each branch reads a sanitised input
+ * (Where), so the unused branch never produces an infinity whose zero-weighted derivative would become NaN.
+ */
+function erfInDouble(b: GraphBuilder, x: string): string {
+  const dims = b.dims(x);
+  const bool = { dtype: 'bool' as const, dims };
+  const negative = b.op('Less', [x, b.scalar(0)], bool, {}, 'erf_neg');
+  const sign = b.op('Where', [negative, b.scalar(-1), b.scalar(1)], b.real(dims), {}, 'erf_sign');
+  const a = b.mul(x, sign);
+  const small = b.op('Less', [a, b.scalar(ERF_SERIES_LIMIT)], bool, {}, 'erf_small');
+  // Series branch.
+  const as = b.op('Where', [small, a, b.scalar(0)], b.real(dims), {}, 'erf_series_in');
+  const q = b.mul(as, as);
+  const q2 = b.scale(q, 2);
+  const coefficients = [1];
+  for (let n = 1; n <= ERF_SERIES_TERMS; n++) coefficients.push(coefficients[n - 1] / (2 * n + 1));
+  let sum = b.scalar(coefficients[ERF_SERIES_TERMS]);
+  for (let n = ERF_SERIES_TERMS - 1; n >= 0; n--) sum = b.add(b.mul(sum, q2), b.scalar(coefficients[n]));
+  const gauss = b.op('Exp', [b.neg(q)], b.real(dims));
+  const series = b.mul(b.mul(b.scale(as, 2 / Math.sqrt(Math.PI)), gauss), sum);
+  // Continued-fraction branch (evaluated backwards).
+  const at = b.op('Where', [small, b.scalar(ERF_SERIES_LIMIT + 1), a], b.real(dims), {}, 'erf_tail_in');
+  let f = at;
+  for (let k = ERFC_FRACTION_DEPTH; k >= 1; k--) f = b.add(at, b.div(b.scalar(k / 2), f));
+  const tailGauss = b.op('Exp', [b.neg(b.mul(at, at))], b.real(dims));
+  const tail = b.sub(b.scalar(1), b.div(b.scale(tailGauss, 1 / Math.sqrt(Math.PI)), f));
+  const magnitude = b.op('Where', [small, series, tail], b.real(dims), {}, 'erf_abs');
+  return b.mul(magnitude, sign);
+}
+
+/** float32 → float64 (exact; a non-θ scalar as its literal, float32Literal); other tensors unchanged. */
+function widen(t: Tensor, literalScalar = false): Tensor {
+  if (t.dtype !== 'float32') return t;
+  const data = Float64Array.from(t.data as Float32Array);
+  if (literalScalar && data.length === 1) data[0] = float32Literal(data[0]);
+  return { dtype: 'float64', dims: [...t.dims], data };
+}
+
+/**
+ * The simple double an exporter most likely rounded to this float32: a decimal of at most 6 significant digits,
+ * else ±√(p/q) for p, q ≤ 64 (1/√d_head, √2), else the float32 value itself.
+ */
+export function float32Literal(v: number): number {
+  if (!Number.isFinite(v) || v === 0 || Math.fround(v) !== v) return v;
+  const d = float32Decimal(v);
+  if (Number(d.toPrecision(6)) === d) return d;
+  const sign = Math.sign(v);
+  for (let q = 1; q <= 64; q++) {
+    for (let p = 1; p <= 64; p++) {
+      const c = sign * Math.sqrt(p / q);
+      if (Math.fround(c) === v) return c;
+    }
+  }
+  return v;
 }
 
 /** The shortest decimal that rounds to the same float32 (what an exporter wrote as 0.01, 1e-5, …). */

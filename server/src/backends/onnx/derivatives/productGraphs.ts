@@ -90,7 +90,7 @@ interface Differentiated {
 
 function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differentiated {
   const b = new GraphBuilder('d', opts.floatType ?? 'float32');
-  const { input, output } = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b);
+  const { input, output } = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b, opts.trainable);
   const target = b.addInput('i2f_target', b.real(layout.targetDims));
   const constant = (v: string): Tensor | undefined => (layout.parameters.some((p) => p.name === v) ? undefined : b.initializers.get(v));
 
