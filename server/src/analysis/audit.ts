@@ -167,7 +167,7 @@ async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings,
       : extname(model).toLowerCase() !== '.onnx'
         ? 'only ONNX models are analysed so far'
         : undefined;
-  if (notAnalysed) return { ...base, status: 'not-analysed', reason: notAnalysed, findings: findingsOf(config, settings, {}) };
+  if (notAnalysed) return { ...base, status: 'not-analysed', reason: notAnalysed, findings: findingsOf(config, settings, { notAnalysed }) };
   const size = statSync(model!).size;
   if (size > settings.maxModelSizeMB * 1024 * 1024) {
     const failure = `the model is ${(size / 1048576).toFixed(0)} MB, above i2f.maxModelSizeMB (${settings.maxModelSizeMB} MB); raise the setting to analyse it`;
@@ -258,7 +258,7 @@ async function analyse(
 }
 
 /** server.ts findingsOf for a trusted workspace. */
-function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { modelOps?: string[]; report?: CachedAnalysis['report']; failure?: string }): Finding[] {
+function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { modelOps?: string[]; report?: CachedAnalysis['report']; failure?: string; notAnalysed?: string }): Finding[] {
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: state.modelOps });
   if (state.report) findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
   else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
@@ -268,6 +268,9 @@ function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { m
       severity: 'information',
       message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
     });
+  } else if (state.notAnalysed === 'only ONNX models are analysed so far' && config.model && modelFormatOf(config.model) === 'onnx') {
+    // A model path with no model extension (/etc/passwd, a folder): say so where it is named, not nothing.
+    findings.push({ ...analysisFailedFinding(config, ''), severity: 'information', message: `Not analysed: ${config.model} is not an ONNX model (.onnx); only ONNX models are analysed.` });
   }
   return findings;
 }
