@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import type { Frame, Locator, Page } from 'playwright-core';
 import { codeServerInstalled, REPO, startCodeServer, TOOLS } from './support/codeServer';
 import { chromiumPath, openBrowser } from './support/browser';
 
@@ -50,6 +50,18 @@ const RECORD_TOASTS = `(() => {
   }).observe(document.body, { subtree: true, childList: true, characterData: true });
 })()`;
 
+/** The webview page (the inner of two nested iframes, TESTING.md) that has `selector`; several may be open. */
+async function webviewWith(page: Page, selector: string, timeout = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (frame !== page.mainFrame() && (await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
+    }
+    if (Date.now() > deadline) throw new Error(`no webview with ${selector} within ${timeout} ms`);
+    await page.waitForTimeout(250);
+  }
+}
+
 async function openFile(page: Page, relative: string): Promise<void> {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
@@ -58,7 +70,7 @@ async function openFile(page: Page, relative: string): Promise<void> {
   const row = page.locator('.quick-input-list .monaco-list-row', { hasText: relative.split('/').pop()! }).first();
   await row.waitFor();
   await row.click();
-  await page.locator(`.tab.active[aria-label*="${relative.split('/').pop()!}"]`).first().waitFor();
+  await page.locator(`.tab[aria-label*="${relative.split('/').pop()!}"]`).first().waitFor();
 }
 
 async function runCommand(page: Page, title: string): Promise<void> {
@@ -94,12 +106,26 @@ async function gotoLine(page: Page, line: number): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
-test('a person opening examples/ in VS Code sees the Flower config\'s leakage, its explanation and its fix', { skip, timeout: 240_000 }, async (t) => {
+test('a person opening examples/ in VS Code sees the Flower config\'s leakage, its explanation and its fix', { skip, timeout: 240_000 }, async (root) => {
   const expected = cliFinding().match(NUMBERS);
   assert.ok(expected, 'the CLI message has PSNR, RMSE, I²F and lower bound');
   const cs = await startCodeServer();
   const browser = await openBrowser();
   const { page } = browser;
+  // Each step a subtest; a failed step leaves a screenshot named after it.
+  let step = 0;
+  const t = {
+    diagnostic: (m: string) => root.diagnostic(m),
+    test: (name: string, fn: (t: { diagnostic: (m: string) => void }) => Promise<void>) => root.test(name, async (st) => {
+      const n = ++step;
+      try {
+        await fn(st);
+      } catch (e) {
+        await browser.screenshot(`failed-step-${n}`).catch(() => undefined);
+        throw e;
+      }
+    }),
+  };
   try {
     await page.goto(cs.folderUrl);
     await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
@@ -185,20 +211,28 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       await browser.screenshot('5-fixed');
     });
 
-    await t.test('the palette audit shows its progress and then its summary', async () => {
-      await page.evaluate(RECORD_TOASTS);
-      await runCommand(page, 'I²F: Audit workspace');
-      const toasts = page.locator('.notifications-toasts');
-      const done = toasts.locator('.notification-list-item', { hasText: /I²F: \d+ training config\(s\), \d+ finding\(s\)/ }).first();
-      await done.waitFor({ timeout: 60_000 });
-      await browser.screenshot('6-audit');
-      const seen = (await page.evaluate('window.i2fToasts')) as string[];
-      assert.ok(seen.some((x) => x.includes('I²F: auditing the workspace')), `a progress notification while auditing: ${JSON.stringify(seen)}`);
-      const summary = (await done.innerText()).match(/I²F: (\d+) training config\(s\), (\d+) finding\(s\)/)!;
-      assert.equal(Number(summary[1]), 6, 'the six example configs');
+    await t.test('the spectrum panel plots the eigenvalues inside its webview', async () => {
+      // The commands' palette entries are limited to YAML/JSON/TOML editors, and VS Code has no TOML language of its
+      // own: the code lens is how a person opens it from the Flower config.
+      await page.keyboard.press('Escape');
+      await editor.locator('.codelens-decoration a', { hasText: 'Show eigen-spectrum' }).first().click();
+      const view = await webviewWith(page, '#eigen-chart svg');
+      await view.locator('#title', { hasText: 'mlp.onnx' }).waitFor({ timeout: 60_000 });
+      assert.match(await view.locator('#title').innerText(), /Eigen-spectrum of J Jᵀ — mlp\.onnx/);
+      assert.ok((await view.locator('#eigen-chart svg circle, #eigen-chart svg path, #eigen-chart svg rect').count()) > 0, 'the plot has marks');
+      await browser.screenshot('6-spectrum');
     });
 
+    await t.test('opening an .onnx file shows the model report', async () => {
+      await openFile(page, 'models/mlp.onnx');
+      const view = await webviewWith(page, '#verdict');
+      await view.locator('#title', { hasText: 'Model report — mlp.onnx' }).waitFor({ timeout: 60_000 });
+      await view.locator('#verdict', { hasText: /analysable/ }).waitFor({ timeout: 60_000 });
+      assert.match(await view.locator('#subtitle').innerText(), /ONNX, opset 13/);
+      await browser.screenshot('7-model-report');
+    });
     await t.test('the language status item shows the server\'s state and opens the log', async () => {
+      await openFile(page, 'flower/pyproject.toml'); // the item belongs to config editors, not the model report
       const status = page.locator('[id="status.languageStatus"]');
       await status.waitFor();
       assert.match((await status.getAttribute('aria-label')) ?? '', /I²F/);
@@ -206,12 +240,26 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       const item = page.locator('.monaco-hover:visible', { hasText: 'I²F' }).first();
       await item.waitFor({ timeout: 10_000 });
       assert.match(await item.innerText(), /I²F/);
-      await browser.screenshot('7-status');
-      // Its command opens the log; then stop the background analyses the workspace audit queued.
+      await browser.screenshot('8-status');
+      // Its command opens the log.
       await item.getByText('Show log').click();
       await page.locator('.output-view, [id="workbench.panel.output"]').first().waitFor({ timeout: 10_000 });
+    });
+    await t.test('the palette audit shows its progress and then its summary', async () => {
+      await page.evaluate(RECORD_TOASTS);
+      await runCommand(page, 'I²F: Audit workspace');
+      const toasts = page.locator('.notifications-toasts');
+      const done = toasts.locator('.notification-list-item', { hasText: /I²F: \d+ training config\(s\), \d+ finding\(s\)/ }).first();
+      await done.waitFor({ timeout: 60_000 });
+      await browser.screenshot('9-audit');
+      const seen = (await page.evaluate('window.i2fToasts')) as string[];
+      assert.ok(seen.some((x) => x.includes('I²F: auditing the workspace')), `a progress notification while auditing: ${JSON.stringify(seen)}`);
+      const summary = (await done.innerText()).match(/I²F: (\d+) training config\(s\), (\d+) finding\(s\)/)!;
+      assert.equal(Number(summary[1]), 6, 'the six example configs');
+      // The audit queued the LeNet analyses (about a minute each): stop them.
       await runCommand(page, 'I²F: Cancel analyses');
     });
+
   } catch (e) {
     await browser.screenshot('failure').catch(() => undefined);
     throw e;

@@ -10,6 +10,8 @@ export default defineConfig({
   files: "../../dist/test/integration/**/*.test.js",
   extensionDevelopmentPath: repo,
   workspaceFolder: process.env.I2F_INTEGRATION_WORKSPACE,
+  // Profile folders in the temp dir integration.mjs made (test-electron would otherwise use ./.vscode-test/).
+  launchArgs: [`--user-data-dir=${process.env.I2F_INTEGRATION_PROFILE}/user-data`, `--extensions-dir=${process.env.I2F_INTEGRATION_PROFILE}/extensions`],
   useInstallation: { fromPath: `${repo}tools/e2e/code-stand-in.mjs` },
   mocha: { ui: 'bdd', timeout: 120_000, color: false },
 });

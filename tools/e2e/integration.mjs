@@ -13,12 +13,14 @@ await esbuild.build({
   external: ['vscode', 'mocha'], sourcemap: 'inline', logLevel: 'warning',
 });
 const workspace = mkdtempSync(join(tmpdir(), 'i2f-integration-'));
+const profile = mkdtempSync(join(tmpdir(), 'i2f-integration-profile-'));
 cpSync('examples', workspace, { recursive: true });
 try {
   const r = spawnSync(process.execPath, ['node_modules/@vscode/test-cli/out/bin.mjs', '--config', 'test/integration/.vscode-test.mjs'], {
-    stdio: 'inherit', env: { ...process.env, I2F_INTEGRATION_WORKSPACE: workspace },
+    stdio: 'inherit', env: { ...process.env, I2F_INTEGRATION_WORKSPACE: workspace, I2F_INTEGRATION_PROFILE: profile },
   });
   process.exitCode = r.status ?? 1;
 } finally {
   rmSync(workspace, { recursive: true, force: true });
+  rmSync(profile, { recursive: true, force: true });
 }
