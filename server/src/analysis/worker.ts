@@ -15,18 +15,16 @@ const send = (m: FromWorker): void => {
 };
 const running = new Map<number, AbortController>();
 
-async function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promise<void> {
-  const controller = new AbortController();
-  running.set(id, controller);
-  const t0 = performance.now();
-  const batches: CachedBatch[] = [];
-  let lastProgress = 0;
-  try {
+function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promise<void> {
+  return serve(id, async (signal) => {
+    const t0 = performance.now();
+    const batches: CachedBatch[] = [];
+    let lastProgress = 0;
     const { config, settings } = msg.job;
     const modelOps = opHistogram(await loadOnnxFile(config.model!)).map((h) => h.op);
     const analysis = await analyseConfig(config, {
       ...settings,
-      signal: controller.signal,
+      signal,
       onProgress: (stage, fraction) => {
         const now = performance.now();
         if (now - lastProgress < 100 && fraction > 0 && fraction < 1) return; // at most ~10 messages a second
@@ -37,31 +35,17 @@ async function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>):
         batches[k] = { std: r.noise.std, noise: r.cache };
       },
     });
-    if (controller.signal.aborted) {
-      send({ type: 'cancelled', id });
-      return;
-    }
+    if (signal.aborted) return { type: 'cancelled', id };
     const ms = performance.now() - t0;
     if (!analysis.report) {
       const failed = analysis.findings.find((f) => f.code === ANALYSIS_FAILED_RULE.code);
-      send({ type: 'failed', id, message: failed?.message.replace(/^The model could not be analysed: /, '') ?? 'nothing to analyse', userError: true, ms });
-      return;
+      return { type: 'failed', id, message: failed?.message.replace(/^The model could not be analysed: /, '') ?? 'nothing to analyse', userError: true, ms };
     }
-    send({ type: 'result', id, report: analysis.report, modelOps, batches, ms });
-  } catch (e) {
-    if (controller.signal.aborted) {
-      send({ type: 'cancelled', id });
-      return;
-    }
-    const err = e as Error & { describe?: () => string };
-    const userError = err?.name === 'UserError';
-    send({ type: 'failed', id, message: userError && err.describe ? err.describe() : String(err?.stack ?? err), userError, ms: performance.now() - t0 });
-  } finally {
-    running.delete(id);
-  }
+    return { type: 'result', id, report: analysis.report, modelOps, batches, ms };
+  });
 }
 
-/** The spectrum page's data and a checkpoint's summary: same cancellation and error reporting as an analysis. */
+/** Runs one request with cancellation; a thrown UserError is the user's problem (I2F002), anything else a bug of ours. */
 async function serve(id: number, work: (signal: AbortSignal) => Promise<FromWorker>): Promise<void> {
   const controller = new AbortController();
   running.set(id, controller);
