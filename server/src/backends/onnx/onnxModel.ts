@@ -40,6 +40,11 @@ export class OnnxModel {
     }
     untieExportedParameters(model);
     if (opts.weights) await applyWeights(model, opts.weights, file);
+    return OnnxModel.fromModel(file, model);
+  }
+
+  /** An already loaded (or rewritten, e.g. split at a token embedding: embedding.ts) model with one static input. */
+  static fromModel(file: string, model: Model): OnnxModel {
     const input = model.graph.inputs[0];
     const sampleDims = input.dims.slice(1).map((d, i) => {
       if (typeof d !== 'number' || d <= 0) {
