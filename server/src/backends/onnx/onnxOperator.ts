@@ -30,7 +30,15 @@ export interface SessionSettings {
   /** onnxruntime execution providers in order of preference, e.g. ['cuda', 'cpu']. */
   executionProviders?: string[];
   intraOpNumThreads?: number;
+  /** onnxruntime's CPU memory arena; default: on below LARGE_MODEL_PARAMETERS trainable parameters, off above. */
+  memoryArena?: boolean;
 }
+
+/**
+ * Above this many parameters the CPU arena is switched off: on ResNet-18 (11.2M) λmax + I_lb peaked at 1,279 MB
+ * with it and 1,002 MB without (and ran no slower); on the LeNets it made products ~5% faster (measured 2026-11-25).
+ */
+export const LARGE_MODEL_PARAMETERS = 1_000_000;
 
 export interface OnnxOperatorOptions {
   file: string;
@@ -165,7 +173,7 @@ export class OnnxInversionOperator implements InversionOperator {
       p = (async () => {
         const { model, layout } = this.productModel(kind, batch, floatType);
         const bytes = encodeModel(model);
-        const session = await ort().InferenceSession.create(bytes, sessionOptions(this.opts.session));
+        const session = await ort().InferenceSession.create(bytes, sessionOptions({ memoryArena: this.parameterCount < LARGE_MODEL_PARAMETERS, ...this.opts.session }));
         return { session, layout };
       })();
       this.products.set(key, p);
@@ -251,5 +259,6 @@ export function sessionOptions(s: SessionSettings = {}): OrtSession.SessionOptio
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
+    enableCpuMemArena: s.memoryArena ?? true,
   };
 }
