@@ -1,0 +1,178 @@
+// Text models in `i2f analyze`: token-id samples (an int .npy, a text file tokenised with the plain vocab file
+// shipped beside the model, or seeded random ids), the per-batch embedding-space model (embedding.ts), and the
+// user-facing text metric: from the predicted reconstruction x0 + I(δ), the nearest embedding row at each
+// position and the fraction of tokens an attacker recovers.
+
+import { promises as fs, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../errors';
+import { Random } from '../engine/random';
+import { readNpy } from '../formats/npy';
+import { OnnxModel } from '../backends/onnx/onnxModel';
+import { embedTokens, embeddingMatrix, findTokenEmbedding, recoverTokens, splitAtEmbedding, type TokenEmbedding, type TokenRecovery } from '../backends/onnx/embedding';
+import type { InfluenceResult } from '../engine/influence';
+import type { Samples } from './inputs';
+
+/** Nearest-row metric used for token recovery (stated in every report). */
+export const TOKEN_METRIC: 'L2' = 'L2';
+
+export interface TokenModelInfo {
+  kind: 'token-ids';
+  /** Always 'embedding': x, J, the I²F, RMSE/PSNR and the spectrum are about the embedding lookup's output. */
+  analysisSpace: 'embedding';
+  note: string;
+  tokenInput: string;
+  embeddingMatrix: string;
+  vocabSize: number;
+  embeddingDim: number;
+  sequenceLength: number;
+  vocabFile?: string;
+  recoveryMetric: string;
+}
+
+export interface TokenReport {
+  metric: string;
+  /** Fraction of all tokens of the batch whose nearest embedding row is the true token. */
+  recovered: number;
+  perPosition: number[];
+  perSample: { sample: number; recovered: number }[];
+  /** Which reconstruction was decoded: x0 + I(δ_det) + s·I(z) for the seeded draw z (or without either part). */
+  reconstruction: string;
+  ids: number[][];
+  nearest: number[][];
+  text?: string[];
+  recoveredText?: string[];
+}
+
+export interface TokenSession {
+  info: TokenEmbedding;
+  modelInfo: TokenModelInfo;
+  /** Embedded samples (float [N, T, D]); range = max − min of E (the PSNR's peak in embedding space). */
+  samples: Samples;
+  ids: number[];
+  vocab?: string[];
+  /** The embedding-space model for samples [first, first + size). */
+  modelFor(first: number, size: number): OnnxModel;
+  /** Token recovery of a batch from the engine's result. */
+  recovery(first: number, size: number, x: Float32Array, r: InfluenceResult): TokenReport;
+}
+
+/** The vocab file beside a model: `<model>.vocab.txt`, else `vocab.txt` in the model's folder. */
+export function vocabFileFor(modelFile: string): string | undefined {
+  const base = modelFile.replace(/\.onnx$/i, '');
+  for (const f of [`${base}.vocab.txt`, path.join(path.dirname(modelFile), 'vocab.txt')]) if (existsSync(f)) return f;
+  return undefined;
+}
+
+export async function readVocab(file: string): Promise<string[]> {
+  return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l, i, all) => l.length > 0 || i < all.length - 1);
+}
+
+/** Whitespace tokeniser over a plain vocab (one token per line, id = line number): lower-cased words, unknown → <unk>/[UNK], padded with <pad>/[PAD] (else id 0), truncated to T. */
+export function tokenize(line: string, vocab: string[], T: number): number[] {
+  const index = new Map(vocab.map((w, i) => [w, i]));
+  const find = (...names: string[]) => names.map((n) => index.get(n)).find((i) => i !== undefined);
+  const unk = find('<unk>', '[UNK]', '<UNK>');
+  const pad = find('<pad>', '[PAD]', '<PAD>') ?? 0;
+  const ids = line.split(/\s+/).filter(Boolean).map((w) => {
+    const id = index.get(w) ?? index.get(w.toLowerCase());
+    if (id !== undefined) return id;
+    if (unk === undefined) throw new UserError('data-shape', `word '${w}' is not in the vocabulary and the vocabulary has no <unk> token`);
+    return unk;
+  });
+  return [...ids.slice(0, T), ...new Array(Math.max(0, T - ids.length)).fill(pad)];
+}
+
+/** A token session for a token-id model, or undefined for any other model. */
+export async function openTokenSession(model: OnnxModel, dataPath: string | undefined, count: number, seed: number): Promise<TokenSession | undefined> {
+  const info = findTokenEmbedding(model.model, model.file);
+  if (!info) return undefined;
+  const T = info.tokenDims.reduce((a, b) => a * b, 1);
+  const vocabFile = vocabFileFor(model.file);
+  const vocab = vocabFile ? await readVocab(vocabFile) : undefined;
+  let ids: number[];
+  let source: string;
+  let texts: string[] | undefined;
+  if (!dataPath) {
+    const rand = new Random(seed);
+    ids = Array.from({ length: count * T }, () => Math.min(info.vocabSize - 1, Math.floor(rand.uniform() * info.vocabSize)));
+    source = `synthetic token ids U{0..${info.vocabSize - 1}}, seed ${seed}`;
+  } else if (dataPath.endsWith('.npy')) {
+    const t = await readNpy(dataPath);
+    if (t.dtype !== 'int64' && t.dtype !== 'int32') throw new UserError('data-shape', `token samples must be an integer .npy of ids (got ${t.dtype})`, { file: dataPath });
+    ids = Array.from(t.data as ArrayLike<number | bigint>, Number);
+    if (ids.length % T !== 0) throw new UserError('data-shape', `${ids.length} token ids are not a whole number of sequences of ${T}`, { file: dataPath });
+    source = dataPath;
+  } else {
+    if (!vocab) throw new UserError('data-shape', `text samples need a vocabulary beside the model (${path.basename(model.file).replace(/\.onnx$/i, '')}.vocab.txt or vocab.txt, one token per line)`, { file: dataPath });
+    texts = (await fs.readFile(dataPath, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    if (texts.length === 0) throw new UserError('data-shape', 'the text file has no non-empty line (one sample per line)', { file: dataPath });
+    ids = texts.flatMap((l) => tokenize(l, vocab, T));
+    source = `${dataPath} (whitespace tokens over ${vocabFile})`;
+  }
+  if (vocab && vocab.length !== info.vocabSize) throw new UserError('data-shape', `the vocabulary has ${vocab.length} tokens but the embedding matrix has ${info.vocabSize} rows`, { file: vocabFile });
+  const data = embedTokens(model.model, info, ids);
+  const E = embeddingMatrix(model.model, info);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of E) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const modelInfo: TokenModelInfo = {
+    kind: 'token-ids',
+    analysisSpace: 'embedding',
+    note: `the input is token ids: x is the output of the embedding lookup ${info.matrix}[ids] (float [B, ${info.tokenDims}, ${info.dim}]), so J, the I²F, RMSE/PSNR and the spectrum are in embedding space; ${info.matrix} stays in θ`,
+    tokenInput: info.inputName,
+    embeddingMatrix: info.matrix,
+    vocabSize: info.vocabSize,
+    embeddingDim: info.dim,
+    sequenceLength: T,
+    ...(vocabFile ? { vocabFile } : {}),
+    recoveryMetric: `nearest embedding row (${TOKEN_METRIC} distance) at each position of x0 + I(δ)`,
+  };
+  const word = (id: number) => (vocab ? vocab[id] : String(id));
+  return {
+    info,
+    modelInfo,
+    ids,
+    vocab,
+    samples: { data, count: ids.length / T, range: hi > lo ? hi - lo : 1, source },
+    modelFor: (first, size) => OnnxModel.fromModel(model.file, splitAtEmbedding(model.model, info, ids.slice(first * T, (first + size) * T), size)),
+    recovery: (first, size, x, r) => {
+      const det = r.cache.influenceDeterministic;
+      const noise = r.cache.influenceNoise;
+      const s = r.noise.std;
+      const rec = Float64Array.from(x, (xi, i) => xi + (det ? det[i] : 0) + (noise && s > 0 ? s * noise[i] : 0));
+      const batchIds = ids.slice(first * T, (first + size) * T);
+      const out: TokenRecovery = recoverTokens(E, info.dim, rec, batchIds, T, TOKEN_METRIC);
+      const rows = (a: number[]) => Array.from({ length: size }, (_, b) => a.slice(b * T, (b + 1) * T));
+      const perSample = rows(out.nearest).map((n, b) => ({ sample: first + b, recovered: n.filter((t, j) => t === batchIds[b * T + j]).length / T }));
+      return {
+        metric: out.metric,
+        recovered: out.recovered,
+        perPosition: out.perPosition,
+        perSample,
+        reconstruction: [det ? 'x0 + I(δ_det)' : 'x0', noise && s > 0 ? `+ ${s.toExponential(3)}·I(z) (one seeded Gaussian draw)` : ''].join(' ').trim(),
+        ids: rows(batchIds),
+        nearest: rows(out.nearest),
+        ...(texts || vocab ? { text: rows(batchIds).map((r) => r.map(word).join(' ')), recoveredText: rows(out.nearest).map((r) => r.map(word).join(' ')) } : {}),
+      };
+    },
+  };
+}
+
+/** Text-output lines for a token-id model (appended to formatAnalysisText's report by the CLI). */
+export function formatTokenText(report: { model: { input?: TokenModelInfo }; results: { tokens?: TokenReport; rmse: number; samples: number[] }[] }): string {
+  const info = report.model.input;
+  if (!info) return '';
+  const lines = [`Embedding space: ${info.note}.`];
+  for (const r of report.results) {
+    const t = r.tokens;
+    if (!t) continue;
+    const pos = t.perPosition.map((p) => `${Math.round(p * 100)}%`).join(' ');
+    lines.push(`  samples ${r.samples.join(', ')}: an attacker recovers ${(t.recovered * 100).toFixed(1)}% of the tokens (${t.metric} nearest embedding row; per position ${pos}); embedding-space RMSE ${r.rmse.toPrecision(3)}`);
+    if (t.text && t.recoveredText) t.text.forEach((s, i) => lines.push(`    "${s}" → "${t.recoveredText![i]}"`));
+  }
+  return lines.join('\n') + '\n';
+}
