@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { isUserError } from './errors';
 import { analyzeModel, type AnalyzeRequest } from './analysis/analyzeModel';
 import { formatAnalysisText } from './analysis/formatText';
+import { formatTokenText } from './analysis/tokens';
 import { AUDIT_FORMATS, AuditUsageError, runAudit, type AuditFormat } from './analysis/audit';
 import { FAIL_ON_VALUES, type FailOn } from './analysis/report/model';
 import { SettingsFileError } from './analysis/report/settingsFile';
@@ -118,7 +119,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
   };
   const report = await analyzeModel(request, { onProgress: progress });
   if (progress) process.stderr.write('\r'.padEnd(40) + '\r');
-  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysisText(report));
+  process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysisText(report) + formatTokenText(report));
   if (!values.json) {
     for (const r of report.results) {
       const c = r.crossCheck;

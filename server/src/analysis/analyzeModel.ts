@@ -12,6 +12,7 @@ import { readSafetensors } from '../formats/safetensors';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+import { openTokenSession, type TokenModelInfo, type TokenReport } from './tokens';
 
 export interface AnalyzeRequest {
   model: string;
@@ -76,10 +77,12 @@ export interface BatchReport {
   spectrum?: { top: number[]; bottom: number[]; bottomResiduals: number[]; steps: number; complete: boolean };
   timing: Record<string, number>;
   crossCheck?: CrossCheckResult;
+  /** Token-id models: tokens an attacker recovers from x0 + I(δ) (nearest embedding row). */
+  tokens?: TokenReport;
 }
 
 export interface AnalyzeReport {
-  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string };
+  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo };
   settings: { damping: number; tolerance: number; seed: number; loss: string; batch: number; data: string; dataRange: number };
   results: BatchReport[];
 }
@@ -97,14 +100,16 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
   const defences = parseDefences(req.defences);
   const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
   const batch = req.batch ?? 1;
-  const samples = limitSamples(await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, model.sampleSize);
+  // Token-id models run in embedding space, one split model per batch (tokens.ts).
+  const text = await openTokenSession(model, req.data, req.syntheticSamples ?? batch, req.seed);
+  const per = text ? text.samples.data.length / text.samples.count : model.sampleSize;
+  const samples = limitSamples(text ? text.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, per);
   const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
   if (labelsGiven && labelsGiven.length !== samples.count) {
     throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
   }
   const delta = req.delta ? await readDelta(req.delta, model) : undefined;
   const tolerance = req.tolerance ?? DEFAULT_TOLERANCE;
-  const per = model.sampleSize;
   const results: BatchReport[] = [];
   const batches = Math.ceil(samples.count / batch);
 
@@ -112,12 +117,13 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
     const first = k * batch;
     const size = Math.min(batch, samples.count - first);
     const x = samples.data.subarray(first * per, (first + size) * per);
-    const predicted = await model.predict(x, size, req.session);
+    const bm = text ? text.modelFor(first, size) : model;
+    const predicted = await bm.predict(x, size, req.session);
     const classes = predicted.logits.length / size;
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const onnxOp = () => model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
-    const tfjsOp = () => TfjsInversionOperator.create({ file: req.model, trainable: model.trainable, loss: req.loss, specialise: (b) => model.specialise(b), batch: size, input: x, target });
+    const onnxOp = () => bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const tfjsOp = () => TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss: req.loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
     const op = req.backend === 'tfjs' ? await tfjsOp() : onnxOp();
     const t0 = performance.now();
     let agreement: CrossCheckResult | undefined;
@@ -148,7 +154,8 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         onProgress: (stage: InfluenceStage, f: number) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
       });
       hooks.onInfluence?.(k, r);
-      results.push({ ...batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0), ...(agreement ? { crossCheck: agreement } : {}) });
+      const tokens = text?.recovery(first, size, x, r);
+      results.push({ ...batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0), ...(agreement ? { crossCheck: agreement } : {}), ...(tokens ? { tokens } : {}) });
     } finally {
       await op.dispose();
     }
@@ -158,10 +165,11 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       path: req.model,
       format: 'onnx',
       parameters: model.parameterCount,
-      inputShape: [batch, ...model.sampleDims],
+      inputShape: text ? [batch, ...text.info.tokenDims, text.info.dim] : [batch, ...model.sampleDims],
       backend: req.backend ?? 'onnx',
       theta: model.trainable,
       ...(req.weights ? { weights: req.weights } : {}),
+      ...(text ? { input: text.modelInfo } : {}),
     },
     settings: { damping: req.damping, tolerance, seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range },
     results,
