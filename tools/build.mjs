@@ -1,10 +1,26 @@
 // Bundles the four entry points with esbuild: the VS Code client, the language server, the analysis worker and
 // the `i2f` CLI. Native and heavy modules stay external (onnxruntime-node ships a .node binary; vscode is the host).
 import * as esbuild from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { buildMedia } from './build-media.mjs';
 
 const production = process.argv.includes('--production');
+
+// The engine build: a hash of everything that decides a number (engine, graph, backends, analysis). Cached results
+// carry it in their key, so a changed solver or derivative rule never serves a result computed by an older one.
+function sourceFiles(dir) {
+  return readdirSync(dir).sort().flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+const engineHash = createHash('sha256');
+for (const dir of ['server/src/engine', 'server/src/graph', 'server/src/backends', 'server/src/analysis', 'server/src/config', 'server/src/formats']) {
+  for (const f of sourceFiles(dir)) engineHash.update(f).update(readFileSync(f));
+}
+const engineBuild = engineHash.digest('hex').slice(0, 16);
 const entries = [
   { in: 'client/src/extension.ts', out: 'client', external: ['vscode'] },
   { in: 'server/src/server.ts', out: 'server' },
@@ -24,6 +40,7 @@ await Promise.all(entries.map((e) => esbuild.build({
   logLevel: 'warning',
   // jsonc-parser's UMD entry requires files by computed paths esbuild cannot follow: prefer ESM builds.
   mainFields: ['module', 'main'],
+  define: { I2F_ENGINE_BUILD: JSON.stringify(engineBuild) },
   external: ['onnxruntime-node', '@tensorflow/tfjs-node', ...(e.external ?? [])],
   banner: e.banner ? { js: e.banner } : undefined,
 })));

@@ -70,6 +70,10 @@ export class ContentHasher {
   }
 }
 
+/** Set by the bundler (tools/build.mjs): a hash of the numerical sources. Unbundled runs (tests under tsx) say so. */
+declare const I2F_ENGINE_BUILD: string | undefined;
+export const ENGINE_BUILD = typeof I2F_ENGINE_BUILD === 'string' ? I2F_ENGINE_BUILD : 'unbundled';
+
 /** The cache key of a config's analysis; configs that differ only in Gaussian noise share it. */
 export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs, hasher: ContentHasher): Promise<string> {
   const plan = analysisPlan(config.setup);
@@ -86,6 +90,7 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
   const model = await hasher.hash(config.model!);
   const parts = {
     format: CACHE_FORMAT,
+    engine: ENGINE_BUILD,
     model,
     // A model with external data reads files next to it: two byte-identical .onnx files in different folders
     // (each with its own weights.bin) must not share a result, and an edited weights.bin must change the key.

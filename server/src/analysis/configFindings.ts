@@ -2,7 +2,7 @@
 // names, under the defence its keys configure. The CLI audit and the language server both report these.
 
 import { existsSync } from 'node:fs';
-import { extname } from 'node:path';
+import { dirname, extname, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
 import type { DiscoveredConfig } from '../workspace/discover';
 import { analysisPlan, type AnalysisPlan } from '../config/defences';
@@ -155,6 +155,17 @@ function expectedPsnr(b: BatchReport): number {
   return b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
 }
 
+/**
+ * The samples an analysis ran on, named from THIS config (relative to its folder). Results are cached by content, so
+ * a report may come from a byte-identical workspace elsewhere: its own absolute paths must not leak into messages.
+ */
+export function samplesLabel(config: DiscoveredConfig, report: AnalyzeReport): string {
+  const source = report.settings.data;
+  if (!config.samples || source.startsWith('synthetic')) return source;
+  const suffix = / \(first \d+ of \d+\)$/.exec(source)?.[0] ?? '';
+  return (relative(dirname(config.path), config.samples) || '.') + suffix;
+}
+
 function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, batch: number, targetPsnr: number): Finding {
   const b = worstBatch(report);
   const psnr = expectedPsnr(b);
@@ -168,7 +179,7 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   } else {
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
   }
-  parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${report.settings.data}.`);
+  parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
     const n = b.noiseForTarget;
     parts.push(`Reaching the ${targetPsnr} dB target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);

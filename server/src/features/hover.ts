@@ -2,7 +2,9 @@
 
 import type { Hover, MarkupContent } from 'vscode-languageserver';
 import type { Position } from '../config/keyTree';
+import { dirname, relative } from 'node:path';
 import { liveStd } from '../analysis/noiseRescale';
+import { samplesLabel } from '../analysis/configFindings';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
@@ -40,7 +42,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     lines.push(`| λmax of J Jᵀ | ${full(b.lambdaMax)} |`);
     lines.push(`| Solver | ${b.solver.method}, ${b.solver.iterations} iterations, relative residual ${full(b.solver.relativeResidual)}${b.solver.converged ? '' : ' (NOT converged)'} |`);
   });
-  lines.push('', `Model \`${report.model.path}\` (${report.model.parameters.toLocaleString('en-US')} trainable parameters${report.model.weights ? `, weights \`${report.model.weights}\`` : ''}); samples: ${report.settings.data}.`);
+  lines.push('', `Model \`${view.config.model ? relative(dirname(view.config.path), view.config.model) : report.model.path}\` (${report.model.parameters.toLocaleString('en-US')} trainable parameters${view.config.weights ? `, weights \`${relative(dirname(view.config.path), view.config.weights)}\`` : ''}); samples: ${samplesLabel(view.config, report)}.`);
   lines.push('', `Analysed ${entry.createdAt} in ${(entry.ms / 1000).toFixed(1)} s${result.fromCache ? (result.rescaled ? '; this noise level answered from the cached noise response' : '; answered from the result cache') : ''}.`);
   return markdown(lines, hit.field.keyRange);
 }
