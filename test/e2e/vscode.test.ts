@@ -255,7 +255,7 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       const seen = (await page.evaluate('window.i2fToasts')) as string[];
       assert.ok(seen.some((x) => x.includes('I²F: auditing the workspace')), `a progress notification while auditing: ${JSON.stringify(seen)}`);
       const summary = (await done.innerText()).match(/I²F: (\d+) training config\(s\), (\d+) finding\(s\)/)!;
-      assert.equal(Number(summary[1]), 6, 'the six example configs');
+      assert.ok(Number(summary[1]) >= 6, `at least the six configs examples/README.md lists, got ${summary[1]}`);
       // The audit queued the LeNet analyses (about a minute each): stop them.
       await runCommand(page, 'I²F: Cancel analyses');
     });
