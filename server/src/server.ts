@@ -531,11 +531,12 @@ connection.onRequest(StatsRequest, (): StatsResult => ({
 
 connection.onRequest(AuditRequest, async (params: AuditParams): Promise<AuditResult> => {
   const targets = params?.uris?.length ? params.uris.map((u) => stateOf(u)) : [...states.values()];
-  for (const s of targets) {
+  // Each refresh must have queued its analysis before we wait on it (else the previous, settled view answers).
+  await Promise.all(targets.map(async (s) => {
     s.audited = true;
-    void refresh(s);
-  }
-  await Promise.all(targets.map(whenSettled));
+    await refresh(s);
+    await whenSettled(s);
+  }));
   const all = targets.flatMap((s) => (s.view ? findingsOf(s.view).findings : []));
   return {
     configs: targets.filter((s) => s.view).length,
@@ -549,7 +550,7 @@ connection.onRequest(SpectrumReportRequest, async (params: SpectrumReportParams)
   const s = stateOf(params.uri);
   if (!s.view?.result && !s.view?.failure) {
     s.audited = true;
-    void refresh(s);
+    await refresh(s);
     await whenSettled(s);
   }
   return { text: spectrumReport(s) };
