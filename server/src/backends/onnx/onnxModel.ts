@@ -82,6 +82,7 @@ export class OnnxModel {
 
   /** The model's outputs (logits) for a batch: used for default labels and the class count. */
   async predict(x: Float32Array, batch: number, session?: SessionSettings): Promise<{ logits: Float32Array; dims: number[] }> {
+    this.requireFloatInput();
     const spec = this.specialise(batch);
     const out = spec.graph.outputs[0].name;
     const m: Model = { ...this.model, graph: { ...spec.graph, outputs: [{ name: out, dtype: 'float32', dims: spec.types.get(out)!.dims }] } };
@@ -95,7 +96,15 @@ export class OnnxModel {
     }
   }
 
+  /** Token-id models are analysed on their embedding-space split (embedding.ts, analysis/tokens.ts), never directly. */
+  private requireFloatInput(): void {
+    const input = this.model.graph.inputs[0];
+    if (input.dtype === 'float32' || input.dtype === 'float64') return;
+    throw new UserError('unsupported-model', `input '${input.name}' is ${input.dtype} token ids: this model is analysed in embedding space, which \`i2f analyze\` and the audit support; this command does not yet`, { file: this.file });
+  }
+
   operator(opts: { batch: number; input: Float32Array; target: Float32Array; loss: LossKind; session?: SessionSettings }): OnnxInversionOperator {
+    this.requireFloatInput();
     return OnnxInversionOperator.create({
       file: this.file,
       trainable: this.trainable,
