@@ -3,6 +3,7 @@
 
 import type { DType, Node, Tensor } from './ir';
 import { sizeOf } from './ir';
+import { attrFloat, attrInt, attrInts, attrString } from './attributes';
 
 /** ONNX TensorProto.DataType codes for the element types the IR has. */
 const ONNX_DTYPES: Record<number, DType> = {
@@ -336,22 +337,4 @@ export function evaluateNode(
   return [t];
 }
 
-export function attrInt(node: Node, name: string, fallback: number): number {
-  const a = node.attributes[name];
-  return a && a.type === 'int' ? a.value : fallback;
-}
-
-export function attrInts(node: Node, name: string): number[] | undefined {
-  const a = node.attributes[name];
-  return a && a.type === 'ints' ? a.value : undefined;
-}
-
-export function attrFloat(node: Node, name: string, fallback: number): number {
-  const a = node.attributes[name];
-  return a && a.type === 'float' ? a.value : fallback;
-}
-
-export function attrString(node: Node, name: string, fallback: string): string {
-  const a = node.attributes[name];
-  return a && a.type === 'string' ? a.value : fallback;
-}
+export { attrFloat, attrInt, attrInts, attrString };

@@ -1,28 +1,10 @@
-// Typed reads of ONNX node attributes with defaults, and the explicit padding of convolution-like ops.
+// The explicit padding of convolution-like ops (and the attribute readers the derivative rules use).
 
 import type { Node } from '../../../graph/ir';
 
-export function attrInt(node: Node, name: string, fallback: number): number {
-  const a = node.attributes[name];
-  return a && a.type === 'int' ? a.value : fallback;
-}
+import { attrFloat, attrInt, attrInts, attrString } from '../../../graph/attributes';
 
-export function attrFloat(node: Node, name: string, fallback: number): number {
-  const a = node.attributes[name];
-  if (!a) return fallback;
-  if (a.type === 'float' || a.type === 'int') return a.value;
-  return fallback;
-}
-
-export function attrInts(node: Node, name: string): number[] | undefined {
-  const a = node.attributes[name];
-  return a && a.type === 'ints' ? [...a.value] : undefined;
-}
-
-export function attrString(node: Node, name: string, fallback: string): string {
-  const a = node.attributes[name];
-  return a && a.type === 'string' ? a.value : fallback;
-}
+export { attrFloat, attrInt, attrInts, attrString };
 
 /** Window geometry of Conv / MaxPool / AveragePool with auto_pad resolved into explicit begin/end pads. */
 export interface Window {
