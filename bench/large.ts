@@ -1,0 +1,81 @@
+// The large-model path (issue 10): λmax and I_lb of an ImageNet-size model (bench/out/resnet50.onnx from
+// tools/fixtures/large_models.py; never committed) on CPU, with stage progress, the time per J Jᵀ v product (from
+// which the undamped I²F's cost is estimated) and peak RSS.
+//
+//   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K]
+
+import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
+import { analyzeInfluence } from '../server/src/engine/influence';
+import { Random } from '../server/src/engine/random';
+import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
+
+const rssMB = () => process.resourceUsage().maxRSS / 1024;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const file = args.find((a) => !a.startsWith('--')) ?? 'bench/out/resnet50.onnx';
+  const opt = (k: string) => {
+    const i = args.indexOf(k);
+    return i >= 0 ? Number(args[i + 1]) : undefined;
+  };
+  const threads = opt('--threads');
+  const spectrumK = opt('--spectrum') ?? 0;
+  const t0 = performance.now();
+  const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s rss ${rssMB().toFixed(0)} MB] ${msg}`);
+  const model = await OnnxModel.open(file);
+  log(`opened ${file}: ${model.parameterCount.toLocaleString('en')} parameters, input [${model.sampleDims}]`);
+  model.specialise(1);
+  log('specialised for batch 1');
+  const x = new Float32Array(model.sampleSize);
+  const rand = new Random(0);
+  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
+  const session = threads ? { intraOpNumThreads: threads } : undefined;
+  const pred = await model.predict(x, 1, session);
+  const labels = argmaxRows(pred.logits, 1);
+  log(`forward done, label ${labels[0]}`);
+  const op = model.operator({ batch: 1, input: x, target: oneHot(labels, pred.logits.length), loss: 'cross-entropy', session });
+  const g = new Float64Array(op.parameterCount);
+  let t = performance.now();
+  await op.gradient(g);
+  log(`g: ${(performance.now() - t).toFixed(0)} ms (first call, includes the session build)`);
+  let gn = 0;
+  for (const v of g) gn += v * v;
+  const std = (1e-3 * Math.sqrt(gn)) / Math.sqrt(op.parameterCount);
+  let lastStage = '';
+  let lastReport = 0;
+  t = performance.now();
+  const r = await analyzeInfluence(op, {
+    defences: [{ kind: 'gaussian', std }],
+    damping: 0, seed: 0, batchSize: 1, dataRange: 1, spectrumK, maxIterations: 0, productRoundoff: 2 ** -24,
+    onProgress: (stage, f) => {
+      const now = performance.now();
+      if (stage !== lastStage || now - lastReport > 10_000) {
+        log(`  ${stage} ${(f * 100).toFixed(0)}%`);
+        lastStage = stage;
+        lastReport = now;
+      }
+    },
+  });
+  const analysisMs = performance.now() - t;
+  log(`λmax ${r.lambdaMax.value.toPrecision(6)} (${r.lambdaMax.steps} Lanczos steps, converged ${r.lambdaMax.converged}); I_lb ${r.lowerBound.toExponential(3)} for Gaussian std ${std.toExponential(3)}; analysis ${(analysisMs / 1000).toFixed(1)} s; timing ${JSON.stringify(r.timing)}`);
+  // Cost of one more J Jᵀ v (sessions warm): the undamped I²F needs one per CG iteration.
+  const v = new Float64Array(op.inputSize);
+  rand.fillNormal(v);
+  const out = new Float64Array(op.inputSize);
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    t = performance.now();
+    await op.gramVector(v, out);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const per = times[1];
+  log(`J Jᵀ v: median ${per.toFixed(0)} ms over 3 warm calls → undamped I²F estimate: 1,000 CG iterations ${per.toFixed(0)} s, 10,000 ${(per * 10).toFixed(0)} s`);
+  await op.dispose();
+  console.log(JSON.stringify({ file, parameters: op.parameterCount, inputSize: op.inputSize, lambdaMax: r.lambdaMax.value, lambdaSteps: r.lambdaMax.steps, lowerBound: r.lowerBound, std, analysisMs, gramMs: per, totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
