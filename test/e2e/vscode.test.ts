@@ -40,6 +40,18 @@ const VIEW_LINES_WITH_GENERATED_CONTENT = `[...document.querySelectorAll('.edito
   return [...line.querySelectorAll('span > span')].map((el) => content(el, '::before') + el.textContent + content(el, '::after')).join('');
 })`;
 
+/** The webview page (the inner of two nested iframes, TESTING.md) that has `selector`; several may be open. */
+async function webviewWith(page: Page, selector: string, timeout = 60_000): Promise<Frame> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (frame !== page.mainFrame() && (await frame.locator(selector).count().catch(() => 0)) > 0) return frame;
+    }
+    if (Date.now() > deadline) throw new Error(`no webview with ${selector} within ${timeout} ms`);
+    await page.waitForTimeout(250);
+  }
+}
+
 async function openFile(page: Page, relative: string): Promise<void> {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
