@@ -3,6 +3,14 @@
 // which the undamped I²F's cost is estimated) and peak RSS.
 //
 //   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K]
+//
+// Measured 2026-11-25 on the shared 2-core machine (load average 4–8), one intra-op thread, batch 1, 224×224×3:
+//   ResNet-50 (25,557,032 θ, d_x 150,528): λmax + I_lb 78 s (g 2.0 s, 16 Lanczos steps 59 s, J δ 17 s incl. the J u
+//     session build); warm J Jᵀ v 3.3 s → undamped I²F ≈ 55 min per 1,000 CG iterations; peak RSS 3.9 GB.
+//     PyTorch (tools/fixtures/large_models.py --time, float32, 1 thread): g 2.2 s, Jᵀ v 14.8 s, J Jᵀ v 29.0 s
+//     (no fused product), peak RSS 1.5 GB.
+//   ResNet-18 at 224 (11,689,512 θ): λmax + I_lb 23 s (15 Lanczos steps 15.4 s), J Jᵀ v 1.5 s, peak RSS 2.1 GB.
+//   analyzeInfluence with maxIterations 0 still spends a 'trace' stage (12 s on ResNet-50) on Hutchinson solves.
 
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { analyzeInfluence } from '../server/src/engine/influence';
