@@ -34,6 +34,8 @@ export interface AnalyzeRequest {
   maxIterations?: number;
   targetPsnr?: number;
   thresholds?: RiskThresholds;
+  /** Solves for the stochastic estimate of E‖I(z)‖² (engine default 4; the seeded draw is one of them). */
+  traceSamples?: number;
   /** Number of samples to analyse when no --data is given (default: one batch). */
   syntheticSamples?: number;
   /** At most this many samples of --data are analysed (default: all). */
@@ -148,6 +150,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         dataRange: samples.range,
         batchSize: size,
         targetPsnr: req.targetPsnr,
+        ...(req.traceSamples !== undefined ? { traceSamples: req.traceSamples } : {}),
         thresholds: req.thresholds,
         productRoundoff: 2 ** -24,
         signal: hooks.signal,

@@ -96,8 +96,13 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
     syntheticSamples: batch,
     maxModelBytes: settings.maxModelBytes,
     ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
+    // Each trace sample is one more undamped solve (~10k products on the LeNet): the editor and the audit take two
+    // (the seeded draw and one more), and report the estimate's standard error; `i2f analyze` keeps the engine's 4.
+    traceSamples: CONFIG_TRACE_SAMPLES,
   };
 }
+
+export const CONFIG_TRACE_SAMPLES = 2;
 
 export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAnalysisSettings = DEFAULT_CONFIG_ANALYSIS): Promise<ConfigAnalysis> {
   const findings: Finding[] = await cheapFindings(config);
