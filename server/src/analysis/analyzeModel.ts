@@ -3,7 +3,7 @@
 
 import { UserError } from '../errors';
 import { OnnxModel } from '../backends/onnx/onnxModel';
-import type { SessionSettings } from '../backends/onnx/onnxOperator';
+import { unavailableProviders, type SessionSettings } from '../backends/onnx/onnxOperator';
 import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
 import type { InversionOperator } from '../engine/operator';
 import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
@@ -84,7 +84,11 @@ export interface BatchReport {
 }
 
 export interface AnalyzeReport {
-  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo };
+  model: {
+    path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo;
+    /** Execution providers asked for, and those that could not load here (the products then ran on the CPU). */
+    executionProviders?: { requested: string[]; unavailable: Record<string, string> };
+  };
   settings: { damping: number; tolerance: number; seed: number; loss: string; batch: number; data: string; dataRange: number };
   results: BatchReport[];
 }
@@ -173,6 +177,9 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       theta: model.trainable,
       ...(req.weights ? { weights: req.weights } : {}),
       ...(text ? { input: text.modelInfo } : {}),
+      ...(req.session?.executionProviders
+        ? { executionProviders: { requested: req.session.executionProviders, unavailable: Object.fromEntries([...unavailableProviders].filter(([p]) => req.session!.executionProviders!.includes(p))) } }
+        : {}),
     },
     settings: { damping: req.damping, tolerance, seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range },
     results,

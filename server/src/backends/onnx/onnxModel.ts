@@ -12,7 +12,7 @@ import { untieExportedParameters } from '../../graph/untie';
 import { readSafetensors } from '../../formats/safetensors';
 import { loadOnnxFile } from './load';
 import { encodeModel } from './onnxProto';
-import { OnnxInversionOperator, ort, sessionOptions, type ForwardGraph, type SessionSettings } from './onnxOperator';
+import { createSession, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
 
 export interface OpenOptions {
@@ -86,7 +86,7 @@ export class OnnxModel {
     const spec = this.specialise(batch);
     const out = spec.graph.outputs[0].name;
     const m: Model = { ...this.model, graph: { ...spec.graph, outputs: [{ name: out, dtype: 'float32', dims: spec.types.get(out)!.dims }] } };
-    const s = await ort().InferenceSession.create(encodeModel(m), sessionOptions(session));
+    const s = await createSession(encodeModel(m), session);
     try {
       const r = await s.run({ [this.inputName]: new (ort().Tensor)('float32', x, [batch, ...this.sampleDims]) });
       const t = r[out];

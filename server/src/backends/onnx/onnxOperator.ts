@@ -173,7 +173,7 @@ export class OnnxInversionOperator implements InversionOperator {
       p = (async () => {
         const { model, layout } = this.productModel(kind, batch, floatType);
         const bytes = encodeModel(model);
-        const session = await ort().InferenceSession.create(bytes, sessionOptions({ memoryArena: this.parameterCount < LARGE_MODEL_PARAMETERS, ...this.opts.session }));
+        const session = await createSession(bytes, { memoryArena: this.parameterCount < LARGE_MODEL_PARAMETERS, ...this.opts.session });
         return { session, layout };
       })();
       this.products.set(key, p);
@@ -250,6 +250,25 @@ export class OnnxInversionOperator implements InversionOperator {
 
 function graphOptions(opts: OnnxOperatorOptions, spec: ForwardGraph): ProductGraphOptions {
   return { graph: spec.graph, types: spec.types, trainable: opts.trainable, loss: opts.loss, opset: spec.opset, file: opts.file };
+}
+
+/** Execution providers that failed to load in this process (e.g. CUDA without its libraries), each logged once. */
+export const unavailableProviders = new Map<string, string>();
+
+/**
+ * A session on the preferred execution providers, falling back to the CPU when one cannot load here: onnxruntime
+ * fails session creation outright (it does not skip the provider) when, say, the CUDA libraries are missing.
+ */
+export async function createSession(bytes: Uint8Array, s: SessionSettings = {}): Promise<OrtSession> {
+  const wanted = (s.executionProviders ?? ['cpu']).filter((p) => !unavailableProviders.has(p));
+  try {
+    return await ort().InferenceSession.create(bytes, sessionOptions({ ...s, executionProviders: wanted.length ? wanted : ['cpu'] }));
+  } catch (e) {
+    const accelerators = wanted.filter((p) => p !== 'cpu');
+    if (accelerators.length === 0) throw e;
+    for (const p of accelerators) unavailableProviders.set(p, (e as Error).message.split('\n')[0]);
+    return ort().InferenceSession.create(bytes, sessionOptions({ ...s, executionProviders: ['cpu'] }));
+  }
 }
 
 export function sessionOptions(s: SessionSettings = {}): OrtSession.SessionOptions {
