@@ -76,6 +76,8 @@ let folders: string[] = [];
 let canPullConfiguration = false;
 let canWatchDynamically = false;
 let canReportProgress = false;
+let canRefreshInlayHints = false;
+let canRefreshCodeLenses = false;
 let globalSettings: I2fSettings = DEFAULT_SETTINGS;
 let lastError: string | undefined;
 let crashReported = false;
@@ -266,6 +268,9 @@ function adoptModel(config: DiscoveredConfig): void {
 function publish(s: ConfigState, findings: Finding[], data?: LeakageData): void {
   const diagnostics: Diagnostic[] = findings.map((f) => toDiagnostic(f, docsBase, f.code === LEAKAGE_RULE.code ? data : undefined));
   void connection.sendDiagnostics({ uri: s.uri, diagnostics });
+  // Hints and lenses show the analysis too: a client that asked before it finished must ask again (LSP 3.17).
+  if (s.open && !s.view?.pending && canRefreshInlayHints) void connection.languages.inlayHint.refresh();
+  if (s.open && !s.view?.pending && canRefreshCodeLenses) void connection.sendRequest('workspace/codeLens/refresh');
   if (!s.view?.pending) for (const w of s.waiters.splice(0)) w();
 }
 
@@ -420,6 +425,8 @@ connection.onInitialize((params): InitializeResult => {
   canPullConfiguration = !!caps.workspace?.configuration;
   canWatchDynamically = !!caps.workspace?.didChangeWatchedFiles?.dynamicRegistration;
   canReportProgress = !!caps.window?.workDoneProgress;
+  canRefreshInlayHints = !!caps.workspace?.inlayHint?.refreshSupport;
+  canRefreshCodeLenses = !!caps.workspace?.codeLens?.refreshSupport;
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
