@@ -2,7 +2,7 @@
 
 import { axpy, copy, dot, norm, xpby } from './linalg';
 import {
-  attainableResidual, checkAborted, dampedProduct, NormEstimate, resolveSolveOptions, ResidualMonitor, SolveOptions,
+  checkAborted, dampedProduct, finishSolve, NormEstimate, resolveSolveOptions, ResidualMonitor, SolveOptions,
   SolveResult, SymmetricProduct, zeroRightHandSide,
 } from './solve';
 
@@ -77,23 +77,7 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
     rr = rrNew;
   }
 
-  if (Number.isNaN(zTrue)) {
-    zTrue = await monitor.check(z, iterations);
-    products++;
-  }
-  // Return the best iterate the checks saw (after stagnation the last one is usually a little worse).
-  let solution = z;
-  let relativeResidual = zTrue;
-  if (monitor.bestRelative < zTrue) {
-    solution.set(monitor.best);
-    relativeResidual = monitor.bestRelative;
-  }
-  const floor = attainableResidual(productRoundoff, normA.value, norm(solution), bNorm);
-  const converged = relativeResidual <= Math.max(tolerance, floor);
-  if (relativeResidual <= tolerance) stopReason = 'converged';
-  if (history[history.length - 1].iteration !== iterations) history.push({ iteration: iterations, relativeResidual });
-  return {
-    method: 'cg', solution, iterations, products, relativeResidual, converged, stopReason, damping, history,
-    attainableResidual: floor, limitedByPrecision: converged && relativeResidual > tolerance,
-  };
+  return finishSolve('cg', {
+    z, zTrue, iterations, products, stopReason, monitor, tolerance, productRoundoff, normA: normA.value, bNorm, damping, history,
+  });
 }

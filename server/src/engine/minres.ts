@@ -2,7 +2,7 @@
 
 import { copy, dot, norm, zero } from './linalg';
 import {
-  attainableResidual, checkAborted, dampedProduct, NormEstimate, resolveSolveOptions, ResidualMonitor, SolveOptions,
+  checkAborted, dampedProduct, finishSolve, NormEstimate, resolveSolveOptions, ResidualMonitor, SolveOptions,
   SolveResult, SymmetricProduct, zeroRightHandSide,
 } from './solve';
 
@@ -117,22 +117,7 @@ export async function minres(a: SymmetricProduct, b: Float64Array, opts: SolveOp
     }
   }
 
-  if (Number.isNaN(zTrue)) {
-    zTrue = await monitor.check(z, iterations);
-    products++;
-  }
-  let solution = z;
-  let relativeResidual = zTrue;
-  if (monitor.bestRelative < zTrue) {
-    solution.set(monitor.best);
-    relativeResidual = monitor.bestRelative;
-  }
-  const floor = attainableResidual(productRoundoff, normA.value, norm(solution), bNorm);
-  const converged = relativeResidual <= Math.max(tolerance, floor);
-  if (relativeResidual <= tolerance) stopReason = 'converged';
-  if (history[history.length - 1].iteration !== iterations) history.push({ iteration: iterations, relativeResidual });
-  return {
-    method: 'minres', solution, iterations, products, relativeResidual, converged, stopReason, damping, history,
-    attainableResidual: floor, limitedByPrecision: converged && relativeResidual > tolerance,
-  };
+  return finishSolve('minres', {
+    z, zTrue, iterations, products, stopReason, monitor, tolerance, productRoundoff, normA: normA.value, bNorm, damping, history,
+  });
 }

@@ -206,3 +206,37 @@ export function zeroRightHandSide(method: SolverMethod, n: number, damping: numb
   };
 }
 
+/**
+ * The common end of a Krylov solve: make sure the returned iterate's true residual is known, prefer the best iterate
+ * the monitor saw (after stagnation the last one is usually a little worse), and decide convergence against the
+ * tolerance or, for float products, the floor they allow.
+ */
+export async function finishSolve(
+  method: SolverMethod,
+  s: {
+    z: Float64Array; zTrue: number; iterations: number; products: number; stopReason: SolveResult['stopReason'];
+    monitor: ResidualMonitor; tolerance: number; productRoundoff: number; normA: number; bNorm: number; damping: number;
+    history: SolveHistoryPoint[];
+  },
+): Promise<SolveResult> {
+  let { zTrue, products, stopReason } = s;
+  if (Number.isNaN(zTrue)) {
+    zTrue = await s.monitor.check(s.z, s.iterations);
+    products++;
+  }
+  const solution = s.z;
+  let relativeResidual = zTrue;
+  if (s.monitor.bestRelative < zTrue) {
+    solution.set(s.monitor.best);
+    relativeResidual = s.monitor.bestRelative;
+  }
+  const floor = attainableResidual(s.productRoundoff, s.normA, norm(solution), s.bNorm);
+  const converged = relativeResidual <= Math.max(s.tolerance, floor);
+  if (relativeResidual <= s.tolerance) stopReason = 'converged';
+  const history = s.history;
+  if (history[history.length - 1].iteration !== s.iterations) history.push({ iteration: s.iterations, relativeResidual });
+  return {
+    method, solution, iterations: s.iterations, products, relativeResidual, converged, stopReason, damping: s.damping, history,
+    attainableResidual: floor, limitedByPrecision: converged && relativeResidual > s.tolerance,
+  };
+}
