@@ -7,29 +7,14 @@ import { readNpy } from '../../../server/src/formats/npy';
 import { readSafetensors } from '../../../server/src/formats/safetensors';
 import { oneHot } from '../../../server/src/analysis/inputs';
 
+import { flattenTheta, relativeError } from '../../support/fixtures';
+
+export { flattenTheta, relativeError };
+
 export const modelsRoot = join(__dirname, '../../fixtures/models');
 export const tfjsRoot = join(__dirname, '../../fixtures/tfjs');
 
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
-export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array {
-  const out = new Float64Array(total);
-  for (const p of layout) {
-    const t = tensors.get(p.name);
-    if (!t) throw new Error(`reference lacks parameter ${p.name}`);
-    if (t.data.length !== p.size) throw new Error(`size of ${p.name}: ${t.data.length} vs ${p.size}`);
-    out.set(Float64Array.from(t.data), p.offset);
-  }
-  return out;
-}
 
 /** Fixture folders holding a model.onnx (with or without PyTorch references). */
 export function fixtureNames(): string[] {
