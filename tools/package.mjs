@@ -11,7 +11,7 @@ const out = process.argv[2] ?? `${pkg.name}-${pkg.version}.vsix`;
 execFileSync(process.execPath, ['tools/build.mjs', '--production'], { stdio: 'inherit' });
 // vsce lists production dependencies with `npm ls` (no network) and filters them through .vscodeignore.
 execFileSync(process.execPath, [
-  'node_modules/@vscode/vsce/vsce', 'package', '--no-yarn', '--target', target, '--skip-license', '--out', out,
+  'node_modules/@vscode/vsce/vsce', 'package', '--no-yarn', '--target', target, '--out', out,
 ], { stdio: 'inherit' });
 const mb = statSync(out).size / 1e6;
 console.log(`${out}: ${mb.toFixed(1)} MB (${target})`);
