@@ -397,8 +397,12 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
   scheduler.want(s.path, key, { config, settings: configAnalysisSettings(settings) }, debounceMs);
 }
 
+/**
+ * Resolves once the config has no analysis queued or running. Call it after awaiting refresh(s): a file that turned
+ * out not to be a training config (or not to parse) has no view and nothing pending, and is settled too.
+ */
 function whenSettled(s: ConfigState): Promise<void> {
-  if (s.view && !s.view.pending && !scheduler.pendingFor(s.path) && !scheduler.hasTimer(s.path)) return Promise.resolve();
+  if (!s.view?.pending && !scheduler.pendingFor(s.path) && !scheduler.hasTimer(s.path)) return Promise.resolve();
   return new Promise((r) => s.waiters.push(r));
 }
 
