@@ -11,7 +11,7 @@ import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import { readSafetensors } from '../formats/safetensors';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
-import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+import { argmaxRows, loadSamples, oneHot, parseLabels, type Samples } from './inputs';
 import { openTokenSession, type TokenModelInfo, type TokenReport } from './tokens';
 
 export interface AnalyzeRequest {
@@ -102,19 +102,48 @@ export interface AnalyzeHooks {
 
 const DEFAULT_TOLERANCE = 1e-6;
 
-export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}): Promise<AnalyzeReport> {
+/** What every run over a model's batches (analysis, spectrum, attack) reads from its request. */
+export type RunRequest = Pick<AnalyzeRequest,
+  'model' | 'weights' | 'maxModelBytes' | 'defences' | 'batch' | 'data' | 'syntheticSamples' | 'seed' | 'maxSamples' | 'labels' | 'delta'>;
+
+export interface RunInputs {
+  defences: DefenceModel[];
+  model: OnnxModel;
+  batch: number;
+  samples: Samples;
+  /** Values per sample (the model's input size, or embedding size × tokens for text models). */
+  per: number;
+  labelsGiven?: number[];
+  delta?: Awaited<ReturnType<typeof readDelta>>;
+}
+
+/**
+ * Opens a run: parses the defences, opens the model (with its weights), loads the samples (at most maxSamples), the
+ * labels and an explicit δ, checking they fit together. `samplesOf` may supply the samples instead (text models
+ * analysed in embedding space); without it, or when it gives none, they come from loadSamples.
+ */
+export async function openRun(req: RunRequest, samplesOf?: (model: OnnxModel, batch: number) => Promise<{ samples: Samples; per: number } | undefined>): Promise<RunInputs> {
   const defences = parseDefences(req.defences);
   const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
   const batch = req.batch ?? 1;
-  // Token-id models run in embedding space, one split model per batch (tokens.ts).
-  const text = await openTokenSession(model, req.data, req.syntheticSamples ?? batch, req.seed);
-  const per = text ? text.samples.data.length / text.samples.count : model.sampleSize;
-  const samples = limitSamples(text ? text.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, per);
+  const own = await samplesOf?.(model, batch);
+  const per = own ? own.per : model.sampleSize;
+  const samples = limitSamples(own ? own.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, per);
   const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
   if (labelsGiven && labelsGiven.length !== samples.count) {
     throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
   }
   const delta = req.delta ? await readDelta(req.delta, model) : undefined;
+  return { defences, model, batch, samples, per, labelsGiven, delta };
+}
+
+export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}): Promise<AnalyzeReport> {
+  // Token-id models run in embedding space, one split model per batch (tokens.ts).
+  let text: Awaited<ReturnType<typeof openTokenSession>>;
+  const { defences, model, batch, samples, per, labelsGiven, delta } = await openRun(req, async (m, b) => {
+    text = await openTokenSession(m, req.data, req.syntheticSamples ?? b, req.seed);
+    return text ? { samples: text.samples, per: text.samples.data.length / text.samples.count } : undefined;
+  });
   const tolerance = req.tolerance ?? DEFAULT_TOLERANCE;
   const results: BatchReport[] = [];
   const batches = Math.ceil(samples.count / batch);

@@ -7,9 +7,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors';
-import { OnnxModel } from '../backends/onnx/onnxModel';
 import { runAttack, spearman, type AttackObjective, type AttackOptimizer, type AttackProgress, type AttackResult } from '../engine/attack';
-import { computeDefenceDelta, describeDefence, parseDefences, type DefenceModel } from '../engine/defences';
+import { computeDefenceDelta, describeDefence, type DefenceModel } from '../engine/defences';
 import { analyzeInfluence, evaluateNoiseScale, type InfluenceResult } from '../engine/influence';
 import { norm } from '../engine/linalg';
 import { psnr, rmse } from '../engine/metrics';
@@ -17,8 +16,8 @@ import type { InversionOperator } from '../engine/operator';
 import { deriveSeed, Random } from '../engine/random';
 import { ssim, ssimDefined } from '../engine/ssim';
 import { writeNpy } from '../formats/npy';
-import { limitSamples, readDelta, type AnalyzeRequest } from './analyzeModel';
-import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+import { openRun, type AnalyzeRequest } from './analyzeModel';
+import { argmaxRows, oneHot } from './inputs';
 
 export interface AttackSettings {
   optimizer: AttackOptimizer;
@@ -323,13 +322,7 @@ async function writeOutputs(dir: string, prefix: string, firstSample: number, B:
 }
 
 export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): Promise<AttackReport> {
-  const defences = parseDefences(req.defences);
-  const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
-  const batch = req.batch ?? 1;
-  const samples = limitSamples(await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, model.sampleSize);
-  const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
-  if (labelsGiven && labelsGiven.length !== samples.count) throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
-  const delta = req.delta ? await readDelta(req.delta, model) : undefined;
+  const { defences, model, batch, samples, labelsGiven, delta } = await openRun(req);
   let lo = Infinity;
   for (const v of samples.data) if (v < lo) lo = v;
   const isImageData = samples.range === 1 && lo >= 0;

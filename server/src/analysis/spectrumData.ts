@@ -3,9 +3,8 @@
 // computeSpectrumState runs the products (a worker's job); spectrumView / noiseView only re-read its numbers.
 
 import { UserError } from '../errors';
-import { OnnxModel } from '../backends/onnx/onnxModel';
 import type { SessionSettings } from '../backends/onnx/onnxOperator';
-import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
+import { describeDefence, quantile, type DefenceModel } from '../engine/defences';
 import { analyzeInfluence, evaluateNoiseScale, noiseForTarget, type NoiseResponse } from '../engine/influence';
 import { lanczos } from '../engine/lanczos';
 import { dot } from '../engine/linalg';
@@ -15,8 +14,8 @@ import type { RiskThresholds } from '../engine/risk';
 import type {
   ClassView, DirectionView, ImageLayout, NoiseView, SampleView, SpectrumSummary, SpectrumView,
 } from '../webviewProtocol';
-import { limitSamples, readDelta } from './analyzeModel';
-import { argmaxRows, loadSamples, oneHot, parseLabels } from './inputs';
+import { openRun } from './analyzeModel';
+import { argmaxRows, oneHot } from './inputs';
 
 export const DEFAULT_SPECTRUM_K = 8;
 /** The slider's maximum when no target is known: this multiple of the configured std (or of a unit-scale guess). */
@@ -85,17 +84,11 @@ export interface SpectrumHooks {
 /** Runs the analysis behind the spectrum page: every batch's noise response plus the shown batch's spectrum. */
 export async function computeSpectrumState(req: SpectrumRequest, hooks: SpectrumHooks = {}): Promise<SpectrumState> {
   const k = Math.max(1, Math.floor(req.k ?? DEFAULT_SPECTRUM_K));
-  const defences = parseDefences(req.defences);
-  const model = await OnnxModel.open(req.model, { weights: req.weights, maxBytes: req.maxModelBytes });
-  const batch = req.batch ?? 1;
-  const samples = limitSamples(await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, model.sampleSize);
-  const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
-  if (labelsGiven && labelsGiven.length !== samples.count) throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
+  const { defences, model, batch, samples, labelsGiven, delta } = await openRun(req);
   const sample = req.sample ?? 0;
   if (!(Number.isInteger(sample) && sample >= 0 && sample < samples.count)) {
     throw new UserError('bad-sample', `sample ${sample} does not exist: the config gives ${samples.count} sample(s) (0–${samples.count - 1})`);
   }
-  const delta = req.delta ? await readDelta(req.delta, model) : undefined;
   const per = model.sampleSize;
   const batches = Math.ceil(samples.count / batch);
   const out: SpectrumState['batches'] = [];
