@@ -86,6 +86,8 @@ const counters = { cacheHits: 0, noiseRescales: 0 };
 const states = new Map<string, ConfigState>();
 const settingsByUri = new Map<string, Promise<I2fSettings>>();
 const failures = new Map<string, string>();
+/** Failure keys of analyses stopped at the memory limit: a new limit may let them finish, so it forgets them. */
+const memoryFailures = new Set<string>();
 const progress = new Map<number, Promise<WorkDoneProgressServerReporter | undefined>>();
 const hasher = new ContentHasher();
 let cache: ResultCache;
@@ -108,6 +110,9 @@ const pool = new WorkerPool(join(__dirname, 'worker.js'), 1, DEFAULT_SETTINGS.wo
       );
     }
   },
+  // Not a crash (no warning, no retry): the job's I2F002 names the model and the limit.
+  onOutOfMemory: ({ pid, taskId, model, limitMB, residentMB }) =>
+    log(`analysis worker ${pid} went over i2f.workerMemoryMB = ${limitMB} MB${residentMB !== undefined ? ` (${residentMB.toFixed(0)} MB resident)` : ''} during job ${taskId} on ${model}; stopped, not retried`),
 });
 
 const scheduler = new AnalysisScheduler(pool, {
@@ -148,7 +153,9 @@ const scheduler = new AnalysisScheduler(pool, {
         log(`internal error in the analysis of ${config}:\n${outcome.message}`);
       }
       // Per model file too: a byte-identical copy elsewhere must not be told the other file's problem.
-      failures.set(`${job.key}\0${job.job.config.model}`, outcome.userError ? outcome.message : `internal error (please report it): ${outcome.message.split('\n')[0]}`);
+      const failureKey = `${job.key}\0${job.job.config.model}`;
+      failures.set(failureKey, outcome.userError ? outcome.message : `internal error (please report it): ${outcome.message.split('\n')[0]}`);
+      if (outcome.outOfMemory) memoryFailures.add(failureKey);
       deliver(job);
     } else {
       trace({ event: 'cancelled', job: job.id, config, key: job.key });
@@ -230,8 +237,13 @@ function settingsFor(uri: string | undefined): Promise<I2fSettings> {
 }
 
 async function applyGlobalSettings(): Promise<void> {
+  const before = globalSettings.workerMemoryMB;
   globalSettings = await settingsFor(undefined);
   pool.resize(workerCountOf(globalSettings), globalSettings.workerMemoryMB);
+  if (globalSettings.workerMemoryMB !== before) {
+    for (const k of memoryFailures) failures.delete(k);
+    memoryFailures.clear();
+  }
   if (globalSettings.docsBaseUrl) docsBase = globalSettings.docsBaseUrl;
 }
 
@@ -693,6 +705,7 @@ connection.onRequest(CancelAllRequest, () => {
 connection.onRequest(ClearCacheRequest, async (): Promise<ClearCacheResult> => {
   const removedFiles = await cache.clear();
   failures.clear();
+  memoryFailures.clear();
   hasher.clear();
   for (const s of states.values()) void refresh(s);
   return { removedFiles };

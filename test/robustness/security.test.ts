@@ -15,7 +15,7 @@ const HOSTILE: unknown[] = ['--require=/tmp/evil.js', '4096 --inspect=0.0.0.0:92
 test('settings: hostile worker values become bounded integers, rule links only http(s)/file', () => {
   for (const v of HOSTILE) {
     const s = normaliseSettings({ workerMemoryMB: v, workerCount: v, maxModelSizeMB: v, docsBaseUrl: v });
-    assert.ok(Number.isInteger(s.workerMemoryMB) && s.workerMemoryMB >= 256, `workerMemoryMB from ${String(v)}`);
+    assert.ok(Number.isInteger(s.workerMemoryMB) && s.workerMemoryMB >= 64, `workerMemoryMB from ${String(v)}`);
     assert.ok(Number.isInteger(s.workerCount) && s.workerCount >= 0 && s.workerCount <= 64);
     assert.ok(Number.isFinite(s.maxModelSizeMB) && s.maxModelSizeMB > 0);
   }

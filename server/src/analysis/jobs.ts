@@ -40,5 +40,6 @@ export type JobOutcome =
   | { kind: 'spectrum'; state: SpectrumState; ms: number }
   | { kind: 'summary'; summary: ModelSummary; ms: number }
   | { kind: 'attack'; report: AttackReport; ms: number }
-  | { kind: 'failed'; message: string; userError: boolean }
+  /** outOfMemory: the worker went over i2f.workerMemoryMB; a higher limit may succeed where a rerun would not. */
+  | { kind: 'failed'; message: string; userError: boolean; outOfMemory?: boolean }
   | { kind: 'cancelled' };

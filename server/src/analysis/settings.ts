@@ -16,7 +16,7 @@ export interface I2fSettings {
   maxModelSizeMB: number;
   /** Analysis worker processes; 0 = one per spare CPU, at most 4. */
   workerCount: number;
-  /** Heap limit of each worker process (--max-old-space-size). */
+  /** Memory limit of each worker process: its resident memory (the pool's watchdog) and its V8 heap (--max-old-space-size). */
   workerMemoryMB: number;
   trace: { server: TraceLevel };
   /** PSNR (dB) the suggested noise should push the attacker below, unless a config's i2f.target_psnr says otherwise. */
@@ -62,7 +62,8 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     maxSamples: Math.floor(num(r.maxSamples, d.maxSamples, (v) => v >= 1 && v <= 1024)),
     maxModelSizeMB: num(r.maxModelSizeMB, d.maxModelSizeMB, (v) => v > 0),
     workerCount: Math.floor(num(r.workerCount, d.workerCount, (v) => v >= 0 && v <= 64)),
-    workerMemoryMB: Math.floor(num(r.workerMemoryMB, d.workerMemoryMB, (v) => v >= 256)),
+    // 64: an idle worker with onnxruntime loaded is ~50 MB resident; below that nothing could run.
+    workerMemoryMB: Math.floor(num(r.workerMemoryMB, d.workerMemoryMB, (v) => v >= 64)),
     trace: { server: trace === 'messages' || trace === 'verbose' ? trace : 'off' },
     targetPsnr: num(r.targetPsnr, d.targetPsnr, () => true),
     // Only web and file links: a workspace's settings.json could otherwise make the rule links command: URIs.
