@@ -16,8 +16,10 @@ import type { InversionOperator } from '../engine/operator';
 import { deriveSeed, Random } from '../engine/random';
 import { ssim, ssimDefined } from '../engine/ssim';
 import { writeNpy } from '../formats/npy';
+import { recoverTokens } from '../backends/onnx/embedding';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
 import { argmaxRows, oneHot } from './inputs';
+import { TOKEN_METRIC, tokenFractions, tokenSamples, type TokenModelInfo, type TokenSession } from './tokens';
 
 export interface AttackSettings {
   optimizer: AttackOptimizer;
@@ -65,6 +67,9 @@ export interface SweepLevel {
   loss: number;
   steps: number;
   ms: number;
+  /** Token-id models: fraction of tokens the attack recovers at this level, and the fraction predicted. */
+  tokensRecovered?: number;
+  predictedTokensRecovered?: number;
 }
 
 export interface AttackBatchReport {
@@ -98,10 +103,35 @@ export interface AttackBatchReport {
   perSample: SampleAttackReport[];
   files?: string[];
   sweep?: { levels: SweepLevel[]; spearman: number };
+  /** Token-id models: the tokens the real attack recovers next to those the I²F prediction x0 + I(δ) recovers. */
+  tokens?: AttackTokens;
+}
+
+/** Token recovery (nearest embedding row at each position) of the attack's reconstruction and of x0 + I(δ). */
+export interface AttackTokens {
+  metric: string;
+  /** Fraction of the batch's tokens the real attack recovers, overall and per position. */
+  recovered: number;
+  perPosition: number[];
+  /**
+   * Order-free: the fraction of each sequence's tokens found anywhere in the decoded sequence (multiset overlap).
+   * A model that barely sees position (mean pooling, small position embedding) lets an attack from a random start
+   * rebuild the words in another order: it learns the words, not where they stood.
+   */
+  bagRecovered: number;
+  /** The same fractions decoded from the I²F prediction x0 + I(δ) for the same δ. */
+  predicted: { recovered: number; perPosition: number[]; bagRecovered: number };
+  perSample: { sample: number; recovered: number; predicted: number }[];
+  ids: number[][];
+  nearest: number[][];
+  predictedNearest: number[][];
+  text?: string[];
+  recoveredText?: string[];
+  predictedText?: string[];
 }
 
 export interface AttackReport {
-  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string };
+  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string; input?: TokenModelInfo };
   settings: {
     seed: number; loss: string; batch: number; data: string; dataRange: number; damping: number;
     attack: Required<Omit<AttackSettings, 'learningRate' | 'steps' | 'signed'>> & { steps: number; learningRate?: number; signed?: boolean };
@@ -322,26 +352,31 @@ async function writeOutputs(dir: string, prefix: string, firstSample: number, B:
 }
 
 export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): Promise<AttackReport> {
-  const { defences, model, batch, samples, labelsGiven, delta } = await openRun(req);
+  // Token-id models are attacked in embedding space, on the per-batch split model (tokens.ts), like `i2f analyze`.
+  const tokens = tokenSamples(req.data, req.syntheticSamples, req.seed);
+  const { defences, model, batch, samples, per, labelsGiven, delta } = await openRun(req, tokens.samplesOf);
+  const text = tokens.session();
   let lo = Infinity;
   for (const v of samples.data) if (v < lo) lo = v;
   const isImageData = samples.range === 1 && lo >= 0;
-  const dataLo = isImageData ? 0 : lo;
+  // Text: the box (and the random starts) span E's entries, the range of any embedding row.
+  const dataLo = text ? text.lo : isImageData ? 0 : lo;
   const dataHi = dataLo + samples.range;
-  const per = model.sampleSize;
+  const sampleDims = text ? text.sampleDims : model.sampleDims;
   const batches = Math.ceil(samples.count / batch);
   const results: AttackBatchReport[] = [];
   for (let k = 0; k < batches; k++) {
     const first = k * batch;
     const size = Math.min(batch, samples.count - first);
     const x = samples.data.subarray(first * per, (first + size) * per);
-    const predicted = await model.predict(x, size, req.session);
+    const bm = text ? text.modelFor(first, size) : model;
+    const predicted = await bm.predict(x, size, req.session);
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, predicted.logits.length / size) : predicted.logits;
-    const op = model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const op = bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
     try {
       const r = await attackBatch(op, {
-        x0: Float64Array.from(x), sampleDims: model.sampleDims, batchSize: size, dataLo, dataHi, defences,
+        x0: Float64Array.from(x), sampleDims, batchSize: size, dataLo, dataHi, defences,
         delta: delta?.(op.parameters, op.parameterCount), seed: req.seed, damping: req.damping, tolerance: req.tolerance,
         maxIterations: req.maxIterations, attack: req.attack, sweep: req.sweep, productRoundoff: 2 ** -24, signal: hooks.signal,
         onProgress: (stage, f) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
@@ -349,12 +384,21 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
       const report: AttackBatchReport = {
         samples: labels.map((_, i) => first + i), labels, ...r.report,
         perSample: r.report.perSample.map((p) => ({ ...p, sample: first + p.sample })),
+        ...(text ? { tokens: attackTokens(text, first, size, r.recovered, r.predicted) } : {}),
       };
+      if (text && report.sweep && r.sweepRecovered) {
+        const c = r.influence.cache;
+        report.sweep.levels.forEach((l, j) => {
+          const atStd = Float64Array.from(r.original, (v, i) => v + (c.influenceDeterministic ? c.influenceDeterministic[i] : 0) + (c.influenceNoise && l.std > 0 ? l.std * c.influenceNoise[i] : 0));
+          l.tokensRecovered = decodeTokens(text, first, size, r.sweepRecovered![j]).recovered;
+          l.predictedTokensRecovered = decodeTokens(text, first, size, atStd).recovered;
+        });
+      }
       if (req.out) {
-        report.files = await writeOutputs(req.out, '', first, size, model.sampleDims, dataLo, dataHi,
+        report.files = await writeOutputs(req.out, '', first, size, sampleDims, dataLo, dataHi,
           { original: r.original, predicted: r.predicted, recovered: r.recovered });
         for (const [j, xr] of (r.sweepRecovered ?? []).entries()) {
-          report.files.push(...await writeOutputs(req.out, `sweep${j}_`, first, size, model.sampleDims, dataLo, dataHi, { recovered: xr }));
+          report.files.push(...await writeOutputs(req.out, `sweep${j}_`, first, size, sampleDims, dataLo, dataHi, { recovered: xr }));
         }
       }
       results.push(report);
@@ -365,8 +409,9 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
   const a = req.attack;
   return {
     model: {
-      path: req.model, format: 'onnx', parameters: model.parameterCount, inputShape: [batch, ...model.sampleDims], backend: 'onnx',
+      path: req.model, format: 'onnx', parameters: model.parameterCount, inputShape: [batch, ...sampleDims], backend: 'onnx',
       ...(req.weights ? { weights: req.weights } : {}),
+      ...(text ? { input: text.modelInfo } : {}),
     },
     settings: {
       seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range, damping: req.damping ?? 0,
@@ -377,6 +422,52 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
       },
     },
     results,
+  };
+}
+
+/** Nearest embedding rows of an embedding-space reconstruction of samples [first, first + size), and the fractions. */
+function decodeTokens(text: TokenSession, first: number, size: number, x: ArrayLike<number>) {
+  const T = text.modelInfo.sequenceLength;
+  const ids = text.ids.slice(first * T, (first + size) * T);
+  const nearest = recoverTokens(text.E, text.info.dim, x, ids, T, TOKEN_METRIC).nearest;
+  return { ids, nearest, ...tokenFractions(nearest, ids, T, first) };
+}
+
+/** Mean over sequences of |multiset(decoded) ∩ multiset(ids)| / T. */
+export function bagOverlap(nearest: readonly number[], ids: readonly number[], T: number): number {
+  const n = ids.length / T;
+  let total = 0;
+  for (let b = 0; b < n; b++) {
+    const left = new Map<number, number>();
+    for (let j = 0; j < T; j++) left.set(ids[b * T + j], (left.get(ids[b * T + j]) ?? 0) + 1);
+    for (let j = 0; j < T; j++) {
+      const c = left.get(nearest[b * T + j]) ?? 0;
+      if (c > 0) {
+        left.set(nearest[b * T + j], c - 1);
+        total++;
+      }
+    }
+  }
+  return n ? total / (n * T) : 0;
+}
+
+function attackTokens(text: TokenSession, first: number, size: number, recovered: Float64Array, predicted: Float64Array): AttackTokens {
+  const T = text.modelInfo.sequenceLength;
+  const a = decodeTokens(text, first, size, recovered);
+  const p = decodeTokens(text, first, size, predicted);
+  const rows = (v: number[]) => Array.from({ length: size }, (_, b) => v.slice(b * T, (b + 1) * T));
+  const words = (v: number[]) => rows(v).map((r) => r.map((id) => text.vocab![id]).join(' '));
+  return {
+    metric: TOKEN_METRIC,
+    recovered: a.recovered,
+    perPosition: a.perPosition,
+    bagRecovered: bagOverlap(a.nearest, a.ids, T),
+    predicted: { recovered: p.recovered, perPosition: p.perPosition, bagRecovered: bagOverlap(p.nearest, p.ids, T) },
+    perSample: a.perSample.map((s, b) => ({ ...s, predicted: p.perSample[b].recovered })),
+    ids: rows(a.ids),
+    nearest: rows(a.nearest),
+    predictedNearest: rows(p.nearest),
+    ...(text.vocab ? { text: words(a.ids), recoveredText: words(a.nearest), predictedText: words(p.nearest) } : {}),
   };
 }
 
@@ -393,15 +484,21 @@ export function parseSweep(spec: string): SweepSpec {
 /** Human-readable summary of an attack report (the CLI's default output). */
 export function formatAttackText(rep: AttackReport): string {
   const f = (v: number | null | undefined, d = 4) => (v === null || v === undefined ? 'n/a' : Number.isFinite(v) ? v.toPrecision(d) : String(v));
-  const lines = [`${rep.model.path}: ${rep.settings.attack.optimizer} on the ${rep.settings.attack.objective} objective, ${rep.settings.attack.steps} steps${rep.settings.attack.restarts > 1 ? ` × ${rep.settings.attack.restarts} restarts` : ''}, data ${rep.settings.data}`];
+  const lines = [...(rep.model.input ? [`Embedding space: ${rep.model.input.note}; RMSE and PSNR are of embedding vectors.`] : []), `${rep.model.path}: ${rep.settings.attack.optimizer} on the ${rep.settings.attack.objective} objective, ${rep.settings.attack.steps} steps${rep.settings.attack.restarts > 1 ? ` × ${rep.settings.attack.restarts} restarts` : ''}, data ${rep.settings.data}`];
   for (const r of rep.results) {
     lines.push(`samples ${r.samples.join(',')} (labels ${r.labels.join(',')}), defence ${r.defense.join(' + ') || 'none'}, ‖δ‖ ${f(r.deltaNorm)}`);
     lines.push(`  attack      RMSE ${f(r.rmse)}  PSNR ${f(r.psnr)} dB  SSIM ${f(r.ssim)}  (${r.steps} steps, ${(r.ms / 1000).toFixed(1)} s, ${r.stepsPerSecond.toFixed(0)} steps/s, ${r.stopReason})`);
     lines.push(`  prediction  RMSE ${f(r.predictedRmse)}  PSNR ${f(r.predictedPsnr)} dB  (I²F${r.prediction.converged ? '' : ', NOT converged'}, ${(r.prediction.ms / 1000).toFixed(1)} s)   lower bound RMSE ${f(r.lowerBoundRmse)}`);
     lines.push(`  attack / prediction ${f(r.ratio, 3)}   matching loss ${f(r.loss)} (start ${f(r.initialLoss)}, ‖δ‖² ${f(r.noiseFloor)})`);
+    const t = r.tokens;
+    if (t) {
+      const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+      lines.push(`  tokens      attack recovers ${pct(t.recovered)} (per position ${t.perPosition.map(pct).join(' ')}; in any order ${pct(t.bagRecovered)}), prediction x0 + I(δ) ${pct(t.predicted.recovered)} (per position ${t.predicted.perPosition.map(pct).join(' ')}; in any order ${pct(t.predicted.bagRecovered)}); ${t.metric} nearest embedding row`);
+      (t.text ?? []).forEach((s, i) => lines.push(`    "${s}"\n      attack     → "${t.recoveredText![i]}"\n      prediction → "${t.predictedText![i]}"`));
+    }
     if (r.sweep) {
-      lines.push('  sweep: std        predicted RMSE   attack RMSE   ratio');
-      for (const l of r.sweep.levels) lines.push(`         ${f(l.std, 3).padEnd(10)} ${f(l.predictedRmse).padEnd(16)} ${f(l.rmse).padEnd(13)} ${f(l.ratio, 3)}`);
+      lines.push(`  sweep: std        predicted RMSE   attack RMSE   ratio${t ? '   tokens predicted / attack' : ''}`);
+      for (const l of r.sweep.levels) lines.push(`         ${f(l.std, 3).padEnd(10)} ${f(l.predictedRmse).padEnd(16)} ${f(l.rmse).padEnd(13)} ${f(l.ratio, 3).padEnd(7)}${l.tokensRecovered !== undefined ? ` ${(l.predictedTokensRecovered! * 100).toFixed(0)}% / ${(l.tokensRecovered * 100).toFixed(0)}%` : ''}`);
       lines.push(`  Spearman(prediction, attack) = ${f(r.sweep.spearman, 3)}`);
     }
     for (const file of r.files ?? []) lines.push(`  wrote ${file}`);

@@ -49,6 +49,13 @@ export interface TokenSession {
   modelInfo: TokenModelInfo;
   /** Embedded samples (float [N, T, D]); range = max − min of E (the PSNR's peak in embedding space). */
   samples: Samples;
+  /** E as float64 rows [V, D] (nearest-row decoding of any reconstruction). */
+  E: Float64Array;
+  /** min and max entry of E: the embedding-space box an attack searches. */
+  lo: number;
+  hi: number;
+  /** One example's analysis-space shape [...T, D]. */
+  sampleDims: number[];
   ids: number[];
   vocab?: string[];
   /** The embedding-space model for samples [first, first + size). */
@@ -138,6 +145,10 @@ export async function openTokenSession(model: OnnxModel, dataPath: string | unde
     ids,
     vocab,
     samples: { data, count: ids.length / T, range: hi > lo ? hi - lo : 1, source },
+    E,
+    lo,
+    hi,
+    sampleDims: [...info.tokenDims, info.dim],
     modelFor: (first, size) => OnnxModel.fromModel(model.file, splitAtEmbedding(model.model, info, ids.slice(first * T, (first + size) * T), size)),
     recovery: (first, size, x, r) => {
       const det = r.cache.influenceDeterministic;
@@ -160,6 +171,38 @@ export async function openTokenSession(model: OnnxModel, dataPath: string | unde
       };
     },
   };
+}
+
+/**
+ * The `samplesOf` hook of openRun (analyzeModel.ts) for token-id models: opens the token session and hands its
+ * embedded samples to the run; `session()` is then the session, or undefined for any other model.
+ */
+export function tokenSamples(data: string | undefined, count: number | undefined, seed: number) {
+  let session: TokenSession | undefined;
+  return {
+    samplesOf: async (model: OnnxModel, batch: number) => {
+      session = await openTokenSession(model, data, count ?? batch, seed);
+      return session ? { samples: session.samples, per: session.samples.data.length / session.samples.count } : undefined;
+    },
+    session: () => session,
+  };
+}
+
+/** Token recovery of decoded rows against the true ids of a batch, per position and per sample. */
+export function tokenFractions(nearest: readonly number[], ids: readonly number[], T: number, first: number) {
+  const size = ids.length / T;
+  const perPosition = Array.from({ length: T }, (_, j) => {
+    let h = 0;
+    for (let b = 0; b < size; b++) if (nearest[b * T + j] === ids[b * T + j]) h++;
+    return size ? h / size : 0;
+  });
+  const perSample = Array.from({ length: size }, (_, b) => {
+    let h = 0;
+    for (let j = 0; j < T; j++) if (nearest[b * T + j] === ids[b * T + j]) h++;
+    return { sample: first + b, recovered: h / T };
+  });
+  const recovered = ids.length ? perSample.reduce((a, s) => a + s.recovered, 0) / size : 0;
+  return { recovered, perPosition, perSample };
 }
 
 /** Text-output lines for a token-id model (appended to formatAnalysisText's report by the CLI). */
