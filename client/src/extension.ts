@@ -2,24 +2,39 @@
 // register the I²F commands, and turn the server's status notification into a language status item.
 
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
   AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ConfirmAttackRequest, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
   StatusNotification, TrustNotification,
   type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
   type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult,
 } from '../../server/src/protocol';
-import { registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
+import { confirmAttackInPanel, registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
 
 let client: LanguageClient | undefined;
 let log: vscode.LogOutputChannel;
 let status: vscode.LanguageStatusItem;
 let extensionContext: vscode.ExtensionContext;
+let attackSeq = 0;
 
 /** What the webviews ask of the language server (they never compute I²F themselves). */
 const backend: SpectrumBackend & ReportBackend = {
   spectrumData: async (p) => (client ? client.sendRequest<SpectrumDataResult>(SpectrumDataRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   spectrumNoise: async (p) => (client ? client.sendRequest<SpectrumNoiseResult>(SpectrumNoiseRequest, p) : { ok: false, message: 'the I²F server is not running' }),
+  confirmAttack: async (config, onProgress, token) => {
+    if (!client) return { ok: false, message: 'the I²F server is not running' };
+    // Our own progress token: the server reports on it, and the panel mirrors it in the page.
+    const workDoneToken = `i2f-attack-${++attackSeq}`;
+    const sub = client.onProgress(WorkDoneProgress.type, workDoneToken, (p) => {
+      if (p.kind !== 'end') onProgress(p.message ?? '', p.percentage ?? 0);
+    });
+    try {
+      const r = await client.sendRequest<ConfirmAttackResult>(ConfirmAttackRequest, { uri: config, workDoneToken }, token);
+      return r.ok ? { ok: true, view: r.view } : r;
+    } finally {
+      sub.dispose();
+    }
+  },
   modelSummary: async (p) => (client ? client.sendRequest<ModelSummaryResult>(ModelSummaryRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   openSpectrum: async (config, model) => {
     const target = config ?? (await pickConfigUsing(model));
@@ -130,35 +145,14 @@ async function showSpectrum(uri?: string | vscode.Uri): Promise<void> {
   showSpectrumPanel(extensionContext, backend, target);
 }
 
-/** Runs the attack the I²F predicts (a cancellable background job) and shows original, predicted and recovered. */
+/** Runs the attack the I²F predicts (a cancellable job); the spectrum panel shows original, predicted and recovered. */
 async function confirmAttack(uri?: string | vscode.Uri): Promise<void> {
   const target = (uri ?? vscode.window.activeTextEditor?.document.uri)?.toString();
-  if (!client || !target) return;
-  const c = client;
-  const r = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'I²F: running the gradient-inversion attack', cancellable: true },
-    (_progress, token) => c.sendRequest<ConfirmAttackResult>(ConfirmAttackRequest, { uri: target }, token),
-  );
-  if (!r.ok) {
-    void vscode.window.showWarningMessage(`I²F: ${r.message}`);
+  if (!target) {
+    void vscode.window.showInformationMessage('I²F: open a training config to attack its model.');
     return;
   }
-  const lines = [`# Attack on ${vscode.workspace.asRelativePath(vscode.Uri.file(r.config))}`, ''];
-  for (const b of r.report.results) {
-    lines.push(`Samples ${b.samples.join(', ')} under ${b.defense.join(' then ') || 'no defence'}: the attack rebuilt them at RMSE ${b.rmse.toPrecision(3)} (PSNR ${b.psnr.toFixed(1)} dB${b.ssim !== null ? `, SSIM ${b.ssim.toFixed(3)}` : ''}); I²F predicted RMSE ${b.predictedRmse.toPrecision(3)} (attack / prediction = ${b.ratio.toFixed(2)})${b.prediction.converged ? '' : ' — the prediction\'s solve did not converge'}. ${b.steps} steps in ${(b.ms / 1000).toFixed(1)} s.`, '');
-    const png = (b.files ?? []).filter((f) => f.endsWith('.png'));
-    if (png.length) lines.push('| original | predicted (x0 + I(δ)) | recovered by the attack |', '|---|---|---|');
-    const pick = (kind: string) => png.filter((f) => f.includes(kind));
-    const originals = pick('original');
-    originals.forEach((o, i) => {
-      const cell = (f?: string) => (f ? `![](${vscode.Uri.file(f).toString()})` : '');
-      lines.push(`| ${cell(o)} | ${cell(pick('predicted')[i])} | ${cell(pick('recovered')[i])} |`);
-    });
-    lines.push('');
-  }
-  const doc = vscode.Uri.file(`${r.folder}/attack.md`);
-  await vscode.workspace.fs.writeFile(doc, new TextEncoder().encode(lines.join('\n')));
-  await vscode.commands.executeCommand('markdown.showPreview', doc);
+  await confirmAttackInPanel(extensionContext, backend, target);
 }
 
 /** The training configs that name this model (by file name); the user picks one when there are several. */

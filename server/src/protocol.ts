@@ -112,16 +112,19 @@ export const Commands = {
 } as const;
 
 /**
- * Runs the gradient-inversion attack the I²F predicts on the config's first sample, in a worker (issue 8): the
- * attack's error next to the prediction, and the original, predicted (x0 + I(δ)) and recovered inputs as files.
+ * Runs the gradient-inversion attack the I²F predicts on the config's first batch, in a worker (issue 8): the
+ * attack's error next to the prediction, and (in `view`) the original, predicted (x0 + I(δ)) and recovered inputs
+ * the spectrum page draws. Progress goes to the client's workDoneToken when it sends one (the page shows it too),
+ * else to a server-created progress.
  */
 export const ConfirmAttackRequest = 'i2f/confirmAttack';
 export interface ConfirmAttackParams {
   uri: string;
+  workDoneToken?: string | number;
 }
 export type ConfirmAttackResult =
-  | { ok: true; config: string; report: import('./analysis/attack').AttackReport; folder: string }
-  | { ok: false; message: string };
+  | { ok: true; config: string; report: import('./analysis/attack').AttackReport; view: import('./webviewProtocol').AttackView }
+  | { ok: false; message: string; cancelled?: boolean };
 
 // The webviews' requests and page messages are typed in their own file (the pages bundle it too).
 export * from './webviewProtocol';

@@ -2,7 +2,6 @@
 // worker processes (analysis/workerPool.ts) and their results come back through the content-hash cache.
 // Runs over stdio (`node dist/server.js --stdio`, any LSP client) or node IPC (VS Code).
 
-import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,7 @@ import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
+import { attackView } from './analysis/attackView';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
 import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
@@ -661,14 +661,14 @@ connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, t
   const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
   if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX model on disk.` };
   const id = nextWorkerRequest++;
-  // Written where the extension keeps its results, one folder per config, replaced by each run.
-  const folder = join(storagePath, 'attacks', createHash('sha256').update(s.path).digest('hex').slice(0, 16));
-  await fs.rm(folder, { recursive: true, force: true });
-  const reporter = canReportProgress ? await connection.window.createWorkDoneProgress() : undefined;
+  // The client's token when it sent one (the spectrum page mirrors that progress); else a progress of our own.
+  const attached = params.workDoneToken !== undefined ? connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
+  const created = !attached && canReportProgress ? await connection.window.createWorkDoneProgress() : undefined;
+  const reporter = attached ?? created;
   reporter?.begin('I²F: confirming with a real attack', 0, basename(s.path), true);
   const cancel = () => pool.cancel(id);
   token.onCancellationRequested(cancel);
-  reporter?.token.onCancellationRequested(cancel);
+  created?.token.onCancellationRequested(cancel);
   try {
     const outcome = await pool.submit(
       id,
@@ -676,17 +676,18 @@ connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, t
         type: 'attack',
         request: {
           ...request,
-          // One sample: the attack costs hundreds of analyses' worth of products (I2F.md: 300 L-BFGS steps in DLG).
+          // One batch: the attack costs hundreds of analyses' worth of products (I2F.md: 300 L-BFGS steps in DLG).
           maxSamples: request.batch,
           attack: { optimizer: 'lbfgs', objective: 'l2', tv: 0, restarts: 1 },
-          out: folder,
+          keepInputs: true,
         },
       },
       (stage, fraction) => reporter?.report(Math.round(fraction * 100), stage),
     );
     if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
-    if (outcome.kind !== 'attack') return { ok: false, message: 'The attack was cancelled.' };
-    return { ok: true, config: s.path, report: outcome.report, folder };
+    if (outcome.kind !== 'attack') return { ok: false, message: 'The attack was cancelled.', cancelled: true };
+    const report = { ...outcome.report, results: outcome.report.results.map(({ inputs: _, ...b }) => b) };
+    return { ok: true, config: s.path, report, view: attackView(outcome.report, s.path) };
   } finally {
     reporter?.done();
   }

@@ -160,6 +160,66 @@ export interface NoiseView {
   reconstruction?: number[];
 }
 
+// ── What the attack shows on the spectrum page ─────────────────────────────────────────────────────────────────
+
+/**
+ * A real gradient-inversion attack beside the I²F prediction for the same δ (issue 8; attackView builds it from an
+ * attack report): per sample, the original x0, the prediction x0 + I(δ) and what the attack recovered.
+ */
+export interface AttackView {
+  config: string;
+  model: string;
+  /** e.g. 'L-BFGS on the L2 objective, 300 steps'. */
+  method: string;
+  /** One example's input shape (no batch axis). */
+  sampleDims: number[];
+  /** Set: the inputs are pictures (C×H×W, C ∈ {1, 3}); null: feature vectors or embeddings, drawn as heat strips. */
+  image: ImageLayout | null;
+  /** The strips' colour scale (the originals' span: predicted and recovered are drawn on the same scale, clipped). */
+  lo: number;
+  hi: number;
+  /** Rows of a strip: dims[0] for 2-D inputs (tokens × embedding), else 1. */
+  rows: number;
+  batches: AttackBatchView[];
+}
+
+export interface AttackBatchView {
+  samples: number[];
+  labels: number[];
+  defences: string[];
+  rmse: number;
+  /** null when infinite (a perfect recovery: JSON cannot carry Infinity). */
+  psnr: number | null;
+  ssim: number | null;
+  predictedRmse: number;
+  predictedPsnr: number | null;
+  lowerBoundRmse: number;
+  /** Attack RMSE / predicted RMSE. */
+  ratio: number;
+  steps: number;
+  ms: number;
+  stopReason: string;
+  /** The prediction's solve: false = its numbers are not a confident estimate (shown with a mark). */
+  converged: boolean;
+  relativeResidual: number;
+  /** Wall time of the I²F prediction, for the "prediction vs attack" comparison. */
+  predictionMs: number;
+  perSample: AttackSampleView[];
+}
+
+export interface AttackSampleView {
+  sample: number;
+  label: number;
+  rmse: number;
+  psnr: number | null;
+  ssim: number | null;
+  predictedRmse: number;
+  /** One example each, as the model reads it (length = product of sampleDims). */
+  original: number[];
+  predicted: number[];
+  recovered: number[];
+}
+
 // ── What the model report shows ─────────────────────────────────────────────────────────────────────────────────
 
 export interface TensorInfo {
@@ -211,7 +271,10 @@ export type SpectrumPageMessage =
   | { type: 'setDamping'; damping: number }
   | { type: 'refresh' }
   | { type: 'copy'; text: string; what: string }
-  | { type: 'save'; format: 'svg' | 'png' | 'csv'; name: string; data: string };
+  | { type: 'save'; format: 'svg' | 'png' | 'csv'; name: string; data: string }
+  /** Run the real attack on this config (one at a time; a second request while one runs is ignored). */
+  | { type: 'runAttack' }
+  | { type: 'cancelAttack' };
 
 /** Extension → spectrum page. */
 export type SpectrumHostMessage =
@@ -219,7 +282,13 @@ export type SpectrumHostMessage =
   | { type: 'noise'; key: string; noise: NoiseView }
   | { type: 'busy'; text: string }
   | { type: 'error'; message: string }
-  | { type: 'done'; text: string };
+  | { type: 'done'; text: string }
+  /** The attack is running: its stage and fraction done (0…1). */
+  | { type: 'attackProgress'; stage: string; fraction: number }
+  /** The attack finished: its result for the config the panel shows. */
+  | { type: 'attack'; data: AttackView }
+  /** The attack stopped without a result (cancelled or failed). */
+  | { type: 'attackStopped'; message: string; cancelled: boolean };
 
 /** Model report page → extension. */
 export type ReportPageMessage =
@@ -237,4 +306,6 @@ export interface SpectrumPageState {
   config?: string;
   data?: SpectrumView;
   std?: number;
+  /** The last attack shown (kept so a reload does not lose minutes of work). */
+  attack?: AttackView;
 }

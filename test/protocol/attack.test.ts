@@ -1,9 +1,8 @@
 // "Confirm with a real attack" over real LSP: the attack runs in a worker on the config's sample, reports its error
-// beside the I²F prediction, and writes what it rebuilt.
+// beside the I²F prediction on the client's progress token, and returns what the spectrum page draws.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { startServer } from './lspClient';
 import type { ConfirmAttackResult } from '../../server/src/protocol';
 
@@ -11,14 +10,31 @@ test('the attack the I²F predicts runs for a config and lands near the predicti
   const s = await startServer();
   try {
     const uri = s.open('flower/pyproject.toml');
-    const r = (await s.connection.sendRequest('i2f/confirmAttack', { uri })) as ConfirmAttackResult;
+    const progress: unknown[] = [];
+    // (lspClient routes '$/progress' itself; this test takes it over to read the values on its token)
+    s.connection.onNotification('$/progress', (p: { token: string; value: unknown }) => {
+      if (p.token === 'attack-1') progress.push(p.value);
+    });
+    const r = (await s.connection.sendRequest('i2f/confirmAttack', { uri, workDoneToken: 'attack-1' })) as ConfirmAttackResult;
     assert.ok(r.ok, r.ok ? '' : r.message);
     assert.equal(r.report.results.length, 1);
     const b = r.report.results[0];
     assert.ok(b.steps > 0 && b.rmse > 0 && b.predictedRmse > 0);
     assert.ok(b.loss < b.initialLoss, 'the gradient-matching loss fell');
-    assert.ok(b.files && b.files.length > 0 && b.files.every((f) => existsSync(f)), 'recovered inputs written');
-    assert.ok(b.files!.some((f) => f.includes('recovered')));
+    assert.equal(b.files, undefined, 'nothing written: the page draws the arrays');
+    assert.equal((b as { inputs?: unknown }).inputs, undefined, 'the inputs travel once, in the view');
+    // What the spectrum page draws: the same batch, cut per sample, the same numbers.
+    const v = r.view.batches[0];
+    assert.deepEqual(v.samples, b.samples);
+    assert.equal(v.rmse, b.rmse);
+    assert.equal(v.predictedRmse, b.predictedRmse);
+    assert.equal(v.converged, b.prediction.converged);
+    const per = r.view.sampleDims.reduce((p, d) => p * d, 1);
+    for (const p of v.perSample) for (const k of ['original', 'predicted', 'recovered'] as const) assert.equal(p[k].length, per);
+    const kinds = progress.map((p) => (p as { kind: string }).kind);
+    assert.equal(kinds[0], 'begin');
+    assert.ok(kinds.includes('report'), 'stages reported on the client\'s token');
+    assert.equal(kinds.at(-1), 'end');
   } finally {
     await s.close();
   }

@@ -5,6 +5,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { computeSpectrumState } from '../../server/src/analysis/spectrumData';
 import { summariseModel } from '../../server/src/analysis/modelSummary';
+import { attackModel, type AttackRequest } from '../../server/src/analysis/attack';
+import { attackView } from '../../server/src/analysis/attackView';
+
+/** The attack exactly as the server's confirmAttack job runs it (one batch, L-BFGS on the L2 objective), inputs kept. */
+const attack = async (config: string, req: Omit<AttackRequest, 'attack' | 'keepInputs' | 'seed' | 'loss'>) =>
+  attackView(await attackModel({ seed: 0, loss: 'cross-entropy', ...req, attack: { optimizer: 'lbfgs', objective: 'l2', tv: 0, restarts: 1 }, keepInputs: true }), config);
 
 const root = join(__dirname, '..', '..');
 const out = join(__dirname, 'data');
@@ -24,6 +30,17 @@ async function main(): Promise<void> {
       config: 'examples/opacus/train.yaml', model: join(root, 'examples/models/lenet.onnx'),
       data: join(root, 'examples/data/images'), labels: join(root, 'examples/data/images_labels.npy'),
       defences: ['gaussian:std=0.0005'], damping: 0, seed: 0, loss: 'cross-entropy', sample: 0, k: 6, maxSamples: 4,
+    }),
+    // The example MLP's 28×28 pictures, the prediction solved to convergence.
+    'mlp-attack': () => attack('examples/flower/pyproject.toml', {
+      model: join(root, 'examples/models/mlp.onnx'), data: join(root, 'examples/data/digits.npy'),
+      labels: join(root, 'examples/data/digits_labels.npy'), defences: ['prune:ratio=0.9', 'gaussian:std=0.002'], batch: 1, maxSamples: 1,
+    }),
+    // The 64-feature MLP fixture (vectors: heat strips), batch 2, the prediction's solve cut to 3 iterations: a real
+    // non-converged result.
+    'vector-attack-unconverged': () => attack('test/fixtures/models/mlp/train.yaml', {
+      model: join(root, 'test/fixtures/models/mlp/model.onnx'), data: join(root, 'test/fixtures/models/mlp/x.npy'),
+      labels: join(root, 'test/fixtures/models/mlp/labels.npy'), defences: ['gaussian:std=0.001'], batch: 2, maxIterations: 3,
     }),
     'mlp-summary': () => summariseModel(join(root, 'examples/models/mlp.onnx')),
     'lenet-summary': () => summariseModel(join(root, 'examples/models/lenet.onnx')),

@@ -110,6 +110,15 @@ const SPECTRUM_BODY = `
   </div>
   <h3 id="directions-caption">Leading eigen-directions uᵢ</h3>
   <div id="direction-images" class="thumbs"></div>
+</section>
+<section id="attack" class="panel" aria-label="Confirm with a real attack">
+  <div class="panel-head"><h2>Confirm with a real attack</h2>
+    <span><button id="run-attack" title="Run the gradient-inversion attack I²F predicts on this config's first batch">Run attack</button>
+    <button id="cancel-attack" class="secondary" hidden>Cancel</button></span></div>
+  <p id="attack-intro" class="note">Runs the attack itself (gradient matching on the defended gradient, known labels) and shows what it rebuilt beside the original and the I²F prediction x0 + I(δ). It takes hundreds of analyses' worth of products.</p>
+  <div id="attack-status" class="status" role="status" aria-live="polite"></div>
+  <progress id="attack-progress" max="1" value="0" hidden></progress>
+  <div id="attack-result"></div>
 </section>`;
 
 const REPORT_BODY = `

@@ -3,15 +3,29 @@
 
 import * as vscode from 'vscode';
 import type {
-  SpectrumDataParams, SpectrumDataResult, SpectrumHostMessage, SpectrumNoiseParams, SpectrumNoiseResult,
+  AttackView, SpectrumDataParams, SpectrumDataResult, SpectrumHostMessage, SpectrumNoiseParams, SpectrumNoiseResult,
   SpectrumPageMessage, SpectrumPageState,
 } from '../../../server/src/webviewProtocol';
 import { pageHtml } from './html';
 
-/** What the panel needs from the language client: two custom requests (see webviewProtocol.ts). */
+/** How a "Run attack" ended: the page's view of the result, or why there is none. */
+export type AttackOutcome = { ok: true; view: AttackView } | { ok: false; message: string; cancelled?: boolean };
+
+/** What the panel needs from the language client: the custom requests (see webviewProtocol.ts, protocol.ts). */
 export interface SpectrumBackend {
   spectrumData(params: SpectrumDataParams): Promise<SpectrumDataResult>;
   spectrumNoise(params: SpectrumNoiseParams): Promise<SpectrumNoiseResult>;
+  /** Runs the real attack for a config; progress as (stage, percent 0…100). */
+  confirmAttack(config: string, onProgress: (stage: string, percent: number) => void, token: vscode.CancellationToken): Promise<AttackOutcome>;
+}
+
+/**
+ * The page's messages are untrusted input (a compromised page must not drive the extension with odd values): the
+ * attack messages carry no fields, so only their type is checked.
+ */
+export function isAttackMessage(m: unknown): m is { type: 'runAttack' | 'cancelAttack' } {
+  const t = (m as { type?: unknown } | null)?.type;
+  return t === 'runAttack' || t === 'cancelAttack';
 }
 
 export class SpectrumPanel {
@@ -22,6 +36,9 @@ export class SpectrumPanel {
   private key: string | undefined;
   /** Noise requests are answered in order; a newer slider position supersedes one still on its way. */
   private noiseSeq = 0;
+  /** The attack running for this panel (one at a time), and the last message about it (re-sent when the page loads). */
+  private attackRun: { config: string; cancel: vscode.CancellationTokenSource; done: Promise<void> } | undefined;
+  private attackLast: SpectrumHostMessage | undefined;
 
   static createOrShow(extensionUri: vscode.Uri, backend: SpectrumBackend, config: string): SpectrumPanel {
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.One;
@@ -33,6 +50,11 @@ export class SpectrumPanel {
     const panel = vscode.window.createWebviewPanel(SpectrumPanel.viewType, 'I²F eigen-spectrum', column, SpectrumPanel.options(extensionUri));
     SpectrumPanel.current = new SpectrumPanel(panel, extensionUri, backend, { uri: config });
     return SpectrumPanel.current;
+  }
+
+  /** Opens (or re-targets) the panel for a config and runs the real attack there (the code lens's command). */
+  static confirmAttack(extensionUri: vscode.Uri, backend: SpectrumBackend, config: string): Promise<void> {
+    return SpectrumPanel.createOrShow(extensionUri, backend, config).runAttack();
   }
 
   static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, backend: SpectrumBackend, state: SpectrumPageState | undefined): void {
@@ -68,7 +90,63 @@ export class SpectrumPanel {
     void this.panel.webview.postMessage(m);
   }
 
+  private postAttack(m: SpectrumHostMessage): void {
+    this.attackLast = m;
+    this.post(m);
+  }
+
+  /**
+   * Runs the attack for the panel's config as a cancellable job: one progress stream shown both as a notification
+   * (with its Cancel) and in the page (with its own Cancel button); the result lands in the page.
+   */
+  runAttack(): Promise<void> {
+    const config = this.params.uri;
+    if (this.attackRun) return this.attackRun.done; // the running one answers this request too
+    if (!config) {
+      this.postAttack({ type: 'attackStopped', message: 'No training config: open the panel from a config first.', cancelled: false });
+      return Promise.resolve();
+    }
+    const cancel = new vscode.CancellationTokenSource();
+    this.postAttack({ type: 'attackProgress', stage: 'starting the attack', fraction: 0 });
+    const done = Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'I²F: running the gradient-inversion attack', cancellable: true },
+      async (progress, token) => {
+        token.onCancellationRequested(() => cancel.cancel());
+        let shown = 0;
+        let r: AttackOutcome;
+        try {
+          r = await this.backend.confirmAttack(config, (stage, percent) => {
+            progress.report({ message: stage, increment: Math.max(0, percent - shown) });
+            shown = Math.max(shown, percent);
+            if (this.attackRun?.config === config) this.postAttack({ type: 'attackProgress', stage, fraction: percent / 100 });
+          }, cancel.token);
+        } catch (e) {
+          r = cancel.token.isCancellationRequested
+            ? { ok: false, message: 'The attack was cancelled.', cancelled: true }
+            : { ok: false, message: `The attack request failed: ${(e as Error).message}` };
+        }
+        if (this.params.uri !== config) return; // the panel moved on to another config meanwhile
+        if (r.ok) this.postAttack({ type: 'attack', data: r.view });
+        else {
+          const cancelled = r.cancelled === true || cancel.token.isCancellationRequested;
+          this.postAttack({ type: 'attackStopped', message: cancelled ? 'The attack was cancelled.' : r.message, cancelled });
+          if (!cancelled) void vscode.window.showWarningMessage(`I²F: ${r.message}`);
+        }
+      },
+    )).finally(() => {
+      cancel.dispose();
+      this.attackRun = undefined;
+    });
+    this.attackRun = { config, cancel, done };
+    return done;
+  }
+
   private async load(change: Partial<SpectrumDataParams>): Promise<void> {
+    if (change.uri !== undefined && change.uri !== this.params.uri) {
+      // Another config: its attack is a different one.
+      this.attackRun?.cancel.cancel();
+      this.attackLast = undefined;
+    }
     this.params = { ...this.params, ...change };
     if (!this.params.uri) return this.post({ type: 'error', message: 'No training config: run "I²F: Show eigen-spectrum" from a config.' });
     this.post({ type: 'busy', text: 'Analysing (eigen-spectrum and per-sample I²F)…' });
@@ -86,8 +164,17 @@ export class SpectrumPanel {
   private async onMessage(m: SpectrumPageMessage): Promise<void> {
     switch (m.type) {
       case 'ready':
+        // A page that (re)loads missed what was said about a running or finished attack.
+        if (this.attackLast) this.post(this.attackLast);
+        return this.load({});
       case 'refresh':
         return this.load({});
+      case 'runAttack':
+        if (isAttackMessage(m)) await this.runAttack();
+        return;
+      case 'cancelAttack':
+        if (isAttackMessage(m)) this.attackRun?.cancel.cancel();
+        return;
       case 'setSample':
         return this.load({ sample: m.sample });
       case 'setK':
@@ -127,6 +214,7 @@ export class SpectrumPanel {
 
   dispose(): void {
     if (SpectrumPanel.current === this) SpectrumPanel.current = undefined;
+    this.attackRun?.cancel.cancel(); // nobody is left to see it
     this.panel.dispose();
     while (this.disposables.length) this.disposables.pop()?.dispose();
   }

@@ -1,5 +1,6 @@
 // Draws raw input arrays (C×H×W, channel-major as the model reads them) onto canvases, scaled up without smoothing.
 
+import { interpolateViridis } from 'd3-scale-chromatic';
 import type { ImageLayout } from '../../../server/src/webviewProtocol';
 
 export type Colouring = { kind: 'data'; lo: number; hi: number } | { kind: 'diverging' };
@@ -49,4 +50,24 @@ export function drawImage(canvas: HTMLCanvasElement, values: readonly number[], 
   const ctx = canvas.getContext('2d')!;
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(small, 0, 0, w * scale, h * scale);
+}
+
+/**
+ * Non-image inputs (feature vectors, token embeddings) as a heat strip: one cell per value, `rows` rows (tokens for
+ * [T, E] embeddings, else 1), viridis over [lo, hi] (clipped) so the three strips compare on one scale and read on
+ * light and dark themes alike.
+ */
+export function drawStrip(canvas: HTMLCanvasElement, values: readonly number[], rows: number, lo: number, hi: number, targetWidth = 320): void {
+  const cols = Math.max(1, Math.ceil(values.length / rows));
+  const cw = Math.max(2, Math.floor(targetWidth / cols));
+  const ch = rows === 1 ? 28 : Math.max(3, Math.min(cw, Math.floor(160 / rows)));
+  canvas.width = cols * cw;
+  canvas.height = rows * ch;
+  canvas.dataset.pixels = String(values.length);
+  const ctx = canvas.getContext('2d')!;
+  for (let i = 0; i < values.length; i++) {
+    const t = Math.max(0, Math.min(1, (values[i] - lo) / (hi - lo || 1)));
+    ctx.fillStyle = interpolateViridis(t);
+    ctx.fillRect((i % cols) * cw, Math.floor(i / cols) * ch, cw, ch);
+  }
 }

@@ -2,8 +2,9 @@
 // messages. It never computes I²F: a new sample, k, damping or noise std is a request, the numbers come back.
 
 import type {
-  NoiseView, SpectrumHostMessage, SpectrumPageMessage, SpectrumPageState, SpectrumView,
+  AttackView, NoiseView, SpectrumHostMessage, SpectrumPageMessage, SpectrumPageState, SpectrumView,
 } from '../../../server/src/webviewProtocol';
+import { clearAttack, renderAttack, showAttackProgress, showAttackStopped } from './attack';
 import { barChart, chartPng, eigenvaluePlot, standaloneSvg } from '../common/charts';
 import { csv, db, el, num } from '../common/format';
 import { connectHost } from '../common/host';
@@ -13,6 +14,12 @@ const host = connectHost<SpectrumPageMessage, SpectrumHostMessage, SpectrumPageS
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 let view: SpectrumView | undefined;
+/** The last attack result shown (it survives reloads through the page state). */
+let attack: AttackView | undefined;
+
+function saveState(std?: number): void {
+  host.setState({ config: view?.config, data: view, std: std ?? view?.noise.std, ...(attack ? { attack } : {}) });
+}
 /** The slider works on a log scale over 4 decades below stdMax; position 0 is "no noise". */
 const SLIDER_STEPS = 1000;
 const DECADES = 4;
@@ -34,6 +41,11 @@ function status(text: string, kind: 'busy' | 'error' | 'info' | '' = 'info'): vo
 // ── Rendering ───────────────────────────────────────────────────────────────────────────────────────────────────
 
 function render(v: SpectrumView): void {
+  if (view && view.config !== v.config && attack) {
+    // Another config: the attack shown was on a different model or defence.
+    attack = undefined;
+    clearAttack();
+  }
   view = v;
   document.body.classList.remove('empty');
   $('title').textContent = `Eigen-spectrum of J Jᵀ — ${basename(v.model)}`;
@@ -41,7 +53,7 @@ function render(v: SpectrumView): void {
   renderControls(v);
   renderSpectrum(v);
   renderNoise(v.noise);
-  host.setState({ config: v.config, data: v, std: v.noise.std });
+  saveState();
 }
 
 function renderControls(v: SpectrumView): void {
@@ -149,7 +161,7 @@ function renderNoise(n: NoiseView): void {
     drawImage($<HTMLCanvasElement>('img-reconstruction'), n.reconstruction, v.input.image, { kind: 'data', lo: v.input.image.lo, hi: v.input.image.hi });
     $('cap-reconstruction').textContent = `x0 + I(δ) at std ${num(n.std)}: ${db(n.perSample.find((s) => s.sample === v.settings.sample)?.psnr)}`;
   }
-  host.setState({ config: v.config, data: v, std: n.std });
+  saveState(n.std);
 }
 
 function renderImages(v: SpectrumView): void {
@@ -244,6 +256,11 @@ function wire(): void {
     } else status('The damping ε must be a number ≥ 0.', 'error');
   });
   $('refresh').addEventListener('click', () => host.post({ type: 'refresh' }));
+  $('run-attack').addEventListener('click', () => {
+    host.post({ type: 'runAttack' });
+    showAttackProgress('asking the extension', 0);
+  });
+  $('cancel-attack').addEventListener('click', () => host.post({ type: 'cancelAttack' }));
   $('copy-csv').addEventListener('click', () => view && host.post({ type: 'copy', what: 'spectrum CSV', text: spectrumCsv(view) }));
   for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('button[data-export]'))) {
     b.addEventListener('click', () => void save(b.dataset.chart!, b.dataset.export as 'svg' | 'png'));
@@ -268,6 +285,17 @@ host.onMessage((m) => {
     case 'done':
       status(m.text, 'info');
       break;
+    case 'attackProgress':
+      showAttackProgress(m.stage, m.fraction);
+      break;
+    case 'attack':
+      attack = m.data;
+      renderAttack(m.data);
+      saveState();
+      break;
+    case 'attackStopped':
+      showAttackStopped(m.message, m.cancelled);
+      break;
   }
 });
 
@@ -280,4 +308,8 @@ window.addEventListener('resize', () => {
 });
 const saved = host.getState();
 if (saved?.data) render(saved.data);
+if (saved?.attack) {
+  attack = saved.attack;
+  renderAttack(saved.attack);
+}
 host.post({ type: 'ready' });

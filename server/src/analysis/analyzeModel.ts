@@ -128,11 +128,14 @@ export async function openRun(req: RunRequest, samplesOf?: (model: OnnxModel, ba
   const batch = req.batch ?? 1;
   const own = await samplesOf?.(model, batch);
   const per = own ? own.per : model.sampleSize;
-  const samples = limitSamples(own ? own.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed), req.maxSamples, per);
-  const labelsGiven = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
-  if (labelsGiven && labelsGiven.length !== samples.count) {
-    throw new UserError('bad-labels', `${labelsGiven.length} labels for ${samples.count} samples`);
+  const all = own ? own.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed);
+  const samples = limitSamples(all, req.maxSamples, per);
+  const labelsAll = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
+  // Labels name every sample of the data (checked against all of them); maxSamples then keeps the first ones' labels.
+  if (labelsAll && labelsAll.length !== all.count) {
+    throw new UserError('bad-labels', `${labelsAll.length} labels for ${all.count} samples`);
   }
+  const labelsGiven = labelsAll?.slice(0, samples.count);
   const delta = req.delta ? await readDelta(req.delta, model) : undefined;
   return { defences, model, batch, samples, per, labelsGiven, delta };
 }

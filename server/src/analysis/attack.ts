@@ -50,6 +50,8 @@ export type AttackRequest = Pick<AnalyzeRequest,
   sweep?: SweepSpec;
   /** Directory for the recovered (and original, predicted) inputs: PNG for images, .npy otherwise. */
   out?: string;
+  /** Return the original, predicted and recovered inputs in each batch report (the spectrum page draws them). */
+  keepInputs?: boolean;
 };
 
 export interface SampleAttackReport { sample: number; rmse: number; psnr: number; ssim: number | null; predictedRmse: number }
@@ -105,6 +107,8 @@ export interface AttackBatchReport {
   sweep?: { levels: SweepLevel[]; spearman: number };
   /** Token-id models: the tokens the real attack recovers next to those the I²F prediction x0 + I(δ) recovers. */
   tokens?: AttackTokens;
+  /** The batch's inputs (B × sample, flattened; plain arrays so they cross the worker's JSON channel). */
+  inputs?: { original: number[]; predicted: number[]; recovered: number[] };
 }
 
 /** Token recovery (nearest embedding row at each position) of the attack's reconstruction and of x0 + I(δ). */
@@ -385,6 +389,7 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
         samples: labels.map((_, i) => first + i), labels, ...r.report,
         perSample: r.report.perSample.map((p) => ({ ...p, sample: first + p.sample })),
         ...(text ? { tokens: attackTokens(text, first, size, r.recovered, r.predicted) } : {}),
+        ...(req.keepInputs ? { inputs: { original: Array.from(r.original), predicted: Array.from(r.predicted), recovered: Array.from(r.recovered) } } : {}),
       };
       if (text && report.sweep && r.sweepRecovered) {
         const c = r.influence.cache;
