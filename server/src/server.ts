@@ -24,6 +24,7 @@ import { readTrainingConfig } from './config/recognise';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
+import { isAnalysableModelFile } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
@@ -351,7 +352,7 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
   if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
   else if (!model) view.notAnalysed = 'the config names no model';
   else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
-  else if (extname(model).toLowerCase() !== '.onnx') view.notAnalysed = 'only ONNX models are analysed so far';
+  else if (!isAnalysableModelFile(model)) view.notAnalysed = 'only ONNX and TensorFlow.js models are analysed so far';
   else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';
   else {
     const size = statSync(model).size;

@@ -3,6 +3,7 @@
 
 import { UserError } from '../errors';
 import { OnnxModel } from '../backends/onnx/onnxModel';
+import { modelFileFormat } from '../backends/modelFile';
 import { unavailableProviders, type SessionSettings } from '../backends/onnx/onnxOperator';
 import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
 import type { InversionOperator } from '../engine/operator';
@@ -85,7 +86,7 @@ export interface BatchReport {
 
 export interface AnalyzeReport {
   model: {
-    path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo;
+    path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo;
     /** Execution providers asked for, and those that could not load here (the products then ran on the CPU). */
     executionProviders?: { requested: string[]; unavailable: Record<string, string> };
   };
@@ -202,7 +203,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
   return {
     model: {
       path: req.model,
-      format: 'onnx',
+      format: modelFileFormat(req.model),
       parameters: model.parameterCount,
       inputShape: text ? [batch, ...text.info.tokenDims, text.info.dim] : [batch, ...model.sampleDims],
       backend: req.backend ?? 'onnx',

@@ -17,6 +17,7 @@ import { deriveSeed, Random } from '../engine/random';
 import { ssim, ssimDefined } from '../engine/ssim';
 import { writeNpy } from '../formats/npy';
 import { recoverTokens } from '../backends/onnx/embedding';
+import { modelFileFormat } from '../backends/modelFile';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
 import { argmaxRows, oneHot } from './inputs';
 import { TOKEN_METRIC, tokenFractions, tokenSamples, type TokenModelInfo, type TokenSession } from './tokens';
@@ -135,7 +136,7 @@ export interface AttackTokens {
 }
 
 export interface AttackReport {
-  model: { path: string; format: 'onnx'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string; input?: TokenModelInfo };
+  model: { path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string; input?: TokenModelInfo };
   settings: {
     seed: number; loss: string; batch: number; data: string; dataRange: number; damping: number;
     attack: Required<Omit<AttackSettings, 'learningRate' | 'steps' | 'signed'>> & { steps: number; learningRate?: number; signed?: boolean };
@@ -414,7 +415,7 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
   const a = req.attack;
   return {
     model: {
-      path: req.model, format: 'onnx', parameters: model.parameterCount, inputShape: [batch, ...sampleDims], backend: 'onnx',
+      path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: [batch, ...sampleDims], backend: 'onnx',
       ...(req.weights ? { weights: req.weights } : {}),
       ...(text ? { input: text.modelInfo } : {}),
     },

@@ -12,7 +12,7 @@ import { discoverWorkspace, modelFormatOf, type DiscoveredConfig } from '../work
 import { checkTrainingSetup, syntaxFinding } from '../config/rules';
 import { analysisPlan } from '../config/defences';
 import { isUserError } from '../errors';
-import { loadOnnxFile } from '../backends/onnx/load';
+import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
 import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, type Finding } from './configFindings';
 import { analysisKey, ContentHasher, ResultCache } from './cache';
@@ -164,8 +164,8 @@ async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings,
     ? 'the config names no model'
     : !existsSync(model)
       ? 'the model file is missing'
-      : extname(model).toLowerCase() !== '.onnx'
-        ? 'only ONNX models are analysed so far'
+      : !isAnalysableModelFile(model)
+        ? 'only ONNX and TensorFlow.js models are analysed so far'
         : undefined;
   if (notAnalysed) return { ...base, status: 'not-analysed', reason: notAnalysed, findings: findingsOf(config, settings, { notAnalysed }) };
   const size = statSync(model!).size;
@@ -226,7 +226,7 @@ async function analyse(
   const t0 = performance.now();
   const batches: CachedBatch[] = [];
   try {
-    const modelOps = opHistogram(await loadOnnxFile(config.model!)).map((h) => h.op);
+    const modelOps = opHistogram(await loadModelFile(config.model!)).map((h) => h.op);
     const analysis = await analyseConfig(config, {
       ...configAnalysisSettings(settings),
       spectrumK,

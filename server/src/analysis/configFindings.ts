@@ -14,7 +14,7 @@ import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport
 import { fmt } from './formatText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
-import { loadOnnxFile } from '../backends/onnx/load';
+import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
 
 export interface Finding extends RuleFinding {
@@ -57,13 +57,13 @@ export interface ConfigAnalysis {
 
 /** The cheap rules alone (no model is run): answers instantly, and is all an untrusted workspace gets. */
 export async function cheapFindings(config: DiscoveredConfig): Promise<Finding[]> {
-  const modelOps = config.model && extname(config.model) === '.onnx' && existsSync(config.model) ? await modelOpsOf(config.model) : undefined;
+  const modelOps = config.model && isAnalysableModelFile(config.model) && existsSync(config.model) ? await modelOpsOf(config.model) : undefined;
   return checkTrainingSetup(config.setup, { modelOps });
 }
 
 async function modelOpsOf(file: string): Promise<string[] | undefined> {
   try {
-    return opHistogram(await loadOnnxFile(file)).map((h) => h.op);
+    return opHistogram(await loadModelFile(file)).map((h) => h.op);
   } catch {
     return undefined; // the analysis reports an unreadable model on the model line
   }
@@ -78,7 +78,7 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
   const setup = config.setup;
   const plan = analysisPlan(setup);
   const model = config.model;
-  if (!model || !existsSync(model) || extname(model) !== '.onnx') return undefined;
+  if (!model || !existsSync(model) || !isAnalysableModelFile(model)) return undefined;
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
   return {
     model,

@@ -2,7 +2,7 @@
 // out of its process (a native crash in onnxruntime kills this process, not the server). Started with fork().
 
 import { analyseConfig, ANALYSIS_FAILED_RULE } from './configFindings';
-import { loadOnnxFile } from '../backends/onnx/load';
+import { loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
 import type { CachedBatch } from './noiseRescale';
 import type { FromWorker, ToWorker } from './jobs';
@@ -21,7 +21,7 @@ function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promi
     const batches: CachedBatch[] = [];
     let lastProgress = 0;
     const { config, settings } = msg.job;
-    const modelOps = opHistogram(await loadOnnxFile(config.model!)).map((h) => h.op);
+    const modelOps = opHistogram(await loadModelFile(config.model!)).map((h) => h.op);
     const analysis = await analyseConfig(config, {
       ...settings,
       signal,

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TfjsModel } from '../../../server/src/backends/tfjs/tfjsModel';
+import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
+import { TfjsInversionOperator } from '../../../server/src/backends/tfjs/tfjsOperator';
 import { readTfjsWeights } from '../../../server/src/backends/tfjs/loadTfjs';
 import { UserError } from '../../../server/src/errors';
 import { fixtureInputs, referenceVectors, relativeError, tfjsRoot } from './helpers';
@@ -39,12 +40,15 @@ function fromOnnxLayout(name: string, vec: Float64Array, layout: readonly { name
 
 for (const name of ['mlp', 'lenet5_pool']) {
   test(`${name}: the tfjs layers twin gives the ONNX twin's products (PyTorch references) on both engines`, async (t) => {
-    const model = await TfjsModel.open(join(tfjsRoot, name, 'model.json'));
+    const model = await OnnxModel.open(join(tfjsRoot, name, 'model.json'));
     const f = await fixtureInputs(name);
     assert.deepEqual(model.sampleDims, f.model.sampleDims, 'NHWC input re-laid out as NCHW');
     assert.equal(model.parameterCount, f.ref!.dTheta);
     const opts = { batch: f.batch, input: f.x, target: f.target, loss: 'cross-entropy' as const };
-    const ops = { onnx: model.onnxOperator(opts), tfjs: await model.tfjsOperator({ ...opts, backend: 'wasm' }) };
+    const ops = {
+      onnx: model.operator(opts),
+      tfjs: await TfjsInversionOperator.create({ ...opts, file: model.file, trainable: model.trainable, specialise: (b) => model.specialise(b), backend: 'wasm' }),
+    };
     const onnxTwin = f.model.operator(opts);
     try {
       const ref = await referenceVectors(f.dir, onnxTwin.parameters, onnxTwin.parameterCount);
@@ -87,7 +91,7 @@ test('uint8-quantised weights dequantise to within half a step of the float32 tw
     const worst = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
     assert.ok(worst <= spec.quantization.scale / 2 + 1e-6, `${spec.name}: ${worst} vs step ${spec.quantization.scale}`);
   }
-  const model = await TfjsModel.open(file);
+  const model = await OnnxModel.open(file);
   assert.equal(model.parameterCount, 2410);
 });
 
@@ -96,11 +100,11 @@ test('missing shards, wrong byte counts and unsupported layers are located UserE
   const json = JSON.parse(readFileSync(join(tfjsRoot, 'mlp', 'model.json'), 'utf8'));
   const file = join(dir, 'model.json');
   writeFileSync(file, JSON.stringify(json));
-  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'missing-weights' && /group1-shard1of1\.bin/.test(e.message) && e.location.file === file);
+  await assert.rejects(OnnxModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'missing-weights' && /group1-shard1of1\.bin/.test(e.message) && e.location.file === file);
   writeFileSync(join(dir, 'group1-shard1of1.bin'), readFileSync(join(tfjsRoot, 'mlp', 'group1-shard1of1.bin')).subarray(0, 100));
-  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'corrupt-weights' && /fc1\/kernel|bytes/.test(e.message));
+  await assert.rejects(OnnxModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'corrupt-weights' && /fc1\/kernel|bytes/.test(e.message));
   copyFileSync(join(tfjsRoot, 'mlp', 'group1-shard1of1.bin'), join(dir, 'group1-shard1of1.bin'));
   json.modelTopology.config.layers[1].class_name = 'LSTM';
   writeFileSync(file, JSON.stringify(json));
-  await assert.rejects(TfjsModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'unsupported-op' && e.location.node === 'fc2' && /LSTM/.test(e.message));
+  await assert.rejects(OnnxModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'unsupported-op' && e.location.node === 'fc2' && /LSTM/.test(e.message));
 });

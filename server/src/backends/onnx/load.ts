@@ -21,7 +21,7 @@ function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
-function tooLarge(file: string, size: number, limit: number, what = 'the model'): UserError {
+export function tooLarge(file: string, size: number, limit: number, what = 'the model'): UserError {
   return new UserError(
     'model-too-large',
     `${what} is ${formatBytes(size)} (${size} bytes), over the size limit of ${formatBytes(limit)} (${limit} bytes); raise the limit to analyse it`,

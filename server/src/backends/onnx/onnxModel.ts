@@ -1,4 +1,4 @@
-// An ONNX checkpoint ready for analysis: loaded, checked, optionally re-weighted from a safetensors training
+// An ONNX checkpoint (or a TensorFlow.js model mapped onto the same IR) ready for analysis: loaded, checked, optionally re-weighted from a safetensors training
 // checkpoint, θ identified, and specialised to any batch size on demand (folded, every shape static).
 
 import { UserError } from '../../errors';
@@ -10,7 +10,7 @@ import { trainableParameters } from '../../graph/parameters';
 import { checkSupport } from '../../graph/support';
 import { untieExportedParameters } from '../../graph/untie';
 import { readSafetensors } from '../../formats/safetensors';
-import { loadOnnxFile } from './load';
+import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
 import { createSession, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
@@ -33,7 +33,8 @@ export class OnnxModel {
   ) {}
 
   static async open(file: string, opts: OpenOptions = {}): Promise<OnnxModel> {
-    const model = await loadOnnxFile(file, { maxBytes: opts.maxBytes });
+    // An .onnx file, or a TensorFlow.js model.json re-laid out to ONNX semantics (modelFile.ts).
+    const model = await loadModelFile(file, { maxBytes: opts.maxBytes });
     checkSupport(model, file);
     if (model.graph.inputs.length !== 1) {
       throw new UserError('unsupported-model', `the model has ${model.graph.inputs.length} inputs (${model.graph.inputs.map((i) => i.name).join(', ')}); the analysis needs exactly one, the batch x`, { file });

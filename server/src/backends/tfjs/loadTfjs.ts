@@ -1,321 +1,42 @@
-// Loads a TensorFlow.js layers model (model.json with a Keras modelTopology + binary weight shards, float32 or
-// quantised uint8/uint16) into the engine's IR, re-laid out for ONNX semantics: NHWC → NCHW activations,
-// HWIO → OIHW kernels, Dense kernels as Gemm [out, in] with transB, so both engines analyse it natively.
-// A trailing softmax is dropped: the analysis takes the cross-entropy on logits (I2F.md, "The loss").
+// Opens a TensorFlow.js model.json into the engine's IR: the JSON and its weight shards (tfjsWeights.ts), then the
+// topology, a Keras layers model (layersModel.ts) or a converter graph model (graphModel.ts), re-laid out to ONNX
+// semantics so both engines, the shape rules and every report treat it like an ONNX file.
 
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { promises as fs } from 'node:fs';
 import { UserError } from '../../errors';
-import type { Graph, Model, Node, Tensor } from '../../graph/ir';
-import { sizeOf } from '../../graph/ir';
+import type { Model } from '../../graph/ir';
+import { DEFAULT_MAX_MODEL_BYTES, tooLarge } from '../onnx/load';
+import { LayersBuilder } from './layersModel';
+import { readTfjsWeights } from './tfjsWeights';
 
-interface WeightSpec {
-  name: string;
-  shape: number[];
-  dtype: string;
-  quantization?: { dtype: 'uint8' | 'uint16' | 'float16'; min?: number; scale?: number; original_dtype?: string };
-}
+export { readTfjsWeights } from './tfjsWeights';
 
-interface LayerJson {
-  class_name: string;
-  config: Record<string, unknown> & { name?: string };
-  name?: string;
-  inbound_nodes?: unknown[];
-}
-
-/** Reads model.json and its shards; returns the weights by name (float32, dequantised, in the file's layout). */
-export async function readTfjsWeights(file: string, json: { weightsManifest?: { paths: string[]; weights: WeightSpec[] }[] }): Promise<Map<string, Tensor>> {
-  const weights = new Map<string, Tensor>();
-  for (const [g, group] of (json.weightsManifest ?? []).entries()) {
-    const buffers: Buffer[] = [];
-    for (const p of group.paths) {
-      try {
-        buffers.push(await readFile(join(dirname(file), p)));
-      } catch {
-        throw new UserError('missing-weights', `weight shard '${p}' (group ${g + 1} of weightsManifest) is missing next to model.json`, { file });
-      }
-    }
-    const bytes = Buffer.concat(buffers);
-    let offset = 0;
-    for (const spec of group.weights) {
-      const n = sizeOf(spec.shape);
-      const q = spec.quantization;
-      const stored = q?.dtype ?? spec.dtype;
-      const width = stored === 'uint8' ? 1 : stored === 'uint16' || stored === 'float16' ? 2 : 4;
-      if (offset + n * width > bytes.length) {
-        throw new UserError('corrupt-weights', `weight '${spec.name}' needs bytes ${offset}–${offset + n * width} but the shards of group ${g + 1} (${group.paths.join(', ')}) hold ${bytes.length}`, { file });
-      }
-      const view = new DataView(bytes.buffer, bytes.byteOffset + offset, n * width);
-      const data = new Float32Array(n);
-      if (stored === 'float32') for (let i = 0; i < n; i++) data[i] = view.getFloat32(i * 4, true);
-      else if (stored === 'int32') for (let i = 0; i < n; i++) data[i] = view.getInt32(i * 4, true);
-      else if ((stored === 'uint8' || stored === 'uint16') && q) {
-        // tfjs-converter affine quantisation: w = q·scale + min.
-        const scale = q.scale ?? 1;
-        const min = q.min ?? 0;
-        for (let i = 0; i < n; i++) data[i] = (stored === 'uint8' ? view.getUint8(i) : view.getUint16(i * 2, true)) * scale + min;
-      } else if (stored === 'float16') for (let i = 0; i < n; i++) data[i] = half(view.getUint16(i * 2, true));
-      else throw new UserError('unsupported-weights', `weight '${spec.name}' has dtype ${stored}, which the loader does not read`, { file });
-      offset += n * width;
-      weights.set(spec.name, { dtype: 'float32', dims: [...spec.shape], data });
-    }
-    if (offset !== bytes.length) {
-      throw new UserError('corrupt-weights', `weight group ${g + 1} (${group.paths.join(', ')}) has ${bytes.length} bytes but its manifest describes ${offset}`, { file });
-    }
+/** A tfjs model.json → IR. Layers models; graph models (converter output) get a clear error for now. */
+export async function loadTfjsModel(file: string, opts: { maxBytes?: number } = {}): Promise<Model> {
+  const limit = opts.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  let size: number;
+  try {
+    const stat = await fs.stat(file);
+    if (!stat.isFile()) throw new UserError('model-unreadable', 'the model path is not a file', { file });
+    size = stat.size;
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(code === 'ENOENT' ? 'model-not-found' : 'model-unreadable', code === 'ENOENT' ? 'the model file does not exist' : `cannot read the model file: ${(e as Error).message}`, { file });
   }
-  return weights;
-}
-
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-/** A tfjs model.json → IR. Layers models only; graph models (converter output) get a clear error for now. */
-export async function loadTfjsModel(file: string): Promise<Model> {
+  if (size > limit) throw tooLarge(file, size, limit);
   let json: Record<string, unknown>;
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    json = JSON.parse(await fs.readFile(file, 'utf8'));
   } catch (e) {
     throw new UserError('corrupt-model', `cannot read ${file} as a TensorFlow.js model.json: ${(e as Error).message}`, { file });
   }
-  const topology = json.modelTopology as Record<string, unknown> | undefined;
-  if (!topology) throw new UserError('corrupt-model', 'model.json has no modelTopology', { file });
+  const topology = json?.modelTopology as Record<string, unknown> | undefined;
+  if (!topology || typeof topology !== 'object') throw new UserError('corrupt-model', 'model.json has no modelTopology (not a TensorFlow.js model)', { file });
   if (json.format === 'graph-model' || 'node' in topology) {
     throw new UserError('unsupported-model', 'TensorFlow.js graph models (tfjs-converter output) are not supported yet: convert the Keras model as a layers model (--output_format tfjs_layers_model) or export ONNX', { file });
   }
-  const weights = await readTfjsWeights(file, json as never);
+  const weights = await readTfjsWeights(file, json, { maxBytes: limit, used: size });
   const modelConfig = ((topology.model_config as Record<string, unknown>) ?? topology) as { class_name: string; config: unknown };
   return new LayersBuilder(file, weights).build(modelConfig);
-}
-
-type Layout = 'nchw' | 'flat';
-
-class LayersBuilder {
-  private readonly nodes: Node[] = [];
-  private readonly inits = new Map<string, Tensor>();
-  private readonly layout = new Map<string, { layout: Layout; rank: number }>();
-  private inputDims: (number | string)[] = [];
-  private counter = 0;
-
-  constructor(private readonly file: string, private readonly weights: Map<string, Tensor>) {}
-
-  build(modelConfig: { class_name: string; config: unknown }): Model {
-    const cls = modelConfig.class_name;
-    const cfg = modelConfig.config as { layers?: LayerJson[]; input_layers?: unknown[][]; output_layers?: unknown[][] } | LayerJson[];
-    const layers: LayerJson[] = Array.isArray(cfg) ? cfg : (cfg.layers ?? []);
-    let output: string;
-    if (cls === 'Sequential') {
-      let x = 'input';
-      layers.forEach((layer, i) => {
-        if (i === 0 || layer.class_name === 'InputLayer') this.declareInput(layer, i === 0 && layer.class_name !== 'InputLayer');
-        if (layer.class_name === 'InputLayer') return;
-        x = this.layer(layer, [x], i === layers.length - 1);
-      });
-      output = x;
-    } else if (cls === 'Model' || cls === 'Functional') {
-      const values = new Map<string, string>();
-      const outName = ((cfg as { output_layers: unknown[][] }).output_layers[0][0]) as string;
-      for (const layer of layers) {
-        const name = layer.name ?? layer.config.name!;
-        if (layer.class_name === 'InputLayer') {
-          this.declareInput(layer, false);
-          values.set(name, 'input');
-          continue;
-        }
-        const inbound = ((layer.inbound_nodes ?? [])[0] ?? []) as unknown[][];
-        const inputs = inbound.map((e) => {
-          const v = values.get(e[0] as string);
-          if (!v) throw new UserError('unsupported-model', `layer '${name}' reads '${e[0]}', which is not computed before it (or is shared)`, { file: this.file });
-          return v;
-        });
-        values.set(name, this.layer(layer, inputs, name === outName));
-      }
-      output = values.get(outName)!;
-    } else {
-      throw new UserError('unsupported-model', `model class '${cls}' (expected Sequential or Model)`, { file: this.file });
-    }
-    const graph: Graph = {
-      name: 'tfjs',
-      nodes: this.nodes,
-      initializers: this.inits,
-      inputs: [{ name: 'input', dtype: 'float32', dims: this.inputDims }],
-      outputs: [{ name: output, dtype: 'float32', dims: [] }],
-    };
-    return { graph, opsets: [{ domain: '', version: 13 }], producerName: 'tfjs-layers', producerVersion: '', irVersion: 8 };
-  }
-
-  private declareInput(layer: LayerJson, fromFirstLayer: boolean): void {
-    const shape = (layer.config.batch_input_shape ?? layer.config.batchInputShape) as (number | null)[] | undefined;
-    if (!shape) throw new UserError('unsupported-model', `${fromFirstLayer ? 'the first layer' : `input layer '${layer.config.name}'`} declares no batch_input_shape`, { file: this.file });
-    const rest = shape.slice(1).map((d, i) => {
-      if (typeof d !== 'number') throw new UserError('dynamic-shape', `input dimension ${i + 1} is not static; the analysis needs a fixed input size`, { file: this.file });
-      return d;
-    });
-    if (rest.length === 3) {
-      // NHWC in the file; NCHW in the IR (inputs, J u and Jᵀ v are laid out channel-first).
-      this.inputDims = ['batch', rest[2], rest[0], rest[1]];
-      this.layout.set('input', { layout: 'nchw', rank: 4 });
-    } else if (rest.length === 1) {
-      this.inputDims = ['batch', rest[0]];
-      this.layout.set('input', { layout: 'flat', rank: 2 });
-    } else throw new UserError('unsupported-model', `input of rank ${rest.length + 1}: only images [H, W, C] and vectors are supported`, { file: this.file });
-  }
-
-  private fresh(hint: string): string {
-    return `${hint}_${this.counter++}`;
-  }
-
-  private emit(opType: string, inputs: string[], attributes: Node['attributes'] = {}, name?: string, like?: string): string {
-    const out = this.fresh(name ?? opType);
-    this.nodes.push({ name: name ?? out, opType, domain: '', inputs, outputs: [out], attributes });
-    if (like) this.layout.set(out, this.layout.get(like)!);
-    return out;
-  }
-
-  private weight(layer: string, key: string): Tensor {
-    const exact = this.weights.get(`${layer}/${key}`);
-    const found = exact ?? [...this.weights.entries()].find(([n]) => n.startsWith(`${layer}/`) && n.endsWith(`/${key}`))?.[1];
-    if (!found) throw new UserError('missing-weights', `layer '${layer}' needs a weight '${layer}/${key}', which no shard holds`, { file: this.file });
-    return found;
-  }
-
-  private init(name: string, t: Tensor): string {
-    this.inits.set(name, t);
-    return name;
-  }
-
-  private activation(kind: unknown, x: string, layerName: string, last: boolean): string {
-    switch (kind ?? 'linear') {
-      case 'linear':
-        return x;
-      case 'relu':
-        return this.emit('Relu', [x], {}, `${layerName}/relu`, x);
-      case 'sigmoid':
-        return this.emit('Sigmoid', [x], {}, `${layerName}/sigmoid`, x);
-      case 'tanh':
-        return this.emit('Tanh', [x], {}, `${layerName}/tanh`, x);
-      case 'softmax':
-        if (last) return x; // the loss takes logits
-        return this.emit('Softmax', [x], { axis: { type: 'int', value: this.layout.get(x)!.layout === 'nchw' ? 1 : -1 } }, `${layerName}/softmax`, x);
-      default:
-        throw new UserError('unsupported-op', `activation '${kind}' of layer '${layerName}' is not supported`, { file: this.file, node: layerName });
-    }
-  }
-
-  private layer(layer: LayerJson, inputs: string[], last: boolean): string {
-    const c = layer.config;
-    const name = (c.name as string) ?? layer.name ?? this.fresh(layer.class_name);
-    const x = inputs[0];
-    const lay = this.layout.get(x);
-    const ints = (v: unknown, n = 2) => (Array.isArray(v) ? (v as number[]) : Array(n).fill(v as number));
-    const padding = (p: unknown) => ({ type: 'string' as const, value: p === 'same' ? 'SAME_UPPER' : 'VALID' });
-    switch (layer.class_name) {
-      case 'Dense': {
-        if (lay?.layout !== 'flat') throw new UserError('unsupported-op', `Dense layer '${name}' on a ${lay?.rank}-D input (flatten first)`, { file: this.file, node: name });
-        const k = this.weight(name, 'kernel');
-        const [nin, nout] = k.dims;
-        const wt = new Float32Array(nin * nout);
-        const src = k.data as Float32Array;
-        for (let i = 0; i < nin; i++) for (let o = 0; o < nout; o++) wt[o * nin + i] = src[i * nout + o];
-        const ins = [x, this.init(`${name}/kernel`, { dtype: 'float32', dims: [nout, nin], data: wt })];
-        if (c.use_bias !== false) ins.push(this.init(`${name}/bias`, this.weight(name, 'bias')));
-        const y = this.emit('Gemm', ins, { transB: { type: 'int', value: 1 } }, name, x);
-        return this.activation(c.activation, y, name, last);
-      }
-      case 'Conv2D':
-      case 'DepthwiseConv2D': {
-        if (lay?.layout !== 'nchw') throw new UserError('unsupported-op', `${layer.class_name} layer '${name}' needs an image input`, { file: this.file, node: name });
-        if (c.data_format === 'channels_first') throw new UserError('unsupported-op', `layer '${name}': data_format channels_first is not supported`, { file: this.file, node: name });
-        const depthwise = layer.class_name === 'DepthwiseConv2D';
-        const k = this.weight(name, depthwise ? 'depthwise_kernel' : 'kernel');
-        const [kh, kw, cin, m] = k.dims;
-        const cout = depthwise ? cin * m : m;
-        const w = new Float32Array(k.data.length);
-        const src = k.data as Float32Array;
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let ci = 0; ci < cin; ci++)
-              for (let o = 0; o < m; o++) {
-                const v = src[((i * kw + j) * cin + ci) * m + o];
-                // OIHW; depthwise: output channel ci·m + o reads input channel ci only (group = cin).
-                if (depthwise) w[((ci * m + o) * kh + i) * kw + j] = v;
-                else w[((o * cin + ci) * kh + i) * kw + j] = v;
-              }
-        const ins = [x, this.init(`${name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`, { dtype: 'float32', dims: depthwise ? [cout, 1, kh, kw] : [cout, cin, kh, kw], data: w })];
-        if (c.use_bias !== false) ins.push(this.init(`${name}/bias`, this.weight(name, 'bias')));
-        const y = this.emit('Conv', ins, {
-          kernel_shape: { type: 'ints', value: [kh, kw] },
-          strides: { type: 'ints', value: ints(c.strides ?? 1) },
-          dilations: { type: 'ints', value: ints(c.dilation_rate ?? 1) },
-          auto_pad: padding(c.padding),
-          group: { type: 'int', value: depthwise ? cin : 1 },
-        }, name, x);
-        return this.activation(c.activation, y, name, last);
-      }
-      case 'Activation':
-        return this.activation(c.activation, x, name, last);
-      case 'ReLU':
-        return this.emit('Relu', [x], {}, name, x);
-      case 'LeakyReLU':
-        return this.emit('LeakyRelu', [x], { alpha: { type: 'float', value: (c.alpha as number) ?? 0.3 } }, name, x);
-      case 'Softmax':
-        return this.activation('softmax', x, name, last);
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        const pool = ints(c.pool_size ?? 2);
-        return this.emit(layer.class_name === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x], {
-          kernel_shape: { type: 'ints', value: pool },
-          strides: { type: 'ints', value: ints(c.strides ?? pool) },
-          auto_pad: padding(c.padding),
-        }, name, x);
-      }
-      case 'GlobalAveragePooling2D': {
-        const g = this.emit('GlobalAveragePool', [x], {}, name);
-        const y = this.emit('Flatten', [g], { axis: { type: 'int', value: 1 } }, `${name}/flatten`);
-        this.layout.set(y, { layout: 'flat', rank: 2 });
-        return y;
-      }
-      case 'Flatten': {
-        // Keras flattens NHWC in (H, W, C) order: transpose back before flattening so Dense kernels apply as stored.
-        const src = lay?.layout === 'nchw' ? this.emit('Transpose', [x], { perm: { type: 'ints', value: [0, 2, 3, 1] } }, `${name}/to_nhwc`) : x;
-        const y = this.emit('Flatten', [src], { axis: { type: 'int', value: 1 } }, name);
-        this.layout.set(y, { layout: 'flat', rank: 2 });
-        return y;
-      }
-      case 'Dropout':
-      case 'SpatialDropout2D':
-      case 'GaussianNoise':
-        return x;
-      case 'BatchNormalization': {
-        const eps = (c.epsilon as number) ?? 1e-3;
-        const mean = this.weight(name, 'moving_mean');
-        const ones = (n: number) => ({ dtype: 'float32' as const, dims: [n], data: new Float32Array(n).fill(1) });
-        const zeros = (n: number) => ({ dtype: 'float32' as const, dims: [n], data: new Float32Array(n) });
-        const n = mean.dims[0];
-        const gamma = c.scale === false ? ones(n) : this.weight(name, 'gamma');
-        const beta = c.center === false ? zeros(n) : this.weight(name, 'beta');
-        return this.emit('BatchNormalization', [
-          x,
-          this.init(`${name}/gamma`, gamma),
-          this.init(`${name}/beta`, beta),
-          this.init(`${name}/moving_mean`, mean),
-          this.init(`${name}/moving_variance`, this.weight(name, 'moving_variance')),
-        ], { epsilon: { type: 'float', value: eps } }, name, x);
-      }
-      case 'Add':
-        return inputs.slice(1).reduce((acc, v, i) => this.emit('Add', [acc, v], {}, i ? `${name}_${i}` : name, x), x);
-      case 'Concatenate': {
-        const axis = (c.axis as number) ?? -1;
-        const onnxAxis = lay?.layout === 'nchw' ? (axis === -1 || axis === 3 ? 1 : axis === 1 ? 2 : axis === 2 ? 3 : 0) : axis;
-        return this.emit('Concat', inputs, { axis: { type: 'int', value: onnxAxis } }, name, x);
-      }
-      default:
-        throw new UserError('unsupported-op', `layer '${name}' of class ${layer.class_name} is not supported by the tfjs loader`, { file: this.file, node: name, op: layer.class_name });
-    }
-  }
 }
