@@ -25,7 +25,7 @@ import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
 import { isAnalysableModelFile } from './backends/modelFile';
-import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, type Finding } from './analysis/configFindings';
+import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
@@ -298,15 +298,8 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse };
   } else if (view.failure) {
     findings.push(analysisFailedFinding(config, view.failure));
-  } else if (trusted && config.model && modelFormatOf(config.model) === 'tfjs' && existsSync(config.model)) {
-    findings.push({
-      ...analysisFailedFinding(config, ''),
-      severity: 'information',
-      message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
-    });
-  } else if (trusted && view.notAnalysed === 'only ONNX models are analysed so far' && config.model && modelFormatOf(config.model) === 'onnx') {
-    // A model path with no model extension (/etc/passwd, a folder): say so where it is named, not nothing.
-    findings.push({ ...analysisFailedFinding(config, ''), severity: 'information', message: `Not analysed: ${config.model} is not an ONNX model (.onnx); only ONNX models are analysed.` });
+  } else if (trusted && view.notAnalysed === NOT_A_MODEL_FILE && config.model) {
+    findings.push(notAModelFinding(config, config.model));
   }
   return { findings, data };
 }
@@ -352,7 +345,7 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
   if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
   else if (!model) view.notAnalysed = 'the config names no model';
   else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
-  else if (!isAnalysableModelFile(model)) view.notAnalysed = 'only ONNX and TensorFlow.js models are analysed so far';
+  else if (!isAnalysableModelFile(model)) view.notAnalysed = NOT_A_MODEL_FILE;
   else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';
   else {
     const size = statSync(model).size;

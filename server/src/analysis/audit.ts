@@ -14,7 +14,7 @@ import { analysisPlan } from '../config/defences';
 import { isUserError } from '../errors';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
-import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, type Finding } from './configFindings';
+import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './configFindings';
 import { analysisKey, ContentHasher, ResultCache } from './cache';
 import { noiseParamsOf, reevaluate, type CachedAnalysis, type CachedBatch } from './noiseRescale';
 import { analysisKnobs, configAnalysisSettings, workerCountOf, type I2fSettings } from './settings';
@@ -165,7 +165,7 @@ async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings,
     : !existsSync(model)
       ? 'the model file is missing'
       : !isAnalysableModelFile(model)
-        ? 'only ONNX and TensorFlow.js models are analysed so far'
+        ? NOT_A_MODEL_FILE
         : undefined;
   if (notAnalysed) return { ...base, status: 'not-analysed', reason: notAnalysed, findings: findingsOf(config, settings, { notAnalysed }) };
   const size = statSync(model!).size;
@@ -262,16 +262,7 @@ function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { m
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: state.modelOps });
   if (state.report) findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
   else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
-  else if (config.model && modelFormatOf(config.model) === 'tfjs' && existsSync(config.model)) {
-    findings.push({
-      ...analysisFailedFinding(config, ''),
-      severity: 'information',
-      message: 'TensorFlow.js models are not analysed yet (their backend is on its way): export the model to ONNX to see its leakage now.',
-    });
-  } else if (state.notAnalysed === 'only ONNX models are analysed so far' && config.model && modelFormatOf(config.model) === 'onnx') {
-    // A model path with no model extension (/etc/passwd, a folder): say so where it is named, not nothing.
-    findings.push({ ...analysisFailedFinding(config, ''), severity: 'information', message: `Not analysed: ${config.model} is not an ONNX model (.onnx); only ONNX models are analysed.` });
-  }
+  else if (state.notAnalysed === NOT_A_MODEL_FILE && config.model) findings.push(notAModelFinding(config, config.model));
   return findings;
 }
 

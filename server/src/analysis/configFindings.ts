@@ -130,6 +130,14 @@ export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport
   return leakageFinding(config, plan, report, primaryField(plan, config.setup.model), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
 }
 
+/** Why a config's model is not analysed when its path is neither an .onnx file nor a TensorFlow.js .json. */
+export const NOT_A_MODEL_FILE = 'only ONNX and TensorFlow.js models are analysed so far';
+
+/** I2F002 (information) for a model path with no model extension (/etc/passwd, a folder): said where it is named. */
+export function notAModelFinding(config: DiscoveredConfig, model: string): Finding {
+  return { ...analysisFailedFinding(config, ''), severity: 'information', message: `Not analysed: ${model} is neither an ONNX model (.onnx) nor a TensorFlow.js model.json; only those are analysed.` };
+}
+
 /** I2F002 on the model line: the model could not be loaded or analysed. */
 export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
   const setup = config.setup;
