@@ -2,7 +2,9 @@
 // tools/fixtures/large_models.py; never committed) on CPU, with stage progress, the time per J Jᵀ v product (from
 // which the undamped I²F's cost is estimated) and peak RSS.
 //
-//   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K]
+//   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K] [--products-only]
+//
+// --products-only: open, build the J Jᵀ v session and time 3 warm calls (the memory of one product alone).
 //
 // Measured 2026-11-25 on the shared 2-core machine (load average 4–8), one intra-op thread, batch 1, 224×224×3:
 //   ResNet-50 (25,557,032 θ, d_x 150,528): λmax + I_lb 78 s (g 2.0 s, 16 Lanczos steps 59 s, J δ 17 s incl. the J u
@@ -18,6 +20,7 @@ import { Random } from '../server/src/engine/random';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
+const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -29,7 +32,8 @@ async function main(): Promise<void> {
   const threads = opt('--threads');
   const spectrumK = opt('--spectrum') ?? 0;
   const t0 = performance.now();
-  const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s rss ${rssMB().toFixed(0)} MB] ${msg}`);
+  const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s rss ${nowMB().toFixed(0)} MB, peak ${rssMB().toFixed(0)} MB] ${msg}`);
+  const productsOnly = args.includes('--products-only');
   const model = await OnnxModel.open(file);
   log(`opened ${file}: ${model.parameterCount.toLocaleString('en')} parameters, input [${model.sampleDims}]`);
   model.specialise(1);
@@ -42,8 +46,15 @@ async function main(): Promise<void> {
   const labels = argmaxRows(pred.logits, 1);
   log(`forward done, label ${labels[0]}`);
   const op = model.operator({ batch: 1, input: x, target: oneHot(labels, pred.logits.length), loss: 'cross-entropy', session });
-  const g = new Float64Array(op.parameterCount);
   let t = performance.now();
+  if (productsOnly) {
+    const ms = await gramTimes(op, rand);
+    log(`J Jᵀ v: first call ${ms[0].toFixed(0)} ms (session build included), warm median ${ms[2].toFixed(0)} ms`);
+    await op.dispose();
+    console.log(JSON.stringify({ file, mode: 'products-only', parameters: op.parameterCount, inputSize: op.inputSize, gramFirstMs: ms[0], gramMs: ms[2], totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
+    return;
+  }
+  const g = new Float64Array(op.parameterCount);
   await op.gradient(g);
   log(`g: ${(performance.now() - t).toFixed(0)} ms (first call, includes the session build)`);
   let gn = 0;
@@ -67,20 +78,24 @@ async function main(): Promise<void> {
   const analysisMs = performance.now() - t;
   log(`λmax ${r.lambdaMax.value.toPrecision(6)} (${r.lambdaMax.steps} Lanczos steps, converged ${r.lambdaMax.converged}); I_lb ${r.lowerBound.toExponential(3)} for Gaussian std ${std.toExponential(3)}; analysis ${(analysisMs / 1000).toFixed(1)} s; timing ${JSON.stringify(r.timing)}`);
   // Cost of one more J Jᵀ v (sessions warm): the undamped I²F needs one per CG iteration.
+  const per = (await gramTimes(op, rand))[2];
+  log(`J Jᵀ v: median ${per.toFixed(0)} ms over 3 warm calls → undamped I²F estimate: 1,000 CG iterations ${per.toFixed(0)} s, 10,000 ${(per * 10).toFixed(0)} s`);
+  await op.dispose();
+  console.log(JSON.stringify({ file, parameters: op.parameterCount, inputSize: op.inputSize, lambdaMax: r.lambdaMax.value, lambdaSteps: r.lambdaMax.steps, lowerBound: r.lowerBound, std, analysisMs, gramMs: per, totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
+}
+
+/** [first call, then 3 warm calls sorted]: the first may build the session (large models keep one at a time). */
+async function gramTimes(op: { inputSize: number; gramVector(v: Float64Array, o: Float64Array): Promise<void> }, rand: Random): Promise<number[]> {
   const v = new Float64Array(op.inputSize);
   rand.fillNormal(v);
   const out = new Float64Array(op.inputSize);
   const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    t = performance.now();
+  for (let i = 0; i < 4; i++) {
+    const t = performance.now();
     await op.gramVector(v, out);
     times.push(performance.now() - t);
   }
-  times.sort((a, b) => a - b);
-  const per = times[1];
-  log(`J Jᵀ v: median ${per.toFixed(0)} ms over 3 warm calls → undamped I²F estimate: 1,000 CG iterations ${per.toFixed(0)} s, 10,000 ${(per * 10).toFixed(0)} s`);
-  await op.dispose();
-  console.log(JSON.stringify({ file, parameters: op.parameterCount, inputSize: op.inputSize, lambdaMax: r.lambdaMax.value, lambdaSteps: r.lambdaMax.steps, lowerBound: r.lowerBound, std, analysisMs, gramMs: per, totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
+  return [times[0], ...times.slice(1).sort((a, b) => a - b)];
 }
 
 main().catch((e) => {

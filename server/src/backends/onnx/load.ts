@@ -6,11 +6,15 @@ import type { Graph, Model, Tensor } from '../../graph/ir';
 import { UserError } from '../../errors';
 import { bytesPerElement, decodeModel, typedFromBytes, type DecodedTensor, type ExternalDataRef } from './onnxProto';
 
-/** 2 GiB: protobuf's own message limit, so a larger .onnx file cannot be valid anyway. */
+/** 2 GiB: protobuf's own message limit, so a larger .onnx file cannot be valid anyway (its external data can be). */
 export const DEFAULT_MAX_MODEL_BYTES = 2 ** 31;
 
 export interface LoadOptions {
-  /** Refuse a model whose file plus external data exceed this many bytes (the user's size-limit setting). */
+  /**
+   * Refuse a model whose file plus external data exceed this many bytes (the user's size-limit setting). Without
+   * it the .onnx file itself must be under protobuf's 2 GiB and its external data may be any size: each tensor is
+   * read into its own array, never the whole model into one buffer.
+   */
   maxBytes?: number;
 }
 
@@ -122,6 +126,7 @@ async function resolveExternalData(model: Model, file: string, budget: { used: n
  */
 export async function loadOnnxFile(file: string, opts: LoadOptions = {}): Promise<Model> {
   const limit = opts.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  const totalLimit = opts.maxBytes ?? Infinity;
   let stat;
   try {
     stat = await fs.stat(file);
@@ -139,6 +144,6 @@ export async function loadOnnxFile(file: string, opts: LoadOptions = {}): Promis
     throw new UserError('model-unreadable', `cannot read the model file: ${(e as Error).message}`, { file });
   }
   const model = decodeModel(bytes, { file, allowExternal: true });
-  await resolveExternalData(model, file, { used: stat.size, limit });
+  await resolveExternalData(model, file, { used: stat.size, limit: totalLimit });
   return model;
 }

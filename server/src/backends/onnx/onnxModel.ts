@@ -12,7 +12,8 @@ import { untieExportedParameters } from '../../graph/untie';
 import { readSafetensors } from '../../formats/safetensors';
 import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
-import { createSession, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
+import { ExternalGraphFolder, initializerBytes } from './externalData';
+import { createSession, EXTERNAL_GRAPH_BYTES, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
 
 export interface OpenOptions {
@@ -87,7 +88,14 @@ export class OnnxModel {
     const spec = this.specialise(batch);
     const out = spec.graph.outputs[0].name;
     const m: Model = { ...this.model, graph: { ...spec.graph, outputs: [{ name: out, dtype: 'float32', dims: spec.types.get(out)!.dims }] } };
-    const s = await createSession(encodeModel(m), session);
+    // Over protobuf's limit the forward graph goes to disk with θ as external data, like the product graphs.
+    const folder = initializerBytes(m) > EXTERNAL_GRAPH_BYTES ? new ExternalGraphFolder() : undefined;
+    let s: Awaited<ReturnType<typeof createSession>>;
+    try {
+      s = await createSession(folder ? folder.write(m, 'forward') : encodeModel(m), session);
+    } finally {
+      folder?.dispose();
+    }
     try {
       const r = await s.run({ [this.inputName]: new (ort().Tensor)('float32', x, [batch, ...this.sampleDims]) });
       const t = r[out];

@@ -1,12 +1,14 @@
-// The engine's InversionOperator on onnxruntime-node: one session per derivative graph (built lazily, kept for
-// the operator's life), fast float32 products behind a Float64Array interface, plus float64 J u and J Jᵀ v
-// (`precise`: Conv and AveragePool lowered to double-kernel ops, lower.ts) for the engine's iterative refinement.
-// Input and output buffers are allocated once (per-call glue once cost 5× the product, MEASURED.md).
+// The engine's InversionOperator on onnxruntime-node: one session per derivative graph (built lazily; small models
+// keep them for the operator's life, large ones keep one at a time), fast float32 products behind a Float64Array
+// interface, plus float64 J u and J Jᵀ v (`precise`: Conv and AveragePool lowered to double-kernel ops, lower.ts) for
+// the engine's iterative refinement. Input and output buffers are allocated once (per-call glue once cost 5× the
+// product, MEASURED.md). Large models' product graphs are written to disk with θ as external data (externalData.ts).
 
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import type { InversionOperator, PreciseProducts } from '../../engine/operator';
 import { UserError } from '../../errors';
 import { encodeModel } from './onnxProto';
+import { EXTERNAL_MIN_BYTES, ExternalGraphFolder, initializerBytes } from './externalData';
 import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptions, type ProductKind, type ProductLayout } from './derivatives/productGraphs';
 import type { Graph } from '../../graph/ir';
 import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
@@ -32,7 +34,25 @@ export interface SessionSettings {
   intraOpNumThreads?: number;
   /** onnxruntime's CPU memory arena; default: on below LARGE_MODEL_PARAMETERS trainable parameters, off above. */
   memoryArena?: boolean;
+  /** onnxruntime's memory-pattern planning (preallocates a run's buffers); default as memoryArena. */
+  memoryPattern?: boolean;
+  /**
+   * Product sessions alive at once (default: unlimited below LARGE_MODEL_PARAMETERS, 1 above: the least recently
+   * used idle session is released before another is built; graphs on disk make rebuilding it cheap).
+   */
+  maxSessions?: number;
+  /**
+   * A product graph whose initialisers exceed this many bytes is written to a temporary folder with them as
+   * external data and loaded from there (default EXTERNAL_GRAPH_BYTES; always so above LARGE_MODEL_PARAMETERS).
+   */
+  externalGraphBytes?: number;
 }
+
+/**
+ * Well under protobuf's 2 GiB message limit (the graph structure and float64 index maps come on top of θ): above it
+ * a product graph cannot be one in-memory ModelProto.
+ */
+export const EXTERNAL_GRAPH_BYTES = 2 ** 30;
 
 /**
  * Above this many parameters the CPU arena is switched off: on ResNet-18 (11.2M) λmax + I_lb peaked at 1,279 MB
@@ -57,6 +77,8 @@ export interface OnnxOperatorOptions {
 interface Product {
   session: OrtSession;
   layout: ProductLayout;
+  /** Runs in flight: a session is released only when idle. */
+  busy: number;
 }
 
 /** Float64 copies of the point the products are taken at, and buffers for the precise products. */
@@ -85,12 +107,15 @@ export class OnnxInversionOperator implements InversionOperator {
   readonly parameterCount: number;
   readonly parameters: ProductLayout['parameters'];
   private readonly products = new Map<string, Promise<Product>>();
+  /** Product graphs already written to disk (large models): a released session is rebuilt from its file. */
+  private readonly written = new Map<string, { file: string; layout: ProductLayout }>();
+  private folder: ExternalGraphFolder | undefined;
   private readonly x32: Float32Array;
-  private readonly theta32: Float32Array;
+  private theta32Buffer: Float32Array | undefined;
+  private thetaTensorBuffer: OrtTensor | undefined;
   private readonly xVec32: Float32Array;
   private xTensor: OrtTensor;
   private readonly targetTensor: OrtTensor;
-  private readonly thetaTensor: OrtTensor;
   private readonly xVecTensor: OrtTensor;
   private readonly forward: ForwardGraph;
   private preciseBuffers: PreciseBuffers | undefined;
@@ -104,12 +129,25 @@ export class OnnxInversionOperator implements InversionOperator {
     this.parameterCount = layout.parameterCount;
     this.parameters = layout.parameters;
     this.x32 = Float32Array.from(opts.input);
-    this.theta32 = new Float32Array(layout.parameterCount);
     this.xVec32 = new Float32Array(layout.inputSize);
     this.xTensor = new T('float32', this.x32, layout.inputDims);
     this.targetTensor = new T('float32', Float32Array.from(opts.target), layout.targetDims);
-    this.thetaTensor = new T('float32', this.theta32, [layout.parameterCount]);
     this.xVecTensor = new T('float32', this.xVec32, [layout.inputSize]);
+  }
+
+  /** The θ-space input of J u, allocated on first use (d_θ floats: 100 MB on ResNet-50, often never needed). */
+  private get theta32(): Float32Array {
+    this.theta32Buffer ??= new Float32Array(this.layout.parameterCount);
+    return this.theta32Buffer;
+  }
+
+  private get thetaTensor(): OrtTensor {
+    this.thetaTensorBuffer ??= new (ort().Tensor)('float32', this.theta32, [this.layout.parameterCount]);
+    return this.thetaTensorBuffer;
+  }
+
+  private get large(): boolean {
+    return this.parameterCount >= LARGE_MODEL_PARAMETERS;
   }
 
   static create(opts: OnnxOperatorOptions): OnnxInversionOperator {
@@ -151,34 +189,94 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   private async jacobianVector64(u: Float64Array, out: Float64Array): Promise<void> {
-    const { session } = await this.product('jacobianVector', this.opts.batch, 'float64');
     const p = this.buffers64;
     p.theta.set(u);
-    const r = await session.run({ [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_u: p.thetaTensor });
+    const r = await this.run('jacobianVector', { [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_u: p.thetaTensor }, 'float64');
     out.set(r.Ju.data as Float64Array);
   }
 
   private async gramVector64(v: Float64Array, out: Float64Array): Promise<void> {
-    const { session } = await this.product('gram', this.opts.batch, 'float64');
     const p = this.buffers64;
     p.xVec.set(v);
-    const r = await session.run({ [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_v: p.xVecTensor });
+    const r = await this.run('gram', { [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_v: p.xVecTensor }, 'float64');
     out.set(r.JJTv.data as Float64Array);
   }
 
-  private product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32'): Promise<Product> {
+  /** One session.run on a product's session, which stays alive (not released by another product) meanwhile. */
+  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch): Promise<OrtSession.ReturnType> {
+    const p = await this.product(kind, batch, floatType);
+    p.busy++;
+    try {
+      return await p.session.run(feeds);
+    } finally {
+      p.busy--;
+    }
+  }
+
+  /** Product graphs this operator wrote to disk with external data (large models; for the bench and tests). */
+  get graphFiles(): string[] {
+    return [...this.written.values()].map((w) => w.file);
+  }
+
+  /** Sessions this operator has alive now (for the bench and tests). */
+  get liveSessions(): number {
+    return this.products.size;
+  }
+
+  private get maxSessions(): number {
+    return this.opts.session?.maxSessions ?? (this.large ? 1 : Infinity);
+  }
+
+  private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32'): Promise<Product> {
     const key = `${kind}@${batch}:${floatType}`;
     let p = this.products.get(key);
     if (!p) {
-      p = (async () => {
-        const { model, layout } = this.productModel(kind, batch, floatType);
-        const bytes = encodeModel(model);
-        const session = await createSession(bytes, { memoryArena: this.parameterCount < LARGE_MODEL_PARAMETERS, ...this.opts.session });
-        return { session, layout };
-      })();
-      this.products.set(key, p);
+      // Released before the new one is built: the peak is the sessions kept plus the one being built.
+      await this.releaseIdle(key);
+      p = this.products.get(key);
+      if (!p) {
+        p = this.buildProduct(key, kind, batch, floatType);
+        this.products.set(key, p);
+        p.catch(() => this.products.delete(key));
+      }
     }
     return p;
+  }
+
+  private async buildProduct(key: string, kind: ProductKind, batch: number, floatType: FloatType): Promise<Product> {
+    let source: Uint8Array | string;
+    let layout: ProductLayout;
+    const onDisk = this.written.get(key);
+    if (onDisk) {
+      ({ file: source, layout } = onDisk);
+    } else {
+      const built = this.productModel(kind, batch, floatType);
+      layout = built.layout;
+      const threshold = this.opts.session?.externalGraphBytes ?? EXTERNAL_GRAPH_BYTES;
+      if (this.large || initializerBytes(built.model) > threshold) {
+        // A lowered threshold (tests) lowers the per-tensor one with it, so even small models' θ goes out.
+        this.folder ??= new ExternalGraphFolder(undefined, Math.min(EXTERNAL_MIN_BYTES, threshold));
+        source = this.folder.write(built.model, key.replace(/[^A-Za-z0-9]+/g, '_'));
+        this.written.set(key, { file: source, layout });
+      } else {
+        source = encodeModel(built.model);
+      }
+    }
+    const session = await createSession(source, { memoryArena: !this.large, memoryPattern: !this.large, ...this.opts.session });
+    return { session, layout, busy: 0 };
+  }
+
+  /** Releases idle sessions, least recently built first, until one more fits under maxSessions. */
+  private async releaseIdle(keep: string): Promise<void> {
+    for (const [key, pending] of [...this.products]) {
+      if (this.products.size < this.maxSessions) return;
+      if (key === keep) continue;
+      const p = await pending.catch(() => undefined);
+      if (p && p.busy > 0) continue;
+      if (this.products.get(key) !== pending) continue;
+      this.products.delete(key);
+      await p?.session.release();
+    }
   }
 
   setInput(x: Float64Array): void {
@@ -187,30 +285,26 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   async gradient(out: Float64Array): Promise<number> {
-    const { session } = await this.product('gradient');
-    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor });
+    const r = await this.run('gradient', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor });
     out.set(r.g.data as Float32Array);
     return Number((r.loss.data as Float32Array)[0]);
   }
 
   async jacobianVector(u: Float64Array, out: Float64Array): Promise<void> {
-    const { session } = await this.product('jacobianVector');
     this.theta32.set(u);
-    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_u: this.thetaTensor });
+    const r = await this.run('jacobianVector', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_u: this.thetaTensor });
     out.set(r.Ju.data as Float32Array);
   }
 
   async jacobianTransposeVector(v: Float64Array, out: Float64Array): Promise<void> {
-    const { session } = await this.product('jacobianTransposeVector');
     this.xVec32.set(v);
-    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
+    const r = await this.run('jacobianTransposeVector', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
     out.set(r.JTv.data as Float32Array);
   }
 
   async gramVector(v: Float64Array, out: Float64Array): Promise<void> {
-    const { session } = await this.product('gram');
     this.xVec32.set(v);
-    const r = await session.run({ [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
+    const r = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
     out.set(r.JJTv.data as Float32Array);
   }
 
@@ -221,7 +315,7 @@ export class OnnxInversionOperator implements InversionOperator {
       await this.gradient(g);
       return [g];
     }
-    const { session, layout } = await this.product('gradient', 1);
+    const { layout } = await this.product('gradient', 1);
     const T = ort().Tensor;
     const per = layout.inputSize;
     const perTarget = this.targetTensor.data.length / B;
@@ -229,7 +323,7 @@ export class OnnxInversionOperator implements InversionOperator {
     for (let i = 0; i < B; i++) {
       const x = new T('float32', this.x32.subarray(i * per, (i + 1) * per), layout.inputDims);
       const t = new T('float32', (this.targetTensor.data as Float32Array).subarray(i * perTarget, (i + 1) * perTarget), layout.targetDims);
-      const r = await session.run({ [layout.inputName]: x, i2f_target: t });
+      const r = await this.run('gradient', { [layout.inputName]: x, i2f_target: t }, 'float32', 1);
       result.push(Float64Array.from(r.g.data as Float32Array));
     }
     return result;
@@ -245,6 +339,9 @@ export class OnnxInversionOperator implements InversionOperator {
         // a session that failed to build has nothing to release
       }
     }
+    this.folder?.dispose();
+    this.folder = undefined;
+    this.written.clear();
   }
 }
 
@@ -259,15 +356,17 @@ export const unavailableProviders = new Map<string, string>();
  * A session on the preferred execution providers, falling back to the CPU when one cannot load here: onnxruntime
  * fails session creation outright (it does not skip the provider) when, say, the CUDA libraries are missing.
  */
-export async function createSession(bytes: Uint8Array, s: SessionSettings = {}): Promise<OrtSession> {
+export async function createSession(bytes: Uint8Array | string, s: SessionSettings = {}): Promise<OrtSession> {
   const wanted = (s.executionProviders ?? ['cpu']).filter((p) => !unavailableProviders.has(p));
+  // A path: onnxruntime reads the graph and its external data (beside it) itself, never one 2 GiB buffer.
+  const create = (o: OrtSession.SessionOptions) => (typeof bytes === 'string' ? ort().InferenceSession.create(bytes, o) : ort().InferenceSession.create(bytes, o));
   try {
-    return await ort().InferenceSession.create(bytes, sessionOptions({ ...s, executionProviders: wanted.length ? wanted : ['cpu'] }));
+    return await create(sessionOptions({ ...s, executionProviders: wanted.length ? wanted : ['cpu'] }));
   } catch (e) {
     const accelerators = wanted.filter((p) => p !== 'cpu');
     if (accelerators.length === 0) throw e;
     for (const p of accelerators) unavailableProviders.set(p, (e as Error).message.split('\n')[0]);
-    return ort().InferenceSession.create(bytes, sessionOptions({ ...s, executionProviders: ['cpu'] }));
+    return create(sessionOptions({ ...s, executionProviders: ['cpu'] }));
   }
 }
 
@@ -279,5 +378,6 @@ export function sessionOptions(s: SessionSettings = {}): OrtSession.SessionOptio
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     enableCpuMemArena: s.memoryArena ?? true,
+    enableMemPattern: s.memoryPattern ?? s.memoryArena ?? true,
   };
 }

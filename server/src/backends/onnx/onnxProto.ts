@@ -439,14 +439,29 @@ export function decodeModel(bytes: Uint8Array, opts: DecodeOptions): Model {
 /** The IR version written: 8 is what onnxruntime-node 1.30 and every current tool read; newer models keep theirs. */
 export const WRITTEN_IR_VERSION = 8;
 
-function writeTensor(w: ProtoWriter, name: string, t: Tensor): void {
+function writeTensor(w: ProtoWriter, name: string, t: Tensor, place?: ExternalPlacement): void {
   if ((t as DecodedTensor).external)
     throw new Error(`tensor '${name}' still refers to external data; resolve it (load.ts) before encoding`);
   for (const d of t.dims) w.int64(TENSOR.dims, d); // dims is not packed in onnx.proto (proto2): one tag each, as protoc writes
   w.int64(TENSOR.dataType, onnxDataType[t.dtype]);
   if (name) w.string(TENSOR.name, name);
-  w.typedArrayBytes(TENSOR.rawData, t.data);
+  const ref = name ? place?.(name, t) : undefined;
+  if (!ref) {
+    w.typedArrayBytes(TENSOR.rawData, t.data);
+    return;
+  }
+  const entry = (key: string, value: string) => w.message(TENSOR.externalData, () => { w.string(ENTRY.key, key); w.string(ENTRY.value, value); });
+  entry('location', ref.location);
+  entry('offset', String(ref.offset));
+  entry('length', String(ref.length ?? t.data.byteLength));
+  w.int64(TENSOR.dataLocation, 1);
 }
+
+/**
+ * Where an initialiser's bytes live when they are not written into the ModelProto (externalData.ts decides, writes
+ * them, and answers with the reference); undefined keeps them inline as raw_data.
+ */
+export type ExternalPlacement = (name: string, t: Tensor) => ExternalDataRef | undefined;
 
 function writeValueInfo(w: ProtoWriter, v: ValueInfo): void {
   w.string(VALUE_INFO.name, v.name);
@@ -489,23 +504,26 @@ function writeNode(w: ProtoWriter, n: Node): void {
   for (const [name, a] of Object.entries(n.attributes)) w.message(NODE.attribute, () => writeAttribute(w, name, a));
 }
 
-function writeGraph(w: ProtoWriter, g: Graph): void {
+function writeGraph(w: ProtoWriter, g: Graph, place?: ExternalPlacement): void {
   for (const n of g.nodes) w.message(GRAPH.node, () => writeNode(w, n));
   w.string(GRAPH.name, g.name || 'graph');
-  for (const [name, t] of g.initializers) w.message(GRAPH.initializer, () => writeTensor(w, name, t), t.data.byteLength);
+  for (const [name, t] of g.initializers) w.message(GRAPH.initializer, () => writeTensor(w, name, t, place), place ? 0 : t.data.byteLength);
   for (const v of g.inputs) w.message(GRAPH.input, () => writeValueInfo(w, v));
   for (const v of g.outputs) w.message(GRAPH.output, () => writeValueInfo(w, v));
 }
 
-/** Encodes a Model as an ONNX ModelProto, tensors as raw_data; the result loads in onnxruntime-node. */
-export function encodeModel(model: Model): Uint8Array {
+/**
+ * Encodes a Model as an ONNX ModelProto, tensors as raw_data; the result loads in onnxruntime-node. With `place`,
+ * the initialisers it answers for are written as external-data references instead (a model over protobuf's 2 GiB).
+ */
+export function encodeModel(model: Model, place?: ExternalPlacement): Uint8Array {
   let tensorBytes = 0;
-  for (const t of model.graph.initializers.values()) tensorBytes += t.data.byteLength;
+  if (!place) for (const t of model.graph.initializers.values()) tensorBytes += t.data.byteLength;
   const w = new ProtoWriter(Math.max(1 << 16, tensorBytes + (tensorBytes >> 4) + 4096));
   w.int64(MODEL.irVersion, Math.max(WRITTEN_IR_VERSION, model.irVersion || 0));
   w.string(MODEL.producerName, model.producerName || 'i2f-privacy-lint');
   if (model.producerVersion) w.string(MODEL.producerVersion, model.producerVersion);
-  w.message(MODEL.graph, () => writeGraph(w, model.graph), tensorBytes);
+  w.message(MODEL.graph, () => writeGraph(w, model.graph, place), tensorBytes);
   for (const o of model.opsets)
     w.message(MODEL.opsetImport, () => {
       if (o.domain) w.string(OPSET.domain, o.domain);

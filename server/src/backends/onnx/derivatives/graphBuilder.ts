@@ -115,7 +115,7 @@ export class GraphBuilder {
     return this.constant(BigInt64Array.from(values.map((v) => BigInt(v))), dims, 'int64');
   }
 
-  constant(data: Float32Array | Float64Array | BigInt64Array, dims: number[], dtype: DType): string {
+  constant(data: Float32Array | Float64Array | BigInt64Array | Int32Array, dims: number[], dtype: DType): string {
     const small = data.length <= 16;
     const key = small ? `${dtype}|${dims.join(',')}|${Array.from(data as ArrayLike<number | bigint>).join(',')}` : '';
     if (small) {

@@ -401,8 +401,9 @@ function im2col(b: GraphBuilder, x: string, xd: number[], kernel: number[], stri
       for (let p = 0; p < P; p++) map[m++] = base + origin[p];
     }
   }
-  const dims = [group, cg * K, P];
-  return b.op('Gather', [flat, indexMapConstant(b, map, dims)], b.real([n, ...dims]), { axis: int(1) }, 'im2col');
+  // Flat indices and a Reshape of the result: the reverse rule's scatter reads the same flat map (one initialiser).
+  const cols = b.op('Gather', [flat, indexMapConstant(b, map, [map.length])], b.real([n, map.length]), { axis: int(1) }, 'im2col');
+  return b.reshape(cols, [n, group, cg * K, P]);
 }
 
 function forEachIndex(dims: number[], f: (flat: number, idx: number[]) => void): void {

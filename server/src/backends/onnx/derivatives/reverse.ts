@@ -149,7 +149,28 @@ export function gatherFlat(b: GraphBuilder, x: string, flatIndices: string): str
 }
 
 export function indexMapConstant(b: GraphBuilder, flat: Int32Array, dims: number[]): string {
-  return b.constant(BigInt64Array.from(flat, (v) => BigInt(v)), dims, 'int64');
+  // int32 (Gather and ScatterElements take either) and one initialiser per distinct map: a float64 ResNet-50 J u
+  // graph held 333 MB of int64 maps, every im2col map twice (its Gather's reverse rule rebuilds the same map at
+  // batch 1) and convs of one geometry once each; int32 and shared, 97 MB (bench/large.ts, 2026-11-25).
+  // Kept flat, so maps that differ only in shape are one initialiser (a Reshape of a constant is free).
+  let maps = sharedMaps.get(b);
+  if (!maps) sharedMaps.set(b, (maps = new Map()));
+  const key = fingerprint(flat);
+  let same = maps.get(key)?.find((m) => m.data.length === flat.length && m.data.every((v, i) => v === flat[i]));
+  if (!same) {
+    same = { name: b.constant(flat, [flat.length], 'int32'), data: flat };
+    maps.set(key, [...(maps.get(key) ?? []), same]);
+  }
+  return b.reshape(same.name, dims);
+}
+
+const sharedMaps = new WeakMap<GraphBuilder, Map<string, { name: string; data: Int32Array }[]>>();
+
+/** FNV-1a over the map's entries: equal maps share a key, and a collision only costs one full comparison. */
+function fingerprint(flat: Int32Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < flat.length; i++) h = Math.imul(h ^ flat[i], 0x01000193);
+  return `${flat.length}:${h >>> 0}`;
 }
 
 /** MaxPool's argmax output (added to the node when the model did not ask for it). */
