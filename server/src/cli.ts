@@ -26,6 +26,7 @@ Defences (--defense, repeatable, applied in order):
 
 More options for analyze:
   --loss cross-entropy|mse   --tolerance T (default 1e-6)   --max-iterations N   --target-psnr DB
+  --budget SECONDS (wall time for the I²F solves; past it: not converged, with the residual and the time still needed)
   --backend tfjs (nested autodiff in TensorFlow.js: WASM, or tfjs-node when installed)
   --cross-check (run both engines; report the largest relative disagreement of g, J u, Jᵀ v)
   --threads N (onnxruntime intra-op threads)   --provider cpu|cuda (execution provider, falls back to cpu)
@@ -81,6 +82,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
       loss: { type: 'string' },
       tolerance: { type: 'string' },
       'max-iterations': { type: 'string' },
+      budget: { type: 'string' },
       'target-psnr': { type: 'string' },
       threads: { type: 'string' },
       provider: { type: 'string' },
@@ -105,6 +107,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
     loss,
     tolerance: number('tolerance', values.tolerance),
     maxIterations: integer('max-iterations', values['max-iterations'], undefined, 1),
+    solveBudgetSeconds: number('budget', values.budget),
     targetPsnr: number('target-psnr', values['target-psnr']),
     backend,
     crossCheck: !!values['cross-check'],
@@ -114,8 +117,10 @@ async function analyzeCommand(args: string[]): Promise<number> {
     },
   };
   if (request.damping < 0) throw new CliError('--damping must be ≥ 0');
+  if (request.solveBudgetSeconds !== undefined && !(request.solveBudgetSeconds > 0)) throw new CliError('--budget must be a number of seconds > 0');
   const progress = values.json || !process.stderr.isTTY ? undefined : (stage: string, fraction: number) => {
-    process.stderr.write(`\r${stage.padEnd(28)} ${(fraction * 100).toFixed(0).padStart(3)}%`);
+    // \x1b[K clears the rest of the line: a solve's label ("…, ~3 min left") is longer than the next stage's.
+    process.stderr.write(`\r${stage.padEnd(28)} ${(fraction * 100).toFixed(0).padStart(3)}%\x1b[K`);
   };
   const report = await analyzeModel(request, { onProgress: progress });
   if (progress) process.stderr.write('\r'.padEnd(40) + '\r');

@@ -8,6 +8,7 @@ import { unavailableProviders, type SessionSettings } from '../backends/onnx/onn
 import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
 import type { InversionOperator } from '../engine/operator';
 import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
+import { describeSolveProgress } from '../engine/budget';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import { readSafetensors } from '../formats/safetensors';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
@@ -52,6 +53,8 @@ export interface AnalyzeRequest {
   backend?: 'onnx' | 'tfjs';
   /** Also run the other engine per batch and report the largest relative disagreement of g, J u, Jᵀ v. */
   crossCheck?: boolean;
+  /** Wall seconds the I²F solves of each batch may take (undefined or 0: no limit; `--budget`, i2f.solveBudgetSeconds). */
+  solveBudgetSeconds?: number;
 }
 
 export interface BatchReport {
@@ -76,7 +79,11 @@ export interface BatchReport {
   perSample: { sample: number; rmse: number; psnr: number }[];
   mostExposed: { sample: number; rmse: number; psnr: number } | null;
   noiseForTarget?: { targetPsnr: number; std: number; stdForEverySample: number; noiseMultiplier?: number } | null;
-  solver: { method: string; iterations: number; relativeResidual: number; converged: boolean; damping: number };
+  solver: {
+    method: string; iterations: number; relativeResidual: number; converged: boolean; damping: number;
+    /** Present when a solve budget was set: whether it ran out, and then the time the solve still needed. */
+    budget?: { seconds: number; spentSeconds: number; exhausted: boolean; estimatedSecondsLeft?: number };
+  };
   spectrum?: { top: number[]; bottom: number[]; bottomResiduals: number[]; steps: number; complete: boolean };
   timing: Record<string, number>;
   crossCheck?: CrossCheckResult;
@@ -165,6 +172,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
     const tfjsOp = () => TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss: req.loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
     const op = req.backend === 'tfjs' ? await tfjsOp() : onnxOp();
     const t0 = performance.now();
+    let solveNote = '';
     let agreement: CrossCheckResult | undefined;
     try {
       if (req.crossCheck) {
@@ -191,7 +199,14 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         thresholds: req.thresholds,
         productRoundoff: 2 ** -24,
         signal: hooks.signal,
-        onProgress: (stage: InfluenceStage, f: number) => hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${stage}` : stage, f),
+        ...(req.solveBudgetSeconds ? { solveBudgetSeconds: req.solveBudgetSeconds } : {}),
+        // A solve's label carries its iteration, residual and time left: "solve-noise: iteration 40, residual …, ~3 min left".
+        onSolveProgress: (_stage, p, budget) => { solveNote = describeSolveProgress(p, budget); },
+        onProgress: (stage: InfluenceStage, f: number) => {
+          if (f === 0) solveNote = '';
+          const label = solveNote && f < 1 ? `${stage}: ${solveNote}` : stage;
+          hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: ${label}` : label, f);
+        },
       });
       hooks.onInfluence?.(k, r);
       const tokens = text?.recovery(first, size, x, r);
@@ -251,12 +266,19 @@ function batchReport(r: InfluenceResult, first: number, labels: number[], defens
       relativeResidual: r.solver.relativeResidual,
       converged: r.solver.converged,
       damping: r.solver.damping,
+      ...(r.solver.budget ? { budget: { ...r.solver.budget, ...budgetEstimate(r) } } : {}),
     },
     ...(r.spectrum
       ? { spectrum: { top: r.spectrum.top, bottom: r.spectrum.bottom, bottomResiduals: r.spectrum.bottomResiduals, steps: r.spectrum.steps, complete: r.spectrum.complete } }
       : {}),
     timing,
   };
+}
+
+/** The time the budget-stopped solve still needed (the first one the budget stopped: later ones never started). */
+function budgetEstimate(r: InfluenceResult): { estimatedSecondsLeft?: number } {
+  const stopped = r.solver.solves.find((s) => s.stopReason === 'budget');
+  return stopped?.estimatedSecondsLeft !== undefined ? { estimatedSecondsLeft: round(stopped.estimatedSecondsLeft) } : {};
 }
 
 export function limitSamples(s: Awaited<ReturnType<typeof loadSamples>>, max: number | undefined, per: number) {

@@ -11,7 +11,7 @@ import type { ConfigField } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
-import { fmt } from './formatText';
+import { budgetNote, fmt } from './formatText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
@@ -35,6 +35,8 @@ export interface ConfigAnalysisSettings {
   maxSamples: number;
   targetPsnr: number;
   maxModelBytes?: number;
+  /** Wall seconds the I²F solves may take (i2f.solveBudgetSeconds; undefined or 0: no limit). */
+  solveBudgetSeconds?: number;
   /** Risk thresholds (default: the engine's). */
   thresholds?: RiskThresholds;
   /** Top-K and bottom-K eigenvalues of J Jᵀ in the report (default 0: none; the HTML audit report plots them). */
@@ -95,6 +97,7 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
     maxSamples: Math.max(settings.maxSamples, batch),
     syntheticSamples: batch,
     maxModelBytes: settings.maxModelBytes,
+    ...(settings.solveBudgetSeconds ? { solveBudgetSeconds: settings.solveBudgetSeconds } : {}),
     ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
     // Each trace sample is one more undamped solve (~10k products on the LeNet): the editor and the audit take two
     // (the seeded draw and one more), and report the estimate's standard error; `i2f analyze` keeps the engine's 4.
@@ -187,6 +190,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const parts: string[] = [];
   if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
     parts.push(`Leakage risk UNCERTAIN: the model's products are not finite (λmax ${fmt(b.lambdaMax)}, gradient norm ${fmt(b.gradientNorm)}; NaN or ∞ in the weights or inputs?), so no number can be trusted (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations).`);
+  } else if (b.risk === 'uncertain' && b.solver.budget?.exhausted) {
+    parts.push(`Leakage risk UNCERTAIN: ${budgetNote(b.solver)}, so no confident number is shown; raise i2f.solveBudgetSeconds to finish it.`);
   } else if (b.risk === 'uncertain') {
     parts.push(`Leakage risk UNCERTAIN: the I²F solve did not converge (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations), so no confident number is shown.`);
   } else {

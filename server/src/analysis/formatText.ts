@@ -2,6 +2,7 @@
 // bound as what it is, and an unconverged solve never shown as a confident number.
 
 import type { AnalyzeReport, BatchReport } from './analyzeModel';
+import { formatDuration } from '../engine/budget';
 
 export function fmt(x: number, digits = 3): string {
   if (x === Infinity) return '∞';
@@ -10,7 +11,14 @@ export function fmt(x: number, digits = 3): string {
   return x.toPrecision(digits);
 }
 
+/** "the solve budget of 600 s ran out at relative residual 3.1e-3 after 212 iterations (~2.4 h more needed)". */
+export function budgetNote(s: BatchReport['solver']): string {
+  const left = s.budget?.estimatedSecondsLeft;
+  return `the solve budget of ${s.budget?.seconds} s ran out at relative residual ${fmt(s.relativeResidual, 2)} after ${s.iterations} iterations${left !== undefined ? ` (~${formatDuration(left)} more needed)` : ''}`;
+}
+
 export function riskLabel(b: BatchReport): string {
+  if (b.risk === 'uncertain' && b.solver.budget?.exhausted) return `UNCERTAIN (${budgetNote(b.solver)})`;
   if (b.risk === 'uncertain') return `UNCERTAIN (solve did not converge: residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations)`;
   return b.risk.toUpperCase();
 }

@@ -23,6 +23,8 @@ export interface I2fSettings {
   targetPsnr: number;
   /** Base URL for rule documentation links ('' = the extension's own docs/rules.md). */
   docsBaseUrl: string;
+  /** Wall seconds the I²F solves of one analysis may take (0 = no limit); past it the result is 'not converged'. */
+  solveBudgetSeconds: number;
 }
 
 export const DEFAULT_SETTINGS: I2fSettings = {
@@ -36,6 +38,7 @@ export const DEFAULT_SETTINGS: I2fSettings = {
   trace: { server: 'off' },
   targetPsnr: 15,
   docsBaseUrl: '',
+  solveBudgetSeconds: 0,
 };
 
 /** Largest batch an editor analysis runs at (the CLI's default too). */
@@ -68,6 +71,7 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     targetPsnr: num(r.targetPsnr, d.targetPsnr, () => true),
     // Only web and file links: a workspace's settings.json could otherwise make the rule links command: URIs.
     docsBaseUrl: typeof r.docsBaseUrl === 'string' && /^(https?|file):\/\//i.test(r.docsBaseUrl) ? r.docsBaseUrl : d.docsBaseUrl,
+    solveBudgetSeconds: num(r.solveBudgetSeconds, d.solveBudgetSeconds, (v) => v >= 0),
   };
 }
 
@@ -81,10 +85,15 @@ export interface AnalysisKnobs {
   seed: number;
   maxBatch: number;
   maxSamples: number;
+  /** Only when set (> 0): a budget-limited result must not answer for an unlimited one, and old keys stay valid. */
+  solveBudgetSeconds?: number;
 }
 
 export function analysisKnobs(s: I2fSettings): AnalysisKnobs {
-  return { damping: s.damping, seed: SEED, maxBatch: Math.min(MAX_BATCH, s.maxSamples), maxSamples: s.maxSamples };
+  return {
+    damping: s.damping, seed: SEED, maxBatch: Math.min(MAX_BATCH, s.maxSamples), maxSamples: s.maxSamples,
+    ...(s.solveBudgetSeconds > 0 ? { solveBudgetSeconds: s.solveBudgetSeconds } : {}),
+  };
 }
 
 export function configAnalysisSettings(s: I2fSettings): ConfigAnalysisSettings {

@@ -45,6 +45,7 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
 
   while (iterations < maxIterations) {
     checkAborted(opts.signal);
+    if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
     await dampedProduct(a, damping, p, ap);
     products++;
     const pap = dot(p, ap);

@@ -1,6 +1,7 @@
 // The I²F analysis: δ from the defences, I(δ) = (J Jᵀ + εI)⁻¹ J δ by Krylov solves, bounds, expected error under noise, risk.
 
 import { UserError } from '../errors';
+import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgress } from './budget';
 import { conjugateGradient } from './cg';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrum, ExtremeSpectrum, lambdaMax, LambdaMaxResult } from './lanczos';
@@ -92,6 +93,15 @@ export interface InfluenceOptions {
   noiseResponse?: boolean;
   signal?: AbortSignal;
   onProgress?: (stage: InfluenceStage, fraction: number) => void;
+  /**
+   * Wall-clock seconds all solves together may take (undefined or 0: no limit), counted from the first solve. A solve
+   * the budget stops is not converged (risk 'uncertain') and reports its residual and the time it still needed.
+   */
+  solveBudgetSeconds?: number;
+  /** Each solve iteration: iteration, residual and the time-left estimate (budget.ts), for progress messages. */
+  onSolveProgress?: (stage: InfluenceStage, progress: SolveProgress, budget: SolveBudget | undefined) => void;
+  /** Clock of the budget and the estimates (ms; default performance.now): tests inject a deterministic one. */
+  clock?: Clock;
 }
 
 /** What a cache keeps to re-answer a changed Gaussian std without a single product (I is linear in δ). */
@@ -152,6 +162,10 @@ export interface SolveSummary {
   converged: boolean;
   stopReason: SolveResult['stopReason'];
   limitedByPrecision: boolean;
+  /** Wall seconds the solve took. */
+  seconds: number;
+  /** When the budget stopped it: the estimated seconds it still needed to reach the tolerance (budget.ts). */
+  estimatedSecondsLeft?: number;
 }
 
 export interface InfluenceResult extends NoiseEvaluation {
@@ -168,6 +182,8 @@ export interface InfluenceResult extends NoiseEvaluation {
     relativeResidual: number;
     converged: boolean;
     solves: SolveSummary[];
+    /** The solve budget, when one was set: seconds allowed and spent, and whether it ran out. */
+    budget?: { seconds: number; spentSeconds: number; exhausted: boolean };
   };
   noise: { std: number; trace: number; traceStdError: number; traceMethod: NoiseResponse['noiseTraceMethod']; traceSamples: number };
   spectrum?: ExtremeSpectrum;
@@ -314,17 +330,31 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   });
 
   const solves: SolveSummary[] = [];
+  const clock = opts.clock ?? systemClock;
+  let budget: SolveBudget | undefined;
   const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage) => {
+    if (opts.solveBudgetSeconds && !budget) budget = new SolveBudget(opts.solveBudgetSeconds, clock);
     const logTol = Math.log(tolerance);
+    const estimator = new SolveEstimator(tolerance, clock);
+    const started = clock();
+    let last: SolveProgress | undefined;
     const common = {
-      tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value,
-      onProgress: (_: number, rel: number) => progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol))),
+      tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value, budget,
+      onProgress: (it: number, rel: number) => {
+        last = estimator.observe(it, rel);
+        opts.onSolveProgress?.(st, last, budget);
+        progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol)));
+      },
     };
+    const timed = (r: SolveResult) => ({
+      seconds: (clock() - started) / 1000,
+      ...(r.stopReason === 'budget' && last?.secondsLeft !== undefined ? { estimatedSecondsLeft: last.secondsLeft } : {}),
+    });
     if (precise) {
       const r = await reliableUpdateCG(gram, (v, o) => precise.gramVector(v, o), b, { ...common, updateFactor: opts.updateFactor });
       solves.push({
         purpose, precision: 'mixed', refinement: r.refinement, iterations: r.iterations, products: r.products,
-        relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false,
+        relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false, ...timed(r),
       });
       return r.solution;
     }
@@ -332,7 +362,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     const r = await solver(gram, b, common);
     solves.push({
       purpose, precision: 'products', iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
-      converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision,
+      converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision, ...timed(r),
     });
     return r.solution;
   };
@@ -411,6 +441,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       relativeResidual: worst ? worst.relativeResidual : 0,
       converged: solves.every((x) => x.converged),
       solves,
+      ...(budget ? { budget: { seconds: budget.seconds, spentSeconds: budget.elapsedSeconds, exhausted: budget.exhausted } } : {}),
     },
     noise: { std: s, trace, traceStdError, traceMethod, traceSamples },
     timing,

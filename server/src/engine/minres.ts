@@ -57,6 +57,7 @@ export async function minres(a: SymmetricProduct, b: Float64Array, opts: SolveOp
 
     while (iterations < maxIterations) {
       checkAborted(opts.signal);
+      if (opts.budget?.exhausted) { stopReason = 'budget'; break cycles; }
       const s = 1 / beta;
       for (let i = 0; i < n; i++) v[i] = s * r2[i];
       await dampedProduct(a, damping, v, y);

@@ -110,6 +110,7 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
 
   while (iterations < maxIterations) {
     checkAborted(opts.signal);
+    if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
     await dampedProduct(fast ? low : high, damping, p, ap);
     if (fast) report.lowProducts++;
     else report.highProducts++;

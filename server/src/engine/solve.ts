@@ -1,6 +1,7 @@
 // What the Krylov solvers of (J Jᵀ + εI) z = b share: the product type, options, result, and the true-residual check.
 
 import { axpy, norm, subtract } from './linalg';
+import type { SolveBudget } from './budget';
 
 /** out ← A v for a symmetric positive semi-definite A given only by its products (here A = J Jᵀ, I2F.md). */
 export type SymmetricProduct = (v: Float64Array, out: Float64Array) => Promise<void>;
@@ -15,6 +16,11 @@ export interface SolveOptions {
   /** Absolute damping ε ≥ 0 added to A (default 0: the undamped I²F the real attack achieves). */
   damping?: number;
   signal?: AbortSignal;
+  /**
+   * Wall-clock allowance shared by an analysis's solves (budget.ts): checked before each iteration's product; when it
+   * is spent the solve stops with stopReason 'budget' and its best iterate, not converged unless at tolerance.
+   */
+  budget?: SolveBudget;
   onProgress?: (iteration: number, relativeResidual: number) => void;
   /** Keep one history point every this many iterations (default 25), plus the first and the last. */
   historyEvery?: number;
@@ -49,8 +55,11 @@ export interface SolveResult {
   /** ‖b − (A+εI)z‖/‖b‖ recomputed from z at the end (0 when b = 0). */
   relativeResidual: number;
   converged: boolean;
-  /** Why the solver stopped. 'stagnated': the true residual stopped improving (float32 products limit it). */
-  stopReason: 'converged' | 'max-iterations' | 'stagnated' | 'breakdown' | 'non-finite';
+  /**
+   * Why the solver stopped. 'stagnated': the true residual stopped improving (float32 products limit it); 'budget':
+   * the wall-clock budget (SolveOptions.budget) was spent.
+   */
+  stopReason: 'converged' | 'max-iterations' | 'stagnated' | 'breakdown' | 'non-finite' | 'budget';
   /**
    * The residual floor float products allow, ATTAINABLE_FACTOR·u·‖A+εI‖·‖z‖/‖b‖ (0 for exact products). When
    * relativeResidual is above the tolerance but at most this, converged is true and limitedByPrecision says so.

@@ -1,0 +1,50 @@
+// The solve budget end to end through `i2f analyze`'s request (analyzeModel): a budget too small for any iteration
+// gives an 'uncertain' result that says the budget ran out, with its residual, in JSON and in text; the budget's
+// own logic is tested on a deterministic clock (test/unit/engine/budget.test.ts). 1e-9 s is spent before the first
+// product whatever the machine's speed, so nothing here depends on timing.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
+import { formatAnalysisText } from '../../../server/src/analysis/formatText';
+import { normaliseSettings, analysisKnobs, configAnalysisSettings } from '../../../server/src/analysis/settings';
+
+const model = join(__dirname, '../../../examples/models/mlp.onnx');
+const request = (budget?: number): AnalyzeRequest => ({
+  model, defences: ['gaussian:std=1e-3'], damping: 0, spectrumK: 0, seed: 0, loss: 'cross-entropy', traceSamples: 1,
+  ...(budget !== undefined ? { solveBudgetSeconds: budget } : {}),
+});
+
+test('a spent solve budget: risk uncertain, the budget and the residual in the report and the text', async () => {
+  const labels: string[] = [];
+  const report = await analyzeModel(request(1e-9), { onProgress: (stage) => labels.push(stage) });
+  const [b] = report.results;
+  assert.equal(b.risk, 'uncertain');
+  assert.equal(b.solver.converged, false);
+  assert.ok(b.solver.iterations <= 1, `${b.solver.iterations} iterations`);
+  assert.ok(b.solver.relativeResidual > 1e-6);
+  assert.equal(b.solver.budget?.exhausted, true);
+  assert.equal(b.solver.budget?.seconds, 1e-9);
+  assert.match(formatAnalysisText(report), /risk: UNCERTAIN \(the solve budget of 1e-9 s ran out at relative residual [\d.e+-]+ after [01] iterations/);
+});
+
+test('without a budget the same analysis converges and carries no budget field; progress names iterations and time left', async () => {
+  const labels: string[] = [];
+  const report = await analyzeModel(request(), { onProgress: (stage) => labels.push(stage) });
+  const [b] = report.results;
+  assert.equal(b.solver.converged, true);
+  assert.notEqual(b.risk, 'uncertain');
+  assert.equal(b.solver.budget, undefined);
+  assert.ok(labels.some((l) => /^solve-noise: iteration \d+, residual \d\.\de[+-]\d+, ~\d+ s left$/.test(l)), labels.filter((l) => l.startsWith('solve')).slice(0, 3).join(' | '));
+});
+
+test('i2f.solveBudgetSeconds: validated, part of the analysis knobs (cache key) only when set', () => {
+  assert.equal(normaliseSettings({}).solveBudgetSeconds, 0);
+  assert.equal(normaliseSettings({ solveBudgetSeconds: -5 }).solveBudgetSeconds, 0);
+  assert.equal(normaliseSettings({ solveBudgetSeconds: 'x' }).solveBudgetSeconds, 0);
+  const set = normaliseSettings({ solveBudgetSeconds: 600 });
+  assert.equal(analysisKnobs(set).solveBudgetSeconds, 600);
+  assert.equal(configAnalysisSettings(set).solveBudgetSeconds, 600);
+  assert.equal('solveBudgetSeconds' in analysisKnobs(normaliseSettings({})), false);
+});
