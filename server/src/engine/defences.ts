@@ -43,7 +43,8 @@ export function parseDefence(spec: string): DefenceModel {
   const colon = text.indexOf(':');
   const kindText = (colon < 0 ? text : text.slice(0, colon)).trim().toLowerCase();
   const kinds = Object.keys(SPECS);
-  if (!(kindText in SPECS)) {
+  // Own keys only: 'constructor' or '__proto__' are in every object ('in' would find them and crash below).
+  if (!Object.hasOwn(SPECS, kindText)) {
     throw bad(spec, `unknown defence '${kindText}'; allowed: ${kinds.map((k) => SPECS[k as DefenceModel['kind']].example).join(', ')}`);
   }
   const kind = kindText as DefenceModel['kind'];
@@ -54,10 +55,10 @@ export function parseDefence(spec: string): DefenceModel {
   for (const part of body ? body.split(',') : []) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase();
-    if (!(key in keys)) {
+    if (!Object.hasOwn(keys, key)) {
       throw bad(spec, `unknown key '${key}' for ${kind}; allowed: ${allowedKeys.join(', ')} (e.g. ${example})`);
     }
-    if (key in values) throw bad(spec, `key '${key}' given twice`);
+    if (Object.hasOwn(values, key)) throw bad(spec, `key '${key}' given twice`);
     const raw = eq < 0 ? '' : part.slice(eq + 1).trim();
     const x = raw === '' ? NaN : Number(raw);
     if (!Number.isFinite(x) || !keys[key].valid(x)) {
@@ -65,7 +66,7 @@ export function parseDefence(spec: string): DefenceModel {
     }
     values[key] = x;
   }
-  for (const key of allowedKeys) if (!(key in values)) throw bad(spec, `missing key '${key}' (${keys[key].allowed}; e.g. ${example})`);
+  for (const key of allowedKeys) if (!Object.hasOwn(values, key)) throw bad(spec, `missing key '${key}' (${keys[key].allowed}; e.g. ${example})`);
   return { kind, ...values } as DefenceModel;
 }
 

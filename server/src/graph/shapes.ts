@@ -105,6 +105,10 @@ export function analyseShapes(graph: Graph, inputs: Map<string, number[]>, optio
       }
     }
   }
+  // A graph output nothing produces (its node deleted or renamed) would surface later as a bare TypeError.
+  for (const out of graph.outputs) {
+    if (!types.has(out.name)) throw new UserError('corrupt-model', `graph output '${out.name}' is produced by no node, initialiser or input`, { file });
+  }
   return { types, constants };
 }
 
@@ -229,7 +233,14 @@ type Rule = (c: RuleContext) => ValueType[];
 
 const same: Rule = (c: RuleContext) => [c.input(0)];
 
+/** Elementwise ops that take any number of inputs; the others take exactly two (ONNX), as their derivatives assume. */
+const VARIADIC = new Set(['Sum', 'Mean', 'Max', 'Min']);
+
 const elementwise: Rule = (c: RuleContext) => {
+  if (!VARIADIC.has(c.node.opType)) {
+    c.input(1);
+    if (c.node.inputs.length > 2) c.fail(`takes two inputs but has ${c.node.inputs.length}`);
+  }
   const idx = c.node.inputs.map((_, i) => i);
   return [{ dtype: c.input(0).dtype, dims: c.broadcast(idx) }];
 };

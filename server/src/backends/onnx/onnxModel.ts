@@ -47,6 +47,8 @@ export class OnnxModel {
 
   /** An already loaded (or rewritten, e.g. split at a token embedding: embedding.ts) model with one static input. */
   static fromModel(file: string, model: Model): OnnxModel {
+    // The loss reads the first graph output (the logits); a graph with none has nothing to invert.
+    if (model.graph.outputs.length === 0) throw new UserError('unsupported-model', 'the model has no graph outputs; the analysis needs its logits as the first output', { file });
     const input = model.graph.inputs[0];
     const sampleDims = input.dims.slice(1).map((d, i) => {
       if (typeof d !== 'number' || d <= 0) {
