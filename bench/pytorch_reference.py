@@ -3,7 +3,8 @@
 
     /usr/bin/python3 bench/pytorch_reference.py [--models mlp,lenet,resnet8,resnet18] [--inputs DIR] [--out file.json]
         [--repeats N] [--budget S] [--analysis lenet:full,resnet18:lambda] [--no-analysis]
-        [--analysis-dtype float32|float64] [--export-only]
+        [--analysis-dtype float32|float64] [--export-only] [--attack mlp,lenet] [--attack-steps N]
+        [--attack-dtype float32|float64]
 
 Prints ONE JSON object (and writes it to --out if given):
   products: per model, median milliseconds (one thread, float32, 2 warm-up calls) of
@@ -15,6 +16,10 @@ Prints ONE JSON object (and writes it to --out if given):
   analysis: per requested model, the same work as the engine's analyzeInfluence(op, {delta, spectrumK: 20}) (see
     analysis()): g, lambda_max (Lanczos, 30 steps, early stop), [full] 100-step Lanczos spectrum, b = J delta,
     I_lb = |b| / lambda_max, [full] undamped CG to a true relative residual of 1e-6 as engine/cg.ts does it.
+  attack: per --attack model, the gradient-inversion attack bench/attack.ts times on the engine (see attack()): the
+    DLG L2 objective |g(x) - (g0 + delta)|^2 with known labels, torch.optim.LBFGS (strong Wolfe, history 100, lr 1,
+    no tolerance stop) for --attack-steps iterations from DIR/<model>/attack_start.npy; iterations and objective
+    evaluations per second.
 
 Models: mlp = examples/models/mlp.onnx (784-256-10 sigmoid); lenet = test/fixtures/models/dlg_lenet/model.onnx (DLG
 LeNet); resnet8 = test/fixtures/models/resnet8/model.onnx (BatchNorm in eval mode); resnet18 = CIFAR ResNet-18 built
@@ -352,6 +357,65 @@ def analysis(name, inputs, dtype="float32", mode="full", max_iter=10000, tol=1e-
     return out
 
 
+def attack(name, inputs, steps, dtype="float32"):
+    """The attack bench/attack.ts runs: same x, labels, delta and start (all from --inputs), L2 gradient matching,
+    L-BFGS as server/src/engine/attack.ts (strong Wolfe, history 100, first step 1, no tolerance stop). Its only
+    evaluation cap is generous (25 per iteration, torch's line-search limit), so `steps` is the stopping rule on both
+    sides unless a line search fails. One thread; products in `dtype`."""
+    if not inputs:
+        raise SystemExit("--attack needs --inputs (written by bench/run.ts)")
+    model, x, y, delta_np, desc = build(name, inputs)
+    tdt = torch.float64 if dtype == "float64" else torch.float32
+    model = model.to(tdt)
+    x = x.to(tdt)
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    delta = torch.cat([torch.from_numpy(np.array(delta_np[n], dtype=np.float64)).reshape(-1) for n in names]).to(tdt)
+    start = torch.from_numpy(np.load(Path(inputs) / name / "attack_start.npy")).to(tdt).reshape(x.shape)
+
+    def g(xx, create_graph=False):
+        loss = F.cross_entropy(model(xx), y)
+        return torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params, create_graph=create_graph)])
+
+    gstar = (g(x) + delta).detach()
+    xa = start.clone().requires_grad_(True)
+    evals = [0]
+    first = [None]
+
+    def closure():
+        opt.zero_grad()
+        d = g(xa, create_graph=True) - gstar
+        loss = d @ d
+        loss.backward()
+        evals[0] += 1
+        if first[0] is None:
+            first[0] = float(loss)
+        return loss
+
+    # warm-up (autograd's first double backward allocates), then a fresh optimizer from the same start
+    opt = torch.optim.LBFGS([xa], lr=1, max_iter=1, history_size=100, tolerance_grad=0, tolerance_change=0,
+                            line_search_fn="strong_wolfe")
+    closure()
+    with torch.no_grad():
+        xa.copy_(start)
+    evals[0], first[0] = 0, None
+    opt = torch.optim.LBFGS([xa], lr=1, max_iter=steps, max_eval=25 * steps, history_size=100, tolerance_grad=0,
+                            tolerance_change=0, line_search_fn="strong_wolfe")
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    opt.step(closure)
+    ms = (time.perf_counter() - t0) * 1e3
+    cpu_ms = (time.process_time() - c0) * 1e3
+    iters = int(opt.state[opt._params[0]]["n_iter"])
+    d = (g(xa.detach()) - gstar).detach()
+    err = (xa.detach() - x).reshape(-1).double()
+    return dict(description=desc, dtype=dtype, maxSteps=steps, steps=iters, evaluations=evals[0], ms=round(ms, 1),
+                cpuMs=round(cpu_ms, 1), stepsPerSecond=round(iters / (ms / 1e3), 2),
+                evaluationsPerSecond=round(evals[0] / (ms / 1e3), 2),
+                stop="steps" if iters >= steps else "line-search or max-eval",
+                initialLoss=first[0], loss=float(d @ d), rmse=float(err.norm()) / float(np.sqrt(err.numel())))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="mlp,lenet,resnet8,resnet18")
@@ -364,6 +428,9 @@ def main():
     ap.add_argument("--no-analysis", action="store_true")
     ap.add_argument("--analysis-dtype", default="float32", choices=["float32", "float64"])
     ap.add_argument("--export-only", action="store_true", help="write bench/out/resnet18.onnx and exit")
+    ap.add_argument("--attack", default="", help="comma list of models to run the L-BFGS L2 attack on ('' = none)")
+    ap.add_argument("--attack-steps", type=int, default=300)
+    ap.add_argument("--attack-dtype", default="float32", choices=["float32", "float64"])
     args = ap.parse_args()
     if args.export_only:
         print(export_resnet18())
@@ -377,7 +444,7 @@ def main():
         machine=platform.machine(), threads=torch.get_num_threads(), dtype="float32",
         loadavg=list(os.getloadavg()), cores=os.cpu_count(),
         unit="median milliseconds per product, end to end from the input",
-        products={}, analysis={},
+        products={}, analysis={}, attack={},
     )
     for name in [m for m in args.models.split(",") if m]:
         print(f"pytorch: timing {name} ...", file=sys.stderr, flush=True)
@@ -387,6 +454,9 @@ def main():
             name, mode = spec.split(":") if ":" in spec else (spec, "full")
             print(f"pytorch: {mode} analysis on {name} ...", file=sys.stderr, flush=True)
             result["analysis"][name] = analysis(name, args.inputs or None, args.analysis_dtype, mode)
+    for name in [m for m in args.attack.split(",") if m]:
+        print(f"pytorch: attack on {name} ({args.attack_steps} L-BFGS steps, {args.attack_dtype}) ...", file=sys.stderr, flush=True)
+        result["attack"][name] = attack(name, args.inputs or None, args.attack_steps, args.attack_dtype)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

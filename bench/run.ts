@@ -1,11 +1,13 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
-//                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis]
+//                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
 // full analysis (analyzeInfluence: λmax + I_lb + undamped I²F to 1e-6 + top-20 spectrum, the engine's default
 // solver; ResNet-18: λmax + I_lb only), the CG-loop overhead and maxRSS. Then bench/pytorch_reference.py on the
 // same batch, labels and δ (written to bench/out/inputs/) where /usr/bin/python3 has torch, and PASS/MISS per target.
+// MLP and LeNet also get the attack rows (bench/attack.ts, its own child): the L-BFGS L2 attack's steps per second
+// beside PyTorch's same attack, and how much faster the full I²F analysis is than the attack it predicts.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BENCH_MODELS, OUT, PRODUCTS, ROOT, type ChildResult } from './common';
 import { measureModel, type ChildOptions } from './measure';
+import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -27,13 +30,16 @@ interface Args {
   reusePytorch: boolean;
   raw: boolean;
   pytorchResnet18Analysis: boolean;
+  attack: boolean;
+  attackSteps: number;
+  attackChild?: string;
   child?: string;
   render?: string;
   analysis?: ChildOptions['analysis'];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -46,15 +52,20 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-raw') a.raw = false;
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
     else if (k === '--child') a.child = val();
+    else if (k === '--no-attack') a.attack = false;
+    else if (k === '--attack-steps') a.attackSteps = Number(val());
+    else if (k === '--attack-child') a.attackChild = val();
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
   for (const m of a.models) if (!BENCH_MODELS.some((b) => b.name === m)) throw new Error(`unknown model ${m} (known: ${BENCH_MODELS.map((b) => b.name).join(', ')})`);
   if (!(a.repeat > 0)) a.repeat = a.quick ? 7 : 21;
+  // 300 L-BFGS iterations: DLG's budget and `i2f attack`'s default (what the editor's "Run attack" runs).
+  if (!(a.attackSteps > 0)) a.attackSteps = a.quick ? 100 : 300;
   return a;
 }
 
@@ -66,6 +77,10 @@ async function main() {
     // re-print the table of a saved --json report (bench/out/bench.json)
     const fs = await import('node:fs/promises');
     process.stdout.write(renderText(JSON.parse(await fs.readFile(args.render, 'utf8'))) + '\n');
+    return;
+  }
+  if (args.attackChild) {
+    process.stdout.write(RESULT_TAG + JSON.stringify(await measureAttack(args.attackChild, args.attackSteps)) + '\n');
     return;
   }
   if (args.child) {
@@ -109,6 +124,20 @@ async function main() {
     }
   }
 
+  // The attack after the model's product child (it reads the inputs that child wrote), before PyTorch (which reads
+  // the attack's start).
+  const attacks: AttackBenchResult[] = [];
+  if (args.attack) {
+    for (const m of results.map((r) => r.name).filter((n) => ATTACK_MODELS.includes(n))) {
+      log(`[${m}] attack: ${args.attackSteps} L-BFGS steps in a child process ...`);
+      try {
+        attacks.push(await runChild(m, args, ['--attack-child', m, '--attack-steps', String(args.attackSteps)]) as unknown as AttackBenchResult);
+      } catch (e) {
+        log(`FAILED attack on ${m}: ${(e as Error).message}`);
+      }
+    }
+  }
+
   let pytorch: PyResult | undefined;
   const ptFile = path.join(OUT, 'pytorch.json');
   if (torch.ok && run.length) {
@@ -120,7 +149,7 @@ async function main() {
       const analyses = [done.includes('lenet') ? 'lenet:full' : '', args.pytorchResnet18Analysis && done.includes('resnet18') ? 'resnet18:lambda' : ''].filter(Boolean);
       const pyArgs = ['bench/pytorch_reference.py', '--models', done.join(','), '--inputs', path.join(OUT, 'inputs'),
         '--repeats', String(args.quick ? 5 : args.repeat), '--budget', args.quick ? '3' : '10', '--out', ptFile,
-        '--analysis', analyses.join(',')];
+        '--analysis', analyses.join(','), ...(attacks.length ? ['--attack', attacks.map((a) => a.name).join(','), '--attack-steps', String(args.attackSteps)] : [])];
       log(`running ${PY} ${pyArgs.join(' ')} ...`);
       const r = spawnSync(PY, pyArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20, env: { ...process.env, OMP_NUM_THREADS: '1' } });
       if (r.status === 0) pytorch = JSON.parse(r.stdout.toString());
@@ -129,8 +158,8 @@ async function main() {
   } else if (!torch.ok) log(`PyTorch comparison skipped: ${torch.why}`);
 
   const end = { loadavg: os.loadavg() };
-  const targets = evaluateTargets(results, pytorch, skipped);
-  const report = { start, end, skipped, results, pytorch, targets };
+  const targets = [...evaluateTargets(results, pytorch, skipped), ...attackTargets(attacks, pytorch)];
+  const report = { start, end, skipped, results, pytorch, targets, attacks };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -153,8 +182,8 @@ function pythonTorch(): { ok: boolean; why: string } {
   return r.status === 0 ? { ok: true, why: `torch ${r.stdout.trim()}` } : { ok: false, why: `${PY} cannot import torch/onnx` };
 }
 
-function runChild(name: string, args: Args): Promise<ChildResult> {
-  const childArgs = [...process.execArgv, __filename, '--child', name, '--repeat', String(args.repeat)];
+function runChild(name: string, args: Args, which: string[] = ['--child', name]): Promise<ChildResult> {
+  const childArgs = [...process.execArgv, __filename, ...which, '--repeat', String(args.repeat)];
   if (args.quick) childArgs.push('--quick');
   if (!args.raw) childArgs.push('--no-raw');
   return new Promise((resolve, reject) => {
@@ -175,7 +204,8 @@ function runChild(name: string, args: Args): Promise<ChildResult> {
 
 interface PyProducts { g_cpu_ms: number; Ju_cpu_ms: number; JTv_cpu_ms: number; JJTv_cpu_ms: number; g_ms: number; Ju_ms: number; JTv_ms: number; JJTv_ms: number; dTheta: number; dX: number; description: string }
 interface PyAnalysis { wall_s: number; cpu_s?: number; lambdaMax: number; lowerBound: number; cgIterations?: number; cgStop?: string; cgTrueResidual?: number; i2f?: number; lambdaMaxAndLowerBound_s: number; products: Record<string, number>; msPerJJTvInSolve?: number; stages_s: Record<string, number> }
-interface PyResult { torch: string; products: Record<string, PyProducts>; analysis: Record<string, PyAnalysis>; loadavg?: number[] }
+interface PyAttack { dtype: string; maxSteps: number; steps: number; evaluations: number; ms: number; cpuMs: number; stepsPerSecond: number; evaluationsPerSecond: number; stop: string; initialLoss: number; loss: number; rmse: number }
+interface PyResult { torch: string; products: Record<string, PyProducts>; analysis: Record<string, PyAnalysis>; attack?: Record<string, PyAttack>; loadavg?: number[] }
 
 // ---------------------------------------------------------------------------------------------------------------
 // targets
@@ -237,6 +267,16 @@ function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipp
   return t;
 }
 
+/** The engine's attack iterates at least as fast as PyTorch's same attack (the issue measured 94 vs 23–35 steps/s). */
+function attackTargets(attacks: AttackBenchResult[], py: PyResult | undefined): Target[] {
+  return attacks.map((a) => {
+    const p = py?.attack?.[a.name];
+    return p
+      ? { target: 'attack steps/s ≥ PyTorch (same L-BFGS L2 attack)', model: a.name, value: `${a.stepsPerSecond.toFixed(1)} steps/s (×${(a.stepsPerSecond / p.stepsPerSecond).toFixed(2)})`, limit: `${p.stepsPerSecond.toFixed(1)} steps/s (${p.dtype})`, status: a.stepsPerSecond >= p.stepsPerSecond ? 'PASS' : 'MISS' }
+      : { target: 'attack steps/s ≥ PyTorch (same L-BFGS L2 attack)', model: a.name, value: `${a.stepsPerSecond.toFixed(1)} steps/s`, limit: 'PyTorch', status: 'n/a', note: 'no PyTorch run' };
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // text report
 
@@ -248,7 +288,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; targets: Target[] }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; targets: Target[]; attacks?: AttackBenchResult[] }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -300,6 +340,28 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   for (const r of rep.results) if (r.analysis) out.push(`    ${r.name}: ${Object.entries(r.analysis.timing).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
   const pl = rep.pytorch?.analysis?.lenet;
   if (pl) out.push(`  PyTorch LeNet: wall ${f(pl.wall_s)} s, λmax ${pl.lambdaMax.toPrecision(5)}, I_lb ${pl.lowerBound.toExponential(3)}, I²F ${pl.i2f?.toExponential(3)}, CG ${pl.cgIterations} iterations (${pl.cgStop}, true residual ${pl.cgTrueResidual?.toExponential(2)}), ${f(pl.msPerJJTvInSolve, 3)} ms per solve product, CPU ${f(pl.cpu_s)} s; stages s ${JSON.stringify(pl.stages_s)}`);
+
+  if (rep.attacks?.length) {
+    out.push('\nAttack (L-BFGS on ‖g(x) − (g0 + δ)‖², same x, labels, δ and start on both sides, one thread): iterations and objective evaluations per second;');
+    out.push('speed-up = the attack\'s wall time to its stopping rule / the full I²F analysis\'s wall time (above); attack/prediction = attack RMSE / ‖I(δ)‖/√d_x');
+    const rows = [['model', 'steps (max) stop', 'ours steps/s (evals/s)', 'PyTorch steps/s (evals/s)', 'ours/PyTorch', 'attack wall s ours | PyTorch', 'I²F wall s', 'speed-up vs ours | PyTorch', 'attack/prediction ours | PyTorch']];
+    for (const a of rep.attacks) {
+      const p = rep.pytorch?.attack?.[a.name];
+      const an = rep.results.find((r) => r.name === a.name)?.analysis;
+      const i2fS = an?.mode === 'full' ? an.wallMs / 1000 : undefined;
+      const predicted = an?.i2f !== undefined ? an.i2f / Math.sqrt(a.inputSize) : undefined;
+      rows.push([
+        a.name, `${a.steps} (${a.maxSteps}) ${a.stopReason}`,
+        `${f(a.stepsPerSecond, 1)} (${f(a.evaluationsPerSecond, 1)})`, p ? `${f(p.stepsPerSecond, 1)} (${f(p.evaluationsPerSecond, 1)}) ${p.dtype}` : '–',
+        p ? `×${f(a.stepsPerSecond / p.stepsPerSecond, 2)}` : '–',
+        `${f(a.ms / 1000, 2)} | ${p ? f(p.ms / 1000, 2) : '–'}`, f(i2fS, 2),
+        `×${f(i2fS ? a.ms / 1000 / i2fS : undefined, 2)} | ×${f(i2fS && p ? p.ms / 1000 / i2fS : undefined, 2)}`,
+        `${f(predicted ? a.rmse / predicted : undefined, 3)} | ${f(predicted && p ? p.rmse / predicted : undefined, 3)}`,
+      ]);
+    }
+    out.push(table(rows));
+    out.push('  attack/prediction far above 1: the attack stopped before it reached the error I²F predicts (more steps needed; see I2F.md).');
+  }
 
   out.push('\nTargets');
   out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));

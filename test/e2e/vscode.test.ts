@@ -213,6 +213,19 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       await browser.screenshot('6-spectrum');
     });
 
+    await t.test('the spectrum panel runs the real attack and shows original, predicted and recovered', async () => {
+      const view = await webviewWith(page, '#run-attack');
+      await view.locator('#run-attack').click();
+      // The Flower config's MLP attack runs in the server's worker: progress in the page, then the pictures.
+      await view.locator('#attack-result .attack-row').first().waitFor({ timeout: 120_000 });
+      const kinds = await view.locator('#attack-result .attack-row').first().locator('figure').evaluateAll((fs) => fs.map((f) => f.getAttribute('data-kind')));
+      assert.deepEqual(kinds, ['original', 'predicted', 'recovered']);
+      const rmse = Number(await view.locator('[data-fact="rmse"]').first().getAttribute('data-value'));
+      const ratio = Number(await view.locator('[data-fact="ratio"]').first().getAttribute('data-value'));
+      assert.ok(rmse > 0 && Number.isFinite(ratio) && ratio > 0, `attack RMSE ${rmse}, attack / prediction ${ratio}`);
+      await browser.screenshot('6b-attack');
+    });
+
     await t.test('opening an .onnx file shows the model report', async () => {
       await openFile(page, 'models/mlp.onnx');
       const view = await webviewWith(page, '#verdict');
