@@ -360,7 +360,11 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
       ]);
     }
     out.push(table(rows));
-    out.push('  attack/prediction far above 1: the attack stopped before it reached the error I²F predicts (more steps needed; see I2F.md).');
+    const short = rep.attacks.filter((a) => {
+      const an = rep.results.find((r) => r.name === a.name)?.analysis;
+      return an?.i2f !== undefined && a.rmse / (an.i2f / Math.sqrt(a.inputSize)) > 1.5;
+    });
+    if (short.length) out.push(`  ${short.map((a) => a.name).join(', ')}: attack/prediction far above 1, the attack stopped before the error I²F predicts (more steps: --attack-steps; I2F.md), so its speed-up is a lower bound.`);
   }
 
   out.push('\nTargets');

@@ -180,6 +180,8 @@ export interface AttackView {
   hi: number;
   /** Rows of a strip: dims[0] for 2-D inputs (tokens × embedding), else 1. */
   rows: number;
+  /** Token-id models: how the inputs were mapped (they are attacked as embedding vectors). */
+  note?: string;
   batches: AttackBatchView[];
 }
 
@@ -204,6 +206,8 @@ export interface AttackBatchView {
   relativeResidual: number;
   /** Wall time of the I²F prediction, for the "prediction vs attack" comparison. */
   predictionMs: number;
+  /** Token-id models: fractions of the batch's tokens recovered (nearest embedding row) by the attack and the prediction. */
+  tokens?: { recovered: number; bagRecovered: number; predictedRecovered: number; predictedBagRecovered: number };
   perSample: AttackSampleView[];
 }
 
@@ -218,6 +222,8 @@ export interface AttackSampleView {
   original: number[];
   predicted: number[];
   recovered: number[];
+  /** Token-id models: this sample's recovered fractions and, with a vocabulary, the decoded texts. */
+  tokens?: { recovered: number; predicted: number; text?: string; recoveredText?: string; predictedText?: string };
 }
 
 // ── What the model report shows ─────────────────────────────────────────────────────────────────────────────────

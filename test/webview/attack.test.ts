@@ -18,6 +18,7 @@ const read = <T>(name: string) => JSON.parse(readFileSync(join(__dirname, 'data'
 const state = read<SpectrumState>('mlp-state');
 const images = read<AttackView>('mlp-attack');
 const vectors = read<AttackView>('vector-attack-unconverged');
+const text = read<AttackView>('text-attack');
 const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
 
 /** The panel's side: the spectrum on 'ready'; 'runAttack' answered by two progress messages and then the result. */
@@ -140,6 +141,35 @@ describe('the real attack on the spectrum page', { skip }, () => {
       const colour = await o.page.evaluate(`getComputedStyle(document.querySelector('.attack-batch [data-fact="predictedRmse"]')).color`);
       assert.equal(colour, 'rgb(204, 167, 0)');
       await o.page.locator('#attack').screenshot({ path: join(SHOTS, 'attack-strips-dark.png') });
+      assert.deepEqual(o.problems, []);
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('draws a token model\'s embeddings as one strip row per token with the decoded words and token recovery', async () => {
+    const o = await openPage(origin, 'spectrum', 'light', extensionWith(text));
+    try {
+      await o.page.waitForSelector('svg[data-chart="eigenvalues"] circle.mark');
+      await o.page.locator('#run-attack').click();
+      await o.page.waitForSelector('#attack-result .attack-row');
+      const [T, E] = text.sampleDims;
+      const cs = await canvases(o);
+      assert.equal(cs.length, 3);
+      for (const x of cs) {
+        assert.equal(x.pixels, T * E);
+        assert.equal(x.width / E, x.height / T, `${x.kind}: square cells, ${T} rows of ${E}`);
+      }
+      const s = text.batches[0].perSample[0];
+      const words = await o.page.locator('.attack-row p.tokens').allTextContents();
+      assert.equal(words.length, 3);
+      assert.ok(words[0].startsWith(`“${s.tokens!.text}”`));
+      assert.ok(words[1].startsWith(`“${s.tokens!.predictedText}”`) && words[1].includes(`${Math.round(100 * s.tokens!.predicted)}% of its tokens`));
+      assert.ok(words[2].startsWith(`“${s.tokens!.recoveredText}”`) && words[2].includes(`${Math.round(100 * s.tokens!.recovered)}% of its tokens`));
+      assert.equal((await factValue(o, 0, 'tokensRecovered')).value, text.batches[0].tokens!.recovered);
+      assert.equal((await factValue(o, 0, 'tokensPredicted')).value, text.batches[0].tokens!.predictedRecovered);
+      assert.match(await o.page.locator('#attack-result').textContent() ?? '', /Embedding space: .*embedding vectors/);
+      await o.page.locator('#attack').screenshot({ path: join(SHOTS, 'attack-text-light.png') });
       assert.deepEqual(o.problems, []);
     } finally {
       await o.close();

@@ -42,6 +42,11 @@ async function main(): Promise<void> {
       model: join(root, 'test/fixtures/models/mlp/model.onnx'), data: join(root, 'test/fixtures/models/mlp/x.npy'),
       labels: join(root, 'test/fixtures/models/mlp/labels.npy'), defences: ['gaussian:std=0.001'], batch: 2, maxIterations: 3,
     }),
+    // The text example's token-id model, attacked in embedding space ([8 tokens, 16]): heat strips and decoded words.
+    'text-attack': () => attack('examples/text/review.yaml', {
+      model: join(root, 'examples/text/tiny_text.onnx'), data: join(root, 'examples/text/samples.txt'), defences: ['gaussian:std=1e-3'],
+      batch: 1, maxSamples: 1,
+    }),
     'mlp-summary': () => summariseModel(join(root, 'examples/models/mlp.onnx')),
     'lenet-summary': () => summariseModel(join(root, 'examples/models/lenet.onnx')),
   };

@@ -59,8 +59,11 @@ export function renderAttack(v: AttackView): void {
   $<HTMLButtonElement>('run-attack').textContent = 'Run again';
   const root = $('attack-result');
   root.replaceChildren(el('p', 'note', `${v.method}. ${v.image ? '' : `Inputs are ${v.sampleDims.length === 2 ? `${v.sampleDims[0]} × ${v.sampleDims[1]} embeddings (one row per token)` : `vectors of ${v.sampleDims.join(' × ')} values`}, drawn as heat strips on the originals' scale ${num(v.lo)} … ${num(v.hi)}.`}`));
+  if (v.note) root.append(el('p', 'note', v.note));
   for (const b of v.batches) root.append(batch(v, b));
 }
+
+const pct = (x: number) => `${Math.round(100 * x)}%`;
 
 function batch(v: AttackView, b: AttackBatchView): HTMLElement {
   const box = el('div', 'attack-batch');
@@ -79,6 +82,10 @@ function batch(v: AttackView, b: AttackBatchView): HTMLElement {
     fact('attack time', duration(b.ms), 'ms', b.ms),
     fact('prediction time', duration(b.predictionMs), 'predictionMs', b.predictionMs),
     fact('stopped', b.stopReason, 'stopReason'),
+    ...(b.tokens ? [
+      fact('tokens: attack (any order)', `${pct(b.tokens.recovered)} (${pct(b.tokens.bagRecovered)})`, 'tokensRecovered', b.tokens.recovered),
+      fact('tokens: prediction (any order)', `${pct(b.tokens.predictedRecovered)} (${pct(b.tokens.predictedBagRecovered)})`, 'tokensPredicted', b.tokens.predictedRecovered),
+    ] : []),
   );
   box.append(facts);
   if (!b.converged) {
@@ -109,5 +116,15 @@ function sampleRow(v: AttackView, b: AttackBatchView, s: AttackSampleView): HTML
     figure('predicted', s.predicted, `predicted x0 + I(δ) · RMSE ${num(s.predictedRmse, 3)}${mark}`),
     figure('recovered', s.recovered, `recovered by the attack · RMSE ${num(s.rmse, 3)}, ${db(s.psnr)}${s.ssim === null ? '' : `, SSIM ${num(s.ssim, 3)}`}`),
   );
+  const t = s.tokens;
+  if (!t) return row;
+  // Token models: the decoded words under each strip (nearest embedding row), when the model has a vocabulary.
+  const words = [t.text, t.predictedText, t.recoveredText];
+  const shares = [1, t.predicted, t.recovered];
+  Array.from(row.children).forEach((f, i) => {
+    const p = el('p', 'tokens', words[i] !== undefined ? `“${words[i]}”` : '');
+    p.append(el('span', 'subtle', `${words[i] !== undefined ? ' · ' : ''}${i === 0 ? 'the sample' : `${pct(shares[i])} of its tokens`}`));
+    f.append(p);
+  });
   return row;
 }

@@ -32,16 +32,25 @@ export function attackView(report: AttackReport, config: string): AttackView {
   const batches: AttackBatchView[] = report.results.map((b) => {
     const inputs = b.inputs!;
     const cut = (xs: number[], i: number) => xs.slice(i * per, (i + 1) * per);
+    const t = b.tokens;
     return {
       samples: b.samples, labels: b.labels, defences: b.defense,
+      ...(t ? { tokens: { recovered: t.recovered, bagRecovered: t.bagRecovered, predictedRecovered: t.predicted.recovered, predictedBagRecovered: t.predicted.bagRecovered } } : {}),
       rmse: b.rmse, psnr: finite(b.psnr), ssim: b.ssim, predictedRmse: b.predictedRmse, predictedPsnr: finite(b.predictedPsnr),
       lowerBoundRmse: b.lowerBoundRmse, ratio: b.ratio, steps: b.steps, ms: b.ms, stopReason: b.stopReason,
       converged: b.prediction.converged, relativeResidual: b.prediction.relativeResidual, predictionMs: b.prediction.ms,
       perSample: b.perSample.map((p, i) => ({
         sample: p.sample, label: b.labels[i], rmse: p.rmse, psnr: finite(p.psnr), ssim: p.ssim, predictedRmse: p.predictedRmse,
         original: cut(inputs.original, i), predicted: cut(inputs.predicted, i), recovered: cut(inputs.recovered, i),
+        ...(t ? { tokens: {
+          recovered: t.perSample[i].recovered, predicted: t.perSample[i].predicted,
+          ...(t.text ? { text: t.text[i], recoveredText: t.recoveredText?.[i], predictedText: t.predictedText?.[i] } : {}),
+        } } : {}),
       })),
     };
   });
-  return { config, model: report.model.path, method, sampleDims: dims, image, lo, hi, rows: dims.length === 2 ? dims[0] : 1, batches };
+  return {
+    config, model: report.model.path, method, sampleDims: dims, image, lo, hi, rows: dims.length === 2 ? dims[0] : 1,
+    ...(report.model.input ? { note: `Embedding space: ${report.model.input.note}; RMSE and PSNR are of embedding vectors.` } : {}), batches,
+  };
 }
