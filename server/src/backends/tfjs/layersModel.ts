@@ -25,6 +25,24 @@ export class LayersBuilder {
   constructor(private readonly file: string, private readonly weights: Map<string, Tensor>) {}
 
   build(modelConfig: { class_name: string; config: unknown }): Model {
+    try {
+      return this.buildUnchecked(modelConfig);
+    } catch (e) {
+      throw this.malformed(e, "model.json's modelTopology");
+    }
+  }
+
+  /**
+   * The topology is the user's JSON, read field by field on trust: a field of the wrong type (null, a number where a
+   * list belongs) surfaces as a TypeError or RangeError somewhere below. Those become a located corrupt-model error;
+   * anything else is ours and stays as it is.
+   */
+  private malformed(e: unknown, where: string): unknown {
+    if (!(e instanceof TypeError || e instanceof RangeError)) return e;
+    return new UserError('corrupt-model', `${where} is malformed: ${e.message}`, { file: this.file });
+  }
+
+  private buildUnchecked(modelConfig: { class_name: string; config: unknown }): Model {
     const cls = modelConfig.class_name;
     const cfg = modelConfig.config as { layers?: LayerJson[]; input_layers?: unknown[][]; output_layers?: unknown[][] } | LayerJson[];
     const layers: LayerJson[] = Array.isArray(cfg) ? cfg : (cfg.layers ?? []);
@@ -128,6 +146,15 @@ export class LayersBuilder {
   }
 
   private layer(layer: LayerJson, inputs: string[], last: boolean): string {
+    try {
+      return this.layerUnchecked(layer, inputs, last);
+    } catch (e) {
+      const name = layer?.config?.name ?? layer?.name;
+      throw this.malformed(e, `layer ${typeof name === 'string' ? `'${name}' ` : ''}(${String(layer?.class_name)}) of model.json`);
+    }
+  }
+
+  private layerUnchecked(layer: LayerJson, inputs: string[], last: boolean): string {
     const c = layer.config;
     const name = (c.name as string) ?? layer.name ?? this.fresh(layer.class_name);
     const x = inputs[0];

@@ -22,10 +22,11 @@ export interface WeightsManifest {
 
 /** The shard files of a manifest, checked to lie inside the model's folder (a hostile model.json may name any path). */
 function shardPath(file: string, p: string, group: number): string {
+  if (typeof p !== 'string') throw new UserError('corrupt-model', `weight shard path ${JSON.stringify(p)} (group ${group + 1} of weightsManifest) is not a string`, { file });
   const folder = dirname(resolve(file));
   const full = resolve(folder, p);
   const rel = relative(folder, full);
-  if (typeof p !== 'string' || rel.startsWith('..') || isAbsolute(rel)) {
+  if (rel.startsWith('..') || isAbsolute(rel)) {
     throw new UserError('corrupt-weights', `weight shard '${p}' (group ${group + 1} of weightsManifest) is outside the model's folder`, { file });
   }
   return full;
