@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { modelFileFormat } from '../backends/modelFile';
 import { analysisPlan } from '../config/defences';
 import type { DiscoveredConfig } from '../workspace/discover';
 import type { NoiseResponse } from '../engine/influence';
@@ -94,7 +95,8 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
     model,
     // A model with external data reads files next to it: two byte-identical .onnx files in different folders
     // (each with its own weights.bin) must not share a result, and an edited weights.bin must change the key.
-    ...(hasher.mayHaveExternalData(config.model!) ? { externalData: await folderListing(dirname(resolve(config.model!))) } : {}),
+    // A TensorFlow.js model.json always does (its weight shards).
+    ...(hasher.mayHaveExternalData(config.model!) || modelFileFormat(config.model!) === 'tfjs' ? { externalData: await folderListing(dirname(resolve(config.model!))) } : {}),
     weights: await optional(config.weights),
     samples: await optional(config.samples),
     knobs,

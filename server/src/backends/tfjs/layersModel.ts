@@ -5,6 +5,7 @@
 
 import { UserError } from '../../errors';
 import type { Graph, Model, Node, Tensor } from '../../graph/ir';
+import { relayoutKernel, type ActivationLayout } from './layout';
 
 export interface LayerJson {
   class_name: string;
@@ -13,7 +14,7 @@ export interface LayerJson {
   inbound_nodes?: unknown[];
 }
 
-type Layout = 'nchw' | 'flat';
+type Layout = ActivationLayout;
 
 export class LayersBuilder {
   private readonly nodes: Node[] = [];
@@ -180,20 +181,8 @@ export class LayersBuilder {
         if (c.data_format === 'channels_first') throw new UserError('unsupported-op', `layer '${name}': data_format channels_first is not supported`, { file: this.file, node: name });
         const depthwise = layer.class_name === 'DepthwiseConv2D';
         const k = this.weight(name, depthwise ? 'depthwise_kernel' : 'kernel');
-        const [kh, kw, cin, m] = k.dims;
-        const cout = depthwise ? cin * m : m;
-        const w = new Float32Array(k.data.length);
-        const src = k.data as Float32Array;
-        for (let i = 0; i < kh; i++)
-          for (let j = 0; j < kw; j++)
-            for (let ci = 0; ci < cin; ci++)
-              for (let o = 0; o < m; o++) {
-                const v = src[((i * kw + j) * cin + ci) * m + o];
-                // OIHW; depthwise: output channel ci·m + o reads input channel ci only (group = cin).
-                if (depthwise) w[((ci * m + o) * kh + i) * kw + j] = v;
-                else w[((o * cin + ci) * kh + i) * kw + j] = v;
-              }
-        const ins = [x, this.init(`${name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`, { dtype: 'float32', dims: depthwise ? [cout, 1, kh, kw] : [cout, cin, kh, kw], data: w })];
+        const [kh, kw, cin] = k.dims;
+        const ins = [x, this.init(`${name}/${depthwise ? 'depthwise_kernel' : 'kernel'}`, relayoutKernel(k, depthwise))];
         if (c.use_bias !== false) ins.push(this.init(`${name}/bias`, this.weight(name, 'bias')));
         const y = this.emit('Conv', ins, {
           kernel_shape: { type: 'ints', value: [kh, kw] },

@@ -6,12 +6,13 @@ import { promises as fs } from 'node:fs';
 import { UserError } from '../../errors';
 import type { Model } from '../../graph/ir';
 import { DEFAULT_MAX_MODEL_BYTES, tooLarge } from '../onnx/load';
+import { GraphModelBuilder } from './graphModel';
 import { LayersBuilder } from './layersModel';
 import { readTfjsWeights } from './tfjsWeights';
 
 export { readTfjsWeights } from './tfjsWeights';
 
-/** A tfjs model.json → IR. Layers models; graph models (converter output) get a clear error for now. */
+/** A tfjs model.json → IR: a layers model (Keras topology) or a graph model (tfjs-converter's GraphDef JSON). */
 export async function loadTfjsModel(file: string, opts: { maxBytes?: number } = {}): Promise<Model> {
   const limit = opts.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   let size: number;
@@ -33,10 +34,8 @@ export async function loadTfjsModel(file: string, opts: { maxBytes?: number } = 
   }
   const topology = json?.modelTopology as Record<string, unknown> | undefined;
   if (!topology || typeof topology !== 'object') throw new UserError('corrupt-model', 'model.json has no modelTopology (not a TensorFlow.js model)', { file });
-  if (json.format === 'graph-model' || 'node' in topology) {
-    throw new UserError('unsupported-model', 'TensorFlow.js graph models (tfjs-converter output) are not supported yet: convert the Keras model as a layers model (--output_format tfjs_layers_model) or export ONNX', { file });
-  }
   const weights = await readTfjsWeights(file, json, { maxBytes: limit, used: size });
+  if (json.format === 'graph-model' || 'node' in topology) return new GraphModelBuilder(file, weights).build(topology, json.signature as never);
   const modelConfig = ((topology.model_config as Record<string, unknown>) ?? topology) as { class_name: string; config: unknown };
   return new LayersBuilder(file, weights).build(modelConfig);
 }
