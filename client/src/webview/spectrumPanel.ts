@@ -101,7 +101,12 @@ export class SpectrumPanel {
    */
   runAttack(): Promise<void> {
     const config = this.params.uri;
-    if (this.attackRun) return this.attackRun.done; // the running one answers this request too
+    if (this.attackRun) {
+      if (this.attackRun.config === config) return this.attackRun.done; // the running one answers this request too
+      // One on another config (the panel was re-targeted): it is being cancelled; start ours once it has stopped.
+      this.attackRun.cancel.cancel();
+      return this.attackRun.done.then(() => this.runAttack());
+    }
     if (!config) {
       this.postAttack({ type: 'attackStopped', message: 'No training config: open the panel from a config first.', cancelled: false });
       return Promise.resolve();

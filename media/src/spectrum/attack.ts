@@ -22,6 +22,8 @@ function fact(label: string, value: string, key: string, raw?: number | null): H
 
 /** The section's state while a job runs: the button turns into a Cancel, a progress bar follows the stages. */
 export function showAttackProgress(stage: string, fraction: number): void {
+  // A run started from the code lens: the section sits below the charts, bring it into view once.
+  if ($('cancel-attack').hidden) $('attack').scrollIntoView({ block: 'start' });
   $('run-attack').hidden = true;
   $('cancel-attack').hidden = false;
   const bar = $<HTMLProgressElement>('attack-progress');
