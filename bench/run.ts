@@ -1,5 +1,6 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
+//                  [--resnet50 products|analysis|off]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -8,6 +9,13 @@
 // same batch, labels and δ (written to bench/out/inputs/) where /usr/bin/python3 has torch, and PASS/MISS per target.
 // MLP and LeNet also get the attack rows (bench/attack.ts, its own child): the L-BFGS L2 attack's steps per second
 // beside PyTorch's same attack, and how much faster the full I²F analysis is than the attack it predicts.
+//
+// ResNet-50 (224×224×3, 25.6M θ; bench/out/resnet50.onnx from tools/fixtures/large_models.py, generated when missing
+// and /usr/bin/python3 has torch, else SKIPPED with the reason) runs bench/large.ts in a child process. Default
+// (--resnet50 products): g, Jᵀ v and J Jᵀ v times and the peak RSS of doing them (about 30 s here), beside PyTorch's
+// same products (large_models.py --time, about 90 s: its J Jᵀ v alone is ~29 s). --resnet50 analysis: λmax + I_lb
+// instead (80–100 s here, peak RSS of the analysis); PyTorch's λmax is not run (16 Lanczos steps × its J Jᵀ v ≈ 8 min),
+// the table gives that product count times its measured J Jᵀ v, labelled as an estimate. --resnet50 off: neither.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -33,13 +41,14 @@ interface Args {
   attack: boolean;
   attackSteps: number;
   attackChild?: string;
+  resnet50: 'products' | 'analysis' | 'off';
   child?: string;
   render?: string;
   analysis?: ChildOptions['analysis'];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0 };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -51,6 +60,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--reuse-pytorch') a.reusePytorch = true;
     else if (k === '--no-raw') a.raw = false;
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
+    else if (k === '--resnet50') {
+      const v = val();
+      if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
+      a.resnet50 = v;
+    }
     else if (k === '--child') a.child = val();
     else if (k === '--no-attack') a.attack = false;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
@@ -58,7 +72,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -157,9 +171,11 @@ async function main() {
     }
   } else if (!torch.ok) log(`PyTorch comparison skipped: ${torch.why}`);
 
+  const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
+
   const end = { loadavg: os.loadavg() };
-  const targets = [...evaluateTargets(results, pytorch, skipped), ...attackTargets(attacks, pytorch)];
-  const report = { start, end, skipped, results, pytorch, targets, attacks };
+  const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch)];
+  const report = { start, end, skipped, results, pytorch, large, targets, attacks };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -180,6 +196,53 @@ function pythonTorch(): { ok: boolean; why: string } {
   if (!existsSync(PY)) return { ok: false, why: `${PY} not found` };
   const r = spawnSync(PY, ['-c', 'import torch, onnx; print(torch.__version__)'], { encoding: 'utf8' });
   return r.status === 0 ? { ok: true, why: `torch ${r.stdout.trim()}` } : { ok: false, why: `${PY} cannot import torch/onnx` };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ResNet-50 (bench/large.ts in a child process, PyTorch's products by tools/fixtures/large_models.py --time)
+
+interface LargeOurs { mode: 'products-only' | 'lambda'; parameters: number; inputSize: number; products?: Record<'g' | 'JTv' | 'JJTv', { firstMs: number; ms: number }>; gramMs: number; lambdaMax?: number; lambdaSteps?: number; lowerBound?: number; analysisMs?: number; lambdaMaxAndLowerBoundMs?: number; timing?: Record<string, number>; totalMs: number; peakRssMB: number }
+interface LargePytorch { torch: string; parameters: number; ms: Record<'g' | 'JTv' | 'JJTv', number>; peakRssMB: number }
+interface LargeResult { mode: 'products' | 'analysis'; ours: LargeOurs; pytorch?: LargePytorch }
+
+/** Last stdout line that parses as a JSON object (both scripts end with one). */
+function lastJson<T>(stdout: string): T | undefined {
+  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? (JSON.parse(line) as T) : undefined;
+}
+
+function runResnet50(mode: 'products' | 'analysis', torch: { ok: boolean; why: string }, skipped: Record<string, string>): LargeResult | undefined {
+  const file = path.join(OUT, 'resnet50.onnx');
+  if (!existsSync(file)) {
+    if (!torch.ok) {
+      skipped.resnet50 = `bench/out/resnet50.onnx is missing and ${PY} has no torch to generate it (${torch.why})`;
+      log(`SKIPPED resnet50: ${skipped.resnet50}`);
+      return undefined;
+    }
+    log('exporting bench/out/resnet50.onnx with tools/fixtures/large_models.py ...');
+    const r = spawnSync(PY, ['tools/fixtures/large_models.py', '--model', 'resnet50'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) {
+      skipped.resnet50 = `export failed (exit ${r.status})`;
+      log(`SKIPPED resnet50: ${skipped.resnet50}`);
+      return undefined;
+    }
+  }
+  log(`[resnet50] ${mode === 'products' ? 'g, Jᵀ v, J Jᵀ v' : 'λmax + I_lb'} in a child process (bench/large.ts) ...`);
+  const c = spawnSync(process.execPath, [...process.execArgv, 'bench/large.ts', file, ...(mode === 'products' ? ['--products-only'] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  const ours = c.status === 0 ? lastJson<LargeOurs>(c.stdout.toString()) : undefined;
+  if (!ours) {
+    skipped.resnet50 = `bench/large.ts failed (exit ${c.status})`;
+    log(`FAILED resnet50: ${skipped.resnet50}`);
+    return undefined;
+  }
+  let pytorch: LargePytorch | undefined;
+  if (torch.ok) {
+    log('[resnet50] PyTorch g, Jᵀ v, J Jᵀ v (tools/fixtures/large_models.py --time, 1 thread) ...');
+    const p = spawnSync(PY, ['tools/fixtures/large_models.py', '--model', 'resnet50', '--keep', '--time', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    pytorch = p.status === 0 ? lastJson<LargePytorch>(p.stdout.toString()) : undefined;
+    if (!pytorch) log(`PyTorch ResNet-50 timing failed (exit ${p.status})`);
+  }
+  return { mode, ours, pytorch };
 }
 
 function runChild(name: string, args: Args, which: string[] = ['--child', name]): Promise<ChildResult> {
@@ -230,7 +293,7 @@ export function cgOverhead(r: ChildResult): { vsRaw?: number; vsOperator?: numbe
   };
 }
 
-function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>): Target[] {
+function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>, large?: LargeResult): Target[] {
   const t: Target[] = [];
   const f = (x: number, d = 2) => x.toFixed(d);
   for (const r of results) {
@@ -264,6 +327,22 @@ function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipp
   }
   if (r18) t.push({ target: 'ResNet-18 peak RSS < 1.5 GB', model: 'resnet18', value: `${f(r18.rss.peakMB, 0)} MB`, limit: '1536 MB', status: r18.rss.peakMB < 1536 ? 'PASS' : 'MISS' });
   else if (skipped.resnet18) t.push({ target: 'ResNet-18 targets', model: 'resnet18', value: 'skipped', limit: '', status: 'n/a', note: skipped.resnet18 });
+  if (large) {
+    const o = large.ours;
+    const p = large.pytorch;
+    t.push(p
+      ? { target: 'ResNet-50 J Jᵀ v wall ≤ PyTorch', model: 'resnet50', value: `${f(o.gramMs / 1000)} s`, limit: `${f(p.ms.JJTv / 1000)} s`, status: o.gramMs <= p.ms.JJTv ? 'PASS' : 'MISS' }
+      : { target: 'ResNet-50 J Jᵀ v wall ≤ PyTorch', model: 'resnet50', value: `${f(o.gramMs / 1000)} s`, limit: 'PyTorch', status: 'n/a', note: 'no PyTorch run' });
+    if (large.mode === 'products')
+      t.push(p
+        ? { target: 'ResNet-50 peak RSS ≤ PyTorch (same products)', model: 'resnet50', value: `${f(o.peakRssMB, 0)} MB`, limit: `${f(p.peakRssMB, 0)} MB`, status: o.peakRssMB <= p.peakRssMB ? 'PASS' : 'MISS' }
+        : { target: 'ResNet-50 peak RSS ≤ PyTorch (same products)', model: 'resnet50', value: `${f(o.peakRssMB, 0)} MB`, limit: 'PyTorch', status: 'n/a', note: 'no PyTorch run' });
+    else {
+      const s = (o.lambdaMaxAndLowerBoundMs ?? NaN) / 1000;
+      t.push({ target: 'ResNet-50 λmax + I_lb within minutes (< 300 s)', model: 'resnet50', value: `${f(s, 1)} s (${o.lambdaSteps} Lanczos steps)`, limit: '300 s', status: s < 300 ? 'PASS' : 'MISS' });
+      t.push({ target: 'ResNet-50 λmax + I_lb peak RSS < 3 GB', model: 'resnet50', value: `${f(o.peakRssMB, 0)} MB`, limit: '3072 MB', status: o.peakRssMB < 3072 ? 'PASS' : 'MISS' });
+    }
+  } else if (skipped.resnet50) t.push({ target: 'ResNet-50 targets', model: 'resnet50', value: 'skipped', limit: '', status: 'n/a', note: skipped.resnet50 });
   return t;
 }
 
@@ -288,7 +367,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; targets: Target[]; attacks?: AttackBenchResult[] }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; targets: Target[]; attacks?: AttackBenchResult[] }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -366,6 +445,7 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     });
     if (short.length) out.push(`  ${short.map((a) => a.name).join(', ')}: attack/prediction far above 1, the attack stopped before the error I²F predicts (more steps: --attack-steps; I2F.md), so its speed-up is a lower bound.`);
   }
+  if (rep.large) out.push('', ...renderLarge(rep.large));
 
   out.push('\nTargets');
   out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));
@@ -373,6 +453,26 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   const pass = rep.targets.filter((t) => t.status === 'PASS').length;
   out.push(`\n${pass} PASS, ${miss} MISS, ${rep.targets.length - pass - miss} n/a. JSON: bench/out/bench.json (or --json).`);
   return out.join('\n');
+}
+
+function renderLarge(l: LargeResult): string[] {
+  const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
+  const o = l.ours;
+  const p = l.pytorch;
+  const out = [`ResNet-50 (${o.parameters.toLocaleString('en')} θ, d_x ${o.inputSize}, batch 1, one thread; bench/large.ts${p ? `, PyTorch ${p.torch} float32 by tools/fixtures/large_models.py --time` : ''}; PyTorch's J Jᵀ v is Jᵀ v then J u, ours one fused graph)`];
+  if (l.mode === 'products' && o.products) {
+    const rows = [['', 'g s', 'Jᵀ v s', 'J Jᵀ v s', 'first calls g / Jᵀ v / J Jᵀ v s (session build)', 'peak RSS MB']];
+    rows.push(['ours', f(o.products.g.ms / 1000), f(o.products.JTv.ms / 1000), f(o.products.JJTv.ms / 1000), [o.products.g, o.products.JTv, o.products.JJTv].map((x) => f(x.firstMs / 1000, 1)).join(' / '), f(o.peakRssMB, 0)]);
+    if (p) rows.push(['PyTorch', f(p.ms.g / 1000), f(p.ms.JTv / 1000), f(p.ms.JJTv / 1000), '–', f(p.peakRssMB, 0)]);
+    out.push(table(rows));
+  } else {
+    const rows = [['', 'λmax + I_lb s', 'Lanczos steps', 'λmax', 'I_lb', 'J Jᵀ v s', 'undamped I²F: s per 1,000 CG iterations', 'peak RSS MB']];
+    rows.push(['ours', f((o.lambdaMaxAndLowerBoundMs ?? NaN) / 1000, 1), String(o.lambdaSteps ?? '–'), o.lambdaMax?.toPrecision(5) ?? '–', o.lowerBound?.toExponential(3) ?? '–', f(o.gramMs / 1000), f(o.gramMs, 0), f(o.peakRssMB, 0)]);
+    if (p) rows.push(['PyTorch (estimate)', `≈ ${f(((o.lambdaSteps ?? 0) * p.ms.JJTv + p.ms.g) / 1000, 0)}`, String(o.lambdaSteps ?? '–'), 'not run', 'not run', f(p.ms.JJTv / 1000), f(p.ms.JJTv, 0), `${f(p.peakRssMB, 0)} (products)`]);
+    out.push(table(rows));
+    if (o.timing) out.push(`  stage ms: ${Object.entries(o.timing).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
+  }
+  return out;
 }
 
 main().catch((e) => {
