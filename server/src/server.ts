@@ -33,7 +33,7 @@ import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
 import { Slots } from './features/slots';
 import { WorkerPool } from './analysis/workerPool';
-import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, workerCountOf, type I2fSettings } from './analysis/settings';
+import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './analysis/settings';
 import { toDiagnostic } from './features/diagnostics';
 import { hoverAt } from './features/hover';
 import { inlayHints } from './features/inlayHints';
@@ -393,7 +393,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   if (stale()) return;
   if (entry) {
     scheduler.release(s.path);
-    const thresholds = { highPsnr: settings.thresholds.high, mediumPsnr: settings.thresholds.medium };
+    const thresholds = riskThresholdsOf(settings);
     const { report, rescaled } = reevaluate(entry, config.setup, thresholds, settings.targetPsnr);
     const fromCache = s.delivered !== key;
     s.delivered = undefined;

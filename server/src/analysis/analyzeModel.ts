@@ -14,7 +14,7 @@ import { readSafetensors } from '../formats/safetensors';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { argmaxRows, loadSamples, oneHot, parseLabels, type Samples } from './inputs';
-import { openTokenSession, type TokenModelInfo, type TokenReport } from './tokens';
+import { openTokenSession, tokenRisk, type TokenModelInfo, type TokenReport } from './tokens';
 
 export interface AnalyzeRequest {
   model: string;
@@ -210,7 +210,10 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       });
       hooks.onInfluence?.(k, r);
       const tokens = text?.recovery(first, size, x, r);
-      results.push({ ...batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0), ...(agreement ? { crossCheck: agreement } : {}), ...(tokens ? { tokens } : {}) });
+      const report = batchReport(r, first, labels, batchDefences.map(describeDefence), performance.now() - t0);
+      // Text models are graded on the tokens an attacker recovers, not on embedding-space PSNR (risk.ts).
+      if (tokens) report.risk = tokenRisk(report.risk, tokens, req.thresholds);
+      results.push({ ...report, ...(agreement ? { crossCheck: agreement } : {}), ...(tokens ? { tokens } : {}) });
     } finally {
       await op.dispose();
     }

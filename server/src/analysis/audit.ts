@@ -17,7 +17,7 @@ import { opHistogram } from '../graph/support';
 import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './configFindings';
 import { analysisKey, ContentHasher, ResultCache } from './cache';
 import { noiseParamsOf, reevaluate, type CachedAnalysis, type CachedBatch } from './noiseRescale';
-import { analysisKnobs, configAnalysisSettings, workerCountOf, type I2fSettings } from './settings';
+import { analysisKnobs, configAnalysisSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './settings';
 import { loadAuditSettings } from './report/settingsFile';
 import { exitCodeOf, summaryLine, type AuditRun, type ConfigOutcome, type FailOn, type RootOutcome } from './report/model';
 import { formatText } from './report/text';
@@ -202,7 +202,7 @@ async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings,
     if ('failure' in fresh) return { ...base, status: 'failed', reason: fresh.failure, cacheKey: key, findings: findingsOf(config, settings, { failure: fresh.failure }) };
     entry = fresh.entry;
   }
-  const thresholds = { highPsnr: settings.thresholds.high, mediumPsnr: settings.thresholds.medium };
+  const thresholds = riskThresholdsOf(settings);
   const { report, rescaled } = reevaluate(entry, config.setup, thresholds, settings.targetPsnr);
   return {
     ...base,

@@ -11,6 +11,7 @@ import type { ConfigField } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
+import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
 import { budgetNote, fmt } from './formatText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
@@ -162,9 +163,28 @@ function primaryField(plan: AnalysisPlan, modelField?: ConfigField<string>): Con
   return plan.defences[0]?.fields[0] ?? plan.relative[0]?.fields[0] ?? plan.batchFields[0] ?? modelField;
 }
 
-function worstBatch(report: AnalyzeReport): BatchReport {
-  // The most exposed batch decides: lowest attacker error (highest PSNR); an uncertain result never hides.
-  return report.results.reduce((worst, b) => (b.risk === 'uncertain' || expectedPsnr(b) > expectedPsnr(worst) ? b : worst));
+export function worstBatch(report: AnalyzeReport): BatchReport {
+  // The most exposed batch decides: lowest attacker error (highest PSNR; text: most tokens recovered); an uncertain
+  // result never hides.
+  const exposure = (b: BatchReport) => (b.tokens ? mostExposedTokens(b.tokens).recovered : expectedPsnr(b));
+  return report.results.reduce((worst, b) => (b.risk === 'uncertain' || exposure(b) > exposure(worst) ? b : worst));
+}
+
+/** Percent for messages: 88%, 12.5% → 13%. */
+export function percent(x: number): string {
+  return `${Math.round(x * 100)}%`;
+}
+
+/** "an attacker would recover N% of tokens …" for a text batch (messages, hovers, reports say it the same way). */
+export function tokenSentence(t: TokenReport): string {
+  const top = mostExposedTokens(t);
+  const many = t.perSample.length > 1;
+  return `a gradient-inversion attacker would recover ${percent(top.recovered)} of the tokens of sample ${top.sample}${many ? ` (${percent(t.recovered)} over the batch)` : ''} (per position ${t.perPosition.map(percent).join(' ')}; ${t.metric} nearest embedding row of ${t.reconstruction})`;
+}
+
+/** Said of every text result: which space the RMSE/PSNR (and the I²F) live in. */
+export function embeddingSpaceNote(input: TokenModelInfo): string {
+  return `The model reads token ids: every number (I²F, RMSE, PSNR) is in embedding space, x = ${input.embeddingMatrix}[ids] (${input.sequenceLength} tokens × ${input.embeddingDim}).`;
 }
 
 function expectedPsnr(b: BatchReport): number {
@@ -194,13 +214,16 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
     parts.push(`Leakage risk UNCERTAIN: ${budgetNote(b.solver)}, so no confident number is shown; raise i2f.solveBudgetSeconds to finish it.`);
   } else if (b.risk === 'uncertain') {
     parts.push(`Leakage risk UNCERTAIN: the I²F solve did not converge (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations), so no confident number is shown.`);
+  } else if (b.tokens) {
+    parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, ${tokenSentence(b.tokens)}; embedding-space RMSE ${fmt(rmse)} (PSNR ${fmt(psnr)} dB).`);
   } else {
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
   }
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
+  if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
     const n = b.noiseForTarget;
-    parts.push(`Reaching the ${targetPsnr} dB target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
+    parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
   }
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {

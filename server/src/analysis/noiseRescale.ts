@@ -6,6 +6,7 @@ import { evaluateNoiseScale, noiseForTarget, type NoiseResponse } from '../engin
 import type { RiskThresholds } from '../engine/risk';
 import type { AnalyzeReport, BatchReport } from './analyzeModel';
 import type { TrainingSetup } from '../config/trainingSetup';
+import { tokenRisk, tokensAtStd } from './tokens';
 
 /** The configured Gaussian noise, as the parts a noise-only edit may change. */
 export interface NoiseParams {
@@ -88,6 +89,8 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
     const first = orig.samples[0] ?? 0;
     const sample = (s: { index: number; rmse: number; psnr: number }) => ({ sample: first + s.index, rmse: s.rmse, psnr: s.psnr });
     const { i2fExpected: _e, i2fExpectedStdError: _se, ...rest } = orig;
+    // Text: the tokens at the new std come from each token's nearest-row path along the noise (tokens.ts).
+    const tokens = orig.tokens ? tokensAtStd(orig.tokens, std, first) : undefined;
     return {
       ...rest,
       defense: [...plan.defences.map((d) => d.spec), ...orig.defense.slice(plan.defences.length)],
@@ -99,10 +102,11 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
       psnr: ev.psnr,
       expectedRmse: ev.expectedRmse,
       expectedPsnr: ev.expectedPsnr,
-      risk: ev.risk,
+      risk: tokens ? tokenRisk(ev.risk, tokens, thresholds) : ev.risk,
       perSample: ev.perSample.map(sample),
       mostExposed: ev.mostExposed ? sample(ev.mostExposed) : null,
       noiseForTarget: nft,
+      ...(tokens ? { tokens } : {}),
     };
   });
   return { report: { ...entry.report, results }, rescaled };

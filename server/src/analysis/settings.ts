@@ -3,12 +3,14 @@
 
 import { cpus } from 'node:os';
 import type { ConfigAnalysisSettings } from './configFindings';
+import type { RiskThresholds } from '../engine/risk';
 
 export type TraceLevel = 'off' | 'messages' | 'verbose';
 
 export interface I2fSettings {
   enable: boolean;
-  thresholds: { high: number; medium: number };
+  /** high/medium: predicted attacker PSNR (dB); tokensHigh/tokensMedium: recovered-token fraction for text models. */
+  thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number };
   /** Absolute damping ε added to J Jᵀ (0 = undamped, what the real attack achieves). */
   damping: number;
   /** Samples analysed per config; the analysed batch is capped by it too. */
@@ -29,7 +31,7 @@ export interface I2fSettings {
 
 export const DEFAULT_SETTINGS: I2fSettings = {
   enable: true,
-  thresholds: { high: 20, medium: 12 },
+  thresholds: { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 },
   damping: 0,
   maxSamples: 1,
   maxModelSizeMB: 512,
@@ -57,10 +59,14 @@ export function normaliseSettings(raw: unknown): I2fSettings {
   let high = num(thresholds.high, d.thresholds.high, () => true);
   let medium = num(thresholds.medium, d.thresholds.medium, () => true);
   if (medium > high) [high, medium] = [d.thresholds.high, d.thresholds.medium];
+  const fraction = (v: number) => v >= 0 && v <= 1;
+  let tokensHigh = num(thresholds.tokensHigh, d.thresholds.tokensHigh, fraction);
+  let tokensMedium = num(thresholds.tokensMedium, d.thresholds.tokensMedium, fraction);
+  if (tokensMedium > tokensHigh) [tokensHigh, tokensMedium] = [d.thresholds.tokensHigh, d.thresholds.tokensMedium];
   const trace = r.trace && typeof r.trace === 'object' ? r.trace.server : undefined;
   return {
     enable: typeof r.enable === 'boolean' ? r.enable : d.enable,
-    thresholds: { high, medium },
+    thresholds: { high, medium, tokensHigh, tokensMedium },
     damping: num(r.damping, d.damping, (v) => v >= 0),
     maxSamples: Math.floor(num(r.maxSamples, d.maxSamples, (v) => v >= 1 && v <= 1024)),
     maxModelSizeMB: num(r.maxModelSizeMB, d.maxModelSizeMB, (v) => v > 0),
@@ -101,6 +107,12 @@ export function configAnalysisSettings(s: I2fSettings): ConfigAnalysisSettings {
     ...analysisKnobs(s),
     targetPsnr: s.targetPsnr,
     maxModelBytes: s.maxModelSizeMB * 1024 * 1024,
-    thresholds: { highPsnr: s.thresholds.high, mediumPsnr: s.thresholds.medium },
+    thresholds: riskThresholdsOf(s),
   };
+}
+
+/** The engine's risk thresholds from the settings (risk.ts). */
+export function riskThresholdsOf(s: I2fSettings): RiskThresholds {
+  const t = s.thresholds;
+  return { highPsnr: t.high, mediumPsnr: t.medium, highTokens: t.tokensHigh, mediumTokens: t.tokensMedium };
 }

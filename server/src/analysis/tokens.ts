@@ -11,6 +11,7 @@ import { readNpy } from '../formats/npy';
 import { OnnxModel } from '../backends/onnx/onnxModel';
 import { embedTokens, embeddingMatrix, findTokenEmbedding, recoverTokens, splitAtEmbedding, type TokenEmbedding, type TokenRecovery } from '../backends/onnx/embedding';
 import type { InfluenceResult } from '../engine/influence';
+import { DEFAULT_RISK_THRESHOLDS, riskLevel, type RiskLevel, type RiskThresholds } from '../engine/risk';
 import type { Samples } from './inputs';
 
 /** Nearest-row metric used for token recovery (stated in every report). */
@@ -38,10 +39,25 @@ export interface TokenReport {
   perSample: { sample: number; recovered: number }[];
   /** Which reconstruction was decoded: x0 + I(δ_det) + s·I(z) for the seeded draw z (or without either part). */
   reconstruction: string;
+  /** Gaussian std s of the decoded reconstruction x0 + I(δ_det) + s·I(z). */
+  std: number;
   ids: number[][];
   nearest: number[][];
   text?: string[];
   recoveredText?: string[];
+  /**
+   * Per token (batch-major, N·T entries): the nearest row of x0 + I(δ_det) + s·I(z) as s grows from 0 — row[k] from
+   * std[k] on (std[0] = 0). A config edit that changes only the noise is decoded from this without E or a product.
+   */
+  alongNoise: NoisePath[];
+}
+
+/** Nearest embedding row of one token along the noise scale: row[k] is nearest for s in [std[k], std[k+1]). */
+export interface NoisePath {
+  std: number[];
+  row: number[];
+  /** The rows' words (when a vocabulary is known). */
+  word?: string[];
 }
 
 export interface TokenSession {
@@ -164,13 +180,114 @@ export async function openTokenSession(model: OnnxModel, dataPath: string | unde
         recovered: out.recovered,
         perPosition: out.perPosition,
         perSample,
-        reconstruction: [det ? 'x0 + I(δ_det)' : 'x0', noise && s > 0 ? `+ ${s.toExponential(3)}·I(z) (one seeded Gaussian draw)` : ''].join(' ').trim(),
+        reconstruction: reconstructionLabel(!!det, noise ? s : 0),
+        std: s,
+        alongNoise: noisePaths(E, info.dim, Float64Array.from(x, (xi, i) => xi + (det ? det[i] : 0)), noise).map((p) => (vocab ? { ...p, word: p.row.map(word) } : p)),
         ids: rows(batchIds),
         nearest: rows(out.nearest),
         ...(texts || vocab ? { text: rows(batchIds).map((r) => r.map(word).join(' ')), recoveredText: rows(out.nearest).map((r) => r.map(word).join(' ')) } : {}),
       };
     },
   };
+}
+
+/**
+ * The nearest row of a + s·b for every s ≥ 0, per token. ‖a + s b − E_r‖² = ‖a − E_r‖² − 2s b·E_r + (terms equal for
+ * every row), so each row's score is a line in s and the nearest row follows the lower envelope of V lines: from
+ * the nearest row at s = 0, the next is the row whose line crosses first among those with a smaller slope. Exact
+ * (no sampling of s), at the cost of one nearest-row search per envelope segment. Ties go to the lowest row index,
+ * as in recoverTokens. b = null (no Gaussian noise): one segment.
+ */
+export function noisePaths(E: Float64Array, dim: number, a: ArrayLike<number>, b: ArrayLike<number> | null): NoisePath[] {
+  const V = E.length / dim;
+  const tokens = a.length / dim;
+  const out: NoisePath[] = [];
+  const c = new Float64Array(V);
+  const d = new Float64Array(V);
+  for (let t = 0; t < tokens; t++) {
+    for (let r = 0; r < V; r++) {
+      let cr = 0;
+      let dr = 0;
+      for (let j = 0; j < dim; j++) {
+        const e = E[r * dim + j];
+        cr += (a[t * dim + j] - e) ** 2;
+        if (b) dr -= 2 * b[t * dim + j] * e;
+      }
+      c[r] = cr;
+      d[r] = dr;
+    }
+    let cur = 0;
+    for (let r = 1; r < V; r++) if (c[r] < c[cur]) cur = r;
+    const path: NoisePath = { std: [0], row: [cur] };
+    let at = 0;
+    for (;;) {
+      let next = -1;
+      let when = Infinity;
+      for (let r = 0; r < V; r++) {
+        if (!(d[r] < d[cur])) continue;
+        const s = Math.max(at, (c[r] - c[cur]) / (d[cur] - d[r]));
+        if (s < when || (s === when && d[r] < d[next])) {
+          when = s;
+          next = r;
+        }
+      }
+      if (next < 0 || !Number.isFinite(when)) break;
+      at = when;
+      cur = next;
+      path.std.push(when);
+      path.row.push(cur);
+    }
+    out.push(path);
+  }
+  return out;
+}
+
+function reconstructionLabel(deterministic: boolean, std: number): string {
+  return [deterministic ? 'x0 + I(δ_det)' : 'x0', std > 0 ? `+ ${std.toExponential(3)}·I(z) (one seeded Gaussian draw)` : ''].join(' ').trim();
+}
+
+/** The row a noise path gives at std s. */
+export function nearestAtStd(p: NoisePath, s: number): number {
+  return p.row[segmentAt(p, s)];
+}
+
+function segmentAt(p: NoisePath, s: number): number {
+  let k = 0;
+  while (k + 1 < p.std.length && p.std[k + 1] <= s) k++;
+  return k;
+}
+
+/** A batch's token report at another Gaussian std (I(δ_det + s z) = I(δ_det) + s I(z)): decoded from its noise paths. */
+export function tokensAtStd(t: TokenReport, std: number, first: number): TokenReport {
+  if (std === t.std) return t;
+  const T = t.perPosition.length;
+  const ids = t.ids.flat();
+  const k = (p: NoisePath) => segmentAt(p, std);
+  const nearest = t.alongNoise.map((p) => p.row[k(p)]);
+  const rows = <X>(v: X[]) => Array.from({ length: ids.length / T }, (_, b) => v.slice(b * T, (b + 1) * T));
+  const words = t.alongNoise.every((p) => p.word) ? t.alongNoise.map((p) => p.word![k(p)]) : undefined;
+  return {
+    ...t,
+    ...tokenFractions(nearest, ids, T, first),
+    reconstruction: reconstructionLabel(t.reconstruction.startsWith('x0 + I(δ_det)'), std),
+    std,
+    nearest: rows(nearest),
+    ...(t.recoveredText && words ? { recoveredText: rows(words).map((r) => r.join(' ')) } : {}),
+  };
+}
+
+/**
+ * Text models are graded on tokens (risk.ts): the level of the most exposed sample's recovered fraction; a result
+ * that is uncertain (solve not converged, numbers not finite) stays uncertain.
+ */
+export function tokenRisk(psnrRisk: RiskLevel, t: TokenReport, thresholds: RiskThresholds = DEFAULT_RISK_THRESHOLDS): RiskLevel {
+  if (psnrRisk === 'uncertain') return 'uncertain';
+  return riskLevel({ psnr: Infinity, converged: true, tokensRecovered: mostExposedTokens(t).recovered }, thresholds);
+}
+
+/** The sample whose tokens come back best (ties: the first). */
+export function mostExposedTokens(t: TokenReport): { sample: number; recovered: number } {
+  return t.perSample.reduce((best, s) => (s.recovered > best.recovered ? s : best), t.perSample[0] ?? { sample: 0, recovered: t.recovered });
 }
 
 /**

@@ -8,6 +8,7 @@ import type { AnalyzeReport, BatchReport } from '../analysis/analyzeModel';
 import type { CachedAnalysis } from '../analysis/noiseRescale';
 import type { I2fSettings } from '../analysis/settings';
 import type { DiscoveredConfig } from '../workspace/discover';
+import { worstBatch as worstBatchOf } from '../analysis/configFindings';
 
 export interface ConfigResult {
   report: AnalyzeReport;
@@ -30,10 +31,9 @@ export interface ConfigView {
   notAnalysed?: string;
 }
 
-/** The most exposed batch, as configFindings.ts picks it: highest attacker PSNR; uncertain never hides. */
+/** The most exposed batch, as configFindings.ts picks it: highest attacker PSNR (text: most tokens); uncertain never hides. */
 export function worstBatch(report: AnalyzeReport): BatchReport | undefined {
-  if (!report.results.length) return undefined;
-  return report.results.reduce((w, b) => (b.risk === 'uncertain' || expectedPsnr(b) > expectedPsnr(w) ? b : w));
+  return report.results.length ? worstBatchOf(report) : undefined;
 }
 
 export function expectedPsnr(b: BatchReport): number {

@@ -4,7 +4,8 @@ import type { Hover, MarkupContent } from 'vscode-languageserver';
 import type { Position } from '../config/keyTree';
 import { dirname, relative } from 'node:path';
 import { liveStd } from '../analysis/noiseRescale';
-import { samplesLabel } from '../analysis/configFindings';
+import { embeddingSpaceNote, percent, samplesLabel } from '../analysis/configFindings';
+import { mostExposedTokens } from '../analysis/tokens';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
@@ -27,8 +28,16 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     const title = report.results.length > 1 ? `Batch ${k + 1} (samples ${b.samples.join(', ')})` : `Batch of ${b.samples.length} (samples ${b.samples.join(', ')})`;
     lines.push('', `**${title}: risk ${b.risk.toUpperCase()}**`, '');
     lines.push('| | |', '|---|---|');
-    lines.push(`| Predicted PSNR (expected over noise) | ${full(expectedPsnr(b))} dB |`);
-    lines.push(`| Predicted RMSE | ${full(expectedRmse(b))} |`);
+    const t = b.tokens;
+    if (t) {
+      const top = mostExposedTokens(t);
+      lines.push(`| Tokens an attacker would recover | ${percent(top.recovered)} of sample #${top.sample}${t.perSample.length > 1 ? `, ${percent(t.recovered)} of the batch` : ''} (${t.metric} nearest embedding row of ${t.reconstruction}) |`);
+      lines.push(`| Per position | ${t.perPosition.map(percent).join(' ')} |`);
+      (t.text ?? []).forEach((s, i) => lines.push(`| Sample #${t.perSample[i]?.sample ?? i} → attacker's tokens | \`${s}\` → \`${t.recoveredText?.[i] ?? ''}\` |`));
+    }
+    const space = t ? ' (embedding space)' : '';
+    lines.push(`| Predicted PSNR${space} (expected over noise) | ${full(expectedPsnr(b))} dB |`);
+    lines.push(`| Predicted RMSE${space} | ${full(expectedRmse(b))} |`);
     lines.push(`| I²F ‖I(δ)‖ (this draw / RMS over draws) | ${full(b.i2f)}${b.i2fExpected !== undefined ? ` / ${full(b.i2fExpected)} ± ${full(b.i2fExpectedStdError ?? 0)}` : ''} |`);
     lines.push(`| Lower bound ‖Jδ‖/λmax | ${full(b.lowerBound)} |`);
     lines.push(`| Gaussian std on the shared gradient | ${full(liveStd(entry, view.config.setup, k))} |`);
@@ -42,6 +51,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     lines.push(`| λmax of J Jᵀ | ${full(b.lambdaMax)} |`);
     lines.push(`| Solver | ${b.solver.method}, ${b.solver.iterations} iterations, relative residual ${full(b.solver.relativeResidual)}${b.solver.converged ? '' : ' (NOT converged)'} |`);
   });
+  if (report.model.input) lines.push('', embeddingSpaceNote(report.model.input));
   lines.push('', `Model \`${view.config.model ? relative(dirname(view.config.path), view.config.model) : report.model.path}\` (${report.model.parameters.toLocaleString('en-US')} trainable parameters${view.config.weights ? `, weights \`${relative(dirname(view.config.path), view.config.weights)}\`` : ''}); samples: ${samplesLabel(view.config, report)}.`);
   lines.push('', `Analysed ${entry.createdAt} in ${(entry.ms / 1000).toFixed(1)} s${result.fromCache ? (result.rescaled ? '; this noise level answered from the cached noise response' : '; answered from the result cache') : ''}.`);
   return markdown(lines, hit.field.keyRange);

@@ -5,6 +5,8 @@ import { analysisPlan } from '../config/defences';
 import type { ConfigField } from '../config/trainingSetup';
 import type { Range } from '../config/keyTree';
 import { expectedPsnr, short, worstBatch, type ConfigView } from './configView';
+import { percent } from '../analysis/configFindings';
+import { mostExposedTokens } from '../analysis/tokens';
 
 export function inlayHints(view: ConfigView, range: Range): InlayHint[] {
   const b = view.result && worstBatch(view.result.report);
@@ -14,7 +16,9 @@ export function inlayHints(view: ConfigView, range: Range): InlayHint[] {
   const anchors: ConfigField<unknown>[] = [...plan.defences.map((d) => d.fields[0]), ...plan.relative.map((r) => r.fields[0])].filter((f) => !!f);
   if (!anchors.length && plan.batchFields[0]) anchors.push(plan.batchFields[0]);
   if (!anchors.length && view.config.setup.model) anchors.push(view.config.setup.model);
-  const label = b.risk === 'uncertain' ? 'I²F: uncertain (solve did not converge)' : `PSNR ${short(expectedPsnr(b))} dB · ${b.risk} risk`;
+  const label = b.risk === 'uncertain' ? 'I²F: uncertain (solve did not converge)'
+    : b.tokens ? `${percent(mostExposedTokens(b.tokens).recovered)} of tokens recovered · ${b.risk} risk`
+      : `PSNR ${short(expectedPsnr(b))} dB · ${b.risk} risk`;
   const seen = new Set<number>();
   return anchors
     .filter((f) => f.valueRange.end.line >= range.start.line && f.valueRange.end.line <= range.end.line)
@@ -23,6 +27,8 @@ export function inlayHints(view: ConfigView, range: Range): InlayHint[] {
       position: f.valueRange.end,
       label,
       paddingLeft: true,
-      tooltip: `Predicted reconstruction of the most exposed sample by a gradient-inversion attacker (I²F). Hover the key for the numbers.`,
+      tooltip: b.tokens
+        ? `Tokens of the most exposed sample a gradient-inversion attacker recovers (nearest embedding row of the I²F reconstruction; all numbers in embedding space). Hover the key for the numbers.`
+        : `Predicted reconstruction of the most exposed sample by a gradient-inversion attacker (I²F). Hover the key for the numbers.`,
     }));
 }

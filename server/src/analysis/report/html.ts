@@ -4,6 +4,8 @@
 import type { RuleSeverity } from '../../config/ruleCatalog';
 import { fmt } from '../formatText';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
+import { embeddingSpaceNote, percent } from '../configFindings';
+import { mostExposedTokens } from '../tokens';
 import { failsAt, relativePosix, sortFindings, summarise, summaryLine, type AuditRun, type ConfigOutcome, type RootOutcome } from './model';
 import { ruleTitle } from './json';
 import { esc, spectrumSvg, spreadSvg } from './svg';
@@ -75,20 +77,29 @@ function numbers(cfg: ConfigOutcome): string {
   const report = cfg.report!;
   const b = worstBatch(report)!;
   const nft = b.noiseForTarget;
+  const t = b.tokens;
+  const space = t ? ' (embedding space)' : '';
+  const top = t ? mostExposedTokens(t) : undefined;
   const items: [string, string][] = [
-    ['predicted attacker PSNR', b.risk === 'uncertain' ? `${fmt(expectedPsnr(b))} dB (not converged: not a confident number)` : `${fmt(expectedPsnr(b))} dB`],
-    ['predicted RMSE', fmt(expectedRmse(b))],
+    ...(t && top ? [
+      ['tokens an attacker would recover', `${percent(top.recovered)} of sample ${top.sample}${t.perSample.length > 1 ? ` (${percent(t.recovered)} of the batch)` : ''}${b.risk === 'uncertain' ? ' (not converged: not a confident number)' : ''}`],
+      ['per position', t.perPosition.map(percent).join(' ')],
+      ...(t.text ?? []).map((s, i): [string, string] => [`sample ${t.perSample[i]?.sample ?? i} → attacker`, `“${s}” → “${t.recoveredText?.[i] ?? ''}”`]),
+    ] as [string, string][] : []),
+    [`predicted attacker PSNR${space}`, b.risk === 'uncertain' ? `${fmt(expectedPsnr(b))} dB (not converged: not a confident number)` : `${fmt(expectedPsnr(b))} dB`],
+    [`predicted RMSE${space}`, fmt(expectedRmse(b))],
     ['I²F (converged, undamped)', fmt(b.i2fExpected ?? b.i2f)],
     ['lower bound ‖Jδ‖/λmax', fmt(b.lowerBound)],
     ['λmax(J Jᵀ)', fmt(b.lambdaMax)],
-    ['most exposed sample', String(b.mostExposed?.sample ?? b.samples[0] ?? '–')],
+    ['most exposed sample', String(top?.sample ?? b.mostExposed?.sample ?? b.samples[0] ?? '–')],
     ['batch analysed', String(report.settings.batch)],
     ['trainable parameters', report.model.parameters.toLocaleString('en')],
     ['defences', b.defense.join(' then ') || 'none'],
     ['solver', `${b.solver.method}, ${b.solver.iterations} it., residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (not converged)'}`],
   ];
   if (nft && nft.std > 0) items.push([`noise for ${nft.targetPsnr} dB`, `std ${fmt(nft.std)}${nft.noiseMultiplier !== undefined ? ` (σ ${fmt(nft.noiseMultiplier)})` : ''}`]);
-  return `<dl class="nums">${items.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>`;
+  const note = report.model.input ? `<p class="muted">${esc(embeddingSpaceNote(report.model.input))} The risk is graded on the recovered tokens (${esc(t?.metric ?? 'L2')} nearest embedding row of ${esc(t?.reconstruction ?? 'x0 + I(δ)')}).</p>` : '';
+  return `${note}<dl class="nums">${items.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>`;
 }
 
 function plots(root: RootOutcome, cfg: ConfigOutcome): string {
@@ -101,12 +112,24 @@ function plots(root: RootOutcome, cfg: ConfigOutcome): string {
       const top = b.spectrum.top, bottom = b.spectrum.bottom;
       const lmin = bottom.length ? bottom[0] : undefined;
       figures.push(
-        `<figure>${spectrumSvg({ top, bottom, complete: b.spectrum.complete, dimension: b.samples.length ? (dimension / report.settings.batch) * b.samples.length : dimension, damping: report.settings.damping, title: `Spectrum of J Jᵀ${label}` })}` +
+        `<figure>${spectrumSvg({ top, bottom, complete: b.spectrum.complete, dimension: b.samples.length ? (dimension / report.settings.batch) * b.samples.length : dimension, damping: report.settings.damping, title: `Spectrum of J Jᵀ${report.model.input ? ' (embedding space)' : ''}${label}` })}` +
           `<figcaption>Top ${top.length} (blue) and bottom ${bottom.length} (orange) eigenvalues of J Jᵀ, log scale. λmax ${esc(fmt(top[0] ?? b.lambdaMax))}${lmin !== undefined ? `, λmin ${esc(fmt(lmin))}${lmin > 0 ? `, κ ${esc(fmt((top[0] ?? b.lambdaMax) / lmin))}` : ''}` : ''}. Small eigenvalues are the directions an attacker recovers worst; δ along them inflates the I²F.</figcaption></figure>`,
       );
     }
     const samples = b.perSample.map((s) => ({ sample: s.sample, psnr: s.psnr }));
-    if (samples.length) {
+    if (b.tokens) {
+      // Text models are graded on tokens: the spread is of recovered tokens against the token thresholds.
+      const th = root.settings.thresholds;
+      figures.push(
+        `<figure>${spreadSvg({
+          samples: b.tokens.perSample.map((p) => ({ sample: p.sample, psnr: Math.round(p.recovered * 1000) / 10 })),
+          thresholds: { high: th.tokensHigh * 100, medium: th.tokensMedium * 100 },
+          title: `Per-sample tokens recovered${label}`,
+          measure: { name: 'tokens recovered', unit: '%', axisLabel: 'tokens recovered in place (%)', max: 100 },
+        })}` +
+          `<figcaption>Per-sample fraction of tokens the attacker's predicted reconstruction recovers at their position (nearest embedding row) for ${b.tokens.perSample.length} sample(s); dashed lines: the medium and high risk thresholds. Per position: ${esc(b.tokens.perPosition.map(percent).join(' '))}.</figcaption></figure>`,
+      );
+    } else if (samples.length) {
       figures.push(
         `<figure>${spreadSvg({ samples, thresholds: root.settings.thresholds, title: `Per-sample predicted PSNR${label}` })}` +
           `<figcaption>Per-sample spread of the attacker's predicted reconstruction quality (PSNR of the I²F-predicted error) for ${samples.length} sample(s); dashed lines: the medium and high risk thresholds.</figcaption></figure>`,
@@ -137,7 +160,7 @@ export function toHtml(run: AuditRun): string {
   const card = (n: number, l: string) => `<div class="card"><div class="n">${n}</div><div class="l">${esc(l)}</div></div>`;
   const sections: string[] = [];
   run.roots.forEach((root, ri) => {
-    sections.push(`<p class="muted">Audited folder <span class="mono">${esc(root.root)}</span>; settings from ${root.settingsSources.length ? root.settingsSources.map((p) => `<span class="mono">${esc(p)}</span>`).join(', ') : 'defaults'} (thresholds: high ≥ ${root.settings.thresholds.high} dB, medium ≥ ${root.settings.thresholds.medium} dB; ${root.settings.maxSamples} sample(s) per config).${root.truncated ? ' The folder is large: discovery stopped early and this audit is partial.' : ''}</p>`);
+    sections.push(`<p class="muted">Audited folder <span class="mono">${esc(root.root)}</span>; settings from ${root.settingsSources.length ? root.settingsSources.map((p) => `<span class="mono">${esc(p)}</span>`).join(', ') : 'defaults'} (thresholds: high ≥ ${root.settings.thresholds.high} dB, medium ≥ ${root.settings.thresholds.medium} dB; text models: high ≥ ${percent(root.settings.thresholds.tokensHigh)}, medium ≥ ${percent(root.settings.thresholds.tokensMedium)} of tokens recovered; ${root.settings.maxSamples} sample(s) per config).${root.truncated ? ' The folder is large: discovery stopped early and this audit is partial.' : ''}</p>`);
     root.configs.forEach((cfg, ci) => sections.push(configSection(root, cfg, run, `r${ri}c${ci}`)));
   });
   return `<!DOCTYPE html>

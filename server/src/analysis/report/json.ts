@@ -8,6 +8,7 @@ import type { RiskLevel } from '../../engine/risk';
 import type { AnalyzeReport, BatchReport } from '../analyzeModel';
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
+import { mostExposedTokens, type TokenReport } from '../tokens';
 import { failsAt, findingLevel, relativePosix, sortFindings, summarise, type AuditRun, type ConfigStatus, type FailOn, type FindingLevel, type Summary } from './model';
 
 export const AUDIT_JSON_VERSION = 1;
@@ -29,7 +30,7 @@ export interface RootJson {
   path: string;
   settings: {
     sources: string[];
-    thresholds: { high: number; medium: number };
+    thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number };
     damping: number;
     maxSamples: number;
     targetPsnr: number;
@@ -65,7 +66,33 @@ export interface LeakageJson {
   data: string;
   damping: number;
   noiseForTarget: { targetPsnr: Num; std: Num; stdForEverySample: Num; noiseMultiplier?: Num } | null;
+  /** Token-id models: every number above is in embedding space (psnr, rmse, i2f, noiseForTarget's target). */
+  embedding?: EmbeddingJson;
+  /** Token-id models: the tokens an attacker would recover; the risk is graded on `mostExposed.recovered`. */
+  tokens?: { metric: string; reconstruction: string; mostExposed: { sample: number; recovered: number }; recovered: number; perPosition: number[] };
   batches: BatchJson[];
+}
+
+export interface EmbeddingJson {
+  note: string;
+  tokenInput: string;
+  embeddingMatrix: string;
+  vocabSize: number;
+  embeddingDim: number;
+  sequenceLength: number;
+}
+
+export interface BatchTokensJson {
+  metric: string;
+  reconstruction: string;
+  /** Fraction of the batch's tokens recovered at their position, per position, per sample. */
+  recovered: number;
+  perPosition: number[];
+  perSample: { sample: number; recovered: number }[];
+  ids: number[][];
+  nearest: number[][];
+  text?: string[];
+  recoveredText?: string[];
 }
 
 export interface BatchJson {
@@ -84,6 +111,7 @@ export interface BatchJson {
   perSample: { sample: number; rmse: Num; psnr: Num }[];
   solver: { method: string; iterations: number; relativeResidual: Num; converged: boolean; damping: Num };
   spectrum?: { top: Num[]; bottom: Num[]; complete: boolean };
+  tokens?: BatchTokensJson;
 }
 
 export interface FindingJson {
@@ -154,6 +182,16 @@ function batchJson(b: BatchReport): BatchJson {
     perSample: b.perSample.map((s) => ({ sample: s.sample, rmse: n(s.rmse), psnr: n(s.psnr) })),
     solver: { method: b.solver.method, iterations: b.solver.iterations, relativeResidual: n(b.solver.relativeResidual), converged: b.solver.converged, damping: n(b.solver.damping) },
     ...(b.spectrum ? { spectrum: { top: b.spectrum.top.map(n), bottom: b.spectrum.bottom.map(n), complete: b.spectrum.complete } } : {}),
+    ...(b.tokens ? { tokens: batchTokensJson(b.tokens) } : {}),
+  };
+}
+
+function batchTokensJson(t: TokenReport): BatchTokensJson {
+  return {
+    metric: t.metric, reconstruction: t.reconstruction, recovered: t.recovered, perPosition: t.perPosition, perSample: t.perSample,
+    ids: t.ids, nearest: t.nearest,
+    ...(t.text ? { text: t.text } : {}),
+    ...(t.recoveredText ? { recoveredText: t.recoveredText } : {}),
   };
 }
 
@@ -161,6 +199,7 @@ export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
   const b = worstBatch(report);
   if (!b) return undefined;
   const t = b.noiseForTarget;
+  const input = report.model.input;
   return {
     risk: b.risk,
     psnr: n(expectedPsnr(b)),
@@ -168,12 +207,14 @@ export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
     i2f: n(b.i2fExpected ?? b.i2f),
     lowerBound: n(b.lowerBound),
     lambdaMax: n(b.lambdaMax),
-    mostExposedSample: b.mostExposed?.sample ?? b.samples[0] ?? null,
+    mostExposedSample: b.tokens ? mostExposedTokens(b.tokens).sample : b.mostExposed?.sample ?? b.samples[0] ?? null,
     parameters: report.model.parameters,
     batchSize: report.settings.batch,
     data: report.settings.data,
     damping: report.settings.damping,
     noiseForTarget: t ? { targetPsnr: n(t.targetPsnr), std: n(t.std), stdForEverySample: n(t.stdForEverySample), ...(t.noiseMultiplier !== undefined ? { noiseMultiplier: n(t.noiseMultiplier) } : {}) } : null,
+    ...(input ? { embedding: { note: input.note, tokenInput: input.tokenInput, embeddingMatrix: input.embeddingMatrix, vocabSize: input.vocabSize, embeddingDim: input.embeddingDim, sequenceLength: input.sequenceLength } } : {}),
+    ...(b.tokens ? { tokens: { metric: b.tokens.metric, reconstruction: b.tokens.reconstruction, mostExposed: mostExposedTokens(b.tokens), recovered: b.tokens.recovered, perPosition: b.tokens.perPosition } } : {}),
     batches: report.results.map(batchJson),
   };
 }
@@ -191,7 +232,7 @@ export function toAuditJson(run: AuditRun): AuditJson {
       path: r.root,
       settings: {
         sources: r.settingsSources,
-        thresholds: r.settings.thresholds,
+        thresholds: { ...r.settings.thresholds },
         damping: r.settings.damping,
         maxSamples: r.settings.maxSamples,
         targetPsnr: r.settings.targetPsnr,

@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { RULES, ruleDocumentation, type RuleSeverity } from '../../config/ruleCatalog';
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
+import { mostExposedTokens } from '../tokens';
 import { findingLevel, relativePosix, sortFindings, type AuditRun, type ConfigOutcome } from './model';
 
 export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
@@ -66,7 +67,12 @@ function leakageProperties(cfg: ConfigOutcome): Record<string, unknown> | undefi
     i2f: finite(b.i2fExpected ?? b.i2f),
     lowerBound: finite(b.lowerBound),
     lambdaMax: finite(b.lambdaMax),
-    mostExposedSample: b.mostExposed?.sample ?? b.samples[0],
+    mostExposedSample: b.tokens ? mostExposedTokens(b.tokens).sample : b.mostExposed?.sample ?? b.samples[0],
+    // Text models: graded on tokens; every number above is in embedding space.
+    ...(b.tokens ? {
+      analysisSpace: 'embedding', tokensRecovered: mostExposedTokens(b.tokens).recovered, tokensRecoveredBatch: b.tokens.recovered,
+      tokensRecoveredPerPosition: b.tokens.perPosition, tokenMetric: b.tokens.metric,
+    } : {}),
     batchSize: cfg.report.settings.batch,
     parameters: cfg.report.model.parameters,
     damping: cfg.report.settings.damping,

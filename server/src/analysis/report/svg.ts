@@ -99,6 +99,8 @@ export interface SpreadInput {
   samples: { sample: number; psnr: number }[];
   thresholds: { high: number; medium: number };
   title: string;
+  /** Another graded quantity in place of the PSNR (text models: % of tokens recovered, on a fixed 0–100 axis). */
+  measure?: { name: string; unit: string; axisLabel: string; max: number };
 }
 
 export function riskOfPsnr(psnr: number, t: { high: number; medium: number }): 'high' | 'medium' | 'low' {
@@ -113,7 +115,8 @@ export function spreadSvg(s: SpreadInput): string {
   const H = T + ph + B;
   const pw = W - L - R;
   const finiteMax = Math.max(0, ...s.samples.map((x) => x.psnr).filter(Number.isFinite));
-  const xMax = Math.max(s.thresholds.high * 1.25, finiteMax * 1.1, 10);
+  const m = s.measure ?? { name: 'predicted attacker PSNR', unit: ' dB', axisLabel: 'predicted attacker PSNR (dB); higher = better reconstruction = more leakage', max: 0 };
+  const xMax = s.measure ? s.measure.max : Math.max(s.thresholds.high * 1.25, finiteMax * 1.1, 10);
   const lowest = Math.min(0, ...s.samples.map((x) => x.psnr).filter(Number.isFinite));
   // Room left of the lowest value, so that a very negative PSNR still draws a visible bar.
   const xMin = lowest < 0 ? Math.floor((lowest - 5) / 10) * 10 : 0;
@@ -140,16 +143,16 @@ export function spreadSvg(s: SpreadInput): string {
     const w = r1(xOf(x.psnr) - xOf(xMin));
     const risk = riskOfPsnr(x.psnr, s.thresholds);
     parts.push(`<text class="tick" x="${L - 6}" y="${y + rowH / 2 + 1}" text-anchor="end">sample ${x.sample}</text>`);
-    parts.push(`<rect class="bar risk-${risk}" x="${r1(xOf(xMin))}" y="${y}" width="${Math.max(w, 1)}" height="${rowH - 8}"><title>sample ${x.sample}: predicted attacker PSNR ${esc(fmt(x.psnr))} dB (${risk})</title></rect>`);
-    parts.push(`<text class="value" x="${r1(xOf(xMin) + Math.max(w, 1) + 4)}" y="${y + rowH / 2 + 1}">${esc(fmt(x.psnr))} dB</text>`);
+    parts.push(`<rect class="bar risk-${risk}" x="${r1(xOf(xMin))}" y="${y}" width="${Math.max(w, 1)}" height="${rowH - 8}"><title>sample ${x.sample}: ${esc(m.name)} ${esc(fmt(x.psnr))}${m.unit} (${risk})</title></rect>`);
+    parts.push(`<text class="value" x="${r1(xOf(xMin) + Math.max(w, 1) + 4)}" y="${y + rowH / 2 + 1}">${esc(fmt(x.psnr))}${m.unit}</text>`);
   });
   for (const [v, name] of [[s.thresholds.medium, 'medium'], [s.thresholds.high, 'high']] as const) {
     const x = r1(xOf(v));
     // medium's label to the left of its line, high's to the right: they never overlap.
-    parts.push(`<line class="threshold" x1="${x}" x2="${x}" y1="${T - 14}" y2="${T + ph}"/><text class="tick" x="${name === 'medium' ? x - 4 : x + 4}" y="${T - 6}" text-anchor="${name === 'medium' ? 'end' : 'start'}">${name} ≥ ${v} dB</text>`);
+    parts.push(`<line class="threshold" x1="${x}" x2="${x}" y1="${T - 14}" y2="${T + ph}"/><text class="tick" x="${name === 'medium' ? x - 4 : x + 4}" y="${T - 6}" text-anchor="${name === 'medium' ? 'end' : 'start'}">${name} ≥ ${v}${m.unit}</text>`);
   }
   parts.push(`<line class="axis" x1="${L}" x2="${W - R}" y1="${T + ph}" y2="${T + ph}"/>`);
-  parts.push(`<text class="axis-label" x="${L + pw / 2}" y="${H - 8}" text-anchor="middle">predicted attacker PSNR (dB); higher = better reconstruction = more leakage</text>`);
+  parts.push(`<text class="axis-label" x="${L + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(m.axisLabel)}</text>`);
   parts.push('</svg>');
   return parts.join('');
 }

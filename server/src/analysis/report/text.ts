@@ -5,6 +5,8 @@ import { relative } from 'node:path';
 import type { RuleSeverity } from '../../config/ruleCatalog';
 import { fmt } from '../formatText';
 import { expectedPsnr, worstBatch } from '../../features/configView';
+import { percent } from '../configFindings';
+import { mostExposedTokens } from '../tokens';
 import { failsAt, sortFindings, summaryLine, type AuditRun } from './model';
 
 const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', blue: '\x1b[34m', cyan: '\x1b[36m', green: '\x1b[32m', magenta: '\x1b[35m' };
@@ -27,7 +29,9 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
         const psnr = expectedPsnr(b);
         const numbers = b.risk === 'uncertain'
           ? `the solve did not converge (residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations): no confident number; lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`
-          : `predicted attacker PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`;
+          : b.tokens
+            ? `${percent(mostExposedTokens(b.tokens).recovered)} of the tokens of sample ${mostExposedTokens(b.tokens).sample} recovered (per position ${b.tokens.perPosition.map(percent).join(' ')}); in embedding space: PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`
+            : `predicted attacker PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`;
         out.push(`  ${c(riskColour[b.risk], `leakage ${b.risk.toUpperCase()}`)}  ${numbers}`);
       }
       for (const f of sortFindings(cfg.findings)) {

@@ -1,0 +1,58 @@
+// The nearest embedding row along the noise scale (tokens.ts noisePaths): exact against a brute-force nearest-row
+// search at many stds, and a report re-answered at another std equals a fresh analysis at that std.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { recoverTokens } from '../../../server/src/backends/onnx/embedding';
+import { Random } from '../../../server/src/engine/random';
+import { nearestAtStd, noisePaths, tokenRisk, tokensAtStd } from '../../../server/src/analysis/tokens';
+import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
+
+test('noise paths: the nearest row of a + s·b at every s equals a brute-force search', () => {
+  const rand = new Random(5);
+  const V = 40, D = 6, tokens = 12;
+  const E = rand.fillNormal(new Float64Array(V * D));
+  const a = rand.fillNormal(new Float64Array(tokens * D));
+  const b = rand.fillNormal(new Float64Array(tokens * D));
+  const paths = noisePaths(E, D, a, b);
+  assert.equal(paths.length, tokens);
+  let changes = 0;
+  for (const p of paths) {
+    changes += p.std.length - 1;
+    for (let k = 1; k < p.std.length; k++) assert.ok(p.std[k] >= p.std[k - 1]);
+  }
+  assert.ok(changes > tokens, `the nearest row changes along the noise (${changes} changes)`);
+  // Stds on a log grid plus points just either side of each change.
+  const stds = [0, ...Array.from({ length: 60 }, (_, i) => 1e-3 * 1.2 ** i)];
+  for (const p of paths) for (const s of p.std.slice(1)) stds.push(s * (1 - 1e-9), s * (1 + 1e-9));
+  for (const s of stds) {
+    const x = Float64Array.from(a, (ai, i) => ai + s * b[i]);
+    const brute = recoverTokens(E, D, x, new Array(tokens).fill(0), 1).nearest;
+    assert.deepEqual(paths.map((p) => nearestAtStd(p, s)), brute, `s = ${s}`);
+  }
+  // No noise vector: one segment, the nearest row of a.
+  const flat = noisePaths(E, D, a, null);
+  assert.ok(flat.every((p) => p.std.length === 1));
+  assert.deepEqual(flat.map((p) => p.row[0]), recoverTokens(E, D, a, new Array(tokens).fill(0), 1).nearest);
+});
+
+test('tokens re-answered at another noise std equal a fresh analysis at that std (same seeded draw)', async () => {
+  const examples = join(__dirname, '../../../examples/text');
+  const base: AnalyzeRequest = { model: join(examples, 'tiny_text.onnx'), data: join(examples, 'samples.txt'), defences: [], damping: 0, spectrumK: 0, seed: 0, loss: 'cross-entropy', targetPsnr: 15, traceSamples: 1 };
+  const at = (std: number) => analyzeModel({ ...base, defences: [`gaussian:std=${std}`] });
+  const [low, high] = [await at(0.01), await at(0.1)];
+  for (const [k, r] of low.results.entries()) {
+    const fresh = high.results[k].tokens!;
+    const re = tokensAtStd(r.tokens!, 0.1, r.samples[0]);
+    assert.deepEqual(re.nearest, fresh.nearest);
+    assert.equal(re.recovered, fresh.recovered);
+    assert.deepEqual(re.perPosition, fresh.perPosition);
+    assert.deepEqual(re.perSample, fresh.perSample);
+    assert.deepEqual(re.recoveredText, fresh.recoveredText);
+    assert.equal(re.reconstruction, fresh.reconstruction);
+    assert.equal(tokenRisk(high.results[k].risk, re), high.results[k].risk);
+  }
+  // The two levels differ (else the check above proves nothing).
+  assert.notDeepEqual(low.results.map((r) => r.tokens!.recovered), high.results.map((r) => r.tokens!.recovered));
+});
