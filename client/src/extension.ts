@@ -5,9 +5,9 @@ import * as vscode from 'vscode';
 import { LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
   AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ConfirmAttackRequest, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
-  StatusNotification, TrustNotification,
+  StatusNotification, TrustNotification, VerifyEnginesRequest,
   type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
-  type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult,
+  type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult, type VerifyEnginesResult,
 } from '../../server/src/protocol';
 import { confirmAttackInPanel, registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
 
@@ -69,6 +69,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand(Commands.showSpectrum, (uri?: string | vscode.Uri) => showSpectrum(uri)),
     vscode.commands.registerCommand(Commands.confirmAttack, (uri?: string | vscode.Uri) => confirmAttack(uri)),
+    vscode.commands.registerCommand(Commands.verifyEngines, (uri?: string | vscode.Uri) => verifyEngines(uri)),
     vscode.commands.registerCommand(Commands.cancel, async () => {
       const r = await client?.sendRequest<{ cancelled: number }>(CancelAllRequest);
       log.info(`cancelled ${r?.cancelled ?? 0} analysis job(s)`);
@@ -104,6 +105,8 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     outputChannel: log,
     traceOutputChannel: log,
     initializationOptions,
+    // Hovers end with a "Verify engines" link: trusted for that one command only.
+    markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
       // Models, checkpoints and samples on disk: the server re-analyses configs that use a changed one.
       fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt}'),
@@ -153,6 +156,40 @@ async function confirmAttack(uri?: string | vscode.Uri): Promise<void> {
     return;
   }
   await confirmAttackInPanel(extensionContext, backend, target);
+}
+
+/** Both engines on the config's batches (a cancellable worker job); the verdict as a message, the detail in the log. */
+async function verifyEngines(uri?: string | vscode.Uri): Promise<void> {
+  const target = (uri ?? vscode.window.activeTextEditor?.document.uri)?.toString();
+  if (!target) {
+    void vscode.window.showInformationMessage('I²F: open a training config to verify the engines on its model.');
+    return;
+  }
+  if (!client) return;
+  const c = client;
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'I²F: verifying the engines', cancellable: true },
+    async (progress, token) => {
+      const workDoneToken = `i2f-verify-${++attackSeq}`;
+      let last = 0;
+      const sub = c.onProgress(WorkDoneProgress.type, workDoneToken, (p) => {
+        if (p.kind === 'end') return;
+        const pct = p.percentage ?? last;
+        progress.report({ message: p.message, increment: Math.max(0, pct - last) });
+        last = pct;
+      });
+      try {
+        const r = await c.sendRequest<VerifyEnginesResult>(VerifyEnginesRequest, { uri: target, workDoneToken }, token);
+        if (r.ok) {
+          for (const b of r.report.batches) log.info(`verify engines, samples ${b.samples.join(', ')}: g ${b.g.toExponential(2)}, J u ${b.Ju.toExponential(2)}, Jᵀ v ${b.JTv.toExponential(2)}`);
+          const show = r.report.agree ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+          void show(`I²F: ${r.summary}`);
+        } else if (!r.cancelled) void vscode.window.showErrorMessage(`I²F: ${r.message}`);
+      } finally {
+        sub.dispose();
+      }
+    },
+  );
 }
 
 /** The training configs that name this model (by file name); the user picks one when there are several. */

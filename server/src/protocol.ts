@@ -109,6 +109,7 @@ export const Commands = {
   showLog: 'i2f.showLog',
   restart: 'i2f.restartServer',
   confirmAttack: 'i2f.confirmAttack',
+  verifyEngines: 'i2f.verifyEngines',
 } as const;
 
 /**
@@ -124,6 +125,20 @@ export interface ConfirmAttackParams {
 }
 export type ConfirmAttackResult =
   | { ok: true; config: string; report: import('./analysis/attack').AttackReport; view: import('./webviewProtocol').AttackView }
+  | { ok: false; message: string; cancelled?: boolean };
+
+/**
+ * Runs both engines (ONNX derivative graphs, TensorFlow.js nested autodiff) on each batch the config analyses, in a
+ * worker, and returns the largest relative disagreement of g, J u and Jᵀ v per batch (issue 6). Progress and
+ * cancellation as for ConfirmAttackRequest.
+ */
+export const VerifyEnginesRequest = 'i2f/verifyEngines';
+export interface VerifyEnginesParams {
+  uri: string;
+  workDoneToken?: string | number;
+}
+export type VerifyEnginesResult =
+  | { ok: true; config: string; report: import('./analysis/verifyEngines').VerifyReport; summary: string }
   | { ok: false; message: string; cancelled?: boolean };
 
 // The webviews' requests and page messages are typed in their own file (the pages bundle it too).

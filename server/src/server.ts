@@ -15,6 +15,7 @@ import {
   ProposedFeatures,
   TextDocuments,
   TextDocumentSyncKind,
+  type CancellationToken,
   type Diagnostic,
   type InitializeResult,
   type WorkDoneProgressServerReporter,
@@ -33,6 +34,8 @@ import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
 import { Slots } from './features/slots';
 import { WorkerPool } from './analysis/workerPool';
+import type { JobOutcome } from './analysis/jobs';
+import { describeVerification } from './analysis/verifyEngines';
 import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './analysis/settings';
 import { toDiagnostic } from './features/diagnostics';
 import { hoverAt } from './features/hover';
@@ -42,7 +45,8 @@ import { codeActions } from './features/codeActions';
 import { expectedPsnr, full, worstBatch, type ConfigView } from './features/configView';
 import {
   AuditRequest, CancelAllRequest, ClearCacheRequest, ConfirmAttackRequest, JobTraceNotification, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
-  SpectrumReportRequest, StatsRequest, StatusNotification, TrustNotification,
+  SpectrumReportRequest, StatsRequest, StatusNotification, TrustNotification, VerifyEnginesRequest,
+  type VerifyEnginesParams, type VerifyEnginesResult,
   type ModelSummaryParams, type ModelSummaryResult, type SpectrumDataParams, type SpectrumDataResult, type SpectrumNoiseParams,
   type SpectrumNoiseResult, type LatestResult, type ConfirmAttackParams, type ConfirmAttackResult,
   type AuditParams, type AuditResult, type ClearCacheResult, type InitializationOptions, type JobTraceParams, type LeakageData,
@@ -663,6 +667,31 @@ connection.onRequest(ModelSummaryRequest, async (params: ModelSummaryParams): Pr
   return { ok: true, summary: outcome.summary, results };
 });
 
+/**
+ * Runs one worker request for a config on the client's progress token when it sent one (a page mirrors that
+ * progress), else on a server-created progress; cancelled from either.
+ */
+async function withWorkerProgress(
+  params: { uri: string; workDoneToken?: string | number },
+  token: CancellationToken,
+  title: string,
+  request: (id: number, progress: (stage: string, fraction: number) => void) => Promise<JobOutcome>,
+): Promise<JobOutcome> {
+  const id = nextWorkerRequest++;
+  const attached = params.workDoneToken !== undefined ? connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
+  const created = !attached && canReportProgress ? await connection.window.createWorkDoneProgress() : undefined;
+  const reporter = attached ?? created;
+  reporter?.begin(title, 0, basename(stateOf(params.uri).path), true);
+  const cancel = () => pool.cancel(id);
+  token.onCancellationRequested(cancel);
+  created?.token.onCancellationRequested(cancel);
+  try {
+    return await request(id, (stage, fraction) => reporter?.report(Math.round(fraction * 100), stage));
+  } finally {
+    reporter?.done();
+  }
+}
+
 connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, token): Promise<ConfirmAttackResult> => {
   if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so no attack can run.' };
   const s = stateOf(params.uri);
@@ -670,38 +699,45 @@ connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, t
   const view = s.view;
   if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
   const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
-  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX model on disk.` };
-  const id = nextWorkerRequest++;
-  // The client's token when it sent one (the spectrum page mirrors that progress); else a progress of our own.
-  const attached = params.workDoneToken !== undefined ? connection.window.attachWorkDoneProgress(params.workDoneToken) : undefined;
-  const created = !attached && canReportProgress ? await connection.window.createWorkDoneProgress() : undefined;
-  const reporter = attached ?? created;
-  reporter?.begin('I²F: confirming with a real attack', 0, basename(s.path), true);
-  const cancel = () => pool.cancel(id);
-  token.onCancellationRequested(cancel);
-  created?.token.onCancellationRequested(cancel);
-  try {
-    const outcome = await pool.submit(
-      id,
-      {
-        type: 'attack',
-        request: {
-          ...request,
-          // One batch: the attack costs hundreds of analyses' worth of products (I2F.md: 300 L-BFGS steps in DLG).
-          maxSamples: request.batch,
-          attack: { optimizer: 'lbfgs', objective: 'l2', tv: 0, restarts: 1 },
-          keepInputs: true,
-        },
+  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX or TensorFlow.js model on disk.` };
+  const outcome = await withWorkerProgress(params, token, 'I²F: confirming with a real attack', (id, progress) => pool.submit(
+    id,
+    {
+      type: 'attack',
+      request: {
+        ...request,
+        // One batch: the attack costs hundreds of analyses' worth of products (I2F.md: 300 L-BFGS steps in DLG).
+        maxSamples: request.batch,
+        attack: { optimizer: 'lbfgs', objective: 'l2', tv: 0, restarts: 1 },
+        keepInputs: true,
       },
-      (stage, fraction) => reporter?.report(Math.round(fraction * 100), stage),
-    );
-    if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
-    if (outcome.kind !== 'attack') return { ok: false, message: 'The attack was cancelled.', cancelled: true };
-    const report = { ...outcome.report, results: outcome.report.results.map(({ inputs: _, ...b }) => b) };
-    return { ok: true, config: s.path, report, view: attackView(outcome.report, s.path) };
-  } finally {
-    reporter?.done();
-  }
+    },
+    progress,
+  ));
+  if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
+  if (outcome.kind !== 'attack') return { ok: false, message: 'The attack was cancelled.', cancelled: true };
+  const report = { ...outcome.report, results: outcome.report.results.map(({ inputs: _, ...b }) => b) };
+  return { ok: true, config: s.path, report, view: attackView(outcome.report, s.path) };
+});
+
+connection.onRequest(VerifyEnginesRequest, async (params: VerifyEnginesParams, token): Promise<VerifyEnginesResult> => {
+  if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so the engines cannot be checked.' };
+  const s = stateOf(params.uri);
+  await refresh(s);
+  const view = s.view;
+  if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
+  const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
+  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX or TensorFlow.js model on disk.` };
+  const outcome = await withWorkerProgress(params, token, 'I²F: verifying the engines', (id, progress) =>
+    pool.submit(id, { type: 'verify', request: { ...request, maxModelBytes: view.settings.maxModelSizeMB * 1024 * 1024 } }, progress));
+  if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
+  if (outcome.kind !== 'verify') return { ok: false, message: 'The engine check was cancelled.', cancelled: true };
+  const r = outcome.report;
+  const verdict = r.agree
+    ? `the ONNX and TensorFlow.js engines agree: largest relative disagreement ${r.max.toExponential(1)} (≤ ${r.tolerance})`
+    : `the engines DISAGREE: largest relative disagreement ${r.max.toExponential(1)} (> ${r.tolerance}); please report it with the model`;
+  log(`verify engines ${s.path}: ${verdict}\n  ${describeVerification(r).join('\n  ')}`);
+  return { ok: true, config: s.path, report: r, summary: `${basename(s.path)}: ${verdict} over ${r.batches.length} batch(es).` };
 });
 
 connection.onRequest(CancelAllRequest, () => {

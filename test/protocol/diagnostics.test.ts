@@ -65,9 +65,9 @@ test('hover, inlay hints and code lenses show the analysis of the open config', 
     assert.match(String(hints[0].label), /^PSNR -?\d.* dB · low risk$/);
 
     const lenses = (await s.connection.sendRequest('textDocument/codeLens', { textDocument: { uri } })) as CodeLens[];
-    assert.deepEqual(lenses.map((l) => l.command?.title), ['Audit', 'Show eigen-spectrum', 'Confirm with a real attack']);
+    assert.deepEqual(lenses.map((l) => l.command?.title), ['Audit', 'Show eigen-spectrum', 'Confirm with a real attack', 'Verify engines']);
     assert.equal(lenses[0].range.start.line, 24, 'on the model-path line');
-    assert.deepEqual(lenses.map((l) => l.command?.command), ['i2f.auditCurrentFile', 'i2f.showSpectrum', 'i2f.confirmAttack']);
+    assert.deepEqual(lenses.map((l) => l.command?.command), ['i2f.auditCurrentFile', 'i2f.showSpectrum', 'i2f.confirmAttack', 'i2f.verifyEngines']);
 
     const report = (await s.connection.sendRequest('i2f/spectrumReport', { uri })) as { text: string };
     assert.match(report.text, /λmax\(J Jᵀ\)\s+\d/);

@@ -9,6 +9,7 @@ import type { FromWorker, ToWorker } from './jobs';
 import { computeSpectrumState } from './spectrumData';
 import { summariseModel } from './modelSummary';
 import { attackModel } from './attack';
+import { verifyEngines } from './verifyEngines';
 
 const send = (m: FromWorker): void => {
   process.send?.(m);
@@ -77,6 +78,12 @@ process.on('message', (msg: ToWorker) => {
     void serve(msg.id, async (signal) => ({
       type: 'attack-result', id: msg.id, ms: performance.now() - t0,
       report: await attackModel(msg.request, { signal, onProgress: (stage, fraction) => send({ type: 'progress', id: msg.id, stage, fraction }) }),
+    }));
+  } else if (msg.type === 'verify') {
+    void serve(msg.id, async (signal) => ({
+      type: 'verify-result', id: msg.id,
+      report: await verifyEngines(msg.request, { signal, onProgress: (stage, fraction) => send({ type: 'progress', id: msg.id, stage, fraction }) }),
+      ms: performance.now() - t0,
     }));
   } else if (msg.type === 'summary') {
     void serve(msg.id, async () => ({ type: 'summary-result', id: msg.id, ms: performance.now() - t0, summary: await summariseModel(msg.file, { maxBytes: msg.maxBytes }) }));

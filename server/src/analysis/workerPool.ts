@@ -234,6 +234,7 @@ export class WorkerPool {
     else if (m.type === 'spectrum-result') this.finish(w, { kind: 'spectrum', state: m.state, ms: m.ms });
     else if (m.type === 'summary-result') this.finish(w, { kind: 'summary', summary: m.summary, ms: m.ms });
     else if (m.type === 'attack-result') this.finish(w, { kind: 'attack', report: m.report, ms: m.ms });
+    else if (m.type === 'verify-result') this.finish(w, { kind: 'verify', report: m.report, ms: m.ms });
     else if (m.type === 'failed') this.finish(w, { kind: 'failed', message: m.message, userError: m.userError });
     else if (m.type === 'cancelled') this.finish(w, { kind: 'cancelled' });
   }

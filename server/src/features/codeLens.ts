@@ -1,4 +1,5 @@
-// Code lenses on the model line: run an audit of this config, show its eigen-spectrum, confirm with a real attack.
+// Code lenses on the model line: run an audit of this config, show its eigen-spectrum, confirm with a real attack,
+// verify the two engines on its model.
 
 import type { CodeLens } from 'vscode-languageserver';
 import { Commands } from '../protocol';
@@ -12,5 +13,6 @@ export function codeLenses(view: ConfigView): CodeLens[] {
     { range, command: { title: 'Audit', command: Commands.audit, arguments: [view.uri] } },
     { range, command: { title: 'Show eigen-spectrum', command: Commands.showSpectrum, arguments: [view.uri] } },
     { range, command: { title: 'Confirm with a real attack', command: Commands.confirmAttack, arguments: [view.uri] } },
+    { range, command: { title: 'Verify engines', command: Commands.verifyEngines, arguments: [view.uri] } },
   ];
 }

@@ -7,6 +7,7 @@ import { liveStd } from '../analysis/noiseRescale';
 import { embeddingSpaceNote, percent, samplesLabel } from '../analysis/configFindings';
 import { mostExposedTokens } from '../analysis/tokens';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
+import { Commands } from '../protocol';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
 
@@ -54,6 +55,8 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   if (report.model.input) lines.push('', embeddingSpaceNote(report.model.input));
   lines.push('', `Model \`${view.config.model ? relative(dirname(view.config.path), view.config.model) : report.model.path}\` (${report.model.parameters.toLocaleString('en-US')} trainable parameters${view.config.weights ? `, weights \`${relative(dirname(view.config.path), view.config.weights)}\`` : ''}); samples: ${samplesLabel(view.config, report)}.`);
   lines.push('', `Analysed ${entry.createdAt} in ${(entry.ms / 1000).toFixed(1)} s${result.fromCache ? (result.rescaled ? '; this noise level answered from the cached noise response' : '; answered from the result cache') : ''}.`);
+  // A command link (the VS Code client trusts this one command in hovers): both engines on this config's batches.
+  lines.push('', `[Verify engines](command:${Commands.verifyEngines}?${encodeURIComponent(JSON.stringify([view.uri]))}) (ONNX against TensorFlow.js on these batches)`);
   return markdown(lines, hit.field.keyRange);
 }
 

@@ -25,13 +25,16 @@ export function relativeDisagreement(a: ArrayLike<number>, b: ArrayLike<number>)
   return den > 0 ? Math.sqrt(num / den) : Math.sqrt(num);
 }
 
-async function products(op: InversionOperator, u: Float64Array, v: Float64Array) {
+async function products(op: InversionOperator, u: Float64Array, v: Float64Array, signal?: AbortSignal) {
   const g = new Float64Array(op.parameterCount);
   const Ju = new Float64Array(op.inputSize);
   const JTv = new Float64Array(op.parameterCount);
   await op.gradient(g);
+  signal?.throwIfAborted();
   await op.jacobianVector(u, Ju);
+  signal?.throwIfAborted();
   await op.jacobianTransposeVector(v, JTv);
+  signal?.throwIfAborted();
   const time = async (f: () => Promise<unknown>) => {
     const t0 = performance.now();
     await f();
@@ -48,7 +51,7 @@ async function products(op: InversionOperator, u: Float64Array, v: Float64Array)
 }
 
 /** Runs g, J u, Jᵀ v on both operators (same θ layout required) and reports how far `engine` is from `reference`. */
-export async function crossCheck(engine: InversionOperator, reference: InversionOperator, seed = 0): Promise<CrossCheckResult> {
+export async function crossCheck(engine: InversionOperator, reference: InversionOperator, seed = 0, signal?: AbortSignal): Promise<CrossCheckResult> {
   if (engine.parameterCount !== reference.parameterCount || engine.inputSize !== reference.inputSize) {
     throw new Error(`cross-check: the engines disagree on sizes (d_θ ${engine.parameterCount} vs ${reference.parameterCount}, d_x ${engine.inputSize} vs ${reference.inputSize})`);
   }
@@ -59,8 +62,8 @@ export async function crossCheck(engine: InversionOperator, reference: Inversion
   const rand = new Random(seed ^ 0x51f3);
   const u = new Float64Array(engine.parameterCount).map(() => rand.normal());
   const v = new Float64Array(engine.inputSize).map(() => rand.normal());
-  const a = await products(engine, u, v);
-  const b = await products(reference, u, v);
+  const a = await products(engine, u, v, signal);
+  const b = await products(reference, u, v, signal);
   const g = relativeDisagreement(a.g, b.g);
   const Ju = relativeDisagreement(a.Ju, b.Ju);
   const JTv = relativeDisagreement(a.JTv, b.JTv);

@@ -1,0 +1,79 @@
+// "I²F: Verify engines": both engines (the ONNX derivative graphs and nested autodiff in TensorFlow.js) compute
+// g, J u and Jᵀ v on each batch a config analyses, and the largest relative disagreement is reported per batch
+// (issue 6). Two independent engines agreeing is the check that holds on the user's own model, not only on fixtures.
+
+import { modelFileFormat } from '../backends/modelFile';
+import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
+import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
+import { openRun, type AnalyzeRequest } from './analyzeModel';
+import { argmaxRows, oneHot } from './inputs';
+
+/**
+ * Disagreement above which the engines are said to differ: both work in float32 with float64 accumulation, and every
+ * fixture agrees to ≤ 1.6e-6 (MEASURED.md); 1e-4 leaves room for deep models' roundoff while any wrong derivative
+ * rule (the tfjs traps were off by O(1)) is far above it.
+ */
+export const ENGINE_AGREEMENT = 1e-4;
+
+export type VerifyRequest = Pick<AnalyzeRequest, 'model' | 'weights' | 'maxModelBytes' | 'data' | 'labels' | 'batch' | 'seed' | 'loss' | 'maxSamples' | 'syntheticSamples'>;
+
+export interface VerifyBatch extends CrossCheckResult {
+  samples: number[];
+  labels: number[];
+  /** The tfjs backend that ran (wasm, cpu, or tensorflow when tfjs-node is installed). */
+  tfjsBackend: string;
+}
+
+export interface VerifyReport {
+  model: { path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[] };
+  batches: VerifyBatch[];
+  /** The largest of every batch's g, J u, Jᵀ v disagreement. */
+  max: number;
+  tolerance: number;
+  agree: boolean;
+}
+
+export async function verifyEngines(req: VerifyRequest, hooks: { signal?: AbortSignal; onProgress?: (stage: string, fraction: number) => void } = {}): Promise<VerifyReport> {
+  const { model, batch, samples, per, labelsGiven } = await openRun({ ...req, defences: [] });
+  const batches = Math.ceil(samples.count / batch);
+  const out: VerifyBatch[] = [];
+  for (let k = 0; k < batches; k++) {
+    hooks.signal?.throwIfAborted();
+    hooks.onProgress?.(batches > 1 ? `batch ${k + 1}/${batches}: both engines` : 'both engines', k / batches);
+    const first = k * batch;
+    const size = Math.min(batch, samples.count - first);
+    const x = samples.data.subarray(first * per, (first + size) * per);
+    const predicted = await model.predict(x, size);
+    const classes = predicted.logits.length / size;
+    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
+    const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
+    const onnx = model.operator({ batch: size, input: x, target, loss: req.loss });
+    try {
+      const tfjs = await TfjsInversionOperator.create({ file: req.model, trainable: model.trainable, loss: req.loss, specialise: (b) => model.specialise(b), batch: size, input: x, target });
+      try {
+        // The ONNX engine is the reference: the tfjs engine's products are measured against it.
+        const r = await crossCheck(tfjs, onnx, req.seed, hooks.signal);
+        out.push({ ...r, samples: labels.map((_, i) => first + i), labels, tfjsBackend: tfjs.backend });
+      } finally {
+        await tfjs.dispose();
+      }
+    } finally {
+      await onnx.dispose();
+    }
+  }
+  hooks.onProgress?.('done', 1);
+  const max = Math.max(0, ...out.map((b) => b.max));
+  return {
+    model: { path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: [batch, ...model.sampleDims] },
+    batches: out,
+    max,
+    tolerance: ENGINE_AGREEMENT,
+    agree: out.every((b) => b.max <= ENGINE_AGREEMENT),
+  };
+}
+
+/** One line per batch, for the editor's message and log. */
+export function describeVerification(r: VerifyReport): string[] {
+  const e = (v: number) => v.toExponential(1);
+  return r.batches.map((b) => `samples ${b.samples.join(', ')}: g ${e(b.g)}, J u ${e(b.Ju)}, Jᵀ v ${e(b.JTv)} (tfjs ${b.tfjsBackend}: ${b.timing.engine.Ju} ms per J u vs ONNX ${b.timing.reference.Ju} ms)`);
+}
