@@ -68,7 +68,12 @@ export interface SpectrumView {
   /** Per-sample labels (index = sample), for the per-class spread. */
   labels: number[];
   /** Input layout of one sample, and whether the page may draw it as a picture. */
-  input: { dims: number[]; image: ImageLayout | null };
+  input: {
+    dims: number[];
+    image: ImageLayout | null;
+    /** Token-id models: the page is in embedding space (x = E[ids]); every number on it is about embedding vectors. */
+    embedding?: { note: string; tokens: number; dim: number };
+  };
   /** Original sample and its leading eigen-directions (length = one sample's size), when image is set. */
   images?: { original: number[]; directions: number[][] };
   noise: NoiseView;
@@ -158,6 +163,16 @@ export interface NoiseView {
   expectedErrorAlong: number[];
   /** x0 + I(δ) of the shown sample for the seeded draw (image inputs only). */
   reconstruction?: number[];
+  /**
+   * Token-id models at this std: the tokens the predicted reconstruction recovers (nearest embedding row, seeded
+   * draw); `risk` is graded on them. Per sample over all batches; per position and the words for the shown sample.
+   */
+  tokens?: {
+    metric: string;
+    recovered: number;
+    perSample: { sample: number; recovered: number }[];
+    shown: { sample: number; recovered: number; perPosition: number[]; ids: number[]; nearest: number[]; text?: string; recoveredText?: string };
+  };
 }
 
 // ── What the attack shows on the spectrum page ─────────────────────────────────────────────────────────────────

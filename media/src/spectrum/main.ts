@@ -115,8 +115,14 @@ function renderNoise(n: NoiseView): void {
   const badge = $('risk');
   badge.textContent = `risk: ${n.risk}`;
   badge.className = `badge risk-${n.risk}`;
+  const t = n.tokens;
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  // Token-id models: graded on tokens; PSNR and RMSE are of embedding vectors (labelled so).
+  const emb = v.input.embedding ? ' (embedding)' : '';
   $('headline').replaceChildren(
-    fact('noise std', num(n.std)), fact('expected PSNR', db(n.expectedPsnr)), fact('expected RMSE', num(n.expectedRmse)),
+    fact('noise std', num(n.std)),
+    ...(t ? [fact(`tokens recovered, sample ${t.shown.sample}`, `${pct(t.shown.recovered)} (per position ${t.shown.perPosition.map(pct).join(' ')})`), fact('tokens recovered, all samples', pct(t.recovered))] : []),
+    fact(`expected PSNR${emb}`, db(n.expectedPsnr)), fact(`expected RMSE${emb}`, num(n.expectedRmse)),
     fact('I²F (this draw)', num(n.i2f)), fact('I²F (RMS over draws)', num(n.i2fExpected)), fact('lower bound ‖Jδ‖/λmax', num(n.lowerBound)),
     ...(n.converged ? [] : [fact('solver', 'not converged')]),
   );
@@ -157,6 +163,11 @@ function renderNoise(n: NoiseView): void {
     ? `Most exposed: sample ${exposed.sample} (label ${exposed.label}) at ${db(exposed.psnr)}, RMSE ${num(exposed.rmse)}. ` +
       `Spread over ${n.perSample.length} samples: ${db(Math.min(...n.perSample.map((s) => s.psnr)))} – ${db(exposed.psnr)}.`
     : 'No per-sample results.';
+  if (v.input.embedding) {
+    $('exposed').textContent = `Embedding space: ${v.input.embedding.note}. ` +
+      (t ? `At std ${num(n.std)} the predicted reconstruction recovers ${pct(t.shown.recovered)} of sample ${t.shown.sample}'s tokens (${t.metric} nearest embedding row)` +
+        `${t.shown.text && t.shown.recoveredText ? `: “${t.shown.text}” → “${t.shown.recoveredText}”` : ''}. ` : '') + $('exposed').textContent;
+  }
   if (v.input.image && n.reconstruction) {
     drawImage($<HTMLCanvasElement>('img-reconstruction'), n.reconstruction, v.input.image, { kind: 'data', lo: v.input.image.lo, hi: v.input.image.hi });
     $('cap-reconstruction').textContent = `x0 + I(δ) at std ${num(n.std)}: ${db(n.perSample.find((s) => s.sample === v.settings.sample)?.psnr)}`;

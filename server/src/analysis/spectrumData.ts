@@ -16,6 +16,7 @@ import type {
 } from '../webviewProtocol';
 import { openRun } from './analyzeModel';
 import { argmaxRows, oneHot } from './inputs';
+import { tokenRisk, tokenSamples, tokensAtStd, type TokenReport } from './tokens';
 
 export const DEFAULT_SPECTRUM_K = 8;
 /** The slider's maximum when no target is known: this multiple of the configured std (or of a unit-scale guess). */
@@ -63,7 +64,7 @@ export interface NoiseResponseJson extends Omit<NoiseResponse, 'influenceDetermi
 /** Everything needed to answer any noise std without a product: the server keeps it by `view.key`. */
 export interface SpectrumState {
   view: Omit<SpectrumView, 'noise'>;
-  batches: { first: number; size: number; cache: NoiseResponseJson }[];
+  batches: { first: number; size: number; cache: NoiseResponseJson; tokens?: TokenReport }[];
   /** The shown sample: its batch, position in it, and its slice of the batch vectors. */
   selected: {
     batch: number;
@@ -84,12 +85,15 @@ export interface SpectrumHooks {
 /** Runs the analysis behind the spectrum page: every batch's noise response plus the shown batch's spectrum. */
 export async function computeSpectrumState(req: SpectrumRequest, hooks: SpectrumHooks = {}): Promise<SpectrumState> {
   const k = Math.max(1, Math.floor(req.k ?? DEFAULT_SPECTRUM_K));
-  const { defences, model, batch, samples, labelsGiven, delta } = await openRun(req);
+  // Token-id models: the page is in embedding space, on the per-batch split model (tokens.ts), as `i2f analyze`.
+  const tokens = tokenSamples(req.data, req.syntheticSamples, req.seed);
+  const { defences, model, batch, samples, per, labelsGiven, delta } = await openRun(req, tokens.samplesOf);
+  const text = tokens.session();
+  const sampleDims = text ? text.sampleDims : model.sampleDims;
   const sample = req.sample ?? 0;
   if (!(Number.isInteger(sample) && sample >= 0 && sample < samples.count)) {
     throw new UserError('bad-sample', `sample ${sample} does not exist: the config gives ${samples.count} sample(s) (0–${samples.count - 1})`);
   }
-  const per = model.sampleSize;
   const batches = Math.ceil(samples.count / batch);
   const out: SpectrumState['batches'] = [];
   const labels: number[] = [];
@@ -104,12 +108,13 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
     const first = b * batch;
     const size = Math.min(batch, samples.count - first);
     const x = samples.data.subarray(first * per, (first + size) * per);
-    const predicted = await model.predict(x, size, req.session);
+    const bm = text ? text.modelFor(first, size) : model;
+    const predicted = await bm.predict(x, size, req.session);
     const classes = predicted.logits.length / size;
     const batchLabels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     labels.push(...batchLabels);
     const target = req.loss === 'cross-entropy' ? oneHot(batchLabels, classes) : predicted.logits;
-    const op = model.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const op = bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
     const shown = sample >= first && sample < first + size;
     try {
       const batchDefences = req.relativeGaussian?.length ? [...defences, ...(await relativeDefences(op, req.relativeGaussian))] : defences;
@@ -131,7 +136,7 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
         signal: hooks.signal,
         onProgress: progress,
       });
-      out.push({ first, size, cache: noiseResponseToJson(r.cache) });
+      out.push({ first, size, cache: noiseResponseToJson(r.cache), ...(text ? { tokens: text.recovery(first, size, x, r) } : {}) });
       if (!shown) continue;
       defenceNames = batchDefences.map(describeDefence);
       configuredStd = r.noise.std;
@@ -181,7 +186,7 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
   if (!selected || !spectrum) throw new Error('spectrum: the shown sample was not analysed');
 
   const shownCache = out[selected.batch].cache;
-  const image = imageLayout(model.sampleDims, selected.x0, samples.range);
+  const image = text ? null : imageLayout(sampleDims, selected.x0, samples.range);
   const stdMax = sliderMaximum(out[selected.batch].cache, configuredStd);
   const view: SpectrumState['view'] = {
     key: '',
@@ -195,7 +200,10 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
     spectrum,
     directions,
     labels,
-    input: { dims: model.sampleDims, image },
+    input: {
+      dims: sampleDims, image,
+      ...(text ? { embedding: { note: text.modelInfo.note, tokens: text.modelInfo.sequenceLength, dim: text.modelInfo.embeddingDim } } : {}),
+    },
     ...(image ? { images: { original: selected.x0, directions: directionImages } } : {}),
   };
   const state: SpectrumState = { view, batches: out, selected };
@@ -236,6 +244,26 @@ export function noiseView(state: SpectrumState, std: number): NoiseView {
     deltaAlong, errorAlong, expectedErrorAlong,
   };
   if (state.view.input.image) view.reconstruction = reconstruction(state, std);
+  const shownTokens = state.batches[state.selected.batch].tokens;
+  if (shownTokens) {
+    // Text: tokens at this std from each token's nearest-row path (no product), and the risk graded on them.
+    const at = state.batches.map((b) => tokensAtStd(b.tokens!, std, b.first));
+    const t = at[state.selected.batch];
+    const o = state.selected.offset;
+    view.risk = tokenRisk(e.risk, t, state.batches[state.selected.batch].cache.thresholds);
+    const perSampleTokens = at.flatMap((b) => b.perSample);
+    view.tokens = {
+      metric: t.metric,
+      recovered: perSampleTokens.reduce((a, p) => a + p.recovered, 0) / Math.max(1, perSampleTokens.length),
+      perSample: perSampleTokens,
+      shown: {
+        sample: t.perSample[o].sample, recovered: t.perSample[o].recovered,
+        perPosition: t.ids[o].map((id, j) => (t.nearest[o][j] === id ? 1 : 0)),
+        ids: t.ids[o], nearest: t.nearest[o],
+        ...(t.text ? { text: t.text[o] } : {}), ...(t.recoveredText ? { recoveredText: t.recoveredText[o] } : {}),
+      },
+    };
+  }
   return view;
 }
 
