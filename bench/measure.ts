@@ -17,8 +17,11 @@ import { readNpy, writeNpy } from '../server/src/formats/npy';
 import { readSafetensors, writeSafetensors } from '../server/src/formats/safetensors';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import type { Tensor } from '../server/src/graph/ir';
-import { BENCH_MODELS, type BenchModel, ROOT, OUT, PRODUCTS, type ChildResult, type ProductName, type ProductTiming } from './common';
+import { BENCH_MODELS, type BenchModel, ROOT, OUT, PRODUCTS, type ChildResult, type ProductName, type ProductTiming, type TfjsTiming } from './common';
 import { cpuMs, timeLoop } from './timing';
+import { TfjsInversionOperator } from '../server/src/backends/tfjs/tfjsOperator';
+import { relativeDisagreement } from '../server/src/backends/tfjs/crossCheck';
+import type { InversionOperator } from '../server/src/engine/operator';
 
 const KIND: Record<ProductName, ProductKind> = { g: 'gradient', Ju: 'jacobianVector', JTv: 'jacobianTransposeVector', JJTv: 'gram' };
 
@@ -28,6 +31,8 @@ export interface ChildOptions {
   /** Analysis mode: full (λmax + I_lb + undamped I²F + spectrum), lambda (λmax + I_lb only), none. */
   analysis: 'full' | 'lambda' | 'none';
   raw: boolean;
+  /** Also time the tfjs engine's products (bench/run.ts: on for the models marked tfjs). */
+  tfjs: boolean;
 }
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024; // maxRSS is in kilobytes on Linux
@@ -128,6 +133,7 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
   }
 
   checkpoints.products = rssMB();
+  const tfjs = opts.tfjs ? await measureTfjs(model, { batch: B, input: x, target: oneHot(lab, classes) }, op, { u, v }, opts) : undefined;
   await op.dispose();
 
   // --- graph statistics and raw session.run on the same graphs: separates kernel time from the operator's glue
@@ -172,7 +178,50 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
     openMs, specialiseMs, products: products as Record<ProductName, ProductTiming>, graphs, analysis,
     rss: { peakMB: checkpoints.analysis, checkpointsMB: checkpoints },
     solverDefault: DEFAULT_SOLVER,
+    ...(tfjs ? { tfjs } : {}),
   };
+}
+
+/**
+ * The tfjs engine's g, J u, Jᵀ v and J Jᵀ v on the same batch and directions, timed like the ONNX operator's (after
+ * the ONNX timing, so neither engine's warm-up overlaps the other's), and its disagreement with the ONNX products.
+ */
+async function measureTfjs(
+  model: OnnxModel,
+  batch: { batch: number; input: Float32Array; target: Float32Array },
+  onnx: InversionOperator,
+  dirs: { u: Float64Array; v: Float64Array },
+  opts: ChildOptions,
+): Promise<TfjsTiming> {
+  const t0 = performance.now();
+  const tj = await TfjsInversionOperator.create({ file: model.file, trainable: model.trainable, loss: 'cross-entropy', specialise: (b) => model.specialise(b), ...batch });
+  const createMs = performance.now() - t0;
+  const outputs = (op: InversionOperator) => ({ g: new Float64Array(op.parameterCount), Ju: new Float64Array(op.inputSize), JTv: new Float64Array(op.parameterCount), JJTv: new Float64Array(op.inputSize) });
+  const calls = (op: InversionOperator, o: ReturnType<typeof outputs>): Record<ProductName, () => Promise<unknown>> => ({
+    g: () => op.gradient(o.g),
+    Ju: () => op.jacobianVector(dirs.u, o.Ju),
+    JTv: () => op.jacobianTransposeVector(dirs.v, o.JTv),
+    JJTv: () => op.gramVector(dirs.v, o.JJTv),
+  });
+  try {
+    const ref = outputs(onnx);
+    for (const p of PRODUCTS) await calls(onnx, ref)[p]();
+    const out = outputs(tj);
+    const call = calls(tj, out);
+    const products: Partial<Record<ProductName, ProductTiming>> = {};
+    for (const p of PRODUCTS) {
+      const t = performance.now();
+      await call[p]();
+      const firstCallMs = performance.now() - t;
+      // Fewer repeats than the ONNX engine's: a tfjs product is 50–500× slower (MEASURED.md); the median still needs 3.
+      const r = await timeLoop(call[p], { repeat: Math.min(opts.repeat, 7), budgetMs: opts.budgetMs, warmup: 1 });
+      products[p] = { medianMs: r.median, minMs: r.min, repeats: r.count, cpuMs: r.cpuPerCall, firstCallMs };
+    }
+    const disagreement = Object.fromEntries(PRODUCTS.map((p) => [p, relativeDisagreement(out[p], ref[p])])) as Record<ProductName, number>;
+    return { backend: tj.backend, createMs, products: products as Record<ProductName, ProductTiming>, disagreement };
+  } finally {
+    await tj.dispose();
+  }
 }
 
 async function batchFor(spec: BenchModel, model: OnnxModel): Promise<{ x: Float32Array; labels?: number[]; xSource: string }> {

@@ -1,12 +1,14 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
-//                  [--resnet50 products|analysis|off]
+//                  [--resnet50 products|analysis|off] [--tfjs default|all|off]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
 // full analysis (analyzeInfluence: λmax + I_lb + undamped I²F to 1e-6 + top-20 spectrum, the engine's default
 // solver; ResNet-18: λmax + I_lb only), the CG-loop overhead and maxRSS. Then bench/pytorch_reference.py on the
 // same batch, labels and δ (written to bench/out/inputs/) where /usr/bin/python3 has torch, and PASS/MISS per target.
+// The tfjs engine (nested autodiff in TensorFlow.js) times the same four products beside the ONNX engine's, with
+// their disagreement: by default on MLP and LeNet only (it is 50–500× slower); --tfjs all adds the ResNets.
 // MLP and LeNet also get the attack rows (bench/attack.ts, its own child): the L-BFGS L2 attack's steps per second
 // beside PyTorch's same attack, and how much faster the full I²F analysis is than the attack it predicts.
 //
@@ -45,10 +47,11 @@ interface Args {
   child?: string;
   render?: string;
   analysis?: ChildOptions['analysis'];
+  tfjs: 'default' | 'all' | 'off';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products' };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -65,6 +68,11 @@ function parseArgs(argv: string[]): Args {
       if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
       a.resnet50 = v;
     }
+    else if (k === '--tfjs') {
+      const v = val();
+      if (v !== 'default' && v !== 'all' && v !== 'off') throw new Error(`--tfjs takes default, all or off, got '${v}'`);
+      a.tfjs = v;
+    }
     else if (k === '--child') a.child = val();
     else if (k === '--no-attack') a.attack = false;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
@@ -72,7 +80,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -101,6 +109,7 @@ async function main() {
     const spec = BENCH_MODELS.find((m) => m.name === args.child)!;
     const r = await measureModel(args.child, {
       repeat: args.repeat, budgetMs: args.quick ? 1500 : 6000, analysis: args.analysis ?? spec.analysis, raw: args.raw,
+      tfjs: args.tfjs === 'all' || (args.tfjs === 'default' && spec.tfjs === true),
     });
     process.stdout.write(RESULT_TAG + JSON.stringify(r) + '\n');
     return;
@@ -249,6 +258,7 @@ function runChild(name: string, args: Args, which: string[] = ['--child', name])
   const childArgs = [...process.execArgv, __filename, ...which, '--repeat', String(args.repeat)];
   if (args.quick) childArgs.push('--quick');
   if (!args.raw) childArgs.push('--no-raw');
+  childArgs.push('--tfjs', args.tfjs);
   return new Promise((resolve, reject) => {
     const c = spawn(process.execPath, childArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -387,6 +397,23 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     ]);
   }
   out.push(table(rows));
+
+  const tj = rep.results.filter((r) => r.tfjs);
+  if (tj.length) {
+    out.push('\nTensorFlow.js engine (nested autodiff, same batch and directions): CPU ms per call | wall median ms; ×ONNX = tfjs/ONNX on CPU ms; disagreement ‖tfjs − onnx‖/‖onnx‖');
+    const trows = [['model (backend)', 'g', 'J u', 'Jᵀ v', 'J Jᵀ v', '×ONNX g / Ju / JTv / JJTv', 'disagreement g / Ju / JTv / JJTv', 'create ms']];
+    for (const r of tj) {
+      const t = r.tfjs!;
+      trows.push([
+        `${r.name} (${t.backend})`,
+        ...PRODUCTS.map((k) => `${f(t.products[k].cpuMs, 2)} | ${f(t.products[k].medianMs, 2)}`),
+        PRODUCTS.map((k) => f(t.products[k].cpuMs / r.products[k].cpuMs, 0)).join(' / '),
+        PRODUCTS.map((k) => t.disagreement[k].toExponential(1)).join(' / '),
+        f(t.createMs, 0),
+      ]);
+    }
+    out.push(table(trows));
+  }
 
   out.push('\nBuild: open = parse+check ONNX; per graph: nodes, build+encode+session-create ms; first = first operator call (build+session+run)');
   const brows = [['model', 'open ms', 'g nodes / build / session', 'Ju', 'JTv', 'JJTv', 'first call g / Ju / JTv / JJTv ms']];
