@@ -221,9 +221,10 @@ export interface AttackBatchView {
   relativeResidual: number;
   /** Wall time of the I²F prediction, for the "prediction vs attack" comparison. */
   predictionMs: number;
+  /** The first samples of the batch (at most MAX_SHOWN_SAMPLES): the numbers above are the whole batch's. */
+  perSample: AttackSampleView[];
   /** Token-id models: fractions of the batch's tokens recovered (nearest embedding row) by the attack and the prediction. */
   tokens?: { recovered: number; bagRecovered: number; predictedRecovered: number; predictedBagRecovered: number };
-  perSample: AttackSampleView[];
 }
 
 export interface AttackSampleView {

@@ -203,6 +203,22 @@ describe('the real attack on the spectrum page', { skip }, () => {
     }
   });
 
+  it('says when it draws only the first samples of a batch', async () => {
+    // As attackView cuts a large batch (maxShown 1 here): the batch's numbers, the first sample's pictures.
+    const b = vectors.batches[0];
+    const cut: AttackView = { ...vectors, batches: [{ ...b, perSample: b.perSample.slice(0, 1) }] };
+    const o = await openPage(origin, 'spectrum', 'light', extensionWith(cut));
+    try {
+      await o.page.locator('#run-attack').click();
+      await o.page.waitForSelector('#attack-result .attack-row');
+      assert.equal((await canvases(o)).length, 3);
+      await o.page.locator('.attack-batch .note', { hasText: `Showing the first 1 of the batch's ${b.samples.length} samples` }).waitFor();
+      assert.deepEqual(o.problems, []);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('shows a failed attack as an error', async () => {
     const o = await openPage(origin, 'spectrum', 'dark', (m) => {
       if (m.type === 'runAttack') return { type: 'attackStopped', message: 'model.onnx: unsupported op Foo', cancelled: false };

@@ -95,6 +95,9 @@ function batch(v: AttackView, b: AttackBatchView): HTMLElement {
       `⚠ The prediction's solve did not converge (relative residual ${num(b.relativeResidual, 2)}): x0 + I(δ) and its RMSE are not a confident estimate, and the ratio compares against an unfinished number.`));
   }
   for (const s of b.perSample) box.append(sampleRow(v, b, s));
+  if (b.perSample.length < b.samples.length) {
+    box.append(el('p', 'note', `Showing the first ${b.perSample.length} of the batch's ${b.samples.length} samples; the numbers above are the whole batch's.`));
+  }
   return box;
 }
 

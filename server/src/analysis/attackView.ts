@@ -8,7 +8,10 @@ import { isImageShape, type AttackReport } from './attack';
 /** JSON has no Infinity (a perfect recovery's PSNR): null, which the page prints as "∞". */
 const finite = (v: number | null): number | null => (v !== null && Number.isFinite(v) ? v : null);
 
-export function attackView(report: AttackReport, config: string): AttackView {
+/** Samples drawn per batch: a batch of large pictures would make a message (and page state) of many megabytes. */
+export const MAX_SHOWN_SAMPLES = 8;
+
+export function attackView(report: AttackReport, config: string, maxShown = MAX_SHOWN_SAMPLES): AttackView {
   const dims = report.model.inputShape.slice(1);
   const per = dims.reduce((a, d) => a * d, 1);
   // The data's range exactly as attackModel takes it: pictures in [0, 1] keep it, other data spans from its minimum.
@@ -39,7 +42,7 @@ export function attackView(report: AttackReport, config: string): AttackView {
       rmse: b.rmse, psnr: finite(b.psnr), ssim: b.ssim, predictedRmse: b.predictedRmse, predictedPsnr: finite(b.predictedPsnr),
       lowerBoundRmse: b.lowerBoundRmse, ratio: b.ratio, steps: b.steps, ms: b.ms, stopReason: b.stopReason,
       converged: b.prediction.converged, relativeResidual: b.prediction.relativeResidual, predictionMs: b.prediction.ms,
-      perSample: b.perSample.map((p, i) => ({
+      perSample: b.perSample.slice(0, maxShown).map((p, i) => ({
         sample: p.sample, label: b.labels[i], rmse: p.rmse, psnr: finite(p.psnr), ssim: p.ssim, predictedRmse: p.predictedRmse,
         original: cut(inputs.original, i), predicted: cut(inputs.predicted, i), recovered: cut(inputs.recovered, i),
         ...(t ? { tokens: {

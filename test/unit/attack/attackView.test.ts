@@ -46,6 +46,14 @@ test('attackView cuts a real run into per-sample original / predicted / recovere
   assert.ok(Math.abs(rmse(Float64Array.from(both, (val, j) => val - x[j])) - b.rmse) <= 1e-12 * b.rmse, 'batch RMSE from the two cuts');
 });
 
+test('a large batch is drawn for its first samples only, with the whole batch\'s numbers', async () => {
+  const report = await attackModel(request());
+  const v = attackView(report, 'train.yaml', 1);
+  assert.equal(v.batches[0].perSample.length, 1);
+  assert.deepEqual(v.batches[0].samples, [0, 1]);
+  assert.equal(v.batches[0].rmse, report.results[0].rmse);
+});
+
 test('a solve cut short is carried to the page as not converged', async () => {
   const v = attackView(await attackModel(request({ maxIterations: 2 })), 'train.yaml');
   assert.equal(v.batches[0].converged, false);
