@@ -47,6 +47,11 @@ async function main(): Promise<void> {
       model: join(root, 'examples/text/tiny_text.onnx'), data: join(root, 'examples/text/samples.txt'), defences: ['gaussian:std=1e-3'],
       batch: 1, maxSamples: 1,
     }),
+    // The text example's token-id model on the spectrum page: embedding space, tokens recovered per slider std.
+    'text-state': () => computeSpectrumState({
+      config: 'examples/text/review.yaml', model: join(root, 'examples/text/tiny_text.onnx'), data: join(root, 'examples/text/samples.txt'),
+      defences: ['gaussian:std=0.01'], damping: 0, seed: 0, loss: 'cross-entropy', sample: 1, k: 4,
+    }),
     'mlp-summary': () => summariseModel(join(root, 'examples/models/mlp.onnx')),
     'lenet-summary': () => summariseModel(join(root, 'examples/models/lenet.onnx')),
   };

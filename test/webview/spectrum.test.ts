@@ -167,6 +167,39 @@ describe('spectrum page', { skip }, () => {
     }
   });
 
+  it('a token-id model (recorded from examples/text): embedding-space labels, tokens recovered, redrawn at another std', async () => {
+    const text = JSON.parse(readFileSync(join(__dirname, 'data', 'text-state.json'), 'utf8')) as SpectrumState;
+    const o = await openPage(origin, 'spectrum', 'light', (m) => {
+      if (m.type === 'ready') return { type: 'spectrum', data: spectrumView(text) };
+      if (m.type === 'setNoise') return { type: 'noise', key: text.view.key, noise: noiseView(text, m.std as number) };
+      return undefined;
+    });
+    try {
+      await rendered(o);
+      const v = spectrumView(text);
+      const t = v.noise.tokens!;
+      const pct = (x: number) => `${Math.round(x * 100)}%`;
+      const headline = await o.page.locator('#headline').textContent() ?? '';
+      assert.match(headline, new RegExp(`tokens recovered, sample 1${pct(t.shown.recovered)}`));
+      assert.match(headline, /expected PSNR \(embedding\)/);
+      const exposed = await o.page.locator('#exposed').textContent() ?? '';
+      assert.match(exposed, /^Embedding space: the input is token ids/);
+      assert.ok(exposed.includes(`“${t.shown.text}” → “${t.shown.recoveredText}”`), exposed);
+      assert.equal(await o.page.locator('#images').isHidden(), true, 'no picture for embeddings');
+      assert.match(await o.page.locator('#risk').textContent() ?? '', new RegExp(`risk: ${v.noise.risk}`));
+      // A loud std from the typed box: the tokens and the level are redrawn from the reply.
+      const loud = noiseView(text, 1);
+      await o.page.locator('#std').fill('1');
+      await o.page.locator('#std').press('Enter');
+      await o.page.locator('#headline', { hasText: `tokens recovered, all samples${pct(loud.tokens!.recovered)}` }).waitFor();
+      assert.match(await o.page.locator('#risk').textContent() ?? '', new RegExp(`risk: ${loud.risk}`));
+      await o.page.screenshot({ path: join(SHOTS, 'spectrum-text.png'), fullPage: true });
+      assert.deepEqual(o.problems, []);
+    } finally {
+      await o.close();
+    }
+  });
+
   it('shows an error the extension sends', async () => {
     const o = await openPage(origin, 'spectrum', 'dark', (m) => (m.type === 'ready' ? { type: 'error', message: 'The model could not be analysed: op Foo' } : undefined));
     try {

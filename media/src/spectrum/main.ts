@@ -146,7 +146,7 @@ function renderNoise(n: NoiseView): void {
 
   const exposed = n.mostExposed;
   barChart($('sample-chart'), {
-    id: 'samples', title: 'Predicted attacker PSNR per sample (higher = more exposed)', yLabel: 'PSNR (dB)', xLabel: 'sample',
+    id: 'samples', title: `Predicted attacker PSNR${emb} per sample (higher = more exposed)`, yLabel: 'PSNR (dB)', xLabel: 'sample',
     categories: n.perSample.map((s) => `${s.sample}`),
     series: [{ name: '', cls: 's-blue', values: n.perSample.map((s) => (Number.isFinite(s.psnr) ? s.psnr : null)) }],
     highlight: exposed ? n.perSample.findIndex((s) => s.sample === exposed.sample) : undefined,
