@@ -2,10 +2,11 @@
 // tools/fixtures/large_models.py; never committed) on CPU, with stage progress, the time per J Jᵀ v product (from
 // which the undamped I²F's cost is estimated) and peak RSS.
 //
-//   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K] [--products-only]
+//   node --import tsx bench/large.ts [bench/out/resnet50.onnx] [--threads N] [--spectrum K] [--products-only [g,JTv,JJTv]]
 //
 // --products-only: open, then g, Jᵀ v and J Jᵀ v: first call (session build included) and the best of 2 warm calls
-// each; one session alive at a time above 1M parameters (onnxOperator.ts), so the peak is the largest product's.
+// each (or only those listed: `--products-only JJTv` keeps θ-space outputs, d_θ float64s, out of a > 2 GB model's
+// run); one session alive at a time above 1M parameters (onnxOperator.ts), so the peak is the largest product's.
 // The last line is the JSON result (bench/run.ts reads it for the main table).
 //
 // Measured 2026-11-25 on the shared 2-core machine (load average 4–8), one intra-op thread, batch 1, 224×224×3:
@@ -26,7 +27,7 @@ const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const file = args.find((a) => !a.startsWith('--')) ?? 'bench/out/resnet50.onnx';
+  const file = args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
   const opt = (k: string) => {
     const i = args.indexOf(k);
     return i >= 0 ? Number(args[i + 1]) : undefined;
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s rss ${nowMB().toFixed(0)} MB, peak ${rssMB().toFixed(0)} MB] ${msg}`);
   const productsOnly = args.includes('--products-only');
+  const listed = args[args.indexOf('--products-only') + 1];
+  const wanted = productsOnly && listed && !listed.startsWith('--') && !listed.endsWith('.onnx') ? listed.split(',') : ['g', 'JTv', 'JJTv'];
   const model = await OnnxModel.open(file);
   log(`opened ${file}: ${model.parameterCount.toLocaleString('en')} parameters, input [${model.sampleDims}]`);
   model.specialise(1);
@@ -43,7 +46,9 @@ async function main(): Promise<void> {
   const x = new Float32Array(model.sampleSize);
   const rand = new Random(0);
   for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
-  const session = threads ? { intraOpNumThreads: threads } : undefined;
+  // --prepack / --no-prepack: force onnxruntime's weight prepacking (default: off above 1M parameters).
+  const prepacking = args.includes('--prepack') ? true : args.includes('--no-prepack') ? false : undefined;
+  const session = threads || prepacking !== undefined ? { ...(threads ? { intraOpNumThreads: threads } : {}), ...(prepacking !== undefined ? { prepacking } : {}) } : undefined;
   const pred = await model.predict(x, 1, session);
   const labels = argmaxRows(pred.logits, 1);
   log(`forward done, label ${labels[0]}`);
@@ -53,13 +58,15 @@ async function main(): Promise<void> {
     const v = new Float64Array(op.inputSize);
     rand.fillNormal(v);
     const outX = new Float64Array(op.inputSize);
-    const outTheta = new Float64Array(op.parameterCount);
+    let outTheta: Float64Array | undefined;
+    const theta = () => (outTheta ??= new Float64Array(op.parameterCount));
     const products: Record<string, { firstMs: number; ms: number }> = {};
     for (const [name, call] of [
-      ['g', () => op.gradient(outTheta)],
-      ['JTv', () => op.jacobianTransposeVector(v, outTheta)],
+      ['g', () => op.gradient(theta())],
+      ['JTv', () => op.jacobianTransposeVector(v, theta())],
       ['JJTv', () => op.gramVector(v, outX)],
     ] as const) {
+      if (!wanted.includes(name)) continue;
       const times: number[] = [];
       for (let i = 0; i < 3; i++) {
         const s = performance.now();
@@ -70,7 +77,7 @@ async function main(): Promise<void> {
       log(`${name}: first call ${times[0].toFixed(0)} ms (session build included), best warm ${products[name].ms.toFixed(0)} ms`);
     }
     await op.dispose();
-    console.log(JSON.stringify({ file, mode: 'products-only', parameters: op.parameterCount, inputSize: op.inputSize, products, gramMs: products.JJTv.ms, totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
+    console.log(JSON.stringify({ file, mode: 'products-only', parameters: op.parameterCount, inputSize: op.inputSize, products, gramMs: products.JJTv?.ms, totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null }));
     return;
   }
   const g = new Float64Array(op.parameterCount);

@@ -5,9 +5,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
+import { ExternalGraphFolder } from '../../../server/src/backends/onnx/externalData';
 import { readNpy } from '../../../server/src/formats/npy';
 import { readSafetensors } from '../../../server/src/formats/safetensors';
 import { fixtureOperator, flattenTheta, relativeError, root } from '../../support/fixtures';
@@ -74,5 +77,26 @@ test('the large-θ path (product graphs on disk, θ as external data, one sessio
   } finally {
     await op.dispose();
     await normal.dispose();
+  }
+});
+
+test('a product-graph folder left by a process that died (no exit hook ran) is removed when the next one is made', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'i2f-orphans-'));
+  try {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: its pid names no process now
+    const orphan = join(parent, `i2f-products-${dead}-abc123`);
+    const living = join(parent, `i2f-products-${process.ppid}-def456`);
+    for (const d of [orphan, living]) {
+      mkdirSync(d);
+      writeFileSync(join(d, 'weights.bin'), 'θ');
+    }
+    const folder = new ExternalGraphFolder(parent);
+    assert.equal(existsSync(orphan), false, 'the dead process\'s folder is gone');
+    assert.equal(existsSync(living), true, 'a running process\'s folder stays');
+    assert.ok(dirname(folder.dir) === parent && folder.dir.includes(`i2f-products-${process.pid}-`));
+    folder.dispose();
+    assert.equal(existsSync(folder.dir), false);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
   }
 });

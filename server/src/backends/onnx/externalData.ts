@@ -3,7 +3,7 @@
 // file, θ written once however many product graphs read it, and onnxruntime memory-maps page-aligned external data
 // instead of copying it out of the model bytes (measured in bench/large.ts).
 
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Model, Tensor, TypedArray } from '../../graph/ir';
@@ -37,7 +37,8 @@ export class ExternalGraphFolder {
   private readonly placed = new WeakMap<TypedArray, ExternalDataRef>();
 
   constructor(parent = os.tmpdir(), readonly minBytes = EXTERNAL_MIN_BYTES) {
-    this.dir = mkdtempSync(path.join(parent, 'i2f-products-'));
+    removeOrphans(parent);
+    this.dir = mkdtempSync(path.join(parent, `${PREFIX}${process.pid}-`));
     this.weights = path.join(this.dir, 'weights.bin');
     openFolders.add(this);
   }
@@ -83,6 +84,39 @@ export class ExternalGraphFolder {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const PREFIX = 'i2f-products-';
+
+/**
+ * Folders left by processes that no longer run (a worker killed by the memory watchdog gets no 'exit' event): each
+ * holds a copy of some model's θ, so they are removed when the next folder is made. The pid is in the name.
+ */
+function removeOrphans(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = name.startsWith(PREFIX) ? Number(name.slice(PREFIX.length).split('-')[0]) : NaN;
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    try {
+      rmSync(path.join(parent, name), { recursive: true, force: true });
+    } catch {
+      // another process may be removing it too
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
   }
 }
 

@@ -36,6 +36,8 @@ export interface SessionSettings {
   memoryArena?: boolean;
   /** onnxruntime's memory-pattern planning (preallocates a run's buffers); default as memoryArena. */
   memoryPattern?: boolean;
+  /** onnxruntime's weight prepacking (a packed copy of each MatMul/Gemm weight); default as memoryArena. */
+  prepacking?: boolean;
   /**
    * Product sessions alive at once (default: unlimited below LARGE_MODEL_PARAMETERS, 1 above: the least recently
    * used idle session is released before another is built; graphs on disk make rebuilding it cheap).
@@ -262,7 +264,7 @@ export class OnnxInversionOperator implements InversionOperator {
         source = encodeModel(built.model);
       }
     }
-    const session = await createSession(source, { memoryArena: !this.large, memoryPattern: !this.large, ...this.opts.session });
+    const session = await createSession(source, { memoryArena: !this.large, memoryPattern: !this.large, prepacking: !this.large, ...this.opts.session });
     return { session, layout, busy: 0 };
   }
 
@@ -379,5 +381,6 @@ export function sessionOptions(s: SessionSettings = {}): OrtSession.SessionOptio
     executionMode: 'sequential',
     enableCpuMemArena: s.memoryArena ?? true,
     enableMemPattern: s.memoryPattern ?? s.memoryArena ?? true,
+    ...((s.prepacking ?? s.memoryArena ?? true) ? {} : { extra: { session: { disable_prepacking: '1' } } }),
   };
 }
