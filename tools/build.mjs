@@ -1,9 +1,10 @@
 // Bundles the four entry points with esbuild: the VS Code client, the language server, the analysis worker and
 // the `i2f` CLI. Native and heavy modules stay external (onnxruntime-node ships a .node binary; vscode is the host).
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { buildMedia } from './build-media.mjs';
 
 const production = process.argv.includes('--production');
@@ -44,6 +45,13 @@ await Promise.all(entries.map((e) => esbuild.build({
   external: ['onnxruntime-node', '@tensorflow/tfjs-node', ...(e.external ?? [])],
   banner: e.banner ? { js: e.banner } : undefined,
 })));
+
+// tfjs-backend-wasm's binaries next to the bundles: esbuild bundles its JavaScript, but the .wasm files are loaded
+// at run time from the folder backends/tfjs/backend.ts gives setWasmPaths (dist/wasm in a .vsix without node_modules).
+// All three: the backend picks SIMD, plain or threaded-SIMD from what the runtime supports.
+mkdirSync('dist/wasm', { recursive: true });
+const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) copyFileSync(join(wasmDir, f), join('dist/wasm', f));
 
 // The webview pages (media/src → media/dist), bundled for the browser.
 await buildMedia({ production });
