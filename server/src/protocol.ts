@@ -97,6 +97,8 @@ export interface LeakageData {
   risk: string;
   psnr: number;
   rmse: number;
+  /** Text models: the most exposed sample's fraction of tokens recovered (what `risk` is graded on; psnr/rmse are in embedding space). */
+  tokensRecovered?: number;
 }
 
 /** Command ids the server's code lenses use and the client registers. */

@@ -36,6 +36,7 @@ import { Slots } from './features/slots';
 import { WorkerPool } from './analysis/workerPool';
 import type { JobOutcome } from './analysis/jobs';
 import { describeVerification } from './analysis/verifyEngines';
+import { mostExposedTokens } from './analysis/tokens';
 import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './analysis/settings';
 import { toDiagnostic } from './features/diagnostics';
 import { hoverAt } from './features/hover';
@@ -300,7 +301,8 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     const f = leakageFindingOf(config, view.result.report, configAnalysisSettings(settings));
     const b = worstBatch(view.result.report)!;
     findings.push(f);
-    data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse };
+    data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse,
+      ...(b.tokens ? { tokensRecovered: mostExposedTokens(b.tokens).recovered } : {}) };
   } else if (view.failure) {
     findings.push(analysisFailedFinding(config, view.failure));
   } else if (trusted && view.notAnalysed === NOT_A_MODEL_FILE && config.model) {
