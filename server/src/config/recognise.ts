@@ -407,7 +407,8 @@ function checkValue(
     case 'positive':
       return n <= 0 ? bad(`must be greater than 0, not ${n}.`) : n;
     case 'count':
-      return !Number.isInteger(n) || n < 1 ? bad(`must be a whole number of at least 1, not ${n}.`) : n;
+      // Safe integers only: 1e300 passes Number.isInteger but is no count anyone meant (nor exact).
+      return !Number.isSafeInteger(n) || n < 1 ? bad(`must be a whole number of at least 1, not ${n}.`) : n;
     case 'bits':
       // The engine's quantiser is symmetric with 2^(bits−1)−1 levels: 1 bit (sign compression) is a different defence.
       return !Number.isInteger(n) || n < 2 || n > 32 ? bad(`must be a whole number of bits from 2 to 32, not ${n}.`) : n;

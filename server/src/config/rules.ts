@@ -176,7 +176,8 @@ function lastKey(f: ConfigField<unknown>): string {
 /** Divisors of the batch nearest the requested microbatch count, as suggestions. */
 function divisorsNear(batch: number, micro: number): string {
   const divisors: number[] = [];
-  for (let d = 1; d * d <= batch; d++) if (batch % d === 0) divisors.push(d, batch / d);
+  // Bounded: a config's batch_size: 1e300 once kept this loop (and the server's main thread) busy for ever.
+  for (let d = 1; d * d <= batch && d <= 1_000_000; d++) if (batch % d === 0) divisors.push(d, batch / d);
   divisors.sort((x, y) => Math.abs(x - micro) - Math.abs(y - micro));
   return divisors.slice(0, 2).sort((x, y) => x - y).join(' or ');
 }
