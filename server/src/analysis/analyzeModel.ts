@@ -139,9 +139,10 @@ export async function openRun(req: RunRequest, samplesOf?: (model: OnnxModel, ba
   const all = own ? own.samples : await loadSamples(model, req.data, req.syntheticSamples ?? batch, req.seed);
   const samples = limitSamples(all, req.maxSamples, per);
   const labelsAll = Array.isArray(req.labels) ? req.labels : await parseLabels(req.labels);
-  // Labels name every sample of the data (checked against all of them); maxSamples then keeps the first ones' labels.
-  if (labelsAll && labelsAll.length !== all.count) {
-    throw new UserError('bad-labels', `${labelsAll.length} labels for ${all.count} samples`);
+  // Labels name either every sample of the data (a labels file beside it: maxSamples keeps the first ones' labels)
+  // or exactly the samples kept.
+  if (labelsAll && labelsAll.length !== all.count && labelsAll.length !== samples.count) {
+    throw new UserError('bad-labels', `${labelsAll.length} labels for ${all.count === samples.count ? '' : `the first ${samples.count} of `}${all.count} samples`);
   }
   const labelsGiven = labelsAll?.slice(0, samples.count);
   const delta = req.delta ? await readDelta(req.delta, model) : undefined;

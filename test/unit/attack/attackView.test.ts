@@ -71,5 +71,7 @@ test('the editor\'s job (maxSamples = one batch) takes the first samples\' label
   const report = await attackModel(request({ batch: 1, maxSamples: 1 }));
   assert.equal(report.results.length, 1);
   assert.deepEqual(report.results[0].labels, [3]);
-  await assert.rejects(attackModel(request({ labels: [1, 2, 3], maxSamples: 1 })), /3 labels for 2 samples/);
+  assert.deepEqual((await attackModel(request({ batch: 1, maxSamples: 1, labels: [5] }))).results[0].labels, [5], 'or labels for the kept samples only');
+  await assert.rejects(attackModel(request({ labels: [1, 2, 3], maxSamples: 1 })), /3 labels for the first 1 of 2 samples/);
+  await assert.rejects(attackModel(request({ labels: [1, 2, 3] })), /3 labels for 2 samples/);
 });
