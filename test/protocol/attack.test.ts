@@ -3,6 +3,7 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import { CancellationTokenSource } from 'vscode-languageserver/node';
 import { startServer } from './lspClient';
 import type { ConfirmAttackResult } from '../../server/src/protocol';
 
@@ -35,6 +36,28 @@ test('the attack the I²F predicts runs for a config and lands near the predicti
     assert.equal(kinds[0], 'begin');
     assert.ok(kinds.includes('report'), 'stages reported on the client\'s token');
     assert.equal(kinds.at(-1), 'end');
+  } finally {
+    await s.close();
+  }
+});
+
+test('the attack is cancellable from the client, and the worker is free again afterwards', { timeout: 180_000 }, async () => {
+  const s = await startServer();
+  try {
+    const uri = s.open('flower/pyproject.toml');
+    const source = new CancellationTokenSource();
+    const stages: string[] = [];
+    s.connection.onNotification('$/progress', (p: { token: string; value: { kind: string; message?: string } }) => {
+      if (p.token !== 'attack-c') return;
+      if (p.value.message) stages.push(p.value.message);
+      if (p.value.kind === 'report') source.cancel();
+    });
+    const r = (await s.connection.sendRequest('i2f/confirmAttack', { uri, workDoneToken: 'attack-c' }, source.token)) as ConfirmAttackResult;
+    assert.ok(!r.ok && r.cancelled, JSON.stringify(r).slice(0, 300));
+    assert.ok(stages.length > 0, 'it had started');
+    const again = (await s.connection.sendRequest('i2f/confirmAttack', { uri })) as ConfirmAttackResult;
+    assert.ok(again.ok, again.ok ? '' : again.message);
+    assert.ok(again.view.batches[0].steps > 0);
   } finally {
     await s.close();
   }
