@@ -5,7 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { analyseConfig, DEFAULT_CONFIG_ANALYSIS } from '../../../server/src/analysis/configFindings';
+import { readTrainingConfig } from '../../../server/src/config/recognise';
+import { linkConfig } from '../../../server/src/workspace/discover';
 import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
 import { formatAnalysisText } from '../../../server/src/analysis/formatText';
 import { normaliseSettings, analysisKnobs, configAnalysisSettings } from '../../../server/src/analysis/settings';
@@ -47,4 +51,14 @@ test('i2f.solveBudgetSeconds: validated, part of the analysis knobs (cache key) 
   assert.equal(analysisKnobs(set).solveBudgetSeconds, 600);
   assert.equal(configAnalysisSettings(set).solveBudgetSeconds, 600);
   assert.equal('solveBudgetSeconds' in analysisKnobs(normaliseSettings({})), false);
+});
+
+test('I2F001 under a spent budget: UNCERTAIN, naming the budget, the residual and the setting to raise', async () => {
+  const file = join(__dirname, '../../../examples/clip-only.yaml');
+  const parsed = readTrainingConfig(file, readFileSync(file, 'utf8'), { fileExists: existsSync });
+  assert.ok(parsed && !('kind' in parsed));
+  const a = await analyseConfig(linkConfig(file, parsed), { ...DEFAULT_CONFIG_ANALYSIS, solveBudgetSeconds: 1e-9 });
+  const f = a.findings.find((x) => x.code === 'I2F001')!;
+  assert.equal(f.risk, 'uncertain');
+  assert.match(f.message, /^Leakage risk UNCERTAIN: the solve budget of 1e-9 s ran out at relative residual [\d.e+-]+ after [01] iterations.*, so no confident number is shown; raise i2f\.solveBudgetSeconds to finish it\./);
 });
