@@ -238,6 +238,8 @@ function runResnet50(mode: 'products' | 'analysis', torch: { ok: boolean; why: s
   }
   log(`[resnet50] ${mode === 'products' ? 'g, Jᵀ v, J Jᵀ v' : 'λmax + I_lb'} in a child process (bench/large.ts) ...`);
   const c = spawnSync(process.execPath, [...process.execArgv, 'bench/large.ts', file, ...(mode === 'products' ? ['--products-only'] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  // Its stage log (time, current and peak RSS per step) goes to stderr with the rest of the bench's progress.
+  for (const line of c.stdout.toString().split('\n')) if (line && !line.startsWith('{')) log(`  ${line}`);
   const ours = c.status === 0 ? lastJson<LargeOurs>(c.stdout.toString()) : undefined;
   if (!ours) {
     skipped.resnet50 = `bench/large.ts failed (exit ${c.status})`;

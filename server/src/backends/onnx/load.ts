@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Graph, Model, Tensor } from '../../graph/ir';
 import { UserError } from '../../errors';
-import { bytesPerElement, decodeModel, typedFromBytes, type DecodedTensor, type ExternalDataRef } from './onnxProto';
+import { allocTyped, bytesPerElement, decodeModel, typedFromBytes, type DecodedTensor, type ExternalDataRef } from './onnxProto';
+import { HOST_LITTLE_ENDIAN } from './protobuf';
 
 /** 2 GiB: protobuf's own message limit, so a larger .onnx file cannot be valid anyway (its external data can be). */
 export const DEFAULT_MAX_MODEL_BYTES = 2 ** 31;
@@ -108,16 +109,31 @@ async function resolveExternalData(model: Model, file: string, budget: { used: n
         );
       budget.used += length;
       if (budget.used > budget.limit) throw tooLarge(file, budget.used, budget.limit, 'the model with its external data');
-      const bytes = new Uint8Array(length);
-      const { bytesRead } = await open.handle.read(bytes, 0, length, ref.offset);
+      // Read straight into the tensor's own array (little-endian hosts, i.e. all Node ships for): one copy of each
+      // tensor in memory, never the whole data file, nor a byte buffer beside the typed one (a 1 GiB weight once
+      // cost 2 GiB while loading the > 2 GB MLP of bench/large.ts).
+      const data = HOST_LITTLE_ENDIAN ? allocTyped(tensor.dtype, count) : undefined;
+      const bytes = data ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(length);
+      const bytesRead = await readFully(open.handle, bytes, ref.offset);
       if (bytesRead !== length)
         throw new UserError('corrupt-model', `tensor '${name}': read ${bytesRead} of ${length} bytes from '${ref.location}'`, { file });
-      (tensor as Tensor).data = typedFromBytes(tensor.dtype, bytes);
+      (tensor as Tensor).data = data ?? typedFromBytes(tensor.dtype, bytes);
       delete tensor.external;
     }
   } finally {
     await Promise.all([...handles.values()].map((h) => h.handle.close()));
   }
+}
+
+/** Reads bytes.length bytes at `position` (one read returns at most 2 GiB); returns how many were there. */
+async function readFully(handle: fs.FileHandle, bytes: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesRead } = await handle.read(bytes, done, Math.min(bytes.length - done, 2 ** 30), position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
 }
 
 /**

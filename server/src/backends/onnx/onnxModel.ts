@@ -13,7 +13,7 @@ import { readSafetensors } from '../../formats/safetensors';
 import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
 import { ExternalGraphFolder, initializerBytes } from './externalData';
-import { createSession, EXTERNAL_GRAPH_BYTES, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
+import { createSession, EXTERNAL_GRAPH_BYTES, LARGE_MODEL_PARAMETERS, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
 
 export interface OpenOptions {
@@ -94,7 +94,9 @@ export class OnnxModel {
     const folder = initializerBytes(m) > EXTERNAL_GRAPH_BYTES ? new ExternalGraphFolder() : undefined;
     let s: Awaited<ReturnType<typeof createSession>>;
     try {
-      s = await createSession(folder ? folder.write(m, 'forward') : encodeModel(m), session);
+      // Large models as their products (onnxOperator.ts): no arena, no memory pattern, no prepacked weight copies.
+      const large = this.parameterCount >= LARGE_MODEL_PARAMETERS ? { memoryArena: false, memoryPattern: false, prepacking: false } : {};
+      s = await createSession(folder ? folder.write(m, 'forward') : encodeModel(m), { ...large, ...session });
     } finally {
       folder?.dispose();
     }
