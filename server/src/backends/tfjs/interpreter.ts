@@ -385,17 +385,28 @@ function pool(node: Node, x: tf.Tensor, outDims: number[]): tf.Tensor {
   const endH = needH - H - win.pads[0];
   const endW = needW - W - win.pads[1];
   const padded = padSigned(x, [[0, 0], [0, 0], [win.pads[0], endH], [win.pads[1], endW]], isMax ? MAX_POOL_PAD : 0);
-  const slices: tf.Tensor[] = [];
-  for (let i = 0; i < kernel[0]; i++) {
-    for (let j = 0; j < kernel[1]; j++) {
-      const rows = subsampleAxis(padded, 2, i * dh, sh, ho);
-      slices.push(tf.reshape(subsampleAxis(rows, 3, j * dw, sw, wo), [x.shape[0], x.shape[1]!, ho, wo, 1]));
+  const [N, C] = [x.shape[0], x.shape[1]!];
+  const k = kernel[0] * kernel[1];
+  let stack: tf.Tensor;
+  if (sh === kernel[0] && sw === kernel[1] && dh === 1 && dw === 1) {
+    // Non-overlapping windows (the usual 2×2/2): one reshape + transpose gives [N, C, ho, wo, kh·kw] in the same
+    // (i, j) order as the slices below, instead of kh·kw strided slices, which tfjs-backend-wasm runs in JavaScript.
+    const cropped = padded.shape[2] === ho * sh && padded.shape[3] === wo * sw ? padded : tf.slice(padded, [0, 0, 0, 0], [N, C, ho * sh, wo * sw]);
+    const blocks = tf.reshape(cropped, [N, C, ho, kernel[0], wo, kernel[1]]);
+    stack = tf.reshape(tf.transpose(blocks, [0, 1, 2, 4, 3, 5]), [N, C, ho, wo, k]);
+  } else {
+    const slices: tf.Tensor[] = [];
+    for (let i = 0; i < kernel[0]; i++) {
+      for (let j = 0; j < kernel[1]; j++) {
+        const rows = subsampleAxis(padded, 2, i * dh, sh, ho);
+        slices.push(tf.reshape(subsampleAxis(rows, 3, j * dw, sw, wo), [N, C, ho, wo, 1]));
+      }
     }
+    stack = tf.concat(slices, 4);
   }
-  const stack = tf.concat(slices, 4);
   if (isMax) {
     // First maximal element of each window (PyTorch's choice on ties), as a constant one-hot selection.
-    const pick = tf.cast(tf.oneHot(tf.argMax(stack, 4), slices.length), 'float32');
+    const pick = tf.cast(tf.oneHot(tf.argMax(stack, 4), k), 'float32');
     return tf.sum(tf.mul(stack, pick), 4);
   }
   const summed = tf.sum(stack, 4);
