@@ -100,3 +100,32 @@ test('a product-graph folder left by a process that died (no exit hook ran) is r
     rmSync(parent, { recursive: true, force: true });
   }
 });
+
+test('with one session allowed, products called concurrently all complete with the numbers of sequential calls', async () => {
+  const { ref, op: sequential, labels } = await fixtureOperator(lenet);
+  const model = await OnnxModel.open(external);
+  const x = await readNpy(join(lenet, 'x.npy'));
+  const op = model.operator({
+    batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, ref.logits[0].length), loss: 'cross-entropy',
+    session: { externalGraphBytes: 0, maxSessions: 1 },
+  });
+  try {
+    const u = flattenTheta((await readSafetensors(join(lenet, 'u.safetensors'))).tensors as never, op.parameters, op.parameterCount);
+    const v = Float64Array.from((await readNpy(join(lenet, 'v.npy'))).data as Float64Array);
+    const run = (o: typeof op) => {
+      const out = { g: new Float64Array(o.parameterCount), ju: new Float64Array(o.inputSize), jjtv: new Float64Array(o.inputSize), ju64: new Float64Array(o.inputSize) };
+      return { out, calls: [o.gradient(out.g), o.jacobianVector(u, out.ju), o.gramVector(v, out.jjtv), o.precise!.jacobianVector(u, out.ju64), o.gramVector(v, out.jjtv)] };
+    };
+    // A session in use is never released under its call, even while the others wait for their turn: with g's
+    // session built first, the g call below is in flight on it when J u asks for the only place.
+    await op.gradient(new Float64Array(op.parameterCount));
+    const concurrent = run(op);
+    await Promise.all(concurrent.calls);
+    const expected = run(sequential);
+    for (const c of expected.calls) await c;
+    assert.deepEqual(concurrent.out, expected.out);
+  } finally {
+    await op.dispose();
+    await sequential.dispose();
+  }
+});

@@ -79,8 +79,6 @@ export interface OnnxOperatorOptions {
 interface Product {
   session: OrtSession;
   layout: ProductLayout;
-  /** Runs in flight: a session is released only when idle. */
-  busy: number;
 }
 
 /** Float64 copies of the point the products are taken at, and buffers for the precise products. */
@@ -109,6 +107,11 @@ export class OnnxInversionOperator implements InversionOperator {
   readonly parameterCount: number;
   readonly parameters: ProductLayout['parameters'];
   private readonly products = new Map<string, Promise<Product>>();
+  /**
+   * Calls in flight per product (counted when the call starts, before any await): such a session is never released
+   * under them, even when another product's call wants its place.
+   */
+  private readonly leases = new Map<string, number>();
   /** Product graphs already written to disk (large models): a released session is rebuilt from its file. */
   private readonly written = new Map<string, { file: string; layout: ProductLayout }>();
   private folder: ExternalGraphFolder | undefined;
@@ -206,12 +209,13 @@ export class OnnxInversionOperator implements InversionOperator {
 
   /** One session.run on a product's session, which stays alive (not released by another product) meanwhile. */
   private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch): Promise<OrtSession.ReturnType> {
-    const p = await this.product(kind, batch, floatType);
-    p.busy++;
+    const key = productKey(kind, batch, floatType);
+    this.leases.set(key, (this.leases.get(key) ?? 0) + 1);
     try {
+      const p = await this.product(kind, batch, floatType);
       return await p.session.run(feeds);
     } finally {
-      p.busy--;
+      this.leases.set(key, this.leases.get(key)! - 1);
     }
   }
 
@@ -230,7 +234,7 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32'): Promise<Product> {
-    const key = `${kind}@${batch}:${floatType}`;
+    const key = productKey(kind, batch, floatType);
     let p = this.products.get(key);
     if (!p) {
       // Released before the new one is built: the peak is the sessions kept plus the one being built.
@@ -265,17 +269,16 @@ export class OnnxInversionOperator implements InversionOperator {
       }
     }
     const session = await createSession(source, { memoryArena: !this.large, memoryPattern: !this.large, prepacking: !this.large, ...this.opts.session });
-    return { session, layout, busy: 0 };
+    return { session, layout };
   }
 
   /** Releases idle sessions, least recently built first, until one more fits under maxSessions. */
   private async releaseIdle(keep: string): Promise<void> {
     for (const [key, pending] of [...this.products]) {
       if (this.products.size < this.maxSessions) return;
-      if (key === keep) continue;
+      if (key === keep || (this.leases.get(key) ?? 0) > 0) continue;
       const p = await pending.catch(() => undefined);
-      if (p && p.busy > 0) continue;
-      if (this.products.get(key) !== pending) continue;
+      if ((this.leases.get(key) ?? 0) > 0 || this.products.get(key) !== pending) continue;
       this.products.delete(key);
       await p?.session.release();
     }
@@ -345,6 +348,10 @@ export class OnnxInversionOperator implements InversionOperator {
     this.folder = undefined;
     this.written.clear();
   }
+}
+
+function productKey(kind: ProductKind, batch: number, floatType: FloatType): string {
+  return `${kind}@${batch}:${floatType}`;
 }
 
 function graphOptions(opts: OnnxOperatorOptions, spec: ForwardGraph): ProductGraphOptions {
