@@ -1,5 +1,6 @@
 // What the model report shows for a checkpoint, read from disk by the server: inputs, outputs, parameter counts,
-// the op histogram and whether the analysis supports every op. ONNX through the IR loader; tfjs model.json as JSON.
+// the op histogram and whether the analysis supports every op. ONNX through the IR loader; a tfjs model.json as its
+// own layers or ops, judged by the tfjs loader's mapping onto the IR.
 
 import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
@@ -7,7 +8,8 @@ import { UserError } from '../errors';
 import { loadOnnxFile } from '../backends/onnx/load';
 import { defaultOpset, sizeOf } from '../graph/ir';
 import { trainableParameters } from '../graph/parameters';
-import { MAX_OPSET, MIN_OPSET, opHistogram, SUPPORTED_OPS, unsupportedOps } from '../graph/support';
+import { MAX_OPSET, MIN_OPSET, opHistogram, SUPPORTED_OPS, unsupportedOps, type UnsupportedOp } from '../graph/support';
+import { loadTfjsModel } from '../backends/tfjs/loadTfjs';
 import type { ModelSummary, TensorInfo } from '../webviewProtocol';
 
 export interface SummaryOptions {
@@ -17,7 +19,7 @@ export interface SummaryOptions {
 
 /** Summarises an .onnx file or a TensorFlow.js model.json; UserError for a file it cannot read. */
 export async function summariseModel(file: string, opts: SummaryOptions = {}): Promise<ModelSummary> {
-  return basename(file).toLowerCase().endsWith('.json') ? summariseTfjs(file) : summariseOnnx(file, opts);
+  return basename(file).toLowerCase().endsWith('.json') ? summariseTfjs(file, opts) : summariseOnnx(file, opts);
 }
 
 async function summariseOnnx(file: string, opts: SummaryOptions): Promise<ModelSummary> {
@@ -54,9 +56,9 @@ interface TfjsModelJson {
 
 /**
  * A tfjs model.json: layers models list Keras layers (class_name), graph models list TF ops (node[].op). The weights
- * manifest gives every weight's shape. The analysis runs on ONNX, so the report says how to get there.
+ * manifest gives every weight's shape; θ and the verdict come from the loader's mapping onto the IR.
  */
-async function summariseTfjs(file: string): Promise<ModelSummary> {
+async function summariseTfjs(file: string, opts: SummaryOptions): Promise<ModelSummary> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -91,14 +93,33 @@ async function summariseTfjs(file: string): Promise<ModelSummary> {
     }
     if (layers.length) outputs.push({ name: layers[layers.length - 1].config?.name ?? 'output', dims: [], dtype: 'float32' });
   }
+  // The analysis opens the model through the tfjs loader (layers and ops mapped onto the ONNX IR, NCHW/OIHW):
+  // the report says what it made of it, or names the layer or op it could not map.
+  const domain = graphModel ? 'tf' : 'keras';
+  let mapped: { theta: { name: string; dims: number[] }[]; unsupported: UnsupportedOp[]; notes: string[] } | undefined;
+  let failure: UserError | undefined;
+  try {
+    const model = await loadTfjsModel(file, { maxBytes: opts.maxBytes });
+    const theta = trainableParameters(model).map((name) => ({ name, dims: model.graph.initializers.get(name)!.dims }));
+    const notes = [`Analysed as ${model.graph.nodes.length} ONNX-IR nodes (NHWC → NCHW, HWIO → OIHW; a final softmax dropped): θ below is in that layout.`];
+    const unsupported = unsupportedOps(model);
+    if (unsupported.length) notes.push(`${unsupported.length} mapped node(s) use ops the analysis cannot differentiate: ${[...new Set(unsupported.map((u) => u.op))].join(', ')}`);
+    mapped = { theta, unsupported, notes };
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    failure = e;
+  }
   const trainable = weightsList.filter((w) => !/moving_(mean|variance)/.test(w.name));
-  const ops = [...counts.entries()].map(([op, count]) => ({ op, domain: graphModel ? 'tf' : 'keras', count, supported: false }))
+  const ops = [...counts.entries()].map(([op, count]) => ({ op, domain, count, supported: mapped !== undefined || (failure?.location.op !== undefined && failure.location.op !== op) }))
     .sort((a, b) => b.count - a.count || a.op.localeCompare(b.op));
+  const theta = mapped?.theta ?? trainable.map((w) => ({ name: w.name, dims: w.shape }));
   return {
     file, format: 'tfjs', bytes: Buffer.byteLength(text), producer: json.convertedBy ?? json.generatedBy,
-    inputs, outputs, parameters: trainable.reduce((a, w) => a + sizeOf(w.shape), 0), weights,
-    theta: trainable.map((w) => ({ name: w.name, dims: w.shape })),
-    ops, unsupported: [], analysable: false,
-    notes: ['The I²F analysis reads ONNX checkpoints: export this model to ONNX (e.g. tf2onnx) to analyse it; the op check applies to the ONNX graph.'],
+    inputs, outputs, parameters: theta.reduce((a, w) => a + sizeOf(w.dims), 0), weights,
+    theta,
+    ops,
+    unsupported: mapped?.unsupported ?? (failure?.location.op ? [{ op: failure.location.op, node: failure.location.node ?? '?', domain }] : []),
+    analysable: mapped !== undefined && mapped.unsupported.length === 0,
+    notes: mapped?.notes ?? [`The tfjs loader cannot map this model: ${failure!.message}`],
   };
 }
