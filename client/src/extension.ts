@@ -19,6 +19,7 @@ let attackSeq = 0;
 
 /** What the webviews ask of the language server (they never compute I²F themselves). */
 const backend: SpectrumBackend & ReportBackend = {
+  log: (message) => log?.warn(message),
   spectrumData: async (p) => (client ? client.sendRequest<SpectrumDataResult>(SpectrumDataRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   spectrumNoise: async (p) => (client ? client.sendRequest<SpectrumNoiseResult>(SpectrumNoiseRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   confirmAttack: async (config, onProgress, token) => {

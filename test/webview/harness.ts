@@ -9,8 +9,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { pageHtml, type PageKind } from '../../client/src/webview/html';
+import { checkReportPageMessage, checkSpectrumPageMessage } from '../../client/src/webview/pageMessages';
 
 export const ROOT = join(__dirname, '..', '..');
 export const SHOTS = join(ROOT, 'test-results', 'webview');
@@ -174,9 +176,13 @@ export async function openPage(origin: string, kind: PageKind, theme: ThemeName,
   page.on('request', (r) => {
     if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) problems.push(`outside request: ${r.url()}`);
   });
+  /** The configs the report page was shown: the extension lets it open the spectrum for these only. */
+  const shown = new Set<string>();
   const opened: Opened = {
     page, posted, problems,
     send: async (message) => {
+      const results = (message as { type?: string; results?: { config?: unknown }[] } | null)?.results;
+      if ((message as { type?: string } | null)?.type === 'summary' && Array.isArray(results)) for (const r of results) if (typeof r?.config === 'string') shown.add(r.config);
       await page.evaluate(`window.postMessage(${JSON.stringify(message)}, '*')`);
     },
     waitForPosted: async (type, count = 1) => {
@@ -195,6 +201,10 @@ export async function openPage(origin: string, kind: PageKind, theme: ThemeName,
   };
   await page.exposeFunction('__i2fPosted', async (m: { type: string }) => {
     posted.push(m);
+    // Whatever the real page sends must pass the extension's own check (client/src/webview/pageMessages.ts) unchanged.
+    const checked = kind === 'spectrum' ? checkSpectrumPageMessage(m) : checkReportPageMessage(m, shown);
+    if (!checked.ok) problems.push(`the extension would drop ${JSON.stringify(m).slice(0, 120)}: ${checked.reason}`);
+    else if (!isDeepStrictEqual(checked.message, m)) problems.push(`the extension would change ${JSON.stringify(m).slice(0, 120)}`);
     const reply = await extension(m, opened);
     if (reply !== undefined) await opened.send(reply);
   });

@@ -2,13 +2,16 @@
 // server reads the file from disk, so huge checkpoints never pass through the editor); the page shows its summary.
 
 import * as vscode from 'vscode';
-import type { ModelSummaryParams, ModelSummaryResult, ReportHostMessage, ReportPageMessage } from '../../../server/src/webviewProtocol';
+import type { ModelSummaryParams, ModelSummaryResult, ReportHostMessage } from '../../../server/src/webviewProtocol';
 import { pageHtml } from './html';
+import { checkReportPageMessage } from './pageMessages';
 
 export interface ReportBackend {
   modelSummary(params: ModelSummaryParams): Promise<ModelSummaryResult>;
   /** Opens the spectrum for a config (or, without one, for a config that uses this model: the extension chooses). */
   openSpectrum(config: string | undefined, model: vscode.Uri): Promise<void>;
+  /** Where a dropped page message is reported (the extension's log). */
+  log?(message: string): void;
 }
 
 export class ModelReportEditor implements vscode.CustomReadonlyEditorProvider {
@@ -36,16 +39,23 @@ export class ModelReportEditor implements vscode.CustomReadonlyEditorProvider {
       styleUri: w.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'media', 'dist', 'styles.css')).toString(),
     });
     const post = (m: ReportHostMessage) => void w.postMessage(m);
+    /** The configs the page was shown: the only ones it may open the spectrum for. */
+    let shown = new Set<string>();
     const load = async () => {
       try {
         const r = await this.backend.modelSummary({ uri: document.uri.toString() });
+        shown = new Set(r.ok ? r.results.map((x) => x.config) : []);
         post(r.ok ? { type: 'summary', summary: r.summary, results: r.results } : { type: 'error', message: r.message });
       } catch (e) {
         post({ type: 'error', message: `The model summary request failed: ${(e as Error).message}` });
       }
     };
     const subscriptions = [
-      w.onDidReceiveMessage((m: ReportPageMessage) => {
+      w.onDidReceiveMessage((raw: unknown) => {
+        // The page is untrusted input: only well-formed messages are acted on (pageMessages.ts).
+        const checked = checkReportPageMessage(raw, shown);
+        if (!checked.ok) return this.backend.log?.(`model report page: dropped a message: ${checked.reason}`);
+        const m = checked.message;
         if (m.type === 'ready' || m.type === 'refresh') void load();
         else if (m.type === 'openSpectrum') void this.backend.openSpectrum(m.config, document.uri);
       }),

@@ -7,6 +7,7 @@ import type {
   SpectrumPageMessage, SpectrumPageState,
 } from '../../../server/src/webviewProtocol';
 import { pageHtml } from './html';
+import { checkSpectrumPageMessage, checkSpectrumPageState } from './pageMessages';
 
 /** How a "Run attack" ended: the page's view of the result, or why there is none. */
 export type AttackOutcome = { ok: true; view: AttackView } | { ok: false; message: string; cancelled?: boolean };
@@ -17,15 +18,8 @@ export interface SpectrumBackend {
   spectrumNoise(params: SpectrumNoiseParams): Promise<SpectrumNoiseResult>;
   /** Runs the real attack for a config; progress as (stage, percent 0…100). */
   confirmAttack(config: string, onProgress: (stage: string, percent: number) => void, token: vscode.CancellationToken): Promise<AttackOutcome>;
-}
-
-/**
- * The page's messages are untrusted input (a compromised page must not drive the extension with odd values): the
- * attack messages carry no fields, so only their type is checked.
- */
-export function isAttackMessage(m: unknown): m is { type: 'runAttack' | 'cancelAttack' } {
-  const t = (m as { type?: unknown } | null)?.type;
-  return t === 'runAttack' || t === 'cancelAttack';
+  /** Where a dropped page message is reported (the extension's log). */
+  log?(message: string): void;
 }
 
 export class SpectrumPanel {
@@ -57,12 +51,10 @@ export class SpectrumPanel {
     return SpectrumPanel.createOrShow(extensionUri, backend, config).runAttack();
   }
 
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, backend: SpectrumBackend, state: SpectrumPageState | undefined): void {
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, backend: SpectrumBackend, state: unknown): void {
     panel.webview.options = SpectrumPanel.options(extensionUri);
-    const view = state?.data;
-    SpectrumPanel.current = new SpectrumPanel(panel, extensionUri, backend, {
-      uri: state?.config ?? '', sample: view?.settings.sample, k: view?.settings.k, damping: view?.settings.damping, std: state?.std,
-    });
+    // The saved state was written by the page: only well-formed parameters are restored.
+    SpectrumPanel.current = new SpectrumPanel(panel, extensionUri, backend, checkSpectrumPageState(state));
   }
 
   static options(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -83,7 +75,12 @@ export class SpectrumPanel {
       styleUri: w.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'dist', 'styles.css')).toString(),
     });
     panel.onDidDispose(() => this.dispose(), null, this.disposables);
-    w.onDidReceiveMessage((m: SpectrumPageMessage) => void this.onMessage(m), null, this.disposables);
+    // The page is untrusted input: only well-formed messages are acted on (pageMessages.ts).
+    w.onDidReceiveMessage((raw: unknown) => {
+      const checked = checkSpectrumPageMessage(raw);
+      if (checked.ok) void this.onMessage(checked.message);
+      else this.backend.log?.(`spectrum page: dropped a message: ${checked.reason}`);
+    }, null, this.disposables);
   }
 
   private post(m: SpectrumHostMessage): void {
@@ -175,10 +172,9 @@ export class SpectrumPanel {
       case 'refresh':
         return this.load({});
       case 'runAttack':
-        if (isAttackMessage(m)) await this.runAttack();
-        return;
+        return this.runAttack();
       case 'cancelAttack':
-        if (isAttackMessage(m)) this.attackRun?.cancel.cancel();
+        this.attackRun?.cancel.cancel();
         return;
       case 'setSample':
         return this.load({ sample: m.sample });

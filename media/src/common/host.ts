@@ -15,13 +15,20 @@ export interface Host<Out, In, State> {
   setState(state: State): void;
 }
 
-export function connectHost<Out, In, State>(): Host<Out, In, State> {
+/** `check`: the message's shape (hostMessages.ts); a message that fails it, or whose handling throws, is dropped and logged. */
+export function connectHost<Out, In, State>(check: (m: unknown) => In | undefined): Host<Out, In, State> {
   const api = acquireVsCodeApi<State>();
   return {
     post: (m) => api.postMessage(m),
     onMessage: (handler) => window.addEventListener('message', (e: MessageEvent) => {
-      const data = e.data as { type?: unknown } | null;
-      if (data && typeof data.type === 'string') handler(data as In);
+      const m = check(e.data);
+      const type = String((e.data as { type?: unknown } | null)?.type);
+      if (m === undefined) return console.warn(`I²F page: dropped a malformed '${type}' message`);
+      try {
+        handler(m);
+      } catch (err) {
+        console.warn(`I²F page: could not show a '${type}' message: ${(err as Error).message}`);
+      }
     }),
     getState: () => api.getState(),
     setState: (s) => api.setState(s),

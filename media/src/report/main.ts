@@ -5,13 +5,14 @@ import type { LatestResult, ModelSummary, ReportHostMessage, ReportPageMessage, 
 import { horizontalBars } from '../common/charts';
 import { db, el, int, num } from '../common/format';
 import { connectHost } from '../common/host';
+import { checkReportHostMessage } from '../common/hostMessages';
 
 interface ReportState {
   summary?: ModelSummary;
   results?: LatestResult[];
 }
 
-const host = connectHost<ReportPageMessage, ReportHostMessage, ReportState>();
+const host = connectHost<ReportPageMessage, ReportHostMessage, ReportState>(checkReportHostMessage);
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function status(text: string, kind: 'busy' | 'error' | 'info' = 'info'): void {

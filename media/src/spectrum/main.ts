@@ -8,9 +8,10 @@ import { clearAttack, renderAttack, showAttackProgress, showAttackStopped } from
 import { barChart, chartPng, eigenvaluePlot, standaloneSvg } from '../common/charts';
 import { csv, db, el, num } from '../common/format';
 import { connectHost } from '../common/host';
+import { checkSpectrumHostMessage } from '../common/hostMessages';
 import { drawImage } from '../common/images';
 
-const host = connectHost<SpectrumPageMessage, SpectrumHostMessage, SpectrumPageState>();
+const host = connectHost<SpectrumPageMessage, SpectrumHostMessage, SpectrumPageState>(checkSpectrumHostMessage);
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 let view: SpectrumView | undefined;
