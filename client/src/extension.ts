@@ -109,8 +109,8 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     // Hovers end with a "Verify engines" link: trusted for that one command only.
     markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
-      // Models, checkpoints and samples on disk: the server re-analyses configs that use a changed one.
-      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt}'),
+      // Models (tfjs weight shards too), checkpoints and samples on disk: the server re-analyses configs using a changed one.
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt}'),
     },
   };
   client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);

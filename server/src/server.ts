@@ -25,7 +25,7 @@ import { readTrainingConfig } from './config/recognise';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
-import { isAnalysableModelFile } from './backends/modelFile';
+import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
@@ -440,7 +440,9 @@ function dependents(path: string): ConfigState[] {
   return [...states.values()].filter((s) => {
     const c = s.view?.config;
     if (!c) return false;
-    return [c.model, c.weights, c.samples].some((p) => p && (p === path || path.startsWith(p.endsWith('/') ? p : p + '/')));
+    if ([c.model, c.weights, c.samples].some((p) => p && (p === path || path.startsWith(p.endsWith('/') ? p : p + '/')))) return true;
+    // A TensorFlow.js model.json reads its weight shards from its folder: a changed shard changes the model.
+    return !!c.model && modelFileFormat(c.model) === 'tfjs' && dirname(path) === dirname(c.model);
   });
 }
 

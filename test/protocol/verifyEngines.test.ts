@@ -1,10 +1,11 @@
 // "I²F: Verify engines" over real LSP: the server runs both engines (ONNX derivative graphs, TensorFlow.js nested
 // autodiff) on a config's batches in a worker, reports on the client's progress token, and answers with the largest
-// disagreement per batch; it is cancellable; a config naming a TensorFlow.js graph model is analysed like an ONNX one.
+// disagreement per batch; it is cancellable; a config naming a TensorFlow.js graph model is analysed like an ONNX one,
+// and re-analysed when one of its weight shards changes.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CancellationTokenSource } from 'vscode-languageserver/node';
 import { startServer } from './lspClient';
@@ -53,6 +54,13 @@ test('Verify engines: both engines agree on an ONNX and a tfjs graph-model confi
     const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri: web }, position: { line: 4, character: 4 } })) as { contents: { value: string } } | null;
     assert.ok(hover, 'hover on the noise multiplier');
     assert.match(hover.contents.value, /\[Verify engines\]\(command:i2f\.verifyEngines\?/);
+
+    // Model watching: a changed weight shard (not the model.json itself) re-analyses the config that uses it.
+    const shard = s.path('web/graph_mlp/group1-shard1of1.bin');
+    writeFileSync(shard, readFileSync(shard).subarray(0, 100));
+    void s.connection.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: s.uri('web/graph_mlp/group1-shard1of1.bin'), type: 2 }] });
+    const broken = await s.waitForDiagnostics(web, (ds) => ds.some((x) => x.code === 'I2F002'), 60_000);
+    assert.match(broken.find((x) => x.code === 'I2F002')!.message, /bytes/);
   } finally {
     await s.close();
   }
