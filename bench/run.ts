@@ -1,6 +1,6 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
-//                  [--resnet50 products|analysis|off] [--tfjs default|all|off]
+//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -18,9 +18,11 @@
 // same products (large_models.py --time, about 90 s: its J Jᵀ v alone is ~29 s). --resnet50 analysis: λmax + I_lb
 // instead (80–100 s here, peak RSS of the analysis); PyTorch's λmax is not run (16 Lanczos steps × its J Jᵀ v ≈ 8 min),
 // the table gives that product count times its measured J Jᵀ v, labelled as an estimate. --resnet50 off: neither.
+// --over-2gb (opt-in: ~8 GB of RAM, 5 GB of disk, ~2 min to generate, ~1 min to run): a 587M-parameter MLP whose
+// 2.35 GB of weights are ONNX external data (bench/out/mlp2g/, large_models.py --model mlp2g), its J Jᵀ v and peak RSS.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -44,6 +46,7 @@ interface Args {
   attackSteps: number;
   attackChild?: string;
   resnet50: 'products' | 'analysis' | 'off';
+  over2gb: boolean;
   child?: string;
   render?: string;
   analysis?: ChildOptions['analysis'];
@@ -51,7 +54,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default' };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -63,6 +66,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--reuse-pytorch') a.reusePytorch = true;
     else if (k === '--no-raw') a.raw = false;
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
+    else if (k === '--over-2gb') a.over2gb = true;
     else if (k === '--resnet50') {
       const v = val();
       if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
@@ -80,7 +84,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -181,10 +185,12 @@ async function main() {
   } else if (!torch.ok) log(`PyTorch comparison skipped: ${torch.why}`);
 
   const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
+  const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
 
   const end = { loadavg: os.loadavg() };
   const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch)];
-  const report = { start, end, skipped, results, pytorch, large, targets, attacks };
+  if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -254,6 +260,31 @@ function runResnet50(mode: 'products' | 'analysis', torch: { ok: boolean; why: s
     if (!pytorch) log(`PyTorch ResNet-50 timing failed (exit ${p.status})`);
   }
   return { mode, ours, pytorch };
+}
+
+/** The > 2 GiB model (bench/out/mlp2g/): generated where torch exists and the disk has room, then its J Jᵀ v alone. */
+function runOver2gb(torch: { ok: boolean; why: string }, skipped: Record<string, string>): LargeOurs | undefined {
+  const file = path.join(OUT, 'mlp2g', 'model.onnx');
+  const skip = (why: string) => {
+    skipped.mlp2g = why;
+    log(`SKIPPED mlp2g: ${why}`);
+    return undefined;
+  };
+  // θ on disk twice (the model's weights.bin and the product graphs' copy in the temp folder) plus margin.
+  const freeGB = (p: string) => { const s = statfsSync(p); return (s.bavail * s.bsize) / 2 ** 30; };
+  if (freeGB(os.tmpdir()) < 4) return skip(`less than 4 GB free in ${os.tmpdir()} for the product graphs' weights`);
+  if (!existsSync(file)) {
+    if (!torch.ok) return skip(`bench/out/mlp2g/model.onnx is missing and ${PY} has no torch to generate it (${torch.why})`);
+    if (freeGB(OUT) < 6) return skip(`less than 6 GB free in bench/out to generate it`);
+    log('exporting bench/out/mlp2g/ (2.35 GB of external data) with tools/fixtures/large_models.py --model mlp2g ...');
+    const r = spawnSync(PY, ['tools/fixtures/large_models.py', '--model', 'mlp2g'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) return skip(`export failed (exit ${r.status})`);
+  }
+  log('[mlp2g] J Jᵀ v in a child process (bench/large.ts --products-only JJTv) ...');
+  const c = spawnSync(process.execPath, [...process.execArgv, 'bench/large.ts', file, '--products-only', 'JJTv'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  for (const line of c.stdout.toString().split('\n')) if (line && !line.startsWith('{')) log(`  ${line}`);
+  const ours = c.status === 0 ? lastJson<LargeOurs>(c.stdout.toString()) : undefined;
+  return ours ?? skip(`bench/large.ts failed (exit ${c.status})`);
 }
 
 function runChild(name: string, args: Args, which: string[] = ['--child', name]): Promise<ChildResult> {
@@ -379,7 +410,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; targets: Target[]; attacks?: AttackBenchResult[] }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[] }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -475,6 +506,10 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     if (short.length) out.push(`  ${short.map((a) => a.name).join(', ')}: attack/prediction far above 1, the attack stopped before the error I²F predicts (more steps: --attack-steps; I2F.md), so its speed-up is a lower bound.`);
   }
   if (rep.large) out.push('', ...renderLarge(rep.large));
+  if (rep.over2gb) {
+    const o = rep.over2gb;
+    out.push('', `Over 2 GiB: MLP 3072-16384³-10 (${o.parameters.toLocaleString('en')} θ, ${f((4 * o.parameters) / 2 ** 30)} GiB of ONNX external data), one thread: J Jᵀ v first call ${f((o.products?.JJTv.firstMs ?? NaN) / 1000, 1)} s (session build included), warm ${f(o.gramMs / 1000)} s, peak RSS ${f(o.peakRssMB, 0)} MB`);
+  }
 
   out.push('\nTargets');
   out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));
