@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import type { Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
+import type { CodeAction, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
 import { startServer, stats } from './lspClient';
 import type { LeakageData, SpectrumDataResult, SpectrumNoiseResult } from '../../server/src/protocol';
 import { riskLevel } from '../../server/src/engine/risk';
@@ -42,10 +42,26 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     assert.equal(hints.length, 1);
     assert.equal(String(hints[0].label), `${pct}% of tokens recovered · ${level} risk`);
 
+    // The quick fix sets the noise multiplier that keeps every sample below 10% of its tokens (the medium threshold).
+    assert.match(f.message, /Keeping every sample below 10% of its tokens \(low risk\) needs Gaussian std [\d.]+ \(noise multiplier [\d.]+\)/);
+    const actions = (await s.connection.sendRequest('textDocument/codeAction', { textDocument: { uri }, range: f.range, context: { diagnostics: [f] } })) as CodeAction[];
+    assert.equal(actions.length, 1);
+    assert.match(actions[0].title, /^Set noise_multiplier to [\d.]+ \(predicted tokens recovered below 10%\)$/);
+    const edit = actions[0].edit!.changes![uri][0];
+    const original = readFileSync(s.path('text/review.yaml'), 'utf8');
+    const fixedLine = original.split('\n')[edit.range.start.line];
+    const fixed = original.replace(fixedLine, fixedLine.slice(0, edit.range.start.character) + edit.newText + fixedLine.slice(edit.range.end.character));
+    s.change(uri, 2, fixed);
+    const safe = await s.waitForDiagnostics(uri, (x) => (leakage(x)?.message ?? '').includes(`noise=${edit.newText}`), 10_000);
+    const sd = leakage(safe)!.data as LeakageData;
+    assert.equal(sd.fromCache, true);
+    assert.ok(sd.tokensRecovered! < 0.1, `after the fix ${sd.tokensRecovered}`);
+    assert.equal(sd.risk, 'low');
+
     // σ 0.1 → 3 (noise std σC = 0.3 on the embedding gradient): answered from the cached noise paths, no new job.
     const before = await stats(s);
     const loud = readFileSync(s.path('text/review.yaml'), 'utf8').replace('noise_multiplier: 0.1', 'noise_multiplier: 3.0');
-    s.change(uri, 2, loud);
+    s.change(uri, 3, loud);
     const after = await s.waitForDiagnostics(uri, (x) => /noise=3\b/.test(leakage(x)?.message ?? ''), 10_000);
     const g = leakage(after)!;
     const gd = g.data as LeakageData;

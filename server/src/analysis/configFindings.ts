@@ -221,7 +221,15 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   }
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
-  if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
+  const tn = b.tokens?.noiseForTarget;
+  if (b.tokens) {
+    // Text is graded on tokens, so the advice is the noise that brings them below the medium threshold.
+    if (tn && tn.std > 0 && b.risk !== 'low' && b.risk !== 'uncertain') {
+      parts.push(Number.isFinite(tn.std)
+        ? `Keeping every sample below ${percent(tn.below)} of its tokens (low risk) needs Gaussian std ${fmt(tn.std)}${tn.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(tn.noiseMultiplier)})` : ''}.`
+        : `Along this noise draw no Gaussian std brings every sample below ${percent(tn.below)} of its tokens.`);
+    }
+  } else if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
     const n = b.noiseForTarget;
     parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
   }

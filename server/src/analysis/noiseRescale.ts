@@ -3,10 +3,10 @@
 
 import { analysisPlan, type AnalysisPlan } from '../config/defences';
 import { evaluateNoiseScale, noiseForTarget, type NoiseResponse } from '../engine/influence';
-import type { RiskThresholds } from '../engine/risk';
+import { DEFAULT_RISK_THRESHOLDS, type RiskThresholds } from '../engine/risk';
 import type { AnalyzeReport, BatchReport } from './analyzeModel';
 import type { TrainingSetup } from '../config/trainingSetup';
-import { tokenRisk, tokensAtStd } from './tokens';
+import { noiseForTokens, tokenRisk, tokensAtStd } from './tokens';
 
 /** The configured Gaussian noise, as the parts a noise-only edit may change. */
 export interface NoiseParams {
@@ -90,7 +90,13 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
     const sample = (s: { index: number; rmse: number; psnr: number }) => ({ sample: first + s.index, rmse: s.rmse, psnr: s.psnr });
     const { i2fExpected: _e, i2fExpectedStdError: _se, ...rest } = orig;
     // Text: the tokens at the new std come from each token's nearest-row path along the noise (tokens.ts).
-    const tokens = orig.tokens ? tokensAtStd(orig.tokens, std, first) : undefined;
+    const tokens = orig.tokens ? { ...tokensAtStd(orig.tokens, std, first) } : undefined;
+    if (tokens) {
+      // Text: the noise that brings every sample's recovered tokens below the medium threshold (low risk).
+      const below = thresholds.mediumTokens ?? DEFAULT_RISK_THRESHOLDS.mediumTokens;
+      const s = noiseForTokens(tokens, below);
+      tokens.noiseForTarget = { below, std: s, ...(dpsgd && Number.isFinite(s) ? { noiseMultiplier: (Math.sqrt(Math.max(0, s * s - dpsgd.otherStd ** 2)) * dpsgd.batchSize) / dpsgd.clip } : {}) };
+    }
     return {
       ...rest,
       defense: [...plan.defences.map((d) => d.spec), ...orig.defense.slice(plan.defences.length)],

@@ -50,6 +50,11 @@ export interface TokenReport {
    * std[k] on (std[0] = 0). A config edit that changes only the noise is decoded from this without E or a product.
    */
   alongNoise: NoisePath[];
+  /**
+   * Config analyses (noiseRescale.ts): the Gaussian std from which on every sample keeps fewer than `below` of its
+   * tokens (the medium-risk threshold: below it the risk is low), and the DP-SGD noise multiplier giving that std.
+   */
+  noiseForTarget?: { below: number; std: number; noiseMultiplier?: number };
 }
 
 /** Nearest embedding row of one token along the noise scale: row[k] is nearest for s in [std[k], std[k+1]). */
@@ -274,6 +279,31 @@ export function tokensAtStd(t: TokenReport, std: number, first: number): TokenRe
     nearest: rows(nearest),
     ...(t.recoveredText && words ? { recoveredText: rows(words).map((r) => r.join(' ')) } : {}),
   };
+}
+
+/**
+ * The smallest Gaussian std s* such that for every s ≥ s* each sample keeps fewer than `below` of its tokens in place,
+ * read exactly from the noise paths: the fractions only change at the paths' breakpoints, so the answer is the end
+ * of the last interval between breakpoints where some sample still reaches `below` (0 if none does; ∞ if the last
+ * one, out to s → ∞, does: along this draw no amount of noise pushes it below).
+ */
+export function noiseForTokens(t: TokenReport, below: number): number {
+  const T = t.perPosition.length;
+  const ids = t.ids.flat();
+  const samples = ids.length / T;
+  const breaks = [...new Set(t.alongNoise.flatMap((p) => p.std))].sort((a, b) => a - b);
+  const reaches = (s: number) => {
+    for (let b = 0; b < samples; b++) {
+      let hits = 0;
+      for (let j = 0; j < T; j++) if (nearestAtStd(t.alongNoise[b * T + j], s) === ids[b * T + j]) hits++;
+      if (hits / T >= below) return true;
+    }
+    return false;
+  };
+  for (let k = breaks.length - 1; k >= 0; k--) {
+    if (reaches(breaks[k])) return k + 1 < breaks.length ? breaks[k + 1] : Infinity;
+  }
+  return 0;
 }
 
 /**

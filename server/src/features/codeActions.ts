@@ -35,24 +35,30 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
   if (!result) return undefined;
   const setup = view.config.setup;
   const target = setup.targetPsnr?.value ?? view.settings.targetPsnr;
-  const batches = result.report.results.filter((b) => b.noiseForTarget && (b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr) > target);
+  // Text models: the noise that keeps every sample's recovered tokens below the medium threshold (tokens.ts).
+  const text = result.report.results.filter((b) => b.tokens?.noiseForTarget && b.risk !== 'low' && b.risk !== 'uncertain' && b.tokens.noiseForTarget.std > 0 && Number.isFinite(b.tokens.noiseForTarget.std));
+  const isText = result.report.results.some((b) => b.tokens);
+  const batches = isText
+    ? text.map((b) => ({ ...b, noiseForTarget: { targetPsnr: target, std: b.tokens!.noiseForTarget!.std, stdForEverySample: b.tokens!.noiseForTarget!.std, noiseMultiplier: b.tokens!.noiseForTarget!.noiseMultiplier } }))
+    : result.report.results.filter((b) => b.noiseForTarget && (b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr) > target);
   if (!batches.length) return undefined;
+  const goal = isText ? `predicted tokens recovered below ${Math.round(text[0].tokens!.noiseForTarget!.below * 100)}%` : `predicted PSNR ${target} dB`;
   const std = Math.max(...batches.map((b) => b.noiseForTarget!.std));
   const sigma = setup.noiseMultiplier;
   const clip = setup.clippingNorm;
   if (sigma && !sigma.interpolatedFrom && clip && setup.clippingScope === 'per-example') {
     const nm = Math.max(...batches.map((b) => b.noiseForTarget!.noiseMultiplier ?? NaN));
-    if (Number.isFinite(nm) && nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (predicted PSNR ${target} dB)` };
+    if (Number.isFinite(nm) && nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (${goal})` };
   }
   if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && setup.clippingScope === 'per-update') {
     // Flower: std = σ·C / num_sampled_clients.
     const nm = (std * (setup.numSampledClients?.value ?? 1)) / clip.value;
-    if (nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (predicted PSNR ${target} dB)` };
+    if (nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (${goal})` };
   }
   const plan = analysisPlan(setup);
   const onlyStd = setup.noiseStd && plan.defences.filter((d) => d.kind === 'gaussian' || d.kind === 'dpsgd').length === 1;
   if (setup.noiseStd && onlyStd && !setup.noiseStd.interpolatedFrom && std > 0) {
-    return { field: setup.noiseStd, value: roundUp3(std), title: `Set ${setup.noiseStd.path.at(-1)} to ${roundUp3(std)} (predicted PSNR ${target} dB)` };
+    return { field: setup.noiseStd, value: roundUp3(std), title: `Set ${setup.noiseStd.path.at(-1)} to ${roundUp3(std)} (${goal})` };
   }
   return undefined;
 }
@@ -105,7 +111,7 @@ export function codeActions(view: ConfigView, diagnostics: Diagnostic[]): CodeAc
       });
     } else if (d.code === RULES.clippingWithoutNoise.code) {
       // The analysis's noise multiplier for the target when there is one, else Opacus' usual 1.0.
-      const b = view.result?.report.results.map((r) => r.noiseForTarget?.noiseMultiplier ?? NaN).filter((x) => Number.isFinite(x) && x > 0);
+      const b = view.result?.report.results.map((r) => (r.tokens ? r.tokens.noiseForTarget?.noiseMultiplier : r.noiseForTarget?.noiseMultiplier) ?? NaN).filter((x) => Number.isFinite(x) && x > 0);
       const value = b && b.length ? roundUp3(Math.max(...b)) : 1;
       const edit = addNoiseMultiplierEdit(view, value);
       if (!edit) continue;

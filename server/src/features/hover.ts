@@ -44,7 +44,10 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     lines.push(`| Gaussian std on the shared gradient | ${full(liveStd(entry, view.config.setup, k))} |`);
     if (psnrs.length > 1) lines.push(`| Per-sample PSNR min / median / max | ${full(psnrs[0])} / ${full(psnrs[Math.floor(psnrs.length / 2)])} / ${full(psnrs[psnrs.length - 1])} dB |`);
     if (b.mostExposed) lines.push(`| Most exposed sample | #${b.mostExposed.sample}: PSNR ${full(b.mostExposed.psnr)} dB, RMSE ${full(b.mostExposed.rmse)} |`);
-    if (b.noiseForTarget) {
+    const tn = b.tokens?.noiseForTarget;
+    if (tn) {
+      lines.push(`| Noise for fewer than ${percent(tn.below)} of tokens (every sample) | std ${full(tn.std)}${tn.noiseMultiplier !== undefined ? `, noise multiplier ${full(tn.noiseMultiplier)}` : ''} |`);
+    } else if (b.noiseForTarget) {
       const n = b.noiseForTarget;
       lines.push(`| Noise for the ${target} dB target | std ${full(n.std)} (every sample: ${full(n.stdForEverySample)})${n.noiseMultiplier !== undefined ? `, noise multiplier ${full(n.noiseMultiplier)}` : ''} |`);
     }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { recoverTokens } from '../../../server/src/backends/onnx/embedding';
 import { Random } from '../../../server/src/engine/random';
-import { nearestAtStd, noisePaths, tokenRisk, tokensAtStd } from '../../../server/src/analysis/tokens';
+import { nearestAtStd, noiseForTokens, noisePaths, tokenRisk, tokensAtStd } from '../../../server/src/analysis/tokens';
 import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
 
 test('noise paths: the nearest row of a + s·b at every s equals a brute-force search', () => {
@@ -55,4 +55,30 @@ test('tokens re-answered at another noise std equal a fresh analysis at that std
   }
   // The two levels differ (else the check above proves nothing).
   assert.notDeepEqual(low.results.map((r) => r.tokens!.recovered), high.results.map((r) => r.tokens!.recovered));
+});
+
+test('noise for the token target: from s* on every sample keeps fewer than the threshold; just below s* one does not', async () => {
+  const examples = join(__dirname, '../../../examples/text');
+  const base: AnalyzeRequest = { model: join(examples, 'tiny_text.onnx'), data: join(examples, 'samples.txt'), defences: ['gaussian:std=0.01'], damping: 0, spectrumK: 0, seed: 0, loss: 'cross-entropy', targetPsnr: 15, traceSamples: 1 };
+  const report = await analyzeModel(base);
+  const below = 0.1;
+  const stars = report.results.map((r) => noiseForTokens(r.tokens!, below));
+  for (const [k, r] of report.results.entries()) {
+    const t = r.tokens!;
+    const s = stars[k];
+    if (!Number.isFinite(s)) {
+      // Along this draw the far end (s → ∞) still decodes ≥ the threshold: say so rather than suggest a number.
+      assert.ok(Math.max(...tokensAtStd(t, 1e12, r.samples[0]).perSample.map((p) => p.recovered)) >= below);
+      continue;
+    }
+    assert.ok(s > 0.01, `s* = ${s}`);
+    const worst = (std: number) => Math.max(...tokensAtStd(t, std, r.samples[0]).perSample.map((p) => p.recovered));
+    assert.ok(worst(s * (1 - 1e-9)) >= below, 'just below s* a sample still reaches the threshold');
+    for (let i = 0; i <= 40; i++) assert.ok(worst(s * 1.25 ** i) < below, `at ${s * 1.25 ** i}`);
+    // A fresh analysis at 1.01·s* (new solves, same seeded draw) agrees.
+    const fresh = await analyzeModel({ ...base, defences: [`gaussian:std=${s * 1.01}`] });
+    assert.ok(Math.max(...fresh.results[k].tokens!.perSample.map((p) => p.recovered)) < below);
+    assert.equal(noiseForTokens(t, 0), Infinity, 'a threshold of 0 is never passed');
+  }
+  assert.ok(stars.some(Number.isFinite), `some finite s* (${stars})`);
 });

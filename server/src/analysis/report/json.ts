@@ -69,7 +69,11 @@ export interface LeakageJson {
   /** Token-id models: every number above is in embedding space (psnr, rmse, i2f, noiseForTarget's target). */
   embedding?: EmbeddingJson;
   /** Token-id models: the tokens an attacker would recover; the risk is graded on `mostExposed.recovered`. */
-  tokens?: { metric: string; reconstruction: string; mostExposed: { sample: number; recovered: number }; recovered: number; perPosition: number[] };
+  tokens?: {
+    metric: string; reconstruction: string; mostExposed: { sample: number; recovered: number }; recovered: number; perPosition: number[];
+    /** The Gaussian std (and DP-SGD noise multiplier) from which on every sample keeps fewer than `below` of its tokens; std null: none does. */
+    noiseForTarget?: { below: number; std: Num; noiseMultiplier?: Num };
+  };
   batches: BatchJson[];
 }
 
@@ -186,6 +190,14 @@ function batchJson(b: BatchReport): BatchJson {
   };
 }
 
+function tokensJson(t: TokenReport): NonNullable<LeakageJson['tokens']> {
+  const nft = t.noiseForTarget;
+  return {
+    metric: t.metric, reconstruction: t.reconstruction, mostExposed: mostExposedTokens(t), recovered: t.recovered, perPosition: t.perPosition,
+    ...(nft ? { noiseForTarget: { below: nft.below, std: n(nft.std), ...(nft.noiseMultiplier !== undefined ? { noiseMultiplier: n(nft.noiseMultiplier) } : {}) } } : {}),
+  };
+}
+
 function batchTokensJson(t: TokenReport): BatchTokensJson {
   return {
     metric: t.metric, reconstruction: t.reconstruction, recovered: t.recovered, perPosition: t.perPosition, perSample: t.perSample,
@@ -214,7 +226,7 @@ export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
     damping: report.settings.damping,
     noiseForTarget: t ? { targetPsnr: n(t.targetPsnr), std: n(t.std), stdForEverySample: n(t.stdForEverySample), ...(t.noiseMultiplier !== undefined ? { noiseMultiplier: n(t.noiseMultiplier) } : {}) } : null,
     ...(input ? { embedding: { note: input.note, tokenInput: input.tokenInput, embeddingMatrix: input.embeddingMatrix, vocabSize: input.vocabSize, embeddingDim: input.embeddingDim, sequenceLength: input.sequenceLength } } : {}),
-    ...(b.tokens ? { tokens: { metric: b.tokens.metric, reconstruction: b.tokens.reconstruction, mostExposed: mostExposedTokens(b.tokens), recovered: b.tokens.recovered, perPosition: b.tokens.perPosition } } : {}),
+    ...(b.tokens ? { tokens: tokensJson(b.tokens) } : {}),
     batches: report.results.map(batchJson),
   };
 }
