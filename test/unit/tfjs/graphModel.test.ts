@@ -123,7 +123,7 @@ for (const [name, twin] of [['graph_mlp', 'mlp'], ['graph_lenet5_pool', 'lenet5_
   });
 }
 
-test('graph_ops (conv+BiasAdd, FusedBatchNormV3, Relu6, depthwise, AvgPool, concat, Mean, Squeeze): both engines agree to 1e-5', async (t) => {
+test('graph_ops (Mul/Sub/RealDiv by constants, conv+BiasAdd, FusedBatchNormV3, Relu6, depthwise, AvgPool, concat, Mean, Squeeze): both engines agree to 1e-5', async (t) => {
   const model = await OnnxModel.open(join(tfjsRoot, 'graph_ops', 'model.json'));
   assert.deepEqual(model.sampleDims, [3, 8, 8]);
   const batch = 2;

@@ -27,7 +27,7 @@ export interface GraphNodeJson {
 }
 
 /** The converter ops the loader maps (the message for any other op lists them). */
-const GRAPH_OPS = ['Placeholder', 'Const', 'Identity', 'MatMul', '_FusedMatMul', 'BiasAdd', 'Add', 'AddV2', 'Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative',
+const GRAPH_OPS = ['Placeholder', 'Const', 'Identity', 'MatMul', '_FusedMatMul', 'BiasAdd', 'Add', 'AddV2', 'Sub', 'Mul', 'RealDiv', 'Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative',
   'FusedDepthwiseConv2dNative', 'Relu', 'Relu6', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax', 'MaxPool', 'AvgPool', 'Mean', 'Squeeze', 'Reshape', 'ConcatV2',
   'FusedBatchNormV3'];
 
@@ -189,12 +189,22 @@ export class GraphModelBuilder {
       }
       case 'BiasAdd':
       case 'Add':
-      case 'AddV2': {
+      case 'AddV2':
+      case 'Sub':
+      case 'Mul':
+      case 'RealDiv': {
+        const opType = ({ BiasAdd: 'Add', Add: 'Add', AddV2: 'Add', Sub: 'Sub', Mul: 'Mul', RealDiv: 'Div' } as Record<string, string>)[node.op];
         const [p, q] = this.inputs(node);
-        if (p.kind === 'act' && q.kind === 'act') return { kind: 'act', name: this.emit('Add', [p.name, q.name], {}, node.name), layout: p.layout };
+        if (p.kind === 'act' && q.kind === 'act') {
+          if (p.layout !== q.layout) this.fail(node, 'combines tensors of different ranks');
+          return { kind: 'act', name: this.emit(opType, [p.name, q.name], {}, node.name), layout: p.layout };
+        }
         const x = this.act(node, p.kind === 'act' ? p : q, 'one operand');
         const c = (p.kind === 'const' ? p : q) as Extract<Value, { kind: 'const' }>;
-        return this.addBias(node, x, c, ref(node.input![p.kind === 'act' ? 0 : 1]));
+        if (opType === 'Add') return this.addBias(node, x, c, ref(node.input![p.kind === 'act' ? 0 : 1]));
+        // A constant scale or shift (Keras's Rescaling and Normalization layers convert to these).
+        const k = this.init(c.name, this.constFor(node, c.tensor, x.layout));
+        return { kind: 'act', name: this.emit(opType, p.kind === 'act' ? [x.name, k] : [k, x.name], {}, node.name), layout: x.layout };
       }
       case 'Relu':
       case 'Relu6':
@@ -328,9 +338,24 @@ export class GraphModelBuilder {
       producer.inputs.push(this.init(c.name, c.tensor));
       return x;
     }
-    // A per-channel constant on NCHW broadcasts as [C, 1, 1].
-    const t = x.layout === 'nchw' && channels > 0 ? { ...c.tensor, dims: [channels, 1, 1] } : c.tensor;
-    return { kind: 'act', name: this.emit('Add', [x.name, this.init(c.name, t)], {}, node.name), layout: x.layout };
+    return { kind: 'act', name: this.emit('Add', [x.name, this.init(c.name, this.constFor(node, c.tensor, x.layout))], {}, node.name), layout: x.layout };
+  }
+
+  /** A constant that broadcasts against an NHWC tensor, re-laid out to broadcast the same way against NCHW. */
+  private constFor(node: GraphNodeJson, t: Tensor, layout: ActivationLayout): Tensor {
+    if (layout === 'flat' || t.dims.length === 0 || t.dims.every((d) => d === 1)) return t;
+    if (t.dims.length === 1) return { ...t, dims: [t.dims[0], 1, 1] }; // per channel: [C] → [C, 1, 1]
+    if (t.dims.length === 3 || t.dims.length === 4) {
+      // [(N,) H, W, C] → [(N,) C, H, W]
+      const lead = t.dims.length === 4 ? [t.dims[0]] : [];
+      const [h, w, ch] = t.dims.slice(-3);
+      const n = lead[0] ?? 1;
+      const src = t.data as Float32Array;
+      const out = new Float32Array(src.length);
+      for (let b = 0; b < n; b++) for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let k = 0; k < ch; k++) out[((b * ch + k) * h + i) * w + j] = src[((b * h + i) * w + j) * ch + k];
+      return { dtype: 'float32', dims: [...lead, ch, h, w], data: out };
+    }
+    return this.fail(node, `a constant of shape [${t.dims}] broadcast against an image tensor`);
   }
 }
 
