@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { installPatchedGradients } from './gradients';
+import { UserError } from '../../errors';
 
 export type TfjsBackendChoice = 'auto' | 'cpu' | 'wasm' | 'tensorflow';
 
@@ -37,7 +38,8 @@ export function wasmBinaryFolder(): string {
   }
   candidates.push(join(__dirname, 'wasm'), join(__dirname, '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist'));
   const found = candidates.find((c) => existsSync(join(c, 'tfjs-backend-wasm-simd.wasm')));
-  if (!found) throw new Error(`tfjs-backend-wasm binaries not found (looked in ${candidates.join(', ')})`);
+  // An incomplete installation, not a bug: said as such (the CLI prints a UserError without 'internal error').
+  if (!found) throw new UserError('tfjs-unavailable', `tfjs-backend-wasm binaries not found (looked in ${candidates.join(', ')}): the installation is incomplete; reinstall, or use the ONNX engine (--backend onnx)`);
   return found;
 }
 
