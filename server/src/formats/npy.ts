@@ -97,7 +97,8 @@ export function decodeNpy(bytes: Uint8Array, file?: string): Tensor {
   const descr = header.descr;
   if (typeof descr !== 'string')
     throw new UserError('unsupported-dtype', 'the array has a structured dtype (a record of fields); save a plain numeric array', { file });
-  const dtype = DTYPE_OF_DESCR[descr];
+  // Own keys only: a descr of 'constructor' would find Object.prototype's member.
+  const dtype = Object.hasOwn(DTYPE_OF_DESCR, descr) ? DTYPE_OF_DESCR[descr] : undefined;
   if (!dtype) {
     const hint = descr.startsWith('>') ? ' (big-endian: save arr.astype(arr.dtype.newbyteorder("<")))' : '';
     throw new UserError('unsupported-dtype', `the array's dtype '${descr}' is not supported${hint}; supported: float32, float64, float16, int64, int32, int8, uint8, bool`, { file });

@@ -57,7 +57,8 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) throw corrupt(file, `tensor '${name}': header entry is not an object`);
     if (typeof e.dtype !== 'string') throw corrupt(file, `tensor '${name}' has no dtype`);
-    const dtype = DTYPE_OF_CODE[e.dtype];
+    // Own keys only: a dtype of 'toString' would find Object.prototype's member.
+    const dtype = Object.hasOwn(DTYPE_OF_CODE, e.dtype) ? DTYPE_OF_CODE[e.dtype] : undefined;
     if (!dtype)
       throw new UserError('unsupported-dtype', `tensor '${name}' has dtype ${e.dtype}; supported: ${Object.keys(DTYPE_OF_CODE).join(', ')}`, { file });
     const shape = e.shape;

@@ -62,8 +62,9 @@ export function trainableParameters(model: Model): string[] {
       if (o && node.outputs[0]) origin.set(node.outputs[0], o);
       continue;
     }
-    const weightSlots = WEIGHT_SLOTS[node.opType];
-    const elementwise = ELEMENTWISE_SLOTS[node.opType];
+    // Own keys only (an op named 'toString' is the file's word, not a member of these tables).
+    const weightSlots = Object.hasOwn(WEIGHT_SLOTS, node.opType) ? WEIGHT_SLOTS[node.opType] : undefined;
+    const elementwise = Object.hasOwn(ELEMENTWISE_SLOTS, node.opType) ? ELEMENTWISE_SLOTS[node.opType] : undefined;
     node.inputs.forEach((input, slot) => {
       const o = input === '' ? undefined : origin.get(input);
       if (!o) return;

@@ -123,7 +123,8 @@ export function inferNode(
   file?: string,
 ): { outputs: ValueType[]; produced: Map<string, Tensor> } {
   const ctx = new RuleContext(node, types, constants, file);
-  const rule = RULES[node.opType];
+  // Own keys only: an op named 'toString' or '__proto__' would otherwise find Object.prototype's members.
+  const rule = Object.hasOwn(RULES, node.opType) ? RULES[node.opType] : undefined;
   if (!rule || (node.domain !== '' && node.domain !== 'ai.onnx'))
     throw new UserError(
       'unsupported-op',

@@ -67,7 +67,7 @@ test('real models with bytes flipped, cut, spliced or repeated either open or fa
 });
 
 type GraphEdit = (m: Model, pick: number, value: number) => void;
-const OPS = ['Conv', 'Gemm', 'Relu', 'Sigmoid', 'MaxPool', 'AveragePool', 'Reshape', 'Flatten', 'Add', 'MatMul', 'Softmax', 'Concat', 'Gather', 'Transpose', 'BatchNormalization', 'Slice', 'FancyOp', ''];
+const OPS = ['Conv', 'Gemm', 'Relu', 'Sigmoid', 'MaxPool', 'AveragePool', 'Reshape', 'Flatten', 'Add', 'MatMul', 'Softmax', 'Concat', 'Gather', 'Transpose', 'BatchNormalization', 'Slice', 'FancyOp', '', 'toString', 'constructor', '__proto__', 'hasOwnProperty'];
 const HOSTILE_INTS = [-1, 0, 1, 3, 7, -7, 2 ** 31 - 1, -(2 ** 31), 1e15];
 const nodeOf = (m: Model, pick: number) => m.graph.nodes[pick % Math.max(1, m.graph.nodes.length)];
 const GRAPH_EDITS: Record<string, GraphEdit> = {
@@ -136,4 +136,18 @@ test('real models with their graph corrupted (ops, inputs, attributes, shapes, w
     }),
     { seed: 9, numRuns: 300, includeErrorInReport: true },
   );
+});
+
+test("ops named after Object.prototype's members ('toString', '__proto__', …) are unknown ops to shape inference, not its rules", async () => {
+  const { inferShapes } = await import('../../../server/src/graph/shapes');
+  for (const op of ['toString', 'constructor', '__proto__', 'valueOf', 'hasOwnProperty']) {
+    const graph = {
+      name: 'g',
+      nodes: [{ name: 'n', opType: op, domain: '', inputs: ['x'], outputs: ['y'], attributes: {} }],
+      initializers: new Map(),
+      inputs: [{ name: 'x', dtype: 'float32' as const, dims: [1, 2] }],
+      outputs: [{ name: 'y', dtype: 'float32' as const, dims: [1, 2] }],
+    };
+    assert.throws(() => inferShapes(graph, new Map()), (e: unknown) => e instanceof UserError && e.code === 'unsupported-op' && e.message.includes(op), op);
+  }
 });
