@@ -14,7 +14,7 @@ import { readSafetensors } from '../formats/safetensors';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { argmaxRows, loadSamples, oneHot, parseLabels, type Samples } from './inputs';
-import { openTokenSession, tokenRisk, type TokenModelInfo, type TokenReport } from './tokens';
+import { tokenRisk, tokenSamples, type TokenModelInfo, type TokenReport } from './tokens';
 
 export interface AnalyzeRequest {
   model: string;
@@ -151,11 +151,9 @@ export async function openRun(req: RunRequest, samplesOf?: (model: OnnxModel, ba
 
 export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}): Promise<AnalyzeReport> {
   // Token-id models run in embedding space, one split model per batch (tokens.ts).
-  let text: Awaited<ReturnType<typeof openTokenSession>>;
-  const { defences, model, batch, samples, per, labelsGiven, delta } = await openRun(req, async (m, b) => {
-    text = await openTokenSession(m, req.data, req.syntheticSamples ?? b, req.seed);
-    return text ? { samples: text.samples, per: text.samples.data.length / text.samples.count } : undefined;
-  });
+  const tokenRun = tokenSamples(req.data, req.syntheticSamples, req.seed);
+  const { defences, model, batch, samples, per, labelsGiven, delta } = await openRun(req, tokenRun.samplesOf);
+  const text = tokenRun.session();
   const tolerance = req.tolerance ?? DEFAULT_TOLERANCE;
   const results: BatchReport[] = [];
   const batches = Math.ceil(samples.count / batch);
