@@ -84,21 +84,32 @@ interface Product {
 /** Float64 copies of the point the products are taken at, and buffers for the precise products. */
 class PreciseBuffers {
   readonly x: Float64Array;
-  readonly theta: Float64Array;
   readonly xVec: Float64Array;
   readonly xTensor: OrtTensor;
   readonly targetTensor: OrtTensor;
-  readonly thetaTensor: OrtTensor;
   readonly xVecTensor: OrtTensor;
-  constructor(layout: ProductLayout, x: Float32Array, target: Float32Array) {
+  private thetaBuffer: { theta: Float64Array; tensor: OrtTensor } | undefined;
+  constructor(private readonly layout: ProductLayout, x: Float32Array, target: Float32Array) {
     const T = ort().Tensor;
     this.x = Float64Array.from(x);
-    this.theta = new Float64Array(layout.parameterCount);
     this.xVec = new Float64Array(layout.inputSize);
     this.xTensor = new T('float64', this.x, layout.inputDims);
     this.targetTensor = new T('float64', Float64Array.from(target), layout.targetDims);
-    this.thetaTensor = new T('float64', this.theta, [layout.parameterCount]);
     this.xVecTensor = new T('float64', this.xVec, [layout.inputSize]);
+  }
+
+  /**
+   * u as J u's float64 input. Small models reuse one buffer (per-call allocation once cost more than the product,
+   * MEASURED.md); large ones wrap u itself: a d_θ-double copy is 204 MB on ResNet-50, a tensor wrapper nothing.
+   */
+  thetaTensor(u: Float64Array, large: boolean): OrtTensor {
+    if (large) return new (ort().Tensor)('float64', u, [this.layout.parameterCount]);
+    this.thetaBuffer ??= (() => {
+      const theta = new Float64Array(this.layout.parameterCount);
+      return { theta, tensor: new (ort().Tensor)('float64', theta, [this.layout.parameterCount]) };
+    })();
+    this.thetaBuffer.theta.set(u);
+    return this.thetaBuffer.tensor;
   }
 }
 
@@ -195,8 +206,7 @@ export class OnnxInversionOperator implements InversionOperator {
 
   private async jacobianVector64(u: Float64Array, out: Float64Array): Promise<void> {
     const p = this.buffers64;
-    p.theta.set(u);
-    const r = await this.run('jacobianVector', { [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_u: p.thetaTensor }, 'float64');
+    const r = await this.run('jacobianVector', { [this.layout.inputName]: p.xTensor, i2f_target: p.targetTensor, i2f_u: p.thetaTensor(u, this.large) }, 'float64');
     out.set(r.Ju.data as Float64Array);
   }
 
