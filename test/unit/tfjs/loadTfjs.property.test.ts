@@ -5,7 +5,8 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, unlinkSync, appendFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, truncateSync, unlinkSync, appendFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -82,4 +83,26 @@ test('tfjs model.json and shards, corrupted anywhere, either open or fail as a U
     ),
     { seed: 9, numRuns: 200, includeErrorInReport: true },
   );
+});
+
+test('a shard that is a link out of the folder or a FIFO is refused (a FIFO or /dev/zero used to be read for ever); a link inside opens', async () => {
+  const SHARD = 'group1-shard1of1.bin';
+  const cases: [string, (dir: string) => void, RegExp | null][] = [
+    // (A link to /dev/zero is refused by the same check; it is not tried here because, unprotected, it fills memory.)
+    ['a link to /etc/passwd', (d) => symlinkSync('/etc/passwd', join(d, SHARD)), /leads outside the model's folder/],
+    ['a FIFO', (d) => execFileSync('mkfifo', [join(d, SHARD)]), /is not a regular file/],
+    ['a link to a file beside it', (d) => { writeFileSync(join(d, 'real.bin'), readFileSync(join(REPO, 'test/fixtures/tfjs/mlp', SHARD))); symlinkSync('real.bin', join(d, SHARD)); }, null],
+  ];
+  for (const [what, make, refused] of cases) {
+    const dir = join(root, `link-${what.replace(/\W+/g, '-')}`);
+    cpSync(join(REPO, 'test/fixtures/tfjs/mlp'), dir, { recursive: true });
+    renameSync(join(dir, SHARD), join(dir, 'original.bin'));
+    make(dir);
+    const outcome = await Promise.race([
+      loadTfjsModel(join(dir, 'model.json')).then(() => 'opened', (e: unknown) => e),
+      new Promise((r) => setTimeout(() => r('still reading after 10 s'), 10_000).unref()),
+    ]);
+    if (refused) assert.ok(outcome instanceof UserError && refused.test(outcome.message), `${what}: ${String(outcome)}`);
+    else assert.equal(outcome, 'opened', what);
+  }
 });

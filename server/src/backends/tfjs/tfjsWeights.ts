@@ -44,13 +44,24 @@ export async function readTfjsWeights(file: string, json: WeightsManifest, opts:
     if (!Array.isArray(group?.paths) || !Array.isArray(group?.weights)) throw new UserError('corrupt-model', `weight group ${g + 1} of weightsManifest lacks 'paths' or 'weights'`, { file });
     return group.paths.map((p) => shardPath(file, p, g));
   });
+  const realFolder = await fs.realpath(dirname(resolve(file)));
   for (const [g, group] of paths.entries()) {
     for (const [i, full] of group.entries()) {
+      const shard = `weight shard '${groups[g].paths[i]}' (group ${g + 1} of weightsManifest)`;
+      let real: string;
       try {
-        total += (await fs.stat(full)).size;
+        real = await fs.realpath(full);
       } catch {
-        throw new UserError('missing-weights', `weight shard '${groups[g].paths[i]}' (group ${g + 1} of weightsManifest) is missing next to model.json`, { file });
+        throw new UserError('missing-weights', `${shard} is missing next to model.json`, { file });
       }
+      // A symbolic link in the folder may still lead out of it (as ONNX external data: load.ts), and a device or
+      // FIFO (a link to /dev/zero) would be read for ever: regular files inside the folder only.
+      const rel = relative(realFolder, real);
+      if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new UserError('corrupt-weights', `${shard} leads outside the model's folder (to ${real})`, { file });
+      const stat = await fs.stat(real);
+      if (!stat.isFile()) throw new UserError('corrupt-weights', `${shard} is not a regular file`, { file });
+      total += stat.size;
+      group[i] = real;
     }
   }
   if (total > limit) throw tooLarge(file, total, limit, 'the model with its weight shards');
