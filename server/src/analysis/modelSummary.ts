@@ -61,6 +61,10 @@ interface TfjsModelJson {
 async function summariseTfjs(file: string, opts: SummaryOptions): Promise<ModelSummary> {
   let text: string;
   try {
+    // A model.json linked to /dev/zero or a FIFO would be read for ever: a regular file within the size limit only.
+    const st = await fs.stat(file);
+    if (!st.isFile()) throw new Error('not a regular file (a device, pipe, socket or folder)');
+    if (opts.maxBytes !== undefined && st.size > opts.maxBytes) throw new Error(`it is ${st.size} bytes, over the size limit of ${opts.maxBytes} bytes`);
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
     throw new UserError('model-unreadable', `cannot read the model file: ${(e as Error).message}`, { file });

@@ -92,8 +92,21 @@ export function vocabFileFor(modelFile: string): string | undefined {
   return undefined;
 }
 
+/** Vocabularies and text samples are small; a larger file is not one of them. */
+const MAX_TEXT_BYTES = 64 * 2 ** 20;
+
+/** A text file the user named or shipped beside the model: a regular file (not /dev/zero, not a FIFO), not huge. */
+async function readTextFile(file: string, what: string): Promise<string> {
+  const st = await fs.stat(file).catch((e: Error) => {
+    throw new UserError('data-not-found', `cannot read the ${what}: ${e.message}`, { file });
+  });
+  if (!st.isFile()) throw new UserError('data-not-found', `the ${what} is not a regular file (a device, pipe, socket or folder)`, { file });
+  if (st.size > MAX_TEXT_BYTES) throw new UserError('data-shape', `the ${what} is ${st.size} bytes, over the ${MAX_TEXT_BYTES}-byte limit for text files`, { file });
+  return fs.readFile(file, 'utf8');
+}
+
 export async function readVocab(file: string): Promise<string[]> {
-  return (await fs.readFile(file, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l, i, all) => l.length > 0 || i < all.length - 1);
+  return (await readTextFile(file, 'vocabulary file')).split(/\r?\n/).map((l) => l.trim()).filter((l, i, all) => l.length > 0 || i < all.length - 1);
 }
 
 /** Whitespace tokeniser over a plain vocab (one token per line, id = line number): lower-cased words, unknown → <unk>/[UNK], padded with <pad>/[PAD] (else id 0), truncated to T. */
@@ -133,7 +146,7 @@ export async function openTokenSession(model: OnnxModel, dataPath: string | unde
     source = dataPath;
   } else {
     if (!vocab) throw new UserError('data-shape', `text samples need a vocabulary beside the model (${path.basename(model.file).replace(/\.onnx$/i, '')}.vocab.txt or vocab.txt, one token per line)`, { file: dataPath });
-    texts = (await fs.readFile(dataPath, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    texts = (await readTextFile(dataPath, 'text samples file')).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
     if (texts.length === 0) throw new UserError('data-shape', 'the text file has no non-empty line (one sample per line)', { file: dataPath });
     ids = texts.flatMap((l) => tokenize(l, vocab, T));
     source = `${dataPath} (whitespace tokens over ${vocabFile})`;
