@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { analyseConfig, DEFAULT_CONFIG_ANALYSIS } from '../../../server/src/analysis/configFindings';
 import { readTrainingConfig } from '../../../server/src/config/recognise';
 import { linkConfig } from '../../../server/src/workspace/discover';
+import { auditPaths } from '../../../server/src/analysis/audit';
+import { toAuditJson } from '../../../server/src/analysis/report/json';
+import { validateAuditJson, workspace } from '../../cli/helpers';
 import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
 import { formatAnalysisText } from '../../../server/src/analysis/formatText';
 import { normaliseSettings, analysisKnobs, configAnalysisSettings } from '../../../server/src/analysis/settings';
@@ -61,4 +64,19 @@ test('I2F001 under a spent budget: UNCERTAIN, naming the budget, the residual an
   const f = a.findings.find((x) => x.code === 'I2F001')!;
   assert.equal(f.risk, 'uncertain');
   assert.match(f.message, /^Leakage risk UNCERTAIN: the solve budget of 1e-9 s ran out at relative residual [\d.e+-]+ after [01] iterations.*, so no confident number is shown; raise i2f\.solveBudgetSeconds to finish it\./);
+});
+
+test('the audit JSON carries the budget (settings and each budget-stopped solve) and stays valid against its schema', async () => {
+  const dir = workspace({
+    'i2f.config.json': '{"solveBudgetSeconds": 1e-9}',
+    'train.yaml': 'training:\n  batch_size: 1\nprivacy:\n  noise_multiplier: 1.0\n  max_grad_norm: 1.0\nmodel_path: mlp.onnx\n',
+    'mlp.onnx': readFileSync(model),
+  });
+  const run = await auditPaths([dir], { failOn: 'never', noCache: true });
+  const json = toAuditJson(run) as any;
+  assert.deepEqual(validateAuditJson(json), []);
+  assert.equal(json.roots[0].settings.solveBudgetSeconds, 1e-9);
+  const budgets = JSON.stringify(json).match(/"budget":\{[^}]*\}/g) ?? [];
+  assert.ok(budgets.length >= 1 && budgets.every((b) => b.includes('"exhausted":true') && b.includes('"seconds":1e-9')), budgets.join(' '));
+  assert.deepEqual(validateAuditJson({ ...json, roots: [{ ...json.roots[0], settings: { ...json.roots[0].settings, solveBudgetSeconds: -1 } }] }).length > 0, true);
 });

@@ -35,6 +35,8 @@ export interface RootJson {
     maxSamples: number;
     targetPsnr: number;
     maxModelSizeMB: number;
+    /** Only when a solve budget is set (i2f.solveBudgetSeconds > 0). */
+    solveBudgetSeconds?: number;
   };
   truncated: boolean;
   configs: ConfigJson[];
@@ -113,7 +115,7 @@ export interface BatchJson {
   gradientNorm: Num;
   deltaNorm: Num;
   perSample: { sample: number; rmse: Num; psnr: Num }[];
-  solver: { method: string; iterations: number; relativeResidual: Num; converged: boolean; damping: Num };
+  solver: { method: string; iterations: number; relativeResidual: Num; converged: boolean; damping: Num; budget?: BatchReport['solver']['budget'] };
   spectrum?: { top: Num[]; bottom: Num[]; complete: boolean };
   tokens?: BatchTokensJson;
 }
@@ -184,7 +186,10 @@ function batchJson(b: BatchReport): BatchJson {
     gradientNorm: n(b.gradientNorm),
     deltaNorm: n(b.deltaNorm),
     perSample: b.perSample.map((s) => ({ sample: s.sample, rmse: n(s.rmse), psnr: n(s.psnr) })),
-    solver: { method: b.solver.method, iterations: b.solver.iterations, relativeResidual: n(b.solver.relativeResidual), converged: b.solver.converged, damping: n(b.solver.damping) },
+    solver: {
+      method: b.solver.method, iterations: b.solver.iterations, relativeResidual: n(b.solver.relativeResidual), converged: b.solver.converged, damping: n(b.solver.damping),
+      ...(b.solver.budget ? { budget: { ...b.solver.budget } } : {}),
+    },
     ...(b.spectrum ? { spectrum: { top: b.spectrum.top.map(n), bottom: b.spectrum.bottom.map(n), complete: b.spectrum.complete } } : {}),
     ...(b.tokens ? { tokens: batchTokensJson(b.tokens) } : {}),
   };
@@ -249,6 +254,7 @@ export function toAuditJson(run: AuditRun): AuditJson {
         maxSamples: r.settings.maxSamples,
         targetPsnr: r.settings.targetPsnr,
         maxModelSizeMB: r.settings.maxModelSizeMB,
+        ...(r.settings.solveBudgetSeconds > 0 ? { solveBudgetSeconds: r.settings.solveBudgetSeconds } : {}),
       },
       truncated: r.truncated,
       configs: r.configs.map((c): ConfigJson => {
