@@ -32,10 +32,12 @@ export function formatAnalysisText(report: AnalyzeReport): string {
   for (const b of report.results) {
     lines.push('');
     lines.push(`batch of samples ${b.samples.join(', ')} (labels ${b.labels.join(', ')}), defence: ${b.defense.length ? b.defense.join(' then ') : 'none'}`);
-    lines.push(`  risk: ${riskLabel(b)}`);
+    // Text models are graded on the tokens recovered (tokens.ts); their RMSE/PSNR are of embedding vectors.
+    const best = b.tokens?.perSample.reduce((a, p) => (p.recovered > a.recovered ? p : a));
+    lines.push(`  risk: ${riskLabel(b)}${best && b.risk !== 'uncertain' ? ` (graded on tokens: ${Math.round(best.recovered * 100)}% of sample ${best.sample}'s tokens recovered)` : ''}`);
     const psnr = b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
     const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
-    lines.push(`  predicted attacker error: RMSE ${fmt(rmse)}, PSNR ${fmt(psnr)} dB${b.i2fExpected !== undefined ? ' (expected over noise draws)' : ''}`);
+    lines.push(`  predicted attacker error${b.tokens ? ' (embedding space)' : ''}: RMSE ${fmt(rmse)}, PSNR ${fmt(psnr)} dB${b.i2fExpected !== undefined ? ' (expected over noise draws)' : ''}`);
     lines.push(`  I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / λmax ${fmt(b.lambdaMax)})`);
     lines.push(`  ‖g‖ ${fmt(b.gradientNorm)}, ‖δ‖ ${fmt(b.deltaNorm)}; solver ${b.solver.method}: ${b.solver.iterations} iterations, relative residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (NOT converged)'}`);
     if (b.mostExposed && b.perSample.length > 1) lines.push(`  most exposed: sample ${b.mostExposed.sample} (PSNR ${fmt(b.mostExposed.psnr)} dB)`);

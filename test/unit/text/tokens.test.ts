@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeModel, type AnalyzeRequest } from '../../../server/src/analysis/analyzeModel';
 import { formatTokenText, tokenize, vocabFileFor } from '../../../server/src/analysis/tokens';
+import { formatAnalysisText } from '../../../server/src/analysis/formatText';
 import { UserError } from '../../../server/src/errors';
 
 const examples = join(__dirname, '../../../examples/text');
@@ -42,6 +43,9 @@ test('analyze on a text file: embedding-space model info, token recovery overall
     assert.ok(r.rmse > 0 && r.solver.converged);
   }
   assert.equal(report.results[0].tokens!.text![0], 'i loved this film so much <pad> <pad>');
+  const summary = formatAnalysisText(report);
+  assert.match(summary, /risk: (HIGH|MEDIUM|LOW) \(graded on tokens: \d+% of sample 0's tokens recovered\)/);
+  assert.match(summary, /predicted attacker error \(embedding space\): RMSE/);
   const text = formatTokenText(report);
   assert.match(text, /Embedding space: .*embed\.weight stays in θ/);
   assert.match(text, /an attacker recovers \d+\.\d% of the tokens \(L2 nearest embedding row; per position/);
