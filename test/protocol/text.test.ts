@@ -35,7 +35,7 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     // Line 9 (0-based 8) is `noise_multiplier: 0.1`.
     const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 8, character: 4 } })) as Hover;
     const text = (hover.contents as { value: string }).value;
-    for (const part of [`| Tokens an attacker would recover | ${pct}% of sample #0`, '| Per position |', 'Predicted PSNR (embedding space)', 'Predicted RMSE (embedding space)', 'is in embedding space, x = embed.weight[ids]', '→ attacker\'s tokens | `i loved this film so much']) {
+    for (const part of [`| Tokens an attacker would recover | ${pct}% of sample #0`, '| Per position |', 'Predicted PSNR (embedding space)', 'Predicted RMSE (embedding space)', 'is in embedding space, x = embed.weight[ids]', '→ attacker\'s tokens | `i loved this film so much', '| Noise for fewer than 10% of tokens (every sample) | std 0.']) {
       assert.ok(text.includes(part), `hover has '${part}':\n${text}`);
     }
     const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: 30, character: 0 } } })) as InlayHint[];
