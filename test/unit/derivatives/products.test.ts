@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32Decimal, float32Literal } from '../../../server/src/backends/onnx/derivatives/lower';
-import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyPiecewise, tinyRegression, type TinyModel } from './tinyGraphs';
+import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyPiecewise, tinyPointwise, tinyRegression, type TinyModel } from './tinyGraphs';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -127,7 +127,7 @@ async function symmetryDefect(a: (v: Float64Array, out: Float64Array) => Promise
 }
 
 for (const [label, make, seed] of [
-  ['MLP', tinyMlp, 21], ['grouped/strided/dilated Conv and AveragePool', tinyConv, 22],
+  ['MLP', tinyMlp, 21], ['grouped/strided/dilated Conv and AveragePool', tinyConv, 22], ['1×1 Conv, plain and grouped', tinyPointwise, 25],
   ['Pad, BatchNorm, LeakyRelu, ceil-mode MaxPool, GlobalAveragePool', tinyPiecewise, 23], ['MSE loss', tinyRegression, 24],
 ] as const) {
   test(`float64 products (${label}) agree with the float32 ones and are symmetric to double rounding`, async () => {

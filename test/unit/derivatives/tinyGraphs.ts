@@ -102,6 +102,26 @@ export function tinyConv(seed = 2): TinyModel {
   return { graph: graph([2, 2, 7, 8], init, nodes, 'z'), inputDims: [2, 2, 7, 8], trainable: ['c1w', 'c1b', 'c2w', 'fw', 'fb'], loss: 'cross-entropy', classes: 3 };
 }
 
+/** 1×1 convolutions with stride 1 and no padding, plain and grouped (float64: a Reshape instead of im2col). */
+export function tinyPointwise(seed = 5): TinyModel {
+  const r = rng(seed);
+  const init = {
+    c1w: randomTensor([4, 2, 1, 1], r, 0.7), c1b: randomTensor([4], r),
+    c2w: randomTensor([4, 2, 1, 1], r, 0.7),
+    fw: randomTensor([3, 48], r, 0.5), fb: randomTensor([3], r),
+    shape: i64([2, 48]),
+  };
+  const nodes = [
+    node('Conv', ['x', 'c1w', 'c1b'], ['c1']),
+    node('Tanh', ['c1'], ['t1']),
+    node('Conv', ['t1', 'c2w'], ['c2'], { group: int(2), kernel_shape: ints([1, 1]), strides: ints([1, 1]), pads: ints([0, 0, 0, 0]) }),
+    node('Sigmoid', ['c2'], ['t2']),
+    node('Reshape', ['t2', 'shape'], ['flat']),
+    node('Gemm', ['flat', 'fw', 'fb'], ['z'], { transB: int(1) }),
+  ];
+  return { graph: graph([2, 2, 3, 4], init, nodes, 'z'), inputDims: [2, 2, 3, 4], trainable: ['c1w', 'c1b', 'c2w', 'fw', 'fb'], loss: 'cross-entropy', classes: 3 };
+}
+
 /** A little attention block: MatMul, Softmax, layer norm written out, erf-GELU, Transpose, Concat, Slice. */
 export function tinyAttention(seed = 3): TinyModel {
   const r = rng(seed);
