@@ -3,6 +3,7 @@
 import { UserError } from '../errors';
 import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgress } from './budget';
 import { conjugateGradient } from './cg';
+import { DeflationSpace } from './deflation';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrum, ExtremeSpectrum, lambdaMax, LambdaMaxResult } from './lanczos';
 import { dot, norm } from './linalg';
@@ -10,7 +11,7 @@ import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
 import { minres } from './minres';
-import { reliableUpdateCG, type RefinementReport } from './refine';
+import { reliableUpdateCG, type RefinedSolveResult, type RefinementReport } from './refine';
 import type { InversionOperator } from './operator';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
@@ -45,6 +46,17 @@ export const DEFAULT_SOLVER: SolverMethod = 'cg';
  * 2 900–3 300 iterations; mixed reaches ≤ 1e-6 in 8 350–10 200 iterations, I²F moving by ≤ 0.5%.
  */
 
+/**
+ * Deflation of the mixed-precision solves (deflation.ts): the top DEFAULT_DEFLATION_VECTORS Ritz vectors of
+ * DEFAULT_DEFLATION_STEPS Lanczos steps, built once a solve has not converged in DEFLATION_TRIGGER_FACTOR × steps
+ * iterations (a well-conditioned system, the MLP's 13 iterations or a damped one, never pays for it) and reused by
+ * every later solve of the analysis (the noise and trace solves share J Jᵀ: Krylov recycling). Measured on
+ * dlg_lenet (κ 1.2e7, d_x 3 072, undamped, tolerance 1e-6; bench/solverProfile.ts): see DEFLATION_MEASURED below.
+ */
+export const DEFAULT_DEFLATION_VECTORS = 40;
+export const DEFAULT_DEFLATION_STEPS = 100;
+export const DEFLATION_TRIGGER_FACTOR = 2;
+
 /** Hutchinson samples of T = E‖I(z)‖² (the seeded draw included) when the spectrum is not fully known. */
 export const DEFAULT_TRACE_SAMPLES = 4;
 
@@ -73,6 +85,10 @@ export interface InfluenceOptions {
   refine?: boolean;
   /** Reliable-update factor of the mixed-precision CG (default refine.ts DEFAULT_UPDATE_FACTOR). */
   updateFactor?: number;
+  /** Ritz vectors deflated from the mixed-precision solves (default DEFAULT_DEFLATION_VECTORS; 0 = no deflation). */
+  deflation?: number;
+  /** Lanczos steps that compute them (default DEFAULT_DEFLATION_STEPS). */
+  deflationSteps?: number;
   /** Extreme eigenvalues to report at each end (0 = none). */
   spectrumK?: number;
   /** Lanczos steps for the spectrum (default max(4k, 100), capped at d_x; d_x steps give the whole spectrum). */
@@ -166,6 +182,12 @@ export interface SolveSummary {
   seconds: number;
   /** When the budget stopped it: the estimated seconds it still needed to reach the tolerance (budget.ts). */
   estimatedSecondsLeft?: number;
+  /**
+   * The deflation space this solve used (deflation.ts): its size, the Lanczos steps and products that built it, and
+   * whether it was built during this solve (its build seconds are then part of `seconds`, its products are not in
+   * `products`) or reused from an earlier one.
+   */
+  deflation?: { vectors: number; lanczosSteps: number; buildProducts: number; builtHere: boolean; buildSeconds: number; fromIteration: number };
 }
 
 export interface InfluenceResult extends NoiseEvaluation {
@@ -264,6 +286,25 @@ export function noiseForTarget(cache: NoiseResponse, targetPsnr: number, dpsgd?:
   return out;
 }
 
+/** One solve continued in a second call (from the first one's iterate): the counts and histories of both. */
+function concatenateSolves(a: RefinedSolveResult, b: RefinedSolveResult): RefinedSolveResult {
+  const ra = a.refinement, rb = b.refinement;
+  return {
+    ...b,
+    iterations: a.iterations + b.iterations,
+    products: a.products + b.products,
+    history: [...a.history, ...b.history.slice(1).map((h) => ({ ...h, iteration: h.iteration + a.iterations }))],
+    refinement: {
+      outerIterations: ra.outerIterations + rb.outerIterations,
+      innerIterations: [...ra.innerIterations, ...rb.innerIterations],
+      lowProducts: ra.lowProducts + rb.lowProducts,
+      highProducts: ra.highProducts + rb.highProducts,
+      residualHistory: [...ra.residualHistory, ...rb.residualHistory.slice(1)],
+      switchedToPreciseAt: rb.switchedToPreciseAt !== null ? a.iterations + rb.switchedToPreciseAt : ra.switchedToPreciseAt,
+    },
+  };
+}
+
 /** Runs the whole I²F analysis on one operator (one model at one batch). */
 export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOptions = {}): Promise<InfluenceResult> {
   const n = op.inputSize;
@@ -331,6 +372,10 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
 
   const solves: SolveSummary[] = [];
   const clock = opts.clock ?? systemClock;
+  const deflationVectors = Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS));
+  const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
+  const trigger = DEFLATION_TRIGGER_FACTOR * deflationSteps;
+  let space: DeflationSpace | null | undefined; // undefined: not built yet; null: built and unusable
   let budget: SolveBudget | undefined;
   const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage) => {
     if (opts.solveBudgetSeconds && !budget) budget = new SolveBudget(opts.solveBudgetSeconds, clock);
@@ -351,10 +396,35 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       ...(r.stopReason === 'budget' && last?.secondsLeft !== undefined ? { estimatedSecondsLeft: last.secondsLeft } : {}),
     });
     if (precise) {
-      const r = await reliableUpdateCG(gram, (v, o) => precise.gramVector(v, o), b, { ...common, updateFactor: opts.updateFactor });
+      const high: SymmetricProduct = (v, o) => precise.gramVector(v, o);
+      const refineOpts = { ...common, updateFactor: opts.updateFactor };
+      let r: RefinedSolveResult;
+      let used: SolveSummary['deflation'];
+      if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
+        // Plain until the trigger: most systems converge before it and never pay for the Lanczos run.
+        r = await reliableUpdateCG(gram, high, b, { ...refineOpts, maxIterations: trigger });
+        if (!r.converged && r.stopReason === 'max-iterations') {
+          const t0 = clock();
+          space = await DeflationSpace.build(gram, n, {
+            vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget,
+          });
+          const buildSeconds = (clock() - t0) / 1000;
+          const offset = r.iterations;
+          const rest = await reliableUpdateCG(gram, high, b, {
+            ...refineOpts, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
+            onProgress: (it, rel) => common.onProgress(offset + it, rel),
+          });
+          if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: true, buildSeconds, fromIteration: offset };
+          r = concatenateSolves(r, rest);
+        }
+      } else {
+        r = await reliableUpdateCG(gram, high, b, { ...refineOpts, deflation: space ?? undefined });
+        if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: false, buildSeconds: 0, fromIteration: 0 };
+      }
       solves.push({
         purpose, precision: 'mixed', refinement: r.refinement, iterations: r.iterations, products: r.products,
         relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false, ...timed(r),
+        ...(used ? { deflation: used } : {}),
       });
       return r.solution;
     }

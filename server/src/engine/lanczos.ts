@@ -2,6 +2,7 @@
 
 import { axpy, dot, norm } from './linalg';
 import { Random } from './random';
+import type { SolveBudget } from './budget';
 import { checkAborted, SymmetricProduct } from './solve';
 import { tridiagonalEigen } from './tridiagonal';
 
@@ -22,6 +23,8 @@ export interface LanczosOptions {
   /** Stop early once the top Ritz pair's residual ≤ tolerance·θ_max (checked every step; default: never). */
   topTolerance?: number;
   signal?: AbortSignal;
+  /** Stop early (with the steps done so far) once this wall-clock allowance is spent (budget.ts). */
+  budget?: SolveBudget;
   onProgress?: (step: number, steps: number) => void;
 }
 
@@ -59,6 +62,7 @@ export async function lanczos(a: SymmetricProduct, n: number, opts: LanczosOptio
   let scale = 0;
   for (let j = 0; j < k; j++) {
     checkAborted(opts.signal);
+    if (j > 0 && opts.budget?.exhausted) { basis.length = j; break; }
     const q = basis[j];
     await a(q, w);
     const aj = dot(q, w);

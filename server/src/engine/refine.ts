@@ -1,6 +1,7 @@
 // Mixed-precision CG for (J Jᵀ + εI) z = b: iterations with the fast (float32) products, true residuals with the
 // precise (float64) ones, so the undamped solve reaches a float64 true residual the float32 floor forbids.
 
+import type { DeflationSpace } from './deflation';
 import { axpy, dot, norm, xpby } from './linalg';
 import {
   checkAborted, dampedProduct, resolveSolveOptions, SolveOptions, SolveResult, SymmetricProduct, trueResidual,
@@ -12,6 +13,13 @@ export interface RefineOptions extends SolveOptions {
   updateFactor?: number;
   /** Give the fast products up when they stagnate (default true); false: stop there instead. */
   switchToPrecise?: boolean;
+  /**
+   * Deflated CG (deflation.ts): solve exactly on the span of these Ritz vectors and iterate on its A-orthogonal
+   * complement, where κ is λ(k+1)/λmin instead of λmax/λmin.
+   */
+  deflation?: DeflationSpace;
+  /** Initial iterate (default 0): a solve continued after its space was built starts from where it was. */
+  start?: Float64Array;
 }
 
 export interface RefinementReport {
@@ -77,26 +85,28 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
   const report: RefinementReport = { outerIterations: 0, innerIterations: [], lowProducts: 0, highProducts: 0, residualHistory: [1], switchedToPreciseAt: null };
   let fast = true;
   if (bNorm === 0) return { ...zeroRightHandSide('cg', n, damping), refinement: { ...report, residualHistory: [0] } };
-  const z = new Float64Array(n);
+  const deflation = opts.deflation && opts.deflation.size > 0 ? opts.deflation : undefined;
+  const z = opts.start ? Float64Array.from(opts.start) : new Float64Array(n);
   const best = new Float64Array(n);
   const r = Float64Array.from(b);
-  const p = Float64Array.from(b);
+  const p = new Float64Array(n);
   const ap = new Float64Array(n);
   const work = new Float64Array(n);
-  let rr = dot(r, r);
-  let sinceUpdateMax = Math.sqrt(rr);
-  let bestRel = 1;
+  let bestRel = 1; // z = 0 has relative residual 1; a given start is measured below
   let lastHalving = 0;
   let halvingReference = 1;
   let iterations = 0;
   let sinceLast = 0;
   let trueRel = 1;
+  let stale = opts.start !== undefined; // z moved since trueRel was computed
+  let sinceUpdateMax = norm(r);
   let stopReason: SolveResult['stopReason'] = 'max-iterations';
   const history: SolveResult['history'] = [{ iteration: 0, relativeResidual: 1 }];
 
   /** Precise residual replacement. */
   const update = async (): Promise<number> => {
     trueRel = (await trueResidual(high, damping, b, z, r, work)) / bNorm;
+    stale = false;
     report.highProducts++;
     report.outerIterations++;
     report.innerIterations.push(sinceLast);
@@ -107,8 +117,34 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     if (trueRel <= 0.5 * halvingReference) { halvingReference = trueRel; lastHalving = iterations; }
     return trueRel;
   };
+  /**
+   * Deflated: the exact solve on span W of what the residual has along it (all of it at the start; after a precise
+   * replacement, what rounding in the float32 recurrence let back in), so Wᵀ r = 0 again (deflation.ts).
+   */
+  const deflate = () => {
+    if (!deflation) return;
+    deflation.correct(z, r);
+    stale = true;
+    sinceUpdateMax = norm(r);
+  };
+  /** p ← r, made A-orthogonal to W when deflated: the first direction, and CG's restart. */
+  const restartDirection = () => {
+    p.set(r);
+    deflation?.projectDirection(r, p);
+  };
 
-  while (iterations < maxIterations) {
+  if (opts.start) await update(); // the given iterate's precise residual
+  if (deflation && !(trueRel <= tolerance && !stale)) {
+    deflate(); // the exact solve on span W; its precise residual says whether that was all (b ∈ span W)
+    await update();
+    if (trueRel > tolerance) deflate();
+  }
+  const done = trueRel <= tolerance && !stale;
+  if (done) stopReason = 'converged';
+  restartDirection();
+  let rr = dot(r, r);
+
+  while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
     if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
     await dampedProduct(fast ? low : high, damping, p, ap);
@@ -120,6 +156,7 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     const alpha = rr / pap;
     axpy(alpha, p, z);
     axpy(-alpha, ap, r);
+    stale = true;
     iterations++;
     sinceLast++;
     let rrNew = dot(r, r);
@@ -131,6 +168,7 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     if (rel <= tolerance || rNorm <= updateFactor * sinceUpdateMax) {
       await update();
       if (trueRel <= tolerance) { stopReason = 'converged'; break; }
+      deflate();
       rrNew = dot(r, r); // β = ‖r_{k+1}‖²/‖r_k‖² with the replaced r_{k+1}
       if (iterations - lastHalving >= Math.max(STALL_MIN, iterations / 2)) {
         if (!fast || !switchToPrecise) { stopReason = 'stagnated'; break; }
@@ -139,8 +177,9 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
         report.switchedToPreciseAt = iterations;
         z.set(best);
         await update();
+        deflate();
         lastHalving = iterations;
-        p.set(r);
+        restartDirection();
         rr = dot(r, r);
         sinceUpdateMax = Math.sqrt(rr);
         continue;
@@ -148,9 +187,10 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     }
     sinceUpdateMax = Math.max(sinceUpdateMax, rNorm);
     xpby(r, rrNew / rr, p);
+    deflation?.projectDirection(r, p);
     rr = rrNew;
   }
-  if (stopReason !== 'converged' && sinceLast > 0) await update();
+  if (stopReason !== 'converged' && stale) await update();
   let solution = z;
   let relativeResidual = trueRel;
   if (bestRel < trueRel) { solution = best; relativeResidual = bestRel; }

@@ -1,0 +1,60 @@
+// Where a full analysis's time goes, per stage and per solve, on a PyTorch fixture (its own x, labels and δ):
+//   node --import tsx bench/solverProfile.ts [--model dlg_lenet] [--spectrum 20] [--noise 1e-3] [--trace-samples 4]
+//        [--deflation N] [--deflation-steps S] [--repeat R] [--json]
+// --noise adds a Gaussian defence of that std (so the analysis also solves for I(z) and the Hutchinson trace
+// samples of E‖I(z)‖²); --deflation 0 turns the Ritz-vector deflation of the solves off (the before numbers).
+// Prints the stage timings of InfluenceResult.timing and, per solve, iterations, products of each precision,
+// the true residual and seconds, plus process CPU seconds (the machine is shared: CPU time is the robust number).
+
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { analyzeInfluence } from '../server/src/engine/influence';
+import { readSafetensors } from '../server/src/formats/safetensors';
+import { fixtureOperator, flattenTheta } from '../test/support/fixtures';
+import { cpuMs } from './timing';
+import { ROOT } from './common';
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const get = (k: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : undefined; };
+  const name = get('--model') ?? 'dlg_lenet';
+  const repeat = Number(get('--repeat') ?? 1);
+  const noise = get('--noise') !== undefined ? Number(get('--noise')) : 0;
+  const dir = path.join(ROOT, 'test/fixtures/models', name);
+  const { ref, op } = await fixtureOperator(dir);
+  const delta = flattenTheta((await readSafetensors(path.join(dir, ref.delta.file))).tensors as never, op.parameters, op.parameterCount);
+  const runs = [];
+  try {
+    for (let rep = 0; rep < repeat; rep++) {
+      const load = os.loadavg()[0];
+      const c0 = cpuMs();
+      const t0 = performance.now();
+      const r = await analyzeInfluence(op, {
+        delta, seed: 1, batchSize: ref.batch, productRoundoff: 2 ** -24, damping: 0,
+        spectrumK: Number(get('--spectrum') ?? 20),
+        ...(noise > 0 ? { defences: [{ kind: 'gaussian' as const, std: noise }] } : {}),
+        ...(get('--trace-samples') !== undefined ? { traceSamples: Number(get('--trace-samples')) } : {}),
+        ...(get('--deflation') !== undefined ? { deflation: Number(get('--deflation')) } : {}),
+        ...(get('--deflation-steps') !== undefined ? { deflationSteps: Number(get('--deflation-steps')) } : {}),
+      });
+      const run = {
+        load, wallSeconds: (performance.now() - t0) / 1000, cpuSeconds: (cpuMs() - c0) / 1000,
+        i2f: r.i2f, reference: ref.delta.i2f, offBy: Math.abs(r.i2f - ref.delta.i2f) / ref.delta.i2f,
+        lambdaMaxSteps: r.lambdaMax.steps, spectrumSteps: r.spectrum?.steps, trace: r.noise.trace, traceStdError: r.noise.traceStdError,
+        timingSeconds: Object.fromEntries(Object.entries(r.timing).map(([k, v]) => [k, +((v ?? 0) / 1000).toFixed(3)])),
+        solves: r.solver.solves.map((s) => ({
+          purpose: s.purpose, iterations: s.iterations, products: s.products, low: s.refinement?.lowProducts, high: s.refinement?.highProducts,
+          residual: s.relativeResidual, converged: s.converged, seconds: +s.seconds.toFixed(3),
+          ...(s.deflation ? { deflation: s.deflation } : {}),
+        })),
+      };
+      runs.push(run);
+      if (!argv.includes('--json')) console.log(JSON.stringify(run));
+    }
+  } finally {
+    await op.dispose();
+  }
+  if (argv.includes('--json')) console.log(JSON.stringify(runs, null, 1));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
