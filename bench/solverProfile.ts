@@ -1,6 +1,6 @@
 // Where a full analysis's time goes, per stage and per solve, on a PyTorch fixture (its own x, labels and δ):
 //   node --import tsx bench/solverProfile.ts [--model dlg_lenet] [--spectrum 20] [--noise 1e-3] [--trace-samples 4]
-//        [--deflation N] [--deflation-steps S] [--repeat R] [--json]
+//        [--deflation N] [--deflation-steps S] [--tolerance T] [--repeat R] [--json]
 // --noise adds a Gaussian defence of that std (so the analysis also solves for I(z) and the Hutchinson trace
 // samples of E‖I(z)‖²); --deflation 0 turns the Ritz-vector deflation of the solves off (the before numbers).
 // Prints the stage timings of InfluenceResult.timing and, per solve, iterations, products of each precision,
@@ -32,6 +32,7 @@ async function main() {
       const r = await analyzeInfluence(op, {
         delta, seed: 1, batchSize: ref.batch, productRoundoff: 2 ** -24, damping: 0,
         spectrumK: Number(get('--spectrum') ?? 20),
+        ...(get('--tolerance') !== undefined ? { tolerance: Number(get('--tolerance')) } : {}),
         ...(noise > 0 ? { defences: [{ kind: 'gaussian' as const, std: noise }] } : {}),
         ...(get('--trace-samples') !== undefined ? { traceSamples: Number(get('--trace-samples')) } : {}),
         ...(get('--deflation') !== undefined ? { deflation: Number(get('--deflation')) } : {}),

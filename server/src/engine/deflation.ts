@@ -28,6 +28,8 @@ export interface DeflationOptions {
   seed?: number;
   signal?: AbortSignal;
   budget?: SolveBudget;
+  /** A more precise product of the same A for the purification into range(A) (default: `a` itself). */
+  purify?: SymmetricProduct;
 }
 
 /** W (k orthonormal Ritz vectors), A W, and the Cholesky factor of E = Wᵀ A W: what a deflated CG iteration needs. */
@@ -42,7 +44,7 @@ export class DeflationSpace {
     readonly products: Float64Array[],
     /** Ritz values of the deflated vectors, descending. */
     readonly ritzValues: number[],
-    /** Products the Lanczos run and A W took (the cost of building the space). */
+    /** Products the Lanczos run, the purification (on `purify` when given) and A W took: the cost of the space. */
     readonly buildProducts: number,
     readonly lanczosSteps: number,
   ) {
@@ -75,13 +77,15 @@ export class DeflationSpace {
     // Purified into range(A): W ← A y / ‖A y‖. Lanczos on float32 products divides their rounding (u·λmax in every
     // direction, the null space included) by β_j each step, and the null-space part it leaves in y is invisible to
     // the residual: deflated with y itself, a singular test system (deflation.test.ts) ended 2.6e-5 off the
-    // pseudo-inverse solution in its null space against 1.2e-6 plain. A y has only its own rounding there (~u).
+    // pseudo-inverse solution in its null space against 1.2e-6 plain. A y has only its own rounding there, so the
+    // analysis purifies with the float64 products: with float32 ones smooth_cnn (singular) kept a floor, I²F 1.9e-5
+    // off PyTorch even at tolerance 1e-8 (plain CG 1.4e-6); with float64 ones 1.8e-7.
     const vectors: Float64Array[] = [];
     const products: Float64Array[] = [];
     for (const i of keep) {
       checkAborted(opts.signal);
       const w = new Float64Array(n);
-      await a(l.vectors[i], w);
+      await (opts.purify ?? a)(l.vectors[i], w);
       const s = 1 / norm(w);
       for (let j = 0; j < n; j++) w[j] *= s;
       const aw = new Float64Array(n);

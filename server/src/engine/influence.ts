@@ -56,6 +56,13 @@ export const DEFAULT_SOLVER: SolverMethod = 'cg';
 export const DEFAULT_DEFLATION_VECTORS = 40;
 export const DEFAULT_DEFLATION_STEPS = 100;
 export const DEFLATION_TRIGGER_FACTOR = 2;
+/**
+ * Deflated solves iterate to this fraction of the tolerance. A true residual ≤ tol bounds the error only by
+ * tol·κ, and where in the small-eigenvalue directions the error sits depends on the path: plain CG reaches 1e-6 late
+ * (6 749 iterations on smooth_cnn, κ 7.9e7, singular) with I²F 2.9e-6 off PyTorch, deflated CG early (2 265) with
+ * I²F 5.0e-4 off; at 1e-7 the deflated one is within 8e-6 (3 601 iterations) and at 1e-8 within 1.8e-7.
+ */
+export const DEFLATED_TOLERANCE_FACTOR = 0.1;
 
 /** Hutchinson samples of T = E‖I(z)‖² (the seeded draw included) when the spectrum is not fully known. */
 export const DEFAULT_TRACE_SAMPLES = 4;
@@ -406,21 +413,25 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         if (!r.converged && r.stopReason === 'max-iterations') {
           const t0 = clock();
           space = await DeflationSpace.build(gram, n, {
-            vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget,
+            vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
           });
           const buildSeconds = (clock() - t0) / 1000;
           const offset = r.iterations;
           const rest = await reliableUpdateCG(gram, high, b, {
             ...refineOpts, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
+            ...(space ? { tolerance: tolerance * DEFLATED_TOLERANCE_FACTOR } : {}),
             onProgress: (it, rel) => common.onProgress(offset + it, rel),
           });
           if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: true, buildSeconds, fromIteration: offset };
           r = concatenateSolves(r, rest);
         }
       } else {
-        r = await reliableUpdateCG(gram, high, b, { ...refineOpts, deflation: space ?? undefined });
+        r = await reliableUpdateCG(gram, high, b, {
+          ...refineOpts, deflation: space ?? undefined, ...(space ? { tolerance: tolerance * DEFLATED_TOLERANCE_FACTOR } : {}),
+        });
         if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: false, buildSeconds: 0, fromIteration: 0 };
       }
+      if (!r.converged && r.relativeResidual <= tolerance) r = { ...r, converged: true, stopReason: 'converged' }; // the caller's tolerance
       solves.push({
         purpose, precision: 'mixed', refinement: r.refinement, iterations: r.iterations, products: r.products,
         relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false, ...timed(r),

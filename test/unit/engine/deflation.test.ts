@@ -123,8 +123,11 @@ describe('analyzeInfluence with deflation', () => {
     for (const s of rest) assert.equal(s.deflation?.builtHere, false, `${s.purpose} reuses it`);
     for (const s of r.solver.solves) assert.ok(s.relativeResidual <= 1e-8);
     // Every fast product is accounted for: the solves' own plus the one build.
+    // (the build: 40 Lanczos and 20 A W products on float32, 20 purifications on float64)
     const solveLow = r.solver.solves.reduce((a, s) => a + s.refinement!.lowProducts, 0);
-    assert.equal(op.counts.gramVector, solveLow + det.deflation.buildProducts + r.lambdaMax.steps);
+    const solveHigh = r.solver.solves.reduce((a, s) => a + s.refinement!.highProducts, 0);
+    assert.equal(op.counts.gramVector, solveLow + det.deflation.buildProducts - 20 + r.lambdaMax.steps);
+    assert.equal(op.counts.preciseGramVector, solveHigh + 20);
     const truth = exactInfluence(jac, delta);
     assert.ok(Math.abs(r.cache.influenceDeterministic!.reduce((a, x) => a + x * x, 0) ** 0.5 - Math.hypot(...truth)) / Math.hypot(...truth) < 1e-6);
 
