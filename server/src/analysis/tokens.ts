@@ -304,19 +304,26 @@ export function noiseForTokens(t: TokenReport, below: number): number {
   const T = t.perPosition.length;
   const ids = t.ids.flat();
   const samples = ids.length / T;
-  const breaks = [...new Set(t.alongNoise.flatMap((p) => p.std))].sort((a, b) => a - b);
-  const reaches = (s: number) => {
-    for (let b = 0; b < samples; b++) {
-      let hits = 0;
-      for (let j = 0; j < T; j++) if (nearestAtStd(t.alongNoise[b * T + j], s) === ids[b * T + j]) hits++;
-      if (hits / T >= below) return true;
+  // Sweep the breakpoints in order, keeping each sample's hit count and how many samples reach `below` (O(E log E)).
+  const hits = new Array(samples).fill(0);
+  t.alongNoise.forEach((p, i) => { if (p.row[0] === ids[i]) hits[Math.floor(i / T)]++; });
+  const reaching = (h: number) => h / T >= below;
+  let count = hits.filter(reaching).length;
+  const events = t.alongNoise.flatMap((p, i) => p.std.slice(1).map((s, k) => ({ s, i, row: p.row[k + 1], was: p.row[k] })));
+  events.sort((a, b) => a.s - b.s);
+  let answer = count > 0 ? Infinity : 0;
+  for (let e = 0; e < events.length;) {
+    const s = events[e].s;
+    if (count > 0) answer = s; // some sample reached `below` on the interval that ends here
+    for (; e < events.length && events[e].s === s; e++) {
+      const { i, row, was } = events[e];
+      const b = Math.floor(i / T);
+      const before = reaching(hits[b]);
+      hits[b] += (row === ids[i] ? 1 : 0) - (was === ids[i] ? 1 : 0);
+      count += (reaching(hits[b]) ? 1 : 0) - (before ? 1 : 0);
     }
-    return false;
-  };
-  for (let k = breaks.length - 1; k >= 0; k--) {
-    if (reaches(breaks[k])) return k + 1 < breaks.length ? breaks[k + 1] : Infinity;
   }
-  return 0;
+  return count > 0 ? Infinity : answer === Infinity ? 0 : answer;
 }
 
 /**

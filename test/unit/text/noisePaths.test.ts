@@ -82,3 +82,33 @@ test('noise for the token target: from s* on every sample keeps fewer than the t
   }
   assert.ok(stars.some(Number.isFinite), `some finite s* (${stars})`);
 });
+
+test('noise for the token target on random paths equals a scan of every breakpoint (many samples, every threshold)', () => {
+  const rand = new Random(9);
+  const V = 12, D = 3, T = 4, N = 6;
+  const kinds = { zero: 0, finite: 0, infinite: 0 };
+  for (let trial = 0; trial < 20; trial++) {
+    const E = rand.fillNormal(new Float64Array(V * D));
+    const ids = Array.from({ length: N * T }, () => Math.floor(rand.uniform() * V));
+    // a: near the true rows (so tokens start recovered), b: a random direction.
+    const a = Float64Array.from({ length: N * T * D }, (_, k) => E[ids[Math.floor(k / D)] * D + (k % D)] + 0.3 * rand.normal());
+    const b = rand.fillNormal(new Float64Array(N * T * D));
+    const alongNoise = noisePaths(E, D, a, b);
+    const rows = <X>(v: X[]) => Array.from({ length: N }, (_, s) => v.slice(s * T, (s + 1) * T));
+    const t = { ids: rows(ids), perPosition: new Array(T).fill(0), alongNoise } as unknown as Parameters<typeof noiseForTokens>[0];
+    const breaks = [...new Set(alongNoise.flatMap((p) => p.std))].sort((x, y) => x - y);
+    const reaches = (s: number, below: number) => rows(alongNoise.map((p, i) => (nearestAtStd(p, s) === ids[i] ? 1 : 0))).some((h) => h.reduce((x, y) => x + y, 0) / T >= below);
+    for (const below of [0.25, 0.5, 0.75, 1]) {
+      let scan = 0;
+      for (let k = breaks.length - 1; k >= 0; k--) {
+        if (reaches(breaks[k], below)) {
+          scan = k + 1 < breaks.length ? breaks[k + 1] : Infinity;
+          break;
+        }
+      }
+      assert.equal(noiseForTokens(t, below), scan, `trial ${trial}, below ${below}`);
+      kinds[scan === 0 ? 'zero' : Number.isFinite(scan) ? 'finite' : 'infinite']++;
+    }
+  }
+  assert.ok(kinds.finite >= 20 && kinds.infinite > 0, JSON.stringify(kinds));
+});
