@@ -97,7 +97,7 @@ test('noise for the token target on random paths equals a scan of every breakpoi
     const rows = <X>(v: X[]) => Array.from({ length: N }, (_, s) => v.slice(s * T, (s + 1) * T));
     const t = { ids: rows(ids), perPosition: new Array(T).fill(0), alongNoise } as unknown as Parameters<typeof noiseForTokens>[0];
     const breaks = [...new Set(alongNoise.flatMap((p) => p.std))].sort((x, y) => x - y);
-    const reaches = (s: number, below: number) => rows(alongNoise.map((p, i) => (nearestAtStd(p, s) === ids[i] ? 1 : 0))).some((h) => h.reduce((x, y) => x + y, 0) / T >= below);
+    const reaches = (s: number, below: number) => rows(alongNoise.map((p, i) => (nearestAtStd(p, s) === ids[i] ? 1 : 0) as number)).some((h) => h.reduce((x, y) => x + y, 0) / T >= below);
     for (const below of [0.25, 0.5, 0.75, 1]) {
       let scan = 0;
       for (let k = breaks.length - 1; k >= 0; k--) {
