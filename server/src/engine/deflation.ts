@@ -16,7 +16,7 @@
 // solution from z = 0.
 
 import { axpy, dot, norm } from './linalg';
-import { lanczos } from './lanczos';
+import { lanczos, type LanczosResult } from './lanczos';
 import type { SolveBudget } from './budget';
 import { checkAborted, type SymmetricProduct } from './solve';
 
@@ -70,9 +70,22 @@ export class DeflationSpace {
     const steps = Math.min(n, Math.max(opts.steps, opts.vectors));
     if (opts.vectors <= 0 || steps <= 0) return null;
     const l = await lanczos(a, n, { steps, seed: opts.seed, ritzVectors: opts.vectors, signal: opts.signal, budget: opts.budget });
+    return DeflationSpace.fromRitz(a, n, l, { ...opts, lanczosSteps: l.steps });
+  }
+
+  /**
+   * The space from the top Ritz pairs of a Lanczos run made already (the analysis's spectrum): 2k products.
+   * `lanczosSteps` is what the run cost this space (0 when it was paid for by something else).
+   */
+  static async fromRitz(
+    a: SymmetricProduct,
+    n: number,
+    ritz: Pick<LanczosResult, 'values' | 'vectors'>,
+    opts: Pick<DeflationOptions, 'vectors' | 'signal' | 'purify'> & { lanczosSteps: number },
+  ): Promise<DeflationSpace | null> {
     // Only directions with a clearly positive Ritz value: those are in range(A) and make E well conditioned.
     const keep: number[] = [];
-    for (let i = 0; i < l.vectors.length; i++) if (l.values[i] > 1e-8 * l.values[0]) keep.push(i);
+    for (let i = 0; i < Math.min(opts.vectors, ritz.vectors.length); i++) if (ritz.values[i] > 1e-8 * ritz.values[0]) keep.push(i);
     if (keep.length === 0) return null;
     // Purified into range(A): W ← A y / ‖A y‖. Lanczos on float32 products divides their rounding (u·λmax in every
     // direction, the null space included) by β_j each step, and the null-space part it leaves in y is invisible to
@@ -85,7 +98,7 @@ export class DeflationSpace {
     for (const i of keep) {
       checkAborted(opts.signal);
       const w = new Float64Array(n);
-      await (opts.purify ?? a)(l.vectors[i], w);
+      await (opts.purify ?? a)(ritz.vectors[i], w);
       const s = 1 / norm(w);
       for (let j = 0; j < n; j++) w[j] *= s;
       const aw = new Float64Array(n);
@@ -94,7 +107,7 @@ export class DeflationSpace {
       products.push(aw);
     }
     try {
-      return new DeflationSpace(vectors, products, keep.map((i) => l.values[i]), l.steps + 2 * vectors.length, l.steps);
+      return new DeflationSpace(vectors, products, keep.map((i) => ritz.values[i]), opts.lanczosSteps + 2 * vectors.length, opts.lanczosSteps);
     } catch {
       return null; // E not numerically SPD: solve without deflation rather than with a broken projection
     }

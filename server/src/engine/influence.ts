@@ -5,7 +5,7 @@ import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgres
 import { conjugateGradient } from './cg';
 import { DeflationSpace } from './deflation';
 import { computeDefenceDelta, DefenceModel } from './defences';
-import { extremeSpectrum, ExtremeSpectrum, lambdaMax, LambdaMaxResult } from './lanczos';
+import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
 import { dot, norm } from './linalg';
 import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
@@ -190,9 +190,9 @@ export interface SolveSummary {
   /** When the budget stopped it: the estimated seconds it still needed to reach the tolerance (budget.ts). */
   estimatedSecondsLeft?: number;
   /**
-   * The deflation space this solve used (deflation.ts): its size, the Lanczos steps and products that built it, and
-   * whether it was built during this solve (its build seconds are then part of `seconds`, its products are not in
-   * `products`) or reused from an earlier one.
+   * The deflation space this solve used (deflation.ts): its size, the Lanczos steps and products that built it (0
+   * steps when it reused the spectrum's Ritz vectors), and whether it was built during this solve (its build seconds
+   * are then part of `seconds`, its products are not in `products`) or reused from an earlier one.
    */
   deflation?: { vectors: number; lanczosSteps: number; buildProducts: number; builtHere: boolean; buildSeconds: number; fromIteration: number };
 }
@@ -359,16 +359,23 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const damping = opts.damping ?? (opts.relativeDamping !== undefined ? opts.relativeDamping * lmax.value : 0);
   if (!(damping >= 0) || !Number.isFinite(damping)) throw new UserError('bad-damping', `Damping must be a finite number ≥ 0, got ${damping}`);
 
+  // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
+  const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
+  const deflationVectors = precise ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
+  const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
+
   let spectrum: ExtremeSpectrum | undefined;
+  // The spectrum's Ritz vectors, kept for the deflation of a long solve (saves its own Lanczos run, deflation.ts).
+  let spectrumRitz: LanczosResult | undefined;
   if ((opts.spectrumK ?? 0) > 0) {
-    spectrum = await stage('spectrum', () => extremeSpectrum(op, opts.spectrumK!, {
+    const r = await stage('spectrum', () => extremeSpectrumWithVectors(op, opts.spectrumK!, deflationVectors, {
       steps: opts.spectrumSteps, seed: deriveSeed(seed, 3), signal: opts.signal,
       onProgress: (i, k) => progress('spectrum', i / k),
     }));
+    spectrum = r.spectrum;
+    if (r.ritz.vectors.length > 0) spectrumRitz = r.ritz;
   }
 
-  // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
-  const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
   const jacobianVector = precise ? (u: Float64Array, o: Float64Array) => precise.jacobianVector(u, o) : (u: Float64Array, o: Float64Array) => op.jacobianVector(u, o);
   const bDet = det ? new Float64Array(n) : null;
   const bNoise = z ? new Float64Array(n) : null;
@@ -379,8 +386,6 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
 
   const solves: SolveSummary[] = [];
   const clock = opts.clock ?? systemClock;
-  const deflationVectors = Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS));
-  const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
   const trigger = DEFLATION_TRIGGER_FACTOR * deflationSteps;
   let space: DeflationSpace | null | undefined; // undefined: not built yet; null: built and unusable
   let budget: SolveBudget | undefined;
@@ -412,9 +417,12 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         r = await reliableUpdateCG(gram, high, b, { ...refineOpts, maxIterations: trigger });
         if (!r.converged && r.stopReason === 'max-iterations') {
           const t0 = clock();
-          space = await DeflationSpace.build(gram, n, {
-            vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
-          });
+          space = spectrumRitz
+            ? await DeflationSpace.fromRitz(gram, n, spectrumRitz, { vectors: deflationVectors, signal: opts.signal, purify: high, lanczosSteps: 0 })
+            : await DeflationSpace.build(gram, n, {
+              vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
+            });
+          spectrumRitz = undefined; // the space holds what it needs
           const buildSeconds = (clock() - t0) / 1000;
           const offset = r.iterations;
           const rest = await reliableUpdateCG(gram, high, b, {

@@ -152,15 +152,31 @@ export interface ExtremeSpectrum {
   ritzValues: number[];
 }
 
+type SpectrumOptions = { steps?: number; seed?: number; signal?: AbortSignal; onProgress?: (step: number, steps: number) => void };
+
 /** k extreme eigenvalues of J Jᵀ at each end; default steps max(4k, 100), capped at d_x. */
-export async function extremeSpectrum(
+export async function extremeSpectrum(op: GramOperator, k: number, opts: SpectrumOptions = {}): Promise<ExtremeSpectrum> {
+  return (await extremeSpectrumWithVectors(op, k, 0, opts)).spectrum;
+}
+
+/**
+ * extremeSpectrum plus the Ritz vectors of the top `ritzVectors` values of the same run (the analysis deflates its
+ * solves with them instead of running Lanczos again, deflation.ts). The vectors stay out of ExtremeSpectrum, which
+ * is reported as JSON.
+ */
+export async function extremeSpectrumWithVectors(
   op: GramOperator,
   k: number,
-  opts: { steps?: number; seed?: number; signal?: AbortSignal; onProgress?: (step: number, steps: number) => void } = {},
-): Promise<ExtremeSpectrum> {
+  ritzVectors: number,
+  opts: SpectrumOptions = {},
+): Promise<{ spectrum: ExtremeSpectrum; ritz: LanczosResult }> {
   const n = op.inputSize;
   const steps = Math.min(n, opts.steps ?? Math.max(4 * k, 100));
-  const r = await lanczos((v, o) => op.gramVector(v, o), n, { steps, seed: opts.seed, signal: opts.signal, onProgress: opts.onProgress });
+  const r = await lanczos((v, o) => op.gramVector(v, o), n, { steps, seed: opts.seed, signal: opts.signal, onProgress: opts.onProgress, ritzVectors });
+  return { spectrum: summarise(r, k, n), ritz: r };
+}
+
+function summarise(r: LanczosResult, k: number, n: number): ExtremeSpectrum {
   const m = r.values.length;
   const kk = Math.min(k, m);
   const asc = (xs: number[]) => xs.slice(m - kk).reverse();

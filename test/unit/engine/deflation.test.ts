@@ -138,6 +138,17 @@ describe('analyzeInfluence with deflation', () => {
     assert.ok(products(r) < products(off), `deflated ${products(r)} vs plain ${products(off)} products`);
   });
 
+  it('takes the Ritz vectors of the spectrum when the analysis computed one (no second Lanczos run)', async () => {
+    const op = new DenseInversionOperator(jac, { float32: true, precise: true, gradient });
+    const r = await analyzeInfluence(op, { delta, tolerance: 1e-8, productRoundoff: 2 ** -24, spectrumK: 5, spectrumSteps: 40, deflation: 20 });
+    const [s] = r.solver.solves;
+    assert.equal(s.converged, true);
+    assert.deepEqual({ steps: s.deflation?.lanczosSteps, products: s.deflation?.buildProducts }, { steps: 0, products: 2 * 20 });
+    assert.equal(op.counts.gramVector, s.refinement!.lowProducts + 20 + r.lambdaMax.steps + r.spectrum!.steps);
+    const truth = Math.hypot(...exactInfluence(jac, delta));
+    assert.ok(Math.abs(r.i2f - truth) / truth < 1e-6, `${r.i2f} vs ${truth}`);
+  });
+
   it('never builds it for a well-conditioned system that converges before the trigger', async () => {
     const easy = denseJacobian(60, 120, geometricSpectrum(60, 8, 10), 3);
     const op = new DenseInversionOperator(easy, { float32: true, precise: true, gradient: gradient.subarray(0, 120) });
