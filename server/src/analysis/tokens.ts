@@ -9,7 +9,7 @@ import { UserError } from '../errors';
 import { Random } from '../engine/random';
 import { readNpy } from '../formats/npy';
 import { OnnxModel } from '../backends/onnx/onnxModel';
-import { embedTokens, embeddingMatrix, findTokenEmbedding, recoverTokens, splitAtEmbedding, type TokenEmbedding, type TokenRecovery } from '../backends/onnx/embedding';
+import { embedTokens, embeddingMatrix, findTokenEmbedding, splitAtEmbedding, type TokenEmbedding } from '../backends/onnx/embedding';
 import type { InfluenceResult } from '../engine/influence';
 import { DEFAULT_RISK_THRESHOLDS, riskLevel, type RiskLevel, type RiskThresholds } from '../engine/risk';
 import type { Samples } from './inputs';
@@ -188,29 +188,28 @@ export async function openTokenSession(model: OnnxModel, dataPath: string | unde
       const det = r.cache.influenceDeterministic;
       const noise = r.cache.influenceNoise;
       const s = r.noise.std;
-      const rec = Float64Array.from(x, (xi, i) => xi + (det ? det[i] : 0) + (noise && s > 0 ? s * noise[i] : 0));
       const batchIds = ids.slice(first * T, (first + size) * T);
-      const out: TokenRecovery = recoverTokens(E, info.dim, rec, batchIds, T, TOKEN_METRIC);
-      const rows = (a: number[]) => Array.from({ length: size }, (_, b) => a.slice(b * T, (b + 1) * T));
-      const perSample = rows(out.nearest).map((n, b) => ({ sample: first + b, recovered: n.filter((t, j) => t === batchIds[b * T + j]).length / T }));
+      // Each token's nearest row along x0 + I(δ_det) + s·I(z) (exact, tokens.ts noisePaths): the decode at the
+      // configured s now, and at any other s later (a noise-only edit, the spectrum slider) without E.
+      const paths = noisePaths(E, info.dim, Float64Array.from(x, (xi, i) => xi + (det ? det[i] : 0)), noise);
+      const nearest = paths.map((p) => nearestAtStd(p, noise && s > 0 ? s : 0));
+      const rows = <X>(a: X[]) => Array.from({ length: size }, (_, b) => a.slice(b * T, (b + 1) * T));
       return {
-        metric: out.metric,
-        recovered: out.recovered,
-        perPosition: out.perPosition,
-        perSample,
+        metric: TOKEN_METRIC,
+        ...tokenFractions(nearest, batchIds, T, first),
         reconstruction: reconstructionLabel(!!det, noise ? s : 0),
         std: s,
-        alongNoise: noisePaths(E, info.dim, Float64Array.from(x, (xi, i) => xi + (det ? det[i] : 0)), noise).map((p) => (vocab ? { ...p, word: p.row.map(word) } : p)),
+        alongNoise: paths.map((p) => (vocab ? { ...p, word: p.row.map(word) } : p)),
         ids: rows(batchIds),
-        nearest: rows(out.nearest),
-        ...(texts || vocab ? { text: rows(batchIds).map((r) => r.map(word).join(' ')), recoveredText: rows(out.nearest).map((r) => r.map(word).join(' ')) } : {}),
+        nearest: rows(nearest),
+        ...(texts || vocab ? { text: rows(batchIds).map((r) => r.map(word).join(' ')), recoveredText: rows(nearest).map((r) => r.map(word).join(' ')) } : {}),
       };
     },
   };
 }
 
 /**
- * The nearest row of a + s·b for every s ≥ 0, per token. ‖a + s b − E_r‖² = ‖a − E_r‖² − 2s b·E_r + (terms equal for
+ * The nearest row (L2, TOKEN_METRIC) of a + s·b for every s ≥ 0, per token. ‖a + s b − E_r‖² = ‖a − E_r‖² − 2s b·E_r + (terms equal for
  * every row), so each row's score is a line in s and the nearest row follows the lower envelope of V lines: from
  * the nearest row at s = 0, the next is the row whose line crosses first among those with a smaller slope. Exact
  * (no sampling of s), at the cost of one nearest-row search per envelope segment. Ties go to the lowest row index,
