@@ -336,6 +336,11 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
   const release = await refreshSlots.acquire();
   try {
     if (generation === s.generation) await refreshNow(s, generation, debounceMs);
+  } catch (e) {
+    // A bug of ours on one config must not end the server (an unhandled rejection would) and every other result.
+    lastError = `refreshing ${basename(s.path)} failed: ${(e as Error)?.message ?? e}`;
+    log(`internal error while refreshing ${s.path}:\n${(e as Error)?.stack ?? e}`);
+    sendStatus();
   } finally {
     release();
   }
