@@ -7,6 +7,7 @@ import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
 import { argmaxRows, oneHot } from './inputs';
+import { openTokenSession } from './tokens';
 
 /**
  * Disagreement above which the engines are said to differ: both work in float32 with float64 accumulation, and every
@@ -34,7 +35,12 @@ export interface VerifyReport {
 }
 
 export async function verifyEngines(req: VerifyRequest, hooks: { signal?: AbortSignal; onProgress?: (stage: string, fraction: number) => void } = {}): Promise<VerifyReport> {
-  const { model, batch, samples, per, labelsGiven } = await openRun({ ...req, defences: [] });
+  // Token-id models: both engines run on the embedding-space split (as the analysis does: tokens.ts).
+  let text: Awaited<ReturnType<typeof openTokenSession>>;
+  const { model, batch, samples, per, labelsGiven } = await openRun({ ...req, defences: [] }, async (m, b) => {
+    text = await openTokenSession(m, req.data, req.syntheticSamples ?? b, req.seed);
+    return text ? { samples: text.samples, per: text.samples.data.length / text.samples.count } : undefined;
+  });
   const batches = Math.ceil(samples.count / batch);
   const out: VerifyBatch[] = [];
   for (let k = 0; k < batches; k++) {
@@ -43,13 +49,14 @@ export async function verifyEngines(req: VerifyRequest, hooks: { signal?: AbortS
     const first = k * batch;
     const size = Math.min(batch, samples.count - first);
     const x = samples.data.subarray(first * per, (first + size) * per);
-    const predicted = await model.predict(x, size);
+    const bm = text ? text.modelFor(first, size) : model;
+    const predicted = await bm.predict(x, size);
     const classes = predicted.logits.length / size;
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const onnx = model.operator({ batch: size, input: x, target, loss: req.loss });
+    const onnx = bm.operator({ batch: size, input: x, target, loss: req.loss });
     try {
-      const tfjs = await TfjsInversionOperator.create({ file: req.model, trainable: model.trainable, loss: req.loss, specialise: (b) => model.specialise(b), batch: size, input: x, target });
+      const tfjs = await TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss: req.loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
       try {
         // The ONNX engine is the reference: the tfjs engine's products are measured against it.
         const r = await crossCheck(tfjs, onnx, req.seed, hooks.signal);
@@ -64,7 +71,7 @@ export async function verifyEngines(req: VerifyRequest, hooks: { signal?: AbortS
   hooks.onProgress?.('done', 1);
   const max = Math.max(0, ...out.map((b) => b.max));
   return {
-    model: { path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: [batch, ...model.sampleDims] },
+    model: { path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: text ? [batch, ...text.info.tokenDims, text.info.dim] : [batch, ...model.sampleDims] },
     batches: out,
     max,
     tolerance: ENGINE_AGREEMENT,
