@@ -134,6 +134,8 @@ export class LayersBuilder {
         return x;
       case 'relu':
         return this.emit('Relu', [x], {}, `${layerName}/relu`, x);
+      case 'relu6':
+        return this.clippedRelu(x, 6, `${layerName}/relu6`);
       case 'sigmoid':
         return this.emit('Sigmoid', [x], {}, `${layerName}/sigmoid`, x);
       case 'tanh':
@@ -144,6 +146,14 @@ export class LayersBuilder {
       default:
         throw new UserError('unsupported-op', `activation '${kind}' of layer '${layerName}' is not supported`, { file: this.file, node: layerName });
     }
+  }
+
+  /** min(max(x, 0), m) = Relu(x) − Relu(x − m): exact, and built from ops both engines differentiate. */
+  private clippedRelu(x: string, m: number, name: string): string {
+    const cap = this.init(`${name}/max_value`, { dtype: 'float32', dims: [], data: Float32Array.of(m) });
+    const r = this.emit('Relu', [x], {}, `${name}/relu`, x);
+    const over = this.emit('Relu', [this.emit('Sub', [x, cap], {}, `${name}/minus_max`, x)], {}, `${name}/relu_over`, x);
+    return this.emit('Sub', [r, over], {}, name, x);
   }
 
   private layer(layer: LayerJson, inputs: string[], last: boolean): string {
@@ -195,8 +205,17 @@ export class LayersBuilder {
       }
       case 'Activation':
         return this.activation(c.activation, x, name, last);
-      case 'ReLU':
-        return this.emit('Relu', [x], {}, name, x);
+      case 'ReLU': {
+        // Keras ReLU(max_value, negative_slope, threshold): MobileNets use max_value 6; ignoring any of them would
+        // analyse another function than the model computes.
+        const max = c.max_value ?? c.maxValue;
+        const slope = (c.negative_slope ?? c.negativeSlope ?? 0) as number;
+        const threshold = (c.threshold ?? 0) as number;
+        if (threshold !== 0 || slope !== 0) {
+          throw new UserError('unsupported-op', `ReLU layer '${name}' with threshold ${threshold} and negative_slope ${slope}: only max_value is supported (use LeakyReLU for a slope)`, { file: this.file, node: name, op: 'ReLU' });
+        }
+        return max != null ? this.clippedRelu(x, max as number, name) : this.emit('Relu', [x], {}, name, x);
+      }
       case 'LeakyReLU':
         return this.emit('LeakyRelu', [x], { alpha: { type: 'float', value: (c.alpha as number) ?? 0.3 } }, name, x);
       case 'Softmax':
