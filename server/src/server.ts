@@ -32,6 +32,7 @@ import { attackView } from './analysis/attackView';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
 import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
+import { noiseParamsProblem, spectrumParamsProblem } from './features/spectrumParams';
 import { Slots } from './features/slots';
 import { WorkerPool } from './analysis/workerPool';
 import type { JobOutcome } from './analysis/jobs';
@@ -614,6 +615,8 @@ let nextWorkerRequest = 1_000_000_000;
 
 connection.onRequest(SpectrumDataRequest, async (params: SpectrumDataParams): Promise<SpectrumDataResult> => {
   if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so there is no spectrum to show.' };
+  const problem = spectrumParamsProblem(params);
+  if (problem) return { ok: false, message: `Bad spectrum request: ${problem}.` };
   const s = stateOf(params.uri);
   await refresh(s);
   const view = s.view;
@@ -644,6 +647,8 @@ connection.onRequest(SpectrumDataRequest, async (params: SpectrumDataParams): Pr
 });
 
 connection.onRequest(SpectrumNoiseRequest, (params: SpectrumNoiseParams): SpectrumNoiseResult => {
+  const problem = noiseParamsProblem(params);
+  if (problem) return { ok: false, message: `Bad noise request: ${problem}.` };
   const state = spectra.get(params.key);
   if (!state) return { ok: false, message: 'no cached spectrum' };
   return { ok: true, noise: noiseView(state, params.std) };
