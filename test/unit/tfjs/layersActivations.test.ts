@@ -1,6 +1,6 @@
-// Keras activations that clip (relu6, ReLU(max_value)) in a tfjs layers model written by
-// tfjs-layers itself: our IR's outputs (run by onnxruntime) equal tfjs-layers' own predict, with inputs chosen so
-// that the clips are reached, and both engines' products agree on the mapped model.
+// Keras layers beyond the fixtures' (relu6, ReLU(max_value), Rescaling, ZeroPadding2D, Multiply, Average) in tfjs
+// layers models written by tfjs-layers itself: our IR's outputs (run by onnxruntime) equal tfjs-layers' own
+// predict, with inputs chosen so the clips are reached, and both engines' products agree on the mapped models.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,3 +76,42 @@ test('a Keras ReLU with a threshold or a slope is refused with a located message
   await assert.rejects(OnnxModel.open(file), (e: unknown) => e instanceof UserError && e.code === 'unsupported-op' && e.location.node === 'odd' && /threshold 0\.5/.test(e.message));
 });
 
+
+test('Rescaling, asymmetric ZeroPadding2D, Multiply and Average (functional model) map exactly', async () => {
+  await activateBackend('cpu');
+  const init = (seed: number) => tfl.initializers.randomNormal({ mean: 0, stddev: 0.7, seed });
+  const input = tfl.input({ shape: [6, 5, 2] });
+  const scaled = tfl.layers.rescaling({ name: 'rescale', scale: 0.5, offset: -0.2 }).apply(input) as tfl.SymbolicTensor;
+  const padded = tfl.layers.zeroPadding2d({ name: 'pad', padding: [[2, 0], [1, 3]] }).apply(scaled) as tfl.SymbolicTensor; // 8×9
+  const a = tfl.layers.conv2d({ name: 'ca', filters: 3, kernelSize: 3, activation: 'tanh', kernelInitializer: init(1), biasInitializer: init(2) }).apply(padded) as tfl.SymbolicTensor;
+  const b = tfl.layers.conv2d({ name: 'cb', filters: 3, kernelSize: 3, activation: 'sigmoid', kernelInitializer: init(3) }).apply(padded) as tfl.SymbolicTensor;
+  const prod = tfl.layers.multiply({ name: 'mul' }).apply([a, b]) as tfl.SymbolicTensor;
+  const avg = tfl.layers.average({ name: 'avg' }).apply([a, prod, b]) as tfl.SymbolicTensor;
+  const flat = tfl.layers.flatten({ name: 'flat' }).apply(avg) as tfl.SymbolicTensor;
+  const out = tfl.layers.dense({ name: 'out', units: 4, kernelInitializer: init(4) }).apply(flat) as tfl.SymbolicTensor;
+  const model = tfl.model({ inputs: input, outputs: out });
+  const file = await saved(model);
+  const ours = await OnnxModel.open(file);
+  assert.deepEqual(ours.sampleDims, [2, 6, 5]);
+  const batch = 3;
+  const x = Float32Array.from(seededVector(batch * ours.sampleSize, 6), (v) => 1 + v); // NCHW
+  const theirs = Float64Array.from((model.predict(tf.transpose(tf.tensor(x, [batch, 2, 6, 5]), [0, 2, 3, 1])) as tf.Tensor).dataSync());
+  const mine = Float64Array.from((await ours.predict(x, batch)).logits);
+  assert.ok(relativeError(mine, theirs) < 1e-6, `IR vs tfjs-layers: ${relativeError(mine, theirs)}`);
+  const target = new Float32Array(batch * 4).map((_, i) => (i % 4 === 2 ? 1 : 0));
+  const opts = { batch, input: x, target, loss: 'cross-entropy' as const };
+  const onnx = ours.operator(opts);
+  const tj = await TfjsInversionOperator.create({ ...opts, file, trainable: ours.trainable, specialise: (k) => ours.specialise(k), backend: 'wasm' });
+  try {
+    assert.deepEqual(onnx.parameters.map((p) => p.name), ['ca/kernel', 'ca/bias', 'cb/kernel', 'cb/bias', 'out/kernel', 'out/bias'], 'Rescaling and Average constants are not θ');
+    const v = seededVector(onnx.inputSize, 8);
+    const a1 = new Float64Array(onnx.parameterCount);
+    const a2 = new Float64Array(onnx.parameterCount);
+    await onnx.jacobianTransposeVector(v, a1);
+    await tj.jacobianTransposeVector(v, a2);
+    assert.ok(relativeError(a2, a1) < 1e-5, `Jᵀ v tfjs vs onnx: ${relativeError(a2, a1)}`);
+  } finally {
+    await onnx.dispose();
+    await tj.dispose();
+  }
+});

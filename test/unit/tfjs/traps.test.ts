@@ -152,3 +152,19 @@ test('WASM: stock MaxPool gradient is wrong for windows whose max ≤ 0; window-
   const patched = tf.tidy(() => tf.grad((x: tf.Tensor) => tf.sum(runGraph(ig, constants, x, new Map())))(tf.tensor4d(xs, [1, 1, 4, 4])).dataSync());
   assert.deepEqual(Array.from(patched), Array.from(expected));
 });
+
+test('a tensor used twice (x·w + (x·w)²): gradients are fresh handles, so accumulating them frees nothing still in use', async () => {
+  await activateBackend('cpu');
+  const x = tf.tensor([1, 2, 3]);
+  const w = tf.tensor([0.5, 0.1, 0.2]);
+  const f = (wv: tf.Tensor) => {
+    const a = tf.mul(x, wv);
+    return tf.sum(tf.add(a, tf.mul(a, a))) as tf.Scalar;
+  };
+  // A rule returning dy itself (the shared object) had tfjs dispose it on accumulation: "reading 'backend'" TypeError.
+  const shared = PATCHED_GRADIENTS.map((c) => (c.kernelName === 'Add' ? { ...c, gradFunc: (dy: tf.Tensor | tf.Tensor[]) => ({ a: () => dy as tf.Tensor, b: () => dy as tf.Tensor }) } : c));
+  assert.throws(() => withGradients(shared, () => tf.grads(f)([w])), /backend/, 'the shared-dy rule fails (so this test can tell)');
+  // d/dw Σ (x w + x² w²) = x + 2 x² w
+  const g = tf.grads(f)([w])[0].dataSync();
+  [1 + 2 * 1 * 0.5, 2 + 2 * 4 * 0.1, 3 + 2 * 9 * 0.2].forEach((want, i) => assert.ok(near(g[i], want), `g[${i}] = ${g[i]}, want ${want}`));
+});

@@ -14,9 +14,14 @@ type GradConfig = tf.GradConfig;
 type Attrs = Record<string, unknown>;
 type CustomGradient = Parameters<typeof tf.customGrad>[0];
 
-/** Sums `dy` over the axes broadcasting stretched, back to `shape` (the gradient of an implicit broadcast). */
+/**
+ * Sums `dy` over the axes broadcasting stretched, back to `shape` (the gradient of an implicit broadcast).
+ * Never `dy` itself: tfjs's backprop disposes an input's previous gradient when it accumulates a second one, so a
+ * gradient object shared between two inputs (or with the node's own dy) is freed while still in use (a tensor used
+ * twice, as in x + x·y, then failed with "Cannot read properties of undefined (reading 'backend')").
+ */
 export function sumToShape(dy: tf.Tensor, shape: readonly number[]): tf.Tensor {
-  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return dy;
+  if (dy.shape.length === shape.length && dy.shape.every((d, i) => d === shape[i])) return tf.clone(dy);
   const lead = dy.rank - shape.length;
   const axes: number[] = [];
   for (let i = 0; i < dy.rank; i++) if (i < lead || (shape[i - lead] === 1 && dy.shape[i] !== 1)) axes.push(i);
@@ -130,8 +135,9 @@ const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0], v[1]] 
 
 /** The whole table. Kernel input names follow tfjs-core's kernel_names.ts. */
 export const PATCHED_GRADIENTS: GradConfig[] = [
-  { kernelName: 'Identity', gradFunc: (dy) => ({ x: () => dy as tf.Tensor }) },
-  { kernelName: 'Cast', inputsToSave: ['x'], gradFunc: (dy) => ({ x: () => dy as tf.Tensor }) },
+  // Gradients are fresh handles (tf.clone shares the data), never dy itself: see sumToShape.
+  { kernelName: 'Identity', gradFunc: (dy) => ({ x: () => tf.clone(dy as tf.Tensor) }) },
+  { kernelName: 'Cast', inputsToSave: ['x'], gradFunc: (dy) => ({ x: () => tf.clone(dy as tf.Tensor) }) },
   { kernelName: 'Reshape', inputsToSave: ['x'], gradFunc: (dy, [x]) => ({ x: () => tf.reshape(dy as tf.Tensor, x.shape) }) },
   {
     kernelName: 'Transpose',
@@ -167,7 +173,7 @@ export const PATCHED_GRADIENTS: GradConfig[] = [
   {
     kernelName: 'AddN',
     saveAllInputs: true,
-    gradFunc: (dy, saved) => saved.map(() => () => dy as tf.Tensor) as unknown as ReturnType<GradConfig['gradFunc']>,
+    gradFunc: (dy, saved) => saved.map(() => () => tf.clone(dy as tf.Tensor)) as unknown as ReturnType<GradConfig['gradFunc']>,
   },
   { kernelName: 'Neg', gradFunc: (dy) => ({ x: () => tf.neg(dy as tf.Tensor) }) },
   {

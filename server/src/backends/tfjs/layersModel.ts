@@ -264,6 +264,28 @@ export class LayersBuilder {
       }
       case 'Add':
         return inputs.slice(1).reduce((acc, v, i) => this.emit('Add', [acc, v], {}, i ? `${name}_${i}` : name, x), x);
+      case 'Multiply':
+        return inputs.slice(1).reduce((acc, v, i) => this.emit('Mul', [acc, v], {}, i ? `${name}_${i}` : name, x), x);
+      case 'Average': {
+        const sum = inputs.slice(1).reduce((acc, v, i) => this.emit('Add', [acc, v], {}, `${name}/add_${i}`, x), x);
+        const inv = this.init(`${name}/inverse_count`, { dtype: 'float32', dims: [], data: Float32Array.of(1 / inputs.length) });
+        return this.emit('Mul', [sum, inv], {}, name, x);
+      }
+      case 'Rescaling': {
+        // x·scale + offset (Keras preprocessing: a constant, not a weight; scalars, so no re-layout).
+        const scale = this.init(`${name}/scale`, { dtype: 'float32', dims: [], data: Float32Array.of((c.scale as number) ?? 1) });
+        const offset = this.init(`${name}/offset`, { dtype: 'float32', dims: [], data: Float32Array.of((c.offset as number) ?? 0) });
+        return this.emit('Add', [this.emit('Mul', [x, scale], {}, `${name}/scale`, x), offset], {}, name, x);
+      }
+      case 'ZeroPadding2D': {
+        if (lay?.layout !== 'nchw') throw new UserError('unsupported-op', `ZeroPadding2D layer '${name}' needs an image input`, { file: this.file, node: name });
+        if (c.data_format === 'channels_first') throw new UserError('unsupported-op', `layer '${name}': data_format channels_first is not supported`, { file: this.file, node: name });
+        // padding: n, [h, w] or [[top, bottom], [left, right]] → ONNX pads [0, 0, top, left, 0, 0, bottom, right].
+        const p = c.padding ?? 1;
+        const [[t, b], [l, r]] = typeof p === 'number' ? [[p, p], [p, p]] : (p as unknown[]).map((v) => (Array.isArray(v) ? v : [v, v])) as number[][];
+        const pads = this.init(`${name}/pads`, { dtype: 'int64', dims: [8], data: BigInt64Array.from([0, 0, t, l, 0, 0, b, r].map(BigInt)) });
+        return this.emit('Pad', [x, pads], { mode: { type: 'string', value: 'constant' } }, name, x);
+      }
       case 'Concatenate': {
         const axis = (c.axis as number) ?? -1;
         const onnxAxis = lay?.layout === 'nchw' ? (axis === -1 || axis === 3 ? 1 : axis === 1 ? 2 : axis === 2 ? 3 : 0) : axis;
