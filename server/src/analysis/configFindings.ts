@@ -38,6 +38,8 @@ export interface ConfigAnalysisSettings {
   maxModelBytes?: number;
   /** Wall seconds the I²F solves may take (i2f.solveBudgetSeconds; undefined or 0: no limit). */
   solveBudgetSeconds?: number;
+  /** i2f.backend: 'tfjs' runs the products in TensorFlow.js (default: the ONNX engine). */
+  backend?: 'tfjs';
   /** Risk thresholds (default: the engine's). */
   thresholds?: RiskThresholds;
   /** Top-K and bottom-K eigenvalues of J Jᵀ in the report (default 0: none; the HTML audit report plots them). */
@@ -99,6 +101,7 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
     syntheticSamples: batch,
     maxModelBytes: settings.maxModelBytes,
     ...(settings.solveBudgetSeconds ? { solveBudgetSeconds: settings.solveBudgetSeconds } : {}),
+    ...(settings.backend ? { backend: settings.backend } : {}),
     ...(settings.thresholds ? { thresholds: settings.thresholds } : {}),
     // Each trace sample is one more undamped solve (~10k products on the LeNet): the editor and the audit take two
     // (the seeded draw and one more), and report the estimate's standard error; `i2f analyze` keeps the engine's 4.

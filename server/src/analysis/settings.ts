@@ -27,6 +27,8 @@ export interface I2fSettings {
   docsBaseUrl: string;
   /** Wall seconds the I²F solves of one analysis may take (0 = no limit); past it the result is 'not converged'. */
   solveBudgetSeconds: number;
+  /** Engine for the products: the ONNX derivative graphs, or nested autodiff in TensorFlow.js (50–500× slower). */
+  backend: 'onnx' | 'tfjs';
 }
 
 export const DEFAULT_SETTINGS: I2fSettings = {
@@ -41,6 +43,7 @@ export const DEFAULT_SETTINGS: I2fSettings = {
   targetPsnr: 15,
   docsBaseUrl: '',
   solveBudgetSeconds: 0,
+  backend: 'onnx',
 };
 
 /** Largest batch an editor analysis runs at (the CLI's default too). */
@@ -78,6 +81,7 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     // Only web and file links: a workspace's settings.json could otherwise make the rule links command: URIs.
     docsBaseUrl: typeof r.docsBaseUrl === 'string' && /^(https?|file):\/\//i.test(r.docsBaseUrl) ? r.docsBaseUrl : d.docsBaseUrl,
     solveBudgetSeconds: num(r.solveBudgetSeconds, d.solveBudgetSeconds, (v) => v >= 0),
+    backend: r.backend === 'tfjs' ? 'tfjs' : d.backend,
   };
 }
 
@@ -93,12 +97,15 @@ export interface AnalysisKnobs {
   maxSamples: number;
   /** Only when set (> 0): a budget-limited result must not answer for an unlimited one, and old keys stay valid. */
   solveBudgetSeconds?: number;
+  /** Only when not the default ONNX engine (the engines agree to ~1e-6, but a key names what computed it). */
+  backend?: 'tfjs';
 }
 
 export function analysisKnobs(s: I2fSettings): AnalysisKnobs {
   return {
     damping: s.damping, seed: SEED, maxBatch: Math.min(MAX_BATCH, s.maxSamples), maxSamples: s.maxSamples,
     ...(s.solveBudgetSeconds > 0 ? { solveBudgetSeconds: s.solveBudgetSeconds } : {}),
+    ...(s.backend === 'tfjs' ? { backend: 'tfjs' as const } : {}),
   };
 }
 
