@@ -28,13 +28,12 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
   const bNorm = norm(b);
   if (bNorm === 0) return zeroRightHandSide('cg', n, damping);
 
-  const z = new Float64Array(n);
+  const deflation = opts.deflation && opts.deflation.size > 0 ? opts.deflation : undefined;
+  const z = opts.start ? Float64Array.from(opts.start) : new Float64Array(n);
   const r = new Float64Array(n);
   const p = new Float64Array(n);
   const ap = new Float64Array(n);
   copy(b, r);
-  copy(b, p);
-  let rr = dot(r, r);
   let products = 0;
   let iterations = 0;
   let stopReason: SolveResult['stopReason'] = 'max-iterations';
@@ -42,8 +41,22 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
   const history: SolveResult['history'] = [{ iteration: 0, relativeResidual: 1 }];
   const monitor = new ResidualMonitor(a, damping, b, bNorm);
   const normA = new NormEstimate(opts.operatorNorm, damping);
+  if (opts.start) {
+    zTrue = await monitor.check(z, 0, r); // r ← b − (A+εI) z for the given start
+    products++;
+  }
+  // Deflated (deflation.ts): the exact solve on span W first, then directions A-orthogonal to W.
+  if (deflation && !(zTrue <= tolerance)) {
+    deflation.correct(z, r);
+    zTrue = NaN;
+  }
+  copy(r, p);
+  deflation?.projectDirection(r, p);
+  let rr = dot(r, r);
+  if (zTrue <= tolerance) stopReason = 'converged';
 
-  while (iterations < maxIterations) {
+  const done = stopReason === 'converged';
+  while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
     if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
     await dampedProduct(a, damping, p, ap);
@@ -67,6 +80,7 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
       zTrue = await monitor.check(z, iterations, r); // residual replacement: r ← b − (A+εI) z
       products++;
       if (zTrue <= tolerance) { stopReason = 'converged'; break; }
+      if (deflation) { deflation.correct(z, r); zTrue = NaN; } // the replaced r has W-components again
       rrNew = dot(r, r);
     } else if (checkEvery > 0 && iterations % checkEvery === 0) {
       zTrue = await monitor.check(z, iterations);
@@ -75,6 +89,7 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
     }
     if (!Number.isNaN(zTrue) && monitor.stagnated(iterations, monitor.atFloor(productRoundoff, normA.value))) { stopReason = 'stagnated'; break; }
     xpby(r, rrNew / rr, p);
+    deflation?.projectDirection(r, p);
     rr = rrNew;
   }
 

@@ -11,11 +11,11 @@ import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
 import { minres } from './minres';
-import { reliableUpdateCG, type RefinedSolveResult, type RefinementReport } from './refine';
+import { reliableUpdateCG, type RefinementReport } from './refine';
 import type { InversionOperator } from './operator';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
-import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveResult, SolverMethod, SymmetricProduct } from './solve';
+import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveOptions, SolveResult, SolverMethod, SymmetricProduct } from './solve';
 
 /**
  * Default solver: CG. Measured with solverExperiment.ts (dense J, d_x 300, d_θ 600, geometric spectra):
@@ -92,7 +92,7 @@ export interface InfluenceOptions {
   refine?: boolean;
   /** Reliable-update factor of the mixed-precision CG (default refine.ts DEFAULT_UPDATE_FACTOR). */
   updateFactor?: number;
-  /** Ritz vectors deflated from the mixed-precision solves (default DEFAULT_DEFLATION_VECTORS; 0 = no deflation). */
+  /** Ritz vectors deflated from the CG solves (default DEFAULT_DEFLATION_VECTORS; 0 = no deflation; not MINRES). */
   deflation?: number;
   /** Lanczos steps that compute them (default DEFAULT_DEFLATION_STEPS). */
   deflationSteps?: number;
@@ -294,22 +294,25 @@ export function noiseForTarget(cache: NoiseResponse, targetPsnr: number, dpsgd?:
 }
 
 /** One solve continued in a second call (from the first one's iterate): the counts and histories of both. */
-function concatenateSolves(a: RefinedSolveResult, b: RefinedSolveResult): RefinedSolveResult {
-  const ra = a.refinement, rb = b.refinement;
-  return {
+function concatenateSolves<R extends SolveResult & { refinement?: RefinementReport }>(a: R, b: R): R {
+  const out: R = {
     ...b,
     iterations: a.iterations + b.iterations,
     products: a.products + b.products,
     history: [...a.history, ...b.history.slice(1).map((h) => ({ ...h, iteration: h.iteration + a.iterations }))],
-    refinement: {
+  };
+  const ra = a.refinement, rb = b.refinement;
+  if (ra && rb) {
+    out.refinement = {
       outerIterations: ra.outerIterations + rb.outerIterations,
       innerIterations: [...ra.innerIterations, ...rb.innerIterations],
       lowProducts: ra.lowProducts + rb.lowProducts,
       highProducts: ra.highProducts + rb.highProducts,
       residualHistory: [...ra.residualHistory, ...rb.residualHistory.slice(1)],
       switchedToPreciseAt: rb.switchedToPreciseAt !== null ? a.iterations + rb.switchedToPreciseAt : ra.switchedToPreciseAt,
-    },
-  };
+    };
+  }
+  return out;
 }
 
 /** Runs the whole I²F analysis on one operator (one model at one batch). */
@@ -361,7 +364,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
 
   // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
   const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
-  const deflationVectors = precise ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
+  const deflationVectors = method === 'cg' ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
   let spectrum: ExtremeSpectrum | undefined;
@@ -407,14 +410,19 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       seconds: (clock() - started) / 1000,
       ...(r.stopReason === 'budget' && last?.secondsLeft !== undefined ? { estimatedSecondsLeft: last.secondsLeft } : {}),
     });
-    if (precise) {
-      const high: SymmetricProduct = (v, o) => precise.gramVector(v, o);
-      const refineOpts = { ...common, updateFactor: opts.updateFactor };
-      let r: RefinedSolveResult;
+    // CG (mixed precision when the operator has precise products) with deflation: plain until the trigger (most
+    // systems converge before it and never pay for the space), then the space is built once and the solve continues
+    // deflated from its iterate; later solves use the space from their first iteration.
+    if (method === 'cg') {
+      const high: SymmetricProduct | undefined = precise ? (v, o) => precise.gramVector(v, o) : undefined;
+      const run = (o: SolveOptions): Promise<SolveResult & { refinement?: RefinementReport }> =>
+        high ? reliableUpdateCG(gram, high, b, { ...o, updateFactor: opts.updateFactor }) : conjugateGradient(gram, b, o);
+      // Mixed precision reaches any tolerance: deflated, it goes 10× further (DEFLATED_TOLERANCE_FACTOR).
+      const deflatedTolerance = high ? tolerance * DEFLATED_TOLERANCE_FACTOR : tolerance;
+      let r: SolveResult & { refinement?: RefinementReport };
       let used: SolveSummary['deflation'];
       if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
-        // Plain until the trigger: most systems converge before it and never pay for the Lanczos run.
-        r = await reliableUpdateCG(gram, high, b, { ...refineOpts, maxIterations: trigger });
+        r = await run({ ...common, maxIterations: trigger });
         if (!r.converged && r.stopReason === 'max-iterations') {
           const t0 = clock();
           space = spectrumRitz
@@ -425,30 +433,27 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
           spectrumRitz = undefined; // the space holds what it needs
           const buildSeconds = (clock() - t0) / 1000;
           const offset = r.iterations;
-          const rest = await reliableUpdateCG(gram, high, b, {
-            ...refineOpts, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
-            ...(space ? { tolerance: tolerance * DEFLATED_TOLERANCE_FACTOR } : {}),
+          const rest = await run({
+            ...common, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
+            ...(space ? { tolerance: deflatedTolerance } : {}),
             onProgress: (it, rel) => common.onProgress(offset + it, rel),
           });
           if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: true, buildSeconds, fromIteration: offset };
           r = concatenateSolves(r, rest);
         }
       } else {
-        r = await reliableUpdateCG(gram, high, b, {
-          ...refineOpts, deflation: space ?? undefined, ...(space ? { tolerance: tolerance * DEFLATED_TOLERANCE_FACTOR } : {}),
-        });
+        r = await run({ ...common, deflation: space ?? undefined, ...(space ? { tolerance: deflatedTolerance } : {}) });
         if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: false, buildSeconds: 0, fromIteration: 0 };
       }
       if (!r.converged && r.relativeResidual <= tolerance) r = { ...r, converged: true, stopReason: 'converged' }; // the caller's tolerance
       solves.push({
-        purpose, precision: 'mixed', refinement: r.refinement, iterations: r.iterations, products: r.products,
-        relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason, limitedByPrecision: false, ...timed(r),
-        ...(used ? { deflation: used } : {}),
+        purpose, precision: high ? 'mixed' : 'products', ...(r.refinement ? { refinement: r.refinement } : {}), iterations: r.iterations,
+        products: r.products, relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason,
+        limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}),
       });
       return r.solution;
     }
-    const solver = method === 'minres' ? minres : conjugateGradient;
-    const r = await solver(gram, b, common);
+    const r = await minres(gram, b, common);
     solves.push({
       purpose, precision: 'products', iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
       converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision, ...timed(r),

@@ -1,7 +1,6 @@
 // Mixed-precision CG for (J Jᵀ + εI) z = b: iterations with the fast (float32) products, true residuals with the
 // precise (float64) ones, so the undamped solve reaches a float64 true residual the float32 floor forbids.
 
-import type { DeflationSpace } from './deflation';
 import { axpy, dot, norm, xpby } from './linalg';
 import {
   checkAborted, dampedProduct, resolveSolveOptions, SolveOptions, SolveResult, SymmetricProduct, trueResidual,
@@ -13,13 +12,6 @@ export interface RefineOptions extends SolveOptions {
   updateFactor?: number;
   /** Give the fast products up when they stagnate (default true); false: stop there instead. */
   switchToPrecise?: boolean;
-  /**
-   * Deflated CG (deflation.ts): solve exactly on the span of these Ritz vectors and iterate on its A-orthogonal
-   * complement, where κ is λ(k+1)/λmin instead of λmax/λmin.
-   */
-  deflation?: DeflationSpace;
-  /** Initial iterate (default 0): a solve continued after its space was built starts from where it was. */
-  start?: Float64Array;
 }
 
 export interface RefinementReport {

@@ -2,6 +2,7 @@
 
 import { axpy, norm, subtract } from './linalg';
 import type { SolveBudget } from './budget';
+import type { DeflationSpace } from './deflation';
 
 /** out ← A v for a symmetric positive semi-definite A given only by its products (here A = J Jᵀ, I2F.md). */
 export type SymmetricProduct = (v: Float64Array, out: Float64Array) => Promise<void>;
@@ -37,6 +38,13 @@ export interface SolveOptions {
   productRoundoff?: number;
   /** ‖A‖ = λmax(A) when known (Lanczos); otherwise the solver uses the largest Rayleigh quotient it met. */
   operatorNorm?: number;
+  /**
+   * Deflated CG (deflation.ts): solve exactly on the span of these Ritz vectors and iterate on its A-orthogonal
+   * complement, where κ is λ(k+1)/λmin instead of λmax/λmin. CG and the mixed-precision CG (refine.ts); not MINRES.
+   */
+  deflation?: DeflationSpace;
+  /** Initial iterate (default 0): a solve continued after its deflation space was built starts from where it was. */
+  start?: Float64Array;
 }
 
 export interface SolveHistoryPoint {
