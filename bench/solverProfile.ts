@@ -1,8 +1,9 @@
 // Where a full analysis's time goes, per stage and per solve, on a PyTorch fixture (its own x, labels and δ):
 //   node --import tsx bench/solverProfile.ts [--model dlg_lenet] [--spectrum 20] [--noise 1e-3] [--trace-samples 4]
-//        [--deflation N] [--deflation-steps S] [--tolerance T] [--repeat R] [--json]
+//        [--deflation N] [--deflation-steps S] [--tolerance T] [--no-refine] [--repeat R] [--json]
 // --noise adds a Gaussian defence of that std (so the analysis also solves for I(z) and the Hutchinson trace
-// samples of E‖I(z)‖²); --deflation 0 turns the Ritz-vector deflation of the solves off (the before numbers).
+// samples of E‖I(z)‖²); --deflation 0 turns the Ritz-vector deflation of the solves off (the before numbers);
+// --no-refine solves with the float32 products alone (the path of operators without float64 products).
 // Prints the stage timings of InfluenceResult.timing and, per solve, iterations, products of each precision,
 // the true residual and seconds, plus process CPU seconds (the machine is shared: CPU time is the robust number).
 
@@ -32,6 +33,7 @@ async function main() {
       const r = await analyzeInfluence(op, {
         delta, seed: 1, batchSize: ref.batch, productRoundoff: 2 ** -24, damping: 0,
         spectrumK: Number(get('--spectrum') ?? 20),
+        ...(argv.includes('--no-refine') ? { refine: false } : {}),
         ...(get('--tolerance') !== undefined ? { tolerance: Number(get('--tolerance')) } : {}),
         ...(noise > 0 ? { defences: [{ kind: 'gaussian' as const, std: noise }] } : {}),
         ...(get('--trace-samples') !== undefined ? { traceSamples: Number(get('--trace-samples')) } : {}),

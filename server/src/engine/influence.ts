@@ -364,7 +364,11 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
 
   // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
   const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
-  const deflationVectors = method === 'cg' ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
+  // Deflation needs float64 residuals: on float32 products alone (productRoundoff > 0, no precise ones) dlg_lenet's
+  // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
+  // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
+  const deflatable = method === 'cg' && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
+  const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
   let spectrum: ExtremeSpectrum | undefined;

@@ -183,7 +183,7 @@ describe('analyzeInfluence with deflation', () => {
     assert.ok(Math.abs(r.i2f - truth) / truth < 1e-6, `${r.i2f} vs ${truth}`);
   });
 
-  it('deflates the solves of an operator without precise products too (the path of the tfjs engine)', async () => {
+  it('deflates the solves of an operator with exact products and no precise ones, never float32-only ones', async () => {
     const op = new DenseInversionOperator(jac, { gradient });
     const r = await analyzeInfluence(op, { delta, tolerance: 1e-9, deflationSteps: 40, deflation: 20 });
     const [s] = r.solver.solves;
@@ -192,6 +192,11 @@ describe('analyzeInfluence with deflation', () => {
     assert.ok(s.deflation?.builtHere);
     const truth = Math.hypot(...exactInfluence(jac, delta));
     assert.ok(Math.abs(r.i2f - truth) / truth < 1e-5, `${r.i2f} vs ${truth}`);
+    // float32 products without float64 residuals (measured on dlg_lenet: deflated, the solve stalled at 1.6e-4)
+    const f32 = await analyzeInfluence(new DenseInversionOperator(jac, { float32: true, gradient }), {
+      delta, tolerance: 1e-9, productRoundoff: 2 ** -24, deflationSteps: 40, deflation: 20,
+    });
+    assert.equal(f32.solver.solves[0].deflation, undefined);
   });
 
   it('never builds it for a well-conditioned system that converges before the trigger', async () => {
