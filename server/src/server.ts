@@ -24,7 +24,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { readTrainingConfig } from './config/recognise';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
-import { discoverWorkspace, linkConfig, modelFormatOf, type DiscoveredConfig } from './workspace/discover';
+import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, type DiscoveredConfig } from './workspace/discover';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
@@ -271,13 +271,13 @@ function stateOf(pathOrUri: string): ConfigState {
   return s;
 }
 
-/** A config that names no model adopts the only ONNX model in its folder (as discoverWorkspace does). */
+/** A config that names no model adopts the only model (.onnx or tfjs model.json) in its folder, as discoverWorkspace does. */
 function adoptModel(config: DiscoveredConfig): void {
   if (config.model) return;
   try {
-    const here = readdirSync(dirname(config.path)).filter((n) => extname(n).toLowerCase() === '.onnx');
+    const here = modelsInFolderSync(dirname(config.path));
     if (here.length === 1) {
-      config.model = join(dirname(config.path), here[0]);
+      config.model = here[0];
       config.modelSource = 'same-folder';
     }
   } catch {

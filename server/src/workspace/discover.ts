@@ -1,6 +1,6 @@
 // Finds training configs and models under a folder and links each config to the model, weights and samples it names.
 
-import { existsSync, promises as fs, type Dirent } from 'node:fs';
+import { closeSync, existsSync, openSync, promises as fs, readdirSync, readSync, type Dirent } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { ConfigSyntaxError } from '../config/keyTree';
 import { PYTORCH_EXTENSIONS, readTrainingConfig } from '../config/recognise';
@@ -192,14 +192,49 @@ async function isTfjsModel(path: string): Promise<boolean> {
   try {
     const handle = await fs.open(path, 'r');
     try {
-      const buf = Buffer.alloc(64 * 1024);
+      const buf = Buffer.alloc(TFJS_SNIFF_BYTES);
       const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-      const head = buf.subarray(0, bytesRead).toString('utf8');
-      return head.includes('"modelTopology"') || head.includes('"weightsManifest"');
+      return looksLikeTfjsModel(buf.subarray(0, bytesRead));
     } finally {
       await handle.close();
     }
   } catch {
     return false;
+  }
+}
+
+const TFJS_SNIFF_BYTES = 64 * 1024;
+
+function looksLikeTfjsModel(head: Buffer): boolean {
+  const text = head.toString('utf8');
+  return text.includes('"modelTopology"') || text.includes('"weightsManifest"');
+}
+
+/**
+ * The models a config that names none adopts from its own folder, as discoverWorkspace does (.onnx files and tfjs
+ * model.json files): the language server links a config opened on its own the same way, so editor and audit agree.
+ * Regular files only, so a FIFO named model.json is never opened (it would block the server's thread).
+ */
+export function modelsInFolderSync(dir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(dir, entry.name);
+    if (extname(entry.name).toLowerCase() === '.onnx') found.push(path);
+    else if (entry.name === 'model.json' && isTfjsModelSync(path)) found.push(path);
+  }
+  return found;
+}
+
+function isTfjsModelSync(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.alloc(TFJS_SNIFF_BYTES);
+    return looksLikeTfjsModel(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

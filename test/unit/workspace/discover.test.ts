@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { discoverWorkspace } from '../../../server/src/workspace/discover';
+import { discoverWorkspace, modelsInFolderSync } from '../../../server/src/workspace/discover';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'configs');
 
@@ -130,4 +130,24 @@ test('discovers the examples workspace once it has configs', async (t) => {
   const scan = await discoverWorkspace(examples);
   assert.ok(scan.configs.length > 0);
   assert.ok(scan.configs.some((c) => c.path.endsWith(join('opacus', 'train.yaml'))));
+});
+
+test('the server\'s same-folder adoption (modelsInFolderSync) finds what discoverWorkspace adopts, tfjs model.json included', async () => {
+  const tfjs = '{"format": "graph-model", "modelTopology": {}, "weightsManifest": []}';
+  const root = workspace({
+    'web/train.yaml': 'batch_size: 8\n', 'web/model.json': tfjs,
+    'onnx/train.yaml': 'batch_size: 8\n', 'onnx/net.onnx': '',
+    'plain/train.yaml': 'batch_size: 8\n', 'plain/model.json': '{"name": "not a model"}',
+  });
+  try {
+    const scan = await discoverWorkspace(root);
+    for (const folder of ['web', 'onnx', 'plain']) {
+      const config = scan.configs.find((c) => c.path === join(root, folder, 'train.yaml'));
+      assert.deepEqual(modelsInFolderSync(join(root, folder)), config?.model ? [config.model] : [], folder);
+    }
+    assert.deepEqual(modelsInFolderSync(join(root, 'web')), [join(root, 'web', 'model.json')]);
+    assert.deepEqual(modelsInFolderSync(join(root, 'plain')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
