@@ -232,4 +232,23 @@ describe('deflated mixed-precision CG on a real model', () => {
       await op.dispose();
     }
   });
+
+  it('finishes without deflation when the deflated solve stagnates (examples LeNet, image 0)', async () => {
+    // Before the fallback: stagnated at 3.2e-5 after 5 000 iterations, risk 'uncertain'.
+    const { OnnxModel } = await import('../../../server/src/backends/onnx/onnxModel');
+    const { loadSamples, argmaxRows, oneHot } = await import('../../../server/src/analysis/inputs');
+    const { join } = await import('node:path');
+    const examples = join(__dirname, '../../../examples');
+    const model = await OnnxModel.open(join(examples, 'models/lenet.onnx'));
+    const { data: x } = await loadSamples(model, join(examples, 'data/images/0_disc.png'), 1, 0);
+    const pred = await model.predict(x, 1);
+    const op = model.operator({ batch: 1, input: x, target: oneHot(argmaxRows(pred.logits, 1), pred.logits.length), loss: 'cross-entropy' });
+    try {
+      const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1 });
+      for (const s of r.solver.solves) assert.equal(s.converged, true, `${s.purpose}: residual ${s.relativeResidual} after ${s.iterations} iterations`);
+      assert.notEqual(r.risk, 'uncertain');
+    } finally {
+      await op.dispose();
+    }
+  });
 });
