@@ -27,6 +27,7 @@ import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, type DiscoveredConfig } from './workspace/discover';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
+import type { AnalyzeRequest } from './analysis/analyzeModel';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
@@ -706,14 +707,26 @@ async function withWorkerProgress(
   }
 }
 
-connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, token): Promise<ConfirmAttackResult> => {
-  if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so no attack can run.' };
-  const s = stateOf(params.uri);
+/**
+ * The analysis request of the config at `uri` for an on-demand job (attack, engine check): refused with a message
+ * when the workspace is untrusted, the file is not a config we understand, or it names no model on disk. The request
+ * carries the config's settings (model size limit included) as the background analysis does.
+ */
+async function configRun(uri: string, refusal: string): Promise<{ ok: true; s: ConfigState; request: AnalyzeRequest } | { ok: false; message: string }> {
+  if (!trusted) return { ok: false, message: `This workspace is not trusted: models are not loaded, so ${refusal}.` };
+  const s = stateOf(uri);
   await refresh(s);
   const view = s.view;
   if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
   const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
   if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX or TensorFlow.js model on disk.` };
+  return { ok: true, s, request };
+}
+
+connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, token): Promise<ConfirmAttackResult> => {
+  const run = await configRun(params.uri, 'no attack can run');
+  if (!run.ok) return run;
+  const { s, request } = run;
   const outcome = await withWorkerProgress(params, token, 'I²F: confirming with a real attack', (id, progress) => pool.submit(
     id,
     {
@@ -735,15 +748,11 @@ connection.onRequest(ConfirmAttackRequest, async (params: ConfirmAttackParams, t
 });
 
 connection.onRequest(VerifyEnginesRequest, async (params: VerifyEnginesParams, token): Promise<VerifyEnginesResult> => {
-  if (!trusted) return { ok: false, message: 'This workspace is not trusted: models are not loaded, so the engines cannot be checked.' };
-  const s = stateOf(params.uri);
-  await refresh(s);
-  const view = s.view;
-  if (!view) return { ok: false, message: `${basename(s.path)} is not a training config the I²F analysis understands.` };
-  const request = analyzeRequestFor(view.config, configAnalysisSettings(view.settings));
-  if (!request) return { ok: false, message: `${basename(s.path)} names no ONNX or TensorFlow.js model on disk.` };
+  const run = await configRun(params.uri, 'the engines cannot be checked');
+  if (!run.ok) return run;
+  const { s, request } = run;
   const outcome = await withWorkerProgress(params, token, 'I²F: verifying the engines', (id, progress) =>
-    pool.submit(id, { type: 'verify', request: { ...request, maxModelBytes: view.settings.maxModelSizeMB * 1024 * 1024 } }, progress));
+    pool.submit(id, { type: 'verify', request }, progress));
   if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
   if (outcome.kind !== 'verify') return { ok: false, message: 'The engine check was cancelled.', cancelled: true };
   const r = outcome.report;
