@@ -61,6 +61,8 @@ export interface SpectrumView {
     dataRange: number;
     batch: number;
     seed: number;
+    /** The engine whose products these numbers come from (i2f.backend); absent in states cached before it existed. */
+    backend?: 'onnx' | 'tfjs';
   };
   spectrum: SpectrumSummary;
   /** The top-k eigen-directions of J Jᵀ (largest λ first: the ones the attacker resolves best). */

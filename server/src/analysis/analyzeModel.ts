@@ -11,7 +11,7 @@ import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../
 import { describeSolveProgress } from '../engine/budget';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import { readSafetensors } from '../formats/safetensors';
-import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
+import { backendOf, batchOperator } from './batchOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { argmaxRows, loadSamples, oneHot, parseLabels, type Samples } from './inputs';
 import { tokenRisk, tokenSamples, type TokenModelInfo, type TokenReport } from './tokens';
@@ -167,17 +167,17 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
     const classes = predicted.logits.length / size;
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const onnxOp = () => bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
-    const tfjsOp = () => TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss: req.loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
-    const op = req.backend === 'tfjs' ? await tfjsOp() : onnxOp();
+    const problem = { batch: size, input: x, target, loss: req.loss, session: req.session };
+    const backend = backendOf(req);
+    const op = await batchOperator(backend, req.model, bm, problem);
     const t0 = performance.now();
     let solveNote = '';
     let agreement: CrossCheckResult | undefined;
     try {
       if (req.crossCheck) {
-        const other = req.backend === 'tfjs' ? onnxOp() : await tfjsOp();
+        const other = await batchOperator(backend === 'tfjs' ? 'onnx' : 'tfjs', req.model, bm, problem);
         try {
-          agreement = req.backend === 'tfjs' ? await crossCheck(op, other, req.seed) : await crossCheck(other, op, req.seed);
+          agreement = backend === 'tfjs' ? await crossCheck(op, other, req.seed) : await crossCheck(other, op, req.seed);
         } finally {
           await other.dispose();
         }
@@ -223,7 +223,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       format: modelFileFormat(req.model),
       parameters: model.parameterCount,
       inputShape: text ? [batch, ...text.info.tokenDims, text.info.dim] : [batch, ...model.sampleDims],
-      backend: req.backend ?? 'onnx',
+      backend: backendOf(req),
       theta: model.trainable,
       ...(req.weights ? { weights: req.weights } : {}),
       ...(text ? { input: text.modelInfo } : {}),

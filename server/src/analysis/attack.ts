@@ -19,6 +19,7 @@ import { writeNpy } from '../formats/npy';
 import { recoverTokens } from '../backends/onnx/embedding';
 import { modelFileFormat } from '../backends/modelFile';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
+import { backendOf, batchOperator, type Backend } from './batchOperator';
 import { argmaxRows, oneHot } from './inputs';
 import { TOKEN_METRIC, tokenFractions, tokenSamples, type TokenModelInfo, type TokenSession } from './tokens';
 
@@ -44,7 +45,7 @@ export interface SweepSpec {
 
 export type AttackRequest = Pick<AnalyzeRequest,
   'model' | 'weights' | 'data' | 'labels' | 'batch' | 'defences' | 'delta' | 'seed' | 'loss' | 'tolerance' |
-  'maxIterations' | 'syntheticSamples' | 'maxSamples' | 'maxModelBytes' | 'session'> & {
+  'maxIterations' | 'syntheticSamples' | 'maxSamples' | 'maxModelBytes' | 'session' | 'backend'> & {
   /** Damping of the I²F prediction (default 0: undamped, what the attack achieves). */
   damping?: number;
   attack: AttackSettings;
@@ -136,7 +137,7 @@ export interface AttackTokens {
 }
 
 export interface AttackReport {
-  model: { path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: 'onnx'; weights?: string; input?: TokenModelInfo };
+  model: { path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: Backend; weights?: string; input?: TokenModelInfo };
   settings: {
     seed: number; loss: string; batch: number; data: string; dataRange: number; damping: number;
     attack: Required<Omit<AttackSettings, 'learningRate' | 'steps' | 'signed'>> & { steps: number; learningRate?: number; signed?: boolean };
@@ -378,7 +379,7 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
     const predicted = await bm.predict(x, size, req.session);
     const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     const target = req.loss === 'cross-entropy' ? oneHot(labels, predicted.logits.length / size) : predicted.logits;
-    const op = bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss: req.loss, session: req.session });
     try {
       const r = await attackBatch(op, {
         x0: Float64Array.from(x), sampleDims, batchSize: size, dataLo, dataHi, defences,
@@ -415,7 +416,7 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
   const a = req.attack;
   return {
     model: {
-      path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: [batch, ...sampleDims], backend: 'onnx',
+      path: req.model, format: modelFileFormat(req.model), parameters: model.parameterCount, inputShape: [batch, ...sampleDims], backend: backendOf(req),
       ...(req.weights ? { weights: req.weights } : {}),
       ...(text ? { input: text.modelInfo } : {}),
     },

@@ -8,7 +8,7 @@ import { attackModel, formatAttackText, parseSweep, type AttackRequest } from '.
 export const ATTACK_USAGE = `  i2f attack MODEL [--weights FILE] [--data PATH] [--labels LIST|PATH] [--batch B] [--defense SPEC]…
                    [--delta FILE] [--steps N] [--optimizer lbfgs|adam] [--objective l2|cosine] [--tv W]
                    [--restarts R] [--lr LR] [--signed|--no-signed] [--box|--no-box] [--seed N] [--damping EPS]
-                   [--sweep std=S1,S2,…|rel=R1,R2,…] [--out DIR] [--json]
+                   [--backend onnx|tfjs] [--sweep std=S1,S2,…|rel=R1,R2,…] [--out DIR] [--json]
 `;
 
 function num(name: string, v: string | undefined, opts: { int?: boolean; min?: number } = {}): number | undefined {
@@ -32,6 +32,7 @@ export async function attackCommand(args: string[]): Promise<number> {
       box: { type: 'boolean' }, 'no-box': { type: 'boolean' }, seed: { type: 'string' }, damping: { type: 'string' },
       sweep: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, loss: { type: 'string' },
       tolerance: { type: 'string' }, 'max-iterations': { type: 'string' }, threads: { type: 'string' },
+      backend: { type: 'string' },
     },
   });
   if (positionals.length !== 1) throw new UserError('bad-option', `attack takes one MODEL, got ${positionals.length}`);
@@ -41,6 +42,9 @@ export async function attackCommand(args: string[]): Promise<number> {
   if (objective !== 'l2' && objective !== 'cosine') throw new UserError('bad-option', `--objective must be l2 or cosine, got '${objective}'`);
   const loss = values.loss ?? 'cross-entropy';
   if (loss !== 'cross-entropy' && loss !== 'mse') throw new UserError('bad-option', `--loss must be cross-entropy or mse, got '${loss}'`);
+  // The engine that runs the products, as `i2f analyze --backend` (the report's model.backend names it).
+  const backend = values.backend ?? 'onnx';
+  if (backend !== 'onnx' && backend !== 'tfjs') throw new UserError('bad-option', `--backend '${backend}' is not available (available: onnx, tfjs)`);
   const request: AttackRequest = {
     model: positionals[0],
     weights: values.weights,
@@ -55,6 +59,7 @@ export async function attackCommand(args: string[]): Promise<number> {
     tolerance: num('tolerance', values.tolerance, { min: 0 }),
     maxIterations: num('max-iterations', values['max-iterations'], { int: true, min: 1 }),
     session: { intraOpNumThreads: num('threads', values.threads, { int: true, min: 1 }) },
+    backend,
     attack: {
       optimizer, objective,
       steps: num('steps', values.steps, { int: true, min: 0 }),

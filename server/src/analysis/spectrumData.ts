@@ -15,6 +15,7 @@ import type {
   ClassView, DirectionView, ImageLayout, NoiseView, SampleView, SpectrumSummary, SpectrumView,
 } from '../webviewProtocol';
 import { openRun } from './analyzeModel';
+import { backendOf, batchOperator, type Backend } from './batchOperator';
 import { argmaxRows, oneHot } from './inputs';
 import { tokenRisk, tokenSamples, tokensAtStd, type TokenReport } from './tokens';
 
@@ -44,6 +45,8 @@ export interface SpectrumRequest {
   thresholds?: RiskThresholds;
   tolerance?: number;
   session?: SessionSettings;
+  /** The engine that runs the products (i2f.backend; default onnx), as analyzeModel. */
+  backend?: Backend;
   /** Sample to show (its batch gets the spectrum and the Ritz vectors). */
   sample?: number;
   /** Directions at each end (default 8). */
@@ -114,7 +117,7 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
     const batchLabels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
     labels.push(...batchLabels);
     const target = req.loss === 'cross-entropy' ? oneHot(batchLabels, classes) : predicted.logits;
-    const op = bm.operator({ batch: size, input: x, target, loss: req.loss, session: req.session });
+    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss: req.loss, session: req.session });
     const shown = sample >= first && sample < first + size;
     try {
       const batchDefences = req.relativeGaussian?.length ? [...defences, ...(await relativeDefences(op, req.relativeGaussian))] : defences;
@@ -195,7 +198,7 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
     defences: defenceNames,
     settings: {
       sample, samples: samples.count, k, damping: spectrum.damping, configuredStd, stdMax,
-      dataRange: shownCache.dataRange, batch, seed: req.seed,
+      dataRange: shownCache.dataRange, batch, seed: req.seed, backend: backendOf(req),
     },
     spectrum,
     directions,
@@ -319,7 +322,9 @@ function sliderMaximum(cache: NoiseResponseJson, configured: number): number {
 }
 
 function spectrumKey(req: SpectrumRequest, k: number, sample: number): string {
-  const parts = [req.config, req.model, req.weights ?? '', req.data ?? '', req.defences.join(';'), req.damping, req.seed, req.batch ?? 1, k, sample, req.steps ?? ''];
+  // The engine is part of the key only when it is not the default (a tfjs state never answers for an onnx page).
+  const parts = [req.config, req.model, req.weights ?? '', req.data ?? '', req.defences.join(';'), req.damping, req.seed, req.batch ?? 1, k, sample, req.steps ?? '',
+    ...(backendOf(req) === 'onnx' ? [] : [backendOf(req)])];
   let h = 2166136261;
   for (const ch of parts.join('|')) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
   return `spectrum-${h.toString(16)}-${sample}-${k}`;
