@@ -70,6 +70,12 @@ export interface AnalysisResult {
   i2f?: number;
   iterations?: number;
   products?: number;
+  /** The deterministic solve's products by precision (refine.ts's report; absent: all on the backend's products). */
+  refinement?: { lowProducts: number; highProducts: number };
+  /** The deflation space of the deterministic solve (SolveSummary.deflation), when it used one. */
+  deflation?: { vectors: number; lanczosSteps: number; buildProducts: number; builtHere: boolean; buildSeconds: number };
+  /** 'mixed': purification and residuals on float64 products; 'products': float32 only. */
+  precision?: 'mixed' | 'products';
   relativeResidual?: number;
   converged?: boolean;
   stopReason?: string;
@@ -91,6 +97,8 @@ export interface ChildResult {
   specialiseMs: number;
   products: Record<ProductName, ProductTiming>;
   graphs: Partial<Record<ProductName, GraphStats>>;
+  /** The float64 J Jᵀ v graph (the operator's precise product) timed the same way, when the model has one. */
+  graphs64?: { JJTv?: GraphStats };
   analysis?: AnalysisResult;
   /** peakMB: maxRSS after the analysis, which ran first on a fresh operator (only the sessions it needs). */
   rss: { peakMB: number; checkpointsMB: Record<string, number> };

@@ -17,7 +17,7 @@ import { readNpy, writeNpy } from '../server/src/formats/npy';
 import { readSafetensors, writeSafetensors } from '../server/src/formats/safetensors';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import type { Tensor } from '../server/src/graph/ir';
-import { BENCH_MODELS, type BenchModel, ROOT, OUT, PRODUCTS, type ChildResult, type ProductName, type ProductTiming, type TfjsTiming } from './common';
+import { BENCH_MODELS, type BenchModel, ROOT, OUT, PRODUCTS, type ChildResult, type GraphStats, type ProductName, type ProductTiming, type TfjsTiming } from './common';
 import { cpuMs, timeLoop } from './timing';
 import { TfjsInversionOperator } from '../server/src/backends/tfjs/tfjsOperator';
 import { relativeDisagreement } from '../server/src/backends/tfjs/crossCheck';
@@ -96,6 +96,12 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
       i2f: full ? r.i2f : undefined,
       iterations: full ? solve?.iterations : undefined,
       products: full ? solve?.products : undefined,
+      refinement: full && solve?.refinement ? { lowProducts: solve.refinement.lowProducts, highProducts: solve.refinement.highProducts } : undefined,
+      deflation: full && solve?.deflation ? {
+        vectors: solve.deflation.vectors, lanczosSteps: solve.deflation.lanczosSteps, buildProducts: solve.deflation.buildProducts,
+        builtHere: solve.deflation.builtHere, buildSeconds: solve.deflation.buildSeconds,
+      } : undefined,
+      precision: full ? solve?.precision : undefined,
       relativeResidual: full ? solve?.relativeResidual : undefined,
       converged: full ? solve?.converged : undefined,
       stopReason: full ? solve?.stopReason : undefined,
@@ -138,14 +144,21 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
 
   // --- graph statistics and raw session.run on the same graphs: separates kernel time from the operator's glue
   const graphs: ChildResult['graphs'] = {};
+  let graphs64: ChildResult['graphs64'];
   if (opts.raw) {
     const T = ort().Tensor;
     const x32 = Float32Array.from(x);
     const target = oneHot(lab, classes);
-    for (const p of PRODUCTS) {
+    // The float32 graphs of every product, then the float64 J Jᵀ v the mixed-precision solve runs for its residual
+    // replacements and deflation purification (bench/overhead.ts counts each solve product at its own rate).
+    const runs: { p: ProductName; floatType: 'float32' | 'float64' }[] = PRODUCTS.map((p) => ({ p, floatType: 'float32' as const }));
+    const op64 = model.operator({ batch: B, input: x, target, loss: 'cross-entropy' });
+    if (op64.precise) runs.push({ p: 'JJTv', floatType: 'float64' });
+    await op64.dispose();
+    for (const { p, floatType } of runs) {
       const op2 = model.operator({ batch: B, input: x, target, loss: 'cross-entropy' });
       t = performance.now();
-      const { model: pm, layout } = op2.productModel(KIND[p]);
+      const { model: pm, layout } = op2.productModel(KIND[p], B, floatType);
       const buildMs = performance.now() - t;
       t = performance.now();
       const bytes = encodeModel(pm);
@@ -153,20 +166,23 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
       t = performance.now();
       const session = await ort().InferenceSession.create(bytes, sessionOptions());
       const sessionMs = performance.now() - t;
+      const arr = (a: ArrayLike<number>) => (floatType === 'float64' ? Float64Array.from(a) : Float32Array.from(a));
       const feeds: Record<string, InstanceType<typeof T>> = {
-        [layout.inputName]: new T('float32', x32, layout.inputDims),
-        i2f_target: new T('float32', target, layout.targetDims),
+        [layout.inputName]: new T(floatType, arr(x32), layout.inputDims),
+        i2f_target: new T(floatType, arr(target), layout.targetDims),
       };
-      if (p === 'Ju') feeds.i2f_u = new T('float32', Float32Array.from(u), [m]);
-      if (p === 'JTv' || p === 'JJTv') feeds.i2f_v = new T('float32', Float32Array.from(v), [n]);
+      if (p === 'Ju') feeds.i2f_u = new T(floatType, arr(u), [m]);
+      if (p === 'JTv' || p === 'JJTv') feeds.i2f_v = new T(floatType, arr(v), [n]);
       const r = await timeLoop(() => session.run(feeds), { repeat: opts.repeat, budgetMs: opts.budgetMs, warmup: 3 });
       const ops = new Map<string, number>();
       for (const node of pm.graph.nodes) ops.set(node.opType, (ops.get(node.opType) ?? 0) + 1);
-      graphs[p] = {
+      const stats: GraphStats = {
         nodes: pm.graph.nodes.length, initializers: pm.graph.initializers.size, bytes: bytes.length,
         buildMs, encodeMs, sessionMs, rawRunMedianMs: r.median, rawRunMinMs: r.min, rawRunCpuMs: r.cpuPerCall,
         topOps: [...ops.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([k, c]) => `${k}×${c}`).join(' '),
       };
+      if (floatType === 'float64') graphs64 = { [p]: stats };
+      else graphs[p] = stats;
       await session.release();
     }
   }
@@ -175,7 +191,7 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
   return {
     name, file: spec.file, description: spec.description, xSource,
     inputSize: n, parameterCount: m, batch: B,
-    openMs, specialiseMs, products: products as Record<ProductName, ProductTiming>, graphs, analysis,
+    openMs, specialiseMs, products: products as Record<ProductName, ProductTiming>, graphs, ...(graphs64 ? { graphs64 } : {}), analysis,
     rss: { peakMB: checkpoints.analysis, checkpointsMB: checkpoints },
     solverDefault: DEFAULT_SOLVER,
     ...(tfjs ? { tfjs } : {}),

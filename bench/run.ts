@@ -28,6 +28,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { BENCH_MODELS, OUT, PRODUCTS, ROOT, type ChildResult } from './common';
 import { measureModel, type ChildOptions } from './measure';
+import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 
 const PY = '/usr/bin/python3';
@@ -318,24 +319,6 @@ interface PyResult { torch: string; products: Record<string, PyProducts>; analys
 
 interface Target { target: string; model: string; value: string; limit: string; status: 'PASS' | 'MISS' | 'n/a'; note?: string }
 
-/** CG-loop overhead against the raw session.run time of the fused graph (products = iterations + residual checks). */
-export function cgOverhead(r: ChildResult): { vsRaw?: number; vsOperator?: number; perProductMs?: number; cpuVsRaw?: number; cpuPerProductMs?: number } {
-  const a = r.analysis;
-  const solveMs = a?.timing['solve-deterministic'];
-  if (!a || a.mode !== 'full' || !solveMs || !a.products) return {};
-  const raw = r.graphs.JJTv?.rawRunMedianMs;
-  const opMs = r.products.JJTv.medianMs;
-  const solveCpu = a.cpuTiming?.['solve-deterministic'];
-  const rawCpu = r.graphs.JJTv?.rawRunCpuMs;
-  return {
-    vsRaw: raw !== undefined ? (solveMs - a.products * raw) / solveMs : undefined,
-    vsOperator: (solveMs - a.products * opMs) / solveMs,
-    perProductMs: solveMs / a.products,
-    cpuVsRaw: solveCpu && rawCpu !== undefined ? (solveCpu - a.products * rawCpu) / solveCpu : undefined,
-    cpuPerProductMs: solveCpu ? solveCpu / a.products : undefined,
-  };
-}
-
 function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>, large?: LargeResult): Target[] {
   const t: Target[] = [];
   const f = (x: number, d = 2) => x.toFixed(d);
@@ -361,7 +344,12 @@ function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipp
   }
   for (const r of results) {
     const o = cgOverhead(r);
-    if (o.cpuVsRaw !== undefined) t.push({ target: 'CG-loop overhead < 30% (CPU time)', model: r.name, value: `${f(100 * o.cpuVsRaw, 1)}% CPU (wall: ${f(100 * (o.vsRaw ?? NaN), 1)}%, load-sensitive)`, limit: '30%', status: o.cpuVsRaw < 0.3 ? 'PASS' : 'MISS' });
+    // Every product the solve ran at its own raw rate (bench/overhead.ts); the float32-only figure is kept in the note.
+    if (o.cpuVsRaw !== undefined) t.push({
+      target: 'CG-loop overhead < 30% (CPU time)', model: r.name,
+      value: `${f(100 * o.cpuVsRaw, 1)}% CPU (wall: ${f(100 * (o.vsRaw ?? NaN), 1)}%, load-sensitive)`, limit: '30%', status: o.cpuVsRaw < 0.3 ? 'PASS' : 'MISS',
+      note: `${o.counts!.float32} float32 + ${o.counts!.float64} float64 products${o.deflationCpuShare !== undefined ? `, deflation build ${o.counts!.deflationFloat32} + ${o.counts!.deflationFloat64} (${f(100 * o.deflationCpuShare, 1)}% of solve CPU)` : ''}; all at the float32 rate: ${f(100 * (o.cpuVsRawFloat32 ?? NaN), 1)}%`,
+    });
   }
   const r18 = results.find((r) => r.name === 'resnet18');
   if (r18?.analysis) {
@@ -460,7 +448,7 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   out.push(table(brows));
 
   out.push('\nFull analysis (analyzeInfluence, engine default solver, δ as in bench/out/inputs; ResNet-18: λmax + I_lb only)');
-  const arows = [['model', 'wall s', 'λmax+I_lb s', 'λmax', 'I_lb', 'I²F', 'iters (products)', 'rel. residual', 'stop', 'ms/solve product wall | CPU', 'CG overhead CPU | wall', 'peak RSS MB', 'PyTorch wall s (iters)']];
+  const arows = [['model', 'wall s', 'λmax+I_lb s', 'λmax', 'I_lb', 'I²F', 'iters (products)', 'rel. residual', 'stop', 'ms/solve product wall | CPU', 'products f32 + f64', 'deflation build products f32 + f64 (s, CPU share)', 'CG overhead CPU | wall', 'CG overhead all at f32 rate CPU', 'peak RSS MB', 'PyTorch wall s (iters)']];
   for (const r of rep.results) {
     const a = r.analysis;
     const o = cgOverhead(r);
@@ -469,7 +457,11 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
       r.name, a ? f(a.wallMs / 1000, 2) : '–', a ? f(a.lambdaMaxAndLowerBoundMs / 1000, 2) : '–', a ? a.lambdaMax.toPrecision(5) : '–', a ? a.lowerBound.toExponential(3) : '–',
       a?.i2f !== undefined ? a.i2f.toExponential(3) : '–', a?.iterations !== undefined ? `${a.iterations} (${a.products})` : '–',
       a?.relativeResidual !== undefined ? a.relativeResidual.toExponential(2) : '–', a?.stopReason ? `${a.stopReason}${a.limitedByPrecision ? '*' : ''}` : '–',
-      `${f(o.perProductMs, 3)} | ${f(o.cpuPerProductMs, 3)}`, o.vsRaw !== undefined ? `${f(100 * (o.cpuVsRaw ?? NaN), 1)}% | ${f(100 * o.vsRaw, 1)}%` : '–',
+      `${f(o.perProductMs, 3)} | ${f(o.cpuPerProductMs, 3)}`,
+      o.counts ? `${o.counts.float32} + ${o.counts.float64}` : '–',
+      o.counts && o.deflationBuildSeconds !== undefined ? `${o.counts.deflationFloat32} + ${o.counts.deflationFloat64} (${f(o.deflationBuildSeconds, 3)} s, ${f(100 * (o.deflationCpuShare ?? NaN), 1)}%)` : '–',
+      o.vsRaw !== undefined ? `${f(100 * (o.cpuVsRaw ?? NaN), 1)}% | ${f(100 * o.vsRaw, 1)}%` : '–',
+      o.cpuVsRawFloat32 !== undefined ? `${f(100 * o.cpuVsRawFloat32, 1)}%` : '–',
       f(r.rss.peakMB, 0),
       pa ? `${f(pa.wall_s, 2)} (${pa.cgIterations ?? '–'}, ${pa.cgStop ?? 'λ only'})` : '–',
     ]);
@@ -477,6 +469,11 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   out.push(table(arows));
   out.push('  * converged to the float32 product floor (limitedByPrecision). Stage ms per model:');
   for (const r of rep.results) if (r.analysis) out.push(`    ${r.name}: ${Object.entries(r.analysis.timing).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}`);
+  out.push('  CG overhead = (solve − Σ products × raw session.run of their graph) / solve; raw J Jᵀ v CPU | wall ms float32, float64:');
+  for (const r of rep.results) {
+    const g32 = r.graphs.JJTv, g64 = r.graphs64?.JJTv;
+    if (g32) out.push(`    ${r.name}: ${f(g32.rawRunCpuMs, 3)} | ${f(g32.rawRunMedianMs, 3)}, ${g64 ? `${f(g64.rawRunCpuMs, 3)} | ${f(g64.rawRunMedianMs, 3)}` : 'no float64 graph'}`);
+  }
   const pl = rep.pytorch?.analysis?.lenet;
   if (pl) out.push(`  PyTorch LeNet: wall ${f(pl.wall_s)} s, λmax ${pl.lambdaMax.toPrecision(5)}, I_lb ${pl.lowerBound.toExponential(3)}, I²F ${pl.i2f?.toExponential(3)}, CG ${pl.cgIterations} iterations (${pl.cgStop}, true residual ${pl.cgTrueResidual?.toExponential(2)}), ${f(pl.msPerJJTvInSolve, 3)} ms per solve product, CPU ${f(pl.cpu_s)} s; stages s ${JSON.stringify(pl.stages_s)}`);
 
