@@ -49,6 +49,10 @@ test('LeNet (conv, pooling, NHWC flatten): model.json gives the .onnx twin’s n
   await compare('lenet5_pool', ['prune:ratio=0.9'], ['loss', 'gradientNorm', 'deltaNorm', 'jDeltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'rmse', 'psnr'], t);
 });
 
+test('DLG LeNet (padded stride-2 convs, sigmoid): model.json gives the .onnx twin’s numbers (pruned δ, damped)', async (t) => {
+  await compare('dlg_lenet', ['prune:ratio=0.9'], ['loss', 'gradientNorm', 'deltaNorm', 'jDeltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'rmse', 'psnr'], t);
+});
+
 test('graph models (tfjs-converter format): model.json gives the .onnx twin’s numbers too', async (t) => {
   await compare('mlp', ['gaussian:std=1e-3'], ['loss', 'gradientNorm', 'deltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'i2fExpected', 'psnr'], t, 'graph_mlp');
   await compare('lenet5_pool', ['prune:ratio=0.9'], ['loss', 'gradientNorm', 'deltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'psnr'], t, 'graph_lenet5_pool');

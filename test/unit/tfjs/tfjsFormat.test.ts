@@ -13,32 +13,36 @@ import { readTfjsWeights } from '../../../server/src/backends/tfjs/loadTfjs';
 import { UserError } from '../../../server/src/errors';
 import { fixtureInputs, referenceVectors, relativeError, tfjsRoot } from './helpers';
 
-/** θ index maps tfjs twin → ONNX: identical except the Dense after Flatten, whose inputs are in (H, W, C) order. */
-function toOnnxLayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number; size: number; dims: number[] }[]): Float64Array {
+/** The Dense after Flatten in each conv twin: its kernel, units and the (C, H, W) map it reads. */
+const FLATTEN_DENSE: Record<string, { kernel: string; out: number; chw: [number, number, number] }> = {
+  lenet5_pool: { kernel: 'fc1/kernel', out: 120, chw: [16, 5, 5] },
+  dlg_lenet: { kernel: 'fc/kernel', out: 10, chw: [12, 8, 8] },
+};
+
+/** θ index maps tfjs twin ↔ ONNX: identical except the Dense after Flatten, whose inputs are in (H, W, C) order. */
+function relayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[], toOnnx: boolean): Float64Array {
   const out = Float64Array.from(vec);
-  if (name !== 'lenet5_pool') return out;
-  const fc1 = layout.find((p) => p.name === 'fc1/kernel')!;
-  const [C, H, W] = [16, 5, 5];
-  for (let o = 0; o < 120; o++)
+  const fd = FLATTEN_DENSE[name];
+  if (!fd) return out;
+  const base = layout.find((p) => p.name === fd.kernel)!.offset;
+  const [C, H, W] = fd.chw;
+  const n = C * H * W;
+  for (let o = 0; o < fd.out; o++)
     for (let c = 0; c < C; c++)
       for (let h = 0; h < H; h++)
-        for (let w = 0; w < W; w++) out[fc1.offset + o * 400 + c * 25 + h * 5 + w] = vec[fc1.offset + o * 400 + (h * W + w) * C + c];
+        for (let w = 0; w < W; w++) {
+          const nchw = base + o * n + (c * H + h) * W + w;
+          const nhwc = base + o * n + (h * W + w) * C + c;
+          if (toOnnx) out[nchw] = vec[nhwc];
+          else out[nhwc] = vec[nchw];
+        }
   return out;
 }
 
-function fromOnnxLayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number; size: number; dims: number[] }[]): Float64Array {
-  const out = Float64Array.from(vec);
-  if (name !== 'lenet5_pool') return out;
-  const fc1 = layout.find((p) => p.name === 'fc1/kernel')!;
-  const [C, H, W] = [16, 5, 5];
-  for (let o = 0; o < 120; o++)
-    for (let c = 0; c < C; c++)
-      for (let h = 0; h < H; h++)
-        for (let w = 0; w < W; w++) out[fc1.offset + o * 400 + (h * W + w) * C + c] = vec[fc1.offset + o * 400 + c * 25 + h * 5 + w];
-  return out;
-}
+const toOnnxLayout = (name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[]) => relayout(name, vec, layout, true);
+const fromOnnxLayout = (name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[]) => relayout(name, vec, layout, false);
 
-for (const name of ['mlp', 'lenet5_pool']) {
+for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet']) {
   test(`${name}: the tfjs layers twin gives the ONNX twin's products (PyTorch references) on both engines`, async (t) => {
     const model = await OnnxModel.open(join(tfjsRoot, name, 'model.json'));
     const f = await fixtureInputs(name);
