@@ -1,7 +1,8 @@
 // `i2f analyze` on a TensorFlow.js model.json: the layers and graph twins (same weights) open into the IR and the ONNX
 // derivative-graph engine gives the ONNX file's I²F numbers to 1e-3 (issue 6: "the same I²F numbers (≤ 1e-3)").
 // The MLP's θ layout is the ONNX one, so even the seeded Gaussian draw of δ is the same; the LeNet's first Dense
-// reads Keras's (H, W, C) flatten order, so its δ comes from pruning (deterministic, permutation-equivariant).
+// reads Keras's (H, W, C) flatten order and the ResNet's θ is in Keras's layer order, so their δ comes from pruning
+// (deterministic, permutation-equivariant).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,6 +52,10 @@ test('LeNet (conv, pooling, NHWC flatten): model.json gives the .onnx twin’s n
 
 test('DLG LeNet (padded stride-2 convs, sigmoid): model.json gives the .onnx twin’s numbers (pruned δ, damped)', async (t) => {
   await compare('dlg_lenet', ['prune:ratio=0.9'], ['loss', 'gradientNorm', 'deltaNorm', 'jDeltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'rmse', 'psnr'], t);
+});
+
+test('ResNet-8 (functional: BatchNormalization, Add, global pool): model.json gives the .onnx twin’s numbers (pruned δ)', async (t) => {
+  await compare('resnet8', ['prune:ratio=0.9'], ['loss', 'gradientNorm', 'deltaNorm', 'jDeltaNorm', 'lambdaMax', 'lowerBound', 'i2f', 'rmse', 'psnr'], t);
 });
 
 test('graph models (tfjs-converter format): model.json gives the .onnx twin’s numbers too', async (t) => {

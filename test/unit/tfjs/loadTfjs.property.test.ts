@@ -1,5 +1,5 @@
-// Hostile TensorFlow.js models: the real layers fixtures (float32, uint8-quantised, conv, zero-padded conv) with their model.json
-// corrupted (any field replaced, removed or given a wrong type; shapes, dtypes, shard paths and layer configs
+// Hostile TensorFlow.js models: the real layers fixtures (float32, uint8-quantised, conv, zero-padded conv,
+// functional ResNet) with their model.json corrupted (any field replaced, removed or given a wrong type; shapes, dtypes, shard paths and layer configs
 // mutated) and their shards cut, padded or removed, opened by loadTfjsModel and taken on through shape inference:
 // each either opens or fails as a UserError, never another exception.
 
@@ -15,7 +15,7 @@ import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { UserError } from '../../../server/src/errors';
 import { REPO } from '../../robustness/corpus';
 
-const FIXTURES = ['mlp', 'mlp_uint8', 'lenet5_pool', 'dlg_lenet'];
+const FIXTURES = ['mlp', 'mlp_uint8', 'lenet5_pool', 'dlg_lenet', 'resnet8'];
 const jsons = new Map(FIXTURES.map((f) => [f, JSON.parse(readFileSync(join(REPO, 'test/fixtures/tfjs', f, 'model.json'), 'utf8'))]));
 const root = mkdtempSync(join(tmpdir(), 'i2f-tfjs-prop-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));

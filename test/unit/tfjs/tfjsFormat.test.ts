@@ -19,8 +19,35 @@ const FLATTEN_DENSE: Record<string, { kernel: string; out: number; chw: [number,
   dlg_lenet: { kernel: 'fc/kernel', out: 10, chw: [12, 8, 8] },
 };
 
+type Layout = readonly { name: string; offset: number; size: number }[];
+
+/**
+ * The functional ResNet-8 twin's θ follows Keras's topological layer order (a block's shortcut conv before its bn2),
+ * not PyTorch's module order: its blocks move by name (each block itself is in the ONNX layout).
+ */
+const ONNX_NAME: Record<string, (tfjs: string) => string> = {
+  resnet8: (n) =>
+    n
+      .replace(/^block(\d)_shortcut_conv\//, 'layers.$1.0.shortcut.0.')
+      .replace(/^block(\d)_shortcut_bn\//, 'layers.$1.0.shortcut.1.')
+      .replace(/^block(\d)_/, 'layers.$1.0.')
+      .replace(/[./](kernel|gamma)$/, '.weight')
+      .replace(/[./](bias|beta)$/, '.bias'),
+};
+
 /** θ index maps tfjs twin ↔ ONNX: identical except the Dense after Flatten, whose inputs are in (H, W, C) order. */
-function relayout(name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[], toOnnx: boolean): Float64Array {
+function relayout(name: string, vec: Float64Array, layout: Layout, onnx: Layout, toOnnx: boolean): Float64Array {
+  const rename = ONNX_NAME[name];
+  if (rename && !toOnnx) {
+    const out = new Float64Array(vec.length);
+    for (const p of layout) out.set(vec.subarray(onnx.find((q) => q.name === rename(p.name))!.offset).subarray(0, p.size), p.offset);
+    return out;
+  }
+  if (rename) {
+    const out = new Float64Array(vec.length);
+    for (const p of layout) out.set(vec.subarray(p.offset, p.offset + p.size), onnx.find((q) => q.name === rename(p.name))!.offset);
+    return out;
+  }
   const out = Float64Array.from(vec);
   const fd = FLATTEN_DENSE[name];
   if (!fd) return out;
@@ -39,10 +66,10 @@ function relayout(name: string, vec: Float64Array, layout: readonly { name: stri
   return out;
 }
 
-const toOnnxLayout = (name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[]) => relayout(name, vec, layout, true);
-const fromOnnxLayout = (name: string, vec: Float64Array, layout: readonly { name: string; offset: number }[]) => relayout(name, vec, layout, false);
+const toOnnxLayout = (name: string, vec: Float64Array, layout: Layout, onnx: Layout) => relayout(name, vec, layout, onnx, true);
+const fromOnnxLayout = (name: string, vec: Float64Array, layout: Layout, onnx: Layout) => relayout(name, vec, layout, onnx, false);
 
-for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet']) {
+for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet', 'resnet8']) {
   test(`${name}: the tfjs layers twin gives the ONNX twin's products (PyTorch references) on both engines`, async (t) => {
     const model = await OnnxModel.open(join(tfjsRoot, name, 'model.json'));
     const f = await fixtureInputs(name);
@@ -56,7 +83,7 @@ for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet']) {
     const onnxTwin = f.model.operator(opts);
     try {
       const ref = await referenceVectors(f.dir, onnxTwin.parameters, onnxTwin.parameterCount);
-      const u = fromOnnxLayout(name, ref.u, ops.onnx.parameters);
+      const u = fromOnnxLayout(name, ref.u, ops.onnx.parameters, onnxTwin.parameters);
       const rows: string[] = [];
       for (const [engine, op] of Object.entries(ops)) {
         const g = new Float64Array(op.parameterCount);
@@ -66,9 +93,9 @@ for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet']) {
         const JTv = new Float64Array(op.parameterCount);
         await op.jacobianTransposeVector(ref.v, JTv);
         const errs = {
-          g: relativeError(toOnnxLayout(name, g, op.parameters), ref.g),
+          g: relativeError(toOnnxLayout(name, g, op.parameters, onnxTwin.parameters), ref.g),
           Ju: relativeError(Ju, ref.Ju),
-          JTv: relativeError(toOnnxLayout(name, JTv, op.parameters), ref.JTv),
+          JTv: relativeError(toOnnxLayout(name, JTv, op.parameters, onnxTwin.parameters), ref.JTv),
         };
         rows.push(`${engine}: g ${errs.g.toExponential(2)}, Ju ${errs.Ju.toExponential(2)}, JTv ${errs.JTv.toExponential(2)}`);
         assert.ok(Math.abs(loss - f.ref!.loss.value) < 1e-5 * f.ref!.loss.value, `${engine} loss ${loss}`);
