@@ -1,7 +1,7 @@
 // Hostile TensorFlow.js models: the real layers fixtures (float32, uint8-quantised, conv, zero-padded conv,
-// functional ResNet) with their model.json corrupted (any field replaced, removed or given a wrong type; shapes, dtypes, shard paths and layer configs
-// mutated) and their shards cut, padded or removed, opened by loadTfjsModel and taken on through shape inference:
-// each either opens or fails as a UserError, never another exception.
+// functional ResNet) with their model.json corrupted (any field replaced, removed or given a wrong type; shapes,
+// dtypes, shard paths and layer configs mutated) and their shards cut, padded or removed, opened by loadTfjsModel
+// and taken on through shape inference: each either opens or fails as a UserError, never another exception.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
