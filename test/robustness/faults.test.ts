@@ -63,7 +63,8 @@ test('shutdown and exit during an analysis leave no worker process behind', TIME
     for (const w of workers) assert.ok(children(serverPid).includes(w), `worker ${w} is in the process table under the server`);
     const exit = new Promise<number | null>((r) => s.server.once('exit', (code) => r(code)));
     await s.connection.sendRequest('shutdown');
-    void s.connection.sendNotification('exit');
+    // The server may be gone before the write's callback: its rejection is not the test's subject.
+    void s.connection.sendNotification('exit').catch(() => undefined);
     assert.equal(await exit, 0);
     assert.deepEqual(await gone(workers), [], 'no orphaned worker');
   } finally {
