@@ -16,7 +16,7 @@ import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { TfjsInversionOperator } from '../../../server/src/backends/tfjs/tfjsOperator';
 import { activateBackend } from '../../../server/src/backends/tfjs/backend';
 import { UserError } from '../../../server/src/errors';
-import { fixtureInputs, referenceVectors, relativeError, seededVector, tfjsRoot } from './helpers';
+import { fixtureInputs, referenceVectors, twinOperators, relativeError, seededVector, tfjsRoot } from './helpers';
 
 /** The official loader on a model.json from disk (shards read as tf.io's file handlers would). */
 async function officialModel(file: string) {
@@ -81,16 +81,7 @@ function permuteFc1(vec: Float64Array, layout: readonly { offset: number; dims: 
 
 for (const [name, twin] of [['graph_mlp', 'mlp'], ['graph_lenet5_pool', 'lenet5_pool']] as const) {
   test(`${name}: products on the graph-model form equal PyTorch float64 and the ONNX twin on both engines (≤ 1e-5)`, async (t) => {
-    const model = await OnnxModel.open(join(tfjsRoot, name, 'model.json'));
-    const f = await fixtureInputs(twin);
-    assert.deepEqual(model.sampleDims, f.model.sampleDims, 'NHWC input re-laid out as NCHW');
-    assert.equal(model.parameterCount, f.ref!.dTheta);
-    const opts = { batch: f.batch, input: f.x, target: f.target, loss: 'cross-entropy' as const };
-    const ops = {
-      onnx: model.operator(opts),
-      tfjs: await TfjsInversionOperator.create({ ...opts, file: model.file, trainable: model.trainable, specialise: (b) => model.specialise(b), backend: 'wasm' }),
-    };
-    const onnxTwin = f.model.operator(opts);
+    const { f, ops, onnxTwin } = await twinOperators(join(tfjsRoot, name, 'model.json'), twin);
     try {
       const ref = await referenceVectors(f.dir, onnxTwin.parameters, onnxTwin.parameterCount);
       const u = permuteFc1(ref.u, ops.onnx.parameters, false);

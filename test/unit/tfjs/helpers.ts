@@ -6,6 +6,8 @@ import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { readNpy } from '../../../server/src/formats/npy';
 import { readSafetensors } from '../../../server/src/formats/safetensors';
 import { oneHot } from '../../../server/src/analysis/inputs';
+import { TfjsInversionOperator } from '../../../server/src/backends/tfjs/tfjsOperator';
+import assert from 'node:assert/strict';
 
 import { flattenTheta, relativeError } from '../../support/fixtures';
 
@@ -67,4 +69,21 @@ export function seededVector(n: number, seed: number): Float64Array {
     out[i] = Math.sqrt(-2 * Math.log(a)) * Math.cos((2 * Math.PI * s) / 2 ** 31);
   }
   return out;
+}
+
+/**
+ * A tfjs twin (`modelJson`) of the ONNX fixture `fixture`: the twin opened into the IR, checked to take the fixture's
+ * NCHW input and θ size, and its operators on both engines beside the ONNX fixture's own (callers dispose all three).
+ */
+export async function twinOperators(modelJson: string, fixture: string) {
+  const model = await OnnxModel.open(modelJson);
+  const f = await fixtureInputs(fixture);
+  assert.deepEqual(model.sampleDims, f.model.sampleDims, 'NHWC input re-laid out as NCHW');
+  assert.equal(model.parameterCount, f.ref!.dTheta);
+  const opts = { batch: f.batch, input: f.x, target: f.target, loss: 'cross-entropy' as const };
+  const ops = {
+    onnx: model.operator(opts),
+    tfjs: await TfjsInversionOperator.create({ ...opts, file: model.file, trainable: model.trainable, specialise: (b) => model.specialise(b), backend: 'wasm' }),
+  };
+  return { model, f, ops, onnxTwin: f.model.operator(opts) };
 }

@@ -8,10 +8,9 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
-import { TfjsInversionOperator } from '../../../server/src/backends/tfjs/tfjsOperator';
 import { readTfjsWeights } from '../../../server/src/backends/tfjs/loadTfjs';
 import { UserError } from '../../../server/src/errors';
-import { fixtureInputs, referenceVectors, relativeError, tfjsRoot } from './helpers';
+import { fixtureInputs, referenceVectors, twinOperators, relativeError, tfjsRoot } from './helpers';
 
 /** The Dense after Flatten in each conv twin: its kernel, units and the (C, H, W) map it reads. */
 const FLATTEN_DENSE: Record<string, { kernel: string; out: number; chw: [number, number, number] }> = {
@@ -71,16 +70,7 @@ const fromOnnxLayout = (name: string, vec: Float64Array, layout: Layout, onnx: L
 
 for (const name of ['mlp', 'lenet5_pool', 'dlg_lenet', 'resnet8']) {
   test(`${name}: the tfjs layers twin gives the ONNX twin's products (PyTorch references) on both engines`, async (t) => {
-    const model = await OnnxModel.open(join(tfjsRoot, name, 'model.json'));
-    const f = await fixtureInputs(name);
-    assert.deepEqual(model.sampleDims, f.model.sampleDims, 'NHWC input re-laid out as NCHW');
-    assert.equal(model.parameterCount, f.ref!.dTheta);
-    const opts = { batch: f.batch, input: f.x, target: f.target, loss: 'cross-entropy' as const };
-    const ops = {
-      onnx: model.operator(opts),
-      tfjs: await TfjsInversionOperator.create({ ...opts, file: model.file, trainable: model.trainable, specialise: (b) => model.specialise(b), backend: 'wasm' }),
-    };
-    const onnxTwin = f.model.operator(opts);
+    const { f, ops, onnxTwin } = await twinOperators(join(tfjsRoot, name, 'model.json'), name);
     try {
       const ref = await referenceVectors(f.dir, onnxTwin.parameters, onnxTwin.parameterCount);
       const u = fromOnnxLayout(name, ref.u, ops.onnx.parameters, onnxTwin.parameters);
