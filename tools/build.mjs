@@ -53,5 +53,10 @@ mkdirSync('dist/wasm', { recursive: true });
 const wasmDir = join(dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) copyFileSync(join(wasmDir, f), join('dist/wasm', f));
 
+// The export bridge's helper (server/src/python/export_model.py), run by the workspace's own Python: beside the bundles
+// in dist/python, where exportModel.ts looks for it.
+mkdirSync('dist/python', { recursive: true });
+copyFileSync('server/src/python/export_model.py', 'dist/python/export_model.py');
+
 // The webview pages (media/src → media/dist), bundled for the browser.
 await buildMedia({ production });

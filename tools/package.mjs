@@ -1,6 +1,6 @@
 // `npm run package`: a production build (minified, no source maps) and a linux-x64 .vsix made offline by
 // @vscode/vsce. What ships is decided by the allow-list .vscodeignore: the four bundles, tfjs-backend-wasm's .wasm
-// binaries (dist/wasm), the manifest, README,
+// binaries (dist/wasm), the export bridge's Python helper (dist/python), the manifest, README,
 // CHANGELOG, media/, docs/ and onnxruntime-node's linux-x64 binaries (plus onnxruntime-common, its one runtime dep).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';

@@ -1,0 +1,67 @@
+// A model defined in the workspace's Python, made into a model file the analysis opens: find the interpreter, run the
+// export bridge (cached), check that the exported θ is PyTorch's named_parameters, and say in plain sentences what
+// was done on the user's behalf (which Python, the input shape and where it came from, the modules stood in for).
+
+import { UserError } from '../errors';
+import { loadModelFile } from '../backends/modelFile';
+import { trainableParameters } from '../graph/parameters';
+import { untieExportedParameters } from '../graph/untie';
+import { describePython, describeTried, findPython, type FoundPython, type PythonSearchOptions } from './interpreter';
+import { exportPythonModel, type PythonExport } from './exportModel';
+
+export interface PythonModelRef {
+  factory: string;
+  root: string;
+  inputShape?: number[];
+}
+
+export interface PythonModelOptions extends Omit<PythonSearchOptions, 'signal'> {
+  cacheDir: string;
+  /** Wall-time limit of the export (default 180 s). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface MaterialisedPythonModel {
+  /** The exported ONNX file (in the cache). */
+  file: string;
+  exported: PythonExport;
+  python: FoundPython;
+  /** Sentences for the report, the hover and the audit: what the bridge did and assumed. */
+  notes: string[];
+}
+
+export async function materialisePythonModel(ref: PythonModelRef, opts: PythonModelOptions): Promise<MaterialisedPythonModel> {
+  const search = await findPython({ ...opts, signal: opts.signal });
+  if (!search.found) {
+    if (opts.signal?.aborted) throw new UserError('cancelled', `the search for a Python to build ${ref.factory} was cancelled`);
+    throw new UserError('python-not-found', `${ref.factory} is defined in Python, and ${describeTried(search.tried)}`);
+  }
+  const python = search.found;
+  const exported = await exportPythonModel({ ...ref, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal });
+  const notes = [`${ref.factory} built by ${describePython(python)} at initialisation (torch.manual_seed(0)) and exported to ONNX${exported.cached ? ' (cached)' : ''}.`];
+  const shape = `[${exported.inputShape.join(', ')}]`;
+  if (exported.inputShapeSource === 'inferred') {
+    const failed = exported.tried?.length ? `; ${exported.tried.map((t) => `[${t.shape.join(', ')}]`).join(', ')} did not run` : '';
+    notes.push(`Input shape ${shape} inferred (${exported.inferredFrom}${failed}): set \`input-shape\` in the config's i2f: section if the model takes another.`);
+  } else {
+    notes.push(`Input shape ${shape} from the config.`);
+  }
+  if (exported.stubbed.length) notes.push(`Not installed in that Python, stood in for while the model was built: ${exported.stubbed.join(', ')}.`);
+  notes.push(await thetaNote(exported));
+  return { file: exported.onnx, exported, python, notes };
+}
+
+/** θ of the exported graph against named_parameters: the same names, or the differences said plainly. */
+async function thetaNote(exported: PythonExport): Promise<string> {
+  const model = await loadModelFile(exported.onnx);
+  untieExportedParameters(model);
+  const theta = new Set(trainableParameters(model));
+  const named = exported.parameters.map(([n]) => n);
+  const missing = named.filter((n) => !theta.has(n));
+  const extra = [...theta].filter((n) => !named.includes(n));
+  const count = exported.parameters.reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+  if (!missing.length && !extra.length) return `θ is the model's named_parameters (${named.length} tensors, ${count.toLocaleString('en-US')} values), so a state_dict applies by name.`;
+  const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, … (${xs.length})` : '');
+  return `θ differs from the model's named_parameters: ${missing.length ? `not in the graph as named: ${list(missing)}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `in the graph only: ${list(extra)}` : ''}.`;
+}

@@ -1,0 +1,200 @@
+// The export bridge for real: Debian's /usr/bin/python3 with python3-torch 1.13 (no flwr, flwr_datasets or datasets).
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findPython, type FoundPython } from '../../../server/src/python/interpreter';
+import { exportPythonModel, PythonExportError } from '../../../server/src/python/exportModel';
+import { materialisePythonModel } from '../../../server/src/python/pythonModel';
+import { loadModelFile } from '../../../server/src/backends/modelFile';
+import { trainableParameters } from '../../../server/src/graph/parameters';
+import { untieExportedParameters } from '../../../server/src/graph/untie';
+
+const QUICKSTART = join(__dirname, '..', '..', 'fixtures', 'python', 'flower-quickstart-pytorch');
+const DEBIAN_PYTHON = '/usr/bin/python3';
+let python: FoundPython;
+
+function tmp(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+function workspace(files: Record<string, string>): string {
+  const root = tmp('i2f-pyws-');
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), content);
+  }
+  return root;
+}
+
+before(async () => {
+  const search = await findPython({ configured: DEBIAN_PYTHON, pathEnv: '' });
+  assert.ok(search.found, `these tests need Debian's python3-torch for ${DEBIAN_PYTHON}: ${JSON.stringify(search.tried)}`);
+  python = search.found;
+  assert.equal(python.source, 'setting');
+});
+
+test("exports Flower quickstart-pytorch's Net, unchanged, on a Python without flwr: θ is named_parameters, shape inferred, imports stood in for", async () => {
+  const root = tmp('i2f-quickstart-');
+  cpSync(QUICKSTART, root, { recursive: true });
+  const cacheDir = tmp('i2f-pycache-');
+  const m = await materialisePythonModel({ factory: 'pytorchexample.task:Net', root }, { configured: DEBIAN_PYTHON, pathEnv: '', cacheDir });
+  const e = m.exported;
+  assert.equal(e.cached, false);
+  assert.deepEqual(e.inputShape, [3, 32, 32]);
+  assert.equal(e.inputShapeSource, 'inferred');
+  assert.match(e.inferredFrom!, /Conv2d with 3 input channels/);
+  assert.deepEqual(e.tried?.map((t) => t.shape), [[3, 28, 28]]); // 28×28 reaches view(-1, 400) with 256 values a sample
+  for (const missing of ['datasets', 'flwr_datasets']) assert.ok(e.stubbed.includes(missing), `${missing} stood in for: ${e.stubbed}`);
+  assert.ok(!e.stubbed.includes('torch'));
+  assert.deepEqual(e.parameters.map(([n]) => n), ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias', 'fc3.weight', 'fc3.bias']);
+  assert.deepEqual(e.sources, [join(root, 'pytorchexample', '__init__.py'), join(root, 'pytorchexample', 'task.py')]);
+  const model = await loadModelFile(m.file);
+  untieExportedParameters(model);
+  assert.deepEqual(new Set(trainableParameters(model)), new Set(e.parameters.map(([n]) => n)));
+  assert.deepEqual(model.graph.initializers.get('fc1.weight')?.dims, [120, 400]);
+  assert.match(m.notes.join(' '), /Input shape \[3, 32, 32\] inferred/);
+  assert.match(m.notes.join(' '), /stood in for .*datasets, flwr_datasets|stood in for .*flwr_datasets/);
+  assert.match(m.notes.join(' '), /θ is the model's named_parameters \(10 tensors, 62,006 values\)/);
+
+  // The same sources: the cache answers, Python does not run; the same bytes (seeded), so analyses share a key.
+  const again = await exportPythonModel({ factory: 'pytorchexample.task:Net', root, python, cacheDir });
+  assert.equal(again.cached, true);
+  assert.equal(again.onnx, m.file);
+  // An edit to a file the import read invalidates it.
+  const bytes = readFileSync(m.file);
+  writeFileSync(join(root, 'pytorchexample', 'task.py'), readFileSync(join(root, 'pytorchexample', 'task.py'), 'utf8').replace('nn.Linear(84, 10)', 'nn.Linear(84, 7)'));
+  const edited = await exportPythonModel({ factory: 'pytorchexample.task:Net', root, python, cacheDir });
+  assert.equal(edited.cached, false);
+  assert.deepEqual(edited.parameters.find(([n]) => n === 'fc3.weight')?.[1], [7, 84]);
+  assert.notDeepEqual(readFileSync(edited.onnx), bytes);
+});
+
+test('keeps BatchNorm as BatchNormalization with its parameters named, and uses the input shape it is given', async () => {
+  const root = workspace({
+    'bnnet.py': [
+      'import torch.nn as nn',
+      'class BNNet(nn.Module):',
+      '    def __init__(self):',
+      '        super().__init__()',
+      '        self.conv = nn.Conv2d(1, 4, 3)',
+      '        self.bn = nn.BatchNorm2d(4)',
+      '        self.head = nn.Linear(4 * 10 * 10, 3)',
+      '    def forward(self, x):',
+      '        return self.head(self.bn(self.conv(x)).relu().flatten(1))',
+    ].join('\n'),
+  });
+  const e = await exportPythonModel({ factory: 'bnnet:BNNet', root, inputShape: [1, 12, 12], python, cacheDir: tmp('i2f-pycache-') });
+  assert.equal(e.inputShapeSource, 'config');
+  assert.deepEqual(e.inputShape, [1, 12, 12]);
+  const model = await loadModelFile(e.onnx);
+  const ops = model.graph.nodes.map((n) => n.opType);
+  assert.ok(ops.includes('BatchNormalization'), `ops: ${ops}`);
+  untieExportedParameters(model);
+  const theta = trainableParameters(model);
+  assert.deepEqual(new Set(theta), new Set(['conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'head.weight', 'head.bias']));
+  assert.ok(model.graph.initializers.has('bn.running_mean'), 'running statistics are kept, outside θ');
+});
+
+test("a model that fails to build reports its traceback's tail: the user's line and the exception, not the helper's frames", async () => {
+  const root = workspace({
+    'broken/__init__.py': '',
+    'broken/task.py': ['import torch.nn as nn', 'class Net(nn.Module):', '    def __init__(self):', '        super().__init__()', '        self.fc = nn.Linear(10)', ''].join('\n'),
+  });
+  await assert.rejects(exportPythonModel({ factory: 'broken.task:Net', root, python, cacheDir: tmp('i2f-pycache-') }), (e: unknown) => {
+    assert.ok(e instanceof PythonExportError);
+    assert.match(e.message, /broken\.task:Net could not be built: TypeError: .*out_features/);
+    assert.equal(e.tracebackTail[0], 'broken/task.py:5 in __init__');
+    assert.match(e.tracebackTail[1], /self\.fc = nn\.Linear\(10\)/);
+    assert.match(e.tracebackTail[e.tracebackTail.length - 1], /^TypeError: /);
+    assert.ok(!e.tracebackTail.some((l) => l.includes('export_model.py') || l.includes('frozen importlib')));
+    assert.deepEqual(e.userFrame, { file: join(root, 'broken', 'task.py'), line: 4 });
+    return true;
+  });
+});
+
+test("a workspace module that is missing is an error, never stood in for; the workspace's own imports of absent packages are", async () => {
+  const root = workspace({
+    'app/__init__.py': '',
+    'app/task.py': 'import torch.nn as nn\nfrom app.helpers import thing\nclass Net(nn.Module):\n    pass\n',
+  });
+  await assert.rejects(exportPythonModel({ factory: 'app.task:Net', root, python, cacheDir: tmp('i2f-pycache-') }), /could not be imported: ModuleNotFoundError: No module named 'app\.helpers'/);
+  const stubs = workspace({
+    'm.py': [
+      'import torch.nn as nn',
+      'import flwr',
+      'from flwr.clientapp import ClientApp',
+      'from not_installed_anywhere.sub import Base',
+      'app = ClientApp()',
+      '@app.train()',
+      'def train(msg, ctx):',
+      '    return 1',
+      'class Strategy(Base):',
+      '    pass',
+      'class Net(nn.Module):',
+      '    def __init__(self):',
+      '        super().__init__()',
+      '        assert train(None, None) == 1, "a stand-in decorator keeps the function"',
+      '        self.fc = nn.Linear(4, 2)',
+      '    def forward(self, x):',
+      '        return self.fc(x)',
+    ].join('\n'),
+  });
+  const e = await exportPythonModel({ factory: 'm:Net', root: stubs, python, cacheDir: tmp('i2f-pycache-') });
+  assert.deepEqual([...e.stubbed].sort(), ['flwr', 'not_installed_anywhere']);
+  assert.deepEqual(e.inputShape, [4]);
+});
+
+test('a factory that is not a torch.nn.Module, or a forward pass that fits no standard size, is said plainly', async () => {
+  const root = workspace({
+    'f.py': [
+      'import torch.nn as nn',
+      'def not_a_model():',
+      '    return {"a": 1}',
+      'class Odd(nn.Module):',
+      '    def __init__(self):',
+      '        super().__init__()',
+      '        self.conv = nn.Conv2d(3, 2, 3)',
+      '    def forward(self, x):',
+      '        assert x.shape[-1] == 17',
+      '        return self.conv(x).flatten(1)',
+    ].join('\n'),
+  });
+  const cacheDir = tmp('i2f-pycache-');
+  await assert.rejects(exportPythonModel({ factory: 'f:not_a_model', root, python, cacheDir }), /returned builtins\.dict, not a torch\.nn\.Module/);
+  await assert.rejects(exportPythonModel({ factory: 'f:Odd', root, python, cacheDir }), /could not infer the input shape \(first layer Conv2d with 3 input channels; tried \[3, 28, 28\], \[3, 32, 32\], \[3, 64, 64\], \[3, 224, 224\]\): set i2f: input-shape/);
+  const ok = await exportPythonModel({ factory: 'f:Odd', root, python, cacheDir, inputShape: [3, 17, 17] });
+  assert.deepEqual(ok.inputShape, [3, 17, 17]);
+});
+
+test('the interpreter search takes the first candidate that imports torch and says why it passed over the others', async () => {
+  const dir = tmp('i2f-fakepy-');
+  const noTorch = join(dir, 'python3');
+  writeFileSync(noTorch, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'torch'\" >&2\nexit 1\n");
+  chmodSync(noTorch, 0o755);
+  const root = workspace({});
+  mkdirSync(join(root, '.venv', 'bin'), { recursive: true });
+  cpSync(noTorch, join(root, '.venv', 'bin', 'python3'));
+  const search = await findPython({ configured: join(dir, 'missing-python'), venvRoots: [root], pathEnv: `${dir}:/usr/bin` });
+  assert.deepEqual(search.tried.map((t) => [t.source, t.problem]), [
+    ['setting', 'not found'],
+    ['workspace-venv', 'torch is not installed'],
+    ['path', 'torch is not installed'],
+  ]);
+  assert.equal(search.found?.path, DEBIAN_PYTHON);
+  assert.equal(search.found?.source, 'path');
+  assert.match(search.found!.torchVersion, /^1\.13/);
+  const none = await findPython({ venvRoots: [root], pathEnv: dir });
+  assert.equal(none.found, undefined);
+  await assert.rejects(materialisePythonModel({ factory: 'x:Net', root }, { venvRoots: [root], pathEnv: dir, cacheDir: tmp('i2f-pycache-') }), /x:Net is defined in Python, and no Python with torch: tried .*\.venv\/bin\/python3 \(torch is not installed\).*set i2f\.python/);
+});
+
+test('an export past its time limit, or cancelled, stops the Python process and says so', async () => {
+  const root = workspace({ 'slow.py': 'import time\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        time.sleep(600)\n' });
+  await assert.rejects(exportPythonModel({ factory: 'slow:Net', root, python, cacheDir: tmp('i2f-pycache-'), timeoutMs: 2000 }), /did not finish within 2 s/);
+  const abort = new AbortController();
+  const job = exportPythonModel({ factory: 'slow:Net', root, python, cacheDir: tmp('i2f-pycache-'), signal: abort.signal });
+  setTimeout(() => abort.abort(), 200);
+  await assert.rejects(job, /was cancelled/);
+});
