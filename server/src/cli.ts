@@ -14,13 +14,16 @@ import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
 
 Usage:
-  i2f analyze MODEL [--weights FILE.safetensors] [--data PATH] [--labels LIST|PATH] [--batch B]
+  i2f analyze MODEL [--weights CHECKPOINT] [--data PATH] [--labels LIST|PATH] [--batch B]
                     [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
                     [--backend onnx|tfjs] [--cross-check] [--seed N] [--json]
   i2f audit [PATH…] [--format text|json|sarif|html] [--fail-on high|medium|low|never] [--jobs N]
                     [--out FILE] [--no-cache] [--cache-dir DIR] [--settings FILE] [--spectrum K] [--quiet]
                     (settings: PATH/.vscode/settings.json i2f.*, PATH/i2f.config.json; docs/audit.md)
 ${ATTACK_USAGE}
+Weights (--weights): a torch.save state_dict (.pt/.pth/.bin/.ckpt), .safetensors, or a Hugging Face folder
+  (config.json + weights, sharded index, checkpoint-N/); read as data, never unpickled with code.
+
 Defences (--defense, repeatable, applied in order):
   gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
 

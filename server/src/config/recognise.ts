@@ -162,7 +162,15 @@ export function mentionsTrainingKeys(text: string): boolean {
 
 const MODEL_EXTENSIONS = new Set(['.onnx', '.pt', '.pth', '.ckpt', '.h5', '.keras', '.pb', '.tflite']);
 const WEIGHT_EXTENSIONS = new Set(['.safetensors', '.npz', '.bin', '.pt', '.pth', '.ckpt', '.h5']);
-export const PYTORCH_EXTENSIONS = new Set(['.pt', '.pth', '.ckpt']);
+export const PYTORCH_EXTENSIONS = new Set(['.pt', '.pth', '.ckpt', '.bin']);
+const CHECKPOINT_EXTENSIONS = new Set([...PYTORCH_EXTENSIONS, '.safetensors']);
+/** A Trainer's per-step folder (`output/checkpoint-500`, with or without a trailing slash). */
+const STEP_FOLDER = /(^|[\\/])checkpoint-\d+[\\/]?$/;
+
+/** A value that names a checkpoint file or step folder rather than a model graph. */
+export function isCheckpointPath(value: string): boolean {
+  return CHECKPOINT_EXTENSIONS.has(extname(value).toLowerCase()) || STEP_FOLDER.test(value);
+}
 const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
 const EVAL_SEGMENT = /(^|_)(eval|evaluation|test|val|valid|validation|inference|predict)(_|$)/;
 
@@ -284,13 +292,14 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
       if (c.entry.interpolation && !c.entry.interpolation.resolved) return /\.[a-z0-9]+$/i.test(c.entry.interpolation.expression);
       const ext = extname(v).toLowerCase();
       if (name === 'model') return MODEL_EXTENSIONS.has(ext) || basename(v).toLowerCase().endsWith('model.json');
-      if (name === 'weights') return WEIGHT_EXTENSIONS.has(ext);
+      if (name === 'weights') return WEIGHT_EXTENSIONS.has(ext) || STEP_FOLDER.test(v);
       return v.length > 0;
     });
-  const checkpointWeights = (candidates.get('model') ?? []).filter(
-    (c) => c.priority > 0 && typeof c.entry.value === 'string' && extname(c.entry.value).toLowerCase() === '.safetensors',
-  );
-  candidates.set('model', pathCandidates('model'));
+  // A checkpoint (state_dict `.pt`/`.pth`/`.ckpt`/`.bin`, `.safetensors`, a Trainer's `checkpoint-500/`) named where
+  // a model could be is weights: it holds no graph, and checkpoints/ reads it as data (never unpickling code).
+  const isCheckpoint = (c: Candidate) => typeof c.entry.value === 'string' && isCheckpointPath(c.entry.value);
+  const checkpointWeights = (candidates.get('model') ?? []).filter(isCheckpoint);
+  candidates.set('model', pathCandidates('model').filter((c) => !isCheckpoint(c)));
   candidates.set('weights', [...pathCandidates('weights'), ...checkpointWeights]);
   candidates.set('samples', pathCandidates('samples'));
 
@@ -328,13 +337,6 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
         range: f.valueRange,
         key: f.key,
       });
-    } else if (name === 'model' && PYTORCH_EXTENSIONS.has(extname(resolved).toLowerCase())) {
-      problems.push({
-        rule: RULES.pytorchModel.code,
-        message: `'${f.value}' is a PyTorch file, which holds weights but not a graph we can differentiate. Export the model with torch.onnx.export(model, example_input, 'model.onnx') and point 'model' (or an i2f: section) at the .onnx file.`,
-        range: f.valueRange,
-        key: f.key,
-      });
     }
     return { ...f, resolved, exists };
   };
@@ -364,6 +366,16 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   setup.targetPsnr = take<number>('targetPsnr');
   setup.model = takePath('model');
   setup.weights = takePath('weights');
+  // A checkpoint named where the model goes, and no model named: the checkpoint holds weights, not the architecture.
+  const checkpointAsModel = setup.weights && !setup.model && checkpointWeights.some((c) => c.entry.path.join('.') === setup.weights!.key);
+  if (checkpointAsModel && setup.weights!.exists && PYTORCH_EXTENSIONS.has(extname(setup.weights!.resolved).toLowerCase())) {
+    problems.push({
+      rule: RULES.pytorchModel.code,
+      message: `'${setup.weights!.value}' is a PyTorch checkpoint: it is read as data (its state_dict) and applied as the weights of the model this config uses, which must come from elsewhere: an architecture or model file in an i2f: section (\`model: resnet18\`, \`model: model.onnx\`), or the only .onnx beside this config.`,
+      range: setup.weights!.valueRange,
+      key: setup.weights!.key,
+    });
+  }
   setup.samples = takePath('samples');
 
   if (recognised === 0) return null;

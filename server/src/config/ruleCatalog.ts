@@ -23,7 +23,7 @@ export const RULES = {
   missingModel: { code: 'I2F107', title: 'Model file not found', severity: 'error' },
   invalidValue: { code: 'I2F108', title: 'Value of the wrong type or out of range', severity: 'error' },
   unresolvedReference: { code: 'I2F109', title: 'Interpolation not resolved in this file', severity: 'information' },
-  pytorchModel: { code: 'I2F110', title: 'PyTorch checkpoint: export the model to ONNX', severity: 'information' },
+  pytorchModel: { code: 'I2F110', title: 'PyTorch checkpoint: weights without an architecture', severity: 'information' },
   defenceNotModelled: { code: 'I2F111', title: 'Defence recognised but not modelled', severity: 'information' },
   serverSideNoise: { code: 'I2F112', title: 'Noise added by the server does not hide updates from it', severity: 'information' },
   dpDisabled: { code: 'I2F113', title: 'DP settings present but DP is disabled', severity: 'warning' },

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 import type { DType, Tensor } from '../graph/ir';
 import { UserError } from '../errors';
-import { bytesPerElement, typedFromBytes } from '../backends/onnx/onnxProto';
+import { bytesPerElement, typedFromBytes } from '../graph/tensorBytes';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { DType, Tensor } from '../graph/ir';
 import { UserError } from '../errors';
-import { bytesPerElement, typedFromBytes } from '../backends/onnx/onnxProto';
+import { bytesPerElement, typedFromBytes } from '../graph/tensorBytes';
 
 export interface SafetensorsFile {
   tensors: Map<string, Tensor>;

@@ -164,10 +164,20 @@ test('reports a missing model file on the value of its key, relative to the conf
   assert.match(s.problems[0].message, /\/w\/exp\/nets\/lenet\.onnx/);
 });
 
-test('tells a PyTorch checkpoint named as the model how to export it to ONNX', () => {
+test('takes a PyTorch checkpoint named as the model as its weights, and says where the architecture must come from', () => {
   const s = setupFrom('/w/train.yaml', 'batch_size: 8\ncheckpoint: net.pt\n');
+  assert.equal(s.model, undefined);
+  assert.equal(s.weights?.value, 'net.pt');
   assert.equal(s.problems[0].rule, 'I2F110');
-  assert.match(s.problems[0].message, /torch\.onnx\.export/);
+  assert.match(s.problems[0].message, /applied as the weights/);
+  assert.doesNotMatch(s.problems[0].message, /torch\.onnx\.export/);
+});
+
+test('a PyTorch checkpoint beside a named model is its weights, with no I2F110', () => {
+  const s = setupFrom('/w/train.yaml', 'batch_size: 8\nresume_from_checkpoint: out/checkpoint-500\ni2f:\n  model: net.onnx\n');
+  assert.equal(s.model?.value, 'net.onnx');
+  assert.equal(s.weights?.value, 'out/checkpoint-500');
+  assert.deepEqual(s.problems.map((p) => p.rule), []);
 });
 
 test('treats a .safetensors checkpoint as weights, not as the model', () => {

@@ -84,11 +84,12 @@ test('recognises TensorFlow.js model.json as a model, not as a config', async ()
   }
 });
 
-test('lists a PyTorch file a config names, so it can be told how to export it', async () => {
-  const root = workspace({ 'train.yaml': 'batch_size: 8\ncheckpoint: net.pt\n', 'net.pt': '' });
+test('links a PyTorch checkpoint a config names as its weights, and the model beside it as its model', async () => {
+  const root = workspace({ 'train.yaml': 'batch_size: 8\ncheckpoint: net.pt\n', 'net.pt': '', 'net.onnx': '' });
   try {
     const scan = await discoverWorkspace(root);
-    assert.deepEqual(scan.models.map((m) => [relative(root, m.path), m.format, m.configs.length]), [['net.pt', 'pytorch', 1]]);
+    assert.deepEqual(scan.models.map((m) => [relative(root, m.path), m.format, m.configs.length]), [['net.onnx', 'onnx', 1]]);
+    assert.equal(relative(root, scan.configs[0].weights!), 'net.pt');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

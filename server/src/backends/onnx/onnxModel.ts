@@ -1,15 +1,16 @@
-// An ONNX checkpoint (or a TensorFlow.js model mapped onto the same IR) ready for analysis: loaded, checked, optionally re-weighted from a safetensors training
-// checkpoint, θ identified, and specialised to any batch size on demand (folded, every shape static).
+// An ONNX checkpoint (or a TensorFlow.js model mapped onto the same IR) ready for analysis: loaded, checked, optionally re-weighted from a training
+// checkpoint (state_dict, safetensors, Hugging Face folder), θ identified, and specialised to any batch size on demand (folded, every shape static).
 
 import { UserError } from '../../errors';
-import type { Model, Tensor } from '../../graph/ir';
+import type { Model } from '../../graph/ir';
 import { defaultOpset, sizeOf } from '../../graph/ir';
 import { inferShapes } from '../../graph/shapes';
 import { simplifyForAnalysis } from '../../graph/fold';
 import { trainableParameters } from '../../graph/parameters';
 import { checkSupport } from '../../graph/support';
 import { untieExportedParameters } from '../../graph/untie';
-import { readSafetensors } from '../../formats/safetensors';
+import { applyCheckpoint } from '../../checkpoints/applyCheckpoint';
+import { readCheckpoint } from '../../checkpoints/readCheckpoint';
 import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
 import { ExternalGraphFolder, initializerBytes } from './externalData';
@@ -41,7 +42,7 @@ export class OnnxModel {
       throw new UserError('unsupported-model', `the model has ${model.graph.inputs.length} inputs (${model.graph.inputs.map((i) => i.name).join(', ')}); the analysis needs exactly one, the batch x`, { file });
     }
     untieExportedParameters(model);
-    if (opts.weights) await applyWeights(model, opts.weights, file);
+    if (opts.weights) await applyWeights(model, opts.weights, file, opts.maxBytes);
     return OnnxModel.fromModel(file, model);
   }
 
@@ -131,27 +132,11 @@ export class OnnxModel {
   }
 }
 
-/** Replaces initialisers by name from a safetensors checkpoint (the architecture exported once, any round's weights). */
-async function applyWeights(model: Model, weightsFile: string, file: string): Promise<void> {
-  const { tensors } = await readSafetensors(weightsFile);
-  const inits = model.graph.initializers;
-  for (const [name, t] of tensors) {
-    const current = inits.get(name);
-    if (!current) {
-      const known = [...inits.keys()].filter((k) => !k.startsWith('onnx::')).slice(0, 8).join(', ');
-      throw new UserError('weights-mismatch', `checkpoint tensor '${name}' is not a parameter of ${file} (it has: ${known}${inits.size > 8 ? ', …' : ''})`, { file: weightsFile });
-    }
-    if (current.dims.length !== t.dims.length || current.dims.some((d, i) => d !== t.dims[i])) {
-      throw new UserError('weights-mismatch', `checkpoint tensor '${name}' has shape [${t.dims}] but the model's is [${current.dims}]`, { file: weightsFile });
-    }
-    inits.set(name, toFloat32(t, current));
-  }
-}
-
-function toFloat32(t: Tensor, like: Tensor): Tensor {
-  if (t.dtype === like.dtype) return t;
-  if (like.dtype === 'float32' && (t.dtype === 'float64' || t.dtype === 'float32')) {
-    return { dtype: 'float32', dims: [...t.dims], data: Float32Array.from(t.data as Float64Array) };
-  }
-  throw new UserError('weights-mismatch', `checkpoint dtype ${t.dtype} cannot replace a ${like.dtype} parameter`);
+/**
+ * Replaces θ and BatchNorm statistics from a training checkpoint (the architecture exported once, any round's
+ * weights): a state_dict `.pt`/`.bin`/`.ckpt`, a `.safetensors` file or a Hugging Face folder (checkpoints/).
+ */
+async function applyWeights(model: Model, weightsFile: string, file: string, maxBytes?: number): Promise<void> {
+  const checkpoint = await readCheckpoint(weightsFile, { maxBytes });
+  applyCheckpoint(model, checkpoint, trainableParameters(model), file);
 }

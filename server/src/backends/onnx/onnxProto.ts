@@ -2,6 +2,7 @@
 
 import type { AttributeValue, DType, Graph, Model, Node, OpsetImport, Tensor, TypedArray, ValueInfo } from '../../graph/ir';
 import { UserError } from '../../errors';
+import { allocTyped, bytesPerElement, typedFromBytes } from '../../graph/tensorBytes';
 import { HOST_LITTLE_ENDIAN, ProtoReader, ProtoWriter, WIRE_FIXED32, WIRE_LEN, WIRE_VARINT } from './protobuf';
 
 // Field numbers from onnx/onnx.proto (IR version 8). Named once here so decoder and encoder cannot disagree.
@@ -30,6 +31,9 @@ const ATTR_TYPE_NAMES: Record<number, string> = {
   9: 'TENSORS', 10: 'GRAPHS', 11: 'SPARSE_TENSOR', 12: 'SPARSE_TENSORS', 13: 'TYPE_PROTO', 14: 'TYPE_PROTOS',
 };
 
+// Element bytes ⇄ typed arrays live below every file format (graph/tensorBytes.ts); re-exported for the ONNX code.
+export { allocTyped, bytesPerElement, typedFromBytes };
+
 /** TensorProto.DataType codes of the element types the IR carries. */
 export const onnxDataType: Record<DType, number> = {
   float32: 1, uint8: 2, int8: 3, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11,
@@ -42,41 +46,6 @@ const ONNX_TYPE_NAMES: Record<number, string> = {
   15: 'COMPLEX128', 16: 'BFLOAT16', 17: 'FLOAT8E4M3FN', 18: 'FLOAT8E4M3FNUZ', 19: 'FLOAT8E5M2',
   20: 'FLOAT8E5M2FNUZ', 21: 'UINT4', 22: 'INT4',
 };
-
-export function bytesPerElement(dtype: DType): number {
-  switch (dtype) {
-    case 'float64': case 'int64': return 8;
-    case 'float32': case 'int32': return 4;
-    case 'float16': return 2;
-    default: return 1;
-  }
-}
-
-/** A zero-filled typed array of the IR's representation of `dtype`. */
-export function allocTyped(dtype: DType, n: number): TypedArray {
-  switch (dtype) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'float16': return new Uint16Array(n);
-    case 'int8': return new Int8Array(n);
-    case 'uint8': case 'bool': return new Uint8Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'int64': return new BigInt64Array(n);
-  }
-}
-
-/**
- * Copies little-endian element bytes into a fresh, aligned typed array (raw_data inside a protobuf is at an
- * arbitrary offset, so a view would be misaligned, and it would pin the whole file's buffer in memory).
- */
-export function typedFromBytes(dtype: DType, bytes: Uint8Array): TypedArray {
-  const width = bytesPerElement(dtype);
-  const out = allocTyped(dtype, bytes.length / width);
-  const dst = new Uint8Array(out.buffer);
-  if (HOST_LITTLE_ENDIAN || width === 1) dst.set(bytes);
-  else for (let i = 0; i < bytes.length; i += width) for (let k = 0; k < width; k++) dst[i + k] = bytes[i + width - 1 - k];
-  return out;
-}
 
 /** Where a tensor's bytes live when the file stores them outside (TensorProto.data_location = EXTERNAL). */
 export interface ExternalDataRef {

@@ -1,6 +1,7 @@
 // Protobuf wire format, read and written by hand: bounds-checked for hostile files, allocation-free on the hot paths.
 
 import { UserError } from '../../errors';
+import { HOST_LITTLE_ENDIAN } from '../../graph/tensorBytes';
 
 /** The wire types of a field tag (the low three bits). Groups (3, 4) are obsolete but still skipped. */
 export const WIRE_VARINT = 0;
@@ -12,8 +13,7 @@ export const WIRE_FIXED32 = 5;
 
 const TWO_32 = 4294967296;
 
-// Every machine Node ships for is little-endian, but checking once keeps raw-bytes fast paths honest elsewhere.
-export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export { HOST_LITTLE_ENDIAN };
 
 const utf8 = new TextDecoder('utf-8');
 const utf8Encoder = new TextEncoder();
