@@ -2,13 +2,14 @@
 // register the I²F commands, and turn the server's status notification into a language status item.
 
 import * as vscode from 'vscode';
-import { LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import { DidChangeConfigurationNotification, LanguageClient, TransportKind, WorkDoneProgress, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 import {
   AuditRequest, CancelAllRequest, ClearCacheRequest, Commands, ConfirmAttackRequest, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
   StatusNotification, TrustNotification, VerifyEnginesRequest,
   type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
   type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult, type VerifyEnginesResult,
 } from '../../server/src/protocol';
+import { activeInterpreter, onInterpreterChange } from './pythonInterpreter';
 import { confirmAttackInPanel, registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
 
 let client: LanguageClient | undefined;
@@ -106,6 +107,22 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     outputChannel: log,
     traceOutputChannel: log,
     initializationOptions,
+    middleware: {
+      workspace: {
+        // The server pulls `i2f` settings per resource; the Python extension's interpreter for that resource rides
+        // along (pythonExtensionInterpreter), next in line after i2f.python for the export bridge.
+        configuration: async (params, token, next) => {
+          const result = await next(params, token);
+          if (!Array.isArray(result) || !vscode.workspace.isTrusted) return result;
+          return Promise.all(result.map(async (r, i) => {
+            const item = params.items[i];
+            if (item?.section !== 'i2f' || !r || typeof r !== 'object') return r;
+            const interpreter = await activeInterpreter(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined);
+            return interpreter ? { ...r, pythonExtensionInterpreter: interpreter } : r;
+          }));
+        },
+      },
+    },
     // Hovers end with a "Verify engines" link: trusted for that one command only.
     markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
@@ -116,6 +133,9 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);
   client.onNotification(StatusNotification, (p: StatusParams) => showStatus(p));
   await client.start();
+  // Another interpreter chosen in the Python extension: the server pulls its settings again (and re-exports).
+  const change = await onInterpreterChange(() => void client?.sendNotification(DidChangeConfigurationNotification.type, { settings: null }));
+  if (change) context.subscriptions.push(change);
 }
 
 function showStatus(p: StatusParams): void {

@@ -29,6 +29,12 @@ export interface I2fSettings {
   solveBudgetSeconds: number;
   /** Engine for the products: the ONNX derivative graphs, or nested autodiff in TensorFlow.js (50–500× slower). */
   backend: 'onnx' | 'tfjs';
+  /** i2f.python: the interpreter that builds Python-defined models ('' = search: python/interpreter.ts). */
+  python: string;
+  /** Not a user setting: the Python extension's active interpreter for the resource, added by the client. */
+  pythonExtensionInterpreter: string;
+  /** Wall seconds one Python export may take. */
+  pythonTimeoutSeconds: number;
 }
 
 export const DEFAULT_SETTINGS: I2fSettings = {
@@ -44,6 +50,9 @@ export const DEFAULT_SETTINGS: I2fSettings = {
   docsBaseUrl: '',
   solveBudgetSeconds: 0,
   backend: 'onnx',
+  python: '',
+  pythonExtensionInterpreter: '',
+  pythonTimeoutSeconds: 180,
 };
 
 /** Largest batch an editor analysis runs at (the CLI's default too). */
@@ -82,6 +91,9 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     docsBaseUrl: typeof r.docsBaseUrl === 'string' && /^(https?|file):\/\//i.test(r.docsBaseUrl) ? r.docsBaseUrl : d.docsBaseUrl,
     solveBudgetSeconds: num(r.solveBudgetSeconds, d.solveBudgetSeconds, (v) => v >= 0),
     backend: r.backend === 'tfjs' ? 'tfjs' : d.backend,
+    python: typeof r.python === 'string' ? r.python.trim() : d.python,
+    pythonExtensionInterpreter: typeof r.pythonExtensionInterpreter === 'string' ? r.pythonExtensionInterpreter : d.pythonExtensionInterpreter,
+    pythonTimeoutSeconds: num(r.pythonTimeoutSeconds, d.pythonTimeoutSeconds, (v) => v >= 5),
   };
 }
 
