@@ -18,7 +18,7 @@ function sourceFiles(dir) {
   });
 }
 const engineHash = createHash('sha256');
-for (const dir of ['server/src/engine', 'server/src/graph', 'server/src/backends', 'server/src/analysis', 'server/src/config', 'server/src/formats']) {
+for (const dir of ['server/src/engine', 'server/src/graph', 'server/src/backends', 'server/src/analysis', 'server/src/config', 'server/src/formats', 'server/src/models']) {
   for (const f of sourceFiles(dir)) engineHash.update(f).update(readFileSync(f));
 }
 const engineBuild = engineHash.digest('hex').slice(0, 16);

@@ -10,11 +10,14 @@ import { AUDIT_FORMATS, AuditUsageError, runAudit, type AuditFormat } from './an
 import { FAIL_ON_VALUES, type FailOn } from './analysis/report/model';
 import { SettingsFileError } from './analysis/report/settingsFile';
 import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
+import { defaultCacheDir } from './analysis/audit';
+import { MODEL_ARGUMENT_OPTIONS, MODEL_ARGUMENT_USAGE, resolveModelArgument } from './models/modelArgument';
 
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
 
 Usage:
-  i2f analyze MODEL [--weights CHECKPOINT] [--data PATH] [--labels LIST|PATH] [--batch B]
+  i2f analyze MODEL [--dataset NAME | --input-shape C,H,W --classes K]
+                    [--weights CHECKPOINT] [--data PATH] [--labels LIST|PATH] [--batch B]
                     [--defense SPEC]… [--delta FILE.safetensors] [--damping EPS] [--spectrum K]
                     [--backend onnx|tfjs] [--cross-check] [--seed N] [--json]
   i2f audit [PATH…] [--format text|json|sarif|html] [--fail-on high|medium|low|never] [--jobs N]
@@ -23,6 +26,7 @@ Usage:
 ${ATTACK_USAGE}
 Weights (--weights): a torch.save state_dict (.pt/.pth/.bin/.ckpt), .safetensors, or a Hugging Face folder
   (config.json + weights, sharded index, checkpoint-N/); read as data, never unpickled with code.
+${MODEL_ARGUMENT_USAGE}
 
 Defences (--defense, repeatable, applied in order):
   gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
@@ -89,15 +93,20 @@ async function analyzeCommand(args: string[]): Promise<number> {
       'target-psnr': { type: 'string' },
       threads: { type: 'string' },
       provider: { type: 'string' },
+      ...MODEL_ARGUMENT_OPTIONS,
     },
   });
   if (positionals.length !== 1) throw new CliError(`analyze takes one MODEL, got ${positionals.length}`);
+  const model = await resolveModelArgument(positionals[0], {
+    dataset: values.dataset, inputShape: values['input-shape'], classes: values.classes, weights: values.weights,
+    initSeed: integer('init-seed', values['init-seed'], undefined, 0), cacheDir: defaultCacheDir(),
+  });
   const backend = values.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new CliError(`--backend '${backend}' is not available (available: onnx, tfjs)`);
   const loss = values.loss ?? 'cross-entropy';
   if (loss !== 'cross-entropy' && loss !== 'mse') throw new CliError(`--loss must be cross-entropy or mse, got '${loss}'`);
   const request: AnalyzeRequest = {
-    model: positionals[0],
+    model: model.path,
     weights: values.weights,
     data: values.data,
     labels: values.labels,
@@ -126,6 +135,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
     process.stderr.write(`\r${stage.padEnd(28)} ${(fraction * 100).toFixed(0).padStart(3)}%\x1b[K`);
   };
   const report = await analyzeModel(request, { onProgress: progress });
+  if (model.description) report.model.description = model.description;
   if (progress) process.stderr.write('\r'.padEnd(40) + '\r');
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatAnalysisText(report) + formatTokenText(report));
   if (!values.json) {

@@ -24,7 +24,9 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { readTrainingConfig } from './config/recognise';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
-import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, type DiscoveredConfig } from './workspace/discover';
+import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, needsMaterialising, type DiscoveredConfig } from './workspace/discover';
+import { materialiseModel } from './models/materialise';
+import { isUserError } from './errors';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
 import type { AnalyzeRequest } from './analysis/analyzeModel';
@@ -274,7 +276,7 @@ function stateOf(pathOrUri: string): ConfigState {
 
 /** A config that names no model adopts the only model (.onnx or tfjs model.json) in its folder, as discoverWorkspace does. */
 function adoptModel(config: DiscoveredConfig): void {
-  if (config.model) return;
+  if (config.model || config.modelRef) return;
   try {
     const here = modelsInFolderSync(dirname(config.path));
     if (here.length === 1) {
@@ -370,10 +372,25 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   const config = linkConfig(s.path, parsed);
   adoptModel(config);
   const view: ConfigView = { uri: s.uri, text, config, settings, pending: false };
-  const model = config.model;
   const wanted = s.open || s.audited;
-  if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
-  else if (!model) view.notAnalysed = 'the config names no model';
+  if (trusted && wanted && needsMaterialising(config)) {
+    // A model named by architecture (or in Python): written into the cache once, then analysed like a file.
+    try {
+      const m = await materialiseModel(config.modelRef!, { cacheDir: storagePath });
+      config.model = m.path;
+      config.modelDescription = m.description;
+    } catch (e) {
+      if (stale()) return;
+      if (!isUserError(e)) log(`internal error while writing the model of ${s.path}:\n${(e as Error)?.stack ?? e}`);
+      view.failure = isUserError(e) ? e.describe() : `internal error (please report it): ${(e as Error)?.message ?? e}`;
+    }
+    if (stale()) return;
+  }
+  const model = config.model;
+  if (view.failure) {
+    // set above: the model could not be written
+  } else if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
+  else if (!model) view.notAnalysed = config.modelRef && !wanted ? 'open the config or run "I²F: Audit workspace"' : 'the config names no model';
   else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
   else if (!isAnalysableModelFile(model)) view.notAnalysed = NOT_A_MODEL_FILE;
   else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';

@@ -94,6 +94,8 @@ export interface BatchReport {
 export interface AnalyzeReport {
   model: {
     path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo;
+    /** A model the catalogue wrote: what it is and whether it ran at initialisation (`i2f analyze resnet18 --dataset cifar10`). */
+    description?: string;
     /** Execution providers asked for, and those that could not load here (the products then ran on the CPU). */
     executionProviders?: { requested: string[]; unavailable: Record<string, string> };
   };

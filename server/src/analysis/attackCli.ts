@@ -1,6 +1,8 @@
 // `i2f attack MODEL …`: argument parsing and output for the attack command (server/src/cli.ts dispatches here).
 // Input options are those of `i2f analyze`; bad values are UserErrors (exit code 2 with a message).
 
+import { MODEL_ARGUMENT_OPTIONS, resolveModelArgument } from '../models/modelArgument';
+import { defaultCacheDir } from './audit';
 import { parseArgs } from 'node:util';
 import { UserError } from '../errors';
 import { attackModel, formatAttackText, parseSweep, type AttackRequest } from './attack';
@@ -33,9 +35,15 @@ export async function attackCommand(args: string[]): Promise<number> {
       sweep: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, loss: { type: 'string' },
       tolerance: { type: 'string' }, 'max-iterations': { type: 'string' }, threads: { type: 'string' },
       backend: { type: 'string' },
+      ...MODEL_ARGUMENT_OPTIONS,
     },
   });
   if (positionals.length !== 1) throw new UserError('bad-option', `attack takes one MODEL, got ${positionals.length}`);
+  const model = await resolveModelArgument(positionals[0], {
+    dataset: values.dataset, inputShape: values['input-shape'], classes: values.classes, weights: values.weights,
+    initSeed: num('init-seed', values['init-seed'], { int: true, min: 0 }), cacheDir: defaultCacheDir(),
+  });
+  if (model.description && !values.json) process.stderr.write(`Model: ${model.description}\n`);
   const optimizer = values.optimizer ?? 'lbfgs';
   if (optimizer !== 'lbfgs' && optimizer !== 'adam') throw new UserError('bad-option', `--optimizer must be lbfgs or adam, got '${optimizer}'`);
   const objective = values.objective ?? 'l2';
@@ -46,7 +54,7 @@ export async function attackCommand(args: string[]): Promise<number> {
   const backend = values.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new UserError('bad-option', `--backend '${backend}' is not available (available: onnx, tfjs)`);
   const request: AttackRequest = {
-    model: positionals[0],
+    model: model.path,
     weights: values.weights,
     data: values.data,
     labels: values.labels,

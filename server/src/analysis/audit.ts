@@ -8,7 +8,8 @@ import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { discoverWorkspace, modelFormatOf, type DiscoveredConfig } from '../workspace/discover';
+import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
+import { materialiseModel } from '../models/materialise';
 import { checkTrainingSetup, syntaxFinding } from '../config/rules';
 import { analysisPlan } from '../config/defences';
 import { isUserError } from '../errors';
@@ -158,8 +159,20 @@ async function auditConfig(root: string, config: DiscoveredConfig, settings: I2f
 }
 
 async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext, onProgress: (stage: string, f: number) => void): Promise<ConfigOutcome> {
-  const model = config.model;
   const base = { file: config.path, config };
+  if (needsMaterialising(config)) {
+    // A model named by architecture (or in Python): written into the cache folder, then analysed like a file.
+    try {
+      const m = await materialiseModel(config.modelRef!, { cacheDir: ctx.cacheDir ?? defaultCacheDir(), onProgress });
+      config.model = m.path;
+      config.modelDescription = m.description;
+    } catch (e) {
+      const failure = isUserError(e) ? e.describe() : `internal error (please report it): ${(e as Error)?.message ?? e}`;
+      if (!isUserError(e)) process.stderr.write(`i2f: internal error while writing the model of ${config.path}:\n${(e as Error)?.stack ?? String(e)}\n`);
+      return { ...base, status: 'failed', reason: failure, findings: findingsOf(config, settings, { failure }) };
+    }
+  }
+  const model = config.model;
   const notAnalysed = !model
     ? 'the config names no model'
     : !existsSync(model)

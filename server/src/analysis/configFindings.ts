@@ -1,6 +1,7 @@
 // Findings for one training config: the cheap rules (instant) plus the I²F leakage analysis of the model it
 // names, under the defence its keys configure. The CLI audit and the language server both report these.
 
+import { AT_INITIALISATION } from '../models/materialise';
 import { existsSync } from 'node:fs';
 import { dirname, extname, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
@@ -116,7 +117,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
   const request = analyzeRequestFor(config, settings);
   if (!request) return { config: config.path, findings };
   const plan = analysisPlan(config.setup);
-  const anchor = primaryField(plan, config.setup.model);
+  const anchor = primaryField(plan, config.setup.model ?? config.setup.architecture);
   const batch = request.batch!;
   const targetPsnr = request.targetPsnr!;
   try {
@@ -134,7 +135,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
 export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport, settings: Pick<ConfigAnalysisSettings, 'maxBatch' | 'targetPsnr'>): Finding {
   const plan = analysisPlan(config.setup);
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
-  return leakageFinding(config, plan, report, primaryField(plan, config.setup.model), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
+  return leakageFinding(config, plan, report, primaryField(plan, config.setup.model ?? config.setup.architecture), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
 }
 
 /** Why a config's model is not analysed when its path is neither an .onnx file nor a TensorFlow.js .json. */
@@ -148,8 +149,8 @@ export function notAModelFinding(config: DiscoveredConfig, model: string): Findi
 /** I2F002 on the model line: the model could not be loaded or analysed. */
 export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
   const setup = config.setup;
-  const anchor = primaryField(analysisPlan(setup), setup.model);
-  const range = setup.model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const anchor = primaryField(analysisPlan(setup), setup.model ?? setup.architecture);
+  const range = (setup.model ?? setup.architecture)?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: ANALYSIS_FAILED_RULE.code,
     severity: 'error',
@@ -157,7 +158,7 @@ export function analysisFailedFinding(config: DiscoveredConfig, description: str
     file: config.path,
     range,
     documentation: ANALYSIS_FAILED_RULE.documentation,
-    key: setup.model?.key,
+    key: (setup.model ?? setup.architecture)?.key,
   };
 }
 
@@ -224,6 +225,7 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   }
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
+  if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
   const tn = b.tokens?.noiseForTarget;
   if (b.tokens) {
     // Text is graded on tokens, so the advice is the noise that brings them below the medium threshold.

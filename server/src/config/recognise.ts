@@ -7,6 +7,8 @@ import { parseJsonConfig } from './jsonConfig';
 import { parseTomlConfig } from './tomlConfig';
 import { parseYamlConfig } from './yamlConfig';
 import { RULES } from './ruleCatalog';
+import { recogniseModelReference } from './modelReference';
+import { findArchitecture } from '../models/catalogue';
 import type {
   ConfigField,
   ConfigFlavour,
@@ -286,8 +288,9 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   // architecture, `model_name_or_path: bert-base-uncased` a hub id); a .safetensors "checkpoint" is weights.
   const pathCandidates = (name: 'model' | 'weights' | 'samples'): Candidate[] =>
     (candidates.get(name) ?? []).filter((c) => {
-      if (c.priority === 0) return true;
       const v = c.entry.value;
+      // `i2f: model: resnet18` names an architecture (modelReference.ts), not a file called resnet18.
+      if (c.priority === 0) return !(name === 'model' && typeof v === 'string' && !/[\\/]|\.[a-z0-9]+$/i.test(v) && findArchitecture(v));
       if (typeof v !== 'string') return false;
       if (c.entry.interpolation && !c.entry.interpolation.resolved) return /\.[a-z0-9]+$/i.test(c.entry.interpolation.expression);
       const ext = extname(v).toLowerCase();
@@ -377,6 +380,7 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     });
   }
   setup.samples = takePath('samples');
+  recognised += recogniseModelReference(tree, setup);
 
   if (recognised === 0) return null;
   for (const k of Object.keys(setup) as (keyof TrainingSetup)[]) if (setup[k] === undefined) delete setup[k];

@@ -94,6 +94,13 @@ export interface TrainingSetup {
   numSampledClients?: ConfigField<number>;
 
   model?: PathField;
+  /** A model named by architecture (`model: resnet18`, FedML's `model: cnn`), when no model file is named. */
+  architecture?: ConfigField<string>;
+  /** The dataset trained on (`dataset: cifar10`): an architecture's input shape and class count come from it. */
+  dataset?: ConfigField<string>;
+  /** Explicit sizes for an architecture (`i2f: input-shape: [3, 32, 32]`, `num_classes: 10`). */
+  inputShape?: ConfigField<number[]>;
+  classes?: ConfigField<number>;
   weights?: PathField;
   samples?: PathField;
   targetPsnr?: ConfigField<number>;

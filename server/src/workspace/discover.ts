@@ -5,6 +5,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { ConfigSyntaxError } from '../config/keyTree';
 import { PYTORCH_EXTENSIONS, readTrainingConfig } from '../config/recognise';
 import type { TrainingSetup } from '../config/trainingSetup';
+import type { ModelRef } from '../models/modelRef';
 
 export type ModelFormat = 'onnx' | 'tfjs' | 'pytorch';
 
@@ -19,8 +20,15 @@ export interface DiscoveredModel {
 export interface DiscoveredConfig {
   path: string;
   setup: TrainingSetup;
-  /** Absolute paths; the model may be missing on disk (the config's I2F107 finding says so). */
+  /**
+   * Absolute paths; the model may be missing on disk (the config's I2F107 finding says so). For a model named by
+   * architecture or in Python (`modelRef`), `model` is unset until materialiseModel has written it into the cache.
+   */
   model?: string;
+  /** How the config names its model: a file (then `model` is that path), an architecture, or a Python factory. */
+  modelRef?: ModelRef;
+  /** For a materialised model: what it is, for reports ("resnet18 (torchvision.models.resnet18) for cifar10: …"). */
+  modelDescription?: string;
   weights?: string;
   samples?: string;
   /** 'config': the config names it; 'same-folder': the config names none and its folder holds exactly one model. */
@@ -140,7 +148,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
 
   // A config that names no model adopts the only model in its own folder: the common "one experiment, one folder" layout.
   for (const c of configs) {
-    if (c.model) continue;
+    if (c.model || c.modelRef) continue;
     const here = [...modelFiles.keys()].filter((m) => dirname(m) === dirname(c.path));
     if (here.length === 1) {
       c.model = here[0];
@@ -170,14 +178,36 @@ export function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig
   const model = local(setup.model);
   const weights = local(setup.weights);
   const samples = local(setup.samples);
+  const modelRef = modelRefOf(path, setup, model);
   return {
     path,
     setup,
     ...(model ? { model } : {}),
+    ...(modelRef ? { modelRef } : {}),
     ...(weights ? { weights } : {}),
     ...(samples ? { samples } : {}),
-    modelSource: model ? 'config' : 'none',
+    modelSource: modelRef ? 'config' : 'none',
   };
+}
+
+/** A model file wins; else an architecture with the sizes the config gives. */
+function modelRefOf(_path: string, setup: TrainingSetup, model: string | undefined): ModelRef | undefined {
+  if (model) return { kind: 'file', path: model };
+  if (setup.architecture) {
+    return {
+      kind: 'catalogue',
+      name: setup.architecture.value,
+      ...(setup.dataset ? { dataset: setup.dataset.value } : {}),
+      ...(setup.inputShape ? { inputShape: setup.inputShape.value } : {}),
+      ...(setup.classes ? { classes: setup.classes.value } : {}),
+    };
+  }
+  return undefined;
+}
+
+/** Whether the config names a model that must be materialised (an architecture, a Python factory) before analysis. */
+export function needsMaterialising(config: DiscoveredConfig): boolean {
+  return !!config.modelRef && config.modelRef.kind !== 'file' && !config.model;
 }
 
 export function modelFormatOf(path: string): ModelFormat {
