@@ -45,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
+  // `i2f audit --help` and friends: the usage on stdout and success, as every CLI answers a request for help.
+  if (['analyze', 'audit', 'attack'].includes(command) && rest.some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (command === 'analyze') return analyzeCommand(rest);
   if (command === 'audit') return auditCommand(rest);
   if (command === 'attack') return attackCommand(rest);

@@ -194,7 +194,9 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       await editor.locator('.view-line', { hasText: `noise-multiplier = ${value}` }).waitFor();
       // The finding improves: no longer high; the predicted PSNR is the 15 dB target (medium between 12 and 20 dB).
       await editor.locator('.squiggly-error').waitFor({ state: 'detached', timeout: 30_000 });
-      const text = await problemText(page, new RegExp(`std=${value.replace('.', '\\.')}`), 30_000);
+      // The example's attacker observes the aggregate: std σ·C on one client's share (C = 10).
+      const std = String(Number((Number(value) * 10).toPrecision(4)));
+      const text = await problemText(page, new RegExp(`std=${std.replace('.', '\\.')}\\b`), 30_000);
       assert.match(text, /Leakage risk (MEDIUM|LOW)/);
       const psnr = Number(text.match(/PSNR (-?[\d.]+) dB/)![1]);
       assert.ok(psnr <= 15 && psnr > 14, `PSNR at the target after the fix: ${psnr}`);

@@ -52,7 +52,7 @@ test('hover, inlay hints and code lenses show the analysis of the open config', 
 
     const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 21, character: 3 } })) as Hover;
     const text = (hover.contents as { value: string }).value;
-    for (const part of ['noise-multiplier', 'risk LOW', 'Predicted PSNR', 'Predicted RMSE', 'Lower bound', 'Gaussian std on the shared gradient | 0.3', 'ε (damping) | 0', 'Solver | cg', 'relative residual', 'Most exposed sample', 'Analysed 20']) {
+    for (const part of ['noise-multiplier', 'risk LOW', 'Predicted PSNR', 'Predicted RMSE', 'Lower bound', 'Gaussian std on the shared gradient | 3 ', 'Attacker:** an observer of the aggregate', 'ε (damping) | 0', 'Solver | cg', 'relative residual', 'Most exposed sample', 'Analysed 20']) {
       assert.ok(text.includes(part), `hover has '${part}':\n${text}`);
     }
     const none = await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 1, character: 2 } });
@@ -88,7 +88,8 @@ test('a noise-only edit is answered from the cached noise response, and the quic
     const weak = original.replace('noise-multiplier = 0.3', 'noise-multiplier = 0.0001');
     const t0 = performance.now();
     s.change(uri, 2, weak);
-    const rescaled = await s.waitForDiagnostics(uri, (d) => /std=1e-4|std=0\.0001/.test(leakage(d)?.message ?? ''), 5_000);
+    // The example names its attacker (an observer of the aggregate): σ·C = 0.0001·10 on one client's share.
+    const rescaled = await s.waitForDiagnostics(uri, (d) => /std=0\.001\b/.test(leakage(d)?.message ?? ''), 5_000);
     const ms = performance.now() - t0;
     assert.ok(ms < 1_000, `noise-only edit answered in ${ms.toFixed(0)} ms`);
     const f = leakage(rescaled)!;
@@ -113,7 +114,8 @@ test('a noise-only edit is answered from the cached noise response, and the quic
     // Only the value changed: every other byte of the file (comments, spacing, other keys) is as it was.
     assert.equal(fixed.replace(/noise-multiplier = [\d.]+/, 'X'), weak.replace(/noise-multiplier = [\d.]+/, 'X'));
     s.change(uri, 3, fixed);
-    const done = await s.waitForDiagnostics(uri, (d) => (leakage(d)?.message ?? '').includes(`std=${fixed.match(/noise-multiplier = ([\d.]+)/)![1]}`), 5_000);
+    const sigma = Number(fixed.match(/noise-multiplier = ([\d.]+)/)![1]);
+    const done = await s.waitForDiagnostics(uri, (d) => new RegExp(`std=${Number((sigma * 10).toPrecision(4))}\\b`).test(leakage(d)?.message ?? ''), 5_000);
     const psnr = (leakage(done)!.data as { psnr: number }).psnr;
     assert.ok(psnr <= 15 + 1e-6 && psnr > 14, `the fixed noise brings the PSNR to the target, got ${psnr}`);
     const noMore = (await s.connection.sendRequest('textDocument/codeAction', {

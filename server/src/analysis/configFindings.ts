@@ -3,10 +3,12 @@
 
 import { AT_INITIALISATION } from '../models/materialise';
 import { existsSync } from 'node:fs';
-import { dirname, extname, relative } from 'node:path';
+import { dirname, extname, relative, sep } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { Range } from '../config/keyTree';
 import type { DiscoveredConfig } from '../workspace/discover';
-import { analysisPlan, type AnalysisPlan } from '../config/defences';
+import { analysisPlan, shownSpec, type AnalysisPlan } from '../config/defences';
+import { describeAttacker } from '../config/threatModel';
 import { checkTrainingSetup, type RuleFinding } from '../config/rules';
 import type { ConfigField } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
@@ -126,7 +128,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
     return { config: config.path, findings, report };
   } catch (e) {
     if (!isUserError(e)) throw e;
-    findings.push(analysisFailedFinding(config, e.describe()));
+    findings.push(analysisFailedFinding(config, withoutAbsolutePaths(e.describe(), dirname(config.path))));
     return { config: config.path, findings };
   }
 }
@@ -136,6 +138,17 @@ export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport
   const plan = analysisPlan(config.setup);
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
   return leakageFinding(config, plan, report, primaryField(plan, config.setup.model ?? config.setup.architecture), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
+}
+
+/**
+ * An error's text with the config's folder written as './' and the temporary folder as '<temp>': findings travel
+ * (SARIF, CI logs, a colleague's editor) and a machine's absolute paths in them mean nothing there.
+ */
+export function withoutAbsolutePaths(text: string, configDir: string): string {
+  const escape = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text
+    .replace(new RegExp(escape(configDir.endsWith(sep) ? configDir : configDir + sep), 'g'), `.${sep}`)
+    .replace(new RegExp(escape(tmpdir()) + `\\${sep}[^\\s:'"]*`, 'g'), '<temp>');
 }
 
 /** Why a config's model is not analysed when its path is neither an .onnx file nor a TensorFlow.js .json. */
@@ -165,6 +178,12 @@ export function analysisFailedFinding(config: DiscoveredConfig, description: str
 /** The line that decides the risk: the first defence key, else the batch size, else the model path. */
 function primaryField(plan: AnalysisPlan, modelField?: ConfigField<string>): ConfigField<unknown> | undefined {
   return plan.defences[0]?.fields[0] ?? plan.relative[0]?.fields[0] ?? plan.batchFields[0] ?? modelField;
+}
+
+/** "Attacker: the curious server, which … (the strongest attacker this config allows)." */
+export function threatSentence(plan: AnalysisPlan): string {
+  const who = describeAttacker(plan.threat.chosen);
+  return `Attacker: ${who.charAt(0).toUpperCase()}${who.slice(1)} (${plan.threat.reason}).`;
 }
 
 export function worstBatch(report: AnalyzeReport): BatchReport {
@@ -210,7 +229,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const b = worstBatch(report);
   const psnr = expectedPsnr(b);
   const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
-  const defence = plan.defences.length ? plan.defences.map((d) => d.spec).join(' then ') : 'no defence';
+  const noiseInCode = config.setup.noiseInCode ? ' (noise set in code: add it to the i2f: section to analyse it)' : '';
+  const defence = (plan.defences.length ? plan.defences.map((d) => shownSpec(d.spec)).join(' then ') : 'no defence') + noiseInCode;
   const parts: string[] = [];
   if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
     parts.push(`Leakage risk UNCERTAIN: the model's products are not finite (λmax ${fmt(b.lambdaMax)}, gradient norm ${fmt(b.gradientNorm)}; NaN or ∞ in the weights or inputs?), so no number can be trusted (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations).`);
@@ -223,6 +243,7 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   } else {
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
   }
+  parts.push(threatSentence(plan));
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
@@ -238,6 +259,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
     const n = b.noiseForTarget;
     parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
   }
+  const unseen = plan.threat.others.flatMap((v) => v.defences).filter((d, i, all) => !plan.defences.includes(d) && all.indexOf(d) === i);
+  if (unseen.length) parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).`);
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: LEAKAGE_RULE.code,

@@ -11,6 +11,7 @@ import {
   type Range,
   type ScalarValue,
 } from './keyTree';
+import { resolveFileVariables } from './placeholders';
 
 export function parseJsonConfig(file: string, text: string): ParseOutcome {
   const lines = new LineIndex(text);
@@ -32,6 +33,7 @@ export function parseJsonConfig(file: string, text: string): ParseOutcome {
     }
     const entries: ConfigEntry[] = [];
     if (root) walk(root, [], undefined, 0, lines, entries);
+    resolveFileVariables(entries);
     return { kind: 'tree', tree: { file, format: 'json', entries } };
   } catch (e) {
     const message = e instanceof TooBig ? e.message : `JSON could not be read: ${(e as Error).message}`;

@@ -1,7 +1,7 @@
 // Turns a parsed config's key tree into a TrainingSetup: which keys mean σ, C, B, pruning, the model, across tools and spellings.
 
 import { existsSync } from 'node:fs';
-import { dirname, extname, basename, isAbsolute, resolve } from 'node:path';
+import { dirname, extname, basename, isAbsolute, relative, resolve } from 'node:path';
 import { normaliseKey, type ConfigEntry, type ConfigSyntaxError, type ConfigTree, type ParseOutcome } from './keyTree';
 import { parseJsonConfig } from './jsonConfig';
 import { parseTomlConfig } from './tomlConfig';
@@ -9,10 +9,13 @@ import { parseYamlConfig } from './yamlConfig';
 import { RULES } from './ruleCatalog';
 import { recogniseModelReference } from './modelReference';
 import { findArchitecture } from '../models/catalogue';
+import { placeholderOf } from './placeholders';
 import type {
+  CentralDp,
   ConfigField,
   ConfigFlavour,
   ConfigProblem,
+  DefenceSite,
   PathField,
   TrainingSetup,
   UnmodelledDefence,
@@ -72,7 +75,8 @@ type FieldName =
   | 'model'
   | 'weights'
   | 'samples'
-  | 'targetPsnr';
+  | 'targetPsnr'
+  | 'attacker';
 
 /** How a value must look: the check that turns "high" or -1 into a located finding instead of a wrong analysis. */
 type ValueKind = 'nonNegative' | 'positive' | 'count' | 'bits' | 'fraction' | 'percent' | 'probability' | 'number' | 'bool' | 'text' | 'path';
@@ -87,6 +91,8 @@ interface KeyRule {
    * that says privacy / DP / noise (or quantisation for `bits`), or at the top level of the file.
    */
   context?: RegExp;
+  /** Only inside the `i2f:` section (our own settings). */
+  i2fOnly?: boolean;
 }
 
 const DP_CONTEXT = /(^|_)(privacy|private|dp|dp_args|differential_privacy|noise|defen[cs]e|opacus|i2f)(_|$)/;
@@ -99,7 +105,7 @@ const KEY_RULES: KeyRule[] = [
   { field: 'noiseMultiplier', names: ['sigma', 'noise_scale_sigma'], kind: 'nonNegative', context: DP_CONTEXT },
   {
     field: 'clippingNorm',
-    names: ['max_grad_norm', 'max_per_sample_grad_norm', 'l2_norm_clip', 'clipping_norm', 'clip_norm', 'clipping_threshold', 'dp_clip_norm', 'l2_clip'],
+    names: ['max_grad_norm', 'max_per_sample_grad_norm', 'l2_norm_clip', 'clipping_norm', 'clip_norm', 'clipping_threshold', 'dp_clip_norm', 'l2_clip', 'clipping_value'],
     kind: 'positive',
   },
   { field: 'clippingNorm', names: ['clip', 'max_norm', 'clipping'], kind: 'positive', context: DP_CONTEXT },
@@ -129,14 +135,16 @@ const KEY_RULES: KeyRule[] = [
   { field: 'dpEnabled', names: ['enabled', 'enable', 'dp'], kind: 'bool', context: DP_CONTEXT },
   { field: 'dpDisabled', names: ['disable_dp', 'no_dp'], kind: 'bool' },
   { field: 'dpSolutionType', names: ['dp_solution_type'], kind: 'text' },
+  // FedML's own test script spells it `--dp_type`; its runtime reads only `dp_solution_type` (said as I2F119).
+  { field: 'dpSolutionType', names: ['dp_type'], kind: 'text', context: DP_CONTEXT },
   { field: 'dpMechanism', names: ['mechanism_type', 'dp_mechanism'], kind: 'text', context: DP_CONTEXT },
   { field: 'dpSensitivity', names: ['sensitivity', 'l2_sensitivity'], kind: 'positive', context: DP_CONTEXT },
   { field: 'targetEpsilon', names: ['target_epsilon', 'dp_epsilon', 'privacy_budget'], kind: 'positive' },
   { field: 'targetEpsilon', names: ['epsilon', 'eps'], kind: 'positive', context: DP_CONTEXT },
   { field: 'targetDelta', names: ['target_delta', 'dp_delta'], kind: 'probability' },
   { field: 'targetDelta', names: ['delta'], kind: 'probability', context: DP_CONTEXT },
-  { field: 'datasetSize', names: ['dataset_size', 'train_size', 'num_train_samples', 'num_train_examples', 'n_train', 'train_samples', 'num_examples', 'sample_size'], kind: 'count' },
-  { field: 'numSampledClients', names: ['num_sampled_clients', 'client_num_per_round', 'clients_per_round', 'num_clients_per_round', 'min_fit_clients'], kind: 'count' },
+  { field: 'datasetSize', names: ['dataset_size', 'train_size', 'num_train_samples', 'num_train_examples', 'n_train', 'train_samples', 'num_examples', 'sample_size', 'examples_per_user'], kind: 'count' },
+  { field: 'numSampledClients', names: ['num_sampled_clients', 'client_num_per_round', 'clients_per_round', 'num_clients_per_round', 'min_fit_clients', 'users_per_round'], kind: 'count' },
   {
     field: 'model',
     names: ['model', 'model_path', 'model_file', 'model_filename', 'onnx', 'onnx_model', 'onnx_path', 'onnx_file', 'model_name_or_path', 'pretrained_model', 'checkpoint', 'checkpoint_path', 'ckpt', 'ckpt_path', 'init_checkpoint', 'resume_from_checkpoint', 'tfjs_model'],
@@ -145,7 +153,27 @@ const KEY_RULES: KeyRule[] = [
   { field: 'weights', names: ['weights', 'weights_path', 'weights_file', 'state_dict', 'state_dict_path'], kind: 'path' },
   { field: 'samples', names: ['samples', 'samples_path', 'samples_dir', 'sample_dir', 'sample_path'], kind: 'path' },
   { field: 'targetPsnr', names: ['target_psnr'], kind: 'number' },
+  { field: 'attacker', names: ['attacker', 'threat_model'], kind: 'text', i2fOnly: true },
 ];
+
+/**
+ * Groups that say which side runs what they hold (FLSim's `client` / `server` / `reducer` privacy_setting,
+ * `private_client_config` / `private_reducer_config`): DP keys are read by scope, not by name alone.
+ */
+const SERVER_SCOPE = /^(server|server_config|reducer|private_reducer_config|aggregator|central|central_dp|server_privacy)$/;
+const CLIENT_SCOPE = /^(client|client_config|private_client_config|local_dp|client_privacy)$/;
+/** The DP settings that belong to one side. */
+const SCOPED_FIELDS = new Set<FieldName>(['noiseMultiplier', 'clippingNorm', 'noiseStd', 'targetDelta', 'targetEpsilon']);
+/** Keys and values that say updates are securely aggregated (the server sees only their sum). */
+const SECURE_AGGREGATION_KEYS = new Set(['num_shares', 'reconstruction_threshold', 'secure_aggregation', 'secagg', 'use_secagg', 'enable_secagg', 'secure_agg']);
+
+function siteOf(ancestors: string[]): DefenceSite | undefined {
+  for (let i = ancestors.length - 1; i >= 0; i--) {
+    if (SERVER_SCOPE.test(ancestors[i])) return 'server';
+    if (CLIENT_SCOPE.test(ancestors[i])) return 'client';
+  }
+  return undefined;
+}
 
 const RULE_BY_NAME = new Map<string, KeyRule[]>();
 for (const rule of KEY_RULES) for (const n of rule.names) RULE_BY_NAME.set(n, [...(RULE_BY_NAME.get(n) ?? []), rule]);
@@ -222,9 +250,19 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   for (const filter of nvflareFilters(tree)) {
     recognised++;
     for (const a of filter.args.values()) filterArgs.add(a);
+    // Only a client's task_result_filters act on the update before it leaves; the server's filters run after it
+    // has received the update, and task_data_filters act on what the client receives.
+    if (filter.notOnUpdate) {
+      problems.push({ rule: RULES.filterNotOnUpdate.code, message: `${filter.className} ${filter.notOnUpdate}: it does not protect the client's update from the server, so it is not analysed as a defence.`, range: filter.pathEntry.valueRange, key: filter.pathEntry.path.join('.') });
+      continue;
+    }
     const arg = (name: string, kind: ValueKind, fallback: number): ConfigField<number> | undefined => {
       const e = filter.args.get(name);
       if (!e) return field({ ...filter.pathEntry }, fallback); // the default applies: point at the filter's path line
+      if (e.interpolation && !e.interpolation.resolved) {
+        problem(e, RULES.unresolvedReference, `${e.interpolation.expression} is not resolved here (${e.interpolation.reason}); the filter's noise is unknown.`);
+        return undefined;
+      }
       const v = checkValue(e, kind, problem);
       return v === undefined ? undefined : field(e, v as number);
     };
@@ -232,6 +270,10 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
       const sigma0 = arg('sigma0', 'nonNegative', NVFLARE_DEFAULTS.GaussianPrivacy.sigma0);
       const maxPercentile = arg('max_percentile', 'percent', NVFLARE_DEFAULTS.GaussianPrivacy.max_percentile);
       if (sigma0) setup.relativeNoise = { sigma0, ...(maxPercentile ? { maxPercentile } : {}) };
+      if (sigma0 && sigma0.value === 0) {
+        const via = sigma0.interpolatedFrom ? ` (${sigma0.interpolatedFrom} is ${sigma0.value} in this file)` : '';
+        problems.push({ rule: RULES.filterAddsNoNoise.code, message: `GaussianPrivacy's sigma0 is 0${via}: the filter adds no noise, and the update leaves the client exact.`, range: sigma0.valueRange, key: sigma0.key });
+      }
     } else if (filter.className === 'PercentilePrivacy') {
       const percentile = arg('percentile', 'percent', NVFLARE_DEFAULTS.PercentilePrivacy.percentile);
       // Only updates above the percentile of |Δ| are shared: the rest are zeroed, i.e. pruning at that quantile.
@@ -256,7 +298,13 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   const lastOf = new Map<string, ConfigEntry>();
   for (const entry of tree.entries) lastOf.set(entry.path.join('\u0000'), entry);
   const candidates = new Map<FieldName, Candidate[]>();
+  /** DP settings in a server scope (FLSim's server / reducer privacy_setting). */
+  const serverCandidates = new Map<FieldName, Candidate[]>();
   for (const entry of tree.entries) {
+    const leaf = normaliseKey(entry.path[entry.path.length - 1]);
+    if (SECURE_AGGREGATION_KEYS.has(leaf) || (typeof entry.value === 'string' && /(^|_)secagg(_|$)/i.test(entry.value))) {
+      if (entry.value !== false && entry.value !== 0 && !setup.secureAggregation) setup.secureAggregation = field(entry, entry.value);
+    }
     if (filterArgs.has(entry)) continue;
     const later = lastOf.get(entry.path.join('\u0000'))!;
     if (later !== entry) {
@@ -271,16 +319,19 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     if (!rules) continue;
     const ancestors = entry.path.slice(0, -1).map(normaliseKey);
     const inI2f = ancestors.includes('i2f');
+    const site = siteOf(ancestors);
     for (const rule of rules) {
+      if (rule.i2fOnly && !inI2f) continue;
       const topLevelAllowed = entry.path.length === 1 && hasStrongKey;
       if (rule.context && !inI2f && !topLevelAllowed && !ancestors.some((a) => rule.context!.test(a))) continue;
       const evalLike = ancestors.some((a) => EVAL_SEGMENT.test(a)) || EVAL_SEGMENT.test(name);
       const priority = inI2f ? 0 : evalLike ? 2 : 1;
       // An eval-only batch size says nothing about the gradients clients share.
       if (evalLike && rule.field === 'batchSize') continue;
-      const list = candidates.get(rule.field) ?? [];
+      const pool = site === 'server' && !inI2f && SCOPED_FIELDS.has(rule.field) ? serverCandidates : candidates;
+      const list = pool.get(rule.field) ?? [];
       list.push({ entry, rule, priority });
-      candidates.set(rule.field, list);
+      pool.set(rule.field, list);
     }
   }
 
@@ -307,18 +358,26 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   candidates.set('samples', pathCandidates('samples'));
 
   // By priority, then by how specific the key name is (`noise_multiplier` before `sigma`), then file order.
-  const pick = (name: FieldName): Candidate[] =>
-    [...(candidates.get(name) ?? [])].sort((a, b) => a.priority - b.priority || KEY_RULES.indexOf(a.rule) - KEY_RULES.indexOf(b.rule));
+  const pick = (name: FieldName, pool = candidates): Candidate[] =>
+    [...(pool.get(name) ?? [])].sort((a, b) => a.priority - b.priority || KEY_RULES.indexOf(a.rule) - KEY_RULES.indexOf(b.rule));
 
   /** The first usable candidate by priority; the ones before it that failed their check were already reported. */
-  const take = <T>(name: FieldName): ConfigField<T> | undefined => {
-    for (const c of pick(name)) {
+  const take = <T>(name: FieldName, pool = candidates): ConfigField<T> | undefined => {
+    for (const c of pick(name, pool)) {
       recognised++;
       const { entry, rule } = c;
       if (entry.interpolation && !entry.interpolation.resolved) {
         problem(entry, RULES.unresolvedReference, `${entry.interpolation.expression} is not resolved here (${entry.interpolation.reason}); set the value in this file to have it checked.`);
         continue;
       }
+      // "auto", $ENV: the training tool fills these in; unknown here, never a type error.
+      const placeholder = placeholderOf(entry.value);
+      if (placeholder && rule.kind !== 'path' && rule.kind !== 'text') {
+        problem(entry, RULES.runTimeValue, `'${entry.path[entry.path.length - 1]}' is not known from this file: ${placeholder.reason}. Set the number in an i2f: section to have it analysed.`);
+        continue;
+      }
+      // A clipping norm of infinity (FLSim's "inf", FedML's float('inf')) switches clipping off: no clipping, no finding.
+      if (name === 'clippingNorm' && /^\s*[+]?(inf|infinity|\.inf)\s*$/i.test(String(entry.value))) continue;
       const v = checkValue(entry, rule.kind, problem);
       if (v !== undefined) return field(entry, v as T);
     }
@@ -336,7 +395,9 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
       const what = name === 'model' ? 'Model file' : name === 'weights' ? 'Weights file' : 'Samples path';
       problems.push({
         rule: RULES.missingModel.code,
-        message: `${what} '${f.value}' not found (looked for ${resolved}); paths are relative to the config file's folder.`,
+        // Said relative to the config (an absolute path only when the config wrote one): a checkout's or a temporary
+        // folder's absolute path means nothing to whoever reads the finding elsewhere.
+        message: `${what} '${f.value}' not found (looked for ${isAbsolute(expanded) ? expanded : relative(dir, resolved) || '.'} from the config's folder); paths are relative to the config file's folder.`,
         range: f.valueRange,
         key: f.key,
       });
@@ -346,10 +407,31 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
 
   setup.noiseMultiplier = take<number>('noiseMultiplier');
   setup.clippingNorm = take<number>('clippingNorm');
-  if (setup.clippingNorm) {
-    setup.clippingScope = flavour === 'huggingface' ? 'per-batch' : flavour === 'flower' || flavour === 'fedml' ? 'per-update' : 'per-example';
-  }
   setup.noiseStd = take<number>('noiseStd');
+  // Server-scoped DP: central DP beside the client's own, or the only DP in the file (then added by the server).
+  const central: CentralDp = {
+    noiseMultiplier: take<number>('noiseMultiplier', serverCandidates),
+    clippingNorm: take<number>('clippingNorm', serverCandidates),
+    targetDelta: take<number>('targetDelta', serverCandidates),
+  };
+  const noiseStdOnServer = take<number>('noiseStd', serverCandidates);
+  take<number>('targetEpsilon', serverCandidates);
+  const hasCentral = central.noiseMultiplier || central.clippingNorm || noiseStdOnServer;
+  if (hasCentral && !setup.noiseMultiplier && !setup.clippingNorm && !setup.noiseStd) {
+    setup.noiseMultiplier = central.noiseMultiplier;
+    setup.clippingNorm = central.clippingNorm;
+    setup.noiseStd = noiseStdOnServer;
+    setup.dpSite = 'server';
+    if (central.targetDelta) setup.targetDelta = central.targetDelta;
+  } else if (hasCentral) {
+    setup.centralDp = central;
+  }
+  // Flower's DP wrappers (…ClientSideFixedClipping / …ServerSideFixedClipping) add the noise on the server.
+  if (flavour === 'flower' && setup.noiseMultiplier) setup.dpSite = 'server';
+  if (setup.clippingNorm) {
+    setup.clippingScope =
+      flavour === 'huggingface' ? 'per-batch' : flavour === 'flower' || flavour === 'fedml' || setup.dpSite === 'server' ? 'per-update' : 'per-example';
+  }
   setup.batchSize = take<number>('batchSize');
   setup.gradientAccumulationSteps = take<number>('gradientAccumulationSteps');
   setup.microbatches = take<number>('microbatches');
@@ -360,13 +442,33 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   const disabled = take<boolean>('dpDisabled');
   if (!setup.dpEnabled && disabled) setup.dpEnabled = { ...disabled, value: !disabled.value };
   setup.dpSolutionType = take<string>('dpSolutionType');
+  if (setup.dpSolutionType && normaliseKey(setup.dpSolutionType.path.at(-1)!) === 'dp_type' && flavour === 'fedml') {
+    problems.push({
+      rule: RULES.keyNotRead.code,
+      message: `FedML's DP reads 'dp_solution_type', not 'dp_type' (only FedML's own test script takes --dp_type): with enable_dp true and no dp_solution_type, FedML cannot set up DP. Read here as dp_solution_type = ${setup.dpSolutionType.value}; rename the key.`,
+      range: setup.dpSolutionType.keyRange,
+      key: setup.dpSolutionType.key,
+    });
+  }
+  const solution = setup.dpSolutionType?.value.toLowerCase();
+  if (flavour === 'fedml' && (solution === 'cdp' || solution === 'dp_clip')) setup.dpSite = 'server';
   setup.dpMechanism = take<string>('dpMechanism');
   setup.dpSensitivity = take<number>('dpSensitivity');
   setup.targetEpsilon = take<number>('targetEpsilon');
-  setup.targetDelta = take<number>('targetDelta');
+  setup.targetDelta ??= take<number>('targetDelta');
   setup.datasetSize = take<number>('datasetSize');
   setup.numSampledClients = take<number>('numSampledClients');
   setup.targetPsnr = take<number>('targetPsnr');
+  setup.attacker = take<string>('attacker');
+  if (setup.attacker && !/^(server|aggregate|eavesdropper)$/.test(setup.attacker.value)) {
+    problems.push({ rule: RULES.invalidValue.code, message: `'attacker' should be server, aggregate or eavesdropper, not '${setup.attacker.value}'.`, range: setup.attacker.valueRange, key: setup.attacker.key });
+    delete setup.attacker;
+  }
+  // A Flower app reads its pyproject's values in code; DP keys without a noise multiplier mean the code sets it.
+  if (flavour === 'flower' && !setup.noiseMultiplier && !setup.noiseStd && !setup.targetEpsilon) {
+    const dpKey = setup.clippingNorm ?? setup.targetDelta;
+    if (dpKey) setup.noiseInCode = dpKey;
+  }
   setup.model = takePath('model');
   setup.weights = takePath('weights');
   // A checkpoint named where the model goes, and no model named: the checkpoint holds weights, not the architecture.
@@ -443,11 +545,15 @@ interface NvflareFilter {
   className: string;
   pathEntry: ConfigEntry;
   args: Map<string, ConfigEntry>;
+  /** Set when the filter does not act on the client's outgoing update: why, said to the user. */
+  notOnUpdate?: string;
 }
 
 /** `{ "path": "nvflare....GaussianPrivacy", "args": {…} }` objects anywhere in the file (also `"name"` in newer configs). */
 function nvflareFilters(tree: ConfigTree): NvflareFilter[] {
   const filters: NvflareFilter[] = [];
+  // config_fed_server.* (or a file with server workflows) is the server's: its filters run after receipt.
+  const serverFile = /config_fed_server/i.test(basename(tree.file)) || tree.entries.some((e) => e.path.length >= 1 && e.path[0] === 'workflows');
   for (const e of tree.entries) {
     const last = e.path[e.path.length - 1];
     if ((last !== 'path' && last !== 'name') || typeof e.value !== 'string') continue;
@@ -460,7 +566,13 @@ function nvflareFilters(tree: ConfigTree): NvflareFilter[] {
         args.set(normaliseKey(a.path[parent.length + 1]), a);
       }
     }
-    filters.push({ className, pathEntry: e, args });
+    const group = normaliseKey(e.path[0] ?? '');
+    const notOnUpdate = serverFile
+      ? `is in the server's ${e.path[0]}, so it runs on the server after the client's update has arrived`
+      : group === 'task_data_filters'
+        ? 'is a task data filter, so it filters what the client receives, not the update it sends'
+        : undefined;
+    filters.push({ className, pathEntry: e, args, ...(notOnUpdate ? { notOnUpdate } : {}) });
   }
   return filters;
 }
@@ -477,6 +589,7 @@ function guessFlavour(tree: ConfigTree): ConfigFlavour {
   if (first.some((p) => p === 'tool.flwr')) return 'flower';
   if (keys.has('nvflare') || keys.has('task_result_filters') || keys.has('task_data_filters')) return 'nvflare';
   if (keys.has('dp_args') || keys.has('train_args') || keys.has('common_args') || keys.has('fedml')) return 'fedml';
+  if (keys.has('users_per_round') || keys.has('private_client_config') || tree.entries.some((e) => e.path.at(-1) === '_base_' && typeof e.value === 'string' && e.value.startsWith('base_'))) return 'flsim';
   if (keys.has('per_device_train_batch_size') || keys.has('gradient_accumulation_steps') || keys.has('per_device_eval_batch_size')) return 'huggingface';
   if (keys.has('l2_norm_clip') || keys.has('num_microbatches') || keys.has('microbatches')) return 'tf-privacy';
   if (keys.has('max_grad_norm') || keys.has('max_per_sample_grad_norm') || keys.has('target_epsilon')) return 'opacus';

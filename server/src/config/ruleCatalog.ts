@@ -27,6 +27,12 @@ export const RULES = {
   defenceNotModelled: { code: 'I2F111', title: 'Defence recognised but not modelled', severity: 'information' },
   serverSideNoise: { code: 'I2F112', title: 'Noise added by the server does not hide updates from it', severity: 'information' },
   dpDisabled: { code: 'I2F113', title: 'DP settings present but DP is disabled', severity: 'warning' },
+  runTimeValue: { code: 'I2F114', title: 'Value decided at run time', severity: 'information' },
+  noiseInCode: { code: 'I2F115', title: 'Noise set in code', severity: 'information' },
+  filterAddsNoNoise: { code: 'I2F116', title: 'Privacy filter adds no noise', severity: 'warning' },
+  filterNotOnUpdate: { code: 'I2F117', title: 'Privacy filter does not protect the client update', severity: 'information' },
+  deltaAboveLimit: { code: 'I2F118', title: 'DP delta above 1e-3', severity: 'warning' },
+  keyNotRead: { code: 'I2F119', title: 'Key the training tool does not read', severity: 'warning' },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleName = keyof typeof RULES;

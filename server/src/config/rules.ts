@@ -24,6 +24,9 @@ export interface RuleOptions {
   modelOps?: string[];
 }
 
+/** δ above this is flagged even when N is unknown (I2F118): 1/N for any real data set is far below it. */
+export const DELTA_LIMIT = 1e-3;
+
 /** Opacus FAQ: noise multipliers much below 0.1 give little privacy, much above 2 rarely train. */
 export const NOISE_MULTIPLIER_RANGE = { low: 0.1, high: 2 } as const;
 
@@ -67,7 +70,7 @@ export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = 
   }
 
   // I2F101: per-example (or per-update) clipping with nothing that adds noise is not DP (I2F.md, Defences → δ).
-  const noiseFromElsewhere = setup.noiseStd || setup.targetEpsilon || setup.relativeNoise;
+  const noiseFromElsewhere = setup.noiseStd || setup.targetEpsilon || setup.relativeNoise || setup.noiseInCode;
   if (!dpOff && clip && clip.value > 0 && setup.clippingScope !== 'per-batch' && !sigma && !noiseFromElsewhere) {
     at(
       RULES.clippingWithoutNoise,
@@ -77,8 +80,20 @@ export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = 
     );
   }
 
+  // I2F115: DP configured here, its noise set in the code that reads this file.
+  if (!dpOff && setup.noiseInCode) {
+    const f = setup.noiseInCode;
+    at(
+      RULES.noiseInCode,
+      f,
+      `Noise set in code: this file sets '${lastKey(f)}' but no noise multiplier; the app's code chooses the noise (a Flower app reads these values from its run config). Add it to the i2f: section to analyse it ([tool.i2f] noise-multiplier = …); until then the update is analysed without noise.`,
+      'key',
+    );
+  }
+
   // I2F102: σ outside about 0.1–2 (Opacus FAQ). σ = 0 is the extreme case: no noise at all.
-  if (!dpOff && sigma) {
+  for (const sigma of [setup.noiseMultiplier, setup.centralDp?.noiseMultiplier]) {
+    if (dpOff || !sigma) continue;
     const s = sigma.value;
     if (s === 0) {
       at(RULES.noiseMultiplierRange, sigma, `Noise multiplier 0 adds no noise: the shared gradient is only clipped, not private.`);
@@ -100,6 +115,16 @@ export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = 
   // I2F103: δ ≥ 1/N allows releasing a whole example outright, so the (ε, δ) guarantee means nothing.
   const delta = setup.targetDelta;
   const n = setup.datasetSize;
+  for (const d of [delta, setup.centralDp?.targetDelta]) {
+    // I2F118: above 1e-3 whatever N is: no data set is so small that δ = 0.1 (FedML's examples) means privacy.
+    if (d && d.value > DELTA_LIMIT && !(n && d.value >= 1 / n.value)) {
+      at(
+        RULES.deltaAboveLimit,
+        d,
+        `DP delta ${show(d.value)} is above ${DELTA_LIMIT}: the (ε, δ) guarantee allows a ${show(d.value)} chance of publishing examples outright. Use δ well below 1/N, the number of training examples (1e-5 for 100,000 examples).`,
+      );
+    }
+  }
   if (delta && n && delta.value >= 1 / n.value) {
     at(
       RULES.deltaTooLarge,
@@ -142,22 +167,20 @@ export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = 
     );
   }
 
-  // Server-side noise (Flower's DP wrappers, FedML central DP) protects the aggregate, not updates from the server.
-  if (!dpOff && sigma && setup.flavour === 'flower') {
+  // Server-side noise (Flower's DP wrappers, FedML central DP, FLSim's server privacy_setting) protects the
+  // aggregate, not updates from the server: who sees what is threatModel.ts's business, said here once.
+  const secagg = setup.secureAggregation
+    ? ` Secure aggregation ('${lastKey(setup.secureAggregation)}') hides single updates, yet the server still sees their sum before its noise.`
+    : ` Without secure aggregation the server sees each client's update as sent.`;
+  const centralField = setup.dpSite === 'server' ? (setup.dpSolutionType ?? sigma ?? setup.noiseStd) : setup.centralDp?.noiseMultiplier;
+  const centralSigma = setup.dpSite === 'server' ? sigma : setup.centralDp?.noiseMultiplier;
+  if (!dpOff && centralField && centralSigma?.value !== 0) {
+    const who = setup.flavour === 'flower' ? 'Flower adds this noise' : setup.flavour === 'fedml' ? `Central DP ('${setup.dpSolutionType?.value ?? 'cdp'}') adds the noise` : 'This noise is added';
     at(
       RULES.serverSideNoise,
-      sigma,
-      `Flower adds this noise on the server, to the average of the sampled clients' clipped updates: it protects the published model, not a client's update from the server that receives it.`,
-      'key',
-    );
-  }
-
-  const solution = setup.dpSolutionType;
-  if (!dpOff && solution && solution.value.toLowerCase() === 'cdp') {
-    at(
-      RULES.serverSideNoise,
-      solution,
-      `Central DP ('cdp') adds the noise on the server, after it has received each client's update: use 'ldp' to protect updates from the server itself.`,
+      centralField,
+      `${who} on the server, after it has received each client's update: it protects what observers of the aggregate see, not a client's update from the server.${secagg}${setup.flavour === 'fedml' ? " Use 'ldp' to protect updates from the server itself." : ' Add noise on the client (local DP) to protect updates from the server itself.'}`,
+      centralField === setup.dpSolutionType ? 'value' : 'key',
     );
   }
 

@@ -28,7 +28,23 @@ export interface PathField extends ConfigField<string> {
  * tools: Hugging Face's `max_grad_norm` clips the batch gradient (not per example, not DP); Flower adds its
  * noise on the server to the average of `num-sampled-clients` clipped updates.
  */
-export type ConfigFlavour = 'opacus' | 'tf-privacy' | 'flower' | 'nvflare' | 'fedml' | 'huggingface' | 'hydra' | 'generic';
+export type ConfigFlavour = 'opacus' | 'tf-privacy' | 'flower' | 'nvflare' | 'fedml' | 'flsim' | 'huggingface' | 'hydra' | 'generic';
+
+/**
+ * Where DP noise is added: on the client before its update leaves (every attacker downstream sees it), or on
+ * the server after it has received the updates (central DP: the server itself sees them without it).
+ */
+export type DefenceSite = 'client' | 'server';
+
+/** Central DP set in a server scope of a file that also scopes the client (FLSim's `server` / `reducer` privacy_setting). */
+export interface CentralDp {
+  noiseMultiplier?: ConfigField<number>;
+  clippingNorm?: ConfigField<number>;
+  targetDelta?: ConfigField<number>;
+}
+
+/** Who the finding is about; `i2f: attacker:` picks one, otherwise the strongest the config allows (threatModel.ts). */
+export type AttackerKind = 'server' | 'aggregate' | 'eavesdropper';
 
 /** Where a rule or recognition problem sits; `rule` is a code from ruleCatalog.ts. */
 export interface ConfigProblem {
@@ -63,6 +79,19 @@ export interface TrainingSetup {
   clippingNorm?: ConfigField<number>;
   /** What `clippingNorm` bounds; decides whether it is DP-SGD's per-example clipping. */
   clippingScope?: 'per-example' | 'per-update' | 'per-batch';
+  /** Where the noise of `noiseMultiplier` / `noiseStd` is added (default: the client). */
+  dpSite?: DefenceSite;
+  /** Server-scoped DP beside client-scoped DP in the same file. */
+  centralDp?: CentralDp;
+  /**
+   * DP is configured here (this field: a clipping norm or δ) but its noise is set in the training code, which
+   * reads this file (Flower apps): the noise is unknown until the user states it in the `i2f:` section.
+   */
+  noiseInCode?: ConfigField<unknown>;
+  /** Evidence of secure aggregation (Flower SecAgg+ `num-shares`, FLSim `base_sync_secagg_server`, `secure_aggregation: true`). */
+  secureAggregation?: ConfigField<unknown>;
+  /** The attacker named in the `i2f:` section. */
+  attacker?: ConfigField<string>;
   /** Absolute std of Gaussian noise added to the shared gradient (no clipping involved). */
   noiseStd?: ConfigField<number>;
   relativeNoise?: RelativeGaussianNoise;

@@ -50,12 +50,14 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
     const nm = Math.max(...batches.map((b) => b.noiseForTarget!.noiseMultiplier ?? NaN));
     if (Number.isFinite(nm) && nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (${goal})` };
   }
-  if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && setup.clippingScope === 'per-update') {
-    // Flower: std = σ·C / num_sampled_clients.
-    const nm = (std * (setup.numSampledClients?.value ?? 1)) / clip.value;
+  const plan = analysisPlan(setup);
+  if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && setup.dpSite === 'server') {
+    // Central DP: σ·C on one client's share, and only attackers who see the aggregate after the server's noise
+    // face it; against the server itself no noise multiplier helps, so there is nothing to offer.
+    if (!plan.defences.some((d) => d.fields.includes(sigma))) return undefined;
+    const nm = std / clip.value;
     if (nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (${goal})` };
   }
-  const plan = analysisPlan(setup);
   const onlyStd = setup.noiseStd && plan.defences.filter((d) => d.kind === 'gaussian' || d.kind === 'dpsgd').length === 1;
   if (setup.noiseStd && onlyStd && !setup.noiseStd.interpolatedFrom && std > 0) {
     return { field: setup.noiseStd, value: roundUp3(std), title: `Set ${setup.noiseStd.path.at(-1)} to ${roundUp3(std)} (${goal})` };

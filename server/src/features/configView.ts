@@ -58,6 +58,11 @@ export function decidingFields(config: DiscoveredConfig): LabelledField[] {
   const plan = analysisPlan(setup);
   const out: LabelledField[] = [];
   for (const d of plan.defences) for (const f of d.fields) out.push({ field: f, role: 'defence', spec: d.spec, note: d.note });
+  // Defences only other attackers see (the server's noise when the finding is about the server) keep their hover.
+  const seen = new Set(out.map((l) => l.field));
+  for (const d of plan.threat.others.flatMap((v) => v.defences)) {
+    for (const f of d.fields) if (!seen.has(f)) { seen.add(f); out.push({ field: f, role: 'defence', spec: d.spec, note: d.note }); }
+  }
   for (const r of plan.relative) for (const f of r.fields) out.push({ field: f, role: 'defence', spec: `gaussian relative: σ0 ${r.sigma0} × ${r.percentile}th percentile of |g|` });
   for (const f of plan.batchFields) out.push({ field: f, role: 'batch' });
   if (setup.model) out.push({ field: setup.model, role: 'model' });

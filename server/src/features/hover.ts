@@ -7,6 +7,9 @@ import { liveStd } from '../analysis/noiseRescale';
 import { embeddingSpaceNote, percent, samplesLabel } from '../analysis/configFindings';
 import { mostExposedTokens } from '../analysis/tokens';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
+import { analysisPlan, shownSpec } from '../config/defences';
+import { ATTACKER_NAMES } from '../config/threatModel';
+import type { ThreatModel } from '../config/threatModel';
 import { Commands } from '../protocol';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
@@ -17,6 +20,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   const lines: string[] = [];
   lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${hit.spec}\`` : ''}`);
   if (hit.note) lines.push('', hit.note);
+  lines.push('', ...attackerLines(analysisPlan(view.config.setup).threat));
   const result = view.result;
   if (!result) {
     lines.push('', view.pending ? '_Analysis running…_' : view.failure ? `The model could not be analysed: ${view.failure}` : `_Not analysed${view.notAnalysed ? `: ${view.notAnalysed}` : ''}._`);
@@ -61,6 +65,13 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   // A command link (the VS Code client trusts this one command in hovers): both engines on this config's batches.
   lines.push('', `[Verify engines](command:${Commands.verifyEngines}?${encodeURIComponent(JSON.stringify([view.uri]))}) (ONNX against TensorFlow.js on these batches)`);
   return markdown(lines, hit.field.keyRange);
+}
+
+/** The attacker the finding is about, then the others and what they would face. */
+function attackerLines(threat: ThreatModel): string[] {
+  const specs = (d: { spec: string }[]) => (d.length ? d.map((x) => `\`${shownSpec(x.spec)}\``).join(' then ') : 'no defence');
+  const line = (v: ThreatModel['chosen']) => `${ATTACKER_NAMES[v.attacker]} ${v.sees}: ${v.blind ? 'nothing to invert' : specs(v.defences)}`;
+  return [`**Attacker:** ${line(threat.chosen)} (${threat.reason}).`, '', ...threat.others.map((v) => `- other: ${line(v)}`)];
 }
 
 function markdown(lines: string[], range: Hover['range']): Hover {

@@ -23,11 +23,24 @@ test('maps Opacus sigma and clipping norm to a dpsgd spec sourced from both keys
   assert.deepEqual(p.batchFields.map((f) => f.key), ['training.batch_size']);
 });
 
-test('maps Flower server-side DP to Gaussian noise of std sigma times C over the sampled clients', () => {
+test('Flower central DP: the server sees each update without noise, an observer of the aggregate faces sigma times C', () => {
   const p = planOf('flower/pyproject.toml');
-  assert.deepEqual(p.defences.map((d) => d.spec), ['gaussian:std=1']);
-  assert.deepEqual(p.defences[0].fields.map((f) => f.key.split('.').pop()), ['noise-multiplier', 'clipping-norm', 'num-sampled-clients']);
+  assert.equal(p.threat.chosen.attacker, 'server', 'the strongest attacker: the server, before its own noise');
+  assert.deepEqual(p.defences, []);
+  assert.match(p.threat.chosen.sees, /each client's update as sent \(no secure aggregation/);
+  const aggregate = p.threat.others.find((v) => v.attacker === 'aggregate')!;
+  // σ·C = 1.0·10 on one client's share (not σ·C/n = 1: that is the noise on the average of n = 10).
+  assert.deepEqual(aggregate.defences.map((d) => d.spec), ['gaussian:std=10']);
+  assert.deepEqual(aggregate.defences[0].fields.map((f) => f.key.split('.').pop()), ['noise-multiplier', 'clipping-norm', 'num-sampled-clients']);
   assert.equal(p.batchSize, 32);
+});
+
+test('an i2f attacker key chooses whom the finding is about', () => {
+  const text = '[tool.flwr.app.config]\nnoise-multiplier = 0.3\nclipping-norm = 10.0\nnum-sampled-clients = 10\n\n[tool.i2f]\nattacker = "aggregate"\n';
+  const p = planFrom(text, '/w/pyproject.toml');
+  assert.equal(p.threat.chosen.attacker, 'aggregate');
+  assert.deepEqual(p.defences.map((d) => d.spec), ['gaussian:std=3']);
+  assert.match(p.threat.reason, /named in 'tool\.i2f\.attacker'/);
 });
 
 test('maps NVFLARE PercentilePrivacy to pruning and leaves GaussianPrivacy relative to the update', () => {
@@ -78,7 +91,7 @@ test('prints spec numbers without floating-point noise', () => {
   const p = planFrom('privacy:\n  noise_multiplier: 0.3\n  max_grad_norm: 0.1\n', '/w/pyproject.yaml');
   assert.deepEqual(p.defences.map((d) => d.spec), ['dpsgd:clip=0.1,noise=0.3']);
   const flower = planFrom('[tool.flwr.app.config]\nnoise-multiplier = 0.3\nclipping-norm = 0.1\nnum-sampled-clients = 3\n', '/w/pyproject.toml');
-  assert.deepEqual(flower.defences.map((d) => d.spec), ['gaussian:std=0.01']);
+  assert.deepEqual(flower.threat.others.find((v) => v.attacker === 'aggregate')!.defences.map((d) => d.spec), ['gaussian:std=0.03']);
 });
 
 test('every spec made from the fixtures parses with the engine\'s own defence parser', async () => {
