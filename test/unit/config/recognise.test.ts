@@ -161,7 +161,13 @@ test('reports a missing model file on the value of its key, relative to the conf
   assert.equal(s.model?.exists, false);
   assert.equal(s.model?.resolved, '/w/exp/nets/lenet.onnx');
   assert.deepEqual(s.problems.map((p) => [p.rule, p.range]), [['I2F107', range(1, 12, 1, 27)]]);
-  assert.match(s.problems[0].message, /\/w\/exp\/nets\/lenet\.onnx/);
+  // Said relative to the config's folder: the machine's absolute path (often a temporary copy) means nothing elsewhere.
+  assert.match(s.problems[0].message, /looked for nets\/lenet\.onnx from the config's folder/);
+  assert.ok(!s.problems[0].message.includes('/w/exp'));
+  const up = setupFrom('/w/exp/train.yaml', 'batch_size: 8\nmodel_path: ../models/net.onnx\n', { fileExists: () => false });
+  assert.match(up.problems[0].message, /looked for \.\.\/models\/net\.onnx/);
+  const abs = setupFrom('/w/exp/train.yaml', 'batch_size: 8\nmodel_path: /srv/net.onnx\n', { fileExists: () => false });
+  assert.match(abs.problems[0].message, /looked for \/srv\/net\.onnx/, 'an absolute path the config wrote is shown as written');
 });
 
 test('takes a PyTorch checkpoint named as the model as its weights, and says where the architecture must come from', () => {
