@@ -1,5 +1,6 @@
 // `i2f audit --fail-on high` on the public configs committed unchanged under test/fixtures/public (their sources and
-// licences: its README): every one is valid, so CI passes; and `--help` is an answer, not a usage error.
+// licences: its README): none is misread into a failure (the only failures are honest leakage verdicts); and
+// `--help` is an answer, not a usage error.
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,15 +11,34 @@ const PUBLIC = join(REPO, 'test/fixtures/public');
 
 before(() => ensureBuilt());
 
-test('i2f audit --fail-on high passes on every public config, and reads each of them', { timeout: 120_000 }, async () => {
+test('i2f audit --fail-on high on the public configs: no config is misread into a failure; only central DP fails, against the server', { timeout: 300_000 }, async () => {
   const r = await runCli(['audit', PUBLIC, '--fail-on', 'high', '--format', 'json', '--no-cache']);
-  assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   const root = doc.roots[0];
   assert.equal(root.configs.length, 18, root.configs.map((c: { file: string }) => c.file).join('\n'));
-  assert.deepEqual(root.findings.filter((f: { severity: string }) => f.severity === 'error'), []);
   assert.ok(!root.findings.some((f: { code: string }) => f.code === 'I2F108'), 'no placeholder is a type error');
   assert.ok(!root.findings.some((f: { message: string }) => f.message.includes(REPO)), 'no absolute path in a message');
+  // The config rules never fail the build on these valid files: every failure is a leakage verdict (I2F001).
+  const failing = root.findings.filter((f: { severity: string; risk?: string }) => f.severity === 'error' || f.risk === 'high' || f.risk === 'uncertain');
+  for (const f of failing) assert.equal(f.code, 'I2F001', `${f.file}: ${f.code} ${f.message}`);
+  // FedML's `model: lr` is analysed from the architecture catalogue. Central DP ('cdp', and `dp_type: cdp`) adds its
+  // noise after the server has each update: against the curious server nothing protects it, which is HIGH and
+  // fails CI honestly; local DP (ldp, NbAFL) is LOW. Nothing else fails.
+  const central = [
+    'fedml/privacy/mqtt_s3_fedavg_cdp_mnist_lr_example/config/fedml_config.yaml',
+    'fedml/simulation/mpi_torch_fedavg_dp_mnist_lr_example/config/fedml_config.yaml',
+    'fedml/simulation/sp_torch_dpfedavg_mnist_lr_example/config/fedml_config.yaml',
+  ];
+  assert.deepEqual(failing.map((f: { file: string }) => f.file).sort(), central);
+  for (const f of failing) {
+    assert.match(f.message, /Leakage risk HIGH: under no defence/);
+    assert.match(f.message, /Attacker: The curious server, which receives each client's update as sent \(no secure aggregation in this config\), before it adds its own noise/);
+    assert.match(f.message, /Not seen by this attacker: gaussian:std=[\d.]+/);
+  }
+  for (const local of ['fedml/privacy/mqtt_s3_fedavg_ldp_mnist_lr_example/config/fedml_config.yaml', 'fedml/privacy/mpi_fedavg_dp_mnist_lr_example/config/nbafl/fedml_config.yaml']) {
+    assert.equal(root.findings.find((f: { file: string; code: string }) => f.file === local && f.code === 'I2F001')?.risk, 'low', local);
+  }
+  assert.equal(r.code, 1, 'the three central-DP verdicts fail --fail-on high');
 });
 
 test('i2f audit --help (and analyze -h, attack --help) print the usage and exit 0', { timeout: 60_000 }, async () => {
