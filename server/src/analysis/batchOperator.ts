@@ -21,6 +21,7 @@ export interface BatchProblem {
 
 /** The operator of `model` (the file at `file`, or its per-batch split for token models) on `backend`. */
 export async function batchOperator(backend: Backend, file: string, model: OnnxModel, p: BatchProblem): Promise<InversionOperator> {
+  model.requireParameters();
   if (backend === 'onnx') return model.operator({ batch: p.batch, input: p.input, target: p.target, loss: p.loss, session: p.session });
   return TfjsInversionOperator.create({
     file, trainable: model.trainable, loss: p.loss, specialise: (b) => model.specialise(b), batch: p.batch, input: p.input, target: p.target,

@@ -14,6 +14,8 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   'LayerNormalization', 'Flatten', 'Reshape', 'Transpose', 'Concat', 'Slice', 'Pad', 'Identity', 'Dropout',
   'Constant', 'Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'ReduceMean', 'ReduceSum', 'Expand', 'Where',
   'Equal', 'ConstantOfShape', 'Range', 'Split', 'Einsum',
+  // Rewritten into Relu/Add/Sub/Mul before differentiation (decompose.ts): ReLU6, MobileNetV3's hard activations.
+  'Clip', 'HardSigmoid', 'HardSwish',
 ]);
 
 /** Opsets whose forward ops we know; older files predate the op definitions above, newer ones may change them. */

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32Decimal, float32Literal } from '../../../server/src/backends/onnx/derivatives/lower';
-import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyPiecewise, tinyPointwise, tinyRegression, type TinyModel } from './tinyGraphs';
+import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyMobile, tinyPiecewise, tinyPointwise, tinyRegression, type TinyModel } from './tinyGraphs';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;
@@ -88,6 +88,10 @@ test('attention, written-out layer norm, erf-GELU, Slice and Concat match a fini
 
 test('Pad, BatchNorm, LeakyRelu, ceil-mode MaxPool, Relu, Where, GlobalAveragePool and Gather match finite differences away from kinks', async () => {
   await checkModel(tinyPiecewise(), 14, 1e-3, 1e-2);
+});
+
+test('Clip, HardSwish, dilated padded MaxPool and HardSigmoid (rewritten by decompose.ts) match finite differences away from kinks', async () => {
+  await checkModel(tinyMobile(), 16, 1e-3, 1e-2);
 });
 
 test('a mean-squared-error loss gives products that match a finite-difference Jacobian', async () => {

@@ -3,6 +3,7 @@
 import type { AttributeValue, Graph, Node, Tensor } from '../../../server/src/graph/ir';
 import { inferShapes } from '../../../server/src/graph/shapes';
 import { OnnxInversionOperator } from '../../../server/src/backends/onnx/onnxOperator';
+import { decomposePiecewiseLinear } from '../../../server/src/graph/decompose';
 import type { LossKind } from '../../../server/src/backends/onnx/derivatives/productGraphs';
 
 export function rng(seed: number): () => number {
@@ -205,4 +206,31 @@ export function tinyPiecewise(seed = 4): TinyModel {
 /** The MLP under a mean-squared-error loss (models without a class output). */
 export function tinyRegression(seed = 5): TinyModel {
   return { ...tinyMlp(seed), loss: 'mse' };
+}
+
+/**
+ * The activations of mobile architectures: Conv → Clip (bounds as inputs, as ReLU6 exports) → HardSwish → MaxPool
+ * with dilation and padding → HardSigmoid (non-default α, β) → Gemm. `graph` is as a file holds it; the operator
+ * runs on the graph OnnxModel.specialise would give (the activations rewritten by graph/decompose.ts).
+ */
+export function tinyMobile(seed = 6): TinyModel & { original: Graph } {
+  const r = rng(seed);
+  const scalar = (v: number): Tensor => ({ dtype: 'float32', dims: [], data: Float32Array.of(v) });
+  const init = {
+    cw: randomTensor([3, 2, 3, 3], r, 0.6), cb: randomTensor([3], r, 0.2),
+    lo: scalar(-0.3), hi: scalar(0.4),
+    fw: randomTensor([4, 126], r, 0.3), fb: randomTensor([4], r),
+  };
+  const nodes = [
+    node('Conv', ['x', 'cw', 'cb'], ['c'], { pads: ints([1, 1, 1, 1]) }),
+    node('Clip', ['c', 'lo', 'hi'], ['clip']),
+    node('HardSwish', ['c'], ['hsw']),
+    node('Add', ['clip', 'hsw'], ['sum']),
+    node('MaxPool', ['sum'], ['mp'], { kernel_shape: ints([2, 2]), dilations: ints([2, 2]), pads: ints([1, 1, 1, 1]), strides: ints([1, 1]) }),
+    node('HardSigmoid', ['mp'], ['hsg'], { alpha: flt(0.3), beta: flt(0.4) }),
+    node('Flatten', ['hsg'], ['flat'], { axis: int(1) }),
+    node('Gemm', ['flat', 'fw', 'fb'], ['z'], { transB: int(1) }),
+  ];
+  const original = graph([2, 2, 7, 6], init, nodes, 'z');
+  return { original, graph: decomposePiecewiseLinear(original), inputDims: [2, 2, 7, 6], trainable: ['cw', 'cb', 'fw', 'fb'], loss: 'cross-entropy', classes: 4 };
 }

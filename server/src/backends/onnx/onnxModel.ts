@@ -6,6 +6,7 @@ import type { Model } from '../../graph/ir';
 import { defaultOpset, sizeOf } from '../../graph/ir';
 import { inferShapes } from '../../graph/shapes';
 import { simplifyForAnalysis } from '../../graph/fold';
+import { decomposePiecewiseLinear } from '../../graph/decompose';
 import { trainableParameters } from '../../graph/parameters';
 import { checkSupport } from '../../graph/support';
 import { untieExportedParameters } from '../../graph/untie';
@@ -78,8 +79,10 @@ export class OnnxModel {
     if (!spec) {
       const dims = new Map([[this.inputName, [batch, ...this.sampleDims]]]);
       const folded = simplifyForAnalysis(this.model, new Set(this.trainable), { batch, file: this.file });
-      const types = inferShapes(folded.graph, dims, { file: this.file });
-      spec = { graph: folded.graph, types, opset: defaultOpset(this.model) };
+      // After folding, so a Clip in a constant shape chain is evaluated rather than rewritten.
+      const graph = decomposePiecewiseLinear(folded.graph, this.file);
+      const types = inferShapes(graph, dims, { file: this.file });
+      spec = { graph, types, opset: defaultOpset(this.model) };
       this.specialised.set(batch, spec);
     }
     return spec;
@@ -111,6 +114,12 @@ export class OnnxModel {
   }
 
   /** Token-id models are analysed on their embedding-space split (embedding.ts, analysis/tokens.ts), never directly. */
+  /** A model without trainable parameters shares no gradient: there is nothing to invert (and no θ-space products). */
+  requireParameters(): void {
+    if (this.trainable.length === 0)
+      throw new UserError('no-parameters', 'the model has no trainable parameters (no weight, bias or scale initialiser), so training shares no gradient and there is nothing an attacker could invert', { file: this.file });
+  }
+
   private requireFloatInput(): void {
     const input = this.model.graph.inputs[0];
     if (input.dtype === 'float32' || input.dtype === 'float64') return;
@@ -118,6 +127,7 @@ export class OnnxModel {
   }
 
   operator(opts: { batch: number; input: Float32Array; target: Float32Array; loss: LossKind; session?: SessionSettings }): OnnxInversionOperator {
+    this.requireParameters();
     this.requireFloatInput();
     return OnnxInversionOperator.create({
       file: this.file,
