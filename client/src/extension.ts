@@ -49,7 +49,7 @@ const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
   { scheme: 'file', language: 'json' },
   { scheme: 'file', language: 'jsonc' },
   { scheme: 'file', language: 'toml' },
-  { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml}' },
+  { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml,conf,hocon}' },
 ];
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -127,7 +127,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
       // Models (tfjs weight shards too), checkpoints and samples on disk: the server re-analyses configs using a changed one.
-      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt}'),
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,conf,hocon,npy,png,jpg,jpeg,pt,pth,ckpt}'),
     },
   };
   client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);
@@ -216,7 +216,7 @@ async function verifyEngines(uri?: string | vscode.Uri): Promise<void> {
 /** The training configs that name this model (by file name); the user picks one when there are several. */
 async function pickConfigUsing(model: vscode.Uri): Promise<string | undefined> {
   const name = model.path.split('/').pop() ?? '';
-  const candidates = await vscode.workspace.findFiles('**/*.{yaml,yml,json,toml}', '**/{node_modules,.git,dist}/**', 500);
+  const candidates = await vscode.workspace.findFiles('**/*.{yaml,yml,json,toml,conf,hocon}', '**/{node_modules,.git,dist}/**', 500);
   const users: vscode.Uri[] = [];
   for (const uri of candidates) {
     const text = new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));

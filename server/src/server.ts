@@ -63,7 +63,7 @@ const documents = new TextDocuments(TextDocument);
 
 /** didChange bursts settle for this long before an analysis is queued (didOpen and saves queue at once). */
 const EDIT_DEBOUNCE_MS = 400;
-const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml']);
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon']);
 
 interface ConfigState {
   path: string;
@@ -503,7 +503,7 @@ connection.onInitialized(async () => {
   if (canPullConfiguration) void connection.client.register(DidChangeConfigurationNotification.type, { section: 'i2f' });
   if (canWatchDynamically) {
     void connection.client.register(DidChangeWatchedFilesNotification.type, {
-      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
+      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,conf,hocon,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
     });
   }
   await applyGlobalSettings();

@@ -13,7 +13,7 @@ export interface Range {
   end: Position;
 }
 
-export type ConfigFormat = 'yaml' | 'json' | 'toml';
+export type ConfigFormat = 'yaml' | 'json' | 'toml' | 'hocon';
 
 export type ScalarValue = string | number | boolean | null;
 

@@ -5,6 +5,7 @@ import { dirname, extname, basename, isAbsolute, relative, resolve } from 'node:
 import { normaliseKey, type ConfigEntry, type ConfigSyntaxError, type ConfigTree, type ParseOutcome } from './keyTree';
 import { parseJsonConfig } from './jsonConfig';
 import { parseTomlConfig } from './tomlConfig';
+import { parseHoconConfig } from './hoconConfig';
 import { parseYamlConfig } from './yamlConfig';
 import { RULES } from './ruleCatalog';
 import { recogniseModelReference } from './modelReference';
@@ -32,6 +33,8 @@ export function parseConfigText(file: string, text: string): ParseOutcome | null
   if (ext === '.yaml' || ext === '.yml') return parseYamlConfig(file, text);
   if (ext === '.json' || ext === '.jsonc') return parseJsonConfig(file, text);
   if (ext === '.toml') return parseTomlConfig(file, text);
+  // NVFLARE job templates (config_fed_client.conf) are HOCON.
+  if (ext === '.conf' || ext === '.hocon') return parseHoconConfig(file, text);
   return null;
 }
 

@@ -84,7 +84,8 @@ export function addNoiseMultiplierEdit(view: ConfigView, value: number): TextEdi
     case 'json':
       return { range: { start: clip.valueRange.end, end: clip.valueRange.end }, newText: `,\n${indent}"${key}": ${v}` };
     case 'yaml':
-    case 'toml': {
+    case 'toml':
+    case 'hocon': {
       // Only when the key starts its own line (not inside a flow mapping or an inline table).
       const startsLine = line.slice(0, clip.keyRange.start.character).trim() === '' || /^\s*["']$/.test(line.slice(0, clip.keyRange.start.character));
       if (!startsLine || clip.valueRange.end.line !== clip.keyRange.start.line) return undefined;

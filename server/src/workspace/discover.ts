@@ -63,7 +63,7 @@ const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_
 const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
 /** JSON files that are never training configs; skipping them saves a read and a parse each. */
 const SKIPPED_JSON = /^(package(-lock)?\.json|tsconfig.*\.json|jsconfig\.json|composer\.json|\.?eslintrc.*|launch\.json|settings\.json|tasks\.json|extensions\.json|.*\.ipynb)$/i;
-const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml']);
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon']);
 
 export async function discoverWorkspace(root: string, options: DiscoverOptions = {}): Promise<WorkspaceScan> {
   const limits = { ...DEFAULTS, ...options };

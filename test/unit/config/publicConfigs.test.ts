@@ -54,7 +54,9 @@ test('each public config gets exactly its expected diagnostics, and none of them
 });
 
 test('files of a job that are not training configs stay silent', () => {
-  for (const rel of ['nvflare/filters/meta.json', 'nvflare/quantifying-data-leakage/meta.json', 'nvflare/quantifying-data-leakage/client/config/config_inversion.json', 'nvflare/quantifying-data-leakage/server/config/config_fed_server.json']) {
+  for (const rel of ['nvflare/filters/meta.json', 'nvflare/quantifying-data-leakage/meta.json', 'nvflare/quantifying-data-leakage/client/config/config_inversion.json', 'nvflare/quantifying-data-leakage/server/config/config_fed_server.json',
+    'nvflare/sag_pt/config_fed_client.conf', 'nvflare/sag_pt_executor/config_fed_client.conf', 'nvflare/sag_pt_executor/config_fed_server.conf',
+    'nvflare/stats_image/config_fed_client.conf', 'nvflare/hello-pt-cse/app/config/config_fed_client.conf']) {
     const file = join(PUBLIC, rel);
     assert.equal(readTrainingConfig(file, readFileSync(file, 'utf8')), null, rel);
   }
