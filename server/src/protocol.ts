@@ -39,6 +39,8 @@ export interface StatsResult {
   noiseRescales: number;
   workers: { pid: number; busy: boolean; job?: number; config?: string }[];
   storagePath: string;
+  /** Looks taken at the checkpoints training writes (tests wait on it rather than sleep). */
+  checkpointLooks?: number;
 }
 
 /** Client → server: analyse every training config of the workspace (or the given files). */
@@ -86,6 +88,8 @@ export interface InitializationOptions {
   trusted?: boolean;
   /** Base for rule links: 'https://github.com/o/r/blob/main/' or a file URI of the extension folder. */
   docsBase?: string;
+  /** How often the checkpoints training writes are looked at, in ms (default 2000; tests use less). */
+  checkpointPollMs?: number;
 }
 
 /** Result details attached to every I2F001 diagnostic's `data`. */

@@ -33,6 +33,7 @@ import type { AnalyzeRequest } from './analysis/analyzeModel';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
 import { analysisKey, ContentHasher, ResultCache } from './analysis/cache';
+import { CheckpointWatcher } from './analysis/checkpointWatcher';
 import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
 import { noiseParamsProblem, spectrumParamsProblem } from './features/spectrumParams';
@@ -56,6 +57,7 @@ import {
   type SpectrumNoiseResult, type LatestResult, type ConfirmAttackParams, type ConfirmAttackResult,
   type AuditParams, type AuditResult, type ClearCacheResult, type InitializationOptions, type JobTraceParams, type LeakageData,
   type SpectrumReportParams, type SpectrumReportResult, type StatsResult, type StatusParams, type TrustParams,
+  CheckpointHistoryRequest, type CheckpointHistoryParams, type CheckpointHistoryResult,
 } from './protocol';
 
 const connection = createConnection(ProposedFeatures.all);
@@ -102,6 +104,9 @@ const memoryFailures = new Set<string>();
 const progress = new Map<number, Promise<WorkDoneProgressServerReporter | undefined>>();
 const hasher = new ContentHasher();
 let cache: ResultCache;
+let checkpoints: CheckpointWatcher;
+/** How often the checkpoints training writes are looked at (InitializationOptions.checkpointPollMs). */
+let checkpointPollMs = 2_000;
 
 const log = (message: string) => connection.console.log(message);
 
@@ -371,6 +376,8 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   }
   const config = linkConfig(s.path, parsed);
   adoptModel(config);
+  // The latest checkpoint training wrote replaces the named weights (checkpoint watching).
+  const { waitingFor } = trusted ? checkpoints.applyLatest(s.path, config) : {};
   const view: ConfigView = { uri: s.uri, text, config, settings, pending: false };
   const wanted = s.open || s.audited;
   if (trusted && wanted && needsMaterialising(config)) {
@@ -394,6 +401,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
   else if (!isAnalysableModelFile(model)) view.notAnalysed = NOT_A_MODEL_FILE;
   else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';
+  else if (waitingFor) view.notAnalysed = `the checkpoint ${basename(waitingFor)} is still being written`;
   else {
     const size = statSync(model).size;
     if (size > settings.maxModelSizeMB * 1024 * 1024) {
@@ -429,6 +437,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
     s.delivered = undefined;
     view.result = { report, entry, fromCache, rescaled };
     s.view = view;
+    void checkpoints.record(s.path, config, report, key, entry.createdAt);
     if (fromCache) {
       counters.cacheHits++;
       if (rescaled) counters.noiseRescales++;
@@ -478,6 +487,18 @@ connection.onInitialize((params): InitializeResult => {
   if (typeof options.trusted === 'boolean') trusted = options.trusted;
   if (options.docsBase) docsBase = options.docsBase;
   cache = new ResultCache(storagePath, log);
+  if (typeof options.checkpointPollMs === 'number' && options.checkpointPollMs >= 50) checkpointPollMs = options.checkpointPollMs;
+  checkpoints = new CheckpointWatcher(storagePath, {
+    configs: () => (trusted ? [...states.values()].filter((s) => (s.open || s.audited) && s.view).map((s) => ({ path: s.path, config: s.view!.config })) : []),
+    onCheckpoint: (path) => {
+      const s = states.get(path);
+      if (s) {
+        hasher.forget(path);
+        void refresh(s);
+      }
+    },
+    log,
+  });
   folders = (params.workspaceFolders ?? []).map((f) => toPath(f.uri));
   if (!folders.length && params.rootUri) folders = [toPath(params.rootUri)];
   const caps = params.capabilities;
@@ -507,6 +528,7 @@ connection.onInitialized(async () => {
     });
   }
   await applyGlobalSettings();
+  checkpoints.start(checkpointPollMs);
   log(`I²F server: storage ${storagePath}, ${trusted ? 'trusted' : 'untrusted'} workspace, ${workerCountOf(globalSettings)} analysis worker(s) at most`);
   sendStatus();
   for (const folder of folders) {
@@ -593,7 +615,13 @@ connection.onRequest(StatsRequest, (): StatsResult => ({
     return { ...w, ...(job ? { config: firstConfig(job) } : {}) };
   }),
   storagePath,
+  checkpointLooks: checkpoints.looks,
 }));
+
+connection.onRequest(CheckpointHistoryRequest, async (params: CheckpointHistoryParams): Promise<CheckpointHistoryResult> => {
+  if (!params || typeof params.uri !== 'string') return { ok: false, message: 'the request needs the config uri' };
+  return { ok: true, history: await checkpoints.history.get(toPath(params.uri)) };
+});
 
 connection.onRequest(AuditRequest, async (params: AuditParams): Promise<AuditResult> => {
   const targets = params?.uris?.length ? params.uris.map((u) => stateOf(u)) : [...states.values()];
@@ -805,7 +833,10 @@ connection.onNotification(TrustNotification, (p: TrustParams) => {
   for (const s of states.values()) void refresh(s);
 });
 
-connection.onShutdown(() => pool.dispose());
+connection.onShutdown(() => {
+  checkpoints?.stop();
+  pool.dispose();
+});
 connection.onExit(() => pool.dispose());
 
 function spectrumReport(s: ConfigState): string {

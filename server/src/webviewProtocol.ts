@@ -39,6 +39,38 @@ export interface ModelSummaryParams {
 }
 export type ModelSummaryResult = { ok: true; summary: ModelSummary; results: LatestResult[] } | { ok: false; message: string };
 
+/** The leakage of every checkpoint of a config's training analysed so far (checkpoint watching), in training order. */
+export const CheckpointHistoryRequest = 'i2f/checkpointHistory';
+export interface CheckpointHistoryParams {
+  /** The training config. */
+  uri: string;
+}
+export type CheckpointHistoryResult = { ok: true; history: CheckpointHistoryView } | { ok: false; message: string };
+
+export interface CheckpointHistoryEntry {
+  /** Path relative to the config's folder (`out/checkpoint-500`, `runs/round-40.pt`). */
+  checkpoint: string;
+  path: string;
+  /** Round / step / epoch parsed from the name. */
+  step?: number;
+  /** Predicted attacker PSNR (dB) of the most exposed batch; null when not finite. */
+  psnr: number | null;
+  /** ‖Jδ‖/λmax, the lower bound on the attacker's error, and the PSNR it caps the attacker at. */
+  lowerBound: number | null;
+  lowerBoundPsnr: number | null;
+  risk: RiskLevel;
+  analysedAt: string;
+  /** The result's cache key. */
+  key: string;
+  /** The checkpoint's files' names, sizes and modification times when analysed (a rewrite changes it). */
+  signature?: string;
+}
+
+export interface CheckpointHistoryView {
+  config: string;
+  entries: CheckpointHistoryEntry[];
+}
+
 // ── What the spectrum page shows ────────────────────────────────────────────────────────────────────────────────
 
 export interface SpectrumView {
@@ -312,7 +344,9 @@ export type SpectrumHostMessage =
   /** The attack finished: its result for the config the panel shows. */
   | { type: 'attack'; data: AttackView }
   /** The attack stopped without a result (cancelled or failed). */
-  | { type: 'attackStopped'; message: string; cancelled: boolean };
+  | { type: 'attackStopped'; message: string; cancelled: boolean }
+  /** Predicted PSNR per checkpoint of the config's training (checkpoint watching). */
+  | { type: 'history'; data: CheckpointHistoryView };
 
 /** Model report page → extension. */
 export type ReportPageMessage =

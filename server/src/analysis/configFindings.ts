@@ -210,7 +210,7 @@ export function embeddingSpaceNote(input: TokenModelInfo): string {
   return `The model reads token ids: every number (I²F, RMSE, PSNR) is in embedding space, x = ${input.embeddingMatrix}[ids] (${input.sequenceLength} tokens × ${input.embeddingDim}).`;
 }
 
-function expectedPsnr(b: BatchReport): number {
+export function expectedPsnr(b: BatchReport): number {
   return b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
 }
 
@@ -247,6 +247,7 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
+  if (config.checkpoint) parts.push(`Weights: the latest checkpoint training wrote, ${config.checkpoint.name}${config.checkpoint.step !== undefined ? ` (step ${config.checkpoint.step})` : ''}.`);
   const tn = b.tokens?.noiseForTarget;
   if (b.tokens) {
     // Text is graded on tokens, so the advice is the noise that brings them below the medium threshold.

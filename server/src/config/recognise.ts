@@ -78,6 +78,7 @@ type FieldName =
   | 'model'
   | 'weights'
   | 'samples'
+  | 'outputDir'
   | 'targetPsnr'
   | 'attacker';
 
@@ -157,6 +158,8 @@ const KEY_RULES: KeyRule[] = [
   { field: 'samples', names: ['samples', 'samples_path', 'samples_dir', 'sample_dir', 'sample_path'], kind: 'path' },
   { field: 'targetPsnr', names: ['target_psnr'], kind: 'number' },
   { field: 'attacker', names: ['attacker', 'threat_model'], kind: 'text', i2fOnly: true },
+  // Where training writes its checkpoints (Hugging Face's output_dir, Lightning's dirpath/default_root_dir, …): watched.
+  { field: 'outputDir', names: ['output_dir', 'out_dir', 'save_dir', 'checkpoint_dir', 'checkpoints_dir', 'ckpt_dir', 'dirpath', 'default_root_dir', 'save_folder'], kind: 'path' },
 ];
 
 /**
@@ -187,7 +190,7 @@ export function mentionsTrainingKeys(text: string): boolean {
   for (const w of words) {
     const n = normaliseKey(w);
     const rules = RULE_BY_NAME.get(n);
-    if (rules && rules.some((r) => !r.context && r.field !== 'model' && r.field !== 'samples' && r.field !== 'weights')) return true;
+    if (rules && rules.some((r) => !r.context && r.field !== 'model' && r.field !== 'samples' && r.field !== 'weights' && r.field !== 'outputDir')) return true;
     if (n === 'i2f' || n === 'sigma0' || n === 'percentile_privacy' || /privacy$/.test(n)) return true;
   }
   return false;
@@ -488,6 +491,13 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   recognised += recogniseModelReference(tree, setup);
 
   if (recognised === 0) return null;
+  // Read after the check above: an output folder alone does not make a file a training config.
+  const out = take<string>('outputDir');
+  if (out && !URL_LIKE.test(out.value)) {
+    const expanded = out.value.replace(/^~(?=\/|$)/, process.env.HOME ?? '~');
+    const resolved = isAbsolute(expanded) ? expanded : resolve(dir, expanded);
+    setup.outputDir = { ...out, resolved, exists: fileExists(resolved) };
+  }
   for (const k of Object.keys(setup) as (keyof TrainingSetup)[]) if (setup[k] === undefined) delete setup[k];
   return setup;
 }

@@ -132,6 +132,8 @@ export interface TrainingSetup {
   classes?: ConfigField<number>;
   weights?: PathField;
   samples?: PathField;
+  /** Where training writes its checkpoints (watched: each new checkpoint is analysed). */
+  outputDir?: PathField;
   targetPsnr?: ConfigField<number>;
 
   unmodelled: UnmodelledDefence[];

@@ -31,6 +31,11 @@ export interface DiscoveredConfig {
   modelDescription?: string;
   weights?: string;
   samples?: string;
+  /**
+   * Set when `weights` is the latest checkpoint training wrote (checkpoint watching) rather than the file the config
+   * names: the finding names it.
+   */
+  checkpoint?: { name: string; step?: number };
   /** 'config': the config names it; 'same-folder': the config names none and its folder holds exactly one model. */
   modelSource: 'config' | 'same-folder' | 'none';
 }
