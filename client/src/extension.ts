@@ -8,6 +8,7 @@ import {
   StatusNotification, TrustNotification, VerifyEnginesRequest,
   type AuditResult, type ClearCacheResult, type InitializationOptions, type ModelSummaryResult, type SpectrumDataResult,
   type SpectrumNoiseResult, type StatusParams, type ConfirmAttackResult, type VerifyEnginesResult,
+  CheckpointHistoryRequest, type CheckpointHistoryResult,
 } from '../../server/src/protocol';
 import { activeInterpreter, onInterpreterChange } from './pythonInterpreter';
 import { confirmAttackInPanel, registerWebviews, showSpectrumPanel, type ReportBackend, type SpectrumBackend } from './webview';
@@ -23,6 +24,7 @@ const backend: SpectrumBackend & ReportBackend = {
   log: (message) => log?.warn(message),
   spectrumData: async (p) => (client ? client.sendRequest<SpectrumDataResult>(SpectrumDataRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   spectrumNoise: async (p) => (client ? client.sendRequest<SpectrumNoiseResult>(SpectrumNoiseRequest, p) : { ok: false, message: 'the I²F server is not running' }),
+  checkpointHistory: async (p) => (client ? client.sendRequest<CheckpointHistoryResult>(CheckpointHistoryRequest, p) : { ok: false, message: 'the I²F server is not running' }),
   confirmAttack: async (config, onProgress, token) => {
     if (!client) return { ok: false, message: 'the I²F server is not running' };
     // Our own progress token: the server reports on it, and the panel mirrors it in the page.

@@ -7,6 +7,24 @@ import { computeSpectrumState } from '../../server/src/analysis/spectrumData';
 import { summariseModel } from '../../server/src/analysis/modelSummary';
 import { attackModel, type AttackRequest } from '../../server/src/analysis/attack';
 import { attackView } from '../../server/src/analysis/attackView';
+import { analyzeModel } from '../../server/src/analysis/analyzeModel';
+import { historyEntryOf } from '../../server/src/analysis/checkpointHistory';
+import { stepOf } from '../../server/src/workspace/checkpointWatch';
+
+/** The checkpoint history the server keeps, from real analyses of the fixture CNN at each round's weights. */
+async function checkpointHistory() {
+  const dir = join(root, 'test/fixtures/checkpoints');
+  const entries = [];
+  for (let k = 1; k <= 4; k++) {
+    const name = `rounds/round-${k}.pt`;
+    const report = await analyzeModel({
+      model: join(dir, 'model.onnx'), weights: join(dir, name), data: join(dir, 'x.npy'), labels: join(dir, 'labels.npy'), batch: 1,
+      defences: ['gaussian:std=0.002'], damping: 0, spectrumK: 0, seed: 0, loss: 'cross-entropy', maxSamples: 1,
+    });
+    entries.push(historyEntryOf({ name, path: join(dir, name), step: stepOf(name) }, report, `recorded-${k}`, new Date(Date.UTC(2026, 11, 7, 3, k)).toISOString()));
+  }
+  return { config: 'test/fixtures/checkpoints/train.yaml', entries };
+}
 
 /** The attack exactly as the server's confirmAttack job runs it (one batch, L-BFGS on the L2 objective), inputs kept. */
 const attack = async (config: string, req: Omit<AttackRequest, 'attack' | 'keepInputs' | 'seed' | 'loss'>) =>
@@ -52,6 +70,7 @@ async function main(): Promise<void> {
       config: 'examples/text/review.yaml', model: join(root, 'examples/text/tiny_text.onnx'), data: join(root, 'examples/text/samples.txt'),
       defences: ['gaussian:std=0.01'], damping: 0, seed: 0, loss: 'cross-entropy', sample: 1, k: 4,
     }),
+    'checkpoint-history': checkpointHistory,
     'mlp-summary': () => summariseModel(join(root, 'examples/models/mlp.onnx')),
     'lenet-summary': () => summariseModel(join(root, 'examples/models/lenet.onnx')),
   };

@@ -102,6 +102,11 @@ const SPECTRUM_BODY = `
     <div id="class-chart" class="chart-box"></div>
   </section>
 </div>
+<section id="history" class="panel" hidden>
+  <div class="panel-head"><h2>Leakage per checkpoint</h2>${exportButtons('history')}</div>
+  <div id="history-chart" class="chart-box"></div>
+  <p id="history-note" class="note"></p>
+</section>
 <section id="images" class="panel" hidden>
   <div class="panel-head"><h2>What the attacker sees</h2></div>
   <div class="pair">

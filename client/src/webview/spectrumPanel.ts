@@ -3,7 +3,7 @@
 
 import * as vscode from 'vscode';
 import type {
-  AttackView, SpectrumDataParams, SpectrumDataResult, SpectrumHostMessage, SpectrumNoiseParams, SpectrumNoiseResult,
+  AttackView, CheckpointHistoryParams, CheckpointHistoryResult, SpectrumDataParams, SpectrumDataResult, SpectrumHostMessage, SpectrumNoiseParams, SpectrumNoiseResult,
   SpectrumPageMessage, SpectrumPageState,
 } from '../../../server/src/webviewProtocol';
 import { pageHtml } from './html';
@@ -18,6 +18,8 @@ export interface SpectrumBackend {
   spectrumNoise(params: SpectrumNoiseParams): Promise<SpectrumNoiseResult>;
   /** Runs the real attack for a config; progress as (stage, percent 0…100). */
   confirmAttack(config: string, onProgress: (stage: string, percent: number) => void, token: vscode.CancellationToken): Promise<AttackOutcome>;
+  /** The leakage per checkpoint of the config's training (absent: the page shows no history). */
+  checkpointHistory?(params: CheckpointHistoryParams): Promise<CheckpointHistoryResult>;
   /** Where a dropped page message is reported (the extension's log). */
   log?(message: string): void;
 }
@@ -158,8 +160,18 @@ export class SpectrumPanel {
       this.key = r.data.key;
       this.panel.title = `I²F spectrum: ${r.data.config.split(/[\\/]/).pop()}`;
       this.post({ type: 'spectrum', data: r.data });
+      void this.sendHistory(this.params.uri);
     } catch (e) {
       this.post({ type: 'error', message: `The spectrum request failed: ${(e as Error).message}` });
+    }
+  }
+
+  private async sendHistory(uri: string): Promise<void> {
+    try {
+      const h = await this.backend.checkpointHistory?.({ uri });
+      if (h?.ok && uri === this.params.uri) this.post({ type: 'history', data: h.history });
+    } catch (e) {
+      this.backend.log?.(`checkpoint history of ${uri}: ${(e as Error).message}`);
     }
   }
 

@@ -187,6 +187,40 @@ export function barChart(container: HTMLElement, f: ChartFrame & {
   return svg.node()!;
 }
 
+/** Lines with a point per category (one category per checkpoint, in training order); null values leave a gap. */
+export function linePlot(container: HTMLElement, f: ChartFrame & { categories: string[]; series: (Series & { dashed?: boolean })[]; markers?: Marker[]; titles?: string[] }): SVGSVGElement {
+  const { svg, plot, w, h } = frame(container, f);
+  const x = scaleBand<string>().domain(f.categories).range([0, w]).padding(0.2);
+  const flat = f.series.flatMap((s) => s.values).filter((v): v is number => v !== null && Number.isFinite(v));
+  const y = yScale(flat, h, false, (f.markers ?? []).map((m) => m.value));
+  axes(plot, x, y, h, false, w, f.categories.length > 20 ? Math.ceil(f.categories.length / 12) : 1);
+  markers(plot, y, w, f.markers ?? []);
+  const cx = (i: number) => x(f.categories[i])! + x.bandwidth() / 2;
+  const marks = plot.append('g').attr('class', 'marks');
+  for (const s of f.series) {
+    // One path segment per run of finite values.
+    let d = '';
+    let open = false;
+    s.values.forEach((v, i) => {
+      if (v === null || !Number.isFinite(v)) {
+        open = false;
+        return;
+      }
+      d += `${open ? 'L' : 'M'}${cx(i).toFixed(2)},${y(v).toFixed(2)}`;
+      open = true;
+    });
+    marks.append('path').attr('class', `line ${s.cls}${s.dashed ? ' dashed' : ''}`).attr('d', d).attr('fill', 'none').attr('data-series', s.name);
+    s.values.forEach((v, i) => {
+      if (v === null || !Number.isFinite(v)) return;
+      marks.append('circle').attr('class', `mark ${s.cls}`).attr('cx', cx(i)).attr('cy', y(v)).attr('r', 4)
+        .attr('data-series', s.name).attr('data-value', v)
+        .append('title').text(f.titles?.[i] ? `${f.titles[i]} · ${s.name} ${v.toPrecision(4)}` : `${s.name} ${f.categories[i]}: ${v.toPrecision(4)}`);
+    });
+  }
+  legend(svg, f.series, Number(svg.attr('viewBox').split(' ')[2]) - 8);
+  return svg.node()!;
+}
+
 /** Horizontal bars with a label per row (the op histogram): rows grow the chart's height. */
 export function horizontalBars(container: HTMLElement, f: ChartFrame & { rows: { label: string; value: number; cls: string; title?: string }[] }): SVGSVGElement {
   const rowHeight = 20;

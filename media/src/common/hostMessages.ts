@@ -37,6 +37,11 @@ export function checkSpectrumHostMessage(m: unknown): SpectrumHostMessage | unde
       }
       case 'attackStopped':
         return isStr(m.message) && typeof m.cancelled === 'boolean';
+      case 'history': {
+        const d = m.data;
+        return isObj(d) && isStr(d.config) && isArr(d.entries) && (d.entries as unknown[]).every((e) =>
+          isObj(e) && isStr(e.checkpoint) && isStr(e.risk) && isStr(e.analysedAt) && (e.psnr === null || isNum(e.psnr)) && (e.lowerBoundPsnr === null || isNum(e.lowerBoundPsnr)) && (e.step === undefined || isNum(e.step)));
+      }
       default:
         return false;
     }

@@ -2,10 +2,10 @@
 // messages. It never computes I²F: a new sample, k, damping or noise std is a request, the numbers come back.
 
 import type {
-  AttackView, NoiseView, SpectrumHostMessage, SpectrumPageMessage, SpectrumPageState, SpectrumView,
+  AttackView, CheckpointHistoryView, NoiseView, SpectrumHostMessage, SpectrumPageMessage, SpectrumPageState, SpectrumView,
 } from '../../../server/src/webviewProtocol';
 import { clearAttack, renderAttack, showAttackProgress, showAttackStopped } from './attack';
-import { barChart, chartPng, eigenvaluePlot, standaloneSvg } from '../common/charts';
+import { barChart, chartPng, eigenvaluePlot, linePlot, standaloneSvg } from '../common/charts';
 import { csv, db, el, num } from '../common/format';
 import { connectHost } from '../common/host';
 import { checkSpectrumHostMessage } from '../common/hostMessages';
@@ -17,6 +17,8 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 let view: SpectrumView | undefined;
 /** The last attack result shown (it survives reloads through the page state). */
 let attack: AttackView | undefined;
+/** The checkpoint history shown (redrawn on resize). */
+let history: CheckpointHistoryView | undefined;
 
 function saveState(std?: number): void {
   host.setState({ config: view?.config, data: view, std: std ?? view?.noise.std, ...(attack ? { attack } : {}) });
@@ -200,6 +202,31 @@ function renderImages(v: SpectrumView): void {
   }));
 }
 
+/** Predicted PSNR per checkpoint the config's training wrote, with the ceiling its lower bound sets. */
+function renderHistory(h: CheckpointHistoryView): void {
+  history = h;
+  const section = $('history');
+  section.hidden = h.entries.length === 0;
+  if (!h.entries.length) return;
+  const cats = h.entries.map((e) => (e.step !== undefined ? String(e.step) : basename(e.checkpoint)));
+  linePlot($('history-chart'), {
+    id: 'history', title: 'Predicted attacker PSNR per checkpoint (higher = more exposed)', yLabel: 'PSNR (dB)',
+    xLabel: h.entries.some((e) => e.step !== undefined) ? 'round / step' : 'checkpoint',
+    categories: cats,
+    series: [
+      { name: 'predicted PSNR', cls: 's-blue', values: h.entries.map((e) => e.psnr) },
+      { name: 'ceiling from the lower bound', cls: 's-orange', dashed: true, values: h.entries.map((e) => e.lowerBoundPsnr) },
+    ],
+    titles: h.entries.map((e) => `${e.checkpoint} (${e.risk}, ${e.analysedAt.slice(0, 19).replace('T', ' ')})`),
+  });
+  const last = h.entries[h.entries.length - 1];
+  const first = h.entries[0];
+  const trend = h.entries.length > 1 && first.psnr !== null && last.psnr !== null
+    ? ` From ${first.checkpoint} to ${last.checkpoint} the predicted PSNR went ${last.psnr > first.psnr ? 'up' : 'down'} by ${db(Math.abs(last.psnr - first.psnr))}: leakage ${last.psnr > first.psnr ? 'grows' : 'shrinks'} as training goes on.`
+    : '';
+  $('history-note').textContent = `${h.entries.length} checkpoint(s) analysed; latest ${last.checkpoint}: ${db(last.psnr ?? NaN)}, risk ${last.risk}.${trend}`;
+}
+
 function basename(p: string): string {
   return p.split(/[\\/]/).pop() ?? p;
 }
@@ -308,6 +335,9 @@ host.onMessage((m) => {
     case 'attackStopped':
       showAttackStopped(m.message, m.cancelled);
       break;
+    case 'history':
+      renderHistory(m.data);
+      break;
   }
 });
 
@@ -316,7 +346,10 @@ wire();
 let resizeTimer: number | undefined;
 window.addEventListener('resize', () => {
   window.clearTimeout(resizeTimer);
-  resizeTimer = window.setTimeout(() => view && render(view), 150);
+  resizeTimer = window.setTimeout(() => {
+    if (view) render(view);
+    if (history) renderHistory(history);
+  }, 150);
 });
 const saved = host.getState();
 if (saved?.data) render(saved.data);

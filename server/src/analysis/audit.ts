@@ -17,6 +17,11 @@ import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
 import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './configFindings';
 import { analysisKey, ContentHasher, ResultCache } from './cache';
+import { CheckpointHistoryStore, historyEntryOf } from './checkpointHistory';
+import { CheckpointWatcher } from './checkpointWatcher';
+import { completeCheckpoints, type CompleteCheckpoint } from '../workspace/checkpointWatch';
+import type { CheckpointHistoryEntry } from '../webviewProtocol';
+
 import { noiseParamsOf, reevaluate, type CachedAnalysis, type CachedBatch } from './noiseRescale';
 import { analysisKnobs, configAnalysisSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './settings';
 import { loadAuditSettings } from './report/settingsFile';
@@ -26,6 +31,9 @@ import { toAuditJson } from './report/json';
 import { toSarif } from './report/sarif';
 import { toHtml } from './report/html';
 import { Progress } from './report/progress';
+
+/** A run with more checkpoints than this plots the most recent ones (each is one analysis, cached). */
+const MAX_HISTORY_CHECKPOINTS = 20;
 
 export type AuditFormat = 'text' | 'json' | 'sarif' | 'html';
 export const AUDIT_FORMATS: readonly AuditFormat[] = ['text', 'json', 'sarif', 'html'];
@@ -153,9 +161,34 @@ export class AuditUsageError extends Error {}
 async function auditConfig(root: string, config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext): Promise<ConfigOutcome> {
   const label = relative(process.cwd(), config.path) || config.path;
   const task = ctx.progress?.start(label);
+  // The checkpoints its training wrote (checkpoint watching's targets): the latest is what the finding is about,
+  // as in the editor, and each one's leakage makes the history the HTML report plots.
+  const checkpoints = config.model ? await completeCheckpoints(CheckpointWatcher.targetsOf(config), dirname(config.path)).catch(() => []) : [];
+  const latest = checkpoints[checkpoints.length - 1];
+  if (latest && latest.path !== config.weights) {
+    config.weights = latest.path;
+    config.checkpoint = { name: latest.name, ...(latest.step !== undefined ? { step: latest.step } : {}) };
+  }
   const outcome = await auditConfigInner(config, settings, ctx, (stage, f) => task?.update(stage, f));
+  if (checkpoints.length && outcome.report) outcome.checkpointHistory = await checkpointHistory(config, checkpoints, settings, ctx);
   task?.done(outcome);
   return outcome;
+}
+
+/** The leakage at each checkpoint (the most recent MAX_HISTORY_CHECKPOINTS), each analysed once and cached. */
+async function checkpointHistory(config: DiscoveredConfig, checkpoints: CompleteCheckpoint[], settings: I2fSettings, ctx: RootContext): Promise<CheckpointHistoryEntry[]> {
+  const entries: CheckpointHistoryEntry[] = [];
+  const store = ctx.noCache ? undefined : new CheckpointHistoryStore(ctx.cacheDir ?? defaultCacheDir());
+  for (const c of checkpoints.slice(-MAX_HISTORY_CHECKPOINTS)) {
+    const at: DiscoveredConfig = { ...config, weights: c.path, checkpoint: { name: c.name, ...(c.step !== undefined ? { step: c.step } : {}) } };
+    // The history needs no spectrum: only the plot of the config's own result does.
+    const r = await auditConfigInner(at, settings, { ...ctx, spectrumK: 0 }, () => undefined);
+    if (!r.report || !r.cacheKey) continue;
+    const entry = { ...historyEntryOf(c, r.report, r.cacheKey, new Date().toISOString()), signature: c.signature };
+    entries.push(entry);
+    await store?.record(config.path, entry);
+  }
+  return entries;
 }
 
 async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext, onProgress: (stage: string, f: number) => void): Promise<ConfigOutcome> {

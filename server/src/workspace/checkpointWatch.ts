@@ -214,3 +214,16 @@ export class CheckpointTracker {
     return best;
   }
 }
+
+/**
+ * The checkpoints whose write is complete now, in training order (step, then write time): the audit's single look
+ * (a CI run audits what is on disk; no write is expected to be in progress, but a half-written one is still skipped).
+ */
+export async function completeCheckpoints(targets: WatchTargets, configDir: string): Promise<CompleteCheckpoint[]> {
+  const out: CompleteCheckpoint[] = [];
+  for (const c of await listCandidates(targets, configDir)) {
+    const snap = await snapshot(c);
+    if (snap) out.push({ ...c, ...snap });
+  }
+  return out.sort((a, b) => (a.step ?? -1) - (b.step ?? -1) || a.mtimeMs - b.mtimeMs);
+}

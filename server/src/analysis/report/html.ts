@@ -8,7 +8,7 @@ import { embeddingSpaceNote, percent } from '../configFindings';
 import { mostExposedTokens } from '../tokens';
 import { failsAt, relativePosix, sortFindings, summarise, summaryLine, type AuditRun, type ConfigOutcome, type RootOutcome } from './model';
 import { ruleTitle } from './json';
-import { esc, spectrumSvg, spreadSvg } from './svg';
+import { esc, historySvg, spectrumSvg, spreadSvg } from './svg';
 
 const CSS = `
 :root { color-scheme: light dark;
@@ -53,6 +53,7 @@ svg .series { fill: none; stroke-width: 1.6; } svg .series.top { stroke: var(--s
 svg .point.top { fill: var(--series); } svg .point.bottom { fill: var(--series2); } svg .point.clipped { fill: var(--bg); stroke: var(--series2); }
 svg .break { stroke: var(--axis); stroke-dasharray: 2 4; } svg .damping { stroke: var(--uncertain); stroke-dasharray: 6 3; }
 svg .threshold { stroke: var(--axis); stroke-dasharray: 4 3; }
+svg .series.ceiling { stroke-dasharray: 6 4; }
 svg .band.high { fill: var(--band-high); } svg .band.medium { fill: var(--band-medium); } svg .band.low { fill: var(--band-low); }
 svg .bar.risk-high { fill: var(--high); } svg .bar.risk-medium { fill: var(--medium); } svg .bar.risk-low { fill: var(--low); }
 .filters { margin: 8px 0 0; color: var(--muted); } .filters label { margin-right: 12px; }
@@ -136,6 +137,18 @@ function plots(root: RootOutcome, cfg: ConfigOutcome): string {
       );
     }
   });
+  const history = cfg.checkpointHistory ?? [];
+  if (history.length) {
+    const last = history[history.length - 1];
+    figures.push(
+      `<figure class="checkpoint-history">${historySvg({
+        points: history.map((e) => ({ label: e.step !== undefined ? String(e.step) : e.checkpoint.split(/[\\/]/).pop()!, psnr: e.psnr, ceiling: e.lowerBoundPsnr, title: e.checkpoint })),
+        thresholds: root.settings.thresholds,
+        title: 'Predicted attacker PSNR per checkpoint',
+      })}` +
+        `<figcaption>Leakage as training goes on: the predicted attacker PSNR at each of ${history.length} checkpoint(s) (solid) and the ceiling its lower bound ‖Jδ‖/λmax sets (dashed); bands: the risk thresholds. Latest: ${esc(last.checkpoint)}, ${esc(last.psnr === null ? 'not finite' : `${fmt(last.psnr)} dB`)} (${esc(last.risk)}).</figcaption></figure>`,
+    );
+  }
   return figures.length ? `<h3>Plots</h3><div class="plots">${figures.join('')}</div>` : '';
 }
 

@@ -40,6 +40,8 @@ export interface ConfigOutcome {
   /** Wall time of the analysis (of the cached one for 'cached'). */
   ms?: number;
   findings: Finding[];
+  /** The leakage at each checkpoint its training wrote, in training order (checkpoint watching). */
+  checkpointHistory?: import('../../webviewProtocol').CheckpointHistoryEntry[];
 }
 
 export interface RootOutcome {

@@ -165,3 +165,73 @@ function niceTicks(lo: number, hi: number, count: number): number[] {
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Math.round(v * 1e6) / 1e6);
   return out;
 }
+
+export interface HistoryInput {
+  /** One point per checkpoint, in training order. */
+  points: { label: string; psnr: number | null; ceiling: number | null; title: string }[];
+  thresholds: { high: number; medium: number };
+  title: string;
+}
+
+/** Predicted attacker PSNR per checkpoint (solid) and the ceiling its lower bound sets (dashed), risk bands behind. */
+export function historySvg(h: HistoryInput): string {
+  const W = 470, H = 260, L = 56, R = 16, T = 34, B = 44;
+  const pw = W - L - R, ph = H - T - B;
+  const values = h.points.flatMap((p) => [p.psnr, p.ceiling]).filter((v): v is number => v !== null && Number.isFinite(v));
+  let lo = Math.min(0, h.thresholds.medium, ...values);
+  let hi = Math.max(h.thresholds.high, ...values);
+  const pad = (hi - lo) * 0.08 || 1;
+  lo = Math.floor((lo - pad) / 5) * 5;
+  hi = Math.ceil((hi + pad) / 5) * 5;
+  const n = h.points.length;
+  const xOf = (i: number) => L + ((i + 0.5) / Math.max(n, 1)) * pw;
+  const yOf = (v: number) => T + ((hi - v) / (hi - lo)) * ph;
+  const parts: string[] = [];
+  parts.push(`<svg class="plot history" role="img" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" aria-label="${esc(h.title)}">`);
+  parts.push(`<title>${esc(h.title)}</title>`);
+  parts.push(`<text class="plot-title" x="${L}" y="20">${esc(h.title)}</text>`);
+  // Risk bands: above the high threshold, between, below.
+  const band = (cls: string, a: number, b: number) => {
+    const y1 = r1(yOf(Math.min(hi, Math.max(a, b))));
+    const y2 = r1(yOf(Math.max(lo, Math.min(a, b))));
+    if (y2 > y1) parts.push(`<rect class="band ${cls}" x="${L}" y="${y1}" width="${pw}" height="${r1(y2 - y1)}"/>`);
+  };
+  band('high', hi, h.thresholds.high);
+  band('medium', h.thresholds.high, h.thresholds.medium);
+  band('low', h.thresholds.medium, lo);
+  const step = Math.max(5, Math.ceil((hi - lo) / 6 / 5) * 5);
+  for (let v = lo; v <= hi; v += step) {
+    const y = r1(yOf(v));
+    parts.push(`<line class="grid" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/>`);
+    parts.push(`<text class="tick" x="${L - 6}" y="${y + 4}" text-anchor="end">${v}</text>`);
+  }
+  parts.push(`<line class="axis" x1="${L}" x2="${W - R}" y1="${T + ph}" y2="${T + ph}"/>`);
+  const every = Math.max(1, Math.ceil(n / 10));
+  h.points.forEach((p, i) => {
+    if (i % every === 0) parts.push(`<text class="tick" x="${r1(xOf(i))}" y="${T + ph + 16}" text-anchor="middle">${esc(p.label)}</text>`);
+  });
+  const line = (key: 'psnr' | 'ceiling', cls: string) => {
+    let d = '';
+    let open = false;
+    h.points.forEach((p, i) => {
+      const v = p[key];
+      if (v === null || !Number.isFinite(v)) {
+        open = false;
+        return;
+      }
+      d += `${open ? 'L' : 'M'}${r1(xOf(i))},${r1(yOf(v))}`;
+      open = true;
+    });
+    if (d) parts.push(`<path class="series ${cls}" d="${d}"/>`);
+    h.points.forEach((p, i) => {
+      const v = p[key];
+      if (v !== null && Number.isFinite(v)) parts.push(`<circle class="point ${cls}" cx="${r1(xOf(i))}" cy="${r1(yOf(v))}" r="3.5" data-value="${v}"><title>${esc(`${p.title}: ${key === 'psnr' ? 'predicted PSNR' : 'ceiling from the lower bound'} ${fmt(v)} dB`)}</title></circle>`);
+    });
+  };
+  line('ceiling', 'bottom ceiling');
+  line('psnr', 'top');
+  parts.push(`<text class="axis-label" x="${L + pw / 2}" y="${H - 6}" text-anchor="middle">checkpoint (round / step)</text>`);
+  parts.push(`<text class="axis-label" transform="translate(14,${T + ph / 2}) rotate(-90)" text-anchor="middle">PSNR (dB)</text>`);
+  parts.push('</svg>');
+  return parts.join('');
+}
