@@ -100,7 +100,8 @@ export class NetBuilder {
     const pad = s.padding ?? 0;
     const dil = s.dilation ?? 1;
     const fanIn = (s.inChannels / groups) * k * k;
-    const fanOut = (s.outChannels / groups) * k * k;
+    // torch.nn.init's fans come from the weight's shape [out, in/groups, k, k]: fan_out is not divided by groups.
+    const fanOut = s.outChannels * k * k;
     if (x.dims[0] !== s.inChannels) throw new Error(`${prefix}: expects ${s.inChannels} channels, got ${x.dims[0]}`);
     const w = this.parameter(`${prefix}.weight`, [s.outChannels, s.inChannels / groups, k, k], s.weightInit ?? { kind: 'torch-default' }, { in: fanIn, out: fanOut });
     const inputs = [x.name, w];
