@@ -49,6 +49,16 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
   if (!dpOff) {
     if (setup.flavour === 'fedml' && setup.dpEnabled?.value === true) {
       central = fedmlDefences(setup, defences, unmodelled);
+    } else if (setup.flavour === 'flower' && !sigma && setup.dpSensitivity && setup.targetEpsilon && setup.targetDelta) {
+      // LocalDpMod: each client clips its update to C and adds N(0, σ²), σ = Δ·√(2 ln(1.25/δ))/ε, before sending it.
+      const { dpSensitivity: sens, targetEpsilon: eps, targetDelta: delta } = setup;
+      const std = gaussianMechanismStd(eps.value, delta.value, sens.value);
+      defences.push({
+        kind: 'gaussian',
+        spec: gaussianSpec(std),
+        fields: [eps, delta, sens, ...(clip ? [clip] : [])],
+        note: `Flower's LocalDpMod: σ = Δ·√(2 ln(1.25/δ))/ε = ${shownNumber(sens.value)}·√(2 ln(1.25/${shownNumber(delta.value)}))/${shownNumber(eps.value)} = ${shownNumber(std)}, added by each client before its update leaves (its clipping of the update to C is a rescaling, not modelled).`,
+      });
     } else if (sigma && clip && clip.value > 0 && onServer) {
       central = centralNoise(setup, sigma, clip);
     } else if (sigma && clip && setup.clippingScope === 'per-example') {
@@ -59,9 +69,11 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
         kind: 'dpsgd',
         spec: `dpsgd:clip=${num(clip.value)},noise=0`,
         fields: [clip],
-        note: setup.targetEpsilon
-          ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
-          : 'Clipping without noise: no differential privacy.',
+        note: setup.noiseInCode
+          ? 'Noise set in code: only the clipping is analysed. Add the noise multiplier to the i2f: section ([tool.i2f] noise-multiplier = …) to analyse it.'
+          : setup.targetEpsilon
+            ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
+            : 'Clipping without noise: no differential privacy.',
       });
     } else if (sigma && sigma.value > 0 && !clip) {
       unmodelled.push({

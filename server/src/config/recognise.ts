@@ -173,6 +173,9 @@ const SCOPED_FIELDS = new Set<FieldName>(['noiseMultiplier', 'clippingNorm', 'no
 /** Keys and values that say updates are securely aggregated (the server sees only their sum). */
 const SECURE_AGGREGATION_KEYS = new Set(['num_shares', 'reconstruction_threshold', 'secure_aggregation', 'secagg', 'use_secagg', 'enable_secagg', 'secure_agg']);
 
+/** Opacus's and TF Privacy's names for per-example clipping. */
+const PER_EXAMPLE_CLIP_NAMES = new Set(['max_grad_norm', 'max_per_sample_grad_norm', 'l2_norm_clip']);
+
 function siteOf(ancestors: string[]): DefenceSite | undefined {
   for (let i = ancestors.length - 1; i >= 0; i--) {
     if (SERVER_SCOPE.test(ancestors[i])) return 'server';
@@ -236,6 +239,11 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   const hasStrongKey = tree.entries.some((e) =>
     (RULE_BY_NAME.get(normaliseKey(e.path[e.path.length - 1])) ?? []).some((r) => !r.context && r.kind !== 'path'),
   );
+
+  // Flower's LocalDpMod(clipping_norm, sensitivity, epsilon, delta): when a Flower run config holds all of its
+  // arguments, its `epsilon` and `delta` are that mechanism's (not an optimiser's), so they count there.
+  const flowerTable = (e: ConfigEntry) => e.path.slice(0, -1).join('.') === 'tool.flwr.app.config';
+  const flowerLocalDpKeys = flavour === 'flower' && ['sensitivity', 'epsilon', 'delta'].every((k) => tree.entries.some((e) => flowerTable(e) && normaliseKey(e.path.at(-1)!) === k));
 
   const field = <T>(entry: ConfigEntry, value: T): ConfigField<T> => ({
     value,
@@ -329,7 +337,8 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     for (const rule of rules) {
       if (rule.i2fOnly && !inI2f) continue;
       const topLevelAllowed = entry.path.length === 1 && hasStrongKey;
-      if (rule.context && !inI2f && !topLevelAllowed && !ancestors.some((a) => rule.context!.test(a))) continue;
+      const localDpArgument = flowerLocalDpKeys && flowerTable(entry);
+      if (rule.context && !inI2f && !topLevelAllowed && !localDpArgument && !ancestors.some((a) => rule.context!.test(a))) continue;
       const evalLike = ancestors.some((a) => EVAL_SEGMENT.test(a)) || EVAL_SEGMENT.test(name);
       const priority = inI2f ? 0 : evalLike ? 2 : 1;
       // An eval-only batch size says nothing about the gradients clients share.
@@ -433,10 +442,13 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     setup.centralDp = central;
   }
   // Flower's DP wrappers (…ClientSideFixedClipping / …ServerSideFixedClipping) add the noise on the server.
-  if (flavour === 'flower' && setup.noiseMultiplier) setup.dpSite = 'server';
+  // A Flower app that runs Opacus in its clients names the clipping as Opacus does (`max-grad-norm`, Flower's
+  // `opacus` example): per-example DP-SGD on the client, not the wrappers' update clipping.
+  const opacusInFlower = flavour === 'flower' && !!setup.clippingNorm && PER_EXAMPLE_CLIP_NAMES.has(normaliseKey(setup.clippingNorm.path.at(-1)!));
+  if (flavour === 'flower' && setup.noiseMultiplier && !opacusInFlower) setup.dpSite = 'server';
   if (setup.clippingNorm) {
     setup.clippingScope =
-      flavour === 'huggingface' ? 'per-batch' : flavour === 'flower' || flavour === 'fedml' || setup.dpSite === 'server' ? 'per-update' : 'per-example';
+      flavour === 'huggingface' ? 'per-batch' : opacusInFlower ? 'per-example' : flavour === 'flower' || flavour === 'fedml' || setup.dpSite === 'server' ? 'per-update' : 'per-example';
   }
   setup.batchSize = take<number>('batchSize');
   setup.gradientAccumulationSteps = take<number>('gradientAccumulationSteps');

@@ -102,3 +102,14 @@ test('every spec made from the fixtures parses with the engine\'s own defence pa
   assert.ok(specs.length >= 10);
   for (const spec of specs) assert.equal(parseDefence(spec).kind, spec.split(':')[0], spec);
 });
+
+test("Flower's LocalDpMod arguments in the run config: Gaussian noise on the client, which the server sees too", () => {
+  const text = '[tool.flwr.app.config]\nclipping-norm = 1.0\nsensitivity = 1.0\nepsilon = 2.0\ndelta = 1e-5\nnum-sampled-clients = 5\n';
+  const p = planFrom(text, '/w/pyproject.toml');
+  assert.equal(p.threat.chosen.attacker, 'server');
+  assert.deepEqual(p.defences.map((d) => d.spec), [`gaussian:std=${Number(gaussianMechanismStd(2, 1e-5, 1).toPrecision(12))}`]);
+  assert.match(p.defences[0].note ?? '', /LocalDpMod/);
+  // Without the mechanism's arguments, a bare `epsilon` in a Flower table stays unread (an optimiser's, perhaps).
+  const q = planFrom('[tool.flwr.app.config]\nepsilon = 1e-8\nbatch-size = 32\n', '/w/pyproject.toml');
+  assert.deepEqual(q.defences, []);
+});

@@ -83,6 +83,18 @@ test('Flower opacus: max-grad-norm and target-delta here, the noise in client_ap
   assert.match(f.message, /^Noise set in code/);
   assert.match(f.message, /Add it to the i2f: section to analyse it/);
   assert.ok(!checkTrainingSetup(s).some((x) => x.code === 'I2F101'), 'not "clipping without noise"');
+  // max-grad-norm is Opacus's per-example clipping in the client's training, analysed as such until the noise is given.
+  assert.equal(s.clippingScope, 'per-example');
+  assert.deepEqual(analysisPlan(s).defences.map((d) => d.spec), ['dpsgd:clip=1,noise=0']);
+  assert.match(analysisPlan(s).defences[0].note ?? '', /^Noise set in code/);
+  // The user states the noise in [tool.i2f]: DP-SGD on the client, which the server sees too.
+  const file = join(PUBLIC, 'flower/opacus/pyproject.toml');
+  const stated = readTrainingConfig(file, readFileSync(file, 'utf8') + '\n[tool.i2f]\nnoise-multiplier = 1.0\n', { fileExists: () => false }) as TrainingSetup;
+  assert.equal(stated.noiseInCode, undefined);
+  assert.equal(stated.dpSite, undefined, 'added on the client');
+  const plan = analysisPlan(stated);
+  assert.equal(plan.threat.chosen.attacker, 'server');
+  assert.deepEqual(plan.defences.map((d) => d.spec), ['dpsgd:clip=1,noise=1']);
 });
 
 test('NVFLARE {SIGMA0} resolves from the same file: 0 means the Gaussian filter adds no noise', () => {
