@@ -30,6 +30,7 @@ import { BENCH_MODELS, OUT, PRODUCTS, ROOT, type ChildResult } from './common';
 import { measureModel, type ChildOptions } from './measure';
 import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
+import { measureAccountant, type AccountantBench } from './accountant';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -52,10 +53,11 @@ interface Args {
   render?: string;
   analysis?: ChildOptions['analysis'];
   tfjs: 'default' | 'all' | 'off';
+  accountantOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -68,6 +70,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-raw') a.raw = false;
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
     else if (k === '--over-2gb') a.over2gb = true;
+    else if (k === '--accountant-only') a.accountantOnly = true;
     else if (k === '--resnet50') {
       const v = val();
       if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
@@ -85,7 +88,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -123,6 +126,17 @@ async function main() {
   const start = { loadavg: os.loadavg(), cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '?', totalMemGB: os.totalmem() / 2 ** 30, node: process.version, ort: ortVersion(), time: new Date().toISOString() };
   log(`I²F bench: ${start.time}, ${start.cores} cores (${start.cpu}), load average ${start.loadavg.map((x) => x.toFixed(2)).join(' / ')} (1/5/15 min), node ${start.node}, onnxruntime-node ${start.ort}`);
   if (start.loadavg[0] > start.cores * 0.5) log(`WARNING: the machine is loaded (1-min load ${start.loadavg[0].toFixed(2)} on ${start.cores} cores): absolute times are inflated; ratios measured back to back are more robust.`);
+
+  // The DP accountant first: in-process and about a second (10⁶ steps × 151 orders per (q, σ), and one inverse).
+  log('RDP accountant: 10⁶ steps × 151 orders ...');
+  const accountant = measureAccountant();
+  if (args.accountantOnly) {
+    const end = { loadavg: os.loadavg() };
+    const targets = accountantTargets(accountant);
+    const report = { start, end, skipped: {}, results: [], targets, accountant };
+    process.stdout.write(args.json ? JSON.stringify(report, null, 1) + '\n' : renderText(report) + '\n');
+    return;
+  }
 
   const torch = args.pytorch ? pythonTorch() : { ok: false, why: 'disabled by --no-pytorch' };
   const skipped: Record<string, string> = {};
@@ -189,9 +203,9 @@ async function main() {
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
 
   const end = { loadavg: os.loadavg() };
-  const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch)];
+  const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch), ...accountantTargets(accountant)];
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
-  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks };
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -317,6 +331,15 @@ interface PyResult { torch: string; products: Record<string, PyProducts>; analys
 // ---------------------------------------------------------------------------------------------------------------
 // targets
 
+/** The accountant answers a hover: ε for 10⁶ steps under 100 ms in the slowest (q, σ) measured, the inverse under 1 s. */
+function accountantTargets(a: AccountantBench): Target[] {
+  const slowest = a.cases.reduce((x, y) => (y.medianMs > x.medianMs ? y : x));
+  return [
+    { target: `RDP ε, 10⁶ steps × ${a.orders} orders, slowest (q, σ) < 100 ms`, model: 'accountant', value: `${slowest.medianMs.toFixed(1)} ms (q ${Number(slowest.sampleRate.toPrecision(3))}, σ ${slowest.noiseMultiplier}); median of the others ${a.cases.filter((c) => c !== slowest).map((c) => c.medianMs.toFixed(2)).join(' / ')} ms`, limit: '100 ms', status: slowest.medianMs < 100 ? 'PASS' : 'MISS' },
+    { target: 'noise multiplier for a target ε < 1 s', model: 'accountant', value: `${a.inverseMs.toFixed(0)} ms (ε 3, δ 1e-5, q 256/60000, 14100 steps)`, limit: '1000 ms', status: a.inverseMs < 1000 ? 'PASS' : 'MISS' },
+  ];
+}
+
 interface Target { target: string; model: string; value: string; limit: string; status: 'PASS' | 'MISS' | 'n/a'; note?: string }
 
 function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>, large?: LargeResult): Target[] {
@@ -398,7 +421,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[] }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -509,6 +532,11 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   }
 
   out.push('\nTargets');
+  if (rep.accountant) {
+    out.push(`\nRDP accountant (server/src/privacy): ε at δ 1e-5 after 10⁶ steps over ${rep.accountant.orders} orders, median wall ms from scratch (one step's curve + composition + conversion)`);
+    out.push(table([['q', 'σ', 'ε', 'order', 'ms'], ...rep.accountant.cases.map((c) => [String(Number(c.sampleRate.toPrecision(4))), String(c.noiseMultiplier), c.epsilon.toPrecision(5), String(c.order), f(c.medianMs, 2)])]));
+    out.push(`noise multiplier for ε 3 (δ 1e-5, q 256/60000, 14100 steps): ${f(rep.accountant.inverseMs, 0)} ms`);
+  }
   out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));
   const miss = rep.targets.filter((t) => t.status === 'MISS').length;
   const pass = rep.targets.filter((t) => t.status === 'PASS').length;

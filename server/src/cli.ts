@@ -12,6 +12,7 @@ import { SettingsFileError } from './analysis/report/settingsFile';
 import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
 import { defaultCacheDir } from './analysis/audit';
 import { MODEL_ARGUMENT_OPTIONS, MODEL_ARGUMENT_USAGE, resolveModelArgument } from './models/modelArgument';
+import { PRIVACY_USAGE, PrivacyUsageError, privacyCommand } from './analysis/privacyCli';
 
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
 
@@ -23,7 +24,7 @@ Usage:
   i2f audit [PATH…] [--format text|json|sarif|html] [--fail-on high|medium|low|never] [--jobs N]
                     [--out FILE] [--no-cache] [--cache-dir DIR] [--settings FILE] [--spectrum K] [--quiet]
                     (settings: PATH/.vscode/settings.json i2f.*, PATH/i2f.config.json; docs/audit.md)
-${ATTACK_USAGE}
+${ATTACK_USAGE}${PRIVACY_USAGE}
 Weights (--weights): a torch.save state_dict (.pt/.pth/.bin/.ckpt), .safetensors, or a Hugging Face folder
   (config.json + weights, sharded index, checkpoint-N/); read as data, never unpickled with code.
 ${MODEL_ARGUMENT_USAGE}
@@ -53,6 +54,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'analyze') return analyzeCommand(rest);
   if (command === 'audit') return auditCommand(rest);
   if (command === 'attack') return attackCommand(rest);
+  if (command === 'privacy') {
+    try {
+      return await privacyCommand(rest);
+    } catch (e) {
+      if (e instanceof PrivacyUsageError || e instanceof RangeError) throw new CliError(e.message);
+      throw e;
+    }
+  }
   process.stderr.write(`i2f: unknown command '${command}'\n\n${USAGE}`);
   return 2;
 }

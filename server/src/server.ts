@@ -45,6 +45,8 @@ import { mostExposedTokens } from './analysis/tokens';
 import { analysisKnobs, configAnalysisSettings, DEFAULT_SETTINGS, normaliseSettings, riskThresholdsOf, workerCountOf, type I2fSettings } from './analysis/settings';
 import { toDiagnostic } from './features/diagnostics';
 import { hoverAt } from './features/hover';
+import { privacyAccount, type PrivacyAccount } from './analysis/privacyAccount';
+import { privacyFindings } from './analysis/privacyFindings';
 import { inlayHints } from './features/inlayHints';
 import { codeLenses } from './features/codeLens';
 import { codeActions } from './features/codeActions';
@@ -305,6 +307,7 @@ function publish(s: ConfigState, findings: Finding[], data?: LeakageData): void 
 function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData } {
   const { config, settings } = view;
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: trusted ? view.result?.entry.modelOps : undefined });
+  findings.push(...privacyFindings(view.privacy, config.path, settings.thresholds.epsilon));
   let data: LeakageData | undefined;
   if (view.result) {
     const f = leakageFindingOf(config, view.result.report, configAnalysisSettings(settings));
@@ -318,6 +321,16 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     findings.push(notAModelFinding(config, config.model));
   }
   return { findings, data };
+}
+
+/** The DP account of a setup; a bug in it must cost the ε, never the config's other results. */
+function safePrivacyAccount(setup: Parameters<typeof privacyAccount>[0]): PrivacyAccount | undefined {
+  try {
+    return privacyAccount(setup);
+  } catch (e) {
+    log(`privacy accounting failed: ${(e as Error)?.stack ?? e}`);
+    return undefined;
+  }
 }
 
 async function readText(s: ConfigState): Promise<string | undefined> {
@@ -379,6 +392,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   // The latest checkpoint training wrote replaces the named weights (checkpoint watching).
   const { waitingFor } = trusted ? checkpoints.applyLatest(s.path, config) : {};
   const view: ConfigView = { uri: s.uri, text, config, settings, pending: false };
+  view.privacy = safePrivacyAccount(config.setup);
   const wanted = s.open || s.audited;
   if (trusted && wanted && needsMaterialising(config)) {
     // A model named by architecture (or in Python): written into the cache once, then analysed like a file.

@@ -11,6 +11,8 @@ import type { Writable } from 'node:stream';
 import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
 import { materialiseModel } from '../models/materialise';
 import { checkTrainingSetup, syntaxFinding } from '../config/rules';
+import { privacyAccount } from './privacyAccount';
+import { privacyFindings } from './privacyFindings';
 import { analysisPlan } from '../config/defences';
 import { isUserError } from '../errors';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
@@ -145,6 +147,10 @@ async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
   ctx.progress?.addTotal(todo.length);
   const jobs = ctx.jobs ?? workerCountOf(settings);
   const outcomes = await pool(jobs, todo.map((c) => () => auditConfig(root, c, settings, ctx)));
+  for (const o of outcomes) {
+    const privacy = o.config ? privacyAccount(o.config.setup)?.report : undefined;
+    if (privacy) o.privacy = privacy;
+  }
   configs.push(...outcomes);
   configs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   return { root, settings, settingsSources: sources, truncated: scan.truncated, configs };
@@ -306,6 +312,7 @@ async function analyse(
 /** server.ts findingsOf for a trusted workspace. */
 function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { modelOps?: string[]; report?: CachedAnalysis['report']; failure?: string; notAnalysed?: string }): Finding[] {
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: state.modelOps });
+  findings.push(...privacyFindings(privacyAccount(config.setup), config.path, _settings.thresholds.epsilon));
   if (state.report) findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
   else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
   else if (state.notAnalysed === NOT_A_MODEL_FILE && config.model) findings.push(notAModelFinding(config, config.model));

@@ -10,7 +10,7 @@ export type TraceLevel = 'off' | 'messages' | 'verbose';
 export interface I2fSettings {
   enable: boolean;
   /** high/medium: predicted attacker PSNR (dB); tokensHigh/tokensMedium: recovered-token fraction for text models. */
-  thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number };
+  thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number; epsilon: number };
   /** Absolute damping ε added to J Jᵀ (0 = undamped, what the real attack achieves). */
   damping: number;
   /** Samples analysed per config; the analysed batch is capped by it too. */
@@ -39,7 +39,7 @@ export interface I2fSettings {
 
 export const DEFAULT_SETTINGS: I2fSettings = {
   enable: true,
-  thresholds: { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 },
+  thresholds: { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 },
   damping: 0,
   maxSamples: 1,
   maxModelSizeMB: 512,
@@ -75,10 +75,11 @@ export function normaliseSettings(raw: unknown): I2fSettings {
   let tokensHigh = num(thresholds.tokensHigh, d.thresholds.tokensHigh, fraction);
   let tokensMedium = num(thresholds.tokensMedium, d.thresholds.tokensMedium, fraction);
   if (tokensMedium > tokensHigh) [tokensHigh, tokensMedium] = [d.thresholds.tokensHigh, d.thresholds.tokensMedium];
+  const epsilon = num(thresholds.epsilon, d.thresholds.epsilon, (v) => v > 0);
   const trace = r.trace && typeof r.trace === 'object' ? r.trace.server : undefined;
   return {
     enable: typeof r.enable === 'boolean' ? r.enable : d.enable,
-    thresholds: { high, medium, tokensHigh, tokensMedium },
+    thresholds: { high, medium, tokensHigh, tokensMedium, epsilon },
     damping: num(r.damping, d.damping, (v) => v >= 0),
     maxSamples: Math.floor(num(r.maxSamples, d.maxSamples, (v) => v >= 1 && v <= 1024)),
     maxModelSizeMB: num(r.maxModelSizeMB, d.maxModelSizeMB, (v) => v > 0),

@@ -75,6 +75,10 @@ type FieldName =
   | 'targetDelta'
   | 'datasetSize'
   | 'numSampledClients'
+  | 'epochs'
+  | 'rounds'
+  | 'totalClients'
+  | 'sampleRate'
   | 'model'
   | 'weights'
   | 'samples'
@@ -97,6 +101,11 @@ interface KeyRule {
   context?: RegExp;
   /** Only inside the `i2f:` section (our own settings). */
   i2fOnly?: boolean;
+  /**
+   * Keys only the privacy accountant reads (`epochs`, `rounds`): on their own they do not make a file a training
+   * config, nor license ambiguous names beside them.
+   */
+  accountingOnly?: boolean;
 }
 
 const DP_CONTEXT = /(^|_)(privacy|private|dp|dp_args|differential_privacy|noise|defen[cs]e|opacus|i2f)(_|$)/;
@@ -149,6 +158,10 @@ const KEY_RULES: KeyRule[] = [
   { field: 'targetDelta', names: ['delta'], kind: 'probability', context: DP_CONTEXT },
   { field: 'datasetSize', names: ['dataset_size', 'train_size', 'num_train_samples', 'num_train_examples', 'n_train', 'train_samples', 'num_examples', 'sample_size', 'examples_per_user'], kind: 'count' },
   { field: 'numSampledClients', names: ['num_sampled_clients', 'client_num_per_round', 'clients_per_round', 'num_clients_per_round', 'min_fit_clients', 'users_per_round'], kind: 'count' },
+  { field: 'epochs', names: ['epochs', 'num_epochs', 'num_train_epochs', 'max_epochs', 'n_epochs', 'local_epochs', 'train_epochs'], kind: 'positive', accountingOnly: true },
+  { field: 'rounds', names: ['num_server_rounds', 'num_rounds', 'rounds', 'comm_round', 'comm_rounds', 'communication_rounds', 'num_communication_rounds', 'global_rounds', 'total_rounds'], kind: 'count', accountingOnly: true },
+  { field: 'totalClients', names: ['num_supernodes', 'num_clients', 'total_clients', 'client_num_in_total', 'num_users', 'total_users', 'n_clients'], kind: 'count', accountingOnly: true },
+  { field: 'sampleRate', names: ['sample_rate', 'sampling_rate', 'sampling_probability', 'fraction_fit'], kind: 'fraction', accountingOnly: true },
   {
     field: 'model',
     names: ['model', 'model_path', 'model_file', 'model_filename', 'onnx', 'onnx_model', 'onnx_path', 'onnx_file', 'model_name_or_path', 'pretrained_model', 'checkpoint', 'checkpoint_path', 'ckpt', 'ckpt_path', 'init_checkpoint', 'resume_from_checkpoint', 'tfjs_model'],
@@ -193,7 +206,7 @@ export function mentionsTrainingKeys(text: string): boolean {
   for (const w of words) {
     const n = normaliseKey(w);
     const rules = RULE_BY_NAME.get(n);
-    if (rules && rules.some((r) => !r.context && r.field !== 'model' && r.field !== 'samples' && r.field !== 'weights' && r.field !== 'outputDir')) return true;
+    if (rules && rules.some((r) => !r.context && !r.accountingOnly && r.field !== 'model' && r.field !== 'samples' && r.field !== 'weights' && r.field !== 'outputDir')) return true;
     if (n === 'i2f' || n === 'sigma0' || n === 'percentile_privacy' || /privacy$/.test(n)) return true;
   }
   return false;
@@ -237,7 +250,7 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
 
   // Ambiguous names (`sigma`, `delta`) at the top level count only in a file that also has an unambiguous key.
   const hasStrongKey = tree.entries.some((e) =>
-    (RULE_BY_NAME.get(normaliseKey(e.path[e.path.length - 1])) ?? []).some((r) => !r.context && r.kind !== 'path'),
+    (RULE_BY_NAME.get(normaliseKey(e.path[e.path.length - 1])) ?? []).some((r) => !r.context && !r.accountingOnly && r.kind !== 'path'),
   );
 
   // Flower's LocalDpMod(clipping_norm, sensitivity, epsilon, delta): when a Flower run config holds all of its
@@ -510,6 +523,11 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     const resolved = isAbsolute(expanded) ? expanded : resolve(dir, expanded);
     setup.outputDir = { ...out, resolved, exists: fileExists(resolved) };
   }
+  // Read after the verdict above: `epochs` alone does not make a training config.
+  setup.epochs = take<number>('epochs');
+  setup.rounds = take<number>('rounds');
+  setup.totalClients = take<number>('totalClients');
+  setup.sampleRate = take<number>('sampleRate');
   for (const k of Object.keys(setup) as (keyof TrainingSetup)[]) if (setup[k] === undefined) delete setup[k];
   return setup;
 }

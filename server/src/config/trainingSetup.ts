@@ -121,6 +121,12 @@ export interface TrainingSetup {
   datasetSize?: ConfigField<number>;
   /** Clients whose updates are averaged per round (Flower's server-side noise is σ·C / this). */
   numSampledClients?: ConfigField<number>;
+  /** Accounting inputs (privacy/accountingInputs.ts): passes over the data, federated rounds, the client population. */
+  epochs?: ConfigField<number>;
+  rounds?: ConfigField<number>;
+  totalClients?: ConfigField<number>;
+  /** A sampling rate written as such (Opacus `sample_rate`, Flower `fraction-fit`), 0..1. */
+  sampleRate?: ConfigField<number>;
 
   model?: PathField;
   /** A model named by architecture (`model: resnet18`, FedML's `model: cnn`), when no model file is named. */

@@ -7,6 +7,7 @@ import type { ConfigField } from '../config/trainingSetup';
 import { LEAKAGE_RULE } from '../analysis/configFindings';
 import { RULES } from '../config/ruleCatalog';
 import type { ConfigView } from './configView';
+import { formatDelta, noiseForTargetEpsilon } from '../analysis/privacyAccount';
 
 /** Rounds up to 3 significant digits, so the suggested noise still reaches the target. */
 export function roundUp3(x: number): number {
@@ -65,6 +66,32 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
   return undefined;
 }
 
+/**
+ * The noise multiplier that meets the config's target_epsilon (RDP accountant at its q, steps and δ), rounded up
+ * to 3 significant digits so it still meets it; without a target, the one that meets i2f.thresholds.epsilon.
+ */
+export function targetEpsilonNoiseEdit(view: ConfigView): { field: ConfigField<number>; value: number; title: string } | undefined {
+  const account = view.privacy;
+  const sigma = view.config.setup.noiseMultiplier;
+  if (!account?.inputs || account.report.status !== 'computed' || !sigma || sigma.interpolatedFrom) return undefined;
+  const r = account.report;
+  let target: number;
+  let sigmaFor: number | undefined;
+  if (r.targetEpsilon !== undefined && r.epsilon > r.targetEpsilon) {
+    target = r.targetEpsilon;
+    sigmaFor = r.noiseForTarget;
+  } else if (r.epsilon > view.settings.thresholds.epsilon) {
+    target = view.settings.thresholds.epsilon;
+    const found = noiseForTargetEpsilon(target, r.delta, r.sampleRate, r.steps);
+    sigmaFor = found.kind === 'found' ? found.noiseMultiplier : undefined;
+  } else {
+    return undefined;
+  }
+  if (sigmaFor === undefined) return undefined;
+  const value = roundUp3(sigmaFor);
+  return { field: sigma, value, title: `Set ${sigma.path.at(-1)} to ${value} (ε ≤ ${target} at δ = ${formatDelta(r.delta)})` };
+}
+
 function noiseKeyLike(clipKey: string): string {
   if (clipKey.includes('-')) return 'noise-multiplier';
   if (/[a-z][A-Z]/.test(clipKey)) return 'noiseMultiplier';
@@ -111,6 +138,16 @@ export function codeActions(view: ConfigView, diagnostics: Diagnostic[]): CodeAc
         diagnostics: [d],
         isPreferred: true,
         edit: { changes: { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, old) }] } },
+      });
+    } else if (d.code === RULES.targetEpsilonMissed.code || d.code === RULES.epsilonAboveThreshold.code) {
+      const fix = targetEpsilonNoiseEdit(view);
+      if (!fix) continue;
+      out.push({
+        title: fix.title,
+        kind: CodeActionKind.QuickFix,
+        diagnostics: [d],
+        isPreferred: d.code === RULES.targetEpsilonMissed.code,
+        edit: { changes: { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, textAt(view.text, fix.field)) }] } },
       });
     } else if (d.code === RULES.clippingWithoutNoise.code) {
       // The analysis's noise multiplier for the target when there is one, else Opacus' usual 1.0.

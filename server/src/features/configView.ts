@@ -8,6 +8,7 @@ import type { AnalyzeReport, BatchReport } from '../analysis/analyzeModel';
 import type { CachedAnalysis } from '../analysis/noiseRescale';
 import type { I2fSettings } from '../analysis/settings';
 import type { DiscoveredConfig } from '../workspace/discover';
+import type { PrivacyAccount } from '../analysis/privacyAccount';
 import { worstBatch as worstBatchOf } from '../analysis/configFindings';
 
 export interface ConfigResult {
@@ -29,6 +30,8 @@ export interface ConfigView {
   pending: boolean;
   /** Why there is no analysis (untrusted workspace, disabled, no ONNX model). */
   notAnalysed?: string;
+  /** The DP account of the config's noise (cheap: no model), when it has a noise multiplier to account. */
+  privacy?: PrivacyAccount;
 }
 
 /** The most exposed batch, as configFindings.ts picks it: highest attacker PSNR (text: most tokens); uncertain never hides. */

@@ -11,14 +11,24 @@ import { analysisPlan, shownSpec } from '../config/defences';
 import { ATTACKER_NAMES } from '../config/threatModel';
 import type { ThreatModel } from '../config/threatModel';
 import { Commands } from '../protocol';
+import { privacyHoverLines } from '../analysis/privacyAccount';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
 
 export function hoverAt(view: ConfigView, position: Position): Hover | null {
+  const setup = view.config.setup;
+  const onPrivacyKey = [setup.noiseMultiplier, setup.targetEpsilon].some((f) => f && (contains(f.keyRange, position) || contains(f.valueRange, position)));
+  // ε beside the PSNR: the noise key's hover (and target_epsilon's) opens with the DP account.
+  const privacy = onPrivacyKey && view.privacy ? ['', ...privacyHoverLines(view.privacy.report)] : [];
   const hit = decidingFields(view.config).find((l) => contains(l.field.keyRange, position) || contains(l.field.valueRange, position));
-  if (!hit) return null;
+  if (!hit) {
+    if (!privacy.length) return null;
+    const f = [setup.noiseMultiplier, setup.targetEpsilon].find((x) => x && (contains(x.keyRange, position) || contains(x.valueRange, position)))!;
+    return markdown([`**I²F** · \`${f.key}\` = \`${String(f.value)}\``, ...privacy], f.keyRange);
+  }
   const lines: string[] = [];
   lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${hit.spec}\`` : ''}`);
+  lines.push(...privacy);
   if (hit.note) lines.push('', hit.note);
   lines.push('', ...attackerLines(analysisPlan(view.config.setup).threat));
   const result = view.result;

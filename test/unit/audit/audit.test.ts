@@ -25,13 +25,13 @@ test('settings: .vscode/settings.json (JSONC, flat and nested i2f keys) under i2
   const dir = mkdtempSync(join(tmpdir(), 'i2f-settings-'));
   mkdirSync(join(dir, '.vscode'));
   writeFileSync(join(dir, '.vscode/settings.json'), '{\n // comment\n "i2f.thresholds.high": 30, "i2f": {"damping": 0.5, "maxSamples": 3}, "editor.tabSize": 2,\n}');
-  assert.deepEqual(loadAuditSettings(dir).settings.thresholds, { high: 30, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 });
+  assert.deepEqual(loadAuditSettings(dir).settings.thresholds, { high: 30, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 });
   assert.equal(loadAuditSettings(dir).settings.damping, 0.5);
   writeFileSync(join(dir, 'i2f.config.json'), '{"maxSamples": 2, "i2f.targetPsnr": 18, "thresholds": {"medium": 10}}');
   const s = loadAuditSettings(dir);
   assert.equal(s.settings.maxSamples, 2);
   assert.equal(s.settings.targetPsnr, 18);
-  assert.deepEqual(s.settings.thresholds, { high: 30, medium: 10, tokensHigh: 0.5, tokensMedium: 0.1 });
+  assert.deepEqual(s.settings.thresholds, { high: 30, medium: 10, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 });
   assert.equal(s.sources.length, 2);
   const extra = join(dir, 'extra.json');
   writeFileSync(extra, '{"maxSamples": 1, "maxModelSizeMB": 5}');

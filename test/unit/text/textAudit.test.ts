@@ -36,7 +36,7 @@ test('audit of examples/text: text, JSON, SARIF and HTML speak of tokens and emb
     assert.equal(leak.tokens!.noiseForTarget!.below, 0.1);
     assert.ok(leak.tokens!.noiseForTarget!.noiseMultiplier! > 0);
     assert.deepEqual(leak.batches[0].tokens!.perPosition, b.tokens!.perPosition);
-    assert.deepEqual(json.roots[0].settings.thresholds, { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 });
+    assert.deepEqual(json.roots[0].settings.thresholds, { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 });
 
     const sarif = toSarif(run) as any;
     assert.deepEqual(validateSarif(sarif), []);

@@ -30,9 +30,9 @@ test('risk on the recovered-token fraction: thresholds 0.5 / 0.1 by default, unc
 
 test('settings: i2f.thresholds.tokensHigh / tokensMedium are fractions in [0, 1], medium ≤ high, else the defaults', () => {
   const t = (raw: unknown) => normaliseSettings({ thresholds: raw }).thresholds;
-  assert.deepEqual(t({ tokensHigh: 0.8, tokensMedium: 0.2 }), { high: 20, medium: 12, tokensHigh: 0.8, tokensMedium: 0.2 });
-  assert.deepEqual(t({ tokensHigh: 2, tokensMedium: -1 }), { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 });
-  assert.deepEqual(t({ tokensHigh: 0.2, tokensMedium: 0.4 }), { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1 });
+  assert.deepEqual(t({ tokensHigh: 0.8, tokensMedium: 0.2 }), { high: 20, medium: 12, tokensHigh: 0.8, tokensMedium: 0.2, epsilon: 10 });
+  assert.deepEqual(t({ tokensHigh: 2, tokensMedium: -1 }), { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 });
+  assert.deepEqual(t({ tokensHigh: 0.2, tokensMedium: 0.4 }), { high: 20, medium: 12, tokensHigh: 0.5, tokensMedium: 0.1, epsilon: 10 });
   assert.deepEqual(riskThresholdsOf(normaliseSettings({ thresholds: { tokensHigh: 0.7 } })), { highPsnr: 20, mediumPsnr: 12, highTokens: 0.7, mediumTokens: 0.1 });
   const pkg = JSON.parse(readFileSync(join(__dirname, '../../../package.json'), 'utf8'));
   const props = pkg.contributes.configuration.properties ?? pkg.contributes.configuration[0].properties;

@@ -1,6 +1,7 @@
 // `i2f audit --format html`: one self-contained page (inline CSS, a few lines of inline JS, inline SVG plots; a
 // Content-Security-Policy that forbids every remote load), readable offline, light or dark with the system.
 
+import { formatDelta, formatEpsilon, type PrivacyReport } from '../privacyAccount';
 import type { RuleSeverity } from '../../config/ruleCatalog';
 import { fmt } from '../formatText';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
@@ -152,6 +153,14 @@ function plots(root: RootOutcome, cfg: ConfigOutcome): string {
   return figures.length ? `<h3>Plots</h3><div class="plots">${figures.join('')}</div>` : '';
 }
 
+/** The config's DP account beside its leakage: ε at δ with how q, steps and δ came about, or the keys it lacks. */
+function privacyParagraph(r: PrivacyReport): string {
+  if (r.status === 'missing') {
+    return `<p class="privacy" data-status="missing">DP ε not computed (${r.unit}-level): the config lacks ${esc(r.missing.map((m) => m.what).join(', '))}; add ${r.missing.map((m) => `<span class="mono">${esc(m.example)}</span>`).join(', ')} to an <span class="mono">${esc(r.missing[0].section)}</span> section.</p>`;
+  }
+  return `<p class="privacy" data-status="computed">DP guarantee <b>ε = ${esc(formatEpsilon(r.epsilon))}</b> at δ = ${formatDelta(r.delta)} (${r.unit}-level; RDP accountant, order ${r.order}, ${r.steps} steps, q = ${Number(r.sampleRate.toPrecision(4))}, noise multiplier ${r.noiseMultiplier}). <span class="muted">q = ${esc(r.derivation.sampleRate)}; steps = ${esc(r.derivation.steps)}; δ = ${esc(r.derivation.delta)}.</span></p>`;
+}
+
 function configSection(root: RootOutcome, cfg: ConfigOutcome, run: AuditRun, id: string): string {
   const b = cfg.report ? worstBatch(cfg.report) : undefined;
   const status = cfg.status === 'cached' ? 'from cache' : cfg.status === 'not-analysed' ? `not analysed: ${cfg.reason}` : cfg.status === 'failed' ? 'analysis failed' : cfg.status;
@@ -160,6 +169,7 @@ function configSection(root: RootOutcome, cfg: ConfigOutcome, run: AuditRun, id:
     `<section class="config" id="${id}" data-status="${cfg.status}">`,
     `<div class="head"><h2 class="mono">${esc(relativePosix(root.root, cfg.file))}</h2>${b ? `<span class="badge ${b.risk}">leakage ${b.risk}</span>` : ''}<span class="badge status">${esc(status)}</span>${model}</div>`,
     cfg.report ? numbers(cfg) : '',
+    cfg.privacy ? privacyParagraph(cfg.privacy) : '',
     `<h3>Findings</h3>`,
     findingsTable(root, cfg, run),
     cfg.report ? plots(root, cfg) : '',

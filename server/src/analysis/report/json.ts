@@ -9,6 +9,7 @@ import type { AnalyzeReport, BatchReport } from '../analyzeModel';
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
 import { mostExposedTokens, type TokenReport } from '../tokens';
+import type { PrivacyReport } from '../privacyAccount';
 import { failsAt, findingLevel, relativePosix, sortFindings, summarise, type AuditRun, type ConfigStatus, type FailOn, type FindingLevel, type Summary } from './model';
 
 export const AUDIT_JSON_VERSION = 1;
@@ -30,7 +31,7 @@ export interface RootJson {
   path: string;
   settings: {
     sources: string[];
-    thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number };
+    thresholds: { high: number; medium: number; tokensHigh: number; tokensMedium: number; epsilon: number };
     damping: number;
     maxSamples: number;
     targetPsnr: number;
@@ -53,6 +54,40 @@ export interface ConfigJson {
   rescaled?: boolean;
   ms?: Num;
   leakage?: LeakageJson;
+  privacy?: PrivacyJson;
+}
+
+/** `i2f privacy --json`'s object plus how q, steps and δ were derived; or which keys the account lacks. */
+export type PrivacyJson =
+  | {
+      status: 'computed';
+      accountant: 'rdp';
+      epsilon: Num;
+      delta: number;
+      order: number;
+      steps: number;
+      sampleRate: number;
+      noiseMultiplier: number;
+      unit: 'example' | 'user';
+      derivation: { sampleRate: string; steps: string; delta: string };
+      deltaSource: 'config' | 'default';
+      targetEpsilon?: number;
+      noiseForTarget?: number;
+      targetUnreachable?: string;
+    }
+  | { status: 'missing'; unit: 'example' | 'user'; noiseMultiplier: number; missing: { what: string; key: string; example: string }[] };
+
+export function privacyJson(r: PrivacyReport): PrivacyJson {
+  if (r.status === 'missing') {
+    return { status: 'missing', unit: r.unit, noiseMultiplier: r.noiseMultiplier, missing: r.missing.map((m) => ({ what: m.what, key: m.i2fKey, example: m.example })) };
+  }
+  return {
+    status: 'computed', accountant: r.accountant, epsilon: Number.isFinite(r.epsilon) ? r.epsilon : null, delta: r.delta, order: r.order,
+    steps: r.steps, sampleRate: r.sampleRate, noiseMultiplier: r.noiseMultiplier, unit: r.unit, derivation: r.derivation, deltaSource: r.deltaSource,
+    ...(r.targetEpsilon !== undefined ? { targetEpsilon: r.targetEpsilon } : {}),
+    ...(r.noiseForTarget !== undefined ? { noiseForTarget: r.noiseForTarget } : {}),
+    ...(r.targetUnreachable !== undefined ? { targetUnreachable: r.targetUnreachable } : {}),
+  };
 }
 
 export interface LeakageJson {
@@ -269,6 +304,7 @@ export function toAuditJson(run: AuditRun): AuditJson {
           ...(c.rescaled !== undefined ? { rescaled: c.rescaled } : {}),
           ...(c.ms !== undefined ? { ms: n(Math.round(c.ms)) } : {}),
           ...(leakage ? { leakage } : {}),
+          ...(c.privacy ? { privacy: privacyJson(c.privacy) } : {}),
         };
       }),
       findings: r.configs.flatMap((c) => sortFindings(c.findings).map((f) => findingJson(r.root, f, run.failOn))),

@@ -1,5 +1,6 @@
 // What one `i2f audit` run found, before it is formatted (text, JSON, SARIF, HTML), and the --fail-on policy.
 
+import type { PrivacyReport } from '../privacyAccount';
 import { relative, sep } from 'node:path';
 import type { AnalyzeReport } from '../analyzeModel';
 import type { Finding } from '../configFindings';
@@ -42,6 +43,8 @@ export interface ConfigOutcome {
   findings: Finding[];
   /** The leakage at each checkpoint its training wrote, in training order (checkpoint watching). */
   checkpointHistory?: import('../../webviewProtocol').CheckpointHistoryEntry[];
+  /** The DP account of the config's noise multiplier (RDP accountant), when it has one to account. */
+  privacy?: PrivacyReport;
 }
 
 export interface RootOutcome {

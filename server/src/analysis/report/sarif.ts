@@ -11,6 +11,7 @@ import { RULES, ruleDocumentation, type RuleSeverity } from '../../config/ruleCa
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
 import { mostExposedTokens } from '../tokens';
+import { privacyJson } from './json';
 import { findingLevel, relativePosix, sortFindings, type AuditRun, type ConfigOutcome } from './model';
 
 export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
@@ -111,6 +112,8 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
       region.endColumn = end.character + 1;
     }
     const i2f = f.code === LEAKAGE_RULE.code ? leakageProperties(cfg) : undefined;
+    // The config's DP account beside the leakage and on its own findings (I2F132–I2F135).
+    const privacy = cfg.privacy && (f.code === LEAKAGE_RULE.code || /^I2F13[2-5]$/.test(f.code)) ? privacyJson(cfg.privacy) : undefined;
     const fingerprint = createHash('sha256').update(`${f.code}\0${uri}\0${f.key ?? `${start.line}:${start.character}`}`).digest('hex').slice(0, 32);
     return {
       ruleId: f.code,
@@ -124,6 +127,7 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
         ...(f.key ? { key: f.key } : {}),
         ...(f.risk ? { 'security-severity': SECURITY_SEVERITY[f.risk] } : {}),
         ...(i2f ? { i2f } : {}),
+        ...(privacy ? { privacy } : {}),
       },
     };
   }
@@ -161,7 +165,12 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
         originalUriBaseIds,
         columnKind: 'utf16CodeUnits',
         results,
-        properties: { failOn: run.failOn, createdAt: run.createdAt },
+        properties: {
+          failOn: run.failOn,
+          createdAt: run.createdAt,
+          // One DP account per config that has a noise multiplier (the JSON report's configs[].privacy).
+          privacy: run.roots.flatMap((r, ri) => r.configs.filter((c) => c.privacy).map((c) => ({ file: relativePosix(r.root, c.file), uriBaseId: baseIds[ri], ...privacyJson(c.privacy!) }))),
+        },
       },
     ],
   };
