@@ -62,7 +62,8 @@ test('hover, inlay hints and code lenses show the analysis of the open config', 
     assert.equal(hints.length, 1);
     assert.equal(hints[0].position.line, 21);
     assert.equal(hints[0].position.character, 'noise-multiplier = 0.3'.length, 'right after the value');
-    assert.match(String(hints[0].label), /^PSNR -?\d.* dB · low risk$/);
+    // The DP account follows the PSNR: user-level ε of the example's 3 rounds of 10 of its 10 clients.
+    assert.match(String(hints[0].label), /^PSNR -?\d.* dB · low risk · ε \d+$/);
 
     const lenses = (await s.connection.sendRequest('textDocument/codeLens', { textDocument: { uri } })) as CodeLens[];
     assert.deepEqual(lenses.map((l) => l.command?.title), ['Audit', 'Show eigen-spectrum', 'Confirm with a real attack', 'Verify engines']);

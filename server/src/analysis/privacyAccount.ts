@@ -105,7 +105,7 @@ export function privacyAccount(source: AccountingSource): PrivacyAccount | undef
 
 /** δ as people write it: 1e-5, not 0.00001. */
 export function formatDelta(delta: number): string {
-  return delta < 1e-3 ? delta.toExponential() : String(delta);
+  return delta <= 1e-3 ? delta.toExponential() : String(delta);
 }
 
 /** "ε 2.6" for inlay hints and short texts: two significant digits, ∞ for no noise. */
@@ -125,7 +125,7 @@ export function privacyHoverLines(report: PrivacyReport): string[] {
     return lines;
   }
   const lines = [
-    `**Privacy**: ε = ${formatNumber(report.epsilon)} at δ = ${formatDelta(report.delta)} (${who}; RDP accountant, order α = ${report.order}, ${report.steps} steps, q = ${formatNumber(report.sampleRate)}, σ = ${report.noiseMultiplier})`,
+    `**Privacy**: ε = ${formatNumber(report.epsilon)} at δ = ${formatDelta(report.delta)} (${who}; RDP accountant, order α = ${report.order}, ${report.steps} ${report.unit === 'user' ? 'rounds' : 'steps'}, q = ${formatNumber(report.sampleRate)}, σ = ${report.noiseMultiplier})`,
     `- q = ${report.derivation.sampleRate}`,
     `- steps = ${report.derivation.steps}`,
     `- δ = ${report.derivation.delta}`,

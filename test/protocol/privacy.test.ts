@@ -1,0 +1,134 @@
+// The DP account over real LSP traffic: ε in the hover (beside the predicted PSNR) and the inlay hint of an Opacus
+// YAML with a dataset size, the missing key named without one, Flower's central DP (adap/flower fl-dp-sa) at user
+// level over its rounds, and the quick fix that sets the noise multiplier for target_epsilon.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CodeAction, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
+import { REPO, startServer } from './lspClient';
+import { rdpEpsilon } from '../../server/src/privacy/rdpAccountant';
+
+const TIMEOUT = { timeout: 180_000 };
+const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
+const hoverText = (h: Hover | null) => (h ? (h.contents as { value: string }).value : '');
+const ALL = { start: { line: 0, character: 0 }, end: { line: 100, character: 0 } };
+
+/** Opacus's script config on the fast MLP (batch 256, 60 epochs, σ 1.1, δ 1e-5) with or without a dataset size. */
+function opacusYaml(datasetSize: boolean, extra = ''): string {
+  return [
+    'training:',
+    '  batch_size: 256',
+    '  epochs: 60',
+    'privacy:',
+    '  noise_multiplier: 1.1',
+    '  max_grad_norm: 1.0',
+    '  delta: 1.0e-5',
+    extra,
+    'i2f:',
+    '  model: ../models/mlp.onnx',
+    '  samples: ../data/digits.npy',
+    ...(datasetSize ? ['  dataset-size: 60000'] : []),
+    '',
+  ].filter((l) => l !== '').join('\n') + '\n';
+}
+
+test('an Opacus YAML with a dataset size: ε at δ in the hover beside the predicted PSNR, and in the inlay hint', TIMEOUT, async () => {
+  const s = await startServer({ prepare: (w) => mkdirSync(join(w, 'dpsgd')) });
+  try {
+    const uri = s.open('dpsgd/train.yaml', opacusYaml(true));
+    await s.waitForDiagnostics(uri, (d) => !!leakage(d));
+    const truth = rdpEpsilon({ sampleRate: 256 / 60000, noiseMultiplier: 1.1, steps: 14100 }, 1e-5);
+    const text = hoverText(await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 4, character: 4 } }));
+    assert.match(text, new RegExp(`ε = ${Number(truth.epsilon.toPrecision(4))} at δ = 1e-5 \\(example-level.*RDP accountant, order α = ${truth.order}, 14100 steps, q = 0\\.004267, σ = 1\\.1\\)`), text);
+    assert.match(text, /q = 256 \(training\.batch_size\) \/ 60000 \(i2f\.dataset-size\)/);
+    assert.match(text, /steps = 60 epochs \(training\.epochs\) × ⌈60000 \/ 256⌉ = 14100/);
+    assert.ok(text.includes('Predicted PSNR'), 'beside the predicted PSNR');
+    const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: ALL })) as InlayHint[];
+    const noiseHint = hints.find((h) => h.position.line === 4);
+    assert.ok(noiseHint, JSON.stringify(hints));
+    // The PSNR hint sits after the DP-SGD defence's first key; ε after the noise multiplier (with the PSNR when both share the line).
+    assert.match(String(noiseHint.label), /(^|· )ε 2\.6$/);
+    assert.equal(noiseHint.position.character, '  noise_multiplier: 1.1'.length);
+    assert.ok(hints.some((h) => /^PSNR -?\d.* dB · \w+ risk/.test(String(h.label))), JSON.stringify(hints));
+    // ε 2.6 is under the default threshold (10): no I2F132; the missing-input hint is gone too.
+    const d = s.diagnostics.get(uri)!;
+    assert.ok(!d.some((x) => /^I2F13[2-5]$/.test(String(x.code))), JSON.stringify(d.map((x) => x.code)));
+  } finally {
+    await s.close();
+  }
+});
+
+test('without a dataset size: the hover and an I2F134 hint name the key that supplies it; no ε is invented', TIMEOUT, async () => {
+  const s = await startServer({ prepare: (w) => mkdirSync(join(w, 'dpsgd')) });
+  try {
+    const uri = s.open('dpsgd/train.yaml', opacusYaml(false));
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F134'), 10_000);
+    const hint = d.find((x) => x.code === 'I2F134')!;
+    assert.equal(hint.range.start.line, 4, 'on the noise multiplier');
+    assert.match(hint.message, /dataset-size: 60000/);
+    assert.match(hint.codeDescription!.href, /rules\.md#i2f134-dp-accounting-input-missing$/);
+    const text = hoverText(await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 4, character: 4 } }));
+    assert.match(text, /not computed.*training set size N/);
+    assert.match(text, /```\ndataset-size: 60000\n```/);
+    assert.ok(!/ε = \d/.test(text), 'no number invented');
+    const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: ALL })) as InlayHint[];
+    assert.ok(!hints.some((h) => /ε/.test(String(h.label))), JSON.stringify(hints));
+  } finally {
+    await s.close();
+  }
+});
+
+test('Flower central DP (adap/flower fl-dp-sa): user-level ε over its rounds; the unmodified file names the rounds key', TIMEOUT, async () => {
+  const s = await startServer({
+    prepare: (w) => {
+      for (const f of ['fl-dp-sa.pyproject.toml', 'fl-dp-sa-rounds.pyproject.toml']) {
+        mkdirSync(join(w, f.replace('.pyproject.toml', '')));
+        copyFileSync(join(REPO, 'test/data/privacy', f), join(w, f.replace('.pyproject.toml', ''), 'pyproject.toml'));
+      }
+    },
+  });
+  try {
+    const uri = s.open('fl-dp-sa-rounds/pyproject.toml');
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F132'), 10_000);
+    const truth = rdpEpsilon({ sampleRate: 0.2, noiseMultiplier: 0.2, steps: 3 }, 1e-3);
+    const f = d.find((x) => x.code === 'I2F132')!;
+    assert.equal(f.range.start.line, 28, 'on noise-multiplier');
+    assert.match(f.message, /user-level, 3 rounds, q = 0\.2/);
+    const text = hoverText(await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 28, character: 3 } }));
+    assert.match(text, new RegExp(`ε = ${Number(truth.epsilon.toPrecision(4))} at δ = 1e-3 \\(user-level`));
+    assert.match(text, /q = 20 \(tool\.flwr\.app\.config\.num-sampled-clients\) \/ 100 clients/);
+    assert.match(text, /steps = 3 rounds \(tool\.flwr\.app\.config\.num-server-rounds\)/);
+    assert.match(text, /1\/100 \(1\/the number of clients\) rounded down/);
+    const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: ALL })) as InlayHint[];
+    assert.ok(hints.some((h) => h.position.line === 28 && new RegExp(`ε ${Number(truth.epsilon.toPrecision(2))}$`).test(String(h.label))), JSON.stringify(hints));
+
+    const plain = s.open('fl-dp-sa/pyproject.toml');
+    const p = await s.waitForDiagnostics(plain, (x) => x.some((y) => y.code === 'I2F134'), 10_000);
+    assert.match(p.find((x) => x.code === 'I2F134')!.message, /number of rounds.*`rounds = 3`.*\[tool\.i2f\]/);
+  } finally {
+    await s.close();
+  }
+});
+
+test('target_epsilon the noise misses: I2F133 and a quick fix that sets the noise multiplier meeting it', TIMEOUT, async () => {
+  const s = await startServer({ prepare: (w) => mkdirSync(join(w, 'dpsgd')) });
+  try {
+    const text = opacusYaml(true, '  target_epsilon: 1.0');
+    const uri = s.open('dpsgd/train.yaml', text);
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F133'), 10_000);
+    const f = d.find((x) => x.code === 'I2F133')!;
+    const actions = (await s.connection.sendRequest('textDocument/codeAction', { textDocument: { uri }, range: f.range, context: { diagnostics: [f] } })) as CodeAction[];
+    assert.equal(actions.length, 1);
+    assert.match(actions[0].title, /^Set noise_multiplier to [\d.]+ \(ε ≤ 1 at δ = 1e-5\)$/);
+    const edit = actions[0].edit!.changes![uri][0];
+    assert.equal(edit.range.start.line, 4);
+    const sigma = Number(edit.newText);
+    assert.ok(rdpEpsilon({ sampleRate: 256 / 60000, noiseMultiplier: sigma, steps: 14100 }, 1e-5).epsilon <= 1);
+    s.change(uri, 2, text.replace('noise_multiplier: 1.1', `noise_multiplier: ${edit.newText}`));
+    await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F133'), 10_000);
+  } finally {
+    await s.close();
+  }
+});
