@@ -504,10 +504,11 @@ connection.onInitialize((params): InitializeResult => {
   if (typeof options.checkpointPollMs === 'number' && options.checkpointPollMs >= 50) checkpointPollMs = options.checkpointPollMs;
   checkpoints = new CheckpointWatcher(storagePath, {
     configs: () => (trusted ? [...states.values()].filter((s) => (s.open || s.audited) && s.view).map((s) => ({ path: s.path, config: s.view!.config })) : []),
-    onCheckpoint: (path) => {
+    onCheckpoint: (path, checkpoint) => {
       const s = states.get(path);
       if (s) {
-        hasher.forget(path);
+        // Re-hash what was rewritten in place even if its size and mtime came back the same.
+        hasher.forget(checkpoint.path);
         void refresh(s);
       }
     },

@@ -15,7 +15,7 @@ test('i2f audit --fail-on high on the public configs: no config is misread into 
   const r = await runCli(['audit', PUBLIC, '--fail-on', 'high', '--format', 'json', '--no-cache']);
   const doc = JSON.parse(r.stdout);
   const root = doc.roots[0];
-  assert.equal(root.configs.length, 18, root.configs.map((c: { file: string }) => c.file).join('\n'));
+  assert.equal(root.configs.length, 19, root.configs.map((c: { file: string }) => c.file).join('\n'));
   assert.ok(!root.findings.some((f: { code: string }) => f.code === 'I2F108'), 'no placeholder is a type error');
   assert.ok(!root.findings.some((f: { message: string }) => f.message.includes(REPO)), 'no absolute path in a message');
   // The config rules never fail the build on these valid files: every failure is a leakage verdict (I2F001).

@@ -200,7 +200,7 @@ export function historySvg(h: HistoryInput): string {
   band('medium', h.thresholds.high, h.thresholds.medium);
   band('low', h.thresholds.medium, lo);
   const step = Math.max(5, Math.ceil((hi - lo) / 6 / 5) * 5);
-  for (let v = lo; v <= hi; v += step) {
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
     const y = r1(yOf(v));
     parts.push(`<line class="grid" x1="${L}" x2="${W - R}" y1="${y}" y2="${y}"/>`);
     parts.push(`<text class="tick" x="${L - 6}" y="${y + 4}" text-anchor="end">${v}</text>`);
