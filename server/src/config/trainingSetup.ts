@@ -141,6 +141,10 @@ export interface TrainingSetup {
   /** Where training writes its checkpoints (watched: each new checkpoint is analysed). */
   outputDir?: PathField;
   targetPsnr?: ConfigField<number>;
+  /** A model built by the workspace's Python, named outright: `i2f: model: "pkg.task:Net"` (pythonReference.ts). */
+  pythonModel?: ConfigField<string>;
+  /** A Flower app's `[tool.flwr.app.components] clientapp`: the client module whose model the export bridge finds. */
+  flowerClientApp?: ConfigField<string>;
 
   unmodelled: UnmodelledDefence[];
   /** Values that could not be used (wrong type, out of range, unresolved reference, missing file). */
