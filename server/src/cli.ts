@@ -23,6 +23,7 @@ Usage:
                     [--backend onnx|tfjs] [--cross-check] [--seed N] [--json]
   i2f audit [PATH…] [--format text|json|sarif|html] [--fail-on high|medium|low|never] [--jobs N]
                     [--out FILE] [--no-cache] [--cache-dir DIR] [--settings FILE] [--spectrum K] [--quiet]
+                    [--python PATH] (builds models defined in Python: Flower apps, i2f: model: pkg.task:Net)
                     (settings: PATH/.vscode/settings.json i2f.*, PATH/i2f.config.json; docs/audit.md)
 ${ATTACK_USAGE}${PRIVACY_USAGE}
 Weights (--weights): a torch.save state_dict (.pt/.pth/.bin/.ckpt), .safetensors, or a Hugging Face folder
@@ -113,7 +114,7 @@ async function analyzeCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new CliError(`analyze takes one MODEL, got ${positionals.length}`);
   const model = await resolveModelArgument(positionals[0], {
     dataset: values.dataset, inputShape: values['input-shape'], classes: values.classes, weights: values.weights,
-    initSeed: integer('init-seed', values['init-seed'], undefined, 0), cacheDir: defaultCacheDir(),
+    initSeed: integer('init-seed', values['init-seed'], undefined, 0), cacheDir: defaultCacheDir(), python: values.python,
   });
   const backend = values.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new CliError(`--backend '${backend}' is not available (available: onnx, tfjs)`);
@@ -176,6 +177,7 @@ async function auditCommand(args: string[]): Promise<number> {
       settings: { type: 'string' },
       spectrum: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
+      python: { type: 'string' },
     },
   });
   const format = (values.format ?? (values.json ? 'json' : 'text')) as AuditFormat;
@@ -190,6 +192,7 @@ async function auditCommand(args: string[]): Promise<number> {
       noCache: !!values['no-cache'],
       cacheDir: values['cache-dir'],
       settingsFile: values.settings,
+      python: values.python,
       spectrumK: integer('spectrum', values.spectrum, undefined, 0),
       outFile: values.out,
       quiet: !!values.quiet,

@@ -196,6 +196,43 @@ function deliver(job: Job): void {
   }
 }
 
+/** Python exports running now: "I²F: Cancel analyses" and the progress item's cancel button stop them. */
+const pythonExports = new Set<AbortController>();
+
+/** A cancellable progress item while the workspace's Python builds and exports a model (LSP work-done progress). */
+async function beginPythonProgress(factory: string, config: string): Promise<{ abort: AbortController; done: () => void }> {
+  const abort = new AbortController();
+  pythonExports.add(abort);
+  let reporter: WorkDoneProgressServerReporter | undefined;
+  if (canReportProgress) {
+    try {
+      reporter = await connection.window.createWorkDoneProgress();
+      reporter.begin('I²F: building the model in Python', undefined, `${factory} (${basename(config)})`, true);
+      reporter.token.onCancellationRequested(() => abort.abort());
+    } catch {
+      reporter = undefined; // the client declined: the cheap findings are already shown
+    }
+  }
+  return {
+    abort,
+    done: () => {
+      pythonExports.delete(abort);
+      reporter?.done();
+    },
+  };
+}
+
+/** Folders searched for .venv/venv: the config's folder and its parents up to its workspace folder, nearest first. */
+function venvRootsOf(configPath: string): string[] {
+  const top = folders.filter((f) => configPath.startsWith(f.endsWith('/') ? f : f + '/')).sort((a, b) => b.length - a.length)[0];
+  const roots: string[] = [];
+  for (let d = dirname(configPath); ; d = dirname(d)) {
+    roots.push(d);
+    if (!top || d === top || dirname(d) === d) break;
+  }
+  return roots;
+}
+
 async function beginProgress(job: Job): Promise<WorkDoneProgressServerReporter | undefined> {
   try {
     const reporter = await connection.window.createWorkDoneProgress();
@@ -396,14 +433,24 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   const wanted = s.open || s.audited;
   if (trusted && wanted && needsMaterialising(config)) {
     // A model named by architecture (or in Python): written into the cache once, then analysed like a file.
+    const ref = config.modelRef!;
+    // A Python export takes seconds: the cheap rules are published meanwhile, and a progress item says what runs.
+    if (ref.kind === 'python') publish(s, checkTrainingSetup(config.setup, {}));
+    const exporting = ref.kind === 'python' ? await beginPythonProgress(ref.factory, s.path) : undefined;
     try {
-      const m = await materialiseModel(config.modelRef!, { cacheDir: storagePath });
+      const m = await materialiseModel(ref, {
+        cacheDir: storagePath,
+        signal: exporting?.abort.signal,
+        python: { configured: settings.python || undefined, extension: settings.pythonExtensionInterpreter || undefined, venvRoots: venvRootsOf(s.path), timeoutMs: settings.pythonTimeoutSeconds * 1000 },
+      });
       config.model = m.path;
       config.modelDescription = m.description;
     } catch (e) {
       if (stale()) return;
       if (!isUserError(e)) log(`internal error while writing the model of ${s.path}:\n${(e as Error)?.stack ?? e}`);
       view.failure = isUserError(e) ? e.describe() : `internal error (please report it): ${(e as Error)?.message ?? e}`;
+    } finally {
+      exporting?.done();
     }
     if (stale()) return;
   }
@@ -824,7 +871,8 @@ connection.onRequest(VerifyEnginesRequest, async (params: VerifyEnginesParams, t
 });
 
 connection.onRequest(CancelAllRequest, () => {
-  const n = scheduler.cancelAll();
+  const n = scheduler.cancelAll() + pythonExports.size;
+  for (const a of pythonExports) a.abort();
   for (const s of states.values()) if (s.view?.pending) {
     s.view.pending = false;
     publish(s, findingsOf(s.view).findings);

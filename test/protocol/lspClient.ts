@@ -40,6 +40,8 @@ export interface Session {
   /** Latest diagnostics per URI. */
   diagnostics: Map<string, Diagnostic[]>;
   traces: JobTraceParams[];
+  /** Work-done progress the server reported ($/progress values, in order). */
+  progress: { token: string | number; value: { kind: string; title?: string; message?: string; cancellable?: boolean } }[];
   statuses: StatusParams[];
   messages: { type: number; message: string }[];
   log: string[];
@@ -79,6 +81,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
     settings,
     diagnostics,
     traces: [],
+    progress: [],
     statuses: [],
     messages: [],
     log: [],
@@ -159,7 +162,10 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
   connection.onNotification('window/logMessage', (p: { message: string }) => {
     session.log.push(p.message);
   });
-  connection.onNotification('$/progress', () => notify());
+  connection.onNotification('$/progress', (p: Session['progress'][number]) => {
+    session.progress.push(p);
+    notify();
+  });
   connection.onRequest('workspace/configuration', (p: { items: { section?: string }[] }) => p.items.map(() => settings));
   connection.onRequest('client/registerCapability', () => null);
   connection.onRequest('window/workDoneProgress/create', () => null);

@@ -41,7 +41,7 @@ export async function attackCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UserError('bad-option', `attack takes one MODEL, got ${positionals.length}`);
   const model = await resolveModelArgument(positionals[0], {
     dataset: values.dataset, inputShape: values['input-shape'], classes: values.classes, weights: values.weights,
-    initSeed: num('init-seed', values['init-seed'], { int: true, min: 0 }), cacheDir: defaultCacheDir(),
+    initSeed: num('init-seed', values['init-seed'], { int: true, min: 0 }), cacheDir: defaultCacheDir(), python: values.python,
   });
   if (model.description && !values.json) process.stderr.write(`Model: ${model.description}\n`);
   const optimizer = values.optimizer ?? 'lbfgs';

@@ -53,6 +53,8 @@ export interface AuditOptions {
   settingsFile?: string;
   /** Eigenvalues of J Jᵀ to compute per batch (top K and bottom K). Default: 20 for html, else 0. */
   spectrumK?: number;
+  /** `--python PATH`: the interpreter that builds models defined in Python (else i2f.python, then the search). */
+  python?: string;
   /** Write the report here instead of stdout (the summary line then goes to stderr). */
   outFile?: string;
   /** Colour the text report (default: stdout is a TTY and NO_COLOR is unset, or FORCE_COLOR is set). */
@@ -69,6 +71,7 @@ export interface AuditCoreOptions {
   cacheDir?: string;
   settingsFile?: string;
   spectrumK?: number;
+  python?: string;
   progress?: Progress;
 }
 
@@ -156,6 +159,13 @@ async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
   return { root, settings, settingsSources: sources, truncated: scan.truncated, configs };
 }
 
+/** `dir` and its parents up to `root`, nearest first (where a workspace's .venv/venv may be). */
+function foldersUpTo(dir: string, root: string): string[] {
+  const out = [dir];
+  for (let d = dir; d !== root && dirname(d) !== d && d.startsWith(root); d = dirname(d)) out.push(dirname(d));
+  return out.filter((d) => d.startsWith(root) || d === dir);
+}
+
 /** The audit's own settings file is not a training config (a flat `{"targetPsnr": 15}` would look like one). */
 function isOwnSettingsFile(root: string, file: string): boolean {
   return file === join(root, 'i2f.config.json');
@@ -175,20 +185,20 @@ async function auditConfig(root: string, config: DiscoveredConfig, settings: I2f
     config.weights = latest.path;
     config.checkpoint = { name: latest.name, ...(latest.step !== undefined ? { step: latest.step } : {}) };
   }
-  const outcome = await auditConfigInner(config, settings, ctx, (stage, f) => task?.update(stage, f));
-  if (checkpoints.length && outcome.report) outcome.checkpointHistory = await checkpointHistory(config, checkpoints, settings, ctx);
+  const outcome = await auditConfigInner(root, config, settings, ctx, (stage, f) => task?.update(stage, f));
+  if (checkpoints.length && outcome.report) outcome.checkpointHistory = await checkpointHistory(root, config, checkpoints, settings, ctx);
   task?.done(outcome);
   return outcome;
 }
 
 /** The leakage at each checkpoint (the most recent MAX_HISTORY_CHECKPOINTS), each analysed once and cached. */
-async function checkpointHistory(config: DiscoveredConfig, checkpoints: CompleteCheckpoint[], settings: I2fSettings, ctx: RootContext): Promise<CheckpointHistoryEntry[]> {
+async function checkpointHistory(root: string, config: DiscoveredConfig, checkpoints: CompleteCheckpoint[], settings: I2fSettings, ctx: RootContext): Promise<CheckpointHistoryEntry[]> {
   const entries: CheckpointHistoryEntry[] = [];
   const store = ctx.noCache ? undefined : new CheckpointHistoryStore(ctx.cacheDir ?? defaultCacheDir());
   for (const c of checkpoints.slice(-MAX_HISTORY_CHECKPOINTS)) {
     const at: DiscoveredConfig = { ...config, weights: c.path, checkpoint: { name: c.name, ...(c.step !== undefined ? { step: c.step } : {}) } };
     // The history needs no spectrum: only the plot of the config's own result does.
-    const r = await auditConfigInner(at, settings, { ...ctx, spectrumK: 0 }, () => undefined);
+    const r = await auditConfigInner(root, at, settings, { ...ctx, spectrumK: 0 }, () => undefined);
     if (!r.report || !r.cacheKey) continue;
     const entry = { ...historyEntryOf(c, r.report, r.cacheKey, new Date().toISOString()), signature: c.signature };
     entries.push(entry);
@@ -197,12 +207,16 @@ async function checkpointHistory(config: DiscoveredConfig, checkpoints: Complete
   return entries;
 }
 
-async function auditConfigInner(config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext, onProgress: (stage: string, f: number) => void): Promise<ConfigOutcome> {
+async function auditConfigInner(root: string, config: DiscoveredConfig, settings: I2fSettings, ctx: RootContext, onProgress: (stage: string, f: number) => void): Promise<ConfigOutcome> {
   const base = { file: config.path, config };
   if (needsMaterialising(config)) {
     // A model named by architecture (or in Python): written into the cache folder, then analysed like a file.
     try {
-      const m = await materialiseModel(config.modelRef!, { cacheDir: ctx.cacheDir ?? defaultCacheDir(), onProgress });
+      const m = await materialiseModel(config.modelRef!, {
+        cacheDir: ctx.cacheDir ?? defaultCacheDir(),
+        onProgress,
+        python: { configured: ctx.python || settings.python || undefined, venvRoots: foldersUpTo(dirname(config.path), root), timeoutMs: settings.pythonTimeoutSeconds * 1000 },
+      });
       config.model = m.path;
       config.modelDescription = m.description;
     } catch (e) {
@@ -326,7 +340,7 @@ export async function runAudit(paths: string[], opts: AuditOptions): Promise<num
   const spectrumK = opts.spectrumK ?? (opts.format === 'html' ? 20 : 0);
   let run: AuditRun;
   try {
-    run = await auditPaths(paths, { failOn: opts.failOn, jobs: opts.jobs, noCache: opts.noCache, cacheDir: opts.cacheDir, settingsFile: opts.settingsFile, spectrumK, progress });
+    run = await auditPaths(paths, { failOn: opts.failOn, jobs: opts.jobs, noCache: opts.noCache, cacheDir: opts.cacheDir, settingsFile: opts.settingsFile, spectrumK, python: opts.python, progress });
   } finally {
     progress.finish();
   }

@@ -10,7 +10,7 @@ import type { DiscoveredConfig } from '../workspace/discover';
 import { analysisPlan, shownSpec, type AnalysisPlan } from '../config/defences';
 import { describeAttacker } from '../config/threatModel';
 import { checkTrainingSetup, type RuleFinding } from '../config/rules';
-import type { ConfigField } from '../config/trainingSetup';
+import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
@@ -119,7 +119,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
   const request = analyzeRequestFor(config, settings);
   if (!request) return { config: config.path, findings };
   const plan = analysisPlan(config.setup);
-  const anchor = primaryField(plan, config.setup.model ?? config.setup.architecture);
+  const anchor = primaryField(plan, modelField(config.setup));
   const batch = request.batch!;
   const targetPsnr = request.targetPsnr!;
   try {
@@ -137,7 +137,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
 export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport, settings: Pick<ConfigAnalysisSettings, 'maxBatch' | 'targetPsnr'>): Finding {
   const plan = analysisPlan(config.setup);
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
-  return leakageFinding(config, plan, report, primaryField(plan, config.setup.model ?? config.setup.architecture), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
+  return leakageFinding(config, plan, report, primaryField(plan, modelField(config.setup)), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
 }
 
 /**
@@ -162,8 +162,8 @@ export function notAModelFinding(config: DiscoveredConfig, model: string): Findi
 /** I2F002 on the model line: the model could not be loaded or analysed. */
 export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
   const setup = config.setup;
-  const anchor = primaryField(analysisPlan(setup), setup.model ?? setup.architecture);
-  const range = (setup.model ?? setup.architecture)?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const anchor = primaryField(analysisPlan(setup), modelField(setup));
+  const range = (modelField(setup))?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: ANALYSIS_FAILED_RULE.code,
     severity: 'error',
@@ -171,8 +171,13 @@ export function analysisFailedFinding(config: DiscoveredConfig, description: str
     file: config.path,
     range,
     documentation: ANALYSIS_FAILED_RULE.documentation,
-    key: (setup.model ?? setup.architecture)?.key,
+    key: (modelField(setup))?.key,
   };
+}
+
+/** The line that names the model: a file, an architecture, a Python factory, or a Flower app's client component. */
+export function modelField(setup: TrainingSetup): ConfigField<string> | undefined {
+  return setup.model ?? setup.architecture ?? setup.pythonModel ?? setup.flowerClientApp;
 }
 
 /** The line that decides the risk: the first defence key, else the batch size, else the model path. */

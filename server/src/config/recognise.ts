@@ -9,6 +9,7 @@ import { parseHoconConfig } from './hoconConfig';
 import { parseYamlConfig } from './yamlConfig';
 import { RULES } from './ruleCatalog';
 import { recogniseModelReference } from './modelReference';
+import { isPythonFactory, recognisePythonReference } from './pythonReference';
 import { findArchitecture } from '../models/catalogue';
 import { placeholderOf } from './placeholders';
 import type {
@@ -369,7 +370,8 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
     (candidates.get(name) ?? []).filter((c) => {
       const v = c.entry.value;
       // `i2f: model: resnet18` names an architecture (modelReference.ts), not a file called resnet18.
-      if (c.priority === 0) return !(name === 'model' && typeof v === 'string' && !/[\\/]|\.[a-z0-9]+$/i.test(v) && findArchitecture(v));
+      // `i2f: model: pkg.task:Net` names a model in the workspace's Python (pythonReference.ts).
+      if (c.priority === 0) return !(name === 'model' && typeof v === 'string' && ((!/[\\/]|\.[a-z0-9]+$/i.test(v) && findArchitecture(v)) || isPythonFactory(v)));
       if (typeof v !== 'string') return false;
       if (c.entry.interpolation && !c.entry.interpolation.resolved) return /\.[a-z0-9]+$/i.test(c.entry.interpolation.expression);
       const ext = extname(v).toLowerCase();
@@ -514,6 +516,7 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   }
   setup.samples = takePath('samples');
   recognised += recogniseModelReference(tree, setup);
+  recognised += recognisePythonReference(tree, setup);
 
   if (recognised === 0) return null;
   // Read after the check above: an output folder alone does not make a file a training config.

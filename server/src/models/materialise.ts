@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { UserError } from '../errors';
 import { encodeModel } from '../backends/onnx/onnxProto';
 import { buildArchitecture, catalogueNames, findArchitecture, resolveShape } from './catalogue';
-import { describeModelRef, type ModelRef } from './modelRef';
+import { type ModelRef } from './modelRef';
+import { materialisePythonModel } from '../python/pythonModel';
 
 /** Set by the bundler (tools/build.mjs) from the numerical sources, this folder included. */
 declare const I2F_ENGINE_BUILD: string | undefined;
@@ -27,6 +28,8 @@ export interface MaterialiseOptions {
   seed?: number;
   signal?: AbortSignal;
   onProgress?: (stage: string, fraction: number) => void;
+  /** Where to look for the Python that builds a `python` model (python/interpreter.ts), and how long it may take. */
+  python?: { configured?: string; extension?: string; venvRoots?: string[]; timeoutMs?: number };
 }
 
 export interface MaterialisedModel {
@@ -52,10 +55,21 @@ export async function materialiseModel(ref: ModelRef, options: MaterialiseOption
     case 'catalogue':
       return materialiseArchitecture(ref, options);
     case 'python':
-      // The export bridge plugs in here (models/pythonBridge.ts): run the workspace's Python, write ONNX into
-      // options.cacheDir, return its path.
-      throw new UserError('python-bridge-unavailable', `${describeModelRef(ref)} is defined in Python, and the export bridge is not available in this build: export the model to ONNX (torch.onnx.export(model, x, 'model.onnx', training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)) and name the file in the config's i2f: section`);
+      return materialisePython(ref, options);
   }
+}
+
+/** The export bridge: the workspace's Python builds the model and writes ONNX into the cache (python/exportModel.ts). */
+async function materialisePython(ref: Extract<ModelRef, { kind: 'python' }>, options: MaterialiseOptions): Promise<MaterialisedModel> {
+  options.onProgress?.(`building ${ref.factory} in Python`, 0);
+  const m = await materialisePythonModel(ref, {
+    ...options.python,
+    venvRoots: options.python?.venvRoots ?? [ref.root],
+    cacheDir: options.cacheDir,
+    signal: options.signal,
+  });
+  options.onProgress?.(`building ${ref.factory} in Python`, 1);
+  return { path: m.file, ref, description: [...m.notes, ref.foundBy].filter(Boolean).join('; '), written: !m.exported.cached };
 }
 
 async function materialiseArchitecture(ref: Extract<ModelRef, { kind: 'catalogue' }>, options: MaterialiseOptions): Promise<MaterialisedModel> {

@@ -10,7 +10,7 @@ export type ModelRef =
   /** An architecture by name (torchvision's `resnet18`, FedML's `cnn`), shaped by the dataset or explicit sizes. */
   | { kind: 'catalogue'; name: string; dataset?: string; inputShape?: number[]; classes?: number }
   /** A model built by the workspace's own Python: `module:factory` imported from `root`. */
-  | { kind: 'python'; factory: string; root: string; inputShape?: number[] };
+  | { kind: 'python'; factory: string; root: string; inputShape?: number[]; foundBy?: string };
 
 /** One line for messages: what the config named. */
 export function describeModelRef(ref: ModelRef): string {

@@ -58,6 +58,11 @@ export class PythonExportError extends UserError {
   ) {
     super('python-export', message);
   }
+
+  /** The message, then the traceback's tail indented below it (diagnostics and reports keep the line breaks). */
+  override describe(): string {
+    return [super.describe(), ...this.tracebackTail.map((l) => (/^\s/.test(l) ? `    ${l.trim()}` : `  ${l}`))].join('\n');
+  }
 }
 
 const HELPER_FILE = 'export_model.py';

@@ -27,7 +27,7 @@ export interface MaterialisedPythonModel {
   file: string;
   exported: PythonExport;
   python: FoundPython;
-  /** Sentences for the report, the hover and the audit: what the bridge did and assumed. */
+  /** Clauses for the report, the hover and the audit (joined with '; '): what the bridge did and assumed. */
   notes: string[];
 }
 
@@ -39,15 +39,15 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   }
   const python = search.found;
   const exported = await exportPythonModel({ ...ref, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal });
-  const notes = [`${ref.factory} built by ${describePython(python)} at initialisation (torch.manual_seed(0)) and exported to ONNX${exported.cached ? ' (cached)' : ''}.`];
+  const notes = [`${ref.factory} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
   const shape = `[${exported.inputShape.join(', ')}]`;
   if (exported.inputShapeSource === 'inferred') {
     const failed = exported.tried?.length ? `; ${exported.tried.map((t) => `[${t.shape.join(', ')}]`).join(', ')} did not run` : '';
-    notes.push(`Input shape ${shape} inferred (${exported.inferredFrom}${failed}): set \`input-shape\` in the config's i2f: section if the model takes another.`);
+    notes.push(`input shape ${shape} inferred (${exported.inferredFrom}${failed}; set input-shape in the i2f: section if it takes another)`);
   } else {
-    notes.push(`Input shape ${shape} from the config.`);
+    notes.push(`input shape ${shape} from the config`);
   }
-  if (exported.stubbed.length) notes.push(`Not installed in that Python, stood in for while the model was built: ${exported.stubbed.join(', ')}.`);
+  if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
   notes.push(await thetaNote(exported));
   return { file: exported.onnx, exported, python, notes };
 }
@@ -61,7 +61,7 @@ async function thetaNote(exported: PythonExport): Promise<string> {
   const missing = named.filter((n) => !theta.has(n));
   const extra = [...theta].filter((n) => !named.includes(n));
   const count = exported.parameters.reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
-  if (!missing.length && !extra.length) return `θ is the model's named_parameters (${named.length} tensors, ${count.toLocaleString('en-US')} values), so a state_dict applies by name.`;
+  if (!missing.length && !extra.length) return `θ is the model's named_parameters (${named.length} tensors, ${count.toLocaleString('en-US')} values; a state_dict applies by name)`;
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, … (${xs.length})` : '');
-  return `θ differs from the model's named_parameters: ${missing.length ? `not in the graph as named: ${list(missing)}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `in the graph only: ${list(extra)}` : ''}.`;
+  return `θ differs from the model's named_parameters (${missing.length ? `not in the graph as named: ${list(missing)}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `in the graph only: ${list(extra)}` : ''})`;
 }

@@ -6,6 +6,7 @@ import type { ConfigSyntaxError } from '../config/keyTree';
 import { PYTORCH_EXTENSIONS, readTrainingConfig } from '../config/recognise';
 import type { TrainingSetup } from '../config/trainingSetup';
 import type { ModelRef } from '../models/modelRef';
+import { flowerClientModel } from '../python/flowerApp';
 
 export type ModelFormat = 'onnx' | 'tfjs' | 'pytorch';
 
@@ -27,6 +28,8 @@ export interface DiscoveredConfig {
   model?: string;
   /** How the config names its model: a file (then `model` is that path), an architecture, or a Python factory. */
   modelRef?: ModelRef;
+  /** Why the config's way of naming its model led to none (a Flower app whose client module trains no torch model). */
+  modelProblem?: string;
   /** For a materialised model: what it is, for reports ("resnet18 (torchvision.models.resnet18) for cifar10: …"). */
   modelDescription?: string;
   weights?: string;
@@ -183,31 +186,44 @@ export function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig
   const model = local(setup.model);
   const weights = local(setup.weights);
   const samples = local(setup.samples);
-  const modelRef = modelRefOf(path, setup, model);
+  const { ref: modelRef, problem: modelProblem } = modelRefOf(path, setup, model);
   return {
     path,
     setup,
     ...(model ? { model } : {}),
     ...(modelRef ? { modelRef } : {}),
+    ...(modelProblem ? { modelProblem } : {}),
     ...(weights ? { weights } : {}),
     ...(samples ? { samples } : {}),
     modelSource: modelRef ? 'config' : 'none',
   };
 }
 
-/** A model file wins; else an architecture with the sizes the config gives. */
-function modelRefOf(_path: string, setup: TrainingSetup, model: string | undefined): ModelRef | undefined {
-  if (model) return { kind: 'file', path: model };
+/**
+ * A model file wins; then a Python factory the i2f: section names; then an architecture with the sizes the config
+ * gives; then the model a Flower app's client module instantiates (read statically: python/flowerApp.ts).
+ */
+function modelRefOf(path: string, setup: TrainingSetup, model: string | undefined): { ref?: ModelRef; problem?: string } {
+  if (model) return { ref: { kind: 'file', path: model } };
+  const inputShape = setup.inputShape ? { inputShape: setup.inputShape.value } : {};
+  if (setup.pythonModel) return { ref: { kind: 'python', factory: setup.pythonModel.value, root: dirname(path), ...inputShape } };
   if (setup.architecture) {
     return {
-      kind: 'catalogue',
-      name: setup.architecture.value,
-      ...(setup.dataset ? { dataset: setup.dataset.value } : {}),
-      ...(setup.inputShape ? { inputShape: setup.inputShape.value } : {}),
-      ...(setup.classes ? { classes: setup.classes.value } : {}),
+      ref: {
+        kind: 'catalogue',
+        name: setup.architecture.value,
+        ...(setup.dataset ? { dataset: setup.dataset.value } : {}),
+        ...inputShape,
+        ...(setup.classes ? { classes: setup.classes.value } : {}),
+      },
     };
   }
-  return undefined;
+  if (setup.flowerClientApp) {
+    const found = flowerClientModel(dirname(path), setup.flowerClientApp.value);
+    if ('problem' in found) return { problem: `the Flower client app names no PyTorch model the bridge can find: ${found.problem}` };
+    return { ref: { kind: 'python', factory: found.model.factory, root: found.model.root, ...inputShape, foundBy: `found from the Flower app (${found.model.how})` } };
+  }
+  return {};
 }
 
 /** Whether the config names a model that must be materialised (an architecture, a Python factory) before analysis. */

@@ -54,9 +54,9 @@ test("exports Flower quickstart-pytorch's Net, unchanged, on a Python without fl
   untieExportedParameters(model);
   assert.deepEqual(new Set(trainableParameters(model)), new Set(e.parameters.map(([n]) => n)));
   assert.deepEqual(model.graph.initializers.get('fc1.weight')?.dims, [120, 400]);
-  assert.match(m.notes.join(' '), /Input shape \[3, 32, 32\] inferred/);
+  assert.match(m.notes.join(' '), /input shape \[3, 32, 32\] inferred/);
   assert.match(m.notes.join(' '), /stood in for .*datasets, flwr_datasets|stood in for .*flwr_datasets/);
-  assert.match(m.notes.join(' '), /θ is the model's named_parameters \(10 tensors, 62,006 values\)/);
+  assert.match(m.notes.join(' '), /θ is the model's named_parameters \(10 tensors, 62,006 values; a state_dict applies by name\)/);
 
   // The same sources: the cache answers, Python does not run; the same bytes (seeded), so analyses share a key.
   const again = await exportPythonModel({ factory: 'pytorchexample.task:Net', root, python, cacheDir });

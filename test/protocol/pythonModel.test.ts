@@ -1,0 +1,60 @@
+// Issue 14's "done when", over real LSP: Flower's quickstart-pytorch, its files unchanged and no i2f: section, opened
+// in the editor on a Python with torch but without flwr, flwr_datasets or datasets (Debian's /usr/bin/python3 with
+// python3-torch), gets an I2F001 finding from the model its client app trains; a model that fails to build gets the
+// tail of its traceback on the config line that names it.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Diagnostic } from 'vscode-languageserver';
+import { REPO, startServer } from './lspClient';
+
+const only = (code: string) => (d: Diagnostic[]) => d.find((x) => x.code === code);
+const QUICKSTART = join(REPO, 'test', 'fixtures', 'python', 'flower-quickstart-pytorch');
+
+test("Flower's quickstart-pytorch, unchanged, gets an I2F001 finding from its Net built by the workspace's Python; a broken model gets its traceback tail on the model line", { timeout: 600_000 }, async () => {
+  const s = await startServer({
+    settings: { python: '/usr/bin/python3' },
+    prepare: (w) => {
+      cpSync(QUICKSTART, join(w, 'quickstart-pytorch'), { recursive: true });
+      mkdirSync(join(w, 'broken-python', 'broken'), { recursive: true });
+      writeFileSync(join(w, 'broken-python', 'broken', '__init__.py'), '');
+      writeFileSync(join(w, 'broken-python', 'broken', 'task.py'), 'import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(10)\n');
+      writeFileSync(join(w, 'broken-python', 'train.yaml'), 'batch_size: 4\ni2f:\n  model: "broken.task:Net"\n  input-shape: [10]\n');
+    },
+  });
+  try {
+    const uri = s.open('quickstart-pytorch/pyproject.toml');
+    const d = await s.waitForDiagnostics(uri, (x) => !!only('I2F001')(x) || !!only('I2F002')(x), 300_000);
+    const failed = only('I2F002')(d);
+    assert.equal(failed, undefined, failed?.message);
+    const f = only('I2F001')(d)!;
+    // No defence in the quickstart: I²F = 0 and the attacker's PSNR is +∞ (I2F.md), so risk HIGH; the analysis of the
+    // real model ran: λmax and the Gaussian std that reaches the 15 dB target are finite and positive.
+    assert.match(f.message, /^Leakage risk HIGH: under no defence/);
+    assert.match(f.message, /pytorchexample\.task:Net built by \/usr\/bin\/python3 \(torch 1\.13/);
+    assert.match(f.message, /input shape \[3, 32, 32\] inferred \(first layer Conv2d with 3 input channels/);
+    assert.match(f.message, /stood in for while the model was built: datasets, flwr_datasets/);
+    assert.match(f.message, /found from the Flower app \(pytorchexample\.client_app instantiates Net\)/);
+    const std = Number(/Reaching the 15 dB target needs Gaussian std (\d+(?:\.\d+)?(?:e[+-]?\d+)?)/.exec(f.message)?.[1]);
+    assert.ok(Number.isFinite(std) && std > 0, f.message);
+    const text = (await import('node:fs')).readFileSync(s.path('quickstart-pytorch/pyproject.toml'), 'utf8').split('\n');
+    assert.match(text[f.range.start.line], /^batch-size = 32/, 'on the batch line: the quickstart has no defence');
+    // A progress item said what ran, and ended.
+    const began = s.progress.find((p) => p.value.kind === 'begin' && p.value.title === 'I²F: building the model in Python');
+    assert.ok(began, JSON.stringify(s.progress));
+    assert.equal(began.value.cancellable, true);
+    assert.ok(s.progress.some((p) => p.token === began.token && p.value.kind === 'end'));
+
+    const broken = await s.waitForDiagnostics(s.open('broken-python/train.yaml'), (x) => !!only('I2F002')(x), 300_000);
+    const e = only('I2F002')(broken)!;
+    assert.equal(e.range.start.line, 2, 'on the i2f model line');
+    const lines = e.message.split('\n');
+    assert.match(lines[0], /broken\.task:Net could not be built: TypeError: .*out_features/);
+    assert.deepEqual(lines.slice(1, 3).map((l) => l.trim()), ['broken/task.py:6 in __init__', 'self.fc = nn.Linear(10)']);
+    assert.match(lines[lines.length - 1].trim(), /^TypeError: /);
+  } finally {
+    await s.close();
+  }
+});
