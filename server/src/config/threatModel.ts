@@ -3,7 +3,7 @@
 // (local: every attacker downstream sees its noise) or on the server (central: added after the server has the
 // updates). The finding is about the strongest attacker the config allows unless the i2f: section names one.
 
-import type { DefenceSpec } from './defenceSpec';
+import { shownSpec, type DefenceSpec } from './defenceSpec';
 import type { AttackerKind, TrainingSetup } from './trainingSetup';
 
 export interface AttackerView {
@@ -49,7 +49,7 @@ export function threatModel(setup: TrainingSetup, clientSide: DefenceSpec[], cen
   const aggregate: AttackerView = {
     attacker: 'aggregate',
     sees: central
-      ? `sees the aggregate with the server's noise (${central.spec} on one client's share); the other clients' updates are not counted as protection`
+      ? `sees the aggregate with the server's noise (${shownSpec(central.spec)} on one client's share); the other clients' updates are not counted as protection`
       : `sees the aggregate (no noise is added on the server); the other clients' updates are not counted as protection`,
     defences: central ? [...clientSide, central] : clientSide,
   };

@@ -10,6 +10,7 @@ import { mostExposedTokens } from '../tokens';
 import { failsAt, relativePosix, sortFindings, summarise, summaryLine, type AuditRun, type ConfigOutcome, type RootOutcome } from './model';
 import { ruleTitle } from './json';
 import { esc, historySvg, spectrumSvg, spreadSvg } from './svg';
+import { shownSpec } from '../../config/defenceSpec';
 
 const CSS = `
 :root { color-scheme: light dark;
@@ -96,7 +97,7 @@ function numbers(cfg: ConfigOutcome): string {
     ['most exposed sample', String(top?.sample ?? b.mostExposed?.sample ?? b.samples[0] ?? '–')],
     ['batch analysed', String(report.settings.batch)],
     ['trainable parameters', report.model.parameters.toLocaleString('en')],
-    ['defences', b.defense.join(' then ') || 'none'],
+    ['defences', b.defense.map(shownSpec).join(' then ') || 'none'],
     ['solver', `${b.solver.method}, ${b.solver.iterations} it., residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (not converged)'}`],
   ];
   if (nft && nft.std > 0) items.push([`noise for ${nft.targetPsnr} dB`, `std ${fmt(nft.std)}${nft.noiseMultiplier !== undefined ? ` (σ ${fmt(nft.noiseMultiplier)})` : ''}`]);
