@@ -1,6 +1,6 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
-//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb]
+//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -54,10 +54,11 @@ interface Args {
   analysis?: ChildOptions['analysis'];
   tfjs: 'default' | 'all' | 'off';
   accountantOnly: boolean;
+  verdicts: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, verdicts: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -83,12 +84,13 @@ function parseArgs(argv: string[]): Args {
     }
     else if (k === '--child') a.child = val();
     else if (k === '--no-attack') a.attack = false;
+    else if (k === '--no-verdicts') a.verdicts = false;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
     else if (k === '--attack-child') a.attackChild = val();
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--no-verdicts] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -202,8 +204,15 @@ async function main() {
   const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
 
+  // The verdict sweep (bench/verdictSweep.ts, its own child): every finding against the project's own attacks.
+  const verdicts = args.verdicts ? runVerdictSweep(skipped) : undefined;
+
   const end = { loadavg: os.loadavg() };
   const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch), ...accountantTargets(accountant)];
+  if (verdicts) {
+    targets.push({ target: 'no finding below the level the project\'s attacks reach (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.wrong} of ${verdicts.rows}`, limit: '0', status: verdicts.wrong === 0 ? 'PASS' : 'MISS' });
+    targets.push({ target: 'no PSNR below the box floor unflagged (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.belowFloor} of ${verdicts.rows}`, limit: '0', status: verdicts.belowFloor === 0 ? 'PASS' : 'MISS' });
+  }
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
   const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
@@ -212,6 +221,18 @@ async function main() {
   } else {
     process.stdout.write(renderText(report) + '\n');
   }
+}
+
+function runVerdictSweep(skipped: Record<string, string>): { rows: number; wrong: number; belowFloor: number } | undefined {
+  log('verdict sweep (bench/verdictSweep.ts): findings against the L2 and cosine attacks, LeNet and MLP ...');
+  const file = path.join(OUT, 'verdicts.json');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/verdictSweep.ts', `--out=${file}`], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) {
+    skipped.verdicts = `the sweep failed (exit ${r.status})`;
+    return undefined;
+  }
+  const rows = JSON.parse(require('node:fs').readFileSync(file, 'utf8')) as { wrong: boolean; unflaggedBelowFloor: boolean }[];
+  return { rows: rows.length, wrong: rows.filter((x) => x.wrong).length, belowFloor: rows.filter((x) => x.unflaggedBelowFloor).length };
 }
 
 function ortVersion(): string {

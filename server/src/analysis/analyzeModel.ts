@@ -10,6 +10,7 @@ import type { InversionOperator } from '../engine/operator';
 import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
 import { describeSolveProgress } from '../engine/budget';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
+import type { Validity } from '../engine/validity';
 import { readSafetensors } from '../formats/safetensors';
 import { backendOf, batchOperator } from './batchOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
@@ -76,6 +77,11 @@ export interface BatchReport {
   expectedRmse: number;
   expectedPsnr: number;
   risk: RiskLevel;
+  /**
+   * How far the first-order numbers hold (engine/validity.ts): ‖δ‖/‖g‖ against the measured regime, the raw RMSE
+   * before the box cap, the share of x the gradient determines, whether the lower bound is certified, clipping.
+   */
+  validity?: Validity;
   perSample: { sample: number; rmse: number; psnr: number }[];
   mostExposed: { sample: number; rmse: number; psnr: number } | null;
   noiseForTarget?: { targetPsnr: number; std: number; stdForEverySample: number; noiseMultiplier?: number } | null;
@@ -261,6 +267,7 @@ function batchReport(r: InfluenceResult, first: number, labels: number[], defens
     expectedRmse: r.expectedRmse,
     expectedPsnr: r.expectedPsnr,
     risk: r.risk,
+    validity: r.validity,
     perSample: r.perSample.map(sample),
     mostExposed: r.mostExposed ? sample(r.mostExposed) : null,
     ...(r.noiseForTarget !== undefined ? { noiseForTarget: r.noiseForTarget } : {}),

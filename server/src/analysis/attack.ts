@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { PNG } from 'pngjs';
 import { UserError } from '../errors';
 import { runAttack, spearman, type AttackObjective, type AttackOptimizer, type AttackProgress, type AttackResult } from '../engine/attack';
-import { computeDefenceDelta, describeDefence, type DefenceModel } from '../engine/defences';
+import { computeDefenceDelta, describeDefence, sharedGradient, type DefenceModel } from '../engine/defences';
 import { analyzeInfluence, evaluateNoiseScale, type InfluenceResult } from '../engine/influence';
 import { norm } from '../engine/linalg';
 import { psnr, rmse } from '../engine/metrics';
@@ -213,6 +213,13 @@ export async function attackBatch(op: InversionOperator, o: AttackBatchOptions):
   }
   const z = dd.noise ?? new Random(deriveSeed(o.seed, 1)).fillNormal(new Float64Array(m));
   const s0 = dd.gaussianStd;
+  // The main attack faces the gradient the client really shares (clipping rescales, compressions act on the noisy
+  // gradient), not the analysed model of it (defences.ts): the draw is the one the analysis uses, unmasked.
+  const zFull = new Random(deriveSeed(o.seed, 1)).fillNormal(new Float64Array(m));
+  const shared = await sharedGradient(o.defences, g0, {
+    parameters: op.parameters, exampleGradients: () => op.exampleGradients(), seed: deriveSeed(o.seed, 1),
+  }, zFull);
+  if (o.delta) for (let i = 0; i < m; i++) shared[i] += o.delta[i];
 
   const t0 = performance.now();
   const influence = await analyzeInfluence(op, {
@@ -231,9 +238,9 @@ export async function attackBatch(op: InversionOperator, o: AttackBatchOptions):
   const box = (o.attack.box ?? o.attack.optimizer === 'adam') ? { lo: o.dataLo, hi: o.dataHi } : null;
   const image = isImageShape(o.sampleDims);
   if (o.attack.tv > 0 && !image) throw new UserError('bad-option', `--tv needs image inputs [C, H, W]; this model's input is [${o.sampleDims}]`);
-  const runOne = async (std: number, label: string) => {
+  const runOne = async (std: number, label: string, real?: Float64Array) => {
     const delta = new Float64Array(m);
-    for (let i = 0; i < m; i++) delta[i] = det[i] + (std > 0 ? std * z[i] : 0);
+    for (let i = 0; i < m; i++) delta[i] = real ? real[i] - g0[i] : det[i] + (std > 0 ? std * z[i] : 0);
     const target = new Float64Array(m);
     for (let i = 0; i < m; i++) target[i] = g0[i] + delta[i];
     const a = await runAttack(op, {
@@ -257,10 +264,11 @@ export async function attackBatch(op: InversionOperator, o: AttackBatchOptions):
     return { a, e, delta, ssims, ssimMean };
   };
 
-  const main = await runOne(s0, 'attack');
+  const main = await runOne(s0, 'attack', shared);
   const r = rmse(main.e);
   const deltaNorm = norm(main.delta);
-  if (Math.abs(deltaNorm - influence.deltaNorm) > 1e-9 * Math.max(deltaNorm, 1e-300)) {
+  // Without clipping or a compression after noise the shared gradient is exactly the analysed g0 + δ.
+  if (!dd.clipping && !dd.noiseMask && Math.abs(deltaNorm - influence.deltaNorm) > 1e-9 * Math.max(deltaNorm, 1e-300)) {
     throw new Error(`attack δ (‖δ‖ ${deltaNorm}) differs from the prediction's (${influence.deltaNorm})`);
   }
   const predicted = new Float64Array(n);
@@ -364,9 +372,9 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
   const text = tokens.session();
   let lo = Infinity;
   for (const v of samples.data) if (v < lo) lo = v;
-  const isImageData = samples.range === 1 && lo >= 0;
-  // Text: the box (and the random starts) span E's entries, the range of any embedding row.
-  const dataLo = text ? text.lo : isImageData ? 0 : lo;
+  // Text: the box (and the random starts) span E's entries, the range of any embedding row. Other data: the box
+  // holding [0, 1] and the data (inputs.ts), whose range is samples.range.
+  const dataLo = text ? text.lo : Math.min(0, lo);
   const dataHi = dataLo + samples.range;
   const sampleDims = text ? text.sampleDims : model.sampleDims;
   const batches = Math.ceil(samples.count / batch);

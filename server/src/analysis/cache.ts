@@ -11,7 +11,7 @@ import type { NoiseResponse } from '../engine/influence';
 import type { AnalysisKnobs } from './settings';
 import { structuralDefences, type CachedAnalysis } from './noiseRescale';
 
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2; // 2: NoiseResponse carries the validity inputs (gradient norm, noise dimension, clipping scale, λmax residual)
 /** Folders of samples are hashed file by file; past this many files the listing (names, sizes, mtimes) stands in. */
 const MAX_HASHED_FILES = 2_000;
 

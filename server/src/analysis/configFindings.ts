@@ -16,6 +16,7 @@ import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
 import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
 import { budgetNote, fmt } from './formatText';
+import { nothingDeterminedSentence, validityNotes } from './validityText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
@@ -194,7 +195,7 @@ export function threatSentence(plan: AnalysisPlan): string {
 export function worstBatch(report: AnalyzeReport): BatchReport {
   // The most exposed batch decides: lowest attacker error (highest PSNR; text: most tokens recovered); an uncertain
   // result never hides.
-  const exposure = (b: BatchReport) => (b.tokens ? mostExposedTokens(b.tokens).recovered : expectedPsnr(b));
+  const exposure = (b: BatchReport) => (b.tokens ? mostExposedTokens(b.tokens).recovered : b.mostExposed?.psnr ?? expectedPsnr(b));
   return report.results.reduce((worst, b) => (b.risk === 'uncertain' || exposure(b) > exposure(worst) ? b : worst));
 }
 
@@ -232,12 +233,16 @@ export function samplesLabel(config: DiscoveredConfig, report: AnalyzeReport): s
 
 function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, batch: number, targetPsnr: number): Finding {
   const b = worstBatch(report);
-  const psnr = expectedPsnr(b);
-  const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
+  // The most exposed sample's own expected PSNR is what the risk is graded on (engine/influence.ts), and what is quoted.
+  const psnr = b.mostExposed?.psnr ?? expectedPsnr(b);
+  const rmse = b.mostExposed?.rmse ?? (b.i2fExpected !== undefined ? b.expectedRmse : b.rmse);
   const noiseInCode = config.setup.noiseInCode ? ' (noise set in code: add it to the i2f: section to analyse it)' : '';
   const defence = (plan.defences.length ? plan.defences.map((d) => shownSpec(d.spec)).join(' then ') : 'no defence') + noiseInCode;
   const parts: string[] = [];
-  if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
+  const nothing = nothingDeterminedSentence(b);
+  if (nothing && b.risk !== 'uncertain') {
+    parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, ${nothing}.`);
+  } else if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
     parts.push(`Leakage risk UNCERTAIN: the model's products are not finite (λmax ${fmt(b.lambdaMax)}, gradient norm ${fmt(b.gradientNorm)}; NaN or ∞ in the weights or inputs?), so no number can be trusted (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations).`);
   } else if (b.risk === 'uncertain' && b.solver.budget?.exhausted) {
     parts.push(`Leakage risk UNCERTAIN: ${budgetNote(b.solver)}, so no confident number is shown; raise i2f.solveBudgetSeconds to finish it.`);
@@ -249,7 +254,9 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, a gradient-inversion attacker rebuilds sample ${b.mostExposed?.sample ?? b.samples[0]} at PSNR ${fmt(psnr)} dB (RMSE ${fmt(rmse)}).`);
   }
   parts.push(threatSentence(plan));
-  parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
+  const many = b.perSample.length > 1 && !nothing;
+  parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}${b.validity && !b.validity.lowerBoundCertified ? ' (not certified)' : ''}${many ? `; the batch's mean PSNR ${fmt(expectedPsnr(b))} dB` : ''}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
+  if (!nothing) parts.push(...validityNotes(b));
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
   if (config.checkpoint) parts.push(`Weights: the latest checkpoint training wrote, ${config.checkpoint.name}${config.checkpoint.step !== undefined ? ` (step ${config.checkpoint.step})` : ''}.`);
@@ -261,9 +268,9 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
         ? `Keeping every sample below ${percent(tn.below)} of its tokens (low risk) needs Gaussian std ${fmt(tn.std)}${tn.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(tn.noiseMultiplier)})` : ''}.`
         : `Along this noise draw no Gaussian std brings every sample below ${percent(tn.below)} of its tokens.`);
     }
-  } else if (b.noiseForTarget && b.noiseForTarget.std > 0 && psnr > targetPsnr) {
+  } else if (!nothing && b.noiseForTarget && b.noiseForTarget.stdForEverySample > 0 && psnr > targetPsnr) {
     const n = b.noiseForTarget;
-    parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
+    parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.stdForEverySample)} for every sample${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
   }
   const unseen = plan.threat.others.flatMap((v) => v.defences).filter((d, i, all) => !plan.defences.includes(d) && all.indexOf(d) === i);
   if (unseen.length) parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).`);

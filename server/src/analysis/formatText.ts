@@ -42,6 +42,11 @@ export function formatAnalysisText(report: AnalyzeReport): string {
     lines.push(`  I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / λmax ${fmt(b.lambdaMax)})`);
     lines.push(`  ‖g‖ ${fmt(b.gradientNorm)}, ‖δ‖ ${fmt(b.deltaNorm)}; solver ${b.solver.method}: ${b.solver.iterations} iterations, relative residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (NOT converged)'}`);
     if (b.mostExposed && b.perSample.length > 1) lines.push(`  most exposed: sample ${b.mostExposed.sample} (PSNR ${fmt(b.mostExposed.psnr)} dB)`);
+    const v = b.validity;
+    if (v) {
+      lines.push(`  validity: ‖δ‖/‖g‖ ${fmt(v.deltaRatio, 2)} (${v.firstOrder ? 'first-order regime' : 'outside the first-order regime: extrapolated'}); raw RMSE ${fmt(v.rawRmse)}${v.outOfRange ? ` (capped at the box's worst case, PSNR ${fmt(v.boxFloorPsnr)} dB)` : ''}; graded on ${fmt(v.gradedPsnr)} dB; determined: ${v.determined}${v.determinedShare !== undefined ? ` (${fmt(v.determinedShare * 100)}% of x)` : ''}${v.lowerBoundCertified ? '' : '; lower bound not certified (λmax not converged)'}`);
+      if (v.clipping) lines.push(`  clipping C = ${fmt(v.clipping.clip)}: factors ${v.clipping.factors.map((x) => fmt(x)).join(', ')} (a rescaling, not counted as δ; noise compared with the clipped gradient, c_max ${fmt(v.clipping.noiseScale)})`);
+    }
     if (b.noiseForTarget) {
       const n = b.noiseForTarget;
       lines.push(`  to push the attacker below ${n.targetPsnr} dB: Gaussian std ${fmt(n.std)}${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}`);

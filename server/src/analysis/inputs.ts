@@ -11,7 +11,11 @@ export interface Samples {
   /** N samples, flattened, each of the model's input size. */
   data: Float32Array;
   count: number;
-  /** The data's range (max − min over the samples; 1 for images and synthetic inputs), the PSNR's peak. */
+  /**
+   * The range of the box the model's inputs live in, the PSNR's peak: 1 for images, synthetic inputs and `.npy` data
+   * inside [0, 1]; otherwise the smallest box holding both [0, 1] and the data. Never the samples' own max − min: a
+   * dark sample (values in [0, 0.3]) would lower its PSNR, and the risk, by 10 dB.
+   */
   range: number;
   source: string;
 }
@@ -37,7 +41,7 @@ export async function loadSamples(model: OnnxModel, dataPath: string | undefined
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
-  const range = isImage ? 1 : hi > lo ? hi - lo : 1;
+  const range = isImage ? 1 : Math.max(1, hi) - Math.min(0, lo);
   return { data, count: data.length / per, range, source: dataPath };
 }
 

@@ -57,8 +57,13 @@ export function structuralDefences(plan: AnalysisPlan): string[] {
   return plan.defences.filter((d) => d.kind !== 'gaussian').map((d) => (d.kind === 'dpsgd' ? `dpsgd:clip=${specNumber(d.spec, 'clip')}` : d.spec));
 }
 
-function configuredVariance(p: NoiseParams, batch: number): number {
-  return p.absoluteVariance + (p.dpsgd ? ((p.dpsgd.sigma * p.dpsgd.clip) / batch) ** 2 : 0);
+/** The configured noise variance as the engine analyses it: DP-SGD's σC/B seen against the clipped gradient (c_max). */
+function configuredVariance(p: NoiseParams, batch: number, clipScale = 1): number {
+  return p.absoluteVariance + (p.dpsgd ? ((p.dpsgd.sigma * p.dpsgd.clip) / (batch * clipScale)) ** 2 : 0);
+}
+
+function clipScaleOf(n: NoiseResponse): number {
+  return n.validity?.clipping?.noiseScale ?? 1;
 }
 
 export interface Reevaluated {
@@ -78,8 +83,9 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
     if (!cached) return orig;
     const noise: NoiseResponse = { ...cached.noise, thresholds };
     const B = noise.batchSize;
-    const derivedVariance = Math.max(0, cached.std ** 2 - configuredVariance(entry.noise, B));
-    const std = Math.sqrt(derivedVariance + configuredVariance(live, B));
+    const c = clipScaleOf(noise);
+    const derivedVariance = Math.max(0, cached.std ** 2 - configuredVariance(entry.noise, B, c));
+    const std = Math.sqrt(derivedVariance + configuredVariance(live, B, c));
     if (Math.abs(std - cached.std) > 1e-12 * Math.max(1, cached.std)) rescaled = true;
     const ev = evaluateNoiseScale(noise, std);
     const dpsgd = live.dpsgd && live.dpsgd.clip > 0
@@ -95,7 +101,7 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
       // Text: the noise that brings every sample's recovered tokens below the medium threshold (low risk).
       const below = thresholds.mediumTokens ?? DEFAULT_RISK_THRESHOLDS.mediumTokens;
       const s = noiseForTokens(tokens, below);
-      tokens.noiseForTarget = { below, std: s, ...(dpsgd && Number.isFinite(s) ? { noiseMultiplier: (Math.sqrt(Math.max(0, s * s - dpsgd.otherStd ** 2)) * dpsgd.batchSize) / dpsgd.clip } : {}) };
+      tokens.noiseForTarget = { below, std: s, ...(dpsgd && Number.isFinite(s) ? { noiseMultiplier: (Math.sqrt(Math.max(0, s * s - dpsgd.otherStd ** 2)) * dpsgd.batchSize * c) / dpsgd.clip } : {}) };
     }
     return {
       ...rest,
@@ -109,6 +115,7 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
       expectedRmse: ev.expectedRmse,
       expectedPsnr: ev.expectedPsnr,
       risk: tokens ? tokenRisk(ev.risk, tokens, thresholds) : ev.risk,
+      validity: ev.validity,
       perSample: ev.perSample.map(sample),
       mostExposed: ev.mostExposed ? sample(ev.mostExposed) : null,
       noiseForTarget: nft,
@@ -123,6 +130,7 @@ export function liveStd(entry: CachedAnalysis, setup: TrainingSetup, batch: numb
   const cached = entry.batches[batch];
   if (!cached) return 0;
   const B = cached.noise.batchSize;
-  const derived = Math.max(0, cached.std ** 2 - configuredVariance(entry.noise, B));
-  return Math.sqrt(derived + configuredVariance(noiseParamsOf(analysisPlan(setup)), B));
+  const c = clipScaleOf(cached.noise);
+  const derived = Math.max(0, cached.std ** 2 - configuredVariance(entry.noise, B, c));
+  return Math.sqrt(derived + configuredVariance(noiseParamsOf(analysisPlan(setup)), B, c));
 }

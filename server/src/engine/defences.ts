@@ -1,6 +1,7 @@
 // Defences on the shared gradient: parse CLI specs into DefenceModels and compute the perturbation δ they cause (I2F.md "Defences → δ").
 
 import { UserError } from '../errors';
+import { norm } from './linalg';
 import { Random } from './random';
 
 export type DefenceModel =
@@ -91,14 +92,44 @@ export function describeDefence(d: DefenceModel): string {
  * I(δ) is linear in δ (I2F.md), so I(δ) = I(deterministic) + gaussianStd · I(noise).
  */
 export interface DefenceDelta {
-  /** The deterministic part (clipping bias, compression error), or null when there is none. */
+  /** The deterministic part (compression error), or null when there is none. */
   deterministic: Float64Array | null;
   /** Total Gaussian standard deviation s: the root-sum-square of every Gaussian component. */
   gaussianStd: number;
-  /** The seeded unit-normal draw z (length d_θ), or null when gaussianStd = 0. */
+  /** The seeded unit-normal draw z (length d_θ, masked by noiseMask), or null when gaussianStd = 0. */
   noise: Float64Array | null;
   /** Batch size the DP-SGD noise was scaled with (number of per-example gradients), when one was needed. */
   batchSize?: number;
+  /** DP-SGD's per-example clipping: what it did to the gradient (not part of δ, see ClippingEffect). */
+  clipping?: ClippingEffect;
+  /**
+   * A compression (prune, top-k) listed after a noise component: 1 where the coordinate is shared, 0 where it is
+   * dropped. The noise on dropped coordinates never reaches the attacker, so z is masked with it.
+   */
+  noiseMask?: Uint8Array;
+  /** Fraction of θ's coordinates the mask keeps (E‖z‖² = keptFraction · d_θ). */
+  keptFraction?: number;
+}
+
+/**
+ * Per-example clipping g_i → c_i·g_i, c_i = min(1, C/‖g_i‖), is a rescaling, not a perturbation an attacker must
+ * undo: Inverting Gradients' cosine objective ignores the scale, and an attacker who knows C clips its own candidate
+ * gradients the same way. So the clipping residual mean(c_i g_i) − mean(g_i) is not put in δ (as a perturbation it
+ * was 97% of g on the DLG LeNet at C = 1, far outside the first-order regime, and graded LOW where the cosine attack
+ * reached 13–17 dB, MEASURED.md). What clipping does change is the scale the noise is compared with: the attacker
+ * matches c·g(x) + N(0, (σC/B)²), i.e. g(x) + N(0, (σC/(B c))²), and for B = 1 its first-order error is exactly
+ * (1/c)·(J P Jᵀ)⁺ J P n with P the projection off g, never smaller than (1/c)·(J Jᵀ)⁻¹ J n. With several examples
+ * the largest factor c_max bounds every example's credit (I_i scales by 1/c_i ≥ 1/c_max), so the noise is analysed
+ * at std σC/(B·c_max): the credit clipping deserves, and no more.
+ */
+export interface ClippingEffect {
+  clip: number;
+  /** c_i = min(1, C/‖g_i‖) for each example. */
+  factors: number[];
+  /** ‖mean(c_i g_i) − mean(g_i)‖: the rescaling (reported, not analysed as δ). */
+  rescaleNorm: number;
+  /** max_i c_i: the noise is analysed at σC/(B·c_max). */
+  noiseScale: number;
 }
 
 export interface DefenceContext {
@@ -112,15 +143,23 @@ export interface DefenceContext {
 /**
  * δ for a list of defences applied in order to the shared gradient g.
  * Composition: deterministic compressions (prune, quantize, topk) act on the deterministic part of the gradient
- * defended so far; DP-SGD's clipping bias adds to it (clipping acts on the raw per-example gradients, as on the
- * client); Gaussian components add, so their variances sum. A compression listed after a noise component therefore
- * does not act on the noise: a first-order simplification that keeps δ affine in the noise draw.
+ * defended so far; DP-SGD's clipping is a rescaling (ClippingEffect) that only scales its noise; Gaussian components
+ * add, so their variances sum. A pruning or top-k listed after a noise component zeroes the noise on the coordinates
+ * it drops (noiseMask; first order: the kept set is the one of the noise-free gradient). Quantisation after noise
+ * rounds the noise too; that is left out (a first-order simplification that keeps δ affine in the noise draw).
  */
 export async function computeDefenceDelta(defences: readonly DefenceModel[], g: Float64Array, ctx: DefenceContext): Promise<DefenceDelta> {
   const n = g.length;
   let current: Float64Array | null = null; // the defended deterministic gradient, when any defence changed it
   let variance = 0;
   let batchSize: number | undefined;
+  let clipping: ClippingEffect | undefined;
+  let mask: Uint8Array | undefined;
+  const maskWith = (kept: Float64Array, before: Float64Array) => {
+    if (variance === 0) return; // no noise yet: nothing to mask
+    mask ??= new Uint8Array(n).fill(1);
+    for (let i = 0; i < n; i++) if (kept[i] === 0 && before[i] !== 0) mask[i] = 0;
+  };
   for (const d of defences) {
     switch (d.kind) {
       case 'gaussian':
@@ -132,22 +171,29 @@ export async function computeDefenceDelta(defences: readonly DefenceModel[], g: 
           throw new UserError('dpsgd-needs-example-gradients', `Defence '${describeDefence(d)}' needs per-example gradients, which this model's backend did not provide`);
         }
         batchSize = examples.length;
-        const bias = clippingBias(examples, d.clip);
-        current ??= Float64Array.from(g);
-        for (let i = 0; i < n; i++) current[i] += bias[i];
-        const std = (d.noise * d.clip) / examples.length; // N(0, (σC)²) on the sum, divided by B (I2F.md)
+        const factors = examples.map((gi) => clipFactor(gi, d.clip));
+        const noiseScale = Math.max(...factors);
+        clipping = { clip: d.clip, factors, rescaleNorm: norm(clippingBias(examples, d.clip)), noiseScale };
+        // N(0, (σC)²) on the sum of clipped gradients, divided by B (I2F.md), seen against the rescaled gradient.
+        const std = (d.noise * d.clip) / (examples.length * (noiseScale > 0 ? noiseScale : 1));
         variance += std * std;
         break;
       }
-      case 'prune':
-        current = prune(current ?? g, d.ratio);
+      case 'prune': {
+        const before = current ?? g;
+        current = prune(before, d.ratio);
+        maskWith(current, before);
         break;
+      }
       case 'quantize':
         current = quantize(current ?? g, d.bits, ctx.parameters);
         break;
-      case 'topk':
-        current = topK(current ?? g, d.ratio);
+      case 'topk': {
+        const before = current ?? g;
+        current = topK(before, d.ratio);
+        maskWith(current, before);
         break;
+      }
     }
   }
   let deterministic: Float64Array | null = null;
@@ -157,7 +203,68 @@ export async function computeDefenceDelta(defences: readonly DefenceModel[], g: 
   }
   const gaussianStd = Math.sqrt(variance);
   const noise = gaussianStd > 0 ? new Random(ctx.seed ?? 0).fillNormal(new Float64Array(n)) : null;
-  return { deterministic, gaussianStd, noise, ...(batchSize !== undefined ? { batchSize } : {}) };
+  let keptFraction: number | undefined;
+  if (mask && noise) {
+    let kept = 0;
+    for (let i = 0; i < n; i++) if (mask[i]) kept++; else noise[i] = 0;
+    keptFraction = kept / n;
+  }
+  return {
+    deterministic, gaussianStd, noise, ...(batchSize !== undefined ? { batchSize } : {}), ...(clipping ? { clipping } : {}),
+    ...(mask && noise ? { noiseMask: mask, keptFraction } : {}),
+  };
+}
+
+/**
+ * The gradient the client really shares under these defences, for a unit-normal draw z: what an attack is run
+ * against (computeDefenceDelta is the model the I²F analyses). Here clipping rescales (mean of clipped g_i), DP-SGD
+ * adds N(0, (σC/B)²), and a compression acts on the noisy gradient it receives. The first noise component uses z;
+ * later ones use seeded draws of their own.
+ */
+export async function sharedGradient(defences: readonly DefenceModel[], g: Float64Array, ctx: DefenceContext, z: Float64Array): Promise<Float64Array> {
+  const n = g.length;
+  const out = Float64Array.from(g);
+  let draws = 0;
+  const addNoise = (std: number) => {
+    if (!(std > 0)) return;
+    const w = draws === 0 ? z : new Random((ctx.seed ?? 0) + 7919 * draws).fillNormal(new Float64Array(n));
+    draws++;
+    for (let i = 0; i < n; i++) out[i] += std * w[i];
+  };
+  for (const d of defences) {
+    switch (d.kind) {
+      case 'gaussian':
+        addNoise(d.std);
+        break;
+      case 'dpsgd': {
+        const examples = ctx.exampleGradients ? await ctx.exampleGradients() : [];
+        if (examples.length === 0) {
+          throw new UserError('dpsgd-needs-example-gradients', `Defence '${describeDefence(d)}' needs per-example gradients, which this model's backend did not provide`);
+        }
+        const bias = clippingBias(examples, d.clip);
+        for (let i = 0; i < n; i++) out[i] += bias[i];
+        addNoise((d.noise * d.clip) / examples.length);
+        break;
+      }
+      case 'prune':
+        out.set(prune(out, d.ratio));
+        break;
+      case 'quantize':
+        out.set(quantize(out, d.bits, ctx.parameters));
+        break;
+      case 'topk':
+        out.set(topK(out, d.ratio));
+        break;
+    }
+  }
+  return out;
+}
+
+/** c = min(1, C/‖g‖): the factor per-example clipping multiplies g by. */
+export function clipFactor(gi: Float64Array, clip: number): number {
+  let s = 0;
+  for (let i = 0; i < gi.length; i++) s += gi[i] * gi[i];
+  return Math.min(1, clip / Math.sqrt(s));
 }
 
 /** mean_i(clip_C(g_i)) − mean_i(g_i), clip_C(g) = g · min(1, C/‖g‖): DP-SGD's deterministic bias. */

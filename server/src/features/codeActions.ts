@@ -41,10 +41,11 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
   const isText = result.report.results.some((b) => b.tokens);
   const batches = isText
     ? text.map((b) => ({ ...b, noiseForTarget: { targetPsnr: target, std: b.tokens!.noiseForTarget!.std, stdForEverySample: b.tokens!.noiseForTarget!.std, noiseMultiplier: b.tokens!.noiseForTarget!.noiseMultiplier } }))
-    : result.report.results.filter((b) => b.noiseForTarget && (b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr) > target);
+    : result.report.results.filter((b) => b.noiseForTarget && (b.mostExposed?.psnr ?? (b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr)) > target);
   if (!batches.length) return undefined;
   const goal = isText ? `predicted tokens recovered below ${Math.round(text[0].tokens!.noiseForTarget!.below * 100)}%` : `predicted PSNR ${target} dB`;
-  const std = Math.max(...batches.map((b) => b.noiseForTarget!.std));
+  // The most exposed sample decides (the finding is graded on it): the std that brings every sample to the goal.
+  const std = Math.max(...batches.map((b) => b.noiseForTarget!.stdForEverySample));
   const sigma = setup.noiseMultiplier;
   const clip = setup.clippingNorm;
   if (sigma && !sigma.interpolatedFrom && clip && setup.clippingScope === 'per-example') {

@@ -12,6 +12,7 @@ import { ATTACKER_NAMES } from '../config/threatModel';
 import type { ThreatModel } from '../config/threatModel';
 import { Commands } from '../protocol';
 import { privacyHoverLines } from '../analysis/privacyAccount';
+import { ATTACK_SPREAD_DB, FIRST_ORDER_LIMIT } from '../engine/validity';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
 
@@ -54,7 +55,15 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     lines.push(`| Predicted PSNR${space} (expected over noise) | ${full(expectedPsnr(b))} dB |`);
     lines.push(`| Predicted RMSE${space} | ${full(expectedRmse(b))} |`);
     lines.push(`| I²F ‖I(δ)‖ (this draw / RMS over draws) | ${full(b.i2f)}${b.i2fExpected !== undefined ? ` / ${full(b.i2fExpected)} ± ${full(b.i2fExpectedStdError ?? 0)}` : ''} |`);
-    lines.push(`| Lower bound ‖Jδ‖/λmax | ${full(b.lowerBound)} |`);
+    lines.push(`| Lower bound ‖Jδ‖/(λmax + ε) | ${full(b.lowerBound)}${b.validity && !b.validity.lowerBoundCertified ? ` (not certified: λmax's Lanczos residual ${full(b.validity.lambdaMaxResidual)})` : ''} |`);
+    const v = b.validity;
+    if (v) {
+      lines.push(`| ‖δ‖/‖g‖ (first-order regime ≤ ${FIRST_ORDER_LIMIT}) | ${full(v.deltaRatio)}${v.firstOrder ? '' : ' (outside: extrapolated)'} |`);
+      lines.push(`| Raw first-order RMSE, most exposed sample (uncapped) | ${full(v.rawMostExposedRmse)}${v.outOfRange ? ` (past the box's worst case: shown capped, PSNR ${full(v.boxFloorPsnr)} dB)` : ''} |`);
+      lines.push(`| Graded on | PSNR ${full(v.gradedPsnr)} dB (most exposed sample + ${full(ATTACK_SPREAD_DB)} dB attack spread) |`);
+      lines.push(`| Input space J Jᵀ determines | ${v.determined === 'none' ? 'none (the gradient carries essentially nothing about x)' : v.determinedShare !== undefined ? `${full(v.determinedShare * 100)}%` : 'not measured (needs the complete spectrum)'} |`);
+      if (v.clipping) lines.push(`| Clipping factors c_i = min(1, C/‖g_i‖) | ${v.clipping.factors.map((x) => full(x)).join(', ')} (a rescaling: not counted as δ) |`);
+    }
     lines.push(`| Gaussian std on the shared gradient | ${full(liveStd(entry, view.config.setup, k))} |`);
     if (psnrs.length > 1) lines.push(`| Per-sample PSNR min / median / max | ${full(psnrs[0])} / ${full(psnrs[Math.floor(psnrs.length / 2)])} / ${full(psnrs[psnrs.length - 1])} dB |`);
     if (b.mostExposed) lines.push(`| Most exposed sample | #${b.mostExposed.sample}: PSNR ${full(b.mostExposed.psnr)} dB, RMSE ${full(b.mostExposed.rmse)} |`);

@@ -6,24 +6,37 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runAttack } from '../../../server/src/engine/attack';
+import { analyzeInfluence } from '../../../server/src/engine/influence';
 import { spearman } from '../../../server/src/engine/attack';
 import { dot } from '../../../server/src/engine/linalg';
 import { ssim } from '../../../server/src/engine/ssim';
 import { attackFixture, errorNorm, scaledTarget, sq } from './helpers';
 
-test('DLG LeNet at 1e-2·‖g0‖: attack/prediction in [0.8, 1.1], loss at the noise floor, RMSE = PyTorch attack ±3%', async () => {
+/** The product's own undamped prediction for the fixture δ (I is linear: I(cδ) = c·I(δ)), solved once. */
+let predicted: Promise<{ i2f: number; converged: boolean }> | undefined;
+function enginePrediction(f: Awaited<ReturnType<typeof attackFixture>>) {
+  predicted ??= analyzeInfluence(f.op, { delta: f.delta, batchSize: 1, productRoundoff: 2 ** -24 }).then((r) => ({ i2f: r.i2f, converged: r.solver.converged }));
+  return predicted;
+}
+
+test('DLG LeNet at 1e-2·‖g0‖: the attack lands at 0.8–1.1 of the engine\'s own prediction, loss at the noise floor, RMSE = PyTorch attack ±3%', async () => {
   const f = await attackFixture('dlg_lenet');
   try {
     assert.ok(Math.abs(Math.sqrt(sq(f.delta)) - f.attackRef.fixtureDeltaNorm) < 1e-9 * f.attackRef.fixtureDeltaNorm,
       'the fixture δ changed: re-run tools/fixtures/attack_reference.py');
     const level = f.attackRef.levels.find((l: { scale: number }) => l.scale === 10);
     const c = 10;
+    const p = await enginePrediction(f);
+    assert.ok(p.converged, 'the prediction converged');
+    assert.ok(Math.abs(p.i2f - f.ref.delta.i2f) <= 1e-2 * f.ref.delta.i2f, `engine I²F ${p.i2f} vs PyTorch ${f.ref.delta.i2f}`);
+    f.op.setInput(f.x0);
     const r = await runAttack(f.op, { target: scaledTarget(f.g0, f.delta, c), optimizer: 'lbfgs', objective: 'l2', steps: level.attack.maxIterations, start: f.start });
     const err = errorNorm(r.x, f.x0);
-    const pred = c * f.ref.delta.i2f;
+    const pred = c * p.i2f;
     const ratio = err / pred;
     assert.ok(ratio >= 0.8 && ratio <= 1.1, `attack/prediction ${ratio}`);
     const Jd = new Float64Array(f.op.inputSize);
+    f.op.setInput(f.x0);
     await f.op.jacobianVector(f.delta, Jd);
     const floor = c * c * (sq(f.delta) - dot(Jd, f.i2fVector));
     assert.ok(r.loss / floor > 0.99 && r.loss / floor < 1.02, `loss ${r.loss} vs linearised floor ${floor}`);
@@ -38,10 +51,15 @@ test('DLG LeNet at 1e-2·‖g0‖: attack/prediction in [0.8, 1.1], loss at the 
   }
 });
 
-test('DLG LeNet: the PyTorch attack sweep (1e-3, 3e-3, 1e-2·‖g0‖) ranks like the prediction and lands within 0.8–1.1 of it', async () => {
+test('DLG LeNet: PyTorch\'s attacks at 1e-3, 3e-3 and 1e-2·‖g0‖ land within 0.8–1.1 of the engine\'s prediction and rank like it', async () => {
   const f = await attackFixture('dlg_lenet');
-  await f.op.dispose();
-  const levels = f.attackRef.levels as { ratio: number; prediction: { rmse: number }; attack: { rmse: number } }[];
-  for (const l of levels) assert.ok(l.ratio >= 0.8 && l.ratio <= 1.1, `ratio ${l.ratio}`);
-  assert.ok(spearman(levels.map((l) => l.prediction.rmse), levels.map((l) => l.attack.rmse)) >= 0.9);
+  try {
+    const p = await enginePrediction(f);
+    const levels = f.attackRef.levels as { scale: number; attack: { errorNorm: number } }[];
+    const ratios = levels.map((l) => l.attack.errorNorm / (l.scale * p.i2f));
+    for (const [k, q] of ratios.entries()) assert.ok(q >= 0.8 && q <= 1.1, `scale ${levels[k].scale}: attack/prediction ${q}`);
+    assert.ok(spearman(levels.map((l) => l.scale * p.i2f), levels.map((l) => l.attack.errorNorm)) >= 0.9);
+  } finally {
+    await f.op.dispose();
+  }
 });

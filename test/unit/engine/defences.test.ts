@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   clippingBias, computeDefenceDelta, describeDefence, parseDefence, parseDefences, prune, quantile, quantize,
-  roundHalfToEven, topK,
+  roundHalfToEven, sharedGradient, topK,
 } from '../../../server/src/engine/defences';
 import { UserError } from '../../../server/src/errors';
 
@@ -84,10 +84,45 @@ describe('defences → δ', () => {
     const d = await computeDefenceDelta([parseDefence('dpsgd:clip=2,noise=1')], g, {
       parameters: [{ offset: 0, size: 2 }], exampleGradients: async () => examples, seed: 4,
     });
+    // Clipping rescales (factors 2/5 and 1): not a perturbation; the noise σC/B = 1 is seen against the clipped
+    // gradient of the least-clipped example (c_max = 1 here: no credit).
+    assert.equal(d.deterministic, null);
+    assert.deepEqual(d.clipping!.factors, [0.4, 1]);
+    assert.equal(d.clipping!.noiseScale, 1);
+    assert.ok(Math.abs(d.clipping!.rescaleNorm - 1.5) < 1e-15);
     assert.equal(d.gaussianStd, 1);
     assert.equal(d.batchSize, 2);
-    assert.ok(Math.abs(d.deterministic![0] + 0.9) < 1e-15 && Math.abs(d.deterministic![1] + 1.2) < 1e-15);
     assert.equal(d.noise!.length, 2);
+    // Both examples clipped (c = 2/5 and 2/2.5): the noise std is σC/(B·c_max) = 1/0.8.
+    const both = await computeDefenceDelta([parseDefence('dpsgd:clip=2,noise=1')], g, {
+      parameters: [{ offset: 0, size: 2 }], exampleGradients: async () => [Float64Array.of(3, 4), Float64Array.of(1.5, 2)], seed: 4,
+    });
+    assert.ok(Math.abs(both.gaussianStd - 1.25) < 1e-15);
+    assert.deepEqual(both.clipping!.factors, [0.4, 0.8]);
+  });
+
+  it('masks the noise of a pruning or top-k that comes after it, not of one before it', async () => {
+    const g = Float64Array.of(0.1, -0.2, 0.3, -0.4, 0.5);
+    const ctx = { parameters: [{ offset: 0, size: 5 }], seed: 7 };
+    const after = await computeDefenceDelta(parseDefences(['gaussian:std=0.1', 'topk:ratio=0.4']), g, ctx);
+    assert.deepEqual([...after.noiseMask!], [0, 0, 0, 1, 1]);
+    assert.equal(after.keptFraction, 0.4);
+    assert.deepEqual([0, 1, 2].map((i) => after.noise![i]), [0, 0, 0]);
+    assert.ok(after.noise![3] !== 0 && after.noise![4] !== 0);
+    const before = await computeDefenceDelta(parseDefences(['topk:ratio=0.4', 'gaussian:std=0.1']), g, ctx);
+    assert.equal(before.noiseMask, undefined);
+    assert.ok(before.noise!.every((v) => v !== 0));
+  });
+
+  it('builds the gradient really shared: clipped mean, noise σC/B, compression of the noisy gradient', async () => {
+    const examples = [Float64Array.of(3, 4), Float64Array.of(0.6, 0.8)];
+    const g = Float64Array.of(1.8, 2.4);
+    const z = Float64Array.of(1, -1);
+    const shared = await sharedGradient([parseDefence('dpsgd:clip=2,noise=0.5')], g, { parameters: [{ offset: 0, size: 2 }], exampleGradients: async () => examples }, z);
+    // mean(clip) = ((1.2, 1.6) + (0.6, 0.8))/2 = (0.9, 1.2); noise 0.5·2/2 = 0.5 along z
+    assert.ok(Math.abs(shared[0] - 1.4) < 1e-15 && Math.abs(shared[1] - 0.7) < 1e-15);
+    const sparse = await sharedGradient(parseDefences(['gaussian:std=1', 'topk:ratio=0.5']), Float64Array.of(0.1, 0.2), { parameters: [] }, Float64Array.of(3, -0.1));
+    assert.deepEqual([...sparse], [3.1, 0]);
   });
 
   it('composes in order: compressions act on the defended gradient, Gaussian variances add', async () => {

@@ -50,14 +50,18 @@ test('I2F001 on the text example: graded on tokens, "would recover N% of the tok
   const f = a.findings.find((x) => x.code === 'I2F001')!;
   const b = a.report!.results[0];
   const top = mostExposedTokens(b.tokens!);
-  assert.match(f.message, new RegExp(`would recover ${Math.round(top.recovered * 100)}% of the tokens of sample ${top.sample} \\(per position (\\d+% ){7}\\d+%; L2 nearest embedding row of x0 \\+ I\\(δ_det\\)`));
+  // (review.yaml clips and adds noise: clipping is a rescaling, not δ, so the reconstruction is x0 + s·I(z))
+  assert.match(f.message, new RegExp(`would recover ${Math.round(top.recovered * 100)}% of the tokens of sample ${top.sample} \\(per position (\\d+% ){7}\\d+%; L2 nearest embedding row of x0 \\+ (I\\(δ_det\\)|[\\d.e+-]+·I\\(z\\))`));
   assert.match(f.message, /embedding-space RMSE [\d.]+ \(PSNR [\d.]+ dB\)/);
   assert.match(f.message, /every number \(I²F, RMSE, PSNR\) is in embedding space, x = embed\.weight\[ids\] \(8 tokens × 16\)/);
-  // Graded on tokens, not on the embedding PSNR: the PSNR alone would give another level here.
-  const byPsnr = riskLevel({ psnr: b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr, converged: true });
+  // Graded on tokens, not on the embedding PSNR: with PSNR thresholds that grade this PSNR HIGH, the level stays the
+  // tokens' one.
+  const lax = { ...DEFAULT_RISK_THRESHOLDS, highPsnr: -1000, mediumPsnr: -2000 };
+  const byPsnr = riskLevel({ psnr: b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr, converged: true }, lax);
   const byTokens = riskLevel({ psnr: 0, converged: true, tokensRecovered: top.recovered });
-  assert.notEqual(byPsnr, byTokens, `this example separates the two gradings (PSNR: ${byPsnr}, tokens ${top.recovered}: ${byTokens})`);
+  assert.equal(byPsnr, 'high');
   assert.equal(f.risk, byTokens);
+  if (byTokens !== 'high') assert.equal((await run(lax)).findings.find((x) => x.code === 'I2F001')!.risk, byTokens, 'the PSNR does not decide');
   // Raising the token thresholds above the recovered fraction lowers the level (the analysis is the same).
   const strict = await run({ ...DEFAULT_RISK_THRESHOLDS, highTokens: 0.99, mediumTokens: 0.95 });
   assert.equal(strict.findings.find((x) => x.code === 'I2F001')!.risk, top.recovered >= 0.95 ? 'medium' : 'low');

@@ -1,0 +1,39 @@
+// The validity of a batch's prediction in words (engine/validity.ts), said the same way by the finding, the hover,
+// `i2f analyze` and the audit: the first-order regime, the box cap, the undetermined directions, the bound, clipping.
+
+import type { BatchReport } from './analyzeModel';
+import { fmt } from './formatText';
+import { FIRST_ORDER_LIMIT } from '../engine/validity';
+
+/** "the gradient carries essentially nothing about x" (validity.determined === 'none'), or undefined. */
+export function nothingDeterminedSentence(b: BatchReport): string | undefined {
+  const v = b.validity;
+  if (!v || v.determined !== 'none') return undefined;
+  return `the gradient carries essentially nothing about the input: moving x across its whole box changes g by at most ${fmt(v.sensitivity)} (√λmax·range·√d_x, λmax ${fmt(b.lambdaMax)}), below the float32 rounding of g (${fmt(v.resolution)}), so no direction of x is determined and an attacker can do no better than guess inside the box`;
+}
+
+/** Short notes for the finding's message, most important first. */
+export function validityNotes(b: BatchReport): string[] {
+  const v = b.validity;
+  if (!v) return [];
+  const notes: string[] = [];
+  const c = v.clipping;
+  if (c) {
+    const f = c.factors.length > 1 ? `factors ${c.factors.map((x) => fmt(x, 2)).join(', ')}` : `factor ${fmt(c.factors[0], 3)}`;
+    notes.push(`Per-example clipping (C = ${fmt(c.clip)}, ${f}) only rescales the gradient: no defence against a scale-invariant attacker (Inverting Gradients' cosine objective) or one who knows C, so it is not counted as a perturbation${c.noiseScale < 1 ? `; the noise is compared with the clipped gradient (std ÷ ${fmt(c.noiseScale, 3)})` : ''}.`);
+  }
+  if (v.determined !== 'none' && Number.isFinite(v.deltaRatio) && !v.firstOrder) {
+    notes.push(`‖δ‖/‖g‖ = ${fmt(v.deltaRatio, 2)} is outside the first-order regime (measured valid up to ${FIRST_ORDER_LIMIT}): the linear prediction is extrapolated there.`);
+  }
+  if (v.determined !== 'none' && v.outOfRange) {
+    notes.push(`The raw first-order prediction (RMSE ${fmt(v.rawMostExposedRmse)}, PSNR ${fmt(v.rawMostExposedPsnr)} dB) is past anything an attacker in the data's box produces: shown capped at the box's worst case (PSNR ${fmt(v.boxFloorPsnr)} dB).`);
+  }
+  if (v.determined === 'partial' && v.determinedShare !== undefined) {
+    notes.push(`J Jᵀ determines ${Math.round(v.determinedShare * 100)}% of the input space; the other directions are not recovered from the gradient and are not counted as recovered.`);
+  }
+  if (v.tinyEigenShare !== undefined && v.tinyEigenShare > 0.5 && v.determined !== 'none') {
+    notes.push(`${Math.round(v.tinyEigenShare * 100)}% of the noise's predicted error sits in eigen-directions below 1e-6·λmax.`);
+  }
+  if (!v.lowerBoundCertified) notes.push(`λmax did not converge (Lanczos residual ${fmt(v.lambdaMaxResidual, 2)}): the lower bound is not certified.`);
+  return notes;
+}
