@@ -273,7 +273,10 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
     parts.push(`Reaching the ${targetPsnr} dB${report.model.input ? ' (embedding-space)' : ''} target needs Gaussian std ${fmt(n.stdForEverySample)} for every sample${n.noiseMultiplier !== undefined ? ` (noise multiplier ${fmt(n.noiseMultiplier)})` : ''}.`);
   }
   const unseen = plan.threat.others.flatMap((v) => v.defences).filter((d, i, all) => !plan.defences.includes(d) && all.indexOf(d) === i);
-  if (unseen.length) parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).`);
+  if (unseen.length) {
+    const onlyClient = plan.threat.chosen.attacker === 'server' ? ' Against the server only noise added on the client counts (local DP: Flower\'s LocalDpMod, FedML ldp, DP-SGD in training).' : '';
+    parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).${onlyClient}`);
+  }
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: LEAKAGE_RULE.code,
