@@ -24,6 +24,8 @@ const GARBAGE: unknown[] = [
   { type: 'noise' }, { type: 'noise', key: 'k', noise: null }, { type: 'busy' }, { type: 'busy', text: { toString: 1 } }, { type: 'error', message: null },
   { type: 'done', text: 42 }, { type: 'attackProgress' }, { type: 'attackProgress', stage: null, fraction: 'half' },
   { type: 'attack' }, { type: 'attack', data: null }, { type: 'attack', data: { samples: 'x' } }, { type: 'attackStopped', message: null, cancelled: 'no' },
+  { type: 'history' }, { type: 'history', data: null }, { type: 'history', data: { config: 'c', entries: 'x' } },
+  { type: 'history', data: { config: 'c', entries: [{ checkpoint: 'a.pt', risk: 'low', analysedAt: 't', psnr: 'high', lowerBoundPsnr: null }] } },
   { type: 'summary' }, { type: 'summary', summary: null, results: null }, { type: 'summary', summary: { ops: 'x' }, results: [null] },
 ];
 
