@@ -510,6 +510,8 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   const failure = failures.get(`${key}\0${model}`);
   if (failure) {
     scheduler.release(s.path);
+    // A watched checkpoint that cannot be analysed (a mismatched state_dict) is not waited on: the next one is tried.
+    if (config.weights) checkpoints.release(s.path, config.weights);
     view.failure = failure;
     s.view = view;
     return publish(s, findingsOf(view).findings);

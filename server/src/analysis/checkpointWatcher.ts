@@ -20,6 +20,8 @@ export interface WatchedConfig {
 export class CheckpointWatcher {
   readonly history: CheckpointHistoryStore;
   private readonly trackers = new Map<string, CheckpointTracker>();
+  /** Per config, the checkpoint whose analysis is under way (target()). */
+  private readonly pinned = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private looking = false;
   /** Completed looks over every config (tests wait on it instead of sleeping). */
@@ -76,7 +78,11 @@ export class CheckpointWatcher {
           this.opts.log(`looking for checkpoints of ${path} failed: ${(e as Error).message}`);
         }
       }
-      for (const p of [...this.trackers.keys()]) if (!seen.has(p)) this.trackers.delete(p);
+      for (const p of [...this.trackers.keys()]) {
+        if (seen.has(p)) continue;
+        this.trackers.delete(p);
+        this.pinned.delete(p);
+      }
     } finally {
       this.looking = false;
       this.looks++;
@@ -84,26 +90,58 @@ export class CheckpointWatcher {
   }
 
   /**
-   * Points the config at the latest complete checkpoint its training wrote (when there is one). Returns what the
-   * analysis should wait for instead: a checkpoint the config names that is still being written.
+   * The checkpoint a config's analysis is about: the one pinned while its analysis runs, else the latest complete
+   * one. Pinning matters when training writes checkpoints faster than one is analysed: switching to each newer one
+   * would cancel the running analysis every time, and none would ever finish.
+   */
+  private target(configPath: string): CompleteCheckpoint | undefined {
+    const tracker = this.trackers.get(configPath);
+    if (!tracker) return undefined;
+    const pin = this.pinned.get(configPath);
+    if (pin) {
+      const pinned = tracker.completeAt(pin);
+      if (pinned) return pinned;
+      this.pinned.delete(configPath); // rewritten or removed since: the latest decides again
+    }
+    return tracker.latest();
+  }
+
+  /**
+   * Points the config at the checkpoint to analyse (see target) and pins it until its result is recorded. Returns
+   * what the analysis should wait for instead: a checkpoint the config names that is still being written.
    */
   applyLatest(configPath: string, config: DiscoveredConfig): { waitingFor?: string } {
     const tracker = this.trackers.get(configPath);
     if (!tracker) return {};
-    const latest = tracker.latest();
-    if (config.weights && tracker.waiting.has(config.weights) && (!latest || latest.path === config.weights)) return { waitingFor: config.weights };
-    if (!latest) return {};
-    if (latest.path !== config.weights) {
-      config.weights = latest.path;
-      config.checkpoint = { name: latest.name, ...(latest.step !== undefined ? { step: latest.step } : {}) };
+    const target = this.target(configPath);
+    if (config.weights && tracker.waiting.has(config.weights) && (!target || target.path === config.weights)) return { waitingFor: config.weights };
+    if (!target) return {};
+    this.pinned.set(configPath, target.path);
+    if (target.path !== config.weights) {
+      config.weights = target.path;
+      config.checkpoint = { name: target.name, ...(target.step !== undefined ? { step: target.step } : {}) };
     }
     return {};
   }
 
-  /** Records the analysis of a config whose weights are a watched checkpoint (once per checkpoint and result). */
+  /**
+   * Records the analysis of a config whose weights are the watched checkpoint (once per checkpoint and result),
+   * unpins it, and asks for the next one when training has written a newer checkpoint meanwhile.
+   */
   async record(configPath: string, config: DiscoveredConfig, report: AnalyzeReport, key: string, analysedAt: string): Promise<boolean> {
+    const target = this.target(configPath);
+    if (!target || target.path !== config.weights) return false;
+    const added = await this.history.record(configPath, { ...historyEntryOf(target, report, key, analysedAt), signature: target.signature });
+    this.release(configPath, target.path);
+    return added;
+  }
+
+  /** The pinned checkpoint's analysis ended (recorded, or failed): the latest, if it is another one, is next. */
+  release(configPath: string, done?: string): void {
+    const pin = this.pinned.get(configPath);
+    if (!pin || (done !== undefined && pin !== done)) return;
+    this.pinned.delete(configPath);
     const latest = this.trackers.get(configPath)?.latest();
-    if (!latest || latest.path !== config.weights) return false;
-    return this.history.record(configPath, { ...historyEntryOf(latest, report, key, analysedAt), signature: latest.signature });
+    if (latest && latest.path !== pin) this.opts.onCheckpoint(configPath, latest);
   }
 }

@@ -203,6 +203,11 @@ export class CheckpointTracker {
     return fresh;
   }
 
+  /** The checkpoint at `path` if its write is complete (as of the last look). */
+  completeAt(path: string): CompleteCheckpoint | undefined {
+    return this.complete.get(path);
+  }
+
   /** The latest complete checkpoint: the highest step, then the newest write. */
   latest(): CompleteCheckpoint | undefined {
     let best: CompleteCheckpoint | undefined;
