@@ -13,7 +13,8 @@ export interface Range {
   end: Position;
 }
 
-export type ConfigFormat = 'yaml' | 'json' | 'toml' | 'hocon';
+/** 'python': DP call sites read from Python source (server/src/pysource), not a config file. */
+export type ConfigFormat = 'yaml' | 'json' | 'toml' | 'hocon' | 'python';
 
 export type ScalarValue = string | number | boolean | null;
 

@@ -37,6 +37,11 @@ export const RULES = {
   targetEpsilonMissed: { code: 'I2F133', title: 'Configured noise does not meet target_epsilon', severity: 'warning' },
   accountingInputMissing: { code: 'I2F134', title: 'DP accounting input missing', severity: 'hint' },
   targetEpsilonUnreachable: { code: 'I2F135', title: 'No noise multiplier meets target_epsilon', severity: 'warning' },
+  dpInCode: { code: 'I2F140', title: 'DP set up in Python', severity: 'information' },
+  codeValueAtRunTime: { code: 'I2F141', title: 'Python argument set at run time', severity: 'information' },
+  configReadByCode: { code: 'I2F142', title: 'Config value read by the DP code', severity: 'information' },
+  aggregationInCode: { code: 'I2F143', title: 'Secure aggregation or client-side clipping in Python', severity: 'information' },
+  pythonNotRead: { code: 'I2F144', title: 'Python file not read', severity: 'information' },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleName = keyof typeof RULES;

@@ -13,6 +13,28 @@ export interface ConfigField<T> {
   file: string;
   /** Set when the value came through a `${…}` reference: the text actually written on that line. */
   interpolatedFrom?: string;
+  /** Set when the value is a Python call's argument read statically (pysource/): where it is written, and every value it may take. */
+  fromCode?: CodeValue;
+}
+
+/** Where a value read from Python is written (a literal, a flag default, a Flower app's pyproject.toml), as a quick fix edits it. */
+export interface CodeValueSource {
+  file: string;
+  range: Range;
+  kind: 'literal' | 'computed' | 'flag-default' | 'run-config';
+  label: string;
+  key?: string;
+  editable: boolean;
+}
+
+/** A Python argument's possible values: the one analysed (the weakest defence) and all of them, with how they were followed. */
+export interface CodeValue {
+  source: CodeValueSource;
+  alternatives: { value: number | string | boolean | null; source: CodeValueSource }[];
+  /** The names, calls and conditionals followed from the argument to the value, in words. */
+  steps: string[];
+  /** The argument as written at the call (`self.noise_multiplier`). */
+  written: string;
 }
 
 /** A path-valued setting, resolved against the config file's folder. */

@@ -1,0 +1,348 @@
+// A Python file's DP call sites → the same TrainingSetup a config gives: every field located on the call's argument,
+// carrying where its value is written (literal, flag default, the Flower app's pyproject.toml) and all the values it may
+// take. Of several possible values the weakest defence is analysed (the least noise, the largest clipping norm).
+
+import { existsSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { Range } from '../config/keyTree';
+import { gaussianMechanismStd } from '../config/defences';
+import { RULES } from '../config/ruleCatalog';
+import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, TrainingSetup } from '../config/trainingSetup';
+import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
+import type { ArgumentRole } from './dpApis';
+import { flowerAppOf, type FlowerApp } from './flowerApp';
+import { enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
+import { nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
+import type { PossibleValue } from './staticValue';
+
+/** The model a DP call trains, resolved statically to its class and the file that defines it. */
+export interface ModelClass {
+  name: string;
+  /** The module it is imported from (`opacus_fl.task`), when imported. */
+  module?: string;
+  /** The file that defines it, when found in the workspace. */
+  file?: string;
+  /** `module:Class` as the Python bridge imports it (models/modelRef.ts `{kind: 'python', factory}`). */
+  factory?: string;
+  /** Where the call names it (`module=model`). */
+  range: Range;
+}
+
+export interface PythonReading {
+  file: string;
+  sites: DpCallSite[];
+  /** null when the file has no DP call site (ordinary Python: no diagnostics at all). */
+  setup: TrainingSetup | null;
+  app?: FlowerApp;
+  modelClass?: ModelClass;
+  /** Set when the file was not parsed (too large, too slow to parse). */
+  notRead?: string;
+}
+
+export interface ReadPythonOptions {
+  /** The Flower app's pyproject.toml text (tests, open editor buffers); default: read from disk. */
+  readText?: (path: string) => string | undefined;
+  maxTextLength?: number;
+  maxParseMs?: number;
+}
+
+const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', flower: 'Flower', optax: 'Optax', 'dp-transformers': 'dp-transformers' } as const;
+
+/** Which possible value is the weakest defence, per role (the one analysed, so the verdict is never too comforting). */
+const WEAKEST: Partial<Record<ArgumentRole, 'min' | 'max'>> = {
+  noiseMultiplier: 'min',
+  noiseStd: 'min',
+  sumNoiseStd: 'min',
+  clippingNorm: 'max',
+  targetEpsilon: 'max',
+  targetDelta: 'max',
+  batchSize: 'min',
+  numSampledClients: 'max',
+  sensitivity: 'min',
+  epochs: 'max',
+};
+
+export async function readPythonFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<PythonReading> {
+  const parser = await pythonParser();
+  // A file that mentions none of the libraries cannot have a recognised call site: skip the parse (ordinary Python).
+  if (!/opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text)) return { file, sites: [], setup: null };
+  const parsed = parsePython(parser, text, options);
+  if (parsed.kind !== 'tree') {
+    const setup = emptySetup(file, 'generic');
+    setup.problems.push({ rule: RULES.pythonNotRead.code, message: parsed.message, range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } } });
+    return { file, sites: [], setup, notRead: parsed.message };
+  }
+  try {
+    const index = indexModule(file, text, parsed.tree);
+    const app = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
+    const sites = findDpCallSites(index, app?.runConfig);
+    if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
+    const { setup, modelClass } = setupOf(file, index, sites, app);
+    return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };
+  } finally {
+    parsed.tree.delete();
+  }
+}
+
+function emptySetup(file: string, flavour: ConfigFlavour): TrainingSetup {
+  return { file, format: 'python', flavour, unmodelled: [], problems: [] };
+}
+
+function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: FlowerApp | undefined): { setup: TrainingSetup; modelClass?: ModelClass } {
+  const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
+  const flavour: ConfigFlavour = !noisy
+    ? 'generic'
+    : noisy.api.mechanism === 'dp-sgd'
+      ? noisy.api.library === 'tf-privacy' ? 'tf-privacy' : 'opacus'
+      : 'flower';
+  const setup = emptySetup(file, flavour);
+  const problems: ConfigProblem[] = setup.problems;
+  let modelClass: ModelClass | undefined;
+  const facts: string[] = [];
+  const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
+
+  for (const site of sites) {
+    const title = `${LIBRARY_TITLE[site.api.library]} ${site.name}`;
+    if (site.api.mechanism === 'secure-aggregation' || site.api.mechanism === 'clipping-mod') {
+      problems.push({
+        rule: RULES.aggregationInCode.code,
+        range: site.calleeRange,
+        message: site.api.mechanism === 'secure-aggregation'
+          ? `${title}: secure aggregation, so the server sees only the sum of the sampled clients' updates, never one client's update (an attacker at the server inverts the aggregate, a much larger batch); not modelled in the leakage prediction, which stays that of one client's update.`
+          : `${title}: each client clips its own update before it is sent (Flower's client-side DP wrappers need this mod); the noise is added to the aggregate by the server.`,
+      });
+      continue;
+    }
+    if (site.splat) {
+      problems.push({ rule: RULES.codeValueAtRunTime.code, range: site.calleeRange, message: `${title} is called with *args or **kwargs: the arguments they carry are set at run time and not read.` });
+    }
+    for (const arg of site.arguments) {
+      if (arg.role === 'model') {
+        modelClass ??= modelClassOf(index, arg, app);
+        continue;
+      }
+      const r = arg.resolution;
+      if (r.kind === 'runtime') {
+        problems.push({ rule: RULES.codeValueAtRunTime.code, range: arg.valueRange, key: arg.parameter, message: `${title}: \`${arg.parameter}\` = \`${short(arg.text)}\` is set at run time (${r.reason}), so it is not analysed.` });
+        continue;
+      }
+      if (arg.role === 'accountant' || arg.role === 'poissonSampling') {
+        const v = r.values[0].value;
+        if (arg.role === 'accountant' && typeof v === 'string') facts.push(`accountant '${v}'`);
+        if (arg.role === 'poissonSampling' && v === false) {
+          facts.push('poisson_sampling=False: batches are not Poisson-sampled, so the accountant\'s ε (which assumes it) does not hold exactly');
+        }
+        continue;
+      }
+      const field = fieldOf(arg, site, r.values, problems);
+      if (field && !roleFields.has(arg.role)) roleFields.set(arg.role, field);
+    }
+  }
+
+  const num = (role: ArgumentRole) => {
+    const f = roleFields.get(role);
+    return f && typeof f.value === 'number' ? (f as ConfigField<number>) : undefined;
+  };
+  const noise = num('noiseMultiplier');
+  const clip = num('clippingNorm');
+  if (noise) setup.noiseMultiplier = noise;
+  if (clip) {
+    setup.clippingNorm = clip;
+    setup.clippingScope = flavour === 'flower' ? 'per-update' : 'per-example';
+  }
+  // TF Privacy's DP queries take the noise std on the clipped sum: σ = stddev / C.
+  const sumStd = num('sumNoiseStd');
+  if (sumStd && !noise && clip && clip.value > 0) {
+    setup.noiseMultiplier = { ...sumStd, value: sumStd.value / clip.value, key: `${sumStd.key} / ${clip.key}`, fromCode: computed(sumStd, `${sumStd.key} / ${clip.key}`) };
+  }
+  // Flower's LocalDpMod: each client adds N(0, s²) with s = Δ·√(2 ln(1.25/δ))/ε to its own clipped update.
+  const eps = num('targetEpsilon');
+  const delta = num('targetDelta');
+  const sens = num('sensitivity');
+  if (noisy?.api.mechanism === 'local-dp' && eps && delta && sens && eps.value > 0 && delta.value > 0 && delta.value < 1) {
+    const std = gaussianMechanismStd(eps.value, delta.value, sens.value);
+    setup.noiseStd = { ...eps, value: std, key: 'LocalDpMod noise std', fromCode: computed(eps, `Δ·√(2 ln(1.25/δ))/ε = ${sens.value}·√(2 ln(1.25/${delta.value}))/${eps.value}`) };
+  } else {
+    if (eps) setup.targetEpsilon = eps;
+  }
+  if (delta) setup.targetDelta = delta;
+  if (sens) setup.dpSensitivity = sens;
+  const batch = num('batchSize');
+  if (batch) setup.batchSize = batch;
+  const micro = num('microbatches');
+  if (micro) setup.microbatches = micro;
+  const n = num('datasetSize');
+  if (n) setup.datasetSize = n;
+  const clients = num('numSampledClients');
+  if (clients) setup.numSampledClients = clients;
+  const disabled = roleFields.get('dpDisabled');
+  if (disabled && typeof disabled.value === 'boolean') setup.dpEnabled = { ...disabled, value: !disabled.value } as ConfigField<boolean>;
+
+  // The app's model, weights and samples (an i2f section or model-path in pyproject.toml) are the code's too.
+  const appSetup = app?.setup;
+  for (const k of ['model', 'weights', 'samples'] as const) if (appSetup?.[k]) setup[k] = appSetup[k] as PathField;
+  if (!setup.targetPsnr && appSetup?.targetPsnr) setup.targetPsnr = appSetup.targetPsnr;
+
+  // The summary finding, on the noise argument (or the call when there is none): what was read and from where.
+  if (noisy) {
+    const anchor = setup.noiseMultiplier ?? setup.noiseStd ?? setup.clippingNorm;
+    const range = anchor?.keyRange ?? noisy.calleeRange;
+    problems.push({ rule: RULES.dpInCode.code, range, ...(anchor ? { key: anchor.key } : {}), message: summary(noisy, setup, modelClass, facts, file) });
+  }
+  return { setup, ...(modelClass ? { modelClass } : {}) };
+}
+
+function fieldOf(arg: CallSiteArgument, site: DpCallSite, values: PossibleValue[], problems: ConfigProblem[]): ConfigField<number | boolean | string> | undefined {
+  const numeric = arg.role !== 'dpDisabled';
+  const usable = values.filter((v) => (numeric ? typeof v.value === 'number' && Number.isFinite(v.value) : typeof v.value === 'boolean'));
+  if (usable.length !== values.length || !usable.length) {
+    const bad = values.find((v) => !usable.includes(v));
+    problems.push({
+      rule: RULES.invalidValue.code,
+      range: arg.valueRange,
+      key: arg.parameter,
+      message: `\`${arg.parameter}\` should be ${numeric ? 'a number' : 'True or False'}, not ${JSON.stringify(bad?.value ?? null)} (${bad?.source.label ?? 'here'}).`,
+    });
+    return undefined;
+  }
+  const negative = usable.find((v) => typeof v.value === 'number' && v.value < 0);
+  if (negative) {
+    problems.push({ rule: RULES.invalidValue.code, range: arg.valueRange, key: arg.parameter, message: `\`${arg.parameter}\` cannot be negative (${negative.value}, ${negative.source.label}).` });
+    return undefined;
+  }
+  const how = WEAKEST[arg.role];
+  let chosen = usable[0];
+  if (how) for (const v of usable) if (how === 'min' ? (v.value as number) < (chosen.value as number) : (v.value as number) > (chosen.value as number)) chosen = v;
+  const fromCode: CodeValue = {
+    source: chosen.source as CodeValueSource,
+    alternatives: usable.map((v) => ({ value: v.value, source: v.source as CodeValueSource })),
+    steps: arg.resolution.kind === 'known' ? arg.resolution.steps : [],
+    written: arg.text,
+  };
+  return { value: chosen.value as number | boolean, key: arg.parameter, path: [site.name, arg.parameter], keyRange: arg.keyRange, valueRange: arg.valueRange, file: site.file, fromCode };
+}
+
+function computed(from: ConfigField<unknown>, how: string): CodeValue {
+  const source: CodeValueSource = { file: from.file, range: from.valueRange, kind: 'computed', label: how, editable: false };
+  return { source, alternatives: [], steps: [...(from.fromCode?.steps ?? []), how], written: from.fromCode?.written ?? String(from.value) };
+}
+
+/** `module=model` → `model = Net().to(device)` → class Net, imported from opacus_fl.task → opacus_fl/task.py. */
+function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined): ModelClass | undefined {
+  let node: SyntaxNode | undefined = arg.node;
+  for (let hops = 0; node && hops < 8; hops++) {
+    if (node.type === 'call') {
+      const fn = node.childForFieldName('function');
+      // `Net().to(device)`, `Net().cuda()`: the model is the innermost constructor call.
+      if (fn?.type === 'attribute' && fn.childForFieldName('object')?.type === 'call') {
+        node = fn.childForFieldName('object')!;
+        continue;
+      }
+      const name = fn?.type === 'identifier' ? fn.text : lastName(fn);
+      if (!name || !/^[A-Z]/.test(name)) return undefined;
+      return classLocation(index, name, nodeRange(arg.node), app);
+    }
+    if (node.type === 'identifier') {
+      const scope: SyntaxNode = enclosing(node, ["function_definition"]) ?? index.root;
+      const rhs: SyntaxNode | undefined = lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
+      node = rhs;
+      continue;
+    }
+    if (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self') {
+      const cls = enclosing(node, ['class_definition']);
+      const attr = node.childForFieldName('attribute')?.text;
+      node = cls && attr ? selfAssignment(cls, attr) : undefined;
+      continue;
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+function lastAssignment(scope: SyntaxNode, name: string): SyntaxNode | undefined {
+  let found: SyntaxNode | undefined;
+  const body = scope.type === 'module' ? scope : scope.childForFieldName('body');
+  const stack = body ? [body] : [];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.type === 'assignment' && n.childForFieldName('left')?.text === name) found = n.childForFieldName('right') ?? found;
+    if (n !== body && (n.type === 'function_definition' || n.type === 'class_definition')) continue;
+    for (const c of n.namedChildren) if (c) stack.push(c);
+  }
+  return found;
+}
+
+function selfAssignment(cls: SyntaxNode, attr: string): SyntaxNode | undefined {
+  const stack = [cls];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.type === 'assignment') {
+      const left = n.childForFieldName('left');
+      if (left?.type === 'attribute' && left.childForFieldName('object')?.text === 'self' && left.childForFieldName('attribute')?.text === attr) return n.childForFieldName('right') ?? undefined;
+    }
+    for (const c of n.namedChildren) if (c) stack.push(c);
+  }
+  return undefined;
+}
+
+function classLocation(index: ModuleIndex, name: string, range: Range, app: FlowerApp | undefined): ModelClass {
+  if (index.classes.has(name)) {
+    const module = app ? moduleOf(app.root, index.file) : undefined;
+    return { name, file: index.file, ...(module ? { module, factory: `${module}:${name}` } : {}), range };
+  }
+  const imported = index.imports.get(name);
+  if (!imported) return { name, range };
+  const module = imported.module;
+  const roots = [app?.root, dirname(index.file)].filter((r): r is string => !!r);
+  for (const root of roots) {
+    const base = module.startsWith('.') ? join(dirname(index.file), ...module.replace(/^\.+/, '').split('.')) : join(root, ...module.split('.'));
+    for (const candidate of [`${base}.py`, join(base, '__init__.py')]) {
+      if (existsSync(candidate)) return { name: imported.name, module, file: candidate, factory: `${module}:${imported.name}`, range };
+    }
+  }
+  return { name: imported.name, module, factory: `${module}:${imported.name}`, range };
+}
+
+function moduleOf(root: string, file: string): string | undefined {
+  const rel = relative(root, file);
+  if (rel.startsWith('..') || !rel.endsWith('.py')) return undefined;
+  return rel.slice(0, -3).split(/[\\/]/).join('.');
+}
+
+function describeValue(f: ConfigField<unknown> | undefined, name: string, file: string): string | undefined {
+  if (!f) return undefined;
+  const code = f.fromCode;
+  const all = code && code.alternatives.length > 1 ? ` (one of ${code.alternatives.map((a) => String(a.value)).join(', ')}: the weakest is analysed)` : '';
+  const where = code ? (code.source.file !== file ? ` from ${code.source.label}` : code.source.kind === 'literal' ? '' : `, ${code.source.label}`) : '';
+  return `${name} ${show(f.value)}${all}${where}`;
+}
+
+function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | undefined, facts: string[], file: string): string {
+  const title = `${LIBRARY_TITLE[site.api.library]} ${site.name}`;
+  const kind = site.api.mechanism === 'dp-sgd' ? 'DP-SGD (per-example clipping, Gaussian noise on the summed gradients)'
+    : site.api.mechanism === 'flower-central' ? 'central DP (each client update clipped, Gaussian noise added to the aggregate by the server)'
+      : 'local DP (each client adds Gaussian noise to its own clipped update)';
+  const parts = [
+    describeValue(setup.noiseMultiplier, 'noise multiplier', file),
+    describeValue(setup.noiseStd, 'noise std', file),
+    describeValue(setup.clippingNorm, 'clipping norm', file),
+    describeValue(setup.numSampledClients, 'sampled clients', file),
+    describeValue(setup.targetEpsilon, 'target ε', file),
+    describeValue(setup.targetDelta, 'δ', file),
+    describeValue(setup.batchSize, 'batch size', file),
+  ].filter((p): p is string => !!p);
+  const lines = [`${title}: ${kind}; ${parts.length ? parts.join('; ') : 'no value could be read statically'}.`];
+  if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);
+  if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
+  else if (model) lines.push(`Model: class ${model.name}${model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : ''}; it is analysed once exported to ONNX (name an .onnx file in an i2f section to analyse it now); until then only these checks run.`);
+  return lines.join(' ');
+}
+
+function show(v: unknown): string {
+  return typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v);
+}
+
+function short(text: string): string {
+  const t = text.replace(/\s+/g, ' ');
+  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
+}
