@@ -58,5 +58,10 @@ for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-
 mkdirSync('dist/python', { recursive: true });
 copyFileSync('server/src/python/export_model.py', 'dist/python/export_model.py');
 
+// The Python grammar and tree-sitter's runtime (server/src/pysource/pythonParser.ts loads them from dist/wasm): the
+// runtime and the grammar come from the same @vscode/tree-sitter-wasm build, so their ABI versions match.
+const treeSitterDir = join(dirname(createRequire(import.meta.url).resolve('@vscode/tree-sitter-wasm/package.json')), 'wasm');
+for (const f of ['tree-sitter.wasm', 'tree-sitter-python.wasm']) copyFileSync(join(treeSitterDir, f), join('dist/wasm', f));
+
 // The webview pages (media/src → media/dist), bundled for the browser.
 await buildMedia({ production });

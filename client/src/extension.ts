@@ -51,7 +51,9 @@ const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
   { scheme: 'file', language: 'json' },
   { scheme: 'file', language: 'jsonc' },
   { scheme: 'file', language: 'toml' },
-  { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml,conf,hocon}' },
+  // DP call sites in Python (Opacus, TF Privacy, Flower, Optax, dp-transformers): read by the server, never run.
+  { scheme: 'file', language: 'python' },
+  { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml,conf,hocon,py}' },
 ];
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -129,7 +131,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
       // Models (tfjs weight shards too), checkpoints and samples on disk: the server re-analyses configs using a changed one.
-      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,conf,hocon,npy,png,jpg,jpeg,pt,pth,ckpt}'),
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,conf,hocon,py,npy,png,jpg,jpeg,pt,pth,ckpt}'),
     },
   };
   client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);

@@ -21,14 +21,14 @@ import {
   type WorkDoneProgressServerReporter,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { readTrainingConfig } from './config/recognise';
+import { readTrainingSource } from './workspace/readSetup';
 import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, needsMaterialising, type DiscoveredConfig } from './workspace/discover';
 import { materialiseModel } from './models/materialise';
 import { isUserError } from './errors';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
-import { analysisFailedFinding, analyzeRequestFor, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
+import { analysisFailedFinding, analyzeRequestFor, noModelReason, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
 import type { AnalyzeRequest } from './analysis/analyzeModel';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
@@ -67,7 +67,8 @@ const documents = new TextDocuments(TextDocument);
 
 /** didChange bursts settle for this long before an analysis is queued (didOpen and saves queue at once). */
 const EDIT_DEBOUNCE_MS = 400;
-const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon']);
+/** Files that can set up training: configs, and Python with DP call sites (server/src/pysource). */
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon', '.py']);
 
 interface ConfigState {
   path: string;
@@ -416,7 +417,8 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
     publish(s, []);
   };
   if (text === undefined || !settings.enable) return drop();
-  const parsed = readTrainingConfig(s.path, text, { fileExists: existsSync });
+  const parsed = await readTrainingSource(s.path, text, { fileExists: existsSync, readText: (p) => documents.get(pathToFileURL(p).href)?.getText() });
+  if (stale()) return;
   if (!parsed) return drop();
   if ('kind' in parsed) {
     scheduler.release(s.path);
@@ -458,7 +460,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   if (view.failure) {
     // set above: the model could not be written
   } else if (!trusted) view.notAnalysed = 'the workspace is not trusted, so models are not loaded';
-  else if (!model) view.notAnalysed = config.modelRef && !wanted ? 'open the config or run "I²F: Audit workspace"' : 'the config names no model';
+  else if (!model) view.notAnalysed = config.modelRef && !wanted ? 'open the config or run "I²F: Audit workspace"' : noModelReason(config.setup);
   else if (!existsSync(model)) view.notAnalysed = 'the model file is missing';
   else if (!isAnalysableModelFile(model)) view.notAnalysed = NOT_A_MODEL_FILE;
   else if (!wanted) view.notAnalysed = 'open the config or run "I²F: Audit workspace"';
@@ -588,7 +590,7 @@ connection.onInitialized(async () => {
   if (canPullConfiguration) void connection.client.register(DidChangeConfigurationNotification.type, { section: 'i2f' });
   if (canWatchDynamically) {
     void connection.client.register(DidChangeWatchedFilesNotification.type, {
-      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,conf,hocon,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
+      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,conf,hocon,py,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
     });
   }
   await applyGlobalSettings();
@@ -614,7 +616,22 @@ documents.onDidChangeContent((e) => {
   const s = stateOf(e.document.uri);
   if (e.document.version === s.openedVersion) return; // didOpen already refreshed this text
   void refresh(s, EDIT_DEBOUNCE_MS);
+  for (const other of sameApp(s.path)) void refresh(other, EDIT_DEBOUNCE_MS);
 });
+
+/**
+ * A Flower app's pyproject.toml and its Python read each other (the code's run-config values; the config's deferral
+ * to the code): an edit to one re-reads the others known under the same app folder.
+ */
+function sameApp(path: string): ConfigState[] {
+  const ext = extname(path).toLowerCase();
+  if (basename(path) === 'pyproject.toml') {
+    const root = dirname(path);
+    return [...states.values()].filter((s) => s.path !== path && extname(s.path) === '.py' && s.path.startsWith(root + '/'));
+  }
+  if (ext !== '.py') return [];
+  return [...states.values()].filter((s) => basename(s.path) === 'pyproject.toml' && path.startsWith(dirname(s.path) + '/') && path.split('/').length - s.path.split('/').length <= 4);
+}
 documents.onDidClose((e) => {
   const s = stateOf(e.document.uri);
   s.open = false;
@@ -644,6 +661,7 @@ connection.onDidChangeWatchedFiles((params) => {
           states.delete(path);
         }
       } else if (!s?.open) touched.add(stateOf(path));
+      for (const other of sameApp(path)) touched.add(other);
     }
     // A model or data file that appears may be one a config was missing.
     if (change.type === FileChangeType.Created) {

@@ -116,7 +116,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
       }, timeoutMs),
     open: (rel, text) => {
       const uri = session.uri(rel);
-      const languageId = rel.endsWith('.json') ? 'json' : rel.endsWith('.toml') ? 'toml' : 'yaml';
+      const languageId = rel.endsWith('.json') ? 'json' : rel.endsWith('.toml') ? 'toml' : rel.endsWith('.py') ? 'python' : 'yaml';
       void connection.sendNotification('textDocument/didOpen', {
         textDocument: { uri, languageId, version: 1, text: text ?? readFileSync(session.path(rel), 'utf8') },
       });

@@ -17,7 +17,7 @@ import { analysisPlan } from '../config/defences';
 import { isUserError } from '../errors';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
-import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './configFindings';
+import { analyseConfig, analysisFailedFinding, ANALYSIS_FAILED_RULE, leakageFindingOf, NOT_A_MODEL_FILE, noModelReason, notAModelFinding, type Finding } from './configFindings';
 import { analysisKey, ContentHasher, ResultCache } from './cache';
 import { CheckpointHistoryStore, historyEntryOf } from './checkpointHistory';
 import { CheckpointWatcher } from './checkpointWatcher';
@@ -227,7 +227,7 @@ async function auditConfigInner(root: string, config: DiscoveredConfig, settings
   }
   const model = config.model;
   const notAnalysed = !model
-    ? 'the config names no model'
+    ? noModelReason(config.setup)
     : !existsSync(model)
       ? 'the model file is missing'
       : !isAnalysableModelFile(model)

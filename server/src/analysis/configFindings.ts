@@ -120,7 +120,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
   const request = analyzeRequestFor(config, settings);
   if (!request) return { config: config.path, findings };
   const plan = analysisPlan(config.setup);
-  const anchor = primaryField(plan, modelField(config.setup));
+  const anchor = primaryField(plan, config.setup);
   const batch = request.batch!;
   const targetPsnr = request.targetPsnr!;
   try {
@@ -138,7 +138,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
 export function leakageFindingOf(config: DiscoveredConfig, report: AnalyzeReport, settings: Pick<ConfigAnalysisSettings, 'maxBatch' | 'targetPsnr'>): Finding {
   const plan = analysisPlan(config.setup);
   const batch = Math.min(plan.batchSize ?? 1, settings.maxBatch);
-  return leakageFinding(config, plan, report, primaryField(plan, modelField(config.setup)), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
+  return leakageFinding(config, plan, report, primaryField(plan, config.setup), batch, config.setup.targetPsnr?.value ?? settings.targetPsnr);
 }
 
 /**
@@ -152,6 +152,13 @@ export function withoutAbsolutePaths(text: string, configDir: string): string {
     .replace(new RegExp(escape(tmpdir()) + `\\${sep}[^\\s:'"]*`, 'g'), '<temp>');
 }
 
+/** Why a setup with no model file is not analysed: a config that names none, or DP code whose model is a Python class. */
+export function noModelReason(setup: TrainingSetup): string {
+  return setup.format === 'python'
+    ? "the DP code's model is a Python class (name its ONNX export in an i2f section of the app's config to analyse it)"
+    : 'the config names no model';
+}
+
 /** Why a config's model is not analysed when its path is neither an .onnx file nor a TensorFlow.js .json. */
 export const NOT_A_MODEL_FILE = 'only ONNX and TensorFlow.js models are analysed so far';
 
@@ -163,8 +170,9 @@ export function notAModelFinding(config: DiscoveredConfig, model: string): Findi
 /** I2F002 on the model line: the model could not be loaded or analysed. */
 export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
   const setup = config.setup;
-  const anchor = primaryField(analysisPlan(setup), modelField(setup));
-  const range = (modelField(setup))?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const anchor = primaryField(analysisPlan(setup), setup);
+  const model = [modelField(setup)].find((f) => f && f.file === config.path);
+  const range = model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: ANALYSIS_FAILED_RULE.code,
     severity: 'error',
@@ -181,9 +189,15 @@ export function modelField(setup: TrainingSetup): ConfigField<string> | undefine
   return setup.model ?? setup.architecture ?? setup.pythonModel ?? setup.flowerClientApp;
 }
 
-/** The line that decides the risk: the first defence key, else the batch size, else the model path. */
-function primaryField(plan: AnalysisPlan, modelField?: ConfigField<string>): ConfigField<unknown> | undefined {
-  return plan.defences[0]?.fields[0] ?? plan.relative[0]?.fields[0] ?? plan.batchFields[0] ?? modelField;
+/**
+ * The line that decides the risk: the first defence key, else the batch size, else the model path; in Python, the
+ * noise argument of the DP call. Only a field written in the config's own file can carry its finding (a Python setup's
+ * model path may come from the app's pyproject.toml).
+ */
+function primaryField(plan: AnalysisPlan, setup: TrainingSetup): ConfigField<unknown> | undefined {
+  const code = setup.format === 'python' ? [setup.noiseMultiplier, setup.noiseStd] : [];
+  const candidates = [...code, plan.defences[0]?.fields[0], plan.relative[0]?.fields[0], plan.batchFields[0], modelField(setup)];
+  return candidates.find((f) => f && f.file === setup.file) ?? candidates.find((f) => !!f);
 }
 
 /** "Attacker: the curious server, which … (the strongest attacker this config allows)." */

@@ -70,7 +70,9 @@ export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = 
   }
 
   // I2F101: per-example (or per-update) clipping with nothing that adds noise is not DP (I2F.md, Defences → δ).
-  const noiseFromElsewhere = setup.noiseStd || setup.targetEpsilon || setup.relativeNoise || setup.noiseInCode;
+  // In Python, a noise argument set at run time is reported as such (I2F141), not as missing.
+  const noiseAtRunTime = setup.format === 'python' && setup.problems.some((p) => p.rule === RULES.codeValueAtRunTime.code && /noise|stddev/.test(p.key ?? ''));
+  const noiseFromElsewhere = setup.noiseStd || setup.targetEpsilon || setup.relativeNoise || setup.noiseInCode || noiseAtRunTime;
   if (!dpOff && clip && clip.value > 0 && setup.clippingScope !== 'per-batch' && !sigma && !noiseFromElsewhere) {
     at(
       RULES.clippingWithoutNoise,

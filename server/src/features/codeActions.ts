@@ -8,6 +8,9 @@ import { LEAKAGE_RULE } from '../analysis/configFindings';
 import { RULES } from '../config/ruleCatalog';
 import type { ConfigView } from './configView';
 import { formatDelta, noiseForTargetEpsilon } from '../analysis/privacyAccount';
+import type { Range } from '../config/keyTree';
+import { basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** Rounds up to 3 significant digits, so the suggested noise still reaches the target. */
 export function roundUp3(x: number): number {
@@ -126,19 +129,43 @@ export function addNoiseMultiplierEdit(view: ConfigView, value: number): TextEdi
   }
 }
 
+/**
+ * A value read from Python is edited where it is written: the literal (every branch of a conditional that is below
+ * the new value), or the Flower app's pyproject.toml key it came from. Not offered when a value is computed.
+ */
+function codeValueEdits(view: ConfigView, field: ConfigField<number>, value: number): Record<string, TextEdit[]> | undefined {
+  const code = field.fromCode!;
+  const weak = code.alternatives.filter((a) => typeof a.value === 'number' && a.value < value);
+  if (!weak.length || weak.some((a) => !a.source.editable)) return undefined;
+  const changes: Record<string, TextEdit[]> = {};
+  for (const a of weak) {
+    const uri = a.source.file === view.config.path ? view.uri : pathToFileURL(a.source.file).href;
+    const old = a.source.file === view.config.path ? sliceRange(view.text, a.source.range) : String(a.value);
+    (changes[uri] ??= []).push({ range: a.source.range, newText: written(value, old) });
+  }
+  return changes;
+}
+
+function sliceRange(text: string, range: Range): string {
+  const lines = text.split('\n');
+  if (range.start.line !== range.end.line) return '';
+  return (lines[range.start.line] ?? '').slice(range.start.character, range.end.character);
+}
+
 export function codeActions(view: ConfigView, diagnostics: Diagnostic[]): CodeAction[] {
   const out: CodeAction[] = [];
   for (const d of diagnostics) {
     if (d.code === LEAKAGE_RULE.code) {
       const fix = targetNoiseEdit(view);
       if (!fix) continue;
-      const old = textAt(view.text, fix.field);
+      const changes = fix.field.fromCode ? codeValueEdits(view, fix.field, fix.value) : { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, textAt(view.text, fix.field)) }] };
+      if (!changes) continue;
       out.push({
-        title: fix.title,
+        title: fix.field.fromCode && fix.field.fromCode.source.file !== view.config.path ? `${fix.title} in ${basename(fix.field.fromCode.source.file)}` : fix.title,
         kind: CodeActionKind.QuickFix,
         diagnostics: [d],
         isPreferred: true,
-        edit: { changes: { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, old) }] } },
+        edit: { changes },
       });
     } else if (d.code === RULES.targetEpsilonMissed.code || d.code === RULES.epsilonAboveThreshold.code) {
       const fix = targetEpsilonNoiseEdit(view);

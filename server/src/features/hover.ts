@@ -31,6 +31,13 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${hit.spec}\`` : ''}`);
   lines.push(...privacy);
   if (hit.note) lines.push('', hit.note);
+  const code = hit.field.fromCode;
+  if (code) {
+    // A Python argument: where its value is written, every value it may take, and the path followed to it.
+    const values = code.alternatives.length > 1 ? ` One of ${code.alternatives.map((a) => `\`${String(a.value)}\` (${a.source.label})`).join(', ')}; the weakest is analysed.` : '';
+    lines.push('', `Read from \`${code.written}\`: ${code.source.label}.${values}`);
+    if (code.steps.length) lines.push('', `Followed: ${code.steps.join(' → ')}.`);
+  }
   lines.push('', ...attackerLines(analysisPlan(view.config.setup).threat));
   const result = view.result;
   if (!result) {

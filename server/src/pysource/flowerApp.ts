@@ -27,11 +27,8 @@ const RUN_CONFIG = ['tool', 'flwr', 'app', 'config'];
 export function flowerAppOf(pyFile: string, readText: (path: string) => string | undefined = readSmallFile): FlowerApp | undefined {
   let dir = dirname(resolve(pyFile));
   for (let level = 0; level < MAX_LEVELS; level++) {
-    const candidate = join(dir, 'pyproject.toml');
-    if (existsSync(candidate)) {
-      const app = readFlowerApp(candidate, readText);
-      if (app) return app;
-    }
+    const app = readFlowerApp(join(dir, 'pyproject.toml'), readText);
+    if (app) return app;
     const up = dirname(dir);
     if (up === dir) break;
     dir = up;
@@ -40,7 +37,8 @@ export function flowerAppOf(pyFile: string, readText: (path: string) => string |
 }
 
 export function readFlowerApp(pyproject: string, readText: (path: string) => string | undefined = readSmallFile): FlowerApp | undefined {
-  const text = readText(pyproject);
+  // An open editor buffer first (its unsaved edits), else the file on disk.
+  const text = readText(pyproject) ?? (readText === readSmallFile ? undefined : readSmallFile(pyproject));
   if (text === undefined || !text.includes('tool.flwr')) return undefined;
   const parsed = parseTomlConfig(pyproject, text);
   if (parsed.kind !== 'tree') return undefined;

@@ -44,6 +44,8 @@ export interface ReadPythonOptions {
   readText?: (path: string) => string | undefined;
   maxTextLength?: number;
   maxParseMs?: number;
+  /** Parse even a file that names no DP library (tests and the bench measure the parser on every file). */
+  parseAll?: boolean;
 }
 
 const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', flower: 'Flower', optax: 'Optax', 'dp-transformers': 'dp-transformers' } as const;
@@ -65,7 +67,7 @@ const WEAKEST: Partial<Record<ArgumentRole, 'min' | 'max'>> = {
 export async function readPythonFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<PythonReading> {
   const parser = await pythonParser();
   // A file that mentions none of the libraries cannot have a recognised call site: skip the parse (ordinary Python).
-  if (!/opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text)) return { file, sites: [], setup: null };
+  if (!options.parseAll && !/opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text)) return { file, sites: [], setup: null };
   const parsed = parsePython(parser, text, options);
   if (parsed.kind !== 'tree') {
     const setup = emptySetup(file, 'generic');

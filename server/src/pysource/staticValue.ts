@@ -280,7 +280,7 @@ class Resolver {
     }
     // `args.noise_multiplier` / `FLAGS.noise_multiplier`: the flag's declared default (the command line may change it).
     const flag = this.ctx.module.flags.get(attr);
-    if (flag && object && /^(args|arguments|opts|options|flags|FLAGS|cfg|config|params|hparams|parsed_args)$/.test(lastName(object) ?? '')) {
+    if (flag && object && (/^(args|arguments|opt|opts|options|flags|FLAGS|cfg|config|params|hparams|parsed_args)$/.test(lastName(object) ?? '') || this.parsedArgs(object))) {
       if (!flag.defaultValue) return this.runtime(node, `${flag.option} has no default: it is given on the command line`);
       const r = this.resolve(flag.defaultValue, undefined, depth + 1);
       if (r.kind !== 'known') return r;
@@ -294,6 +294,15 @@ class Resolver {
       };
     }
     return this.runtime(node, `\`${short(node.text)}\` is set at run time`);
+  }
+
+  /** `opt = parser.parse_args()`: a name bound to parsed command-line arguments, whatever it is called. */
+  private parsedArgs(object: SyntaxNode): boolean {
+    if (object.type !== 'identifier') return false;
+    const scope = enclosing(object, ['function_definition']) ?? this.ctx.module.root;
+    return [...assignmentsIn(scope, object.text), ...assignmentsIn(this.ctx.module.root, object.text)].some(
+      (t) => t.node.type === 'call' && /(^|\.)parse(_known)?_args$/.test(t.node.childForFieldName('function')?.text ?? ''),
+    );
   }
 
   /** `context.run_config["max-grad-norm"]`: Flower's run config, i.e. the app's pyproject.toml (unless overridden). */

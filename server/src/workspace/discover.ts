@@ -3,7 +3,8 @@
 import { closeSync, existsSync, openSync, promises as fs, readdirSync, readSync, type Dirent } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { ConfigSyntaxError } from '../config/keyTree';
-import { PYTORCH_EXTENSIONS, readTrainingConfig } from '../config/recognise';
+import { PYTORCH_EXTENSIONS } from '../config/recognise';
+import { PYTHON_EXTENSION, readTrainingSource } from './readSetup';
 import type { TrainingSetup } from '../config/trainingSetup';
 import type { ModelRef } from '../models/modelRef';
 import { flowerClientModel } from '../python/flowerApp';
@@ -63,12 +64,14 @@ export interface DiscoverOptions {
   /** Larger config candidates are skipped unread: training configs are small, generated JSON is not. */
   maxConfigBytes?: number;
   maxDepth?: number;
+  /** Python files read for DP call sites (only those that mention a DP library are parsed). */
+  maxPythonFiles?: number;
 }
 
-const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32 };
+const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000 };
 
 /** Folders that hold dependencies, build output or tool state, never the user's training configs. */
-const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
+const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'dist-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
 /** JSON files that are never training configs; skipping them saves a read and a parse each. */
 const SKIPPED_JSON = /^(package(-lock)?\.json|tsconfig.*\.json|jsconfig\.json|composer\.json|\.?eslintrc.*|launch\.json|settings\.json|tasks\.json|extensions\.json|.*\.ipynb)$/i;
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon']);
@@ -77,6 +80,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
   const limits = { ...DEFAULTS, ...options };
   const absRoot = resolve(root);
   const configFiles: string[] = [];
+  const pythonFiles: string[] = [];
   const modelFiles = new Map<string, ModelFormat>();
   let truncated = false;
   let entriesSeen = 0;
@@ -133,13 +137,14 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
       if (ext === '.onnx') modelFiles.set(path, 'onnx');
       else if (entry.name === 'model.json' && (await isTfjsModel(path))) modelFiles.set(path, 'tfjs');
       else if (CONFIG_EXTENSIONS.has(ext) && !(ext === '.json' && SKIPPED_JSON.test(entry.name))) configFiles.push(path);
+      else if (ext === PYTHON_EXTENSION) pythonFiles.push(path);
     }
   }
 
   const configs: DiscoveredConfig[] = [];
   const syntaxErrors: ConfigSyntaxError[] = [];
-  if (configFiles.length > limits.maxConfigs) truncated = true;
-  for (const file of configFiles.slice(0, limits.maxConfigs)) {
+  if (configFiles.length > limits.maxConfigs || pythonFiles.length > limits.maxPythonFiles) truncated = true;
+  for (const file of [...configFiles.slice(0, limits.maxConfigs), ...pythonFiles.slice(0, limits.maxPythonFiles)]) {
     let text: string;
     try {
       const st = await fs.stat(file);
@@ -148,7 +153,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
     } catch {
       continue;
     }
-    const result = readTrainingConfig(file, text, { fileExists: existsSync });
+    const result = await readTrainingSource(file, text, { fileExists: existsSync });
     if (!result) continue;
     if ('kind' in result) syntaxErrors.push(result);
     else configs.push(linkConfig(file, result));
