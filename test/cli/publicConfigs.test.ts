@@ -15,7 +15,12 @@ test('i2f audit --fail-on high on the public configs: no config is misread into 
   const r = await runCli(['audit', PUBLIC, '--fail-on', 'high', '--format', 'json', '--no-cache']);
   const doc = JSON.parse(r.stdout);
   const root = doc.roots[0];
-  assert.equal(root.configs.length, 19, root.configs.map((c: { file: string }) => c.file).join('\n'));
+  // 19 config files and the 3 Flower Python files that set up DP (opacus' client_app.py; fl-dp-sa's server and client apps).
+  assert.equal(root.configs.length, 22, root.configs.map((c: { file: string }) => c.file).join('\n'));
+  // Flower's opacus app: its noise is set in client_app.py, so the pyproject's max-grad-norm points there (I2F142).
+  const opacus = root.findings.filter((f: { file: string }) => f.file === 'flower/opacus/pyproject.toml').map((f: { code: string }) => f.code);
+  assert.ok(opacus.includes('I2F142') && !opacus.includes('I2F101'), opacus.join(' '));
+  assert.ok(root.findings.some((f: { file: string; code: string }) => f.file === 'flower/opacus/opacus_fl/client_app.py' && f.code === 'I2F140'));
   assert.ok(!root.findings.some((f: { code: string }) => f.code === 'I2F108'), 'no placeholder is a type error');
   assert.ok(!root.findings.some((f: { message: string }) => f.message.includes(REPO)), 'no absolute path in a message');
   // The config rules never fail the build on these valid files: every failure is a leakage verdict (I2F001).

@@ -74,7 +74,7 @@ async function deferToCode(setup: TrainingSetup, text: string, options: ReadSour
     if (f && key && readKeys.has(key)) delete setup[k];
   }
   if (!setup.clippingNorm) delete setup.clippingScope;
-  delete (setup as { noiseInCode?: unknown }).noiseInCode;
+  delete setup.noiseInCode;
   // The model the app names is analysed at the DP call in code, under the defence the code sets up.
   if (readers.some((r) => r.reading.setup?.noiseMultiplier || r.reading.setup?.noiseStd)) {
     for (const k of ['model', 'weights', 'samples'] as const) delete setup[k];
