@@ -15,7 +15,7 @@ let root: string;
 before(() => {
   ensureBuilt();
   root = mkdtempSync(join(tmpdir(), 'i2f-python-audit-'));
-  cpSync(join(REPO, 'test/fixtures/python'), root, { recursive: true });
+  for (const dir of ['flower-app', 'scripts']) cpSync(join(REPO, 'test/fixtures/python', dir), join(root, dir), { recursive: true });
 });
 
 /** The Python files that set up DP, and the line (1-based) of each one's I2F140 summary. */

@@ -167,6 +167,11 @@ export interface TrainingSetup {
   pythonModel?: ConfigField<string>;
   /** A Flower app's `[tool.flwr.app.components] clientapp`: the client module whose model the export bridge finds. */
   flowerClientApp?: ConfigField<string>;
+  /**
+   * The folder `pythonModel` is imported from when it is not the config's own folder: a DP call read in Python names
+   * its model relative to the app's root (the folder of its pyproject.toml), not to the .py file's folder.
+   */
+  pythonModelRoot?: string;
 
   unmodelled: UnmodelledDefence[];
   /** Values that could not be used (wrong type, out of range, unresolved reference, missing file). */

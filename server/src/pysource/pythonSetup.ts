@@ -180,10 +180,29 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
   const disabled = roleFields.get('dpDisabled');
   if (disabled && typeof disabled.value === 'boolean') setup.dpEnabled = { ...disabled, value: !disabled.value } as ConfigField<boolean>;
 
-  // The app's model, weights and samples (an i2f section or model-path in pyproject.toml) are the code's too.
+  // The app's model, weights and samples (an i2f section or model-path in pyproject.toml) are the code's too; else
+  // the model class the DP call trains, built by the export bridge from the app's root (models/modelRef.ts).
   const appSetup = app?.setup;
   for (const k of ['model', 'weights', 'samples'] as const) if (appSetup?.[k]) setup[k] = appSetup[k] as PathField;
+  for (const k of ['architecture', 'dataset', 'inputShape', 'classes'] as const) if (appSetup?.[k]) (setup as unknown as Record<string, unknown>)[k] = appSetup[k];
   if (!setup.targetPsnr && appSetup?.targetPsnr) setup.targetPsnr = appSetup.targetPsnr;
+  if (!setup.model && !setup.architecture) {
+    if (appSetup?.pythonModel && app) {
+      setup.pythonModel = appSetup.pythonModel;
+      setup.pythonModelRoot = app.root;
+    } else if (modelClass?.factory && modelClass.file) {
+      const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
+      setup.pythonModel = {
+        value: modelClass.factory,
+        key: moduleArg?.parameter ?? 'module',
+        path: [noisy?.name ?? 'call', moduleArg?.parameter ?? 'module'],
+        keyRange: moduleArg?.keyRange ?? modelClass.range,
+        valueRange: moduleArg?.valueRange ?? modelClass.range,
+        file,
+      };
+      setup.pythonModelRoot = app?.root ?? dirname(file);
+    }
+  }
 
   // The summary finding, on the noise argument (or the call when there is none): what was read and from where.
   if (noisy) {
@@ -336,7 +355,8 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
   const lines = [`${title}: ${kind}; ${parts.length ? parts.join('; ') : 'no value could be read statically'}.`];
   if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);
   if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
-  else if (model) lines.push(`Model: class ${model.name}${model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : ''}; it is analysed once exported to ONNX (name an .onnx file in an i2f section to analyse it now); until then only these checks run.`);
+  else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
+  else if (model) lines.push(`Model: class ${model.name}${model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : ''}, not found as a module:Class the export bridge can build; name the model in an i2f section of the app's config to analyse it.`);
   return lines.join(' ');
 }
 

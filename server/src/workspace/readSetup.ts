@@ -77,7 +77,7 @@ async function deferToCode(setup: TrainingSetup, text: string, options: ReadSour
   delete setup.noiseInCode;
   // The model the app names is analysed at the DP call in code, under the defence the code sets up.
   if (readers.some((r) => r.reading.setup?.noiseMultiplier || r.reading.setup?.noiseStd)) {
-    for (const k of ['model', 'weights', 'samples'] as const) delete setup[k];
+    for (const k of ['model', 'weights', 'samples', 'architecture', 'pythonModel', 'flowerClientApp'] as const) delete setup[k];
   }
 }
 
