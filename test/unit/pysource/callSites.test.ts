@@ -50,7 +50,10 @@ test('Flower app: the noise from a conditional in client_fn through the client c
   assert.equal(summary.range.start.line, 26); // on `noise_multiplier=` of make_private
   assert.match(summary.message, /noise multiplier 0\.8 \(one of 0\.8, 1\.3: the weakest is analysed\)/);
   assert.match(summary.message, /clipping norm 1 from 'max-grad-norm' in pyproject\.toml/);
-  assert.match(summary.message, /class Net \(task\.py\)/);
+  assert.match(summary.message, /Model: `dpapp\.task:Net` \(task\.py\), built by the workspace's Python/);
+  // The export bridge imports it from the app's root (the folder of pyproject.toml), not from dpapp/.
+  assert.equal(setup.pythonModel?.value, 'dpapp.task:Net');
+  assert.equal(setup.pythonModelRoot, join(FIXTURES, 'flower-app'));
 });
 
 test('a Flower server app without DP calls and the app task module yield nothing', async () => {
