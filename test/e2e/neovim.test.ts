@@ -8,11 +8,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './support/codeServer';
+import { neovim } from '../support/requirements';
 
-const nvim = spawnSync('nvim', ['--version'], { encoding: 'utf8' });
-const skip = nvim.status !== 0 ? 'no neovim (apt-get install -y neovim)' : false;
 
-test('neovim gets the leakage diagnostic and the hover over plain LSP', { skip, timeout: 180_000 }, () => {
+test('neovim gets the leakage diagnostic and the hover over plain LSP', { skip: neovim.skip, timeout: 180_000 }, () => {
   const workspace = mkdtempSync(join(tmpdir(), 'i2f-nvim-'));
   try {
     cpSync(join(REPO, 'examples'), workspace, { recursive: true });

@@ -11,10 +11,11 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Frame, Locator, Page } from 'playwright-core';
-import { codeServerInstalled, REPO, startCodeServer, TOOLS } from './support/codeServer';
-import { chromiumPath, openBrowser } from './support/browser';
+import { REPO, startCodeServer } from './support/codeServer';
+import { openBrowser } from './support/browser';
+import { all, chromium, codeServer } from '../support/requirements';
 
-const skip = !codeServerInstalled() ? `code-server not installed in ${TOOLS} (tools/e2e/install.sh)` : !chromiumPath() ? 'no Debian chromium' : false;
+const { skip } = all(codeServer, chromium);
 const NOISE_LINE = 22; // 1-based, as the editor and the Problems panel show it
 const NUMBERS = /PSNR (-?[\d.]+) dB \(RMSE ([\d.]+)\)\. I²F ([\d.e+-]+), lower bound ([\d.e+-]+)/;
 

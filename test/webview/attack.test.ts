@@ -4,7 +4,6 @@
 // non-converged mark, the Run / progress / Cancel traffic, and the restore from saved state. Screenshots land in
 // test-results/webview/.
 
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -12,14 +11,15 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { spectrumView, type SpectrumState } from '../../server/src/analysis/spectrumData';
 import type { AttackView } from '../../server/src/webviewProtocol';
-import { chromiumPath, openPage, ROOT, SHOTS, startServer, type Extension, type Opened } from './harness';
+import { openPage, ROOT, SHOTS, startServer, type Extension, type Opened } from './harness';
+import { chromium, needing } from '../support/requirements';
 
 const read = <T>(name: string) => JSON.parse(readFileSync(join(__dirname, 'data', `${name}.json`), 'utf8')) as T;
 const state = read<SpectrumState>('mlp-state');
 const images = read<AttackView>('mlp-attack');
 const vectors = read<AttackView>('vector-attack-unconverged');
 const text = read<AttackView>('text-attack');
-const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
+const { after, before, describe, it } = needing(chromium);
 
 /** The panel's side: the spectrum on 'ready'; 'runAttack' answered by two progress messages and then the result. */
 const extensionWith = (result: AttackView): Extension => async (m, o) => {
@@ -56,7 +56,7 @@ async function factValue(o: Opened, batch: number, key: string): Promise<{ text:
   return { text: (await loc.textContent()) ?? '', value: raw === null ? null : Number(raw) };
 }
 
-describe('the real attack on the spectrum page', { skip }, () => {
+describe('the real attack on the spectrum page', () => {
   let server: Server;
   let origin: string;
   before(async () => {

@@ -3,7 +3,6 @@
 // checkpoint for the predicted PSNR and for the ceiling its lower bound sets, in training order; a malformed history
 // message is dropped. Screenshot: test-results/webview/checkpoint-history.png.
 
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -11,16 +10,17 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { spectrumView, type SpectrumState } from '../../server/src/analysis/spectrumData';
 import type { CheckpointHistoryView } from '../../server/src/webviewProtocol';
-import { chromiumPath, openPage, ROOT, SHOTS, startServer, type Extension } from './harness';
+import { openPage, ROOT, SHOTS, startServer, type Extension } from './harness';
+import { chromium, needing } from '../support/requirements';
 
 const state = JSON.parse(readFileSync(join(__dirname, 'data', 'mlp-state.json'), 'utf8')) as SpectrumState;
 const history = JSON.parse(readFileSync(join(__dirname, 'data', 'checkpoint-history.json'), 'utf8')) as CheckpointHistoryView;
-const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
+const { after, before, describe, it } = needing(chromium);
 
 /** As SpectrumPanel does: the spectrum on 'ready'; the history follows it (sent by the test below). */
 const extension: Extension = (m) => (m.type === 'ready' ? { type: 'spectrum', data: spectrumView(state) } : undefined);
 
-describe('checkpoint history on the spectrum page', { skip }, () => {
+describe('checkpoint history on the spectrum page', () => {
   let server: Server;
   let origin: string;
   before(async () => {

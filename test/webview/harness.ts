@@ -4,13 +4,13 @@
 // console errors. Each posted message is handed to a Node-side stand-in for the extension, which may reply.
 
 import { createServer, type Server } from 'node:http';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium as debianChromium } from '../support/requirements';
 import { pageHtml, type PageKind } from '../../client/src/webview/html';
 import { checkReportPageMessage, checkSpectrumPageMessage } from '../../client/src/webview/pageMessages';
 
@@ -106,14 +106,9 @@ const HOST_SHIM = `function ({ vars, bodyClass, saved }) {
   document.addEventListener('DOMContentLoaded', applyTheme);
 }`;
 
-export function chromiumPath(): string {
-  if (process.env.I2F_CHROMIUM) return process.env.I2F_CHROMIUM;
-  try {
-    return execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    return '';
-  }
-}
+
+/** Debian's chromium, or '' (a suite that needs it: `needing(chromium)` from test/support/requirements.ts). */
+export const chromiumPath = (): string => debianChromium.path;
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html; charset=utf-8' };
 
@@ -159,7 +154,7 @@ export type Extension = (message: { type: string; [k: string]: unknown }, opened
 export async function openPage(origin: string, kind: PageKind, theme: ThemeName, extension: Extension, state?: unknown): Promise<Opened> {
   const profile = mkdtempSync(join(tmpdir(), 'i2f-webview-'));
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
-    executablePath: chromiumPath(),
+    executablePath: debianChromium.path,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1200, height: 900 },

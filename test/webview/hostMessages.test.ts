@@ -4,7 +4,6 @@
 // (harness.ts runs client/src/webview/pageMessages.ts on every posted message, so a real message it would drop
 // fails every webview test).
 
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,10 +11,11 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { spectrumView, type SpectrumState } from '../../server/src/analysis/spectrumData';
 import type { ModelSummary } from '../../server/src/webviewProtocol';
-import { chromiumPath, openPage, ROOT, startServer } from './harness';
+import { openPage, ROOT, startServer } from './harness';
+import { chromium, needing } from '../support/requirements';
 
 const data = (name: string) => JSON.parse(readFileSync(join(__dirname, 'data', `${name}.json`), 'utf8'));
-const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
+const { after, before, describe, it } = needing(chromium);
 
 const GARBAGE: unknown[] = [
   null, 7, 'spectrum', [], {}, { type: 5 }, { type: 'nonsense' }, { type: '__proto__' },
@@ -29,7 +29,7 @@ const GARBAGE: unknown[] = [
   { type: 'summary' }, { type: 'summary', summary: null, results: null }, { type: 'summary', summary: { ops: 'x' }, results: [null] },
 ];
 
-describe('webview pages under malformed host messages', { skip }, () => {
+describe('webview pages under malformed host messages', () => {
   let server: Server;
   let origin: string;
   before(async () => {

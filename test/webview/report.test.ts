@@ -1,7 +1,6 @@
 // The model report page and the LeNet (RGB) spectrum in headless Chromium with recorded data: the summary renders
 // (tables, op histogram), the buttons post openSpectrum, no CSP violation; screenshots in test-results/webview/.
 
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -9,16 +8,17 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { spectrumView, type SpectrumState } from '../../server/src/analysis/spectrumData';
 import type { LatestResult, ModelSummary } from '../../server/src/webviewProtocol';
-import { chromiumPath, openPage, ROOT, SHOTS, startServer, type ThemeName } from './harness';
+import { openPage, ROOT, SHOTS, startServer, type ThemeName } from './harness';
+import { chromium, needing } from '../support/requirements';
 
 const data = (name: string) => JSON.parse(readFileSync(join(__dirname, 'data', `${name}.json`), 'utf8'));
-const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
+const { after, before, describe, it } = needing(chromium);
 const results: LatestResult[] = [
   { config: 'examples/opacus/train.yaml', analysedAt: '2026-11-25T10:00:00Z', risk: 'high', psnr: 31.2, rmse: 0.0275, defences: ['dpsgd:clip=1,noise=1.1'], fromCache: true },
   { config: 'examples/fedml/fedml_config.yaml', analysedAt: '2026-11-25T10:02:00Z', risk: 'low', psnr: 8.4, rmse: 0.38, defences: ['gaussian:std=0.05'], fromCache: false },
 ];
 
-describe('model report page', { skip }, () => {
+describe('model report page', () => {
   let server: Server;
   let origin: string;
   before(async () => {

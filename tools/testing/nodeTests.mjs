@@ -1,0 +1,147 @@
+// Runs node:test over test files (one file after another, each in its own process) with a per-test watchdog,
+// and counts what ran into a Tally.
+//
+// The watchdog: Node 20's --test-timeout limits each whole file (measured: a file of three 3 s tests under
+// --test-timeout=5000 dies in the second), and a test's own `timeout` option covers only that test. So the runner
+// times the tests itself: node:test streams test:dequeue / test:complete from the test file's process as they
+// happen (tools/testing/eventsReporter.mjs, into a file read as it grows); when the innermost running test (or
+// hook, or a file's loading) has made no progress for I2F_TEST_TIMEOUT seconds (default 900: above the tests' own
+// timeouts, which go up to 300 s, but for one 30-minute ceiling), the process group is killed, that test is
+// counted failed by name, and the files after it run in a fresh process. A hung test costs CI fifteen minutes of
+// its ninety instead of all of them.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve as absolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPORTER = fileURLToPath(new URL('./eventsReporter.mjs', import.meta.url));
+
+export const DEFAULT_TIMEOUT_SECONDS = 900;
+
+/** Test files (`*.test.ts`) under the given folders, or the files themselves, sorted. */
+export function findTestFiles(paths) {
+  const find = (p) => (statSync(p).isDirectory() ? readdirSync(p).flatMap((n) => find(join(p, n))) : p.endsWith('.test.ts') ? [p] : []);
+  return paths.flatMap((p) => (statSync(p).isFile() ? [p] : find(p).sort()));
+}
+
+/**
+ * Runs `files` under node:test (spec report on stdout) and adds what they did to `tally`.
+ * @param {string[]} files
+ * @param {{ tally: import('./tally.mjs').Tally, env?: NodeJS.ProcessEnv, timeoutSeconds?: number }} options
+ */
+export async function runNodeTests(files, { tally, env = process.env, timeoutSeconds = Number(process.env.I2F_TEST_TIMEOUT) || DEFAULT_TIMEOUT_SECONDS }) {
+  let remaining = files;
+  while (remaining.length) {
+    const { completed, hung } = await runBatch(remaining, { tally, env, timeoutSeconds });
+    if (!hung) break;
+    // Every file not reported complete, but the one that hung, runs again in a new process.
+    remaining = remaining.filter((f) => !completed.has(f) && f !== hung);
+  }
+}
+
+function runBatch(files, { tally, env, timeoutSeconds }) {
+  return new Promise((resolve) => {
+    // --test-force-exit: a file whose tests have all reported ends there, even if a handle lingers (seen once in
+    // CI: the fault tests' file passed all five tests and then idled with only stdout/stderr open). Orphaned
+    // processes are tested explicitly (test/robustness/faults.test.ts), so this hides no leak we test for.
+    const dir = mkdtempSync(join(tmpdir(), 'i2f-test-events-'));
+    const eventsFile = join(dir, 'events.jsonl');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit',
+      '--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${REPORTER}`, `--test-reporter-destination=${eventsFile}`,
+      ...files], { stdio: ['ignore', 'inherit', 'inherit'], env, detached: true });
+    const killGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ } };
+    const onSignal = (signal) => { killGroup(); process.kill(process.pid, signal); };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+
+    const abs = new Map(files.map((f) => [absolute(f), f]));
+    const fileOf = (p) => abs.get(p) ?? (p ? relative(process.cwd(), p) : p);
+    const completed = new Set();
+    let current;
+    /** What is running now, outermost first: the file, its suites and tests, each with when it started. */
+    const running = [];
+    const key = (e) => `${e.file}\0${e.nesting}\0${e.name}\0${e.line}:${e.column}`;
+    let lastProgress = Date.now();
+    let hung;
+    const failedBefore = tally.failed;
+
+    // The reporter's file, read as it grows (a pipe on an extra fd would be a socket node:test cannot open by path).
+    let fd;
+    let offset = 0;
+    let partial = '';
+    const buffer = Buffer.alloc(1 << 16);
+    const drain = () => {
+      try { fd ??= openSync(eventsFile, 'r'); } catch { return; }
+      for (let n; (n = readSync(fd, buffer, 0, buffer.length, offset)) > 0;) {
+        offset += n;
+        const lines = (partial + buffer.toString('utf8', 0, n)).split('\n');
+        partial = lines.pop();
+        for (const line of lines) onEvent(line);
+      }
+    };
+    const onEvent = (line) => {
+      let e;
+      try { e = JSON.parse(line); } catch { return; }
+      if (e.event === 'test:dequeue') {
+        if (e.nesting === 0 && abs.has(e.name)) current = abs.get(e.name);
+        running.push({ key: key(e), name: e.name, file: e.file });
+        lastProgress = Date.now();
+      } else if (e.event === 'test:complete') {
+        const at = running.findLastIndex((r) => r.key === key(e));
+        if (at >= 0) running.length = at;
+        lastProgress = Date.now();
+        if (e.nesting === 0 && abs.has(e.name)) completed.add(abs.get(e.name));
+      } else if (e.event === 'test:pass' || e.event === 'test:fail') {
+        // Files run one at a time: a test belongs to the file being run (e.file is where it was declared, which
+        // for tests declared through test/support/requirements.ts is that module).
+        count(tally, e, current ?? fileOf(e.file));
+      }
+    };
+
+    const watchdog = setInterval(() => {
+      drain();
+      if (hung || !running.length || Date.now() - lastProgress < timeoutSeconds * 1000) return;
+      const top = running[running.length - 1];
+      hung = current ?? fileOf(top.file);
+      const what = abs.has(top.name) ? `loading ${hung}` : `'${top.name}' in ${hung}`;
+      tally.failed += 1;
+      tally.failures.push(`${what} made no progress for ${timeoutSeconds} s (I2F_TEST_TIMEOUT): killed; the rest of that file did not run`);
+      console.error(`\n✖ watchdog: ${what} made no progress for ${timeoutSeconds} s: killing its process\n`);
+      killGroup();
+    }, 250);
+
+    child.on('close', (code, signal) => {
+      clearInterval(watchdog);
+      drain();
+      if (fd !== undefined) closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      if (!hung && code !== 0 && tally.failed === failedBefore) {
+        // node:test exits 1 on any failure it reported; anything else with nothing reported is the runner dying.
+        tally.failed += 1;
+        tally.failures.push(`node --test exited ${code ?? signal} without reporting a failure`);
+      }
+      resolve({ completed, hung });
+    });
+  });
+}
+
+/** node:test's own rules, test by test: a skipped or todo test is skipped, suites count through their tests. */
+function count(tally, e, file) {
+  if (e.event === 'test:pass') {
+    // A suite skipped whole never declares its tests: it counts as one (test/support/requirements.ts skips test
+    // by test instead, so each is counted).
+    if (e.suite && e.skip === undefined) return;
+    if (e.skip !== undefined) tally.skip(e.suite ? `${e.skip} (a whole suite, counted as one)` : e.skip, file);
+    else if (e.todo !== undefined) tally.skip(`todo${e.todo ? `: ${e.todo}` : ''}`, file);
+    else tally.passed += 1;
+    return;
+  }
+  // A parent whose subtests failed is counted through them. A suite whose hook failed counts too: its tests are
+  // reported cancelled, but an `after` hook can fail after they all passed.
+  if (e.failureType === 'subtestsFailed') return;
+  tally.failed += 1;
+  if (e.nesting === 0 && e.name === e.file) tally.failures.push(`${file}: ${e.message ?? e.failureType}`);
+}
