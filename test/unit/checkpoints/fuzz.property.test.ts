@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeCheckpoint } from '../../../server/src/checkpoints/readCheckpoint';
 import { UserError } from '../../../server/src/errors';
+import { seeded } from '../../support/property';
 
 const dir = join(__dirname, '..', '..', 'fixtures', 'checkpoints');
 const FILES = ['state_dict.pt', 'state_dict_legacy.pt', 'lightning.ckpt', 'views.pt', 'dtypes.pt', 'model.safetensors'];
@@ -60,7 +61,7 @@ test('mutated checkpoints read, or fail with a located UserError, and never cras
         failures++;
       }
     }),
-    { seed: 20261207, numRuns: 1500 },
+    seeded({ seed: 20261207, numRuns: 1500 }),
   );
   // Both outcomes happen: the mutations reach the decoders, and some harmless ones still read.
   assert.ok(failures > 100 && reads > 3, `failures ${failures}, reads ${reads}`);

@@ -8,6 +8,7 @@ import { parseTomlConfig } from '../../../server/src/config/tomlConfig';
 import { readTrainingConfig } from '../../../server/src/config/recognise';
 import { checkTrainingSetup, syntaxFinding } from '../../../server/src/config/rules';
 import type { ParseOutcome, Range } from '../../../server/src/config/keyTree';
+import { seeded } from '../../support/property';
 
 function validRange(r: Range, text: string): boolean {
   const lines = text.split('\n').length;
@@ -56,7 +57,7 @@ for (const [name, parse] of [
       fc.property(configish, (text) => {
         wellFormed(parse(`/w/f.${name.toLowerCase()}`, text), text);
       }),
-      { numRuns: 400 },
+      seeded({ numRuns: 400 }),
     );
   });
 }
@@ -69,7 +70,7 @@ test('reading and checking any text as a config never throws', () => {
       const findings = 'kind' in r ? [syntaxFinding(r)] : checkTrainingSetup(r, { modelOps: ['BatchNormalization'] });
       for (const f of findings) assert.match(f.code, /^I2F1\d\d$/);
     }),
-    { numRuns: 400 },
+    seeded({ numRuns: 400 }),
   );
 });
 
@@ -101,6 +102,6 @@ test('the TOML scanner finds every leaf smol-toml reads, at the text of its valu
         assert.deepEqual(reread, e.value, `${e.path.join('.')} in\n${text}`);
       }
     }),
-    { numRuns: 300 },
+    seeded({ numRuns: 300 }),
   );
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeNpy, readNpy, writeNpy } from '../../../server/src/formats/npy';
 import { UserError } from '../../../server/src/errors';
+import { seeded } from '../../support/property';
 
 const fixture = (name: string) => join(__dirname, '..', '..', 'fixtures', 'formats', name);
 
@@ -66,6 +67,6 @@ test('arbitrary bytes after a valid signature decode or fail as UserErrors', () 
         if (!(e instanceof UserError)) throw e;
       }
     }),
-    { numRuns: 2000 },
+    seeded({ numRuns: 2000 }),
   );
 });

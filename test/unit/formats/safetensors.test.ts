@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { decodeSafetensors, encodeSafetensors, readSafetensors, writeSafetensors } from '../../../server/src/formats/safetensors';
 import type { Tensor } from '../../../server/src/graph/ir';
 import { UserError } from '../../../server/src/errors';
+import { seeded } from '../../support/property';
 
 const fixture = (name: string) => join(__dirname, '..', '..', 'fixtures', 'formats', name);
 
@@ -100,6 +101,6 @@ test('arbitrary bytes either decode or fail as UserErrors', () => {
         if (!(e instanceof UserError)) throw e;
       }
     }),
-    { numRuns: 2000 },
+    seeded({ numRuns: 2000 }),
   );
 });

@@ -9,6 +9,7 @@ import { decodeModel, encodeModel } from '../../../server/src/backends/onnx/onnx
 import { ProtoWriter } from '../../../server/src/backends/onnx/protobuf';
 import type { Graph, Model, Tensor } from '../../../server/src/graph/ir';
 import { UserError } from '../../../server/src/errors';
+import { seeded } from '../../support/property';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'onnx-io');
 const fixture = (name: string) => join(FIXTURES, name);
@@ -233,7 +234,7 @@ test('random bytes either decode or fail as a UserError, never anything else', (
         if (!(e instanceof UserError)) throw e;
       }
     }),
-    { numRuns: 3000 },
+    seeded({ numRuns: 3000 }),
   );
 });
 
@@ -249,6 +250,6 @@ test('a real model with random bytes flipped either decodes or fails as a UserEr
         if (!(e instanceof UserError)) throw e;
       }
     }),
-    { numRuns: 2000 },
+    seeded({ numRuns: 2000 }),
   );
 });

@@ -14,6 +14,7 @@ import { loadTfjsModel } from '../../../server/src/backends/tfjs/loadTfjs';
 import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { UserError } from '../../../server/src/errors';
 import { REPO } from '../../robustness/corpus';
+import { seeded } from '../../support/property';
 
 const FIXTURES = ['mlp', 'mlp_uint8', 'lenet5_pool', 'dlg_lenet', 'resnet8'];
 const jsons = new Map(FIXTURES.map((f) => [f, JSON.parse(readFileSync(join(REPO, 'test/fixtures/tfjs', f, 'model.json'), 'utf8'))]));
@@ -81,7 +82,7 @@ test('tfjs model.json and shards, corrupted anywhere, either open or fail as a U
         assert.equal(failure, undefined, `${name} after ${JSON.stringify(edits)}, shard ${shard}:\n${failure}`);
       },
     ),
-    { seed: 9, numRuns: 200, includeErrorInReport: true },
+    seeded({ seed: 9, numRuns: 200 }),
   );
 });
 
