@@ -1,6 +1,6 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
-//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts]
+//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -18,6 +18,9 @@
 // same products (large_models.py --time, about 90 s: its J Jᵀ v alone is ~29 s). --resnet50 analysis: λmax + I_lb
 // instead (80–100 s here, peak RSS of the analysis); PyTorch's λmax is not run (16 Lanczos steps × its J Jᵀ v ≈ 8 min),
 // the table gives that product count times its measured J Jᵀ v, labelled as an estimate. --resnet50 off: neither.
+// Responsiveness (bench/responsiveness.ts; --no-responsiveness: off): the editor's latency budgets (cheap rules
+// < 5 s, a noise-only edit < 1 s, a new noise level on the spectrum panel < 1 s, a restarted server's stored result
+// < 3 s), a YAML alias bomb refused < 1 s, 16 MB of float32 written as protobuf < 1 s, a cached audit < 60 s.
 // --over-2gb (opt-in: ~8 GB of RAM, 5 GB of disk, ~2 min to generate, ~1 min to run): a 587M-parameter MLP whose
 // 2.35 GB of weights are ONNX external data (bench/out/mlp2g/, large_models.py --model mlp2g), its J Jᵀ v and peak RSS.
 
@@ -31,6 +34,7 @@ import { measureModel, type ChildOptions } from './measure';
 import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 import { measureAccountant, type AccountantBench } from './accountant';
+import { measureBudgets } from './responsiveness';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -55,10 +59,11 @@ interface Args {
   tfjs: 'default' | 'all' | 'off';
   accountantOnly: boolean;
   verdicts: boolean;
+  responsiveness: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, verdicts: true };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, verdicts: true, responsiveness: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -72,6 +77,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
     else if (k === '--over-2gb') a.over2gb = true;
     else if (k === '--accountant-only') a.accountantOnly = true;
+    else if (k === '--no-responsiveness') a.responsiveness = false;
     else if (k === '--resnet50') {
       const v = val();
       if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
@@ -90,7 +96,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--no-verdicts] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--no-verdicts] [--no-responsiveness] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -203,6 +209,12 @@ async function main() {
 
   const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
+  // The editor's and the parsers' latency budgets (bench/responsiveness.ts): once wall-clock asserts in tests.
+  let budgets: Awaited<ReturnType<typeof measureBudgets>> | undefined;
+  if (args.responsiveness) {
+    log('responsiveness budgets (bench/responsiveness.ts) ...');
+    budgets = await measureBudgets(log).catch((e: unknown) => { skipped.responsiveness = `failed: ${(e as Error).message}`; return undefined; });
+  }
 
   // The verdict sweep (bench/verdictSweep.ts, its own child): every finding against the project's own attacks.
   const verdicts = args.verdicts ? runVerdictSweep(skipped) : undefined;
@@ -213,6 +225,7 @@ async function main() {
     targets.push({ target: 'no finding below the level the project\'s attacks reach (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.wrong} of ${verdicts.rows}`, limit: '0', status: verdicts.wrong === 0 ? 'PASS' : 'MISS' });
     targets.push({ target: 'no PSNR below the box floor unflagged (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.belowFloor} of ${verdicts.rows}`, limit: '0', status: verdicts.belowFloor === 0 ? 'PASS' : 'MISS' });
   }
+  for (const b of budgets ?? []) targets.push({ target: b.target, model: 'examples', value: `${(b.ms / 1000).toFixed(2)} s`, limit: `${b.limitMs / 1000} s`, status: b.ms <= b.limitMs ? 'PASS' : 'MISS' });
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
   const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});

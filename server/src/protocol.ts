@@ -34,6 +34,8 @@ export interface StatsResult {
   jobsFailed: number;
   jobsCancelled: number;
   jobsRetried: number;
+  /** Configs whose edits are still settling (each will queue an analysis when its debounce ends). */
+  debouncing: number;
   workerRestarts: number;
   cacheHits: number;
   noiseRescales: number;

@@ -690,6 +690,7 @@ connection.onCodeAction((p) => {
 
 connection.onRequest(StatsRequest, (): StatsResult => ({
   ...scheduler.stats,
+  debouncing: scheduler.debouncing,
   workerRestarts: pool.restarts,
   ...counters,
   workers: pool.describe().map((w) => {

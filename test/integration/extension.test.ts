@@ -68,17 +68,15 @@ describe('I²F Privacy Lint in the extension host', () => {
     await waitFor('the LOW finding back', () => /Leakage risk LOW/.test(leakage(flower())?.message ?? ''), 30_000);
   });
 
-  it('shows the eigen-spectrum of the open config', async () => {
+  it('shows the eigen-spectrum of the open config in its webview panel', async () => {
     const before = new Set(vscode.window.tabGroups.all.flatMap((g) => g.tabs));
     await vscode.commands.executeCommand('i2f.showSpectrum', flower());
     const tab = await waitFor('a spectrum tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => !before.has(t)), 60_000);
-    if (tab.input instanceof vscode.TabInputWebview) {
-      assert.match(tab.input.viewType, /i2f|spectrum/i, 'the spectrum webview panel');
-    } else {
-      // Until the spectrum webview lands: the text report.
-      const doc = vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'untitled' && /λmax/.test(d.getText()));
-      assert.ok(doc, `a spectrum report opened (${tab.label})`);
-    }
+    assert.ok(tab.input instanceof vscode.TabInputWebview, `the new tab '${tab.label}' is a webview, not the old text report`);
+    // VS Code reports an extension's panel type with its own prefix (mainThreadWebview-…).
+    assert.match(tab.input.viewType, /(^|-)i2f\.spectrum$/, 'the spectrum panel (SpectrumPanel.viewType)');
+    assert.equal(tab.label, 'I²F eigen-spectrum');
+    assert.equal(vscode.workspace.textDocuments.filter((d) => d.uri.scheme === 'untitled').length, 0, 'no text report opened beside it');
   });
 
   it('comes back after the restart command with the finding and the hover', async () => {

@@ -98,7 +98,11 @@ test('an untrusted workspace gets the cheap rules only, loads no model, and the 
     const flower = s.open('flower/pyproject.toml');
     await s.waitForDiagnostics(flower, (d) => d.some((x) => x.code === 'I2F112'), 10_000);
     await s.waitForDiagnostics(uri, () => true, 10_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The server's own word that it settled on not analysing (the view behind the hover), not a pause to see
+    // whether a job starts: the view is set before the diagnostics are published, and a queued job would say
+    // "Analysis running…".
+    const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 5, character: 4 } })) as { contents: { value: string } } | null;
+    assert.match(hover?.contents.value ?? '', /Not analysed: the workspace is not trusted, so models are not loaded/);
     assert.equal(leakage(s.diagnostics.get(uri)!), undefined);
     assert.equal((await stats(s)).jobsQueued, 0);
     const status = await s.waitFor('the untrusted status', () => s.statuses.find((x) => x.state === 'untrusted'));
@@ -122,9 +126,7 @@ test('results survive a server restart in the storage folder', TIMEOUT, async ()
   }
   const second = await startServer({ prepare: addDpConfig, initializationOptions: { storagePath: storage } });
   try {
-    const t0 = performance.now();
     const d = await second.waitForDiagnostics(second.open('dp/train.yaml'), (x) => !!leakage(x), 10_000);
-    assert.ok(performance.now() - t0 < 3_000);
     assert.equal((leakage(d)!.data as { fromCache: boolean }).fromCache, true);
     assert.equal((await stats(second)).jobsQueued, 0);
     const cleared = (await second.connection.sendRequest('i2f/clearCache')) as { removedFiles: number };

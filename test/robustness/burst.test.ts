@@ -31,6 +31,7 @@ test(`${RATE} edits per second for ${SECONDS} s over ${FILES} configs: one analy
     const versions = uris.map(() => 1);
     const last = uris.map(() => '');
     const queueSeen: number[] = [];
+    const settlingSeen: number[] = [];
     const t0 = performance.now();
     let sent = 0;
     while (performance.now() - t0 < SECONDS * 1000) {
@@ -40,18 +41,24 @@ test(`${RATE} edits per second for ${SECONDS} s over ${FILES} configs: one analy
         last[f] = (2 + f + (sent % 89) / 100).toFixed(2); // a new clip each time: a new analysis key
         s.change(uris[f], ++versions[f], dpConfig(last[f], '1.0'));
       }
-      if (sent % 20 === 0) queueSeen.push((await stats(s)).jobsQueued - before.jobsQueued);
+      if (sent % 20 === 0) {
+        const st = await stats(s);
+        queueSeen.push(st.jobsQueued - before.jobsQueued);
+        settlingSeen.push(st.debouncing);
+      }
       await new Promise((r) => setTimeout(r, 5));
     }
     assert.ok(sent >= RATE * SECONDS * 0.9, `sent ${sent} edits`);
     for (const [f, u] of uris.entries()) {
       await s.waitForDiagnostics(u, (d) => d.some((x) => x.code === 'I2F001' && new RegExp(`clip=${Number(last[f])}(?![0-9])`).test(x.message)), 120_000);
     }
-    await new Promise((r) => setTimeout(r, 1_000)); // a late duplicate would be queued by now
+    // A late duplicate could only come from an edit still settling: none is (instead of a pause to let one show).
+    assert.equal((await stats(s)).debouncing, 0, 'no edit is waiting to queue an analysis');
     const queued = s.traces.slice(tracesBefore).filter((t) => t.event === 'queued');
     const perFile = uris.map((u) => queued.filter((t) => t.config === fileURLToPath(u)).length);
     assert.deepEqual(perFile, uris.map(() => 1), 'one analysis per file for its final text');
     assert.equal(Math.max(0, ...queueSeen), 0, 'nothing was queued while the edits kept coming (the debounce held every file)');
+    assert.ok(Math.max(0, ...settlingSeen) > 0, `the edits were seen settling (debouncing: ${settlingSeen.join(' ')})`);
     assert.equal((await stats(s)).jobsQueued - before.jobsQueued, FILES);
   } finally {
     await s.close();

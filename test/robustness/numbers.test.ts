@@ -53,8 +53,9 @@ test('CLI: --max-iterations 1 on the LeNet under DP-SGD reports uncertain with t
     assert.match(text.stdout, /risk: UNCERTAIN \(solve did not converge: residual [0-9.e+-]+ after 1 iterations\)/);
     assert.doesNotMatch(text.stdout, /risk: (HIGH|MEDIUM|LOW)\b/);
     const nan = spawnSync(process.execPath, [CLI, 'analyze', 'models/nan-weights/model.onnx', '--json'], { cwd: root, encoding: 'utf8' });
-    assert.ok(nan.status === 0 || nan.status === 2, nan.stderr);
-    if (nan.status === 0) assert.equal(JSON.parse(nan.stdout).results[0].risk, 'uncertain');
+    // A NaN weight still gives a result (the model loads and runs), and that result is never a confident level.
+    assert.equal(nan.status, 0, nan.stderr);
+    assert.equal(JSON.parse(nan.stdout).results[0].risk, 'uncertain');
   } finally {
     rmSync(dirname(root), { recursive: true, force: true });
   }

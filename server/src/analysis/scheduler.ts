@@ -100,6 +100,11 @@ export class AnalysisScheduler {
     return this.timers.has(uri);
   }
 
+  /** Configs whose edits are still settling: each will queue an analysis when its debounce ends. */
+  get debouncing(): number {
+    return this.timers.size;
+  }
+
   noteRetried(): void {
     this.stats.jobsRetried++;
   }

@@ -76,16 +76,16 @@ test('reports malformed YAML as a located error instead of throwing', () => {
   assert.match(r.error.describe(), /^\/w\/bad\.yaml:3:1: YAML: /);
 });
 
-test('stops an alias bomb with an error in well under a second', () => {
+test('stops an alias bomb with an error instead of expanding it', () => {
   const rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
   const names = 'abcdefghij';
   for (let i = 1; i < names.length; i++) {
     const prev = names[i - 1];
     rows.push(`${names[i]}: &${names[i]} [${Array(9).fill('*' + prev).join(',')}]`);
   }
-  const started = Date.now();
+  // Expanded, the document would hold 9^10 ≈ 3.5e9 strings: a parser that did not stop would exhaust memory or
+  // hang (the runner's watchdog), not merely be slow. Its speed is a budget in `npm run bench`.
   const r = parseYamlConfig('/w/bomb.yaml', rows.join('\n') + '\n');
-  assert.ok(Date.now() - started < 1000);
   assert.equal(r.kind, 'syntax-error');
   if (r.kind === 'syntax-error') assert.equal(r.error.code, 'config-too-large');
 });

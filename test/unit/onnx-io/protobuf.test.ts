@@ -119,13 +119,12 @@ test('a varint longer than ten bytes and a value cut off mid-way are both corrup
   assert.throws(() => r.float(), (e: unknown) => e instanceof UserError && /truncated/.test(e.message));
 });
 
-test('a large float32 array is written as one raw block at memory speed', () => {
+test('a large float32 array is written as one raw block, byte for byte', () => {
+  // Its speed (memory speed: one copy) is a budget in `npm run bench`.
   const big = new Float32Array(4 * 1024 * 1024).map((_, i) => i * 0.5);
-  const started = performance.now();
   const w = new ProtoWriter(16);
   w.message(5, () => w.typedArrayBytes(9, big));
   const bytes = w.finish();
-  const elapsed = performance.now() - started;
   const r = readAll(bytes);
   r.next();
   const m = r.sub();
@@ -134,5 +133,6 @@ test('a large float32 array is written as one raw block at memory speed', () => 
   const back = new Float32Array(raw.slice().buffer);
   assert.equal(back[123457], big[123457]);
   assert.equal(back.length, big.length);
-  assert.ok(elapsed < 1000, `writing 16 MB took ${elapsed.toFixed(0)} ms`);
+  assert.deepEqual(new Uint8Array(raw), new Uint8Array(big.buffer), 'the raw block is the array\'s bytes');
+  assert.equal(bytes.length - raw.length, 1 + 4 + 1 + 4, 'one tag and one length per level: nothing per element');
 });
