@@ -54,7 +54,7 @@ export function sweepCases(quick: boolean): SweepCase[] {
     ];
   }
   const out: SweepCase[] = [];
-  for (const model of ['lenet', 'mlp'] as const) {
+  for (const model of ['mlp', 'lenet'] as const) {
     for (const batch of [1, 4]) {
       out.push({ model, batch, defences: ['dpsgd:clip=1,noise=0'] });
       for (const s of NOISE) {
