@@ -4,7 +4,7 @@
 // top-k after noise. A finding below the attack's level is wrong: the sweep counts those cases (must be zero), and
 // findings that show a PSNR under the attacker's box floor without saying the prediction is out of range.
 //
-//   node --import tsx bench/verdictSweep.ts [--quick] [--json] [--only=TEXT] [--out=FILE]   (npm run bench runs the full one)
+//   node --import tsx bench/verdictSweep.ts [--quick] [--json] [--only=TEXT] [--from=INDEX] [--out=FILE]   (npm run bench runs the full one)
 // test/unit/analysis/verdictSweep.test.ts runs the quick, seeded subset.
 
 import { writeFile } from 'node:fs/promises';
@@ -126,8 +126,9 @@ async function main() {
   const quick = process.argv.includes('--quick');
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
   const attacks = sweepAttacks(quick);
+  const from = Number(process.argv.find((a) => a.startsWith('--from='))?.slice(7) ?? 0);
   const rows: SweepRow[] = [];
-  for (const c of sweepCases(quick)) {
+  for (const c of sweepCases(quick).slice(from)) {
     if (only && !`${c.model} ${c.batch} ${c.defences.join(' ')}`.includes(only)) continue;
     const r = await runSweepCase(c, attacks);
     rows.push(r);

@@ -200,6 +200,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         spectrumK: req.spectrumK,
         seed: req.seed,
         dataRange: samples.range,
+        ...(samples.lo !== undefined && !text ? { box: { lo: samples.lo, x0: x } } : {}),
         batchSize: size,
         targetPsnr: req.targetPsnr,
         ...(req.traceSamples !== undefined ? { traceSamples: req.traceSamples } : {}),

@@ -17,6 +17,8 @@ export interface Samples {
    * dark sample (values in [0, 0.3]) would lower its PSNR, and the risk, by 10 dB.
    */
   range: number;
+  /** The box's low end (0 for images and synthetic inputs; min(0, min of the data) for .npy): [lo, lo + range]. */
+  lo?: number;
   source: string;
 }
 
@@ -26,7 +28,7 @@ export async function loadSamples(model: OnnxModel, dataPath: string | undefined
     const rand = new Random(seed);
     const data = new Float32Array(count * per);
     for (let i = 0; i < data.length; i++) data[i] = rand.uniform();
-    return { data, count, range: 1, source: `synthetic U(0, 1), seed ${seed}` };
+    return { data, count, range: 1, lo: 0, source: `synthetic U(0, 1), seed ${seed}` };
   }
   const t = (await loadDataPath(dataPath, model.sampleDims)).tensor;
   const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
@@ -42,7 +44,7 @@ export async function loadSamples(model: OnnxModel, dataPath: string | undefined
     if (v > hi) hi = v;
   }
   const range = isImage ? 1 : Math.max(1, hi) - Math.min(0, lo);
-  return { data, count: data.length / per, range, source: dataPath };
+  return { data, count: data.length / per, range, lo: isImage ? 0 : Math.min(0, lo), source: dataPath };
 }
 
 /** Parses --labels: a comma list of ints, or an .npy of ints. */

@@ -28,6 +28,9 @@ export function validityNotes(b: BatchReport): string[] {
   if (v.determined !== 'none' && v.outOfRange) {
     notes.push(`The raw first-order prediction (RMSE ${fmt(v.rawMostExposedRmse)}, PSNR ${fmt(v.rawMostExposedPsnr)} dB) is past anything an attacker in the data's box produces: shown capped at the box's worst case (PSNR ${fmt(v.boxFloorPsnr)} dB).`);
   }
+  if (v.boxProjectedPsnr !== undefined && b.mostExposed && v.boxProjectedPsnr > b.mostExposed.psnr + 0.5 && Number.isFinite(v.boxProjectedPsnr)) {
+    notes.push(`An attacker that keeps its reconstruction inside the data's box does better than the linear prediction: PSNR ${fmt(v.boxProjectedPsnr)} dB for the most exposed sample (the grade uses it).`);
+  }
   if (v.determined === 'partial' && v.determinedShare !== undefined) {
     notes.push(`J Jᵀ determines ${Math.round(v.determinedShare * 100)}% of the input space; the other directions are not recovered from the gradient and are not counted as recovered.`);
   }

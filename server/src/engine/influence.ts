@@ -15,7 +15,7 @@ import { reliableUpdateCG, type RefinementReport } from './refine';
 import type { InversionOperator } from './operator';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
-import { ATTACK_SPREAD_DB, assessValidity, boxWorstRmse, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
+import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
 import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveOptions, SolveResult, SolverMethod, SymmetricProduct } from './solve';
 
 /**
@@ -106,6 +106,8 @@ export interface InfluenceOptions {
   seed?: number;
   /** Range of the data (1 for [0,1] images), for PSNR. */
   dataRange?: number;
+  /** The data's box [lo, lo + dataRange] and the batch x0 (d_x): grades the attacker that keeps x in the box. */
+  box?: { lo: number; x0: ArrayLike<number> };
   /** Examples in the batch (x is batch-major); default 1. */
   batchSize?: number;
   /** Target PSNR (dB) the noise should push the attacker below: gives noiseForTarget. */
@@ -280,8 +282,14 @@ export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEval
   const expectedPsnr = psnr(er, dataRange);
   // Graded on the most exposed example's own expected PSNR (I2F.md: name the most exposed sample, not a mean), raised
   // by the attack/prediction spread measured in the first-order regime (validity.ts ATTACK_SPREAD_DB).
-  const gradedPsnr = (exposed ? exposed.psnr : expectedPsnr) + ATTACK_SPREAD_DB;
-  const validity = assessValidity(cache, { std, rawExpectedRmse, rawMostExposedRmse: Number.isFinite(rawBest) ? rawBest : rawExpectedRmse, gradedPsnr });
+  // An attacker in the data's box: this draw's linear estimate projected onto it (validity.ts), when the box is known.
+  const box = cache.validity?.box;
+  const boxProjectedPsnr = box && box.x0.length === n ? Math.max(...boxProjectedPsnrs(e, box, B, dataRange)) : undefined;
+  const gradedPsnr = Math.max(exposed ? exposed.psnr : expectedPsnr, boxProjectedPsnr ?? -Infinity) + ATTACK_SPREAD_DB;
+  const validity = assessValidity(cache, {
+    std, rawExpectedRmse, rawMostExposedRmse: Number.isFinite(rawBest) ? rawBest : rawExpectedRmse, gradedPsnr,
+    ...(boxProjectedPsnr !== undefined ? { boxProjectedPsnr } : {}),
+  });
   const risk = riskLevel(
     { psnr: gradedPsnr, converged: cache.converged, numbers: [i2f, i2fExpected, lowerBound, cache.noiseTrace] },
     cache.thresholds,
@@ -566,6 +574,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     lambdaMaxConverged: lmax.converged,
     sensitivity: Math.sqrt(Math.max(0, lmax.value)) * dataRange * Math.sqrt(n),
     ...(delta.clipping ? { clipping: delta.clipping } : {}),
+    ...(opts.box && opts.box.x0.length === n ? { box: { lo: opts.box.lo, hi: opts.box.lo + dataRange, x0: Array.from(opts.box.x0) } } : {}),
   };
   if (spectrum?.complete) {
     // The numerical rank of J Jᵀ: eigenvalues above the rounding of λmax (the pseudo-inverse's cutoff) whose

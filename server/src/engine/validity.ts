@@ -40,6 +40,11 @@ export interface ValidityInputs {
   determinedShare?: number;
   /** With a complete spectrum: the share of E‖I(z)‖² carried by eigenvalues below TINY_EIGENVALUE·λmax. */
   tinyEigenShare?: number;
+  /**
+   * The data's box and the private batch x0: an attacker keeps its reconstruction in the box, so the linear estimate
+   * x0 + I(δ) projected onto it is what such an attacker gets to first order (never further than the raw estimate).
+   */
+  box?: { lo: number; hi: number; x0: number[] };
   /** DP-SGD clipping: per-example factors c_i, the rescaling's norm (not analysed as δ), the noise's scale c_max. */
   clipping?: { clip: number; factors: number[]; rescaleNorm: number; noiseScale: number };
 }
@@ -71,7 +76,12 @@ export interface Validity {
   sensitivity: number;
   resolution: number;
   tinyEigenShare?: number;
-  /** The PSNR the risk level is graded on: the most exposed example's, + ATTACK_SPREAD_DB. */
+  /**
+   * The most exposed example's PSNR when the linear estimate of this noise draw is projected onto the data's box (an
+   * attacker that keeps x in its box), when the box is known; ≥ the raw estimate's PSNR.
+   */
+  boxProjectedPsnr?: number;
+  /** The PSNR the risk level is graded on: the higher of the most exposed example's and boxProjectedPsnr, + ATTACK_SPREAD_DB. */
   gradedPsnr: number;
   /** λmax's Lanczos residual met its tolerance: only then is ‖Jδ‖/(λmax + ε) a certified lower bound. */
   lowerBoundCertified: boolean;
@@ -95,7 +105,7 @@ interface CacheView {
   validity?: ValidityInputs;
 }
 
-export function assessValidity(cache: CacheView, at: { std: number; rawExpectedRmse: number; rawMostExposedRmse: number; gradedPsnr: number }): Validity {
+export function assessValidity(cache: CacheView, at: { std: number; rawExpectedRmse: number; rawMostExposedRmse: number; gradedPsnr: number; boxProjectedPsnr?: number }): Validity {
   const v = cache.validity;
   const range = cache.dataRange;
   const base = {
@@ -106,6 +116,7 @@ export function assessValidity(cache: CacheView, at: { std: number; rawExpectedR
     outOfRange: at.rawExpectedRmse > boxWorstRmse(range) || at.rawMostExposedRmse > boxWorstRmse(range),
     boxFloorPsnr: psnr(boxWorstRmse(range), range),
     gradedPsnr: at.gradedPsnr,
+    ...(at.boxProjectedPsnr !== undefined ? { boxProjectedPsnr: at.boxProjectedPsnr } : {}),
   };
   if (!v) {
     // A result cached before validity was recorded: nothing known, nothing claimed.
@@ -130,4 +141,23 @@ export function assessValidity(cache: CacheView, at: { std: number; rawExpectedR
     lambdaMaxResidual: v.lambdaMaxResidual,
     ...(v.clipping ? { clipping: v.clipping } : {}),
   };
+}
+
+/**
+ * Per-example PSNR of the error e (one noise draw's linear estimate x0 + e) once projected onto the box: the error of
+ * an attacker that clips its reconstruction to the data's range. Batch-major, B examples.
+ */
+export function boxProjectedPsnrs(e: Float64Array, box: NonNullable<ValidityInputs['box']>, batchSize: number, range: number): number[] {
+  const n = e.length, per = n / batchSize;
+  const out: number[] = [];
+  for (let b = 0; b < batchSize; b++) {
+    let s = 0;
+    for (let i = b * per; i < (b + 1) * per; i++) {
+      const x0 = box.x0[i];
+      const d = Math.min(box.hi, Math.max(box.lo, x0 + e[i])) - x0;
+      s += d * d;
+    }
+    out.push(psnr(Math.sqrt(s / per), range));
+  }
+  return out;
 }

@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { clippingBias, prune, quantize, topK } from '../../../server/src/engine/defences';
+import { clippingBias, prune, quantile, quantize, topK } from '../../../server/src/engine/defences';
 import { analyzeInfluence } from '../../../server/src/engine/influence';
 import { lanczos } from '../../../server/src/engine/lanczos';
+import { readNpy } from '../../../server/src/formats/npy';
 import { readSafetensors } from '../../../server/src/formats/safetensors';
 import { fixtureOperator, flattenTheta, relativeError, root } from '../../support/fixtures';
 
@@ -41,8 +42,15 @@ for (const name of fixtures) {
         ['quantize', quantize(g, d.quantize.bits, op.parameters)],
         ['topk', topK(g, d.topk.ratio)],
       ];
+      assert.ok(Math.abs(norm(g) - ref.gNorm) <= 1e-12 * ref.gNorm, `${name} ‖g‖ ${norm(g)} vs ${ref.gNorm}`);
       for (const [key, defended] of cases) {
         const ours = defended.map((v, i) => v - g[i]);
+        if (d[key].zeroed !== undefined) {
+          // PyTorch's count: entries strictly below the threshold (already-zero ones included), and its threshold
+          const threshold = quantile(Float64Array.from(g, Math.abs), d[key].ratio);
+          assert.ok(Math.abs(threshold - d[key].threshold) <= 1e-12 * Math.max(d[key].threshold, 1e-300), `${name} ${key}: threshold ${threshold} vs ${d[key].threshold}`);
+          assert.equal(g.reduce((a, v) => a + (Math.abs(v) < threshold ? 1 : 0), 0), d[key].zeroed, `${name} ${key}: entries zeroed`);
+        }
         const theirs = await theta(dir, d[key].file, op);
         // (lenet5_pool: half of g is exactly 0 behind ReLU and max-pooling, so its 50% quantile is 0 and nothing is pruned)
         const off = norm(theirs) > 0 ? relativeError(ours, theirs) : norm(ours);
@@ -109,6 +117,16 @@ for (const name of ['mlp', 'smooth_cnn']) {
       assert.ok(Math.abs(lmax / lmin - s.condition) <= 1e-3 * s.condition, `condition ${lmax / lmin} vs ${s.condition}`);
       const bottom = [...onRange].reverse().slice(0, 20);
       (s.bottom20 as number[]).forEach((l, i) => assert.ok(Math.abs(bottom[i] - l) <= 1e-6 * s.lambdaMax, `bottom ${i}: ${bottom[i]} vs ${l}`));
+      // The raw bottom: PyTorch's null eigenvalues are at rounding level, and Lanczos sees a repeated eigenvalue once
+      // (a Krylov space holds one direction per distinct eigenvalue): its smallest value is at the same level.
+      const asc = [...r.values].reverse();
+      assert.ok(Math.abs(asc[0] - s.lambdaMinRaw) <= 1e-9 * s.lambdaMax, `raw λmin ${asc[0]} vs ${s.lambdaMinRaw}`);
+      assert.ok(Math.abs(asc[0] - (s.bottom20Raw as number[])[0]) <= 1e-9 * s.lambdaMax);
+      // Every eigenvalue of eigenvalues.npy on the range, one by one.
+      const all = Array.from((await readNpy(join(dir, ref.files.eigenvalues))).data as Float64Array).sort((a, b) => b - a);
+      assert.equal(all.length, n);
+      all.slice(0, rank).forEach((l, i) => assert.ok(Math.abs(onRange[i] - l) <= 1e-8 * s.lambdaMax, `eigenvalue ${i}: ${onRange[i]} vs ${l}`));
+      assert.ok(all.slice(rank).every((l) => Math.abs(l) <= 1e-10 * s.lambdaMax), 'PyTorch\'s null space');
     } finally {
       await op.dispose();
     }

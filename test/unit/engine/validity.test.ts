@@ -66,6 +66,23 @@ describe('validity of the prediction', () => {
     assert.equal(small.validity.outOfRange, false);
   });
 
+  it('grades the attacker that keeps its reconstruction in the box: the linear estimate projected onto it', async () => {
+    const jac = denseJacobian(dx, dtheta, geometricSpectrum(dx, 1, 1e2), 8);
+    const op = new DenseInversionOperator(jac, { gradient });
+    // x0 on the box's lower face (a black image): projecting x0 + I onto [0, 1] keeps only the positive half of I.
+    const x0 = new Float64Array(dx);
+    const r = await analyzeInfluence(op, { defences: parseDefences(['gaussian:std=0.05']), box: { lo: 0, x0 }, seed: 9 });
+    const e = new Float64Array(dx);
+    for (let i = 0; i < dx; i++) e[i] = r.noise.std * r.cache.influenceNoise![i];
+    const projected = Math.sqrt(e.reduce((a, v) => a + Math.min(1, Math.max(0, v)) ** 2, 0) / dx);
+    assertClose(r.validity.boxProjectedPsnr!, psnr(projected), 1e-9, 'projected PSNR');
+    assert.ok(r.validity.boxProjectedPsnr! > r.psnr, 'projection only removes error');
+    assertClose(r.validity.gradedPsnr, Math.max(r.mostExposed!.psnr, r.validity.boxProjectedPsnr!) + ATTACK_SPREAD_DB, 1e-12, 'graded on the better of the two');
+    // Without the box the grade is the expected PSNR's.
+    const free = await analyzeInfluence(op, { defences: parseDefences(['gaussian:std=0.05']), seed: 9 });
+    assert.equal(free.validity.boxProjectedPsnr, undefined);
+  });
+
   it('the damped lower bound is ‖Jδ‖/(λmax + ε) and stays below the damped I²F; it is certified only when λmax converged', async () => {
     const jac = denseJacobian(dx, dtheta, geometricSpectrum(dx, 4, 1e3), 9);
     const op = new DenseInversionOperator(jac, { gradient });
