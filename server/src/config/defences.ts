@@ -1,7 +1,7 @@
 // TrainingSetup → the engine's defence specs ('dpsgd:clip=C,noise=σ', …) and the batch to analyse, each tied to the config lines it came from.
 
 import type { ConfigField, TrainingSetup, UnmodelledDefence } from './trainingSetup';
-import { effectiveBatchSize } from './trainingSetup';
+import { effectiveBatchSize, noiseAddedByServer } from './trainingSetup';
 import { gaussianSpec, shownNumber, specNumber as num, type DefenceSpec } from './defenceSpec';
 import { threatModel, type ThreatModel } from './threatModel';
 
@@ -44,7 +44,7 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
   const unmodelled: UnmodelledDefence[] = [...setup.unmodelled];
   const dpOff = setup.dpEnabled?.value === false;
   const { noiseMultiplier: sigma, clippingNorm: clip } = setup;
-  const onServer = setup.dpSite === 'server';
+  const onServer = noiseAddedByServer(setup);
 
   if (!dpOff) {
     if (setup.flavour === 'fedml' && setup.dpEnabled?.value === true) {

@@ -178,6 +178,14 @@ export interface TrainingSetup {
   problems: ConfigProblem[];
 }
 
+/**
+ * Whether the noise of `noiseMultiplier` is added by the server: said by the reader (`dpSite`), or Flower's central
+ * wrappers read from code (an update-clipping Flower setup with a noise multiplier, pysource/pythonSetup.ts).
+ */
+export function noiseAddedByServer(setup: TrainingSetup): boolean {
+  return setup.dpSite === 'server' || (setup.flavour === 'flower' && setup.clippingScope === 'per-update' && !!setup.noiseMultiplier && setup.dpSite === undefined);
+}
+
 /** The batch an attacker inverts: one averaged gradient over per-step batch × accumulation steps. */
 export function effectiveBatchSize(setup: TrainingSetup): number | undefined {
   if (!setup.batchSize) return undefined;

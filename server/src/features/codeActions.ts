@@ -3,7 +3,7 @@
 
 import { CodeActionKind, type CodeAction, type Diagnostic, type TextEdit } from 'vscode-languageserver';
 import { analysisPlan } from '../config/defences';
-import type { ConfigField } from '../config/trainingSetup';
+import { noiseAddedByServer, type ConfigField } from '../config/trainingSetup';
 import { LEAKAGE_RULE } from '../analysis/configFindings';
 import { RULES } from '../config/ruleCatalog';
 import type { ConfigView } from './configView';
@@ -56,7 +56,7 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
     if (Number.isFinite(nm) && nm > 0) return { field: sigma, value: roundUp3(nm), title: `Set ${sigma.path.at(-1)} to ${roundUp3(nm)} (${goal})` };
   }
   const plan = analysisPlan(setup);
-  if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && setup.dpSite === 'server') {
+  if (sigma && !sigma.interpolatedFrom && clip && clip.value > 0 && noiseAddedByServer(setup)) {
     // Central DP: σ·C on one client's share, and only attackers who see the aggregate after the server's noise
     // face it; against the server itself no noise multiplier helps, so there is nothing to offer.
     if (!plan.defences.some((d) => d.fields.includes(sigma))) return undefined;

@@ -113,3 +113,17 @@ test("Flower's LocalDpMod arguments in the run config: Gaussian noise on the cli
   const q = planFrom('[tool.flwr.app.config]\nepsilon = 1e-8\nbatch-size = 32\n', '/w/pyproject.toml');
   assert.deepEqual(q.defences, []);
 });
+
+test("Flower's central wrappers read from code (no dpSite from the reader) are still noise the server adds", () => {
+  // The shape pysource/pythonSetup.ts gives DifferentialPrivacyClientSideFixedClipping(noise_multiplier=0.2, clipping_norm=10).
+  const at = { keyRange: { start: { line: 57, character: 4 }, end: { line: 57, character: 20 } }, valueRange: { start: { line: 57, character: 21 }, end: { line: 57, character: 24 } }, file: '/w/server_app.py' };
+  const setup: TrainingSetup = {
+    file: '/w/server_app.py', format: 'yaml', flavour: 'flower', unmodelled: [], problems: [], clippingScope: 'per-update',
+    noiseMultiplier: { value: 0.2, key: 'noise_multiplier', path: ['DifferentialPrivacyClientSideFixedClipping', 'noise_multiplier'], ...at },
+    clippingNorm: { value: 10, key: 'clipping_norm', path: ['DifferentialPrivacyClientSideFixedClipping', 'clipping_norm'], ...at },
+  };
+  const p = analysisPlan(setup);
+  assert.equal(p.threat.chosen.attacker, 'server');
+  assert.deepEqual(p.defences, []);
+  assert.deepEqual(p.threat.others.find((v) => v.attacker === 'aggregate')!.defences.map((d) => d.spec), ['gaussian:std=2']);
+});
