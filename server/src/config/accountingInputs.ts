@@ -26,6 +26,7 @@ export type AccountingSource = Pick<
   | 'dpSolutionType'
   | 'dpSite'
   | 'centralDp'
+  | 'clippingScope'
 >;
 
 /**
@@ -80,7 +81,8 @@ export function privacyUnit(source: AccountingSource): PrivacyUnit {
   // Noise added by the server to the aggregate (recognise.ts sets dpSite): the sampled unit is the client.
   if (source.dpSite === 'server') return 'user';
   if (source.dpSolutionType && /^c/i.test(source.dpSolutionType.value)) return 'user';
-  if (source.flavour === 'flower') return 'user';
+  // Flower with Opacus inside each client (max-grad-norm beside the noise: per-example clipping) is DP-SGD.
+  if (source.flavour === 'flower') return source.clippingScope === 'per-example' ? 'example' : 'user';
   // Clients per round and a client population, but no dataset size: the sampled unit is the client (FLSim).
   if (source.numSampledClients && source.totalClients && !source.datasetSize && !source.batchSize) return 'user';
   return 'example';
