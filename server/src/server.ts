@@ -47,6 +47,7 @@ import { toDiagnostic } from './features/diagnostics';
 import { hoverAt } from './features/hover';
 import { privacyAccount, type PrivacyAccount } from './analysis/privacyAccount';
 import { privacyFindings } from './analysis/privacyFindings';
+import { spectrumPrivacyOf } from './analysis/privacyFrontier';
 import { inlayHints } from './features/inlayHints';
 import { codeLenses } from './features/codeLens';
 import { codeActions } from './features/codeActions';
@@ -768,6 +769,11 @@ connection.onRequest(SpectrumDataRequest, async (params: SpectrumDataParams): Pr
   });
   if (outcome.kind === 'failed') return { ok: false, message: outcome.message };
   if (outcome.kind !== 'spectrum') return { ok: false, message: 'The spectrum computation was cancelled.' };
+  // The frontier pairs the analysed std with the config's DP account (ε per noise multiplier).
+  const privacy = spectrumPrivacyOf(view.privacy, outcome.state.view.settings.configuredStd, {
+    epsilonThreshold: view.settings.thresholds.epsilon, targetPsnr: view.config.setup.targetPsnr?.value ?? view.settings.targetPsnr,
+  });
+  if (privacy) outcome.state.privacy = privacy;
   const data = spectrumView(outcome.state, params.std);
   spectra.delete(data.key);
   spectra.set(data.key, outcome.state);

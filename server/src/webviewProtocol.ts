@@ -111,6 +111,29 @@ export interface SpectrumView {
   /** Original sample and its leading eigen-directions (length = one sample's size), when image is set. */
   images?: { original: number[]; directions: number[][] };
   noise: NoiseView;
+  /** The privacy–reconstruction frontier, when the config's noise multiplier has a DP account (analysis/privacyFrontier.ts). */
+  privacy?: PrivacyFrontierView;
+}
+
+/**
+ * Predicted PSNR and DP ε against the noise multiplier σ on one chart: the slider's Gaussian std is σ times
+ * `stdPerNoiseMultiplier` (DP-SGD: C/B; Flower's central DP: C/clients per round), so one control moves both.
+ */
+export interface PrivacyFrontierView {
+  unit: 'example' | 'user';
+  delta: number;
+  steps: number;
+  sampleRate: number;
+  /** The Gaussian std on the shared gradient per unit of noise multiplier. */
+  stdPerNoiseMultiplier: number;
+  configuredNoiseMultiplier: number;
+  /** i2f.thresholds.epsilon, and the config's target_epsilon when it has one. */
+  epsilonThreshold: number;
+  targetEpsilon?: number;
+  /** The predicted-PSNR target (i2f.targetPsnr or the config's). */
+  targetPsnr: number;
+  /** Log-spaced σ over the slider's range; ε by the RDP accountant, PSNR of the most exposed batch expected over noise draws (null: not finite). */
+  points: { noiseMultiplier: number; std: number; epsilon: number | null; psnr: number | null }[];
 }
 
 export interface ImageLayout {
@@ -197,6 +220,8 @@ export interface NoiseView {
   expectedErrorAlong: number[];
   /** x0 + I(δ) of the shown sample for the seeded draw (image inputs only). */
   reconstruction?: number[];
+  /** ε at this std's noise multiplier, when the page has a privacy frontier (epsilon null: no noise, ∞). */
+  privacy?: { noiseMultiplier: number; epsilon: number | null; order: number; psnr: number | null };
   /**
    * Token-id models at this std: the tokens the predicted reconstruction recovers (nearest embedding row, seeded
    * draw); `risk` is graded on them. Per sample over all batches; per position and the words for the shown sample.

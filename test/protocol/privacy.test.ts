@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { CodeAction, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
 import { REPO, startServer } from './lspClient';
 import { rdpEpsilon } from '../../server/src/privacy/rdpAccountant';
+import type { SpectrumView } from '../../server/src/webviewProtocol';
 
 const TIMEOUT = { timeout: 180_000 };
 const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
@@ -55,6 +56,17 @@ test('an Opacus YAML with a dataset size: ε at δ in the hover beside the predi
     // ε 2.6 is under the default threshold (10): no I2F132; the missing-input hint is gone too.
     const d = s.diagnostics.get(uri)!;
     assert.ok(!d.some((x) => /^I2F13[2-5]$/.test(String(x.code))), JSON.stringify(d.map((x) => x.code)));
+    // The spectrum page's data carries the frontier, its configured point at σ 1.1 with the accountant's ε.
+    const spectrum = (await s.connection.sendRequest('i2f/spectrumData', { uri })) as { ok: true; data: SpectrumView };
+    assert.ok(spectrum.ok, JSON.stringify(spectrum));
+    const f = spectrum.data.privacy!;
+    assert.ok(f && f.points.length > 10, 'a frontier');
+    assert.equal(f.unit, 'example');
+    assert.ok(Math.abs(spectrum.data.noise.privacy!.noiseMultiplier - 1.1) < 1e-9);
+    assert.equal(spectrum.data.noise.privacy!.epsilon, truth.epsilon);
+    const moved = (await s.connection.sendRequest('i2f/spectrumNoise', { key: spectrum.data.key, std: 2 * spectrum.data.noise.std })) as { ok: true; noise: SpectrumView['noise'] };
+    assert.ok(Math.abs(moved.noise.privacy!.noiseMultiplier - 2.2) < 1e-9, 'the slider std moves σ');
+    assert.equal(moved.noise.privacy!.epsilon, rdpEpsilon({ sampleRate: 256 / 60000, noiseMultiplier: moved.noise.privacy!.noiseMultiplier, steps: 14100 }, 1e-5).epsilon);
   } finally {
     await s.close();
   }

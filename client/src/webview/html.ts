@@ -102,6 +102,12 @@ const SPECTRUM_BODY = `
     <div id="class-chart" class="chart-box"></div>
   </section>
 </div>
+<section id="frontier" class="panel" hidden>
+  <h2>Privacy and reconstruction against the noise multiplier</h2>
+  <div id="frontier-chart" class="chart-box"></div>
+  <div id="frontier-facts" class="facts"></div>
+  <p id="frontier-note" class="note"></p>
+</section>
 <section id="history" class="panel" hidden>
   <div class="panel-head"><h2>Leakage per checkpoint</h2>${exportButtons('history')}</div>
   <div id="history-chart" class="chart-box"></div>

@@ -1,7 +1,7 @@
 // SVG charts drawn with d3 (scales, axes, selections): colours come from CSS classes bound to --vscode-* variables,
 // so the theme follows VS Code; marks carry data-value so tests and exports can read what was drawn.
 
-import { axisBottom, axisLeft } from 'd3-axis';
+import { axisBottom, axisLeft, axisRight } from 'd3-axis';
 import { format } from 'd3-format';
 import { scaleBand, scaleLinear, scaleLog, type ScaleBand, type ScaleContinuousNumeric } from 'd3-scale';
 import { select, type Selection } from 'd3-selection';
@@ -29,6 +29,8 @@ export interface ChartFrame {
   xLabel?: string;
   width?: number;
   height?: number;
+  /** Room for a right-hand axis (default 16). */
+  marginRight?: number;
 }
 
 const MARGIN = { top: 44, right: 16, bottom: 44, left: 64 };
@@ -54,7 +56,7 @@ function frame(container: HTMLElement, f: ChartFrame): { svg: Svg; plot: G; w: n
     .attr('aria-label', f.title) as Svg;
   svg.append('rect').attr('class', 'chart-bg').attr('width', width).attr('height', height);
   svg.append('text').attr('class', 'chart-title').attr('x', MARGIN.left).attr('y', 18).text(f.title);
-  const w = width - MARGIN.left - MARGIN.right;
+  const w = width - MARGIN.left - (f.marginRight ?? MARGIN.right);
   const h = height - MARGIN.top - MARGIN.bottom;
   const plot = svg.append('g').attr('transform', `translate(${MARGIN.left},${MARGIN.top})`) as G;
   svg.append('text').attr('class', 'axis-label').attr('transform', `translate(14,${MARGIN.top + h / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(f.yLabel);
@@ -218,6 +220,79 @@ export function linePlot(container: HTMLElement, f: ChartFrame & { categories: s
     });
   }
   legend(svg, f.series, Number(svg.attr('viewBox').split(' ')[2]) - 8);
+  return svg.node()!;
+}
+
+/** Powers of ten within a log domain, thinned to at most 8 ticks. */
+function decades([lo, hi]: number[]): number[] {
+  const a = Math.ceil(Math.log10(lo));
+  const b = Math.floor(Math.log10(hi));
+  const step = Math.max(1, Math.ceil((b - a + 1) / 8));
+  const out: number[] = [];
+  for (let e = a; e <= b; e += step) out.push(10 ** e);
+  return out;
+}
+
+/**
+ * Two curves against one log x axis: predicted PSNR (left, linear, blue) and DP ε (right, log, orange) over the noise
+ * multiplier σ, the current σ as a vertical line with a point on each curve, the PSNR target and the ε threshold as
+ * dashed lines in their curve's colour. Marks carry data-series and data-value.
+ */
+export function frontierPlot(container: HTMLElement, f: ChartFrame & {
+  points: { x: number; psnr: number | null; epsilon: number | null }[];
+  current: { x: number; psnr: number | null; epsilon: number | null };
+  psnrTarget?: number;
+  epsilonThreshold?: number;
+}): SVGSVGElement {
+  const { svg, plot, w, h } = frame(container, { ...f, marginRight: 56 });
+  const xs = f.points.map((p) => p.x).filter((v) => v > 0);
+  const x = scaleLog().domain([Math.min(...xs), Math.max(...xs)]).range([0, w]);
+  const psnrs = f.points.map((p) => p.psnr).filter((v): v is number => v !== null && Number.isFinite(v));
+  const yl = yScale(psnrs, h, false, f.psnrTarget !== undefined ? [f.psnrTarget] : []);
+  const epss = f.points.map((p) => p.epsilon).filter((v): v is number => v !== null && v > 0);
+  const yr = yScale(epss, h, true, f.epsilonThreshold ? [f.epsilonThreshold] : []);
+  plot.append('g').attr('class', 'axis axis-x').attr('transform', `translate(0,${h})`).call(axisBottom(x).ticks(6, '~g'));
+  plot.append('g').attr('class', 'axis axis-y').call(axisLeft(yl).ticks(5).tickFormat((v) => linearTick(Number(v))));
+  plot.append('g').attr('class', 'axis axis-y axis-right').attr('transform', `translate(${w},0)`)
+    .call(axisRight(yr).tickValues(decades(yr.domain())).tickFormat((v) => logTick(Number(v))));
+  plot.append('g').attr('class', 'grid').call(axisLeft(yl).ticks(5).tickSize(-w).tickFormat(() => ''));
+  const reference = (y: number, cls: string, label: string, anchorEnd: boolean) => {
+    if (!Number.isFinite(y)) return;
+    const g = plot.append('g').attr('class', `marker ${cls}`).attr('data-marker', label);
+    g.append('line').attr('x1', 0).attr('x2', w).attr('y1', y).attr('y2', y);
+    g.append('text').attr('x', anchorEnd ? w - 4 : 4).attr('y', y - 4).attr('text-anchor', anchorEnd ? 'end' : 'start').text(label);
+  };
+  if (f.psnrTarget !== undefined) reference(yl(f.psnrTarget), 'm-max', `target ${f.psnrTarget} dB`, false);
+  if (f.epsilonThreshold) reference(yr(f.epsilonThreshold), 'm-min', `ε ${f.epsilonThreshold}`, true);
+  const marks = plot.append('g').attr('class', 'marks');
+  const curve = (name: string, cls: string, y: (p: { psnr: number | null; epsilon: number | null }) => number | null) => {
+    let d = '';
+    let open = false;
+    for (const p of f.points) {
+      const v = y(p);
+      if (v === null || !Number.isFinite(v)) {
+        open = false;
+        continue;
+      }
+      d += `${open ? 'L' : 'M'}${x(p.x).toFixed(2)},${v.toFixed(2)}`;
+      open = true;
+    }
+    marks.append('path').attr('class', `line ${cls}`).attr('d', d).attr('fill', 'none').attr('data-series', name);
+  };
+  curve('psnr', 's-blue', (p) => (p.psnr === null ? null : yl(p.psnr)));
+  curve('epsilon', 's-orange', (p) => (p.epsilon === null || !(p.epsilon > 0) ? null : yr(p.epsilon)));
+  const cx = x(Math.min(Math.max(f.current.x, x.domain()[0]), x.domain()[1]));
+  const now = plot.append('g').attr('class', 'current').attr('data-value', f.current.x);
+  now.append('line').attr('class', 'current-line').attr('x1', cx).attr('x2', cx).attr('y1', 0).attr('y2', h);
+  if (f.current.psnr !== null && Number.isFinite(f.current.psnr)) {
+    now.append('circle').attr('class', 'mark s-blue').attr('cx', cx).attr('cy', yl(f.current.psnr)).attr('r', 5)
+      .attr('data-series', 'psnr').attr('data-value', f.current.psnr).append('title').text(`PSNR ${f.current.psnr.toPrecision(4)} dB at σ ${f.current.x.toPrecision(4)}`);
+  }
+  if (f.current.epsilon !== null && f.current.epsilon > 0) {
+    now.append('circle').attr('class', 'mark s-orange').attr('cx', cx).attr('cy', yr(f.current.epsilon)).attr('r', 5)
+      .attr('data-series', 'epsilon').attr('data-value', f.current.epsilon).append('title').text(`ε ${f.current.epsilon.toPrecision(4)} at σ ${f.current.x.toPrecision(4)}`);
+  }
+  legend(svg, [{ name: 'predicted PSNR (dB, left)', cls: 's-blue' }, { name: 'DP ε (right, log)', cls: 's-orange' }], Number(svg.attr('viewBox').split(' ')[2]) - 8);
   return svg.node()!;
 }
 

@@ -12,7 +12,10 @@ const isArr = Array.isArray;
 const has = (o: Obj, arrays: string[], objects: string[], strings: string[] = []) =>
   arrays.every((k) => isArr(o[k])) && objects.every((k) => isObj(o[k])) && strings.every((k) => isStr(o[k]));
 
-const isNoise = (n: unknown) => isObj(n) && isStr(n.risk) && isNum(n.std) && isArr(n.perSample) && isArr(n.perClass);
+const isPrivacyPoint = (p: unknown) => isObj(p) && isNum(p.noiseMultiplier) && (p.epsilon === null || isNum(p.epsilon));
+const isNoise = (n: unknown) => isObj(n) && isStr(n.risk) && isNum(n.std) && isArr(n.perSample) && isArr(n.perClass) && (n.privacy === undefined || isPrivacyPoint(n.privacy));
+/** The frontier, when present: points the chart can draw (σ and ε per point). */
+const isFrontier = (f: unknown) => f === undefined || (isObj(f) && isNum(f.delta) && isNum(f.stdPerNoiseMultiplier) && isArr(f.points) && (f.points as unknown[]).every(isPrivacyPoint));
 
 export function checkSpectrumHostMessage(m: unknown): SpectrumHostMessage | undefined {
   if (!isObj(m)) return undefined;
@@ -20,7 +23,7 @@ export function checkSpectrumHostMessage(m: unknown): SpectrumHostMessage | unde
     switch (m.type) {
       case 'spectrum': {
         const d = m.data;
-        return isObj(d) && has(d, ['defences', 'directions', 'labels'], ['settings', 'spectrum', 'input'], ['key', 'config', 'model']) && isNoise(d.noise);
+        return isObj(d) && has(d, ['defences', 'directions', 'labels'], ['settings', 'spectrum', 'input'], ['key', 'config', 'model']) && isNoise(d.noise) && isFrontier(d.privacy);
       }
       case 'noise':
         return isStr(m.key) && isNoise(m.noise);

@@ -5,7 +5,7 @@ import type {
   AttackView, CheckpointHistoryView, NoiseView, SpectrumHostMessage, SpectrumPageMessage, SpectrumPageState, SpectrumView,
 } from '../../../server/src/webviewProtocol';
 import { clearAttack, renderAttack, showAttackProgress, showAttackStopped } from './attack';
-import { barChart, chartPng, eigenvaluePlot, linePlot, standaloneSvg } from '../common/charts';
+import { barChart, chartPng, eigenvaluePlot, frontierPlot, linePlot, standaloneSvg } from '../common/charts';
 import { csv, db, el, num } from '../common/format';
 import { connectHost } from '../common/host';
 import { checkSpectrumHostMessage } from '../common/hostMessages';
@@ -175,7 +175,43 @@ function renderNoise(n: NoiseView): void {
     drawImage($<HTMLCanvasElement>('img-reconstruction'), n.reconstruction, v.input.image, { kind: 'data', lo: v.input.image.lo, hi: v.input.image.hi });
     $('cap-reconstruction').textContent = `x0 + I(δ) at std ${num(n.std)}: ${db(n.perSample.find((s) => s.sample === v.settings.sample)?.psnr)}`;
   }
+  renderFrontier(v, n);
   saveState(n.std);
+}
+
+/**
+ * Predicted PSNR and DP ε against the noise multiplier (the server's frontier points), with the slider's σ marked
+ * on both curves: the user reads which noise meets the PSNR target and the ε budget together.
+ */
+function renderFrontier(v: SpectrumView, n: NoiseView): void {
+  const section = $('frontier');
+  const f = v.privacy;
+  if (!f || !n.privacy) {
+    section.hidden = true;
+    return;
+  }
+  section.hidden = false;
+  const psnr = n.privacy.psnr;
+  const current = { x: n.privacy.noiseMultiplier, psnr, epsilon: n.privacy.epsilon };
+  const who = f.unit === 'user' ? 'user-level' : 'example-level';
+  frontierPlot($('frontier-chart'), {
+    id: 'frontier', title: `Predicted PSNR and ε (δ = ${f.delta <= 1e-3 ? f.delta.toExponential() : f.delta}, ${who}, ${f.steps} ${f.unit === 'user' ? 'rounds' : 'steps'}, q = ${num(f.sampleRate)}) against the noise multiplier`,
+    yLabel: 'PSNR (dB)', xLabel: 'noise multiplier σ (log scale)',
+    points: f.points.map((p) => ({ x: p.noiseMultiplier, psnr: p.psnr, epsilon: p.epsilon })),
+    current, psnrTarget: f.targetPsnr, epsilonThreshold: f.targetEpsilon ?? f.epsilonThreshold,
+  });
+  const eps = n.privacy.epsilon;
+  $('frontier-facts').replaceChildren(
+    fact('noise multiplier σ', num(n.privacy.noiseMultiplier)),
+    fact('ε (RDP accountant)', eps === null ? '∞ (no noise)' : `${num(eps)} at order ${n.privacy.order}`),
+    fact('predicted PSNR (most exposed)', db(psnr ?? NaN)),
+    fact('configured σ', num(f.configuredNoiseMultiplier)),
+  );
+  const meetsPsnr = psnr !== null && psnr <= f.targetPsnr;
+  const budget = f.targetEpsilon ?? f.epsilonThreshold;
+  const meetsEps = eps !== null && eps <= budget;
+  $('frontier-note').textContent = `At σ ${num(n.privacy.noiseMultiplier)} the attacker's predicted PSNR is ${meetsPsnr ? 'at or below' : 'above'} the ${f.targetPsnr} dB target and ε is ${meetsEps ? 'within' : 'above'} ${f.targetEpsilon !== undefined ? 'target_epsilon' : 'the threshold'} ${budget}. ` +
+    `The slider's std is σ × ${num(f.stdPerNoiseMultiplier)} (the config's std per unit of noise multiplier).`;
 }
 
 function renderImages(v: SpectrumView): void {

@@ -62,7 +62,7 @@ function noiseFor(target: number, delta: number, q: number, steps: number): Retu
 }
 
 /** ε for the inputs at another noise multiplier (the spectrum page's frontier and the quick fix ask this). */
-export function epsilonAt(inputs: Pick<AccountingInputs, 'sampleRate' | 'steps' | 'delta'>, noiseMultiplier: number): PrivacySpent {
+export function epsilonAt(inputs: { sampleRate: { value: number }; steps: { value: number }; delta: { value: number } }, noiseMultiplier: number): PrivacySpent {
   return curveFor(inputs.sampleRate.value, noiseMultiplier).spent(inputs.steps.value, inputs.delta.value);
 }
 

@@ -18,6 +18,7 @@ import { openRun } from './analyzeModel';
 import { backendOf, batchOperator, type Backend } from './batchOperator';
 import { argmaxRows, oneHot } from './inputs';
 import { tokenRisk, tokenSamples, tokensAtStd, type TokenReport } from './tokens';
+import { privacyAtStd, privacyFrontier, type SpectrumPrivacy } from './privacyFrontier';
 
 export const DEFAULT_SPECTRUM_K = 8;
 /** The slider's maximum when no target is known: this multiple of the configured std (or of a unit-scale guess). */
@@ -66,7 +67,9 @@ export interface NoiseResponseJson extends Omit<NoiseResponse, 'influenceDetermi
 
 /** Everything needed to answer any noise std without a product: the server keeps it by `view.key`. */
 export interface SpectrumState {
-  view: Omit<SpectrumView, 'noise'>;
+  view: Omit<SpectrumView, 'noise' | 'privacy'>;
+  /** Set by the server from the config's DP account: the page's privacy–PSNR frontier (privacyFrontier.ts). */
+  privacy?: SpectrumPrivacy;
   batches: { first: number; size: number; cache: NoiseResponseJson; tokens?: TokenReport }[];
   /** The shown sample: its batch, position in it, and its slice of the batch vectors. */
   selected: {
@@ -216,7 +219,10 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
 
 /** The full page data at a noise std (default: the one the request asked for, else the configured one). */
 export function spectrumView(state: SpectrumState, std = state.view.settings.configuredStd): SpectrumView {
-  return { ...state.view, noise: noiseView(state, std) };
+  const privacy = state.privacy
+    ? privacyFrontier(state.privacy, state.batches.map((b) => noiseResponseFromJson(b.cache)), state.view.settings.stdMax)
+    : undefined;
+  return { ...state.view, noise: noiseView(state, std), ...(privacy ? { privacy } : {}) };
 }
 
 /**
@@ -228,8 +234,10 @@ export function noiseView(state: SpectrumState, std: number): NoiseView {
   const labels = state.view.labels;
   const perSample: SampleView[] = [];
   let shown: ReturnType<typeof evaluateNoiseScale> | undefined;
+  let worstPsnr = -Infinity;
   for (const [b, entry] of state.batches.entries()) {
     const e = evaluateNoiseScale(noiseResponseFromJson(entry.cache), std);
+    worstPsnr = Math.max(worstPsnr, e.expectedPsnr);
     for (const s of e.perSample) perSample.push({ sample: entry.first + s.index, label: labels[entry.first + s.index], rmse: s.rmse, psnr: s.psnr });
     if (b === state.selected.batch) shown = e;
   }
@@ -247,6 +255,8 @@ export function noiseView(state: SpectrumState, std: number): NoiseView {
     deltaAlong, errorAlong, expectedErrorAlong,
   };
   if (state.view.input.image) view.reconstruction = reconstruction(state, std);
+  // The frontier's point at this std: the most exposed batch's PSNR, as the frontier's curve (privacyFrontier.ts).
+  if (state.privacy) view.privacy = { ...privacyAtStd(state.privacy, std), psnr: Number.isFinite(worstPsnr) ? worstPsnr : null };
   const shownTokens = state.batches[state.selected.batch].tokens;
   if (shownTokens) {
     // Text: tokens at this std from each token's nearest-row path (no product), and the risk graded on them.
