@@ -28,7 +28,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     return markdown([`**I²F** · \`${f.key}\` = \`${String(f.value)}\``, ...privacy], f.keyRange);
   }
   const lines: string[] = [];
-  lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${hit.spec}\`` : ''}`);
+  lines.push(`**I²F** · ${ROLE[hit.role]} \`${hit.field.key}\` = \`${String(hit.field.value)}\`${hit.spec ? ` → \`${shownSpec(hit.spec)}\`` : ''}`);
   lines.push(...privacy);
   if (hit.note) lines.push('', hit.note);
   const code = hit.field.fromCode;
