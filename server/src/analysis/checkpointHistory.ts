@@ -17,13 +17,10 @@ const MAX_ENTRIES = 1_000;
 export function historyEntryOf(checkpoint: { name: string; path: string; step?: number }, report: AnalyzeReport, key: string, analysedAt: string): CheckpointHistoryEntry {
   const b = worstBatch(report);
   const psnr = expectedPsnr(b);
-  // The lower bound ‖Jδ‖/λmax bounds the attacker's error from below, so its PSNR bounds the attacker's from above;
-  // it is scaled to RMSE as the I²F estimate is (rmse / i2f).
+  // The lower bound ‖Jδ‖/λmax bounds the attacker's error from below, so it caps the attacker's PSNR from above:
+  // the PSNR shown, moved by the ratio of the I²F error to the bound (the same grading applies to both).
   const i2f = b.i2fExpected ?? b.i2f;
-  const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
-  const lbRmse = i2f > 0 && Number.isFinite(i2f) ? b.lowerBound * (rmse / i2f) : NaN;
-  const range = report.settings.dataRange;
-  const lowerBoundPsnr = lbRmse > 0 ? 20 * Math.log10(range / lbRmse) : undefined;
+  const lowerBoundPsnr = i2f > 0 && b.lowerBound > 0 && Number.isFinite(psnr) ? psnr + 20 * Math.log10(i2f / b.lowerBound) : undefined;
   return {
     checkpoint: checkpoint.name,
     path: checkpoint.path,

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { auditPaths } from '../../../server/src/analysis/audit';
 import { toHtml } from '../../../server/src/analysis/report/html';
 import { worstBatch, expectedPsnr } from '../../../server/src/analysis/configFindings';
+import { toAuditJson } from '../../../server/src/analysis/report/json';
+import { validateAuditJson } from '../../cli/helpers';
 
 const fixtures = join(__dirname, '..', '..', 'fixtures', 'checkpoints');
 
@@ -20,7 +22,7 @@ test('the HTML report plots the leakage of every round a run saved, and the find
     copyFileSync(join(fixtures, 'x.npy'), join(dir, 'run', 'x.npy'));
     cpSync(join(fixtures, 'rounds'), join(dir, 'run', 'rounds'), { recursive: true });
     // A federated server's config naming its first round's checkpoint: the later rounds are its siblings.
-    writeFileSync(join(dir, 'run', 'train.yaml'), 'training:\n  batch_size: 1\nprivacy:\n  noise_multiplier: 0.5\n  max_grad_norm: 1.0\ni2f:\n  model: model.onnx\n  weights: rounds/round-1.pt\n  samples: x.npy\n');
+    writeFileSync(join(dir, 'run', 'train.yaml'), 'training:\n  batch_size: 1\nprivacy:\n  noise_multiplier: 0.0002\n  max_grad_norm: 1.0\ni2f:\n  model: model.onnx\n  weights: rounds/round-1.pt\n  samples: x.npy\n');
     const run = await auditPaths([dir], { noCache: true, jobs: 1 });
     const cfg = run.roots[0].configs.find((c) => c.file.endsWith('train.yaml'))!;
     assert.equal(cfg.status, 'analysed', cfg.reason);
@@ -28,7 +30,7 @@ test('the HTML report plots the leakage of every round a run saved, and the find
     assert.deepEqual(history.map((e) => [e.checkpoint, e.step]), [1, 2, 3, 4].map((k) => [join('rounds', `round-${k}.pt`), k]));
     assert.ok(history.every((e) => e.psnr !== null && e.lowerBoundPsnr !== null && e.lowerBoundPsnr >= e.psnr), JSON.stringify(history));
     // Different weights, different leakage: the rounds are not one number repeated.
-    assert.ok(new Set(history.map((e) => e.psnr!.toFixed(6))).size === 4);
+    assert.equal(new Set(history.map((e) => e.psnr!.toFixed(6))).size, 4, JSON.stringify(history.map((e) => e.psnr)));
     // The finding is about the latest round, and the history's last point is that same result.
     const leak = cfg.findings.find((f) => f.code === 'I2F001')!;
     assert.match(leak.message, /round-4\.pt \(step 4\)/);
@@ -43,6 +45,12 @@ test('the HTML report plots the leakage of every round a run saved, and the find
     const xs = [...figure.matchAll(/<circle class="point top" cx="([^"]+)"/g)].map((m) => Number(m[1]));
     assert.deepEqual(xs, [...xs].sort((a, b) => a - b), 'training order, left to right');
     assert.match(figure, /Latest: rounds\/round-4\.pt/);
+
+    // The JSON report carries the same history, valid against the audit schema.
+    const json = toAuditJson(run);
+    assert.deepEqual(validateAuditJson(json), []);
+    const listed = json.roots[0].configs.find((c) => c.file.endsWith('train.yaml'))!.checkpoints!;
+    assert.deepEqual(listed.map((e) => [e.checkpoint, e.step, e.psnr]), history.map((e) => [`rounds/round-${e.step}.pt`, e.step, e.psnr]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

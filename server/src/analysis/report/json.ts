@@ -55,6 +55,8 @@ export interface ConfigJson {
   ms?: Num;
   leakage?: LeakageJson;
   privacy?: PrivacyJson;
+  /** The leakage at each checkpoint the config's training wrote, in training order. */
+  checkpoints?: { checkpoint: string; step?: number; psnr: Num; lowerBound: Num; lowerBoundPsnr: Num; risk: string }[];
 }
 
 /** `i2f privacy --json`'s object plus how q, steps and δ were derived; or which keys the account lacks. */
@@ -305,6 +307,9 @@ export function toAuditJson(run: AuditRun): AuditJson {
           ...(c.ms !== undefined ? { ms: n(Math.round(c.ms)) } : {}),
           ...(leakage ? { leakage } : {}),
           ...(c.privacy ? { privacy: privacyJson(c.privacy) } : {}),
+          ...(c.checkpointHistory?.length
+            ? { checkpoints: c.checkpointHistory.map((e) => ({ checkpoint: e.checkpoint.split(/[\\/]/).join('/'), ...(e.step !== undefined ? { step: e.step } : {}), psnr: n(e.psnr ?? undefined), lowerBound: n(e.lowerBound ?? undefined), lowerBoundPsnr: n(e.lowerBoundPsnr ?? undefined), risk: e.risk })) }
+            : {}),
         };
       }),
       findings: r.configs.flatMap((c) => sortFindings(c.findings).map((f) => findingJson(r.root, f, run.failOn))),
