@@ -3,6 +3,7 @@
 // exported and analysed; without a Python that imports torch the audit says what it tried and how to fix it.
 
 import { test } from 'node:test';
+import { debianTorch } from '../support/requirements';
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ function quickstart(): string {
   return dir;
 }
 
-test("audits Flower's quickstart-pytorch with --python /usr/bin/python3: I2F001 on the batch line, finite numbers, JSON valid; the text report names the model", { timeout: 10 * 60_000 }, async () => {
+test("audits Flower's quickstart-pytorch with --python /usr/bin/python3: I2F001 on the batch line, finite numbers, JSON valid; the text report names the model", { timeout: 10 * 60_000, skip: debianTorch.skip }, async () => {
   ensureBuilt();
   const ws = quickstart();
   const cache = mkdtempSync(join(tmpdir(), 'i2f-pyaudit-cache-'));

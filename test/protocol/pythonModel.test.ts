@@ -4,6 +4,7 @@
 // tail of its traceback on the config line that names it.
 
 import test from 'node:test';
+import { debianTorch } from '../support/requirements';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { REPO, startServer } from './lspClient';
 const only = (code: string) => (d: Diagnostic[]) => d.find((x) => x.code === code);
 const QUICKSTART = join(REPO, 'test', 'fixtures', 'python', 'flower-quickstart-pytorch');
 
-test("Flower's quickstart-pytorch, unchanged, gets an I2F001 finding from its Net built by the workspace's Python; a broken model gets its traceback tail on the model line", { timeout: 600_000 }, async () => {
+test("Flower's quickstart-pytorch, unchanged, gets an I2F001 finding from its Net built by the workspace's Python; a broken model gets its traceback tail on the model line", { timeout: 600_000, skip: debianTorch.skip }, async () => {
   const s = await startServer({
     settings: { python: '/usr/bin/python3' },
     prepare: (w) => {

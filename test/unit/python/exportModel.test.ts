@@ -1,5 +1,4 @@
 // The export bridge for real: Debian's /usr/bin/python3 with python3-torch 1.13 (no flwr, flwr_datasets or datasets).
-import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +9,10 @@ import { materialisePythonModel } from '../../../server/src/python/pythonModel';
 import { loadModelFile } from '../../../server/src/backends/modelFile';
 import { trainableParameters } from '../../../server/src/graph/parameters';
 import { untieExportedParameters } from '../../../server/src/graph/untie';
+import { debianTorch, needing } from '../../support/requirements';
+
+// Without Debian's PyTorch every test here is skipped and counted (npm test as root installs it).
+const { before, test } = needing(debianTorch);
 
 const QUICKSTART = join(__dirname, '..', '..', 'fixtures', 'python', 'flower-quickstart-pytorch');
 const DEBIAN_PYTHON = '/usr/bin/python3';
