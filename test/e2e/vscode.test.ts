@@ -17,7 +17,8 @@ import { all, chromium, codeServer } from '../support/requirements';
 
 const { skip } = all(codeServer, chromium);
 const NOISE_LINE = 22; // 1-based, as the editor and the Problems panel show it
-const NUMBERS = /PSNR (-?[\d.]+) dB \(RMSE ([\d.]+)\)\. I²F ([\d.e+-]+), lower bound ([\d.e+-]+)/;
+// The finding's numbers; the attacker it names may stand between the PSNR and the I²F.
+const NUMBERS = /PSNR (-?[\d.]+) dB \(RMSE ([\d.]+)\)\..*?\bI²F ([\d.e+-]+), lower bound ([\d.e+-]+)/s;
 
 /** The CLI's I2F001 message for the Flower config (same engine, same settings: one sample). */
 function cliFinding(): string {
