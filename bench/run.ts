@@ -35,6 +35,7 @@ import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 import { measureAccountant, type AccountantBench } from './accountant';
 import { measureBudgets } from './responsiveness';
+import { measurePythonReader, type PythonReaderBench } from './pythonReader';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -58,12 +59,13 @@ interface Args {
   analysis?: ChildOptions['analysis'];
   tfjs: 'default' | 'all' | 'off';
   accountantOnly: boolean;
+  pythonOnly: boolean;
   verdicts: boolean;
   responsiveness: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, verdicts: true, responsiveness: true };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -78,6 +80,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--over-2gb') a.over2gb = true;
     else if (k === '--accountant-only') a.accountantOnly = true;
     else if (k === '--no-responsiveness') a.responsiveness = false;
+    else if (k === '--python-only') a.pythonOnly = true;
     else if (k === '--resnet50') {
       const v = val();
       if (v !== 'products' && v !== 'analysis' && v !== 'off') throw new Error(`--resnet50 takes products, analysis or off, got '${v}'`);
@@ -96,7 +99,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--no-verdicts] [--no-responsiveness] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -138,10 +141,13 @@ async function main() {
   // The DP accountant first: in-process and about a second (10⁶ steps × 151 orders per (q, σ), and one inverse).
   log('RDP accountant: 10⁶ steps × 151 orders ...');
   const accountant = measureAccountant();
-  if (args.accountantOnly) {
+  // The Python DP reader: in-process, a few seconds (about 500 files of Debian's dist-packages parsed whole).
+  log('Python DP reader: parse and read time per file ...');
+  const pythonReader = await measurePythonReader();
+  if (args.accountantOnly || args.pythonOnly) {
     const end = { loadavg: os.loadavg() };
-    const targets = accountantTargets(accountant);
-    const report = { start, end, skipped: {}, results: [], targets, accountant };
+    const targets = [...accountantTargets(accountant), ...pythonReaderTargets(pythonReader)];
+    const report = { start, end, skipped: {}, results: [], targets, accountant, pythonReader };
     process.stdout.write(args.json ? JSON.stringify(report, null, 1) + '\n' : renderText(report) + '\n');
     return;
   }
@@ -220,14 +226,14 @@ async function main() {
   const verdicts = args.verdicts ? runVerdictSweep(skipped) : undefined;
 
   const end = { loadavg: os.loadavg() };
-  const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch), ...accountantTargets(accountant)];
+  const targets = [...evaluateTargets(results, pytorch, skipped, large), ...attackTargets(attacks, pytorch), ...accountantTargets(accountant), ...pythonReaderTargets(pythonReader)];
   if (verdicts) {
     targets.push({ target: 'no finding below the level the project\'s attacks reach (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.wrong} of ${verdicts.rows}`, limit: '0', status: verdicts.wrong === 0 ? 'PASS' : 'MISS' });
     targets.push({ target: 'no PSNR below the box floor unflagged (verdict sweep)', model: 'lenet, mlp', value: `${verdicts.belowFloor} of ${verdicts.rows}`, limit: '0', status: verdicts.belowFloor === 0 ? 'PASS' : 'MISS' });
   }
   for (const b of budgets ?? []) targets.push({ target: b.target, model: 'examples', value: `${(b.ms / 1000).toFixed(2)} s`, limit: `${b.limitMs / 1000} s`, status: b.ms <= b.limitMs ? 'PASS' : 'MISS' });
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
-  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant };
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -374,6 +380,17 @@ function accountantTargets(a: AccountantBench): Target[] {
   ];
 }
 
+/**
+ * The server reads a Python file on its own thread after each edit's 400 ms debounce: its slowest files (p95) should
+ * not add more than that again; ordinary Python must never be reported as DP code.
+ */
+function pythonReaderTargets(p: PythonReaderBench): Target[] {
+  return [
+    { target: 'Python DP reader: p95 whole read per file < 400 ms', model: 'python', value: `${p.read.p95Ms.toFixed(1)} ms (median ${p.read.medianMs.toFixed(1)}, max ${p.read.maxMs.toFixed(0)} ms; ${p.files} files, ${p.totalKB.toFixed(0)} kB)`, limit: '400 ms', status: p.read.p95Ms < 400 ? 'PASS' : 'MISS' },
+    { target: 'Python DP reader: no call site in ordinary Python', model: 'python', value: `${p.falsePositives} of ${p.files}`, limit: '0', status: p.falsePositives === 0 ? 'PASS' : 'MISS' },
+  ];
+}
+
 interface Target { target: string; model: string; value: string; limit: string; status: 'PASS' | 'MISS' | 'n/a'; note?: string }
 
 function evaluateTargets(results: ChildResult[], py: PyResult | undefined, skipped: Record<string, string>, large?: LargeResult): Target[] {
@@ -455,7 +472,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; pythonReader?: PythonReaderBench }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -566,6 +583,12 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   }
 
   out.push('\nTargets');
+  if (rep.pythonReader) {
+    const p = rep.pythonReader;
+    out.push(`\nPython DP reader (server/src/pysource): ${p.files} .py files of Debian's dist-packages (${p.totalKB.toFixed(0)} kB) parsed whole, wall ms per file`);
+    out.push(table([['', 'median', 'p95', 'max'], ['tree-sitter parse', f(p.parse.medianMs, 2), f(p.parse.p95Ms, 1), f(p.parse.maxMs, 0)], ['whole read (parse, imports, call sites)', f(p.read.medianMs, 2), f(p.read.p95Ms, 1), f(p.read.maxMs, 0)]]));
+    out.push(`parse throughput ${f(p.kbPerMs, 2)} kB/ms; largest ${p.largest.file} (${p.largest.kB.toFixed(0)} kB) read in ${f(p.largest.readMs, 0)} ms; DP fixtures (values followed): median ${f(p.dpFixtures.medianMs, 2)} ms, max ${f(p.dpFixtures.maxMs, 0)} ms over ${p.dpFixtures.files} files`);
+  }
   if (rep.accountant) {
     out.push(`\nRDP accountant (server/src/privacy): ε at δ 1e-5 after 10⁶ steps over ${rep.accountant.orders} orders, median wall ms from scratch (one step's curve + composition + conversion)`);
     out.push(table([['q', 'σ', 'ε', 'order', 'ms'], ...rep.accountant.cases.map((c) => [String(Number(c.sampleRate.toPrecision(4))), String(c.noiseMultiplier), c.epsilon.toPrecision(5), String(c.order), f(c.medianMs, 2)])]));

@@ -12,7 +12,8 @@ import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callS
 import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
 import { enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
-import { nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
+import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
+import { DP_APIS } from './dpApis';
 import type { PossibleValue } from './staticValue';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
@@ -48,6 +49,8 @@ export interface ReadPythonOptions {
   parseAll?: boolean;
 }
 
+const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
+
 const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', flower: 'Flower', optax: 'Optax', 'dp-transformers': 'dp-transformers' } as const;
 
 /** Which possible value is the weakest defence, per role (the one analysed, so the verdict is never too comforting). */
@@ -75,6 +78,9 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     return { file, sites: [], setup, notRead: parsed.message };
   }
   try {
+    // No DP library imported: no call site can be recognised (dpApis.ts requires the import), so nothing else is read.
+    const roots = importedRoots(parsed.tree);
+    if (!DP_PACKAGES.some((p) => roots.has(p))) return { file, sites: [], setup: null };
     const index = indexModule(file, text, parsed.tree);
     const app = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
     const sites = findDpCallSites(index, app?.runConfig);
