@@ -21,7 +21,7 @@ before(() => {
 /** The Python files that set up DP, and the line (1-based) of each one's I2F140 summary. */
 const EXPECTED: [string, number][] = [
   ['flower-app/dpapp/client_app.py', 27],
-  ['scripts/opacus_argparse.py', 27],
+  ['scripts/opacus_argparse.py', 28],
   ['scripts/tfp_absl.py', 22],
   ['scripts/optax_constants.py', 16],
   ['scripts/flower_central.py', 5],

@@ -54,6 +54,12 @@ test('a Flower opacus-layout app: one leakage finding on the noise argument in c
     const text = (hover.contents as { value: string }).value;
     for (const part of ['Read from `self.noise_multiplier`', '`0.000001` (line 35)', '`1.3` (line 35)', 'weakest is analysed', 'Predicted PSNR']) assert.ok(text.includes(part), `hover has '${part}':\n${text}`);
 
+    // The inlay hint follows the noise argument's value.
+    const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri: py }, range: { start: { line: 0, character: 0 }, end: { line: 60, character: 0 } } })) as { position: { line: number; character: number }; label: string }[];
+    assert.equal(hints.length, 1);
+    assert.deepEqual(hints[0].position, { line: NOISE_LINE, character: '            noise_multiplier=self.noise_multiplier'.length });
+    assert.match(String(hints[0].label), /dB · high risk$/);
+
     // The quick fix edits the literal branch(es) below the noise that reaches the target, in the Python file.
     assert.match(leak.message, /Leakage risk (HIGH|MEDIUM)/, 'σ·C = 1e-4 leaves the update exposed');
     {

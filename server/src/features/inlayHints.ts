@@ -22,7 +22,10 @@ export function inlayHints(view: ConfigView, range: Range): InlayHint[] {
   }
   const plan = analysisPlan(view.config.setup);
   // One hint per defence (after its first value); a config with no defence gets it after its batch size.
-  const anchors: ConfigField<unknown>[] = [...plan.defences.map((d) => d.fields[0]), ...plan.relative.map((r) => r.fields[0])].filter((f) => !!f);
+  const setup = view.config.setup;
+  // In Python the hint follows the DP call's noise argument, where the finding is (pysource/).
+  const codeNoise = setup.format === 'python' ? [setup.noiseMultiplier ?? setup.noiseStd].filter((f): f is ConfigField<number> => !!f && f.file === view.config.path) : [];
+  const anchors: ConfigField<unknown>[] = codeNoise.length ? codeNoise : [...plan.defences.map((d) => d.fields[0]), ...plan.relative.map((r) => r.fields[0])].filter((f) => !!f);
   if (!anchors.length && plan.batchFields[0]) anchors.push(plan.batchFields[0]);
   if (!anchors.length && view.config.setup.model) anchors.push(view.config.setup.model);
   const label = b.risk === 'uncertain' ? 'I²F: uncertain (solve did not converge)'

@@ -17,6 +17,7 @@ export type ArgumentRole =
   | 'sensitivity'
   | 'dpDisabled'
   | 'model'
+  | 'dataLoader'
   | 'accountant'
   | 'poissonSampling';
 
@@ -64,7 +65,7 @@ export const DP_APIS: DpApi[] = [
     packages: OPACUS,
     mechanism: 'dp-sgd',
     params: [],
-    roles: { module: 'model', noise_multiplier: 'noiseMultiplier', max_grad_norm: 'clippingNorm', poisson_sampling: 'poissonSampling' },
+    roles: { module: 'model', data_loader: 'dataLoader', noise_multiplier: 'noiseMultiplier', max_grad_norm: 'clippingNorm', poisson_sampling: 'poissonSampling' },
   },
   {
     names: ['make_private_with_epsilon'],
@@ -72,7 +73,7 @@ export const DP_APIS: DpApi[] = [
     packages: OPACUS,
     mechanism: 'dp-sgd',
     params: [],
-    roles: { module: 'model', target_epsilon: 'targetEpsilon', target_delta: 'targetDelta', epochs: 'epochs', max_grad_norm: 'clippingNorm', poisson_sampling: 'poissonSampling' },
+    roles: { module: 'model', data_loader: 'dataLoader', target_epsilon: 'targetEpsilon', target_delta: 'targetDelta', epochs: 'epochs', max_grad_norm: 'clippingNorm', poisson_sampling: 'poissonSampling' },
   },
   { names: ['PrivacyEngine'], library: 'opacus', packages: OPACUS, mechanism: 'engine', params: ['module', 'batch_size', 'sample_size'], roles: { accountant: 'accountant', batch_size: 'batchSize', sample_size: 'datasetSize', noise_multiplier: 'noiseMultiplier', max_grad_norm: 'clippingNorm' } },
   {

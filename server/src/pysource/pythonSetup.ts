@@ -11,10 +11,10 @@ import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProb
 import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
 import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
-import { enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
+import { callArguments, enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
-import type { PossibleValue } from './staticValue';
+import { resolveValue, type PossibleValue } from './staticValue';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -129,6 +129,19 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
         modelClass ??= modelClassOf(index, arg, app);
         continue;
       }
+      if (arg.role === 'dataLoader') {
+        // `data_loader=train_loader` → `train_loader = DataLoader(ds, batch_size=…)`: the batch each step averages.
+        const batch = dataLoaderBatch(index, arg, app);
+        if (batch && !roleFields.has('batchSize')) {
+          if (batch.resolution.kind === 'runtime') {
+            problems.push({ rule: RULES.codeValueAtRunTime.code, range: batch.valueRange, key: 'batch_size', message: `${title}: the data loader's \`batch_size\` = \`${short(batch.text)}\` is set at run time (${batch.resolution.reason}), so it is not analysed.` });
+          } else {
+            const field = fieldOf(batch, { ...site, name: 'DataLoader' }, batch.resolution.values, problems);
+            if (field) roleFields.set('batchSize', field);
+          }
+        }
+        continue;
+      }
       const r = arg.resolution;
       if (r.kind === 'runtime') {
         problems.push({ rule: RULES.codeValueAtRunTime.code, range: arg.valueRange, key: arg.parameter, message: `${title}: \`${arg.parameter}\` = \`${short(arg.text)}\` is set at run time (${r.reason}), so it is not analysed.` });
@@ -181,6 +194,8 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
   if (micro) setup.microbatches = micro;
   const n = num('datasetSize');
   if (n) setup.datasetSize = n;
+  const epochs = num('epochs');
+  if (epochs) setup.epochs = epochs;
   const clients = num('numSampledClients');
   if (clients) setup.numSampledClients = clients;
   const disabled = roleFields.get('dpDisabled');
@@ -273,6 +288,35 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       const scope: SyntaxNode = enclosing(node, ["function_definition"]) ?? index.root;
       const rhs: SyntaxNode | undefined = lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
       node = rhs;
+      continue;
+    }
+    if (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self') {
+      const cls = enclosing(node, ['class_definition']);
+      const attr = node.childForFieldName('attribute')?.text;
+      node = cls && attr ? selfAssignment(cls, attr) : undefined;
+      continue;
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+/** The `batch_size` argument of the DataLoader a DP call's `data_loader=` names (same file), read like any argument. */
+function dataLoaderBatch(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined): CallSiteArgument | undefined {
+  let node: SyntaxNode | undefined = arg.node;
+  for (let hops = 0; node && hops < 8; hops++) {
+    if (node.type === 'call') {
+      if (lastName(node.childForFieldName('function')) !== 'DataLoader') return undefined;
+      const args = callArguments(node);
+      const kw = args.keyword.get('batch_size');
+      const value = kw?.value ?? args.positional[1];
+      if (!value) return undefined;
+      const key = kw?.name ?? value;
+      return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) };
+    }
+    if (node.type === 'identifier') {
+      const scope: SyntaxNode = enclosing(node, ['function_definition']) ?? index.root;
+      node = lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
       continue;
     }
     if (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self') {

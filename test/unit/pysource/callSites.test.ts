@@ -69,6 +69,10 @@ test('Opacus with argparse: flag defaults (dest=, long options with dashes), the
   assert.equal(s.noiseMultiplier?.fromCode?.source.key, '--sigma');
   assert.equal(s.clippingNorm?.value, 1);
   assert.equal(s.clippingNorm?.fromCode?.source.key, '--max-per-sample-grad_norm');
+  // data_loader=train_loader → DataLoader(…, batch_size=args.batch_size) → --batch-size's default, located in the DataLoader call.
+  assert.equal(s.batchSize?.value, 64);
+  assert.equal(s.batchSize?.fromCode?.source.key, '--batch-size');
+  assert.equal(s.batchSize?.valueRange.start.line, 21);
   const summary = s.problems.find((p) => p.rule === 'I2F140')!.message;
   assert.match(summary, /accountant 'rdp'/);
   assert.match(summary, /poisson_sampling=False/);

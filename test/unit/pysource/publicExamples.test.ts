@@ -25,6 +25,8 @@ interface Expected {
   noise?: number;
   clip?: number;
   microbatches?: number;
+  /** The batch size, read from the DataLoader the DP call's data_loader= names (Opacus). */
+  batch?: number;
   /** How the noise value is written: 'literal', 'flag-default', 'run-config'. */
   noiseSource?: string;
   /** Arguments reported as set at run time (I2F141). */
@@ -37,8 +39,8 @@ const OPTAX = { repo: 'google-deepmind/optax', commit: '2edbcbe2390da13983b92cbe
 const FLOWER = { repo: 'adap/flower', commit: 'fdef7afb1dca3030553be302366cfd285ed6632c' };
 
 const EXPECTED: Expected[] = [
-  { ...OPACUS, path: 'examples/mnist.py', sites: ['PrivacyEngine@252', 'make_private@253'], noise: 1, clip: 1, noiseSource: 'flag-default' },
-  { ...OPACUS, path: 'examples/imdb.py', sites: ['PrivacyEngine@271', 'make_private@275'], noise: 0.56, clip: 1, noiseSource: 'flag-default' },
+  { ...OPACUS, path: 'examples/mnist.py', sites: ['PrivacyEngine@252', 'make_private@253'], noise: 1, clip: 1, batch: 64, noiseSource: 'flag-default' },
+  { ...OPACUS, path: 'examples/imdb.py', sites: ['PrivacyEngine@271', 'make_private@275'], noise: 0.56, clip: 1, batch: 64, noiseSource: 'flag-default' },
   { ...OPACUS, path: 'examples/char-lstm-classification.py', sites: ['PrivacyEngine@438', 'make_private@439'], noise: 1, clip: 1.5, noiseSource: 'flag-default' },
   // `opt = parser.parse_args()`: flags read through a name of the script's own choosing.
   { ...OPACUS, path: 'examples/dcgan.py', sites: ['PrivacyEngine@273', 'make_private@275'], noise: 1, clip: 1, noiseSource: 'flag-default' },
@@ -89,6 +91,7 @@ function check(e: Expected, setup: TrainingSetup | null, sites: string[]): void 
   }
   if (e.clip !== undefined) assert.equal(setup?.clippingNorm?.value, e.clip, `${e.path}: clipping norm`);
   if (e.microbatches !== undefined) assert.equal(setup?.microbatches?.value, e.microbatches, `${e.path}: microbatches`);
+  if (e.batch !== undefined) assert.equal(setup?.batchSize?.value, e.batch, `${e.path}: batch size`);
   const runtime = (setup?.problems ?? []).filter((p) => p.rule === 'I2F141').map((p) => p.key);
   assert.deepEqual(runtime, e.runtime ?? [], `${e.path}: arguments set at run time`);
 }
