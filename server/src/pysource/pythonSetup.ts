@@ -112,11 +112,15 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
   for (const site of sites) {
     const title = `${LIBRARY_TITLE[site.api.library]} ${site.name}`;
     if (site.api.mechanism === 'secure-aggregation' || site.api.mechanism === 'clipping-mod') {
+      if (site.api.mechanism === 'secure-aggregation' && !setup.secureAggregation) {
+        // The threat model (config/threatModel.ts) reads it: the server then sees the sum, an eavesdropper masked shares.
+        setup.secureAggregation = { value: true, key: site.name, path: [site.name], keyRange: site.calleeRange, valueRange: site.calleeRange, file };
+      }
       problems.push({
         rule: RULES.aggregationInCode.code,
         range: site.calleeRange,
         message: site.api.mechanism === 'secure-aggregation'
-          ? `${title}: secure aggregation, so the server sees only the sum of the sampled clients' updates, never one client's update (an attacker at the server inverts the aggregate, a much larger batch); not modelled in the leakage prediction, which stays that of one client's update.`
+          ? `${title}: secure aggregation, so the server sees only the sum of the sampled clients' updates, never one client's update; other clients' updates in the sum are not counted as protection (the leakage finding's attacker says what it sees).`
           : `${title}: each client clips its own update before it is sent (Flower's client-side DP wrappers need this mod); the noise is added to the aggregate by the server.`,
       });
       continue;
@@ -164,6 +168,8 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
     const f = roleFields.get(role);
     return f && typeof f.value === 'number' ? (f as ConfigField<number>) : undefined;
   };
+  // Where the noise is added: Flower's central wrappers on the server (after it has each update), the rest on the client.
+  if (noisy) setup.dpSite = noisy.api.site ?? 'client';
   const noise = num('noiseMultiplier');
   const clip = num('clippingNorm');
   if (noise) setup.noiseMultiplier = noise;

@@ -108,6 +108,7 @@ test('Flower local DP: the noise std each client adds, from (ε, δ, sensitivity
   assert.equal(s.noiseStd?.fromCode?.source.kind, 'computed');
   assert.equal(s.noiseMultiplier, undefined);
   assert.equal(s.targetEpsilon, undefined, 'ε calibrates the local noise; it is not an accounting target here');
+  assert.equal(s.dpSite, 'client');
 });
 
 test('Flower central DP with positional arguments', async () => {
@@ -119,6 +120,7 @@ test('Flower central DP with positional arguments', async () => {
   assert.equal(s.clippingNorm?.value, 2);
   assert.equal(s.clippingScope, 'per-update');
   assert.equal(s.numSampledClients?.value, 10);
+  assert.equal(s.dpSite, 'server', 'the wrapper adds its noise on the server');
 });
 
 test('dp-transformers PrivacyArguments', async () => {

@@ -120,6 +120,16 @@ test("Flower's opacus app: both noise branches kept, the clipping norm read from
   assert.equal(r.modelClass?.factory, 'opacus_fl.task:Net');
 });
 
+test("Flower's fl-dp-sa server app: central DP on the server behind SecAgg+, both read from code", { skip: existsSync(snapshot(FLOWER.repo)) ? false : 'no Flower snapshot' }, async () => {
+  const e = EXPECTED.find((x) => x.path === 'examples/fl-dp-sa/fl_dp_sa/server_app.py')!;
+  const { file, text, readText } = readerFor(e);
+  const s = (await readPythonFile(file, text, { readText })).setup!;
+  assert.equal(s.dpSite, 'server');
+  assert.equal(s.secureAggregation?.key, 'SecAggPlusWorkflow');
+  assert.equal(s.numSampledClients?.value, 20);
+  assert.equal(s.numSampledClients?.fromCode?.source.key, 'num-sampled-clients');
+});
+
 test('Optax\'s DP-SGD notebook (its code cells): constants passed to contrib.dpsgd', { skip: existsSync(snapshot(OPTAX.repo)) ? false : 'no Optax snapshot' }, async () => {
   const nb = JSON.parse(gitShow(OPTAX.repo, OPTAX.commit, 'examples/contrib/differentially_private_sgd.ipynb')) as { cells: { cell_type: string; source: string[] | string }[] };
   const code = nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
