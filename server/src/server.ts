@@ -26,6 +26,7 @@ import { checkTrainingSetup, syntaxFinding } from './config/rules';
 import { analysisPlan } from './config/defences';
 import { discoverWorkspace, linkConfig, modelFormatOf, modelsInFolderSync, needsMaterialising, type DiscoveredConfig } from './workspace/discover';
 import { materialiseModel } from './models/materialise';
+import { exportedThetaFinding } from './analysis/exportedTheta';
 import { isUserError } from './errors';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
 import { analysisFailedFinding, analyzeRequestFor, noModelReason, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
@@ -352,6 +353,8 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     const f = leakageFindingOf(config, view.result.report, configAnalysisSettings(settings));
     const b = worstBatch(view.result.report)!;
     findings.push(f);
+    const exported = exportedThetaFinding(config, view.result.report.model.theta, view.result.entry.modelOps);
+    if (exported) findings.push(exported);
     data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse,
       ...(b.tokens ? { tokensRecovered: mostExposedTokens(b.tokens).recovered } : {}) };
   } else if (view.failure) {

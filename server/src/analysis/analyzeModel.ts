@@ -2,6 +2,7 @@
 // per batch on the ONNX backend, and report it in the JSON shape the CLI contract fixes (README, "CLI").
 
 import { UserError } from '../errors';
+import { exportedThetaNote } from './exportedTheta';
 import { OnnxModel } from '../backends/onnx/onnxModel';
 import { modelFileFormat } from '../backends/modelFile';
 import { unavailableProviders, type SessionSettings } from '../backends/onnx/onnxOperator';
@@ -102,6 +103,8 @@ export interface AnalyzeReport {
     path: string; format: 'onnx' | 'tfjs'; parameters: number; inputShape: number[]; backend: 'onnx' | 'tfjs'; theta: string[]; weights?: string; input?: TokenModelInfo;
     /** A model the catalogue wrote: what it is and whether it ran at initialisation (`i2f analyze resnet18 --dataset cifar10`). */
     description?: string;
+    /** I2F124: θ renamed by the exporter (BatchNorm folded), with how to re-export (exportedTheta.ts). */
+    exportNote?: string;
     /** Execution providers asked for, and those that could not load here (the products then ran on the CPU). */
     executionProviders?: { requested: string[]; unavailable: Record<string, string> };
   };
@@ -226,6 +229,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       await op.dispose();
     }
   }
+  const exportNote = exportedThetaNote(model.trainable, model.model.graph.nodes.map((n) => n.opType));
   return {
     model: {
       path: req.model,
@@ -234,6 +238,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
       inputShape: text ? [batch, ...text.info.tokenDims, text.info.dim] : [batch, ...model.sampleDims],
       backend: backendOf(req),
       theta: model.trainable,
+      ...(exportNote ? { exportNote } : {}),
       ...(req.weights ? { weights: req.weights } : {}),
       ...(text ? { input: text.modelInfo } : {}),
       ...(req.session?.executionProviders

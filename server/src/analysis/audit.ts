@@ -10,6 +10,7 @@ import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
 import { materialiseModel } from '../models/materialise';
+import { exportedThetaFinding } from './exportedTheta';
 import { checkTrainingSetup, syntaxFinding } from '../config/rules';
 import { privacyAccount } from './privacyAccount';
 import { privacyFindings } from './privacyFindings';
@@ -327,8 +328,11 @@ async function analyse(
 function findingsOf(config: DiscoveredConfig, _settings: I2fSettings, state: { modelOps?: string[]; report?: CachedAnalysis['report']; failure?: string; notAnalysed?: string }): Finding[] {
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: state.modelOps });
   findings.push(...privacyFindings(privacyAccount(config.setup), config.path, _settings.thresholds.epsilon));
-  if (state.report) findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
-  else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
+  if (state.report) {
+    findings.push(leakageFindingOf(config, state.report, configAnalysisSettings(_settings)));
+    const exported = exportedThetaFinding(config, state.report.model.theta, state.modelOps);
+    if (exported) findings.push(exported);
+  } else if (state.failure) findings.push(analysisFailedFinding(config, state.failure));
   else if (state.notAnalysed === NOT_A_MODEL_FILE && config.model) findings.push(notAModelFinding(config, config.model));
   return findings;
 }

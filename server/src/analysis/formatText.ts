@@ -28,6 +28,7 @@ export function formatAnalysisText(report: AnalyzeReport): string {
   const m = report.model;
   if (m.description) lines.push(`Model: ${m.description}`);
   lines.push(`${m.path}: ${m.parameters.toLocaleString('en')} trainable parameters, input [${m.inputShape.join(', ')}], backend ${m.backend}`);
+  if (m.exportNote) lines.push(`warning (I2F124): ${m.exportNote}`);
   for (const [p, why] of Object.entries(m.executionProviders?.unavailable ?? {})) lines.push(`execution provider ${p} is not available here (${why}); the products ran on the CPU`);
   lines.push(`samples: ${report.settings.data} (range ${fmt(report.settings.dataRange)}); damping ε = ${report.settings.damping}${report.settings.damping === 0 ? ' (undamped)' : ''}; tolerance ${report.settings.tolerance}`);
   for (const b of report.results) {

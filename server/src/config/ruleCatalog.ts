@@ -33,6 +33,7 @@ export const RULES = {
   filterNotOnUpdate: { code: 'I2F117', title: 'Privacy filter does not protect the client update', severity: 'information' },
   deltaAboveLimit: { code: 'I2F118', title: 'DP delta above 1e-3', severity: 'warning' },
   keyNotRead: { code: 'I2F119', title: 'Key the training tool does not read', severity: 'warning' },
+  exportedTheta: { code: 'I2F124', title: 'θ renamed or BatchNorm folded at export', severity: 'warning' },
   epsilonAboveThreshold: { code: 'I2F132', title: 'DP epsilon above the threshold', severity: 'warning' },
   targetEpsilonMissed: { code: 'I2F133', title: 'Configured noise does not meet target_epsilon', severity: 'warning' },
   accountingInputMissing: { code: 'I2F134', title: 'DP accounting input missing', severity: 'hint' },
