@@ -6,6 +6,7 @@ import { Random } from '../engine/random';
 import { loadDataPath } from '../formats/images';
 import { readNpy } from '../formats/npy';
 import type { OnnxModel } from '../backends/onnx/onnxModel';
+import { modelFileFormat } from '../backends/modelFile';
 
 export interface Samples {
   /** N samples, flattened, each of the model's input size. */
@@ -30,7 +31,8 @@ export async function loadSamples(model: OnnxModel, dataPath: string | undefined
     for (let i = 0; i < data.length; i++) data[i] = rand.uniform();
     return { data, count, range: 1, lo: 0, source: `synthetic U(0, 1), seed ${seed}` };
   }
-  const t = (await loadDataPath(dataPath, model.sampleDims)).tensor;
+  // A TensorFlow.js model's users hold their images channels-last: its .npy samples are read in that layout.
+  const t = (await loadDataPath(dataPath, model.sampleDims, { channelsLast: modelFileFormat(model.file) === 'tfjs' })).tensor;
   const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as Float64Array);
   if (data.length % per !== 0) {
     throw new UserError('data-shape', `data has ${data.length} values, not a whole number of inputs of shape [${model.sampleDims}]`, { file: dataPath });

@@ -198,7 +198,37 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /** An .npy batch [N, ...sampleShape] (or one sample, sampleShape) as float32; uint8 arrays are scaled to [0,1] like images. */
-function fitArray(array: Tensor, sampleShape: readonly number[], file: string): DataBatch {
+/** Options of loadDataPath. */
+export interface DataLayout {
+  /**
+   * The model's own layout is channels-last (a TensorFlow.js model, re-laid out to NCHW internally): an .npy of
+   * [N, H, W, C] images, as TensorFlow users have them, is taken in that layout and transposed; [N, C, H, W] still
+   * works when it cannot be read as channels-last.
+   */
+  channelsLast?: boolean;
+}
+
+/** [N, H, W, C] → [N, C, H, W]. */
+function channelsFirst(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < n; i++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let k = 0; k < c; k++) out[((i * c + k) * h + y) * w + x] = data[((i * h + y) * w + x) * c + k];
+  return out;
+}
+
+function fitArray(array: Tensor, sampleShape: readonly number[], file: string, layout: DataLayout = {}): DataBatch {
+  if (layout.channelsLast && sampleShape.length === 3) {
+    const [c, h, w] = sampleShape;
+    const nhwc = [h, w, c];
+    const asNhwc = sameShape(array.dims, nhwc) ? [1, ...array.dims] : array.dims.length === 4 && sameShape(array.dims.slice(1), nhwc) ? array.dims : undefined;
+    if (asNhwc) {
+      const batch = fitArray({ ...array, dims: [asNhwc[0], c, h, w] }, sampleShape, file);
+      batch.tensor.data = channelsFirst(batch.tensor.data as Float32Array, asNhwc[0], h, w, c);
+      return batch;
+    }
+  }
   let dims: number[];
   if (sameShape(array.dims, sampleShape)) dims = [1, ...array.dims];
   else if (array.dims.length === sampleShape.length + 1 && sameShape(array.dims.slice(1), sampleShape)) dims = array.dims.slice();
@@ -225,7 +255,7 @@ function fitArray(array: Tensor, sampleShape: readonly number[], file: string): 
  * PNG/JPEG image, or a folder of them. Images are scaled to [0,1] and converted 3 ↔ 1 channels to what the model
  * takes, never resized. `sampleShape` is the model's input shape without the batch axis (dims ≤ 0 mean any).
  */
-export async function loadDataPath(dataPath: string, sampleShape: readonly number[]): Promise<DataBatch> {
+export async function loadDataPath(dataPath: string, sampleShape: readonly number[], layout: DataLayout = {}): Promise<DataBatch> {
   let stat;
   try {
     stat = await fs.stat(dataPath);
@@ -234,7 +264,7 @@ export async function loadDataPath(dataPath: string, sampleShape: readonly numbe
   }
   if (stat.isDirectory()) return loadImageFolder(dataPath, sampleShape);
   const bytes = await readData(dataPath);
-  if (isNpy(bytes)) return fitArray(decodeNpy(bytes, dataPath), sampleShape, dataPath);
+  if (isNpy(bytes)) return fitArray(decodeNpy(bytes, dataPath), sampleShape, dataPath, layout);
   const image = fitImage(decodeImage(bytes, dataPath), sampleShape, dataPath);
   return stack([image], [path.basename(dataPath)]);
 }
