@@ -15,7 +15,7 @@ import { reliableUpdateCG, type RefinementReport } from './refine';
 import type { InversionOperator } from './operator';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
-import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
+import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, OUT_OF_REGIME_SPREAD_DB, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
 import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveOptions, SolveResult, SolverMethod, SymmetricProduct } from './solve';
 
 /**
@@ -285,11 +285,14 @@ export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEval
   // An attacker in the data's box: this draw's linear estimate projected onto it (validity.ts), when the box is known.
   const box = cache.validity?.box;
   const boxProjectedPsnr = box && box.x0.length === n ? Math.max(...boxProjectedPsnrs(e, box, B, dataRange)) : undefined;
-  const gradedPsnr = Math.max(exposed ? exposed.psnr : expectedPsnr, boxProjectedPsnr ?? -Infinity) + ATTACK_SPREAD_DB;
   const validity = assessValidity(cache, {
-    std, rawExpectedRmse, rawMostExposedRmse: Number.isFinite(rawBest) ? rawBest : rawExpectedRmse, gradedPsnr,
+    std, rawExpectedRmse, rawMostExposedRmse: Number.isFinite(rawBest) ? rawBest : rawExpectedRmse, gradedPsnr: NaN,
     ...(boxProjectedPsnr !== undefined ? { boxProjectedPsnr } : {}),
   });
+  // Outside the first-order regime the attack beat the prediction by more (validity.ts OUT_OF_REGIME_SPREAD_DB).
+  const outside = Number.isNaN(validity.deltaRatio) || !validity.firstOrder ? validity.rawMostExposedPsnr + OUT_OF_REGIME_SPREAD_DB : -Infinity;
+  const gradedPsnr = Math.max(Math.max(exposed ? exposed.psnr : expectedPsnr, boxProjectedPsnr ?? -Infinity) + ATTACK_SPREAD_DB, outside);
+  validity.gradedPsnr = gradedPsnr;
   const risk = riskLevel(
     { psnr: gradedPsnr, converged: cache.converged, numbers: [i2f, i2fExpected, lowerBound, cache.noiseTrace] },
     cache.thresholds,
