@@ -117,8 +117,19 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     if (!stateDicts.length) throw new UserError('weights-mismatch', 'the PyTorch checkpoint holds no tensors by name (save model.state_dict())', { file });
     return { source: file, files: [file], format: format === 'zip' ? 'pytorch' : 'pytorch-legacy', stateDicts };
   }
+  if (!file.endsWith('.safetensors') && !looksLikeSafetensors(bytes)) {
+    const kind = bytes[0] === 0x89 && bytes[1] === 0x48 ? ' (an HDF5 file: Keras weights)' : '';
+    throw new UserError('unsupported-checkpoint', `not a checkpoint this reads${kind}: weights are read from torch.save files (a zip archive or a pickle), safetensors, or a Hugging Face folder; save model.state_dict() with torch.save, or as safetensors`, { file });
+  }
   const { tensors } = decodeSafetensors(bytes, file);
   return { source: file, files: [file], format: 'safetensors', stateDicts: [{ path: [], tensors: new Map([...tensors].map(([k, t]) => [k, decodedTensor(t)])) }] };
+}
+
+/** A safetensors file starts with its header's length (u64, little-endian) and the header's opening brace. */
+function looksLikeSafetensors(bytes: Uint8Array): boolean {
+  if (bytes.length < 9) return false;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  return n > 0n && n <= BigInt(bytes.length - 8) && bytes[8] === 0x7b;
 }
 
 /** Every dict with tensor values, breadth-first (the top level first), cycles and depth bounded. */

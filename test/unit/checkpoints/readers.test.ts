@@ -149,3 +149,12 @@ test('the I²F numbers (PSNR, lower bound, risk) of .pt, .safetensors and an HF 
     for (let i = 0; i < pt.length; i++) assert.ok(Math.abs(other[i] - pt[i]) <= 1e-6 * Math.max(1, Math.abs(pt[i])), `${form}: ${other[i]} vs ${pt[i]} (#${i})`);
   }
 });
+
+test('files that are not checkpoints we read are refused by what they are', async () => {
+  const { decodeCheckpoint } = await import('../../../server/src/checkpoints/readCheckpoint');
+  // Keras' HDF5 weights: the HDF5 signature, then anything.
+  const h5 = new Uint8Array([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.throws(() => decodeCheckpoint(h5, 'model.h5'), (e: unknown) => e instanceof UserError && e.code === 'unsupported-checkpoint' && /HDF5/.test(e.message) && /state_dict/.test(e.message));
+  // numpy.savez: a zip archive, but no data.pkl in it.
+  await assert.rejects(readCheckpoint(join(dir, 'arrays.npz')), (e: unknown) => e instanceof UserError && e.code === 'corrupt-weights' && /no data\.pkl: not a torch\.save file \(entries: w\.npy\)/.test(e.message));
+});
