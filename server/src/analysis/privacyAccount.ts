@@ -70,6 +70,16 @@ export function epsilonAt(inputs: { sampleRate: { value: number }; steps: { valu
 export { noiseFor as noiseForTargetEpsilon };
 
 export function privacyAccount(source: AccountingSource): PrivacyAccount | undefined {
+  try {
+    return accountOf(source);
+  } catch {
+    // A value the accountant cannot take (recognise.ts already reported it as I2F108) costs the ε, never the
+    // config's other results or the audit.
+    return undefined;
+  }
+}
+
+function accountOf(source: AccountingSource): PrivacyAccount | undefined {
   const setup = accountingInputs(source);
   if (setup.kind === 'none') return undefined;
   if (setup.kind === 'missing') {

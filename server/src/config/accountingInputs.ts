@@ -119,6 +119,7 @@ export function accountingInputs(source: AccountingSource): AccountingSetup {
   if (source.dpSolutionType && /^(l|nbafl)/i.test(source.dpSolutionType.value)) {
     return { kind: 'none', reason: 'local DP: each client noises its own update, which this sampled-Gaussian accountant does not model' };
   }
+  if (source.sampleRate && !(source.sampleRate.value > 0)) return { kind: 'none', reason: `sampling rate ${source.sampleRate.value} ('${source.sampleRate.key}'): no step samples anyone` };
   const unit = privacyUnit(source);
   if (unit === 'example' && source.flavour === 'flsim') {
     // FLSim's client-side privacy_setting is DP-SGD on each user's data, composed over every round the user is

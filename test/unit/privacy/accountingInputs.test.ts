@@ -146,4 +146,16 @@ describe('accounting inputs from configs', () => {
   it('`epochs` alone does not make a file a training config', () => {
     assert.equal(readTrainingConfig('/w/x.yaml', 'epochs: 10\nrounds: 3\n'), null);
   });
+
+  it('degenerate values: no noise is ε = ∞ (I2F132), a batch above N is q = 1, a zero sampling rate is no account; nothing throws', () => {
+    const base = (noise: string, extra = '') => `training:\n  batch_size: 256\n  epochs: 2\nprivacy:\n  noise_multiplier: ${noise}\n  max_grad_norm: 1.0\n${extra}i2f:\n  dataset-size: 100\n`;
+    const zero = setupOf('/w/t.yaml', base('0'));
+    const a = privacyAccount(zero)!;
+    assert.equal(a.report.status === 'computed' && a.report.epsilon, Infinity);
+    assert.equal(a.report.status === 'computed' && a.report.sampleRate, 1, 'batch 256 of 100 examples: every example every step');
+    assert.deepEqual(privacyFindings(a, zero.file, 10).map((f) => f.code), ['I2F132']);
+    assert.match(privacyFindings(a, zero.file, 10)[0].message, /ε = ∞/);
+    const rate0 = setupOf('/w/t.yaml', base('1.0', '  sample_rate: 0\n'));
+    assert.equal(privacyAccount(rate0), undefined);
+  });
 });
