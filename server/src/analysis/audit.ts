@@ -34,6 +34,7 @@ import { toAuditJson } from './report/json';
 import { toSarif } from './report/sarif';
 import { toHtml } from './report/html';
 import { Progress } from './report/progress';
+import { fixFor, whyNotATrainingConfig } from './report/explain';
 
 /** A run with more checkpoints than this plots the most recent ones (each is one analysis, cached). */
 const MAX_HISTORY_CHECKPOINTS = 20;
@@ -154,10 +155,14 @@ async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
   for (const o of outcomes) {
     const privacy = o.config ? privacyAccount(o.config.setup)?.report : undefined;
     if (privacy) o.privacy = privacy;
+    const fix = fixFor(o);
+    if (fix) o.fix = fix;
   }
   configs.push(...outcomes);
   configs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  return { root, settings, settingsSources: sources, truncated: scan.truncated, configs };
+  // `i2f audit FILE` on a file that is no training config: say why rather than print an empty report.
+  const notAConfig = only && !configs.length ? { file: only, reason: whyNotATrainingConfig(only, { isSettingsFile: isOwnSettingsFile(root, only) }) } : undefined;
+  return { root, settings, settingsSources: sources, truncated: scan.truncated, configs, ...(notAConfig ? { notAConfig } : {}) };
 }
 
 /** `dir` and its parents up to `root`, nearest first (where a workspace's .venv/venv may be). */
@@ -228,7 +233,7 @@ async function auditConfigInner(root: string, config: DiscoveredConfig, settings
   }
   const model = config.model;
   const notAnalysed = !model
-    ? noModelReason(config.setup)
+    ? config.modelProblem ?? noModelReason(config.setup)
     : !existsSync(model)
       ? 'the model file is missing'
       : !isAnalysableModelFile(model)

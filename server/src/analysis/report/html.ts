@@ -165,10 +165,12 @@ function privacyParagraph(r: PrivacyReport): string {
 function configSection(root: RootOutcome, cfg: ConfigOutcome, run: AuditRun, id: string): string {
   const b = cfg.report ? worstBatch(cfg.report) : undefined;
   const status = cfg.status === 'cached' ? 'from cache' : cfg.status === 'not-analysed' ? `not analysed: ${cfg.reason}` : cfg.status === 'failed' ? 'analysis failed' : cfg.status;
+  const fix = cfg.fix ? `<p class="fix"><b>Fix:</b> ${esc(cfg.fix)}</p>` : '';
   const model = cfg.config?.model ? `<span class="muted">model <span class="mono">${esc(relativePosix(root.root, cfg.config.model))}</span></span>` : '';
   return [
     `<section class="config" id="${id}" data-status="${cfg.status}">`,
     `<div class="head"><h2 class="mono">${esc(relativePosix(root.root, cfg.file))}</h2>${b ? `<span class="badge ${b.risk}">leakage ${b.risk}</span>` : ''}<span class="badge status">${esc(status)}</span>${model}</div>`,
+    fix,
     cfg.report ? numbers(cfg) : '',
     cfg.privacy ? privacyParagraph(cfg.privacy) : '',
     `<h3>Findings</h3>`,
@@ -185,6 +187,7 @@ export function toHtml(run: AuditRun): string {
   const sections: string[] = [];
   run.roots.forEach((root, ri) => {
     sections.push(`<p class="muted">Audited folder <span class="mono">${esc(root.root)}</span>; settings from ${root.settingsSources.length ? root.settingsSources.map((p) => `<span class="mono">${esc(p)}</span>`).join(', ') : 'defaults'} (thresholds: high ≥ ${root.settings.thresholds.high} dB, medium ≥ ${root.settings.thresholds.medium} dB; text models: high ≥ ${percent(root.settings.thresholds.tokensHigh)}, medium ≥ ${percent(root.settings.thresholds.tokensMedium)} of tokens recovered; ${root.settings.maxSamples} sample(s) per config).${root.truncated ? ' The folder is large: discovery stopped early and this audit is partial.' : ''}</p>`);
+    if (root.notAConfig) sections.push(`<p class="not-a-config"><span class="mono">${esc(relativePosix(root.root, root.notAConfig.file))}</span> is not a training config: ${esc(root.notAConfig.reason)}</p>`);
     root.configs.forEach((cfg, ci) => sections.push(configSection(root, cfg, run, `r${ri}c${ci}`)));
   });
   return `<!DOCTYPE html>

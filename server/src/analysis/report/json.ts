@@ -40,6 +40,8 @@ export interface RootJson {
     solveBudgetSeconds?: number;
   };
   truncated: boolean;
+  /** `i2f audit FILE` on a file that is not a training config: the file (relative) and why. */
+  notAConfig?: { file: string; reason: string };
   configs: ConfigJson[];
   findings: FindingJson[];
 }
@@ -48,6 +50,8 @@ export interface ConfigJson {
   file: string;
   status: ConfigStatus;
   reason?: string;
+  /** The one-line fix for a config not analysed (or whose Python model could not be built). */
+  fix?: string;
   model?: string;
   modelSource?: 'config' | 'same-folder' | 'none';
   cacheKey?: string;
@@ -294,12 +298,14 @@ export function toAuditJson(run: AuditRun): AuditJson {
         ...(r.settings.solveBudgetSeconds > 0 ? { solveBudgetSeconds: r.settings.solveBudgetSeconds } : {}),
       },
       truncated: r.truncated,
+      ...(r.notAConfig ? { notAConfig: { file: relativePosix(r.root, r.notAConfig.file), reason: r.notAConfig.reason } } : {}),
       configs: r.configs.map((c): ConfigJson => {
         const leakage = c.report ? leakageJson(c.report) : undefined;
         return {
           file: relativePosix(r.root, c.file),
           status: c.status,
           ...(c.reason ? { reason: c.reason } : {}),
+          ...(c.fix ? { fix: c.fix } : {}),
           ...(c.config?.model ? { model: relativePosix(r.root, c.config.model) } : {}),
           ...(c.config ? { modelSource: c.config.modelSource } : {}),
           ...(c.cacheKey ? { cacheKey: c.cacheKey } : {}),

@@ -33,6 +33,8 @@ export interface ConfigOutcome {
   config?: DiscoveredConfig;
   /** Why it was not analysed, or why the analysis failed. */
   reason?: string;
+  /** The one-line fix for a config not analysed (or whose Python model could not be built): explain.ts. */
+  fix?: string;
   /** The report re-evaluated for this config's noise, thresholds and target (what I2F001 says). */
   report?: AnalyzeReport;
   cacheKey?: string;
@@ -56,6 +58,8 @@ export interface RootOutcome {
   /** Discovery stopped at a bound: the audit covers part of the folder. */
   truncated: boolean;
   configs: ConfigOutcome[];
+  /** `i2f audit FILE` on a file that is not a training config: which, and why (explain.ts). */
+  notAConfig?: { file: string; reason: string };
 }
 
 export interface AuditRun {

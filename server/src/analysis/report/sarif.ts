@@ -57,6 +57,21 @@ function finite(x: number | undefined): number | undefined {
 /** GitHub's code-scanning security severity (0–10) for a leakage risk. */
 const SECURITY_SEVERITY = { high: '8.0', medium: '5.0', low: '2.0', uncertain: '5.0' } as const;
 
+function notifications(run: AuditRun, baseIds: string[]): Record<string, unknown>[] {
+  const where = (root: string, file: string, ri: number) => [{ physicalLocation: { artifactLocation: { uri: relativePosix(root, file), uriBaseId: baseIds[ri] } } }];
+  return run.roots.flatMap((root, ri) => [
+    ...root.configs
+      .filter((c) => c.status === 'not-analysed' || c.status === 'failed')
+      .map((c) => ({
+        level: c.status === 'failed' ? 'warning' : 'note',
+        message: { text: `${c.status === 'failed' ? 'Analysis failed' : 'Not analysed'}: ${c.reason ?? 'no reason given'}${c.fix ? `. Fix: ${c.fix}` : ''}` },
+        locations: where(root.root, c.file, ri),
+        ...(c.fix ? { properties: { fix: c.fix } } : {}),
+      })),
+    ...(root.notAConfig ? [{ level: 'note', message: { text: `Not a training config: ${root.notAConfig.reason}` }, locations: where(root.root, root.notAConfig.file, ri) }] : []),
+  ]);
+}
+
 function leakageProperties(cfg: ConfigOutcome): Record<string, unknown> | undefined {
   const b = cfg.report ? worstBatch(cfg.report) : undefined;
   if (!b || !cfg.report) return undefined;
@@ -162,6 +177,9 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
           },
         },
         automationDetails: { id: 'i2f-audit/' },
+        // Every config the audit did not analyse, with why and the one-line fix, and a single file that is not a
+        // training config: tool execution notifications (what the run could not do), not findings.
+        invocations: [{ executionSuccessful: true, toolExecutionNotifications: notifications(run, baseIds) }],
         originalUriBaseIds,
         columnKind: 'utf16CodeUnits',
         results,

@@ -22,9 +22,10 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
       const file = relative(opts.cwd, cfg.file) || cfg.file;
       const b = cfg.report ? worstBatch(cfg.report) : undefined;
       const status = cfg.status === 'cached' ? ' (from cache)' : cfg.status === 'not-analysed' ? ` (not analysed: ${cfg.reason})` : '';
-      if (!cfg.findings.length && !b) continue;
+      // Every recognised config is listed, analysed or not: a config the audit skipped says why and how to fix it.
       out.push('');
       out.push(`${c('bold', file)}${c('dim', status)}`);
+      if (cfg.fix) out.push(`  ${c('cyan', 'fix:')} ${cfg.fix}`);
       if (b) {
         const psnr = expectedPsnr(b);
         const numbers = b.risk === 'uncertain'
@@ -40,6 +41,7 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
         out.push(`  ${mark} ${c('dim', `${file}:${pos}`)}  ${c(sevColour[f.severity], sevLabel[f.severity].padEnd(7))} ${c('cyan', f.code)}  ${f.message}`);
       }
     }
+    if (root.notAConfig) out.push('', `${c('bold', relative(opts.cwd, root.notAConfig.file) || root.notAConfig.file)}${c('dim', ` is not a training config: ${root.notAConfig.reason}`)}`);
     if (root.truncated) out.push('', c('yellow', `${root.root}: the folder is large; discovery stopped early and the audit is partial`));
   }
   out.push('', c('bold', summaryLine(run)));
