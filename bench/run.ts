@@ -1,6 +1,6 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
-//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness]
+//                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness] [--no-first-finding]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -34,6 +34,7 @@ import { measureModel, type ChildOptions } from './measure';
 import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 import { measureAccountant, type AccountantBench } from './accountant';
+import { measureFirstFinding, renderFirstFinding, type FirstFindingBench } from './firstFinding';
 import { measureBudgets } from './responsiveness';
 import { measurePythonReader, type PythonReaderBench } from './pythonReader';
 
@@ -59,13 +60,15 @@ interface Args {
   analysis?: ChildOptions['analysis'];
   tfjs: 'default' | 'all' | 'off';
   accountantOnly: boolean;
+  /** Time to the first finding in the editor, ONNX file vs a Flower app through the Python export (--no-first-finding). */
+  firstFinding: boolean;
   pythonOnly: boolean;
   verdicts: boolean;
   responsiveness: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -79,6 +82,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--pytorch-resnet18-analysis') a.pytorchResnet18Analysis = true;
     else if (k === '--over-2gb') a.over2gb = true;
     else if (k === '--accountant-only') a.accountantOnly = true;
+    else if (k === '--no-first-finding') a.firstFinding = false;
     else if (k === '--no-responsiveness') a.responsiveness = false;
     else if (k === '--python-only') a.pythonOnly = true;
     else if (k === '--resnet50') {
@@ -99,7 +103,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -213,6 +217,12 @@ async function main() {
     }
   } else if (!torch.ok) log(`PyTorch comparison skipped: ${torch.why}`);
 
+  // The editor's first answer: the ONNX path beside a Flower app whose model the workspace's Python exports.
+  let firstFinding: FirstFindingBench | undefined;
+  if (args.firstFinding) {
+    log('time to the first finding: ONNX file vs Flower app (Python export), cold and warm ...');
+    firstFinding = await measureFirstFinding();
+  }
   const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
   // The editor's and the parsers' latency budgets (bench/responsiveness.ts): once wall-clock asserts in tests.
@@ -233,7 +243,7 @@ async function main() {
   }
   for (const b of budgets ?? []) targets.push({ target: b.target, model: 'examples', value: `${(b.ms / 1000).toFixed(2)} s`, limit: `${b.limitMs / 1000} s`, status: b.ms <= b.limitMs ? 'PASS' : 'MISS' });
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
-  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader };
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader, firstFinding };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -472,7 +482,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; pythonReader?: PythonReaderBench }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -582,6 +592,7 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     out.push('', `Over 2 GiB: MLP 3072-16384³-10 (${o.parameters.toLocaleString('en')} θ, ${f((4 * o.parameters) / 2 ** 30)} GiB of ONNX external data), one thread: J Jᵀ v first call ${f((o.products?.JJTv.firstMs ?? NaN) / 1000, 1)} s (session build included), warm ${f(o.gramMs / 1000)} s, peak RSS ${f(o.peakRssMB, 0)} MB`);
   }
 
+  if (rep.firstFinding) out.push(...renderFirstFinding(rep.firstFinding));
   out.push('\nTargets');
   if (rep.pythonReader) {
     const p = rep.pythonReader;

@@ -4,7 +4,7 @@
 // `python3` on PATH. Each candidate is asked once per process (`import torch`), and the search says what it tried.
 
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
 export type PythonSource = 'setting' | 'python-extension' | 'workspace-venv' | 'path';
@@ -37,9 +37,14 @@ export interface PythonSearchOptions {
   /** Per-candidate limit on `import torch` (a cold torch import takes seconds on a loaded machine). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Where positive answers are remembered across processes (`python-interpreters.json`): a cold `import torch` takes
+   * 2–10 s, and a restarted editor should not pay it again while neither the interpreter nor torch changed.
+   */
+  cacheDir?: string;
 }
 
-const PROBE = 'import sys, torch; print(torch.__version__.split("+")[0])';
+const PROBE = 'import sys, torch; print(torch.__file__); print(torch.__version__.split("+")[0])';
 const DEFAULT_PROBE_TIMEOUT_MS = 60_000;
 
 /** The candidates in order, each path once. */
@@ -88,20 +93,71 @@ function onPath(name: string, pathEnv = process.env.PATH ?? ''): string[] {
 }
 
 /** Answers per interpreter path and its modification time: asked once per process, again after a reinstall. */
-const probes = new Map<string, Promise<{ torchVersion?: string; problem?: string }>>();
+const probes = new Map<string, Promise<{ torchVersion?: string; torchFile?: string; problem?: string }>>();
 
 export async function findPython(opts: PythonSearchOptions): Promise<PythonSearch> {
   const tried: PythonSearch['tried'] = [];
+  const remembered = readRemembered(opts.cacheDir);
   for (const candidate of pythonCandidates(opts)) {
     if (opts.signal?.aborted) break;
+    const known = remembered[candidate.path];
+    if (known && stillValid(candidate.path, known)) return { found: { ...candidate, torchVersion: known.torchVersion }, tried };
     const answer = await probe(candidate.path, opts.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS, opts.signal);
-    if (answer.torchVersion) return { found: { ...candidate, torchVersion: answer.torchVersion }, tried };
+    if (answer.torchVersion) {
+      remember(opts.cacheDir, candidate.path, answer.torchVersion, answer.torchFile);
+      return { found: { ...candidate, torchVersion: answer.torchVersion }, tried };
+    }
     tried.push({ ...candidate, problem: answer.problem ?? 'no answer' });
   }
   return { tried };
 }
 
-function probe(path: string, timeoutMs: number, signal?: AbortSignal): Promise<{ torchVersion?: string; problem?: string }> {
+interface Remembered {
+  /** The interpreter file's size and mtime, and torch's __init__.py path and mtime, when torch imported. */
+  size: number;
+  mtimeMs: number;
+  torchFile: string;
+  torchMtimeMs: number;
+  torchVersion: string;
+}
+
+const REMEMBERED_FILE = 'python-interpreters.json';
+
+function readRemembered(cacheDir?: string): Record<string, Remembered> {
+  if (!cacheDir) return {};
+  try {
+    return JSON.parse(readFileSync(join(cacheDir, REMEMBERED_FILE), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** The same interpreter binary and the same torch files: a reinstall or an uninstall changes one of them. */
+function stillValid(path: string, r: Remembered): boolean {
+  try {
+    const st = statSync(path);
+    const torch = statSync(r.torchFile);
+    return st.size === r.size && st.mtimeMs === r.mtimeMs && torch.mtimeMs === r.torchMtimeMs;
+  } catch {
+    return false;
+  }
+}
+
+function remember(cacheDir: string | undefined, path: string, torchVersion: string, torchFile?: string): void {
+  if (!cacheDir || !torchFile) return;
+  try {
+    const st = statSync(path);
+    const all = { ...readRemembered(cacheDir), [path]: { size: st.size, mtimeMs: st.mtimeMs, torchFile, torchMtimeMs: statSync(torchFile).mtimeMs, torchVersion } };
+    mkdirSync(cacheDir, { recursive: true });
+    const tmp = join(cacheDir, `${REMEMBERED_FILE}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(all, null, 1));
+    renameSync(tmp, join(cacheDir, REMEMBERED_FILE));
+  } catch {
+    // not remembered: the next process probes again
+  }
+}
+
+function probe(path: string, timeoutMs: number, signal?: AbortSignal): Promise<{ torchVersion?: string; torchFile?: string; problem?: string }> {
   let stamp: string;
   try {
     const st = statSync(path);
@@ -114,7 +170,8 @@ function probe(path: string, timeoutMs: number, signal?: AbortSignal): Promise<{
     answer = new Promise((done) => {
       execFile(path, ['-B', '-c', PROBE], { timeout: timeoutMs, signal, windowsHide: true }, (err, stdout, stderr) => {
         if (!err) {
-          done({ torchVersion: stdout.trim().split('\n').pop() });
+          const lines = stdout.trim().split('\n');
+          done({ torchVersion: lines[lines.length - 1], torchFile: lines[lines.length - 2] });
           return;
         }
         const last = stderr.trim().split('\n').pop() ?? '';

@@ -32,7 +32,7 @@ export interface MaterialisedPythonModel {
 }
 
 export async function materialisePythonModel(ref: PythonModelRef, opts: PythonModelOptions): Promise<MaterialisedPythonModel> {
-  const search = await findPython({ ...opts, signal: opts.signal });
+  const search = await findPython({ ...opts, signal: opts.signal, cacheDir: opts.cacheDir });
   if (!search.found) {
     if (opts.signal?.aborted) throw new UserError('cancelled', `the search for a Python to build ${ref.factory} was cancelled`);
     throw new UserError('python-not-found', `${ref.factory} is defined in Python, and ${describeTried(search.tried)}`);

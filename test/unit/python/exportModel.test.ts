@@ -193,6 +193,21 @@ test('the interpreter search takes the first candidate that imports torch and sa
   await assert.rejects(materialisePythonModel({ factory: 'x:Net', root }, { venvRoots: [root], pathEnv: dir, cacheDir: tmp('i2f-pycache-') }), /x:Net is defined in Python, and no Python with torch: tried .*\.venv\/bin\/python3 \(torch is not installed\).*set i2f\.python/);
 });
 
+test('a positive answer is remembered in the cache folder while the interpreter and torch files are unchanged', async () => {
+  const cacheDir = tmp('i2f-pycache-');
+  const first = await findPython({ configured: DEBIAN_PYTHON, pathEnv: '', cacheDir });
+  const file = join(cacheDir, 'python-interpreters.json');
+  const remembered = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(remembered[DEBIAN_PYTHON].torchVersion, first.found?.torchVersion);
+  assert.match(remembered[DEBIAN_PYTHON].torchFile, /torch\/__init__\.py$/);
+  // Read back, not re-probed: an edited entry is what the next search answers.
+  writeFileSync(file, JSON.stringify({ [DEBIAN_PYTHON]: { ...remembered[DEBIAN_PYTHON], torchVersion: '9.9.9' } }));
+  assert.equal((await findPython({ configured: DEBIAN_PYTHON, pathEnv: '', cacheDir })).found?.torchVersion, '9.9.9');
+  // A torch file that changed (here: one that does not exist) invalidates it.
+  writeFileSync(file, JSON.stringify({ [DEBIAN_PYTHON]: { ...remembered[DEBIAN_PYTHON], torchFile: '/nonexistent/torch/__init__.py', torchVersion: '9.9.9' } }));
+  assert.equal((await findPython({ configured: DEBIAN_PYTHON, pathEnv: '', cacheDir })).found?.torchVersion, first.found?.torchVersion);
+});
+
 test('an export past its time limit, or cancelled, stops the Python process and says so', async () => {
   const root = workspace({ 'slow.py': 'import time\nimport torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n        time.sleep(600)\n' });
   await assert.rejects(exportPythonModel({ factory: 'slow:Net', root, python, cacheDir: tmp('i2f-pycache-'), timeoutMs: 2000 }), /did not finish within 2 s/);
