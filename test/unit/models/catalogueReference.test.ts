@@ -23,9 +23,10 @@ interface Reference {
   theta: [string, number[]][];
   buffers: [string, number[]][];
   initStd: Record<string, number>;
-  g: Record<string, { norm: number; head: number[] }>;
-  JTv: Record<string, { norm: number; head: number[] }>;
-  Ju: number[];
+  /** Absent for models too large to differentiate in a test (vgg11_bn): θ, buffers and init only. */
+  g?: Record<string, { norm: number; head: number[] }>;
+  JTv?: Record<string, { norm: number; head: number[] }>;
+  Ju?: number[];
 }
 
 /** ‖a − b‖ / ‖b‖ over paired lists. */
@@ -40,7 +41,7 @@ function relErr(a: number[], b: number[]): number {
 }
 
 /** Per-parameter norms and first entries of a θ-space vector laid out as the operator lays θ out. */
-function blocks(op: { parameters: readonly { name: string; offset: number; size: number }[] }, vec: Float64Array, ref: Reference['g']): { ours: number[]; theirs: number[] } {
+function blocks(op: { parameters: readonly { name: string; offset: number; size: number }[] }, vec: Float64Array, ref: NonNullable<Reference['g']>): { ours: number[]; theirs: number[] } {
   const ours: number[] = [];
   const theirs: number[] = [];
   for (const p of op.parameters) {
@@ -64,7 +65,7 @@ test('every reference is of a catalogue model, and the catalogue models named in
 
 for (const file of references) {
   const ref = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Reference;
-  test(`${ref.name}: θ is named_parameters, g, J u, Jᵀ v equal PyTorch float64 to 1e-5`, async () => {
+  test(`${ref.name}: θ is named_parameters${ref.g ? ', g, J u, Jᵀ v equal PyTorch float64 to 1e-5' : ' (names, shapes and init)'}`, async () => {
     const arch = findArchitecture(ref.name)!;
     const model = buildArchitecture(arch, { inputShape: ref.inputShape, classes: ref.classes, seed: 0 });
 
@@ -82,13 +83,15 @@ for (const file of references) {
     for (const [n] of ref.theta) {
       const t = model.graph.initializers.get(n)!;
       if (sizeOf(t.dims) < 1000) continue;
-      const d = t.data as Float32Array;
+      // The first 2^20 entries of a larger tensor are i.i.d. draws too: enough for a 10% spread check.
+      const d = (t.data as Float32Array).subarray(0, 1 << 20);
       const mean = d.reduce((s, x) => s + x, 0) / d.length;
       const std = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / (d.length - 1));
       const want = ref.initStd[n];
       assert.ok(Math.abs(std - want) <= 0.1 * want + 1e-7, `${n}: init std ${std} vs PyTorch's ${want}`);
     }
 
+    if (!ref.g || !ref.JTv || !ref.Ju) return;
     applyHashedWeights(model);
     const om = OnnxModel.fromModel(`${ref.name}.onnx`, model);
     const x = hashed('input', sizeOf(ref.inputShape), 'input');
@@ -98,19 +101,19 @@ for (const file of references) {
     try {
       const g = new Float64Array(op.parameterCount);
       await op.gradient(g);
-      const gb = blocks(op, g, ref.g);
+      const gb = blocks(op, g, ref.g!);
       assert.ok(relErr(gb.ours, gb.theirs) < 1e-5, `g: ${relErr(gb.ours, gb.theirs)}`);
 
       const u = new Float64Array(op.parameterCount);
       for (const p of op.parameters) u.set(hashed(`u.${p.name}`, p.size, 'direction'), p.offset);
       const ju = new Float64Array(op.inputSize);
       await op.jacobianVector(u, ju);
-      assert.ok(relErr([...ju], ref.Ju) < 1e-5, `J u: ${relErr([...ju], ref.Ju)}`);
+      assert.ok(relErr([...ju], ref.Ju!) < 1e-5, `J u: ${relErr([...ju], ref.Ju!)}`);
 
       const v = Float64Array.from(hashed('v', op.inputSize, 'direction'));
       const jtv = new Float64Array(op.parameterCount);
       await op.jacobianTransposeVector(v, jtv);
-      const jb = blocks(op, jtv, ref.JTv);
+      const jb = blocks(op, jtv, ref.JTv!);
       assert.ok(relErr(jb.ours, jb.theirs) < 1e-5, `Jᵀ v: ${relErr(jb.ours, jb.theirs)}`);
     } finally {
       await op.dispose();

@@ -8,10 +8,13 @@ import { datasetShape, knownDatasets } from './datasets';
 import { FEDML_ARCHITECTURES } from './fedml';
 import { MOBILENETS } from './torchvisionMobilenet';
 import { RESNETS } from './torchvisionResnet';
+import { VGGS } from './torchvisionVgg';
+import { DENSENETS } from './torchvisionDensenet';
+import { EFFICIENTNETS } from './torchvisionEfficientnet';
 
 export type { Architecture } from './architecture';
 
-const ALL: Architecture[] = [...RESNETS, ...MOBILENETS, ...FEDML_ARCHITECTURES];
+const ALL: Architecture[] = [...RESNETS, ...MOBILENETS, ...VGGS, ...DENSENETS, ...EFFICIENTNETS, ...FEDML_ARCHITECTURES];
 const BY_NAME = new Map<string, Architecture>();
 for (const a of ALL) for (const n of [a.name, ...(a.aliases ?? [])]) BY_NAME.set(normaliseArchitectureName(n), a);
 

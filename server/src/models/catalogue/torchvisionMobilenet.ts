@@ -50,4 +50,52 @@ const mobilenetV2: Architecture = {
   },
 };
 
-export const MOBILENETS: Architecture[] = [mobilenetV2];
+/**
+ * MobileNetV3-Small (models/mobilenetv3.py): inverted residuals with ReLU or Hardswish, squeeze-and-excitation gated
+ * by Hardsigmoid, BatchNorm ε = 1e-3; convs kaiming_normal_(fan_out) with zero biases, Linear N(0, 0.01), zero bias.
+ */
+const mobilenetV3Small: Architecture = {
+  name: 'mobilenet_v3_small',
+  aliases: ['mobilenetv3small'],
+  family: 'torchvision',
+  source: 'torchvision.models.mobilenet_v3_small',
+  build(shape) {
+    const b = new NetBuilder(shape.seed);
+    const act = (x: Value, hs: boolean) => (hs ? b.hardSwish(x) : b.relu(x));
+    const convBnAct = (p: string, x: Value, out: number, k: number, stride: number, groups: number, a: 'RE' | 'HS' | null) => {
+      const y = b.batchNorm(`${p}.1`, b.conv(`${p}.0`, x, { inChannels: x.dims[0], outChannels: out, kernel: k, stride, padding: (k - 1) / 2, groups, weightInit: KAIMING }), 1e-3, 0.01);
+      return a ? act(y, a === 'HS') : y;
+    };
+    let x: Value = INPUT(shape.inputShape);
+    x = convBnAct('features.0', x, 16, 3, 2, 1, 'HS');
+    // (in, kernel, expanded, out, squeeze-excite, activation, stride)
+    const blocks = [
+      [16, 3, 16, 16, true, 'RE', 2], [16, 3, 72, 24, false, 'RE', 2], [24, 3, 88, 24, false, 'RE', 1],
+      [24, 5, 96, 40, true, 'HS', 2], [40, 5, 240, 40, true, 'HS', 1], [40, 5, 240, 40, true, 'HS', 1],
+      [40, 5, 120, 48, true, 'HS', 1], [48, 5, 144, 48, true, 'HS', 1], [48, 5, 288, 96, true, 'HS', 2],
+      [96, 5, 576, 96, true, 'HS', 1], [96, 5, 576, 96, true, 'HS', 1],
+    ] as const;
+    blocks.forEach(([inC, k, expanded, outC, se, a, stride], i) => {
+      const p = `features.${i + 1}.block`;
+      let y = x;
+      let j = 0;
+      if (expanded !== inC) y = convBnAct(`${p}.${j++}`, y, expanded, 1, 1, 1, a);
+      y = convBnAct(`${p}.${j++}`, y, expanded, k, stride, expanded, a);
+      if (se) {
+        const s = `${p}.${j++}`;
+        const squeeze = makeDivisible(Math.floor(expanded / 4));
+        let gate = b.relu(b.conv(`${s}.fc1`, b.globalAvgPool(y), { inChannels: expanded, outChannels: squeeze, kernel: 1, bias: true, weightInit: KAIMING, biasInit: ZERO }));
+        gate = b.hardSigmoid(b.conv(`${s}.fc2`, gate, { inChannels: squeeze, outChannels: expanded, kernel: 1, bias: true, weightInit: KAIMING, biasInit: ZERO }));
+        y = b.mul(y, gate);
+      }
+      y = convBnAct(`${p}.${j++}`, y, outC, 1, 1, 1, null);
+      x = stride === 1 && inC === outC ? b.add(y, x) : y;
+    });
+    x = convBnAct('features.12', x, 576, 1, 1, 1, 'HS');
+    x = b.hardSwish(b.linear('classifier.0', b.flatten(b.globalAvgPool(x)), 576, 1024, { kind: 'normal', std: 0.01 }, ZERO));
+    const y = b.linear('classifier.3', x, 1024, shape.classes, { kind: 'normal', std: 0.01 }, ZERO);
+    return b.finish(y, shape.inputShape, 'torchvision.mobilenet_v3_small');
+  },
+};
+
+export const MOBILENETS: Architecture[] = [mobilenetV2, mobilenetV3Small];
