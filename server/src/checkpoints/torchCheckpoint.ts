@@ -49,12 +49,12 @@ class TorchStorage implements PyOpaque {
     readonly key: string,
     /** Elements, as the persistent id says. */
     readonly numel: number,
-    private readonly fetch: () => Uint8Array,
+    private readonly readBytes: () => Uint8Array,
     readonly littleEndian: () => boolean,
   ) {}
 
   bytes(): Uint8Array {
-    this.data ??= this.fetch();
+    this.data ??= this.readBytes();
     return this.data;
   }
 }
