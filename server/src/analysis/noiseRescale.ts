@@ -86,6 +86,9 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
     const c = clipScaleOf(noise);
     const derivedVariance = Math.max(0, cached.std ** 2 - configuredVariance(entry.noise, B, c));
     const std = Math.sqrt(derivedVariance + configuredVariance(live, B, c));
+    // A non-finite gradient (NaN/Inf weights) leaves no clipping factor to rescale by: the engine's own answer for the
+    // batch stands (it never grades a non-finite result with confidence).
+    if (!Number.isFinite(std)) return orig;
     if (Math.abs(std - cached.std) > 1e-12 * Math.max(1, cached.std)) rescaled = true;
     const ev = evaluateNoiseScale(noise, std);
     const dpsgd = live.dpsgd && live.dpsgd.clip > 0
