@@ -2,7 +2,9 @@
 // config. Two paths side by side: the examples' Flower config naming an .onnx file (the ONNX path), and Flower's
 // quickstart-pytorch app as published (no i2f: section, no ONNX: its Net found from the client app, built and
 // exported by the workspace's Python, then analysed), cold (fresh storage: export included) and warm (the export and
-// the result cached, as after a restart). Needs a Python with torch for the Flower app (Debian's python3-torch).
+// the result cached, as after a restart), and configs naming a catalogue architecture (FedML's lr for mnist,
+// torchvision's resnet18 for cifar10: the graph written into the storage, then analysed). Needs a Python with torch
+// for the Flower app (Debian's python3-torch).
 
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +17,8 @@ export interface FirstFindingBench {
 }
 
 const QUICKSTART = join(REPO, 'test', 'fixtures', 'python', 'flower-quickstart-pytorch');
+/** Configs that name their model by architecture (no model file): the catalogue writes the ONNX into the storage. */
+const CATALOGUE = join(REPO, 'test', 'fixtures', 'catalogue');
 const TIMEOUT_MS = 10 * 60_000;
 const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001' || x.code === 'I2F002');
 
@@ -23,7 +27,10 @@ async function timeToFinding(rel: string, storage: string, python: string): Prom
   const s = await startServer({
     settings: { python, maxSamples: 1 },
     initializationOptions: { storagePath: storage },
-    prepare: (w) => cpSync(QUICKSTART, join(w, 'quickstart-pytorch'), { recursive: true }),
+    prepare: (w) => {
+      cpSync(QUICKSTART, join(w, 'quickstart-pytorch'), { recursive: true });
+      for (const d of ['fedml-mnist-lr', 'resnet18-cifar10']) cpSync(join(CATALOGUE, d), join(w, d), { recursive: true });
+    },
   });
   try {
     // Let discovery finish first: the measured span is the opened config's own.
@@ -37,12 +44,15 @@ async function timeToFinding(rel: string, storage: string, python: string): Prom
   }
 }
 
-export async function measureFirstFinding(python = '/usr/bin/python3'): Promise<FirstFindingBench> {
+export async function measureFirstFinding(python = '/usr/bin/python3', only?: string): Promise<FirstFindingBench> {
   const rows: FirstFindingBench['rows'] = [];
   for (const [path, rel] of [
     ['ONNX file (examples/flower, MLP 784-256-10)', 'flower/pyproject.toml'],
     ['Flower app, Python export (quickstart-pytorch Net, 62,006 θ)', 'quickstart-pytorch/pyproject.toml'],
+    ['Catalogue, FedML model: lr, dataset: mnist (7,850 θ)', 'fedml-mnist-lr/fedml_config.yaml'],
+    ['Catalogue, torchvision resnet18 for cifar10 (11.2M θ)', 'resnet18-cifar10/config.yaml'],
   ] as const) {
+    if (only && !rel.startsWith(only)) continue;
     // Storage outside the temp workspace, so the warm run (a new server, a new workspace copy) finds the cache.
     const storage = join(REPO, 'bench', 'out', `first-finding-${rel.split('/')[0]}`);
     rmSync(storage, { recursive: true, force: true });
@@ -69,5 +79,6 @@ export function renderFirstFinding(b: FirstFindingBench): string[] {
 }
 
 if (require.main === module) {
-  void measureFirstFinding(process.argv[2]).then((b) => console.log(renderFirstFinding(b).join('\n')));
+  // node --import tsx bench/firstFinding.ts [PYTHON] [CONFIG-FOLDER]: one row only with the second argument.
+  void measureFirstFinding(process.argv[2], process.argv[3]).then((b) => console.log(renderFirstFinding(b).join('\n')));
 }
