@@ -140,6 +140,11 @@ export interface NoiseResponse {
   lambdaMax: number;
   /** Every solve and λmax converged (to tolerance or product precision). */
   converged: boolean;
+  /**
+   * λmax and the deterministic solve converged: all a zero noise std needs (the noise and trace solves only serve a
+   * std > 0 and the advice). Absent in older caches: `converged` then decides.
+   */
+  deterministicConverged?: boolean;
   /** I(δ_det), or null when δ has no deterministic part. */
   influenceDeterministic: Float64Array | null;
   /** I(z) for the seeded unit-normal draw z, or null when not solved. */
@@ -294,7 +299,7 @@ export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEval
   const gradedPsnr = Math.max(Math.max(exposed ? exposed.psnr : expectedPsnr, boxProjectedPsnr ?? -Infinity) + ATTACK_SPREAD_DB, outside);
   validity.gradedPsnr = gradedPsnr;
   const risk = riskLevel(
-    { psnr: gradedPsnr, converged: cache.converged, numbers: [i2f, i2fExpected, lowerBound, cache.noiseTrace] },
+    { psnr: gradedPsnr, converged: std > 0 ? cache.converged : cache.deterministicConverged ?? cache.converged, numbers: [i2f, i2fExpected, lowerBound, cache.noiseTrace] },
     cache.thresholds,
   );
   if (validity.determined === 'none') {
@@ -568,6 +573,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   }
 
   const converged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.converged);
+  const deterministicConverged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.purpose !== 'deterministic' || x.converged);
   const gradientNorm = norm(g);
   const validity: ValidityInputs = {
     gradientNorm,
@@ -592,7 +598,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   }
   const cache: NoiseResponse = {
     inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping,
-    lambdaMax: lmax.value, converged,
+    lambdaMax: lmax.value, converged, deterministicConverged,
     influenceDeterministic: iDet, influenceNoise: iNoise,
     noiseTrace: trace, noiseTraceStdError: traceStdError, noiseTraceMethod: traceMethod, perSampleNoiseTrace: perSampleTrace,
     jDeterministicNormSq: bDet ? dot(bDet, bDet) : 0, jNoiseNormSq: bNoise ? dot(bNoise, bNoise) : 0,

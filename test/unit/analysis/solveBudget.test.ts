@@ -57,7 +57,9 @@ test('i2f.solveBudgetSeconds: validated, part of the analysis knobs (cache key) 
 });
 
 test('I2F001 under a spent budget: UNCERTAIN, naming the budget, the residual and the setting to raise', async () => {
-  const file = join(__dirname, '../../../examples/clip-only.yaml');
+  // A config whose verdict needs a solve: DP-SGD noise (clip-only's δ is 0 since clipping is a rescaling, and its
+  // verdict, HIGH, needs none).
+  const file = join(__dirname, '../../../examples/opacus/train.yaml');
   const parsed = readTrainingConfig(file, readFileSync(file, 'utf8'), { fileExists: existsSync });
   assert.ok(parsed && !('kind' in parsed));
   const a = await analyseConfig(linkConfig(file, parsed), { ...DEFAULT_CONFIG_ANALYSIS, solveBudgetSeconds: 1e-9 });

@@ -90,6 +90,16 @@ describe('validity of the prediction', () => {
     assert.equal(free.validity.boxProjectedPsnr, undefined);
   });
 
+  it('a noise solve that did not converge makes a noisy result uncertain, not a noise-free one (clip-only stays HIGH)', async () => {
+    const jac = denseJacobian(dx, dtheta, geometricSpectrum(dx, 1, 1e6), 14);
+    const op = new DenseInversionOperator(jac, { gradient, exampleGradients: [gradient.map((v) => 3 * v)] });
+    // δ = 0 (clipping is a rescaling), but the target PSNR asks for the noise response, whose solve is cut short.
+    const r = await analyzeInfluence(op, { defences: parseDefences(['dpsgd:clip=1,noise=0']), targetPsnr: 15, maxIterations: 3 });
+    assert.equal(r.solver.converged, false, 'the noise solve stopped early');
+    assert.equal(r.risk, 'high', 'nothing protects the gradient: that does not depend on the noise solve');
+    assert.equal(evaluateNoiseScale(r.cache, 0.01).risk, 'uncertain', 'a noise std does');
+  });
+
   it('the damped lower bound is ‖Jδ‖/(λmax + ε) and stays below the damped I²F; it is certified only when λmax converged', async () => {
     const jac = denseJacobian(dx, dtheta, geometricSpectrum(dx, 4, 1e3), 9);
     const op = new DenseInversionOperator(jac, { gradient });
