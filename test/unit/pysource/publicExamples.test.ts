@@ -2,19 +2,17 @@
 // (expected call sites, values and where each value is written, per file), and a few hundred files of ordinary Python
 // (Debian's own /usr/lib/python3/dist-packages) that must yield no call site at all.
 //
-// The upstream files are read at the commits below from their git snapshots (PUBLIC_PYTHON_ROOT, default
-// /work/.mirror/<owner>+<name>/repo) and are not copied into this repository; a machine without a snapshot skips that
-// repository's cases and says so. Flower's `opacus` app is also read from test/fixtures/public/flower when present.
+// The upstream files are committed unchanged under test/fixtures/upstream-python/<owner>+<name>/ (taken at the commits
+// below; sources and licences in its README), so every machine runs every case.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPythonFile } from '../../../server/src/pysource/pythonSetup';
 import type { TrainingSetup } from '../../../server/src/config/trainingSetup';
 
-const ROOT = process.env.PUBLIC_PYTHON_ROOT ?? '/work/.mirror';
+const UPSTREAM = join(__dirname, '../../fixtures/upstream-python');
 
 interface Expected {
   repo: string;
@@ -60,11 +58,12 @@ const EXPECTED: Expected[] = [
 ];
 
 function snapshot(repo: string): string {
-  return join(ROOT, repo.replace('/', '+'), 'repo');
+  return join(UPSTREAM, repo.replace('/', '+'));
 }
 
-function gitShow(repo: string, commit: string, path: string): string {
-  return execFileSync('git', ['--git-dir', snapshot(repo), 'show', `${commit}:${path}`], { encoding: 'utf8', maxBuffer: 16 << 20 });
+/** The file as committed from `repo` at `commit` (the commit is the one the README records for that folder). */
+function gitShow(repo: string, _commit: string, path: string): string {
+  return readFileSync(join(snapshot(repo), path), 'utf8');
 }
 
 /** The file and, for a Flower app, its pyproject.toml, as the reader would find them on disk. */
@@ -97,8 +96,7 @@ function check(e: Expected, setup: TrainingSetup | null, sites: string[]): void 
 }
 
 for (const repo of [...new Set(EXPECTED.map((e) => e.repo))]) {
-  const present = existsSync(snapshot(repo));
-  test(`${repo}'s DP examples: call sites, values and where each is written`, { skip: present ? false : `no snapshot of ${repo} under ${ROOT}` }, async () => {
+  test(`${repo}'s DP examples: call sites, values and where each is written`, async () => {
     for (const e of EXPECTED.filter((x) => x.repo === repo)) {
       const { file, text, readText } = readerFor(e);
       const r = await readPythonFile(file, text, { readText });
@@ -107,7 +105,7 @@ for (const repo of [...new Set(EXPECTED.map((e) => e.repo))]) {
   });
 }
 
-test("Flower's opacus app: both noise branches kept, the clipping norm read from its pyproject.toml", { skip: existsSync(snapshot(FLOWER.repo)) ? false : 'no Flower snapshot' }, async () => {
+test("Flower's opacus app: both noise branches kept, the clipping norm read from its pyproject.toml", async () => {
   const e = EXPECTED.find((x) => x.path === 'examples/opacus/opacus_fl/client_app.py')!;
   const { file, text, readText } = readerFor(e);
   const r = await readPythonFile(file, text, { readText });
@@ -120,7 +118,7 @@ test("Flower's opacus app: both noise branches kept, the clipping norm read from
   assert.equal(r.modelClass?.factory, 'opacus_fl.task:Net');
 });
 
-test("Flower's fl-dp-sa server app: central DP on the server behind SecAgg+, both read from code", { skip: existsSync(snapshot(FLOWER.repo)) ? false : 'no Flower snapshot' }, async () => {
+test("Flower's fl-dp-sa server app: central DP on the server behind SecAgg+, both read from code", async () => {
   const e = EXPECTED.find((x) => x.path === 'examples/fl-dp-sa/fl_dp_sa/server_app.py')!;
   const { file, text, readText } = readerFor(e);
   const s = (await readPythonFile(file, text, { readText })).setup!;
@@ -130,7 +128,7 @@ test("Flower's fl-dp-sa server app: central DP on the server behind SecAgg+, bot
   assert.equal(s.numSampledClients?.fromCode?.source.key, 'num-sampled-clients');
 });
 
-test('Optax\'s DP-SGD notebook (its code cells): constants passed to contrib.dpsgd', { skip: existsSync(snapshot(OPTAX.repo)) ? false : 'no Optax snapshot' }, async () => {
+test('Optax\'s DP-SGD notebook (its code cells): constants passed to contrib.dpsgd', async () => {
   const nb = JSON.parse(gitShow(OPTAX.repo, OPTAX.commit, 'examples/contrib/differentially_private_sgd.ipynb')) as { cells: { cell_type: string; source: string[] | string }[] };
   const code = nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
   const r = await readPythonFile('/snapshot/optax/differentially_private_sgd.py', code);
