@@ -32,7 +32,7 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     assert.equal(f.severity, SEVERITY[level as keyof typeof SEVERITY]);
     assert.match(f.message, new RegExp(`^Leakage risk ${level.toUpperCase()}:`));
 
-    // Line 9 (0-based 8) is `noise_multiplier: 0.1`.
+    // Line 9 (0-based 8) is `noise_multiplier: 0.01`.
     const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 8, character: 4 } })) as Hover;
     const text = (hover.contents as { value: string }).value;
     for (const part of [`| Tokens an attacker would recover | ${pct}% of sample #0`, '| Per position |', 'Predicted PSNR (embedding space)', 'Predicted RMSE (embedding space)', 'is in embedding space, x = embed.weight[ids]', '→ attacker\'s tokens | `i loved this film so much', '| Noise for fewer than 10% of tokens (every sample) | std 0.']) {
@@ -58,9 +58,9 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     assert.ok(sd.tokensRecovered! < 0.1, `after the fix ${sd.tokensRecovered}`);
     assert.equal(sd.risk, 'low');
 
-    // σ 0.1 → 3 (noise std σC = 0.3 on the embedding gradient): answered from the cached noise paths, no new job.
+    // σ 0.01 → 3 (noise std σC = 0.3 on the embedding gradient): answered from the cached noise paths, no new job.
     const before = await stats(s);
-    const loud = readFileSync(s.path('text/review.yaml'), 'utf8').replace('noise_multiplier: 0.1', 'noise_multiplier: 3.0');
+    const loud = readFileSync(s.path('text/review.yaml'), 'utf8').replace('noise_multiplier: 0.01', 'noise_multiplier: 3.0');
     s.change(uri, 3, loud);
     const after = await s.waitForDiagnostics(uri, (x) => /noise=3\b/.test(leakage(x)?.message ?? ''), 10_000);
     const g = leakage(after)!;
