@@ -195,14 +195,16 @@ test('a person opening examples/ in VS Code sees the Flower config\'s leakage, i
       const value = title.match(/Set noise-multiplier to ([\d.]+)/)![1];
       await fix.click();
       await editor.locator('.view-line', { hasText: `noise-multiplier = ${value}` }).waitFor();
-      // The finding improves: no longer high; the predicted PSNR is the 15 dB target (medium between 12 and 20 dB).
+      // The finding improves: no longer high; the graded PSNR is the 15 dB target (medium between 12 and 20 dB).
       await editor.locator('.squiggly-error').waitFor({ state: 'detached', timeout: 30_000 });
       // The example's attacker observes the aggregate: std σ·C on one client's share (C = 10).
       const std = String(Number((Number(value) * 10).toPrecision(4)));
       const text = await problemText(page, new RegExp(`std=${std.replace('.', '\\.')}\\b`), 30_000);
       assert.match(text, /Leakage risk (MEDIUM|LOW)/);
+      // The graded PSNR (the prediction + the attack spread: 1.9 dB in the first-order regime, 6.0 dB outside it) is at
+      // the target, so the predicted PSNR sits that far below it.
       const psnr = Number(text.match(/PSNR (-?[\d.]+) dB/)![1]);
-      assert.ok(psnr <= 15 && psnr > 14, `PSNR at the target after the fix: ${psnr}`);
+      assert.ok(psnr <= 15 - 1.9 + 0.01 && psnr > 15 - 6.0 - 0.5, `predicted PSNR below the target by the attack spread after the fix: ${psnr}`);
       await browser.screenshot('5-fixed');
     });
 

@@ -1,6 +1,7 @@
 // The server over stdio on a copy of examples/: cheap rules at once, then the I²F finding with its numbers, and the
 // views built on it (hover, inlay hints, code lenses, quick fixes).
 
+import { ATTACK_SPREAD_DB, OUT_OF_REGIME_SPREAD_DB } from '../../server/src/engine/validity';
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -115,7 +116,10 @@ test('a noise-only edit is answered from the cached noise response, and the quic
     const sigma = Number(fixed.match(/noise-multiplier = ([\d.]+)/)![1]);
     const done = await s.waitForDiagnostics(uri, (d) => new RegExp(`std=${Number((sigma * 10).toPrecision(4))}\\b`).test(leakage(d)?.message ?? ''), 5_000);
     const psnr = (leakage(done)!.data as { psnr: number }).psnr;
-    assert.ok(psnr <= 15 + 1e-6 && psnr > 14, `the fixed noise brings the PSNR to the target, got ${psnr}`);
+    // The noise brings the PSNR the finding is graded on (the prediction + the attack's measured spread: 1.9 dB inside
+    // the first-order regime, 6.0 dB outside it, engine/validity.ts) to the target, so the prediction sits that far below.
+    assert.notEqual(leakage(done)!.severity, 1, 'no longer high risk');
+    assert.ok(psnr <= 15 - ATTACK_SPREAD_DB + 1e-6 && psnr > 15 - OUT_OF_REGIME_SPREAD_DB - 0.5, `the fixed noise brings the graded PSNR to the target, predicted ${psnr}`);
     const noMore = (await s.connection.sendRequest('textDocument/codeAction', {
       textDocument: { uri }, range: leakage(done)!.range, context: { diagnostics: [leakage(done)!] },
     })) as CodeAction[];

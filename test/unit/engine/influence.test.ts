@@ -1,5 +1,6 @@
 // analyzeInfluence end to end on a dense J: I²F, expected I²F under noise, noise for a target, risk, cancellation.
 
+import { ATTACK_SPREAD_DB, OUT_OF_REGIME_SPREAD_DB } from '../../../server/src/engine/validity';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseDefences } from '../../../server/src/engine/defences';
@@ -68,10 +69,13 @@ describe('analyzeInfluence', () => {
   it('finds the Gaussian std that brings the expected PSNR to the target, for the batch and for every sample', async () => {
     const r = await analyzeInfluence(operator(), { defences: parseDefences(['dpsgd:clip=100,noise=0.5']), targetPsnr: 25, spectrumK: 1, spectrumSteps: dx, batchSize: 2 });
     const target = r.noiseForTarget!;
-    assertClose(evaluateNoiseScale(r.cache, target.std).expectedPsnr, 25, 1e-9, 'batch PSNR at the std');
+    // The target is the graded PSNR: the prediction + the attack's measured spread (validity.ts), 1.9 dB inside the
+    // first-order regime and 6.0 dB outside it, decided at the std that reaches every sample.
     const every = evaluateNoiseScale(r.cache, target.stdForEverySample);
-    assertClose(every.mostExposed!.psnr, 25, 1e-9, 'most exposed sample at the target');
-    assert.ok(every.perSample.every((s) => s.psnr <= 25 + 1e-9));
+    const spread = every.validity.firstOrder ? ATTACK_SPREAD_DB : OUT_OF_REGIME_SPREAD_DB;
+    assertClose(evaluateNoiseScale(r.cache, target.std).expectedPsnr, 25 - spread, 1e-9, 'batch PSNR at the std');
+    assertClose(every.mostExposed!.psnr, 25 - spread, 1e-9, 'most exposed sample at the target less the spread');
+    assert.ok(every.perSample.every((s) => s.psnr <= 25 - spread + 1e-9));
     assert.ok(target.stdForEverySample >= target.std);
     // DP-SGD: σ = s·B/C with B = 2 per-example gradients, C = 100 (no example is clipped: c_max = 1), for the std
     // that reaches every sample (the finding is graded on the most exposed one, and so is its quick fix)
