@@ -7,6 +7,7 @@
 import { UserError } from '../errors';
 import type { Model, Tensor } from '../graph/ir';
 import { sizeOf } from '../graph/ir';
+import { halfToNumber } from '../graph/tensorBytes';
 import type { CheckpointTensor } from './checkpointTensor';
 import type { Checkpoint, StateDict } from './readCheckpoint';
 
@@ -139,18 +140,10 @@ function convert(t: Tensor, like: Tensor, key: string, file: string): Tensor {
   if ((like.dtype === 'float32' || like.dtype === 'float64') && float(t.dtype)) {
     const n = sizeOf(t.dims);
     const out = like.dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
-    if (t.dtype === 'float16') for (let i = 0; i < n; i++) out[i] = halfToFloat((t.data as Uint16Array)[i]);
+    if (t.dtype === 'float16') for (let i = 0; i < n; i++) out[i] = halfToNumber((t.data as Uint16Array)[i]);
     else out.set(t.data as Float32Array | Float64Array);
     return { dtype: like.dtype, dims, data: out };
   }
   throw new UserError('weights-mismatch', `checkpoint tensor '${key}' is ${t.dtype} but the model's is ${like.dtype}`, { file });
 }
 
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}

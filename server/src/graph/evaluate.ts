@@ -4,6 +4,7 @@
 import type { DType, Node, Tensor } from './ir';
 import { sizeOf } from './ir';
 import { attrFloat, attrInt, attrInts, attrString } from './attributes';
+import { halfToNumber } from './tensorBytes';
 
 /** ONNX TensorProto.DataType codes for the element types the IR has. */
 const ONNX_DTYPES: Record<number, DType> = {
@@ -24,16 +25,6 @@ export function dtypeFromOnnx(code: number): DType | undefined {
 
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float64' || dtype === 'float16';
-}
-
-/** IEEE half → number, for float16 initialisers kept as raw bits. */
-function halfToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 /** A tensor's elements as JS numbers (int64 shape values always fit: they are sizes and indices). */

@@ -6,6 +6,16 @@ import type { DType, TypedArray } from './ir';
 /** Every Node platform is little-endian today; the check keeps big-endian hosts correct rather than assumed. */
 export const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
+/** IEEE 754 half-precision bits → number (float16 tensors are kept as their raw bits, Uint16Array). */
+export function halfToNumber(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
 export function bytesPerElement(dtype: DType): number {
   switch (dtype) {
     case 'float64': case 'int64': return 8;

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { UserError } from '../../errors';
 import type { Tensor } from '../../graph/ir';
 import { sizeOf } from '../../graph/ir';
+import { halfToNumber } from '../../graph/tensorBytes';
 import { DEFAULT_MAX_MODEL_BYTES, tooLarge } from '../onnx/load';
 
 export interface WeightSpec {
@@ -96,7 +97,7 @@ export async function readTfjsWeights(file: string, json: WeightsManifest, opts:
         const scale = q.scale ?? 1;
         const min = q.min ?? 0;
         for (let i = 0; i < n; i++) data[i] = (stored === 'uint8' ? view.getUint8(i) : view.getUint16(i * 2, true)) * scale + min;
-      } else if (stored === 'float16') for (let i = 0; i < n; i++) data[i] = half(view.getUint16(i * 2, true));
+      } else if (stored === 'float16') for (let i = 0; i < n; i++) data[i] = halfToNumber(view.getUint16(i * 2, true));
       else throw new UserError('unsupported-weights', `weight '${spec.name}' has dtype ${stored}, which the loader does not read`, { file });
       offset += n * width;
       weights.set(spec.name, { dtype: 'float32', dims: [...spec.shape], data });
@@ -106,14 +107,5 @@ export async function readTfjsWeights(file: string, json: WeightsManifest, opts:
     }
   }
   return weights;
-}
-
-function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
