@@ -22,8 +22,11 @@ export interface CodeValueSource {
   file: string;
   range: Range;
   kind: 'literal' | 'computed' | 'flag-default' | 'run-config';
+  /** Said to the user: "literal on line 83", "default of --noise-multiplier", "pyproject.toml max-grad-norm". */
   label: string;
+  /** The run-config key or command-line option, when it came from one. */
   key?: string;
+  /** Editable in place: a literal number written exactly there. */
   editable: boolean;
 }
 

@@ -290,16 +290,8 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       if (!name || !/^[A-Z]/.test(name)) return undefined;
       return classLocation(index, name, nodeRange(arg.node), app);
     }
-    if (node.type === 'identifier') {
-      const scope: SyntaxNode = enclosing(node, ["function_definition"]) ?? index.root;
-      const rhs: SyntaxNode | undefined = lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
-      node = rhs;
-      continue;
-    }
-    if (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self') {
-      const cls = enclosing(node, ['class_definition']);
-      const attr = node.childForFieldName('attribute')?.text;
-      node = cls && attr ? selfAssignment(cls, attr) : undefined;
+    if (isBinding(node)) {
+      node = followBinding(index, node);
       continue;
     }
     return undefined;
@@ -320,20 +312,29 @@ function dataLoaderBatch(index: ModuleIndex, arg: CallSiteArgument, app: FlowerA
       const key = kw?.name ?? value;
       return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) };
     }
-    if (node.type === 'identifier') {
-      const scope: SyntaxNode = enclosing(node, ['function_definition']) ?? index.root;
-      node = lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
-      continue;
-    }
-    if (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self') {
-      const cls = enclosing(node, ['class_definition']);
-      const attr = node.childForFieldName('attribute')?.text;
-      node = cls && attr ? selfAssignment(cls, attr) : undefined;
+    if (isBinding(node)) {
+      node = followBinding(index, node);
       continue;
     }
     return undefined;
   }
   return undefined;
+}
+
+/** A name or a `self.` attribute: something whose value is the expression last assigned to it. */
+function isBinding(node: SyntaxNode): boolean {
+  return node.type === 'identifier' || (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self');
+}
+
+/** One hop from a binding to the expression assigned to it (the enclosing function's, else the module's; a class's `self.` attribute). */
+function followBinding(index: ModuleIndex, node: SyntaxNode): SyntaxNode | undefined {
+  if (node.type === 'identifier') {
+    const scope: SyntaxNode = enclosing(node, ['function_definition']) ?? index.root;
+    return lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
+  }
+  const cls = enclosing(node, ['class_definition']);
+  const attr = node.childForFieldName('attribute')?.text;
+  return cls && attr ? selfAssignment(cls, attr) : undefined;
 }
 
 function lastAssignment(scope: SyntaxNode, name: string): SyntaxNode | undefined {

@@ -4,27 +4,16 @@
 // else is "set at run time", with the reason. Nothing is executed.
 
 import type { Range } from '../config/keyTree';
+import type { CodeValueSource } from '../config/trainingSetup';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { callArguments, enclosing, lastName, ownNodes, stringLiteral, type ModuleIndex } from './moduleIndex';
 
 export type Scalar = number | string | boolean | null;
 
-/** Where one possible value is written, so a quick fix can edit it there and a message can name it. */
-export interface ValueSource {
-  file: string;
-  range: Range;
-  kind: 'literal' | 'computed' | 'flag-default' | 'run-config';
-  /** Said to the user: "literal on line 83", "default of --noise-multiplier", "pyproject.toml max-grad-norm". */
-  label: string;
-  /** The run-config key or command-line option, when it came from one. */
-  key?: string;
-  /** Editable in place: a literal number written exactly there. */
-  editable: boolean;
-}
 
 export interface PossibleValue {
   value: Scalar;
-  source: ValueSource;
+  source: CodeValueSource;
 }
 
 export type Resolution =
