@@ -20,6 +20,13 @@ export interface InversionOperator {
   /** J Jᵀ v (length d_x), fused into one product where the backend can. */
   gramVector(v: Float64Array, out: Float64Array): Promise<void>;
   /**
+   * J Jᵀ vᵢ for k vectors in one call (outs[i] ← J Jᵀ vs[i]), where the backend batches them through its kernels
+   * (a leading block dimension, so Conv and MatMul run on k at once). Optional: `gramBlock` below falls back to
+   * k single products. `maxBlock` is the largest k the backend will take in one call (memory), when it is limited.
+   */
+  gramVectors?(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void>;
+  readonly maxBlock?: number;
+  /**
    * The same J u and J Jᵀ v computed in higher precision than the products above (e.g. float64 kernels behind
    * float32 ones), for the residuals of mixed-precision iterative refinement (refine.ts). Optional: a backend
    * whose products are already exact to double rounding, or that has no more precise kernels, omits it.
@@ -36,4 +43,15 @@ export interface PreciseProducts {
   readonly roundoff: number;
   jacobianVector(u: Float64Array, out: Float64Array): Promise<void>;
   gramVector(v: Float64Array, out: Float64Array): Promise<void>;
+}
+
+/** outs[i] ← J Jᵀ vs[i] for every i: the backend's block product when it has one, in chunks of its maxBlock. */
+export async function gramBlock(op: Pick<InversionOperator, 'gramVector' | 'gramVectors' | 'maxBlock'>, vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
+  if (vs.length !== outs.length) throw new Error(`gramBlock: ${vs.length} vectors but ${outs.length} outputs`);
+  if (!op.gramVectors) {
+    for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], outs[i]);
+    return;
+  }
+  const step = Math.max(1, op.maxBlock ?? vs.length);
+  for (let i = 0; i < vs.length; i += step) await op.gramVectors(vs.slice(i, i + step), outs.slice(i, i + step));
 }
