@@ -102,6 +102,12 @@ function syntheticReport(): AnalyzeReport {
     solver: { method: 'cg', iterations: 100, relativeResidual: 1e-7, converged: true, damping: 0 },
     spectrum: { top: [30.9, 12, 8, 3, 1], bottom: [0, 1e-6, 3e-5, 1e-3, 0.02], bottomResiduals: [], steps: 40, complete: false },
     timing: {},
+    // Outside the first-order regime, the raw prediction past the box: what the JSON and SARIF must carry as such.
+    validity: {
+      deltaRatio: 0.13, firstOrder: false, rawRmse: 0.03, rawPsnr: 30.4, rawMostExposedRmse: 0.03, rawMostExposedPsnr: 30.4, outOfRange: false,
+      boxFloorPsnr: 6.02, determined: 'unknown' as const, sensitivity: 3, resolution: 1e-7, gradedPsnr: 36.4, lowerBoundCertified: false,
+      lambdaMaxResidual: 0.02, clipping: { clip: 1, factors: [0.4, 0.7, 1], rescaleNorm: 0.5, noiseScale: 1 },
+    },
   };
   return {
     model: { path: '/w/m.onnx', format: 'onnx', parameters: 19438, inputShape: [3, 3, 32, 32], backend: 'onnx', theta: ['w'] },
@@ -143,6 +149,20 @@ test('every format on a broken workspace plus a synthetic analysed config; JSON 
   assert.notDeepEqual(validateSarif({ version: '2.1.0', runs: [{ tool: { driver: {} } }] }), []);
   assert.notDeepEqual(validateSarif({ version: '2.1.0', runs: [{ tool: { driver: { name: 'x', rules: [{ id: 'A', helpUri: 'docs/rules.md#a' }] } } }] }), []);
   assert.notDeepEqual(validateAuditJson({ ...json, version: 2 }), []);
+  // Validity (issue 15): the regime, ‖δ‖/‖g‖, the share determined, the box cap, the raw I²F and the graded PSNR, in
+  // the JSON (leakage and its batch) and in the SARIF result's i2f properties; the schema holds its shape.
+  const leak = json.roots[0].configs.find((c) => c.file === 'synthetic.yaml')!.leakage!;
+  assert.deepEqual(leak.validity, leak.batches[0].validity);
+  assert.deepEqual(leak.validity, {
+    regime: 'extrapolated', deltaRatio: 0.13, firstOrderLimit: 1e-2, determined: 'unknown', outOfRange: false, boxFloorPsnr: 6.02,
+    raw: { rmse: 0.03, psnr: 30.4, mostExposedRmse: 0.03, mostExposedPsnr: 30.4, i2f: 1.3 }, gradedPsnr: 36.4,
+    lowerBoundCertified: false, lambdaMaxResidual: 0.02, clipping: { clip: 1, factors: [0.4, 0.7, 1], noiseScale: 1 },
+  });
+  const broken = structuredClone(json) as any;
+  broken.roots[0].configs.find((c: any) => c.file === 'synthetic.yaml').leakage.validity.regime = 'roughly';
+  assert.notDeepEqual(validateAuditJson(broken), [], 'the schema checks the regime');
+  const sarifLeak = (sarif as any).runs[0].results.find((r: any) => r.ruleId === 'I2F001');
+  assert.deepEqual(sarifLeak.properties.i2f.validity, leak.validity);
   const rules = (withDocs as any).runs[0].tool.driver.rules;
   assert.equal(rules.find((r: any) => r.id === 'I2F101').helpUri, 'https://github.com/o/r/blob/main/docs/rules.md#i2f101-clipping-without-noise');
   const html = toHtml(run);

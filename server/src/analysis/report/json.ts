@@ -5,6 +5,7 @@
 import type { RuleSeverity } from '../../config/ruleCatalog';
 import { ruleByCode } from '../../config/ruleCatalog';
 import type { RiskLevel } from '../../engine/risk';
+import { FIRST_ORDER_LIMIT, type Validity } from '../../engine/validity';
 import type { AnalyzeReport, BatchReport } from '../analyzeModel';
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
@@ -117,6 +118,8 @@ export interface LeakageJson {
     /** The Gaussian std (and DP-SGD noise multiplier) from which on every sample keeps fewer than `below` of its tokens; std null: none does. */
     noiseForTarget?: { below: number; std: Num; noiseMultiplier?: Num };
   };
+  /** The most exposed batch's validity (its batches[] entry has the same object). */
+  validity?: ValidityJson;
   batches: BatchJson[];
 }
 
@@ -142,6 +145,57 @@ export interface BatchTokensJson {
   recoveredText?: string[];
 }
 
+/**
+ * How far the batch's numbers hold (engine/validity.ts), as the finding's message says it: the first-order regime,
+ * the share of x the gradient determines, the box cap, the raw (uncapped) prediction and the PSNR the risk is graded on.
+ */
+export interface ValidityJson {
+  /** 'first-order': ‖δ‖/‖g‖ within the measured limit; 'extrapolated': beyond it; 'unknown': not recorded (old cache). */
+  regime: 'first-order' | 'extrapolated' | 'unknown';
+  /** √(‖δ_det‖² + s²·E‖z‖²)/‖g‖. */
+  deltaRatio: Num;
+  firstOrderLimit: number;
+  /** How much of x J Jᵀ determines: 'none' when moving x across the whole box changes g less than g's float32 rounding. */
+  determined: Validity['determined'];
+  /** Share of d_x determined (with a complete spectrum, or 0 when nothing is). */
+  determinedShare?: Num;
+  /** The raw prediction is past the box's worst case: psnr/rmse are shown capped at boxFloorPsnr. */
+  outOfRange: boolean;
+  boxFloorPsnr: Num;
+  /** The raw first-order numbers, shown only as such: batch RMSE/PSNR, the most exposed sample's, and the I²F. */
+  raw: { rmse: Num; psnr: Num; mostExposedRmse: Num; mostExposedPsnr: Num; i2f: Num };
+  /** The PSNR the risk is graded on: the prediction + the attack's measured spread (first-order or outside it). */
+  gradedPsnr: Num;
+  /** The most exposed sample's PSNR for an attacker that projects the linear estimate onto the data's box. */
+  boxProjectedPsnr?: Num;
+  /** Share of the noise's predicted error in eigen-directions below 1e-6·λmax (with a complete spectrum). */
+  tinyEigenShare?: Num;
+  /** λmax's Lanczos residual met its tolerance: only then is the lower bound a certified bound. */
+  lowerBoundCertified: boolean;
+  lambdaMaxResidual: Num;
+  /** Per-example clipping, modelled as a rescaling: C, each example's factor C/‖g_i‖, the noise's scale. */
+  clipping?: { clip: Num; factors: Num[]; noiseScale: Num };
+}
+
+export function validityJson(v: Validity, rawI2f: number): ValidityJson {
+  return {
+    regime: Number.isNaN(v.deltaRatio) ? 'unknown' : v.firstOrder ? 'first-order' : 'extrapolated',
+    deltaRatio: n(v.deltaRatio),
+    firstOrderLimit: FIRST_ORDER_LIMIT,
+    determined: v.determined,
+    ...(v.determinedShare !== undefined ? { determinedShare: n(v.determinedShare) } : {}),
+    outOfRange: v.outOfRange,
+    boxFloorPsnr: n(v.boxFloorPsnr),
+    raw: { rmse: n(v.rawRmse), psnr: n(v.rawPsnr), mostExposedRmse: n(v.rawMostExposedRmse), mostExposedPsnr: n(v.rawMostExposedPsnr), i2f: n(rawI2f) },
+    gradedPsnr: n(v.gradedPsnr),
+    ...(v.boxProjectedPsnr !== undefined ? { boxProjectedPsnr: n(v.boxProjectedPsnr) } : {}),
+    ...(v.tinyEigenShare !== undefined ? { tinyEigenShare: n(v.tinyEigenShare) } : {}),
+    lowerBoundCertified: v.lowerBoundCertified,
+    lambdaMaxResidual: n(v.lambdaMaxResidual),
+    ...(v.clipping ? { clipping: { clip: n(v.clipping.clip), factors: v.clipping.factors.map(n), noiseScale: n(v.clipping.noiseScale) } } : {}),
+  };
+}
+
 export interface BatchJson {
   samples: number[];
   labels: number[];
@@ -159,6 +213,7 @@ export interface BatchJson {
   solver: { method: string; iterations: number; relativeResidual: Num; converged: boolean; damping: Num; budget?: BatchReport['solver']['budget'] };
   spectrum?: { top: Num[]; bottom: Num[]; complete: boolean };
   tokens?: BatchTokensJson;
+  validity?: ValidityJson;
 }
 
 export interface FindingJson {
@@ -233,6 +288,7 @@ function batchJson(b: BatchReport): BatchJson {
     },
     ...(b.spectrum ? { spectrum: { top: b.spectrum.top.map(n), bottom: b.spectrum.bottom.map(n), complete: b.spectrum.complete } } : {}),
     ...(b.tokens ? { tokens: batchTokensJson(b.tokens) } : {}),
+    ...(b.validity ? { validity: validityJson(b.validity, b.i2fExpected ?? b.i2f) } : {}),
   };
 }
 
@@ -273,6 +329,7 @@ export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
     noiseForTarget: t ? { targetPsnr: n(t.targetPsnr), std: n(t.std), stdForEverySample: n(t.stdForEverySample), ...(t.noiseMultiplier !== undefined ? { noiseMultiplier: n(t.noiseMultiplier) } : {}) } : null,
     ...(input ? { embedding: { note: input.note, tokenInput: input.tokenInput, embeddingMatrix: input.embeddingMatrix, vocabSize: input.vocabSize, embeddingDim: input.embeddingDim, sequenceLength: input.sequenceLength } } : {}),
     ...(b.tokens ? { tokens: tokensJson(b.tokens) } : {}),
+    ...(b.validity ? { validity: validityJson(b.validity, b.i2fExpected ?? b.i2f) } : {}),
     batches: report.results.map(batchJson),
   };
 }

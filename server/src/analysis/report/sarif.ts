@@ -11,7 +11,7 @@ import { RULES, ruleDocumentation, type RuleSeverity } from '../../config/ruleCa
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
 import { mostExposedTokens } from '../tokens';
-import { privacyJson } from './json';
+import { privacyJson, validityJson } from './json';
 import { findingLevel, relativePosix, sortFindings, type AuditRun, type ConfigOutcome } from './model';
 
 export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
@@ -97,6 +97,8 @@ function leakageProperties(cfg: ConfigOutcome): Record<string, unknown> | undefi
     ...(nft && finite(nft.std) !== undefined ? { noiseStdForTarget: nft.std, targetPsnr: nft.targetPsnr } : {}),
     ...(nft?.noiseMultiplier !== undefined && finite(nft.noiseMultiplier) !== undefined ? { noiseMultiplierForTarget: nft.noiseMultiplier } : {}),
     fromCache: cfg.status === 'cached',
+    // How far the numbers above hold: regime, ‖δ‖/‖g‖, share determined, box cap, raw I²F, graded PSNR (the JSON's).
+    ...(b.validity ? { validity: validityJson(b.validity, b.i2fExpected ?? b.i2f) } : {}),
   };
   for (const k of Object.keys(props)) if (props[k] === undefined) delete props[k];
   return props;
