@@ -56,6 +56,7 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
   if (zTrue <= tolerance) stopReason = 'converged';
 
   const done = stopReason === 'converged';
+  const fromZero = !opts.start && !deflation;
   while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
     if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
@@ -88,9 +89,11 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
       if (zTrue <= tolerance) { stopReason = 'converged'; break; }
     }
     if (!Number.isNaN(zTrue) && monitor.stagnated(iterations, monitor.atFloor(productRoundoff, normA.value))) { stopReason = 'stagnated'; break; }
-    xpby(r, rrNew / rr, p);
+    const beta = rrNew / rr;
+    xpby(r, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(rrNew), fromZero });
   }
 
   return finishSolve('cg', {

@@ -148,6 +148,8 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
   if (done) stopReason = 'converged';
   restartDirection();
   let rr = dot(r, r);
+  // One recurrence from zero until a restart (the switch to precise products restarts the directions).
+  let fromZero = !opts.start && !deflation;
 
   while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
@@ -193,13 +195,16 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
         restartDirection();
         rr = dot(r, r);
         sinceUpdateMax = Math.sqrt(rr);
+        fromZero = false;
         continue;
       }
     }
     sinceUpdateMax = Math.max(sinceUpdateMax, rNorm);
-    xpby(r, rrNew / rr, p);
+    const beta = rrNew / rr;
+    xpby(r, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(rrNew), fromZero });
   }
   if (stopReason !== 'converged' && stale) await update();
   let solution = z;

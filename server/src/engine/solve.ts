@@ -23,6 +23,11 @@ export interface SolveOptions {
    */
   budget?: SolveBudget;
   onProgress?: (iteration: number, relativeResidual: number) => void;
+  /**
+   * Each CG iteration's coefficients and vectors (CGStep), for estimates built from the recurrence itself: the
+   * solution-norm band (quadrature.ts). Called after the new direction is formed; CG-type solvers only.
+   */
+  onStep?: (step: CGStep) => void;
   /** Keep one history point every this many iterations (default 25), plus the first and the last. */
   historyEvery?: number;
   /**
@@ -45,6 +50,33 @@ export interface SolveOptions {
   deflation?: DeflationSpace;
   /** Initial iterate (default 0): a solve continued after its deflation space was built starts from where it was. */
   start?: Float64Array;
+}
+
+/**
+ * One step of a CG recurrence as the quadrature estimates read it (quadrature.ts). After step k (k ≥ 1):
+ * x_k = x_{k−1} + α_{k−1} p_{k−1}, r_k = r_{k−1} − α_{k−1} A p_{k−1}, β_k = ‖r_k‖²/‖r_{k−1}‖², p_k = r_k + β_k p_{k−1}.
+ * α and β are the entries of the Lanczos tridiagonal T_k of A+εI and b (Golub & Meurant 2010, §3.3):
+ * T_11 = 1/α_0, T_jj = 1/α_{j−1} + β_{j−1}/α_{j−2}, T_{j,j+1} = √β_j/α_{j−1}. The vectors are the solver's own
+ * (read only, valid during the call).
+ */
+export interface CGStep {
+  iteration: number;
+  /** α_{k−1}. */
+  alpha: number;
+  /** β_k. */
+  beta: number;
+  /** x_k. */
+  solution: Float64Array;
+  /** p_k (after the update). */
+  direction: Float64Array;
+  /** ‖r_k‖ of the recurrence (after a residual replacement: the replaced one). */
+  residualNorm: number;
+  /**
+   * True while the steps are one CG recurrence for (A+εI) x = b started at x_0 = 0 with no restart: then
+   * Hestenes–Stiefel's ‖x_k‖ ≤ ‖x‖ and the Gauss/Gauss–Radau rules apply. False for a nonzero start, a deflated
+   * or preconditioned recurrence, or after a restart of the directions: only residual-based bounds apply.
+   */
+  fromZero: boolean;
 }
 
 export interface SolveHistoryPoint {
