@@ -62,6 +62,17 @@ export const EXTERNAL_GRAPH_BYTES = 2 ** 30;
  */
 export const LARGE_MODEL_PARAMETERS = 1_000_000;
 
+/** Memory a block product's per-vector tangents may take (gramVectors, maxBlock). */
+export const BLOCK_MEMORY_BYTES = 2 ** 30;
+/** Beyond this k the block products stop paying per vector (bench/blocks.ts). */
+export const MAX_BLOCK = 16;
+
+/** The largest k whose tangents (θ-space and activations, float32, per vector) fit BLOCK_MEMORY_BYTES; at least 1. */
+export function blockLimit(parameterCount: number, activationCount: number): number {
+  const perVector = 4 * (parameterCount + activationCount);
+  return Math.max(1, Math.min(MAX_BLOCK, Math.floor(BLOCK_MEMORY_BYTES / perVector)));
+}
+
 export interface OnnxOperatorOptions {
   file: string;
   trainable: string[];
@@ -137,6 +148,8 @@ export class OnnxInversionOperator implements InversionOperator {
   private preciseBuffers: PreciseBuffers | undefined;
   private preciseChecked = false;
   private preciseProducts: PreciseProducts | undefined;
+  private readonly blockBuffers = new Map<number, { data: Float32Array; tensor: OrtTensor }>();
+  private activationCountCache: number | undefined;
 
   private constructor(private readonly opts: OnnxOperatorOptions, readonly layout: ProductLayout) {
     const T = ort().Tensor;
@@ -173,9 +186,9 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** The ONNX model of one product (for inspection, tests and the bench). */
-  productModel(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32') {
+  productModel(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number) {
     const spec = batch === this.opts.batch ? this.forward : this.opts.specialise(batch);
-    return buildProductGraph({ ...graphOptions(this.opts, spec), floatType }, kind);
+    return buildProductGraph({ ...graphOptions(this.opts, spec), floatType }, kind, block);
   }
 
   /**
@@ -218,11 +231,11 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** One session.run on a product's session, which stays alive (not released by another product) meanwhile. */
-  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch): Promise<OrtSession.ReturnType> {
-    const key = productKey(kind, batch, floatType);
+  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch, block?: number): Promise<OrtSession.ReturnType> {
+    const key = productKey(kind, batch, floatType, block);
     this.leases.set(key, (this.leases.get(key) ?? 0) + 1);
     try {
-      const p = await this.product(kind, batch, floatType);
+      const p = await this.product(kind, batch, floatType, block);
       return await p.session.run(feeds);
     } finally {
       this.leases.set(key, this.leases.get(key)! - 1);
@@ -243,15 +256,15 @@ export class OnnxInversionOperator implements InversionOperator {
     return this.opts.session?.maxSessions ?? (this.large ? 1 : Infinity);
   }
 
-  private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32'): Promise<Product> {
-    const key = productKey(kind, batch, floatType);
+  private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number): Promise<Product> {
+    const key = productKey(kind, batch, floatType, block);
     let p = this.products.get(key);
     if (!p) {
       // Released before the new one is built: the peak is the sessions kept plus the one being built.
       await this.releaseIdle(key);
       p = this.products.get(key);
       if (!p) {
-        p = this.buildProduct(key, kind, batch, floatType);
+        p = this.buildProduct(key, kind, batch, floatType, block);
         this.products.set(key, p);
         p.catch(() => this.products.delete(key));
       }
@@ -259,14 +272,14 @@ export class OnnxInversionOperator implements InversionOperator {
     return p;
   }
 
-  private async buildProduct(key: string, kind: ProductKind, batch: number, floatType: FloatType): Promise<Product> {
+  private async buildProduct(key: string, kind: ProductKind, batch: number, floatType: FloatType, block?: number): Promise<Product> {
     let source: Uint8Array | string;
     let layout: ProductLayout;
     const onDisk = this.written.get(key);
     if (onDisk) {
       ({ file: source, layout } = onDisk);
     } else {
-      const built = this.productModel(kind, batch, floatType);
+      const built = this.productModel(kind, batch, floatType, block);
       layout = built.layout;
       const threshold = this.opts.session?.externalGraphBytes ?? EXTERNAL_GRAPH_BYTES;
       if (this.large || initializerBytes(built.model) > threshold) {
@@ -323,6 +336,69 @@ export class OnnxInversionOperator implements InversionOperator {
     out.set(r.JJTv.data as Float32Array);
   }
 
+  /**
+   * J Jᵀ vᵢ for k vectors through one block graph (a leading block axis through both tangent passes, so Conv and
+   * MatMul run on the k vectors at once; productGraphs.ts, blockTangent.ts). One graph and session per distinct k;
+   * callers go through gramBlock, which splits at maxBlock.
+   */
+  async gramVectors(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
+    if (vs.length !== outs.length) throw new Error(`gramVectors: ${vs.length} vectors but ${outs.length} outputs`);
+    const k = vs.length;
+    if (k === 0) return;
+    if (k === 1) return this.gramVector(vs[0], outs[0]);
+    const n = this.inputSize;
+    const buffer = this.blockBuffer(k);
+    vs.forEach((v, i) => buffer.data.set(v, i * n));
+    const r = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_V: buffer.tensor }, 'float32', this.opts.batch, k);
+    const result = r.JJTV.data as Float32Array;
+    outs.forEach((out, i) => out.set(result.subarray(i * n, (i + 1) * n)));
+  }
+
+  /** Jᵀ vᵢ for k vectors through one block graph (outs[i] ← Jᵀ vs[i], each d_θ; not on InversionOperator yet). */
+  async jacobianTransposeVectors(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
+    await this.runBlock('jacobianTransposeVector', 'i2f_V', 'JTV', vs, outs, this.inputSize, this.parameterCount);
+  }
+
+  /** J uᵢ for k θ-space vectors through one block graph (outs[i] ← J us[i], each d_x). */
+  async jacobianVectors(us: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
+    await this.runBlock('jacobianVector', 'i2f_U', 'JU', us, outs, this.parameterCount, this.inputSize);
+  }
+
+  private async runBlock(kind: ProductKind, input: string, output: string, vs: readonly Float64Array[], outs: readonly Float64Array[], inSize: number, outSize: number): Promise<void> {
+    if (vs.length !== outs.length) throw new Error(`${kind} block: ${vs.length} vectors but ${outs.length} outputs`);
+    const k = vs.length;
+    if (k === 0) return;
+    const data = new Float32Array(k * inSize);
+    vs.forEach((v, i) => data.set(v, i * inSize));
+    const r = await this.run(kind, { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, [input]: new (ort().Tensor)('float32', data, [k, inSize]) }, 'float32', this.opts.batch, k);
+    const result = r[output].data as Float32Array;
+    outs.forEach((out, i) => out.set(result.subarray(i * outSize, (i + 1) * outSize)));
+  }
+
+  /**
+   * The largest k gramVectors takes in one call: the block graph keeps about k times one product's tangents alive
+   * (the θ-space Jᵀ V, k × d_θ, and the activation tangents), so k is what fits BLOCK_MEMORY_BYTES.
+   */
+  get maxBlock(): number {
+    return blockLimit(this.parameterCount, this.activationCount);
+  }
+
+  /** Floats of the forward graph's values at this batch (the per-vector tangents each pass stores). */
+  private get activationCount(): number {
+    this.activationCountCache ??= [...this.forward.types.values()].reduce((n, t) => n + (t.dtype === 'float32' ? t.dims.reduce((a, d) => a * d, 1) : 0), 0);
+    return this.activationCountCache;
+  }
+
+  private blockBuffer(k: number): { data: Float32Array; tensor: OrtTensor } {
+    let buffer = this.blockBuffers.get(k);
+    if (!buffer) {
+      const data = new Float32Array(k * this.inputSize);
+      buffer = { data, tensor: new (ort().Tensor)('float32', data, [k, this.inputSize]) };
+      this.blockBuffers.set(k, buffer);
+    }
+    return buffer;
+  }
+
   async exampleGradients(): Promise<Float64Array[]> {
     const B = this.opts.batch;
     if (B === 1) {
@@ -360,8 +436,8 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 }
 
-function productKey(kind: ProductKind, batch: number, floatType: FloatType): string {
-  return `${kind}@${batch}:${floatType}`;
+function productKey(kind: ProductKind, batch: number, floatType: FloatType, block?: number): string {
+  return `${kind}@${batch}:${floatType}${block === undefined ? '' : `x${block}`}`;
 }
 
 function graphOptions(opts: OnnxOperatorOptions, spec: ForwardGraph): ProductGraphOptions {

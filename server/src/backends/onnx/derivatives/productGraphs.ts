@@ -3,7 +3,9 @@
 //   Ju:        (x, target, u ∈ Θ) → J u = d/dt ∇x L(θ + t u)              (forward over reverse, θ-tangent)
 //   JTv:       (x, target, v ∈ X) → Jᵀ v = d/dt ∇θ L(x + t v)             (forward over reverse, x-tangent)
 //   gram:      (x, target, v ∈ X) → J Jᵀ v, both passes fused in one graph
-// as ONNX models for onnxruntime's inference build, with θ baked in as initialisers.
+// as ONNX models for onnxruntime's inference build, with θ baked in as initialisers. The three products also come
+// in a block form for k vectors at once (`block`: inputs i2f_V / i2f_U [k, d], outputs [k, d]): the same primal
+// pass, tangents with a leading block axis (blockTangent.ts), so Conv and MatMul run on the k vectors together.
 
 import type { Graph, Model, Node, Tensor } from '../../../graph/ir';
 import { sizeOf } from '../../../graph/ir';
@@ -12,6 +14,7 @@ import { GraphBuilder, int, type FloatType, type ValueType } from './graphBuilde
 import { lowerForward, NON_DIFFERENTIABLE_OPS } from './lower';
 import { reverseNode } from './reverse';
 import { tangentNode } from './tangent';
+import { blockTangentNode } from './blockTangent';
 
 export type LossKind = 'cross-entropy' | 'mse';
 export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
@@ -163,6 +166,41 @@ function tangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[
   return (v) => tangents.get(v);
 }
 
+/** The same over k tangents at once: seeds and results are [k, …dims] (blockTangent.ts). */
+function blockTangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[], k: number): (v: string) => string | undefined {
+  const tangents = new Map(seeds);
+  const ctx = { b: d.b, file: d.file, tangent: (v: string) => tangents.get(v), constant: d.constant };
+  for (const node of nodes) {
+    const t = blockTangentNode(node, ctx, k);
+    if (t) tangents.set(node.outputs[0], t);
+  }
+  return (v) => tangents.get(v);
+}
+
+/** [k, d_θ] → one [k, …dims] tangent per parameter. */
+function splitParameterBlock(d: Differentiated, flat: string, k: number): Map<string, string> {
+  const seeds = new Map<string, string>();
+  for (const p of d.layout.parameters) {
+    const part = d.b.op('Slice', [flat, d.b.int64s([p.offset]), d.b.int64s([p.offset + p.size]), d.b.int64s([1])], d.b.real([k, p.size]), {}, 'theta');
+    seeds.set(p.name, d.b.reshape(part, [k, ...p.dims]));
+  }
+  return seeds;
+}
+
+/** Per-parameter [k, …dims] tangents → [k, d_θ] (zeros where a parameter has none). */
+function concatParameterBlock(d: Differentiated, parts: (string | undefined)[], k: number): string {
+  const flat = d.layout.parameters.map((p, i) => {
+    const v = parts[i];
+    return v ? d.b.reshape(v, [k, p.size]) : d.b.zeros([k, p.size]);
+  });
+  if (flat.length === 1) return flat[0];
+  return d.b.op('Concat', flat, d.b.real([k, d.layout.parameterCount]), { axis: int(1) }, 'theta_flat');
+}
+
+function flatInputBlock(d: Differentiated, v: string | undefined, k: number): string {
+  return v ? d.b.reshape(v, [k, d.layout.inputSize]) : d.b.zeros([k, d.layout.inputSize]);
+}
+
 /** θ-space vector → one initialiser-shaped tangent per parameter (Slice + Reshape of the flat input). */
 function splitParameters(d: Differentiated, flat: string): Map<string, string> {
   const seeds = new Map<string, string>();
@@ -221,11 +259,39 @@ function liveNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
   return nodes.filter((_, i) => keep[i]);
 }
 
-export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind): { model: Model; layout: ProductLayout } {
+/**
+ * One product's graph. With `block` = k (not for 'gradient'), the product of k vectors at once: inputs i2f_V
+ * [k, d_x] (Jᵀ V, J Jᵀ V) or i2f_U [k, d_θ] (J U), outputs JTV [k, d_θ], JU and JJTV [k, d_x].
+ */
+export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, block?: number): { model: Model; layout: ProductLayout } {
   const layout = productLayout(opts);
   const d = differentiate(opts, layout);
   const b = d.b;
   let model: Model;
+  if (block !== undefined && kind !== 'gradient') {
+    const k = block;
+    if (!Number.isInteger(k) || k < 1) throw new Error(`block products need a positive integer block size, not ${k}`);
+    const xSeeds = (): Map<string, string> => new Map([[d.input, b.reshape(b.addInput('i2f_V', b.real([k, layout.inputSize])), [k, ...layout.inputDims])]]);
+    if (kind === 'jacobianTransposeVector') {
+      const tangent = blockTangentPass(d, xSeeds(), d.primal, k);
+      model = toModel(d, kind, [{ name: concatParameterBlock(d, d.paramGrads.map((g) => g && tangent(g)), k), as: 'JTV' }]);
+    } else if (kind === 'jacobianVector') {
+      const u = b.addInput('i2f_U', b.real([k, layout.parameterCount]));
+      const tangent = blockTangentPass(d, splitParameterBlock(d, u, k), d.primal, k);
+      model = toModel(d, kind, [{ name: flatInputBlock(d, d.inputGrad && tangent(d.inputGrad), k), as: 'JU' }]);
+    } else {
+      const first = blockTangentPass(d, xSeeds(), d.primal, k);
+      const w = new Map<string, string>();
+      layout.parameters.forEach((p, i) => {
+        const g = d.paramGrads[i];
+        const t = g && first(g);
+        if (t) w.set(p.name, t);
+      });
+      const second = blockTangentPass(d, w, d.primal, k);
+      model = toModel(d, kind, [{ name: flatInputBlock(d, d.inputGrad && second(d.inputGrad), k), as: 'JJTV' }]);
+    }
+    return { model, layout };
+  }
   if (kind === 'gradient') {
     model = toModel(d, kind, [{ name: d.loss, as: 'loss' }, { name: concatParameters(d, d.paramGrads), as: 'g' }]);
   } else if (kind === 'jacobianTransposeVector') {

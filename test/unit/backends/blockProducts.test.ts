@@ -1,0 +1,164 @@
+// The block products (k vectors through one graph with a leading block axis, blockTangent.ts) against k single
+// products of the same operator: on the PyTorch-exported fixture models, torchvision's MobileNetV2 and ShuffleNetV2
+// exported with torch.onnx.export's defaults (tools/fixtures/torchvision_export.py: depthwise convolutions, folded
+// BatchNorm, channel shuffle), and the tiny hand-built graphs that carry the ops the fixtures lack (grouped and
+// dilated Conv, Pad, Where, Gather, ScatterElements, attention, an MSE loss).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
+import { oneHot } from '../../../server/src/analysis/inputs';
+import { gramBlock, type InversionOperator } from '../../../server/src/engine/operator';
+import { blockLimit, MAX_BLOCK, type OnnxInversionOperator } from '../../../server/src/backends/onnx/onnxOperator';
+import { fixtureOperator, relativeError, root } from '../../support/fixtures';
+import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyMobile, tinyPiecewise, tinyRegression, type TinyModel } from '../derivatives/tinyGraphs';
+
+const TOLERANCE = 1e-6;
+const ROOT = join(__dirname, '../../..');
+const torchAvailable = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+const fixtures = existsSync(root) ? readdirSync(root).filter((d) => existsSync(join(root, d, 'reference.json'))) : [];
+
+function vectors(n: number, size: number, seed: number): Float64Array[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, () => Float64Array.from({ length: size }, () => r() * 2 - 1));
+}
+
+/** outs of the block product against one gramVector per vector, each to TOLERANCE relative. */
+async function checkGram(op: InversionOperator, k: number, seed: number, label: string): Promise<void> {
+  const vs = vectors(k, op.inputSize, seed);
+  const outs = vs.map(() => new Float64Array(op.inputSize));
+  await op.gramVectors!(vs, outs);
+  for (let i = 0; i < k; i++) {
+    const single = new Float64Array(op.inputSize);
+    await op.gramVector(vs[i], single);
+    const err = relativeError(outs[i], single);
+    assert.ok(err < TOLERANCE, `${label}, k = ${k}, vector ${i}: block J Jᵀ V off by ${err}`);
+  }
+}
+
+/** The block Jᵀ V and J U against the operator's single products. */
+async function checkOtherBlocks(op: OnnxInversionOperator, k: number, seed: number, label: string): Promise<void> {
+  const vs = vectors(k, op.inputSize, seed);
+  const us = vectors(k, op.parameterCount, seed + 1);
+  const JTV = vs.map(() => new Float64Array(op.parameterCount));
+  await op.jacobianTransposeVectors(vs, JTV);
+  const JU = us.map(() => new Float64Array(op.inputSize));
+  await op.jacobianVectors(us, JU);
+  for (let i = 0; i < k; i++) {
+    const JTv = new Float64Array(op.parameterCount);
+    await op.jacobianTransposeVector(vs[i], JTv);
+    assert.ok(relativeError(JTV[i], JTv) < TOLERANCE, `${label}, block Jᵀ V, k = ${k}, vector ${i}: off by ${relativeError(JTV[i], JTv)}`);
+    const Ju = new Float64Array(op.inputSize);
+    await op.jacobianVector(us[i], Ju);
+    assert.ok(relativeError(JU[i], Ju) < TOLERANCE, `${label}, block J U, k = ${k}, vector ${i}: off by ${relativeError(JU[i], Ju)}`);
+  }
+}
+
+test('fixture models exist for the block products', () => {
+  for (const name of ['mlp', 'dlg_lenet', 'lenet5_pool', 'resnet8', 'smooth_cnn', 'vit_tiny']) assert.ok(fixtures.includes(name), `missing fixture ${name}`);
+});
+
+for (const name of fixtures) {
+  test(`${name}: J Jᵀ V for k = 1, 3, 8 equals k single products to ${TOLERANCE}`, async () => {
+    const { op } = await fixtureOperator(join(root, name));
+    try {
+      for (const k of [1, 3, 8]) await checkGram(op, k, 100 + k, name);
+    } finally {
+      await op.dispose();
+    }
+  });
+}
+
+for (const name of ['lenet5_pool', 'resnet8', 'vit_tiny']) {
+  test(`${name}: block Jᵀ V and J U for k = 3 equal single products`, async () => {
+    const { op } = await fixtureOperator(join(root, name));
+    try {
+      await checkOtherBlocks(op, 3, 7, name);
+    } finally {
+      await op.dispose();
+    }
+  });
+}
+
+for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5']) {
+  test(`torchvision ${name} exported with torch.onnx.export's defaults: J Jᵀ V for k = 3 equals single products`, { skip: torchAvailable ? false : '/usr/bin/python3 cannot import torch and torchvision' }, async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'i2f-blocks-')), `${name}.onnx`);
+    execFileSync('/usr/bin/python3', [join(ROOT, 'tools/fixtures/torchvision_export.py'), name, file], { stdio: 'ignore' });
+    const model = await OnnxModel.open(file);
+    const r = rng(5);
+    const x = Float32Array.from({ length: 3 * 32 * 32 }, () => r());
+    const op = model.operator({ batch: 1, input: x, target: oneHot([3], 10), loss: 'cross-entropy' });
+    try {
+      if (name === 'mobilenet_v2') assert.ok(model.model.graph.nodes.some((n) => n.opType === 'Conv' && (n.attributes.group?.value as number) > 1), 'depthwise convolutions');
+      await checkGram(op, 3, 41, name);
+    } finally {
+      await op.dispose();
+    }
+  });
+}
+
+const tiny: [string, () => TinyModel][] = [
+  ['MLP (Gemm alpha, beta, transB)', () => tinyMlp()],
+  ['grouped strided dilated Conv, AveragePool', () => tinyConv()],
+  ['attention, layer norm, GELU, Slice, Concat', () => tinyAttention()],
+  ['Pad, BatchNorm, LeakyRelu, ceil MaxPool, Where, Gather', () => tinyPiecewise()],
+  ['Clip, HardSwish, dilated MaxPool (decomposed)', () => tinyMobile()],
+  ['MSE loss', () => tinyRegression()],
+];
+for (const [label, make] of tiny) {
+  test(`tiny ${label}: block J Jᵀ V, Jᵀ V and J U equal single products`, async () => {
+    const m = make();
+    const r = rng(21);
+    const dx = m.inputDims.reduce((a, b) => a * b, 1);
+    const x = Float32Array.from({ length: dx }, () => r());
+    const labels = Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes);
+    const target = m.loss === 'mse' ? Float32Array.from({ length: m.inputDims[0] * m.classes }, () => r()) : undefined;
+    const op = operatorFor(m, x, labels, target);
+    try {
+      for (const k of [1, 3]) await checkGram(op, k, 200 + k, label);
+      await checkOtherBlocks(op, 3, 9, label);
+    } finally {
+      await op.dispose();
+    }
+  });
+}
+
+test('gramBlock splits at maxBlock: 8 vectors in blocks of 3, 3 and 2 equal 8 single products', async () => {
+  const { op } = await fixtureOperator(join(root, 'lenet5_pool'));
+  try {
+    const calls: number[] = [];
+    const limited = {
+      gramVector: (v: Float64Array, out: Float64Array) => op.gramVector(v, out),
+      gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => {
+        calls.push(vs.length);
+        return op.gramVectors(vs, outs);
+      },
+      maxBlock: 3,
+    };
+    const vs = vectors(8, op.inputSize, 31);
+    const outs = vs.map(() => new Float64Array(op.inputSize));
+    await gramBlock(limited, vs, outs);
+    assert.deepEqual(calls, [3, 3, 2]);
+    for (let i = 0; i < 8; i++) {
+      const single = new Float64Array(op.inputSize);
+      await op.gramVector(vs[i], single);
+      assert.ok(relativeError(outs[i], single) < TOLERANCE, `vector ${i}: ${relativeError(outs[i], single)}`);
+    }
+  } finally {
+    await op.dispose();
+  }
+});
+
+test('maxBlock follows memory: ResNet-50-size θ takes fewer vectors per call than ResNet-18, never fewer than 1', () => {
+  // d_θ and forward activations at batch 1 (ResNet-18 at 32×32, ResNet-50 at 224×224, counted from their graphs).
+  const r18 = blockLimit(11_173_962, 600_000);
+  const r50 = blockLimit(25_557_032, 11_000_000);
+  assert.ok(r18 >= 8 && r18 <= MAX_BLOCK, `ResNet-18: ${r18}`);
+  assert.ok(r50 < r18 && r50 >= 1, `ResNet-50: ${r50}`);
+  assert.equal(blockLimit(1e9, 0), 1);
+  assert.equal(blockLimit(10, 10), MAX_BLOCK);
+});
