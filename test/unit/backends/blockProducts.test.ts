@@ -154,7 +154,7 @@ test('gramBlock splits at maxBlock: 8 vectors in blocks of 3, 3 and 2 equal 8 si
 });
 
 test('maxBlock follows memory: ResNet-50-size θ takes fewer vectors per call than ResNet-18, never fewer than 1', () => {
-  // d_θ and forward activations at batch 1 (ResNet-18 at 32×32, ResNet-50 at 224×224, counted from their graphs).
+  // d_θ of ResNet-18 and ResNet-50, and forward activations of the order of theirs at batch 1 (32×32 and 224×224).
   const r18 = blockLimit(11_173_962, 600_000);
   const r50 = blockLimit(25_557_032, 11_000_000);
   assert.ok(r18 >= 8 && r18 <= MAX_BLOCK, `ResNet-18: ${r18}`);

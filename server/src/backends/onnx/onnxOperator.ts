@@ -64,7 +64,7 @@ export const LARGE_MODEL_PARAMETERS = 1_000_000;
 
 /** Memory a block product's per-vector tangents may take (gramVectors, maxBlock). */
 export const BLOCK_MEMORY_BYTES = 2 ** 30;
-/** Beyond this k the block products stop paying per vector (bench/blocks.ts). */
+/** The largest block gramVectors is offered at (bench/blocks.ts measures k up to 8). */
 export const MAX_BLOCK = 16;
 
 /** The largest k whose tangents (θ-space and activations, float32, per vector) fit BLOCK_MEMORY_BYTES; at least 1. */
