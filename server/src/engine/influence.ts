@@ -12,7 +12,8 @@ import {
 } from './metrics';
 import { minres } from './minres';
 import { reliableUpdateCG, type RefinementReport } from './refine';
-import type { InversionOperator } from './operator';
+import { gramBlock, type InversionOperator } from './operator';
+import { runSharedSolves, type SharedProductStats } from './sharedSolves';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
 import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
@@ -128,6 +129,20 @@ export interface InfluenceOptions {
   onSolveProgress?: (stage: InfluenceStage, progress: SolveProgress, budget: SolveBudget | undefined) => void;
   /** Clock of the budget and the estimates (ms; default performance.now): tests inject a deterministic one. */
   clock?: Clock;
+  /**
+   * Run the deterministic, noise and trace solves together, their products in one block call per round
+   * (sharedSolves.ts), instead of one after another. Default: when the operator has a block product (gramVectors);
+   * without one a shared round costs as many single products as it has solves, and the deterministic answer (all a
+   * zero noise std needs) would arrive only as fast as the slowest-converging solve lets the rounds go.
+   */
+  sharedSolves?: boolean;
+}
+
+/** One solve of the shared rounds: its right-hand side, what it is for and the stage it reports under. */
+interface SharedSolve {
+  b: Float64Array;
+  purpose: SolveSummary['purpose'];
+  stage: InfluenceStage;
 }
 
 /** What a cache keeps to re-answer a changed Gaussian std without a single product (I is linear in δ). */
@@ -227,6 +242,11 @@ export interface InfluenceResult extends NoiseEvaluation {
     relativeResidual: number;
     converged: boolean;
     solves: SolveSummary[];
+    /**
+     * When the solves advanced together (InfluenceOptions.sharedSolves): how many, the block calls (rounds) their
+     * products went out in, the products in them, and the widest call.
+     */
+    shared?: SharedProductStats & { solves: number };
     /** The solve budget, when one was set: seconds allowed and spent, and whether it ran out. */
     budget?: { seconds: number; spentSeconds: number; exhausted: boolean };
   };
@@ -456,8 +476,11 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const clock = opts.clock ?? systemClock;
   const trigger = DEFLATION_TRIGGER_FACTOR * deflationSteps;
   let space: DeflationSpace | null | undefined; // undefined: not built yet; null: built and unusable
+  let spaceBuild: Promise<DeflationSpace | null> | undefined; // built once, also when solves share products
   let budget: SolveBudget | undefined;
-  const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage) => {
+  // `product`: J Jᵀ v for this solve's iterations (the shared rounds when solves advance together); `reports`: whether
+  // its progress is shown (the first unfinished one of solves running together); `slot`: its place in `solves`.
+  const solve = async (b: Float64Array, purpose: SolveSummary['purpose'], st: InfluenceStage, product: SymmetricProduct = gram, reports = () => true, slot = solves.length) => {
     if (opts.solveBudgetSeconds && !budget) budget = new SolveBudget(opts.solveBudgetSeconds, clock);
     const logTol = Math.log(tolerance);
     const estimator = new SolveEstimator(tolerance, clock);
@@ -467,6 +490,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value, budget,
       onProgress: (it: number, rel: number) => {
         last = estimator.observe(it, rel);
+        if (!reports()) return;
         opts.onSolveProgress?.(st, last, budget);
         progress(st, Math.min(1, Math.max(0, Math.log(rel) / logTol)));
       },
@@ -481,7 +505,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     if (method === 'cg') {
       const high: SymmetricProduct | undefined = precise ? (v, o) => precise.gramVector(v, o) : undefined;
       const run = (o: SolveOptions): Promise<SolveResult & { refinement?: RefinementReport }> =>
-        high ? reliableUpdateCG(gram, high, b, { ...o, updateFactor: opts.updateFactor }) : conjugateGradient(gram, b, o);
+        high ? reliableUpdateCG(product, high, b, { ...o, updateFactor: opts.updateFactor }) : conjugateGradient(product, b, o);
       // Mixed precision reaches any tolerance: deflated, it goes 10× further (DEFLATED_TOLERANCE_FACTOR).
       const deflatedTolerance = high ? tolerance * DEFLATED_TOLERANCE_FACTOR : tolerance;
       let r: SolveResult & { refinement?: RefinementReport };
@@ -490,20 +514,23 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         r = await run({ ...common, maxIterations: trigger });
         if (!r.converged && r.stopReason === 'max-iterations') {
           const t0 = clock();
-          space = spectrumRitz
-            ? await DeflationSpace.fromRitz(gram, n, spectrumRitz, { vectors: deflationVectors, signal: opts.signal, purify: high, lanczosSteps: 0 })
-            : await DeflationSpace.build(gram, n, {
+          // Built on the direct product: solves sharing rounds (sharedSolves.ts) may wait for it meanwhile.
+          const builtHere = spaceBuild === undefined;
+          spaceBuild ??= spectrumRitz
+            ? DeflationSpace.fromRitz(gram, n, spectrumRitz, { vectors: deflationVectors, signal: opts.signal, purify: high, lanczosSteps: 0 })
+            : DeflationSpace.build(gram, n, {
               vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
             });
+          space = await spaceBuild;
           spectrumRitz = undefined; // the space holds what it needs
-          const buildSeconds = (clock() - t0) / 1000;
+          const buildSeconds = builtHere ? (clock() - t0) / 1000 : 0;
           const offset = r.iterations;
           const rest = await run({
             ...common, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
             ...(space ? { tolerance: deflatedTolerance } : {}),
             onProgress: (it, rel) => common.onProgress(offset + it, rel),
           });
-          if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: true, buildSeconds, fromIteration: offset };
+          if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere, buildSeconds, fromIteration: offset };
           r = concatenateSolves(r, rest);
         }
       } else {
@@ -521,42 +548,80 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         used = { ...used, abandonedAt: offset };
         space = null;
       }
-      solves.push({
+      solves[slot] = {
         purpose, precision: high ? 'mixed' : 'products', ...(r.refinement ? { refinement: r.refinement } : {}), iterations: r.iterations,
         products: r.products, relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason,
         limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}),
-      });
+      };
       return r.solution;
     }
-    const r = await minres(gram, b, common);
-    solves.push({
+    const r = await minres(product, b, common);
+    solves[slot] = {
       purpose, precision: 'products', iterations: r.iterations, products: r.products, relativeResidual: r.relativeResidual,
       converged: r.converged, stopReason: r.stopReason, limitedByPrecision: r.limitedByPrecision, ...timed(r),
-    });
+    };
     return r.solution;
   };
 
-  // 4. I(δ_det) and I(z)
-  const iDet = det && bDet ? await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic')) : null;
-  const iNoise = z && bNoise ? await stage('solve-noise', () => solve(bNoise, 'noise', 'solve-noise')) : null;
+  // 4. I(δ_det) and I(z), with 5.'s trace probes: one after another, or advancing together (sharedSolves below)
+  // A masked noise (compression after noise) is not isotropic: no closed form, the draws are masked too.
+  const complete = spectrum?.complete === true && !delta.noiseMask;
+  const extra = z && bNoise && !complete ? Math.max(0, (opts.traceSamples ?? DEFAULT_TRACE_SAMPLES) - 1) : 0;
+  /** J z_j for the Hutchinson probe z_j (a seeded unit-normal draw, masked like the noise). */
+  const probe = async (j: number, zj = new Float64Array(m), bj = new Float64Array(n)) => {
+    new Random(deriveSeed(seed, 100 + j)).fillNormal(zj);
+    if (delta.noiseMask) for (let i = 0; i < m; i++) if (!delta.noiseMask[i]) zj[i] = 0;
+    await jacobianVector(zj, bj);
+    return bj;
+  };
+  const mains: SharedSolve[] = [];
+  if (det && bDet) mains.push({ b: bDet, purpose: 'deterministic', stage: 'solve-deterministic' });
+  if (z && bNoise) mains.push({ b: bNoise, purpose: 'noise', stage: 'solve-noise' });
+  let iDet: Float64Array | null = null, iNoise: Float64Array | null = null, probeSolutions: Float64Array[] | undefined;
+  let sharedStats: InfluenceResult['solver']['shared'];
+  if ((opts.sharedSolves ?? op.gramVectors !== undefined) && mains.length + extra > 1) {
+    const probes: SharedSolve[] = [];
+    await stage('trace', async () => {
+      for (let j = 0; j < extra; j++) probes.push({ b: await probe(j), purpose: 'trace', stage: 'trace' });
+    });
+    const all = [...mains, ...probes];
+    const t0 = performance.now();
+    const left = new Map<InfluenceStage, number>();
+    for (const x of all) left.set(x.stage, (left.get(x.stage) ?? 0) + 1);
+    for (const st of left.keys()) progress(st, 0);
+    const finished = all.map(() => false);
+    const first = solves.length;
+    const { results, stats } = await runSharedSolves((vs, outs) => gramBlock(op, vs, outs), all.map((x, i) => async (product: SymmetricProduct) => {
+      const out = await solve(x.b, x.purpose, x.stage, product, () => finished.indexOf(false) === i, first + i);
+      finished[i] = true;
+      left.set(x.stage, left.get(x.stage)! - 1);
+      if (left.get(x.stage) === 0) {
+        timing[x.stage] = (timing[x.stage] ?? 0) + performance.now() - t0; // overlapping: each stage until its last solve
+        progress(x.stage, 1);
+      }
+      return out;
+    }));
+    iDet = det && bDet ? results[0] : null;
+    iNoise = z && bNoise ? results[mains.length - 1] : null;
+    probeSolutions = results.slice(mains.length);
+    sharedStats = { solves: all.length, ...stats };
+  } else {
+    if (det && bDet) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
+    if (z && bNoise) iNoise = await stage('solve-noise', () => solve(bNoise, 'noise', 'solve-noise'));
+  }
 
   // 5. T = E‖I(z)‖²: closed form Σ λ/(λ+ε)² when Lanczos saw the whole spectrum, else Hutchinson-style samples
   let trace = 0, traceStdError = 0, traceMethod: NoiseResponse['noiseTraceMethod'] = 'none', traceSamples = 0;
   let perSampleTrace: Float64Array | null = null;
   if (iNoise) {
     const samples: Float64Array[] = [perSampleSquaredNorms(iNoise, batchSize)];
-    // A masked noise (compression after noise) is not isotropic: no closed form, the draws are masked too.
-    const complete = spectrum?.complete === true && !delta.noiseMask;
-    const extra = complete ? 0 : Math.max(0, (opts.traceSamples ?? DEFAULT_TRACE_SAMPLES) - 1);
-    if (extra > 0) {
+    if (probeSolutions) for (const x of probeSolutions) samples.push(perSampleSquaredNorms(x, batchSize));
+    else if (extra > 0) {
       await stage('trace', async () => {
         const zj = new Float64Array(m);
         const bj = new Float64Array(n);
         for (let j = 0; j < extra; j++) {
-          new Random(deriveSeed(seed, 100 + j)).fillNormal(zj);
-          if (delta.noiseMask) for (let i = 0; i < m; i++) if (!delta.noiseMask[i]) zj[i] = 0;
-          await jacobianVector(zj, bj);
-          samples.push(perSampleSquaredNorms(await solve(bj, 'trace', 'trace'), batchSize));
+          samples.push(perSampleSquaredNorms(await solve(await probe(j, zj, bj), 'trace', 'trace'), batchSize));
           progress('trace', (j + 1) / extra);
         }
       });
@@ -636,6 +701,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       relativeResidual: worst ? worst.relativeResidual : 0,
       converged: solves.every((x) => x.converged),
       solves,
+      ...(sharedStats ? { shared: sharedStats } : {}),
       ...(budget ? { budget: { seconds: budget.seconds, spentSeconds: budget.elapsedSeconds, exhausted: budget.exhausted } } : {}),
     },
     noise: { std: s, trace, traceStdError, traceMethod, traceSamples },
