@@ -240,7 +240,7 @@ async function measureTfjs(
   }
 }
 
-async function batchFor(spec: BenchModel, model: OnnxModel): Promise<{ x: Float32Array; labels?: number[]; xSource: string }> {
+export async function batchFor(spec: BenchModel, model: OnnxModel): Promise<{ x: Float32Array; labels?: number[]; xSource: string }> {
   const per = model.sampleSize;
   const dir = path.dirname(path.join(ROOT, spec.file));
   if (spec.fixture && existsSync(path.join(dir, 'x.npy'))) {
@@ -260,7 +260,7 @@ async function batchFor(spec: BenchModel, model: OnnxModel): Promise<{ x: Float3
   return { x, xSource: 'seeded U(0,1), label = model prediction' };
 }
 
-async function deltaFor(spec: BenchModel, params: readonly { name: string; offset: number; size: number }[], m: number, g: Float64Array): Promise<Float64Array> {
+export async function deltaFor(spec: BenchModel, params: readonly { name: string; offset: number; size: number }[], m: number, g: Float64Array): Promise<Float64Array> {
   const file = path.join(path.dirname(path.join(ROOT, spec.file)), 'delta.safetensors');
   const out = new Float64Array(m);
   if (spec.fixture && existsSync(file)) {
