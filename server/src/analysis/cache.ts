@@ -151,6 +151,8 @@ function decodeNoise(n: Record<string, unknown>): NoiseResponse {
 /** Memory first, then `<storage>/results/<key>.json`. */
 export class ResultCache {
   private readonly memory = new Map<string, CachedAnalysis>();
+  /** Disk writes begun by put() and not yet ended. */
+  private readonly writing = new Set<Promise<void>>();
   private readonly folder: string;
 
   constructor(storagePath: string, private readonly log: (message: string) => void = () => {}) {
@@ -193,8 +195,24 @@ export class ResultCache {
     }
   }
 
-  async put(entry: CachedAnalysis): Promise<void> {
+  /**
+   * Stores a result: in memory at once (a refresh racing the write must not queue the analysis again), then on disk.
+   * The disk write is tracked until it ends, so flush() can wait for it: a result already shown must not be lost
+   * when the process exits right after (the editor closing, a test closing its server).
+   */
+  put(entry: CachedAnalysis): Promise<void> {
     this.memory.set(entry.key, entry);
+    const write = this.write(entry).finally(() => this.writing.delete(write));
+    this.writing.add(write);
+    return write;
+  }
+
+  /** Resolves once every put begun before the call is on disk (or failed and was logged). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.writing]);
+  }
+
+  private async write(entry: CachedAnalysis): Promise<void> {
     const data: Serialised = { format: CACHE_FORMAT, ...entry, batches: entry.batches.map((b) => ({ std: b.std, noise: encodeNoise(b.noise) })) };
     const file = join(this.folder, `${entry.key}.json`);
     const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
