@@ -7,15 +7,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { built } from '../support/builtProduct';
 
 export const REPO = resolve(__dirname, '../..');
-export const CLI = join(REPO, 'dist/cli.js');
 
-/** Tests run after `npm run -s build`; build here too when dist/cli.js is missing (running one file by hand). */
-export function ensureBuilt(): void {
-  if (existsSync(CLI)) return;
-  const r = spawnSync('npm', ['run', '-s', 'build'], { cwd: REPO, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('npm run build failed');
+/**
+ * The CLI bundle every run in this test process uses: a frozen copy of dist/ (test/support/builtProduct.ts), built
+ * first when dist/ has none (running one file by hand), so a rebuild in the worktree cannot change the build between
+ * a test's first run and the run that expects the first one's cached results.
+ */
+export function ensureBuilt(): string {
+  return built('cli.js');
 }
 
 export interface CliResult {
@@ -30,7 +32,7 @@ export function runCli(args: string[], options: { cwd?: string; env?: Record<str
     const t0 = performance.now();
     const env = { ...process.env, NO_COLOR: '1', ...(options.env ?? {}) };
     delete (env as Record<string, string | undefined>).FORCE_COLOR;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ensureBuilt(), ...args], { cwd: options.cwd ?? REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

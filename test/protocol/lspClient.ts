@@ -1,4 +1,5 @@
-// A small LSP client for protocol tests: spawns the BUILT server (dist/server.js --stdio) on a copy of examples/,
+// A small LSP client for protocol tests: spawns the BUILT server (dist/server.js --stdio, from this test process's
+// frozen copy of dist/: test/support/builtProduct.ts) on a copy of examples/,
 // answers workspace/configuration from a settings object the test controls, and collects diagnostics.
 // LSP types and the stream connection come from vscode-languageserver/node, which re-exports vscode-languageserver-protocol/node
 // (that package's exports-only layout does not type-check under this repository's moduleResolution: node).
@@ -16,9 +17,9 @@ import {
 } from 'vscode-languageserver/node';
 import type { Diagnostic, PublishDiagnosticsParams } from 'vscode-languageserver';
 import type { JobTraceParams, StatusParams } from '../../server/src/protocol';
+import { built } from '../support/builtProduct';
 
 export const REPO = resolve(__dirname, '../..');
-export const SERVER = join(REPO, 'dist/server.js');
 
 /** Settings the tests run with: one sample (batch 1) keeps the MLP analysis around a second. */
 export const TEST_SETTINGS = {
@@ -66,7 +67,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
   cpSync(join(REPO, 'examples'), workspace, { recursive: true });
   options.prepare?.(workspace);
   const storage = join(workspace, '.i2f-storage');
-  const server = spawn(process.execPath, [SERVER, '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [built('server.js'), '--stdio'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   server.stderr!.on('data', (d) => stderr.push(String(d)));
   const connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));

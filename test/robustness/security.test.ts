@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { normaliseSettings } from '../../server/src/analysis/settings';
 import { startServer, stats } from '../protocol/lspClient';
 import { addDpConfig } from '../protocol/fixtures';
+import { built } from '../support/builtProduct';
 import { REPO } from './corpus';
 
 const HOSTILE: unknown[] = ['--require=/tmp/evil.js', '4096 --inspect=0.0.0.0:9229', 1e400, -1, NaN, {}, [], null, true, '1e9', 2 ** 53 + 0.5];
@@ -36,7 +37,7 @@ test('a worker started under hostile settings runs the bundled worker with a num
     await s.waitFor('a worker', () => s.traces.some((t) => t.event === 'started'));
     const [w] = (await stats(s)).workers;
     const argv = readFileSync(`/proc/${w.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    assert.deepEqual(argv.slice(1), ['--max-old-space-size=4096', join(REPO, 'dist/worker.js')]);
+    assert.deepEqual(argv.slice(1), ['--max-old-space-size=4096', built('worker.js')]);
     assert.equal(argv[0], process.execPath);
     assert.ok(!existsSync(marker));
   } finally {
