@@ -4,8 +4,9 @@
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuilt, REPO, runCli } from './helpers';
+import { ensureBuilt, REPO, runCli, workspace } from './helpers';
 
 const PUBLIC = join(REPO, 'test/fixtures/public');
 
@@ -39,11 +40,26 @@ test('i2f audit --fail-on high on the public configs: no config is misread into 
     assert.match(f.message, /Leakage risk HIGH: under no defence/);
     assert.match(f.message, /Attacker: The curious server, which receives each client's update as sent \(no secure aggregation in this config\), before it adds its own noise/);
     assert.match(f.message, /Not seen by this attacker: gaussian:std=[\d.]+/);
+    // The attacker who does face the server's noise, and how to grade that one instead, in the config's own syntax.
+    assert.match(f.message, /An observer of the aggregate faces it \(gaussian:std=[\d.]+ on one client's share\); for a deployment that trusts its server, i2f: \{ attacker: "aggregate" \} grades that attacker instead\./);
   }
   for (const local of ['fedml/privacy/mqtt_s3_fedavg_ldp_mnist_lr_example/config/fedml_config.yaml', 'fedml/privacy/mpi_fedavg_dp_mnist_lr_example/config/nbafl/fedml_config.yaml']) {
     assert.equal(root.findings.find((f: { file: string; code: string }) => f.file === local && f.code === 'I2F001')?.risk, 'low', local);
   }
   assert.equal(r.code, 1, 'the three central-DP verdicts fail --fail-on high');
+});
+
+test('FedML cdp with `i2f: { attacker: aggregate }`: the finding is about the observer of the aggregate, who faces n·σ on one client\'s update', { timeout: 300_000 }, async () => {
+  const src = join(PUBLIC, 'fedml/privacy/mqtt_s3_fedavg_cdp_mnist_lr_example/config/fedml_config.yaml');
+  const dir = workspace({ 'fedml_config.yaml': `${readFileSync(src, 'utf8')}\ni2f:\n  attacker: aggregate\n` });
+  const r = await runCli(['audit', dir, '--fail-on', 'high', '--format', 'json', '--no-cache']);
+  const doc = JSON.parse(r.stdout);
+  const f = doc.roots[0].findings.find((x: { code: string }) => x.code === 'I2F001');
+  assert.match(f.message, /under gaussian:std=8\.99, /);
+  assert.match(f.message, /Attacker: An observer of the aggregate, who sees the aggregate with the server's noise \(gaussian:std=8\.99 on one client's share\)[^.]*\(named in 'i2f\.attacker'\)/);
+  assert.doesNotMatch(f.message, /Not seen by this attacker/);
+  assert.notEqual(f.risk, 'high');
+  assert.equal(r.code, 0, 'nothing fails --fail-on high against the aggregate observer');
 });
 
 test('i2f audit --help (and analyze -h, attack --help) print the usage and exit 0', { timeout: 60_000 }, async () => {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import type { Range } from '../config/keyTree';
 import type { DiscoveredConfig } from '../workspace/discover';
 import { analysisPlan, shownSpec, type AnalysisPlan } from '../config/defences';
-import { describeAttacker } from '../config/threatModel';
+import { ATTACKER_NAMES, describeAttacker } from '../config/threatModel';
+import { i2fSnippet } from '../config/pythonReference';
 import { checkTrainingSetup, type RuleFinding } from '../config/rules';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
@@ -289,7 +290,12 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const unseen = plan.threat.others.flatMap((v) => v.defences).filter((d, i, all) => !plan.defences.includes(d) && all.indexOf(d) === i);
   if (unseen.length) {
     const onlyClient = plan.threat.chosen.attacker === 'server' ? ' Against the server only noise added on the client counts (local DP: Flower\'s LocalDpMod, FedML ldp, DP-SGD in training).' : '';
-    parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).${onlyClient}`);
+    // Central noise: name the attacker who does face it and how to grade that one instead (issue 15, Flower/FedML cdp).
+    const observer = plan.threat.others.find((v) => v.attacker === 'aggregate' && v.defences.some((d) => unseen.includes(d)));
+    const choose = observer
+      ? ` ${ATTACKER_NAMES.aggregate.charAt(0).toUpperCase()}${ATTACKER_NAMES.aggregate.slice(1)} faces it (${unseen.filter((d) => observer.defences.includes(d)).map((d) => shownSpec(d.spec)).join(', ')} on one client's share); for a deployment that trusts its server, ${i2fSnippet(config.setup.format, config.path, 'attacker', 'aggregate')} grades that attacker instead.`
+      : '';
+    parts.push(`Not seen by this attacker: ${unseen.map((d) => shownSpec(d.spec)).join(', ')} (added after it has the update; the hover shows the other attackers).${choose}${onlyClient}`);
   }
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {

@@ -40,7 +40,11 @@ export function formatAnalysisText(report: AnalyzeReport): string {
     const psnr = b.i2fExpected !== undefined ? b.expectedPsnr : b.psnr;
     const rmse = b.i2fExpected !== undefined ? b.expectedRmse : b.rmse;
     lines.push(`  predicted attacker error${b.tokens ? ' (embedding space)' : ''}: RMSE ${fmt(rmse)}, PSNR ${fmt(psnr)} dB${b.i2fExpected !== undefined ? ' (expected over noise draws)' : ''}`);
-    lines.push(`  I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / λmax ${fmt(b.lambdaMax)})`);
+    // The gradient determines nothing (validity.ts): say so before any number, which is then no result.
+    const nothing = b.validity?.determined === 'none';
+    if (nothing) lines.push(`  nothing determined: moving x across its whole box changes g by at most ${fmt(b.validity!.sensitivity)} (√λmax·range·√d_x), below g's float32 rounding (${fmt(b.validity!.resolution)}); the attacker can only guess inside the box, and the I²F below is not a result`);
+    const damped = b.solver.damping > 0 ? ` + ε ${fmt(b.solver.damping)})` : '';
+    lines.push(`  ${nothing ? 'raw (not a result) ' : ''}I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / ${damped ? '(' : ''}λmax ${fmt(b.lambdaMax)}${damped})`);
     lines.push(`  ‖g‖ ${fmt(b.gradientNorm)}, ‖δ‖ ${fmt(b.deltaNorm)}; solver ${b.solver.method}: ${b.solver.iterations} iterations, relative residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (NOT converged)'}`);
     if (b.mostExposed && b.perSample.length > 1) lines.push(`  most exposed: sample ${b.mostExposed.sample} (PSNR ${fmt(b.mostExposed.psnr)} dB)`);
     const v = b.validity;

@@ -327,6 +327,7 @@ export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEval
     // solver says; the attacker's error is what guessing inside the box gives.
     const worst = boxWorstRmse(dataRange);
     const flat = perSample.map((p) => ({ ...p, rmse: worst, psnr: psnr(worst, dataRange) }));
+    validity.gradedPsnr = psnr(worst, dataRange); // graded on the box's worst case, not on the raw (meaningless) I²F
     return {
       std, i2f, i2fExpected, i2fExpectedStdError, rmse: worst, psnr: psnr(worst, dataRange), expectedRmse: worst, expectedPsnr: psnr(worst, dataRange),
       jDeltaNorm, lowerBound, perSample: flat, mostExposed: mostExposed(flat), validity, risk: Number.isNaN(cache.lambdaMax) ? 'uncertain' : 'low',

@@ -36,6 +36,8 @@ describe('validity of the prediction', () => {
       assert.equal(r.risk, 'low', `${defences.join()}: not HIGH, not a confident number either way`);
       assert.equal(r.expectedRmse, 0.5);
       assertClose(r.expectedPsnr, 20 * Math.log10(2), 1e-12, 'the box floor');
+      // Graded on the box's worst case too, not on the raw I²F (the EfficientNet's damped I²F 1e-12 read 347 dB here).
+      assertClose(r.validity.gradedPsnr, 20 * Math.log10(2), 1e-12, 'graded on the box floor');
       assert.ok(r.perSample.every((s) => s.rmse === 0.5));
     }
     // The same J scaled up to λmax 1 determines everything it spans: no defence is then HIGH, as it should be.
