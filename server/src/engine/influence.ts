@@ -13,7 +13,7 @@ import {
 import { minres } from './minres';
 import { reliableUpdateCG, type RefinementReport } from './refine';
 import { gramBlock, type InversionOperator } from './operator';
-import { runSharedSolves, type SharedProductStats } from './sharedSolves';
+import { oneAtATime, runSharedSolves, type SharedProductStats } from './sharedSolves';
 import { deriveSeed, Random } from './random';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
 import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
@@ -439,7 +439,9 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const z = delta.noise ?? (wantNoise ? new Random(deriveSeed(seed, 1)).fillNormal(new Float64Array(m)) : null);
 
   // 2. λmax (lower bound, relative damping, the solvers' floor estimate)
-  const gram: SymmetricProduct = (v, o) => op.gramVector(v, o);
+  // Every product one at a time (sharedSolves.ts oneAtATime): solves running together must not overlap on the operator.
+  const exclusive = oneAtATime();
+  const gram: SymmetricProduct = (v, o) => exclusive(() => op.gramVector(v, o));
   const lmax = await stage('lambda-max', () => lambdaMax(op, { steps: opts.lanczosSteps ?? 30, seed: deriveSeed(seed, 2), signal: opts.signal }));
   const damping = opts.damping ?? (opts.relativeDamping !== undefined ? opts.relativeDamping * lmax.value : 0);
   if (!(damping >= 0) || !Number.isFinite(damping)) throw new UserError('bad-damping', `Damping must be a finite number ≥ 0, got ${damping}`);
@@ -504,7 +506,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     // systems converge before it and never pay for the space), then the space is built once and the solve continues
     // deflated from its iterate; later solves use the space from their first iteration.
     if (method === 'cg') {
-      const high: SymmetricProduct | undefined = precise ? (v, o) => precise.gramVector(v, o) : undefined;
+      const high: SymmetricProduct | undefined = precise ? (v, o) => exclusive(() => precise.gramVector(v, o)) : undefined;
       const run = (o: SolveOptions): Promise<SolveResult & { refinement?: RefinementReport }> =>
         high ? reliableUpdateCG(product, high, b, { ...o, updateFactor: opts.updateFactor }) : conjugateGradient(product, b, o);
       // Mixed precision reaches any tolerance: deflated, it goes 10× further (DEFLATED_TOLERANCE_FACTOR).
@@ -592,7 +594,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     for (const st of left.keys()) progress(st, 0);
     const finished = all.map(() => false);
     const first = solves.length;
-    const { results, stats } = await runSharedSolves((vs, outs) => gramBlock(op, vs, outs), all.map((x, i) => async (product: SymmetricProduct) => {
+    const { results, stats } = await runSharedSolves((vs, outs) => exclusive(() => gramBlock(op, vs, outs)), all.map((x, i) => async (product: SymmetricProduct) => {
       const out = await solve(x.b, x.purpose, x.stage, product, () => finished.indexOf(false) === i, first + i);
       finished[i] = true;
       left.set(x.stage, left.get(x.stage)! - 1);

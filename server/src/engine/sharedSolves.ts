@@ -77,6 +77,23 @@ export class SharedProducts {
 }
 
 /**
+ * Calls that run one at a time in call order: what solves running together need around every product they take from
+ * one operator, shared rounds, float64 residual products and deflation builds alike. The backends reuse their input
+ * buffers and sessions across calls (onnxOperator.ts: the float32 input is copied into one buffer, then session.run
+ * is awaited), so overlapping calls would read each other's vectors: measured on dlg_lenet with the float64
+ * residual products of five solves overlapping, one trace solve ended at a true residual of 1.0 after 20 000
+ * iterations and two switched to float64 products at iteration ~1 240 (sharedSolves.test.ts holds it).
+ */
+export function oneAtATime(): <T>(call: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(call: () => Promise<T>): Promise<T> => {
+    const result = tail.then(call);
+    tail = result.catch(() => undefined);
+    return result;
+  };
+}
+
+/**
  * Runs every solve concurrently on shared product rounds; solve i is called with its own product and index.
  * Resolves with the results in order once all have finished; when any failed (an abort, a backend error), rejects
  * with the first failure in order, after the others have finished too (none is left running behind the caller).

@@ -8,16 +8,41 @@ import { parseDefences } from '../../../server/src/engine/defences';
 import { analyzeInfluence } from '../../../server/src/engine/influence';
 import { deriveSeed, Random } from '../../../server/src/engine/random';
 import { reliableUpdateCG } from '../../../server/src/engine/refine';
-import { runSharedSolves, type BlockProduct } from '../../../server/src/engine/sharedSolves';
+import { oneAtATime, runSharedSolves, type BlockProduct } from '../../../server/src/engine/sharedSolves';
+import type { PreciseProducts } from '../../../server/src/engine/operator';
 import type { SymmetricProduct } from '../../../server/src/engine/solve';
 import { DenseInversionOperator, denseJacobian, exactInfluence, geometricSpectrum, type DenseOperatorOptions, type DenseJacobian } from './denseOperator';
 import { assertClose, relativeError } from './helpers';
 
-/** The dense operator with a block product: each vector's J Jᵀ v, and a record of every block call's width. */
+/**
+ * The dense operator with a block product (each vector's J Jᵀ v, and a record of every block call's width) and,
+ * like the ONNX backend (onnxOperator.ts), not reentrant: a product copies its vector into one input buffer and
+ * reads it back only after yielding to the event loop (the backend's awaited session.run).
+ */
 class BlockDenseOperator extends DenseInversionOperator {
   readonly widths: number[] = [];
+  override readonly precise?: PreciseProducts = undefined;
+  private readonly input = new Float64Array(dx);
   constructor(jac: DenseJacobian, opts: DenseOperatorOptions = {}, readonly maxBlock?: number) {
     super(jac, opts);
+    const exact = new DenseInversionOperator(jac, { precise: true }).precise!;
+    if (opts.precise) {
+      this.precise = {
+        roundoff: exact.roundoff,
+        jacobianVector: (u, out) => exact.jacobianVector(u, out),
+        gramVector: async (v, out) => {
+          this.input.set(v);
+          await new Promise((resolve) => setImmediate(resolve));
+          await exact.gramVector(this.input, out);
+        },
+      };
+    }
+  }
+  override async gramVector(v: Float64Array, out: Float64Array): Promise<void> {
+    const input = this.input;
+    input.set(v);
+    await new Promise((resolve) => setImmediate(resolve));
+    await super.gramVector(Float64Array.from(input), out);
   }
   async gramVectors(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
     this.widths.push(vs.length);
@@ -78,8 +103,9 @@ describe('solves sharing block products', () => {
       expected.push(await reliableUpdateCG((v, o) => alone.gramVector(v, o), (v, o) => alone.precise!.gramVector(v, o), b, { tolerance: 1e-9 }));
     }
     const op = new BlockDenseOperator(jac, opts());
-    const { results } = await runSharedSolves((vs, outs) => op.gramVectors(vs, outs), bs.map((b) => (product: SymmetricProduct) =>
-      reliableUpdateCG(product, (v, o) => op.precise!.gramVector(v, o), b, { tolerance: 1e-9 })));
+    const exclusive = oneAtATime(); // the operator is not reentrant: rounds and float64 residual products in turn
+    const { results } = await runSharedSolves((vs, outs) => exclusive(() => op.gramVectors(vs, outs)), bs.map((b) => (product: SymmetricProduct) =>
+      reliableUpdateCG(product, (v, o) => exclusive(() => op.precise!.gramVector(v, o)), b, { tolerance: 1e-9 })));
     for (let i = 0; i < bs.length; i++) {
       assert.deepEqual(results[i].solution, expected[i].solution);
       assert.deepEqual(results[i].refinement, expected[i].refinement);
@@ -100,6 +126,23 @@ describe('solves sharing block products', () => {
       try { return await conjugateGradient(product, b, { tolerance: 1e-10 }); } finally { stopped.push(i); }
     })), /backend failed/);
     assert.deepEqual(stopped.sort(), [0, 1, 2]);
+  });
+});
+
+describe('oneAtATime', () => {
+  it('runs overlapping calls in call order, one after another, and a failure does not stop the next', async () => {
+    const exclusive = oneAtATime();
+    const log: string[] = [];
+    const call = (name: string, fail = false) => exclusive(async () => {
+      log.push(`${name} start`);
+      await new Promise((resolve) => setImmediate(resolve));
+      log.push(`${name} end`);
+      if (fail) throw new Error(name);
+      return name;
+    });
+    const results = await Promise.allSettled([call('a'), call('b', true), call('c')]);
+    assert.deepEqual(log, ['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
   });
 });
 
