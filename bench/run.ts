@@ -1,6 +1,7 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
 //                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness] [--no-first-finding]
+//                  [--no-blocks]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -21,6 +22,10 @@
 // Responsiveness (bench/responsiveness.ts; --no-responsiveness: off): the editor's latency budgets (cheap rules
 // < 5 s, a noise-only edit < 1 s, a new noise level on the spectrum panel < 1 s, a restarted server's stored result
 // < 3 s), a YAML alias bomb refused < 1 s, 16 MB of float32 written as protobuf < 1 s, a cached audit < 60 s.
+// Block products (bench/blocks.ts, one child per model; --no-blocks: off): J Jᵀ V for k = 1, 2, 4, 8 vectors per call
+// on LeNet, ResNet-8 and ResNet-18, wall and CPU per vector and the ratio k = 8 / k = 1 (issue 18's target: ≤ 0.5 on
+// ResNet-18), with onnxruntime's per-op profile of k = 1 and k = 8 on ResNet-18; with --resnet50 products|analysis
+// also ResNet-50 at 224 (minutes; run the bench under the machine's ResNet-50 lock where there is one).
 // --over-2gb (opt-in: ~8 GB of RAM, 5 GB of disk, ~2 min to generate, ~1 min to run): a 587M-parameter MLP whose
 // 2.35 GB of weights are ONNX external data (bench/out/mlp2g/, large_models.py --model mlp2g), its J Jᵀ v and peak RSS.
 
@@ -37,6 +42,7 @@ import { measureAccountant, type AccountantBench } from './accountant';
 import { measureFirstFinding, renderFirstFinding, type FirstFindingBench } from './firstFinding';
 import { measureBudgets } from './responsiveness';
 import { measurePythonReader, type PythonReaderBench } from './pythonReader';
+import type { BlockResult } from './blocks';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -65,10 +71,11 @@ interface Args {
   pythonOnly: boolean;
   verdicts: boolean;
   responsiveness: boolean;
+  blocks: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true, blocks: true };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -98,12 +105,13 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--child') a.child = val();
     else if (k === '--no-attack') a.attack = false;
     else if (k === '--no-verdicts') a.verdicts = false;
+    else if (k === '--no-blocks') a.blocks = false;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
     else if (k === '--attack-child') a.attackChild = val();
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--no-blocks] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -224,6 +232,17 @@ async function main() {
     firstFinding = await measureFirstFinding();
   }
   const large = args.resnet50 === 'off' ? undefined : runResnet50(args.resnet50, torch, skipped);
+  // Block products after the models' own children (sequential: each child has the machine to itself).
+  const blocks: Record<string, BlockResult> = {};
+  if (args.blocks) {
+    const blockModels = run.filter((m) => m !== 'mlp').map((m) => ({ name: m, file: BENCH_MODELS.find((b) => b.name === m)!.file, profile: m === 'resnet18' }));
+    if (args.resnet50 !== 'off' && existsSync(path.join(OUT, 'resnet50.onnx'))) blockModels.push({ name: 'resnet50', file: 'bench/out/resnet50.onnx', profile: false });
+    for (const m of blockModels) {
+      const r = runBlocks(m.name, m.file, m.profile, args.quick);
+      if (r) blocks[m.name] = r;
+      else skipped[`blocks ${m.name}`] = 'bench/blocks.ts failed';
+    }
+  }
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
   // The editor's and the parsers' latency budgets (bench/responsiveness.ts): once wall-clock asserts in tests.
   let budgets: Awaited<ReturnType<typeof measureBudgets>> | undefined;
@@ -243,7 +262,8 @@ async function main() {
   }
   for (const b of budgets ?? []) targets.push({ target: b.target, model: 'examples', value: `${(b.ms / 1000).toFixed(2)} s`, limit: `${b.limitMs / 1000} s`, status: b.ms <= b.limitMs ? 'PASS' : 'MISS' });
   if (over2gb) targets.push({ target: 'a model over 2 GiB (external data) runs J Jᵀ v', model: 'mlp2g', value: `${(over2gb.gramMs / 1000).toFixed(2)} s warm, peak RSS ${over2gb.peakRssMB.toFixed(0)} MB`, limit: 'runs', status: Number.isFinite(over2gb.gramMs) ? 'PASS' : 'MISS' });
-  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader, firstFinding };
+  targets.push(...blockTargets(blocks));
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader, firstFinding, blocks };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -325,6 +345,59 @@ function runResnet50(mode: 'products' | 'analysis', torch: { ok: boolean; why: s
     if (!pytorch) log(`PyTorch ResNet-50 timing failed (exit ${p.status})`);
   }
   return { mode, ours, pytorch };
+}
+
+/** bench/blocks.ts on one model in a child process (its progress to stderr, its JSON from the last stdout line). */
+function runBlocks(name: string, file: string, profile: boolean, quick: boolean): BlockResult | undefined {
+  log(`[${name}] block products J Jᵀ V, k = 1, 2, 4, 8 (bench/blocks.ts) ...`);
+  const extra = [...(profile ? ['--profile', path.join(OUT, 'profile')] : []), ...(quick ? ['--repeat', '3', '--budget', '2000'] : [])];
+  const c = spawnSync(process.execPath, [...process.execArgv, 'bench/blocks.ts', path.join(ROOT, file), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  for (const line of c.stdout.toString().split('\n')) if (line && !line.startsWith('{')) log(`  ${line}`);
+  return c.status === 0 ? lastJson<BlockResult>(c.stdout.toString()) : undefined;
+}
+
+function blockTargets(blocks: Record<string, BlockResult>): Target[] {
+  const r18 = blocks.resnet18;
+  if (!r18) return [{ target: 'J Jᵀ V per vector at k = 8 ≤ 0.5 × k = 1', model: 'resnet18', value: 'not run', limit: '0.5', status: 'n/a' }];
+  const k8 = r18.rows.find((r) => r.k === 8);
+  const k1 = r18.rows.find((r) => r.k === 1);
+  if (!k8 || !k1) return [];
+  const wall = k8.perVectorMs / k1.perVectorMs;
+  const cpu = k8.perVectorCpuMs / k1.perVectorCpuMs;
+  return [{ target: 'J Jᵀ V per vector at k = 8 ≤ 0.5 × k = 1', model: 'resnet18', value: `${wall.toFixed(2)} wall, ${cpu.toFixed(2)} CPU`, limit: '0.5', status: wall <= 0.5 ? 'PASS' : 'MISS' }];
+}
+
+function renderBlocks(blocks: Record<string, BlockResult>): string[] {
+  const names = Object.keys(blocks);
+  if (!names.length) return [];
+  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const ks = [...new Set(names.flatMap((n) => blocks[n].rows.map((r) => r.k)))].sort((a, b) => a - b);
+  const out = ['\nBlock products: J Jᵀ V for k vectors per call (gramVectors; k = 1 is the single product), batch 1, one intra-op thread: wall | CPU ms per vector; ratio = largest k / k = 1 per vector'];
+  const rows = [['model (d_θ)', ...ks.map((k) => `k = ${k}`), 'ratio wall (CPU)', 'maxBlock', 'peak RSS MB', 'load']];
+  for (const n of names) {
+    const b = blocks[n];
+    rows.push([`${n} (${b.parameters.toLocaleString('en')})`, ...ks.map((k) => {
+      const r = b.rows.find((x) => x.k === k);
+      return r ? `${f(r.perVectorMs)} | ${f(r.perVectorCpuMs)}` : '–';
+    }), `${f(b.ratio, 2)} (${f(b.cpuRatio, 2)})`, String(b.maxBlock), f(Math.max(...b.rows.map((r) => r.peakRssMB)), 0), b.loadavg.map((x) => x.toFixed(1)).join(' / ')]);
+  }
+  out.push(table(rows));
+  for (const n of names) {
+    const p = blocks[n].profiles;
+    if (!p || p.length < 2) continue;
+    const [one, many] = p;
+    const ops = [...new Set([...one.byOp.slice(0, 8), ...many.byOp.slice(0, 8)].map((o) => o.op))];
+    out.push(`onnxruntime kernel time per vector by op type, ${n}, k = 1 vs k = ${many.k} (ms; one profiled warm run each):`);
+    const prow = [['op', `k = 1`, `k = ${many.k}`, 'ratio']];
+    for (const op of ops) {
+      const a = (one.byOp.find((o) => o.op === op)?.us ?? 0) / 1000;
+      const b = (many.byOp.find((o) => o.op === op)?.us ?? 0) / 1000 / many.k;
+      prow.push([op, f(a), f(b), f(b / a, 2)]);
+    }
+    prow.push(['total', f(one.totalUs / 1000), f(many.totalUs / 1000 / many.k), f(many.totalUs / many.k / one.totalUs, 2)]);
+    out.push(table(prow));
+  }
+  return out;
 }
 
 /** The > 2 GiB model (bench/out/mlp2g/): generated where torch exists and the disk has room, then its J Jᵀ v alone. */
@@ -482,7 +555,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench; blocks?: Record<string, BlockResult> }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -502,6 +575,7 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     ]);
   }
   out.push(table(rows));
+  out.push(...renderBlocks(rep.blocks ?? {}));
 
   const tj = rep.results.filter((r) => r.tfjs);
   if (tj.length) {

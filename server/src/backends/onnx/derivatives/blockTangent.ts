@@ -4,8 +4,9 @@
 //   · elementwise and MatMul ops broadcast the primal over the block axis (tangents are lifted to the output's rank
 //     first, so numpy broadcasting aligns a lower-rank operand with the primal dims, never with k);
 //   · Conv, ConvTranspose and the pools fold k into the batch axis for a blocked input ([k·N, C, …]);
-//   · a blocked weight (θ-tangent, or the ∂y that the weight-gradient correlation uses as its kernel) becomes k times
-//     the output channels of one (grouped) convolution, its output unfolded back to [k, N, O, …];
+//   · a blocked Conv weight (θ-tangent, or the ∂y that the weight-gradient correlation uses as its kernel) becomes
+//     k times the output channels of one (grouped) Conv; a blocked ConvTranspose weight k times its groups; the
+//     output is unfolded back to [k, N, O, …];
 //   · axis attributes and constant axis inputs move up by one.
 
 import type { Node } from '../../../graph/ir';
@@ -34,29 +35,47 @@ function moveAxis(b: GraphBuilder, v: string, from: number, to: number): string 
 }
 
 /**
- * Conv or ConvTranspose of a primal input with a blocked weight [k, …wDims] as one grouped op with k times the
- * output channels: per group, the k weights are stacked along the output-channel axis (Conv: axis 0 of [O, Cg, …];
- * ConvTranspose: axis 1 of [C, Og, …]), and the output [N, G·k·Og, …] is unfolded to [k, N, G·Og, …].
+ * Conv of a primal input with a blocked weight [k, …wDims] as one (grouped) Conv with k times the output channels:
+ * per group the k weights are stacked along the output-channel axis, so each group's GEMM is k times taller and
+ * reads its input once; the output [N, G·k·Og, …] is unfolded to [k, N, G·Og, …].
  */
-function convBlockedWeight(b: GraphBuilder, opType: string, x: string, tw: string, attrs: Node['attributes'], yDims: number[], k: number): string {
+function convBlockedWeight(b: GraphBuilder, x: string, tw: string, attrs: Node['attributes'], yDims: number[], k: number): string {
   const group = attrInt({ attributes: attrs } as Node, 'group', 1);
   const wd = b.dims(tw).slice(1);
   const spatial = wd.slice(2);
+  const ySpatial = yDims.slice(2);
   const [n, o] = yDims;
   const og = o / group;
-  let w: string;
-  if (opType === 'Conv') {
-    // [k, G·Og, Cg, s…] → [k, G, Og, Cg, s…] → [G, k, Og, Cg, s…] → [G·k·Og, Cg, s…]
-    const split = b.reshape(tw, [k, group, og, wd[1], ...spatial]);
-    w = b.reshape(moveAxis(b, split, 1, 0), [group * k * og, wd[1], ...spatial]);
-  } else {
-    // ConvTranspose weight [C, Og, s…] (C = G·Cg): [k, C, Og, s…] → [C, k, Og, s…] → [C, k·Og, s…]
-    w = b.reshape(moveAxis(b, tw, 0, 1), [wd[0], k * og, ...spatial]);
+  // [k, G·Og, Cg, s…] → [k, G, Og, Cg, s…] → [G, k, Og, Cg, s…] → [G·k·Og, Cg, s…] (a Reshape when G = 1)
+  const split = b.reshape(tw, [k, group, og, wd[1], ...spatial]);
+  const w = b.reshape(moveAxis(b, split, 1, 0), [group * k * og, wd[1], ...spatial]);
+  const out = b.op('Conv', [x, w], b.real([n, group * k * og, ...ySpatial]), { ...attrs }, 'Conv');
+  const after = ySpatial.map((_, i) => i + 3);
+  if (group === 1) {
+    // [N, k·O, S…] → [N, k, O, S…] → [k, N, O, S…]: one Transpose, which a following one (the weight gradient's
+    // axis swap) folds into (GraphBuilder.transpose).
+    return b.transpose(b.reshape(out, [n, k, o, ...ySpatial]), [1, 0, 2, ...after]);
   }
-  const out = b.op(opType, [x, w], b.real([n, group * k * og, ...yDims.slice(2)]), { ...attrs }, opType);
   // [N, G·k·Og, S…] → [N, G, k, Og, S…] → [k, N, G, Og, S…] → [k, N, O, S…]
-  const unfolded = b.reshape(out, [n, group, k, og, ...yDims.slice(2)]);
-  return b.reshape(b.transpose(unfolded, [2, 0, 1, 3, ...yDims.slice(2).map((_, i) => i + 4)]), [k, ...yDims]);
+  const unfolded = b.reshape(out, [n, group, k, og, ...ySpatial]);
+  return b.reshape(b.transpose(unfolded, [2, 0, 1, 3, ...after.map((a) => a + 1)]), [k, ...yDims]);
+}
+
+/**
+ * ConvTranspose of a primal input with a blocked weight [k, C, Og, s…]: the input repeated k times along its
+ * channels and the k weights as k times the groups, so the weight is only reshaped (moving k next to Og instead
+ * would transpose k × d_W floats per call); the output [N, k·O, …] is unfolded to [k, N, O, …].
+ */
+function convTransposeBlockedWeight(b: GraphBuilder, x: string, tw: string, attrs: Node['attributes'], yDims: number[], k: number): string {
+  const group = attrInt({ attributes: attrs } as Node, 'group', 1);
+  const wd = b.dims(tw).slice(1);
+  const xd = b.dims(x);
+  const ySpatial = yDims.slice(2);
+  const [n, o] = yDims;
+  const repeated = b.reshape(b.expand(b.reshape(x, [xd[0], 1, ...xd.slice(1)]), [xd[0], k, ...xd.slice(1)]), [xd[0], k * xd[1], ...xd.slice(2)]);
+  const w = b.reshape(tw, [k * wd[0], ...wd.slice(1)]);
+  const out = b.op('ConvTranspose', [repeated, w], b.real([n, k * o, ...ySpatial]), { ...attrs, group: int(k * group) }, 'ConvTranspose');
+  return b.transpose(b.reshape(out, [n, k, o, ...ySpatial]), [1, 0, 2, ...ySpatial.map((_, i) => i + 3)]);
 }
 
 /** An op whose input 0 is batch-major [N, …] applied to a blocked input by folding k into N. */
@@ -200,7 +219,7 @@ export function blockTangentNode(node: Node, ctx: TangentContext, k: number): st
       const tBias = t(2);
       return sum([
         ta && foldBatch(b, node.opType, ta, [c], attrs, yDims, k),
-        tc && convBlockedWeight(b, node.opType, a, tc, attrs, yDims, k),
+        tc && (node.opType === 'Conv' ? convBlockedWeight(b, a, tc, attrs, yDims, k) : convTransposeBlockedWeight(b, a, tc, attrs, yDims, k)),
         tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)]),
       ]);
     }

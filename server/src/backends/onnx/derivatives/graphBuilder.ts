@@ -32,6 +32,7 @@ export class GraphBuilder {
   private readonly constantCache = new Map<string, string>();
   private readonly opCache = new Map<string, string>();
   private readonly reshapeSource = new Map<string, string>();
+  private readonly transposeSource = new Map<string, { source: string; perm: number[] }>();
   /** One tensor object for every zeros() fill value, so equal ConstantOfShape nodes are recognised as one. */
   private readonly zeroValue: Tensor;
 
@@ -172,11 +173,17 @@ export class GraphBuilder {
 
   transpose(a: string, perm: number[]): string {
     if (perm.every((p, i) => p === i)) return a;
+    // A transpose of a transpose is one transpose of the original: a single pass over the data (the block products'
+    // θ-space tangents, k × d_θ, otherwise went through two in a row: bench/blocks.ts's profile).
+    const earlier = this.transposeSource.get(a);
+    if (earlier) return this.transpose(earlier.source, perm.map((p) => earlier.perm[p]));
     const d = this.dims(a);
     // Moving only size-1 axes keeps the memory order: a Reshape (free) instead of a Transpose (a copy).
     const moved = perm.filter((p) => d[p] !== 1);
     if (moved.every((p, i) => i === 0 || p > moved[i - 1])) return this.reshape(a, perm.map((p) => d[p]));
-    return this.op('Transpose', [a], { dtype: this.type(a).dtype, dims: perm.map((p) => d[p]) }, { perm: ints(perm) });
+    const out = this.op('Transpose', [a], { dtype: this.type(a).dtype, dims: perm.map((p) => d[p]) }, { perm: ints(perm) });
+    this.transposeSource.set(out, { source: a, perm });
+    return out;
   }
 
   expand(a: string, dims: number[]): string {
