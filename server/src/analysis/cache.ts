@@ -151,8 +151,8 @@ function decodeNoise(n: Record<string, unknown>): NoiseResponse {
 /** Memory first, then `<storage>/results/<key>.json`. */
 export class ResultCache {
   private readonly memory = new Map<string, CachedAnalysis>();
-  /** Disk writes begun by put() and not yet ended. */
-  private readonly writing = new Set<Promise<void>>();
+  /** Disk writes begun by put() and not yet ended, by key. */
+  private readonly writing = new Map<string, Promise<void>>();
   private readonly folder: string;
 
   constructor(storagePath: string, private readonly log: (message: string) => void = () => {}) {
@@ -169,7 +169,12 @@ export class ResultCache {
 
   async get(key: string): Promise<CachedAnalysis | undefined> {
     const hit = this.memory.get(key);
-    if (hit) return hit;
+    if (hit) {
+      // Handed out only once it is on disk: what a caller shows must survive this process ending right after (a
+      // refresh that raced the write published it, then the editor closed and the next start re-analysed).
+      await this.writing.get(key);
+      return hit;
+    }
     try {
       const data = JSON.parse(await fs.readFile(join(this.folder, `${key}.json`), 'utf8')) as Serialised;
       if (data.format !== CACHE_FORMAT || data.key !== key) return undefined;
@@ -196,20 +201,22 @@ export class ResultCache {
   }
 
   /**
-   * Stores a result: in memory at once (a refresh racing the write must not queue the analysis again), then on disk.
-   * The disk write is tracked until it ends, so flush() can wait for it: a result already shown must not be lost
-   * when the process exits right after (the editor closing, a test closing its server).
+   * Stores a result: in memory at once, so a refresh racing the write finds it (and waits for the write in get())
+   * rather than queueing the analysis again; then on disk, the write tracked until it ends.
    */
   put(entry: CachedAnalysis): Promise<void> {
     this.memory.set(entry.key, entry);
-    const write = this.write(entry).finally(() => this.writing.delete(write));
-    this.writing.add(write);
+    const before = this.writing.get(entry.key) ?? Promise.resolve();
+    const write = before.then(() => this.write(entry)).finally(() => {
+      if (this.writing.get(entry.key) === write) this.writing.delete(entry.key);
+    });
+    this.writing.set(entry.key, write);
     return write;
   }
 
-  /** Resolves once every put begun before the call is on disk (or failed and was logged). */
+  /** Resolves once every put begun before the call is on disk (or failed and was logged): the server's shutdown. */
   async flush(): Promise<void> {
-    await Promise.all([...this.writing]);
+    await Promise.all([...this.writing.values()]);
   }
 
   private async write(entry: CachedAnalysis): Promise<void> {
@@ -227,6 +234,7 @@ export class ResultCache {
   }
 
   async clear(): Promise<number> {
+    await this.flush(); // a write still under way would bring its file back after the clear
     this.memory.clear();
     let removed = 0;
     try {

@@ -39,4 +39,16 @@ test('flush() waits for the disk writes of every put() begun before it; another 
   assert.ok(back, 'read back from disk');
   assert.deepEqual([...back.batches[0].noise.influenceDeterministic!], [1, 2, 3]);
   await cache.flush(); // nothing pending: resolves
+  assert.equal(await cache.clear(), 2);
 });
+
+test('a result is handed out from memory only once its write is on disk (a refresh racing the write)', async () => {
+  const storage = mkdtempSync(join(tmpdir(), 'i2f-result-cache-'));
+  const cache = new ResultCache(storage);
+  const key = 'c'.repeat(40);
+  void cache.put(entry(key));
+  const got = await cache.get(key);
+  assert.equal(got?.key, key, 'the memory hit, not a miss that would queue the analysis again');
+  assert.ok(existsSync(join(storage, 'results', `${key}.json`)), 'on disk before it is handed out');
+});
+
