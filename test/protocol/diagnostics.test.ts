@@ -25,7 +25,7 @@ test('the Flower config gets its cheap rules at once and then the I2F001 leakage
     const uri = s.open('flower/pyproject.toml');
     // "At once" is the order of events: the cheap rules are published before the analysis result, not after it
     // (their latency is a budget in `npm run bench`, not a test).
-    const cheap = await s.waitForDiagnostics(uri, (d) => d.some((x) => x.code === 'I2F112'), 10_000);
+    const cheap = await s.waitForDiagnostics(uri, (d) => d.some((x) => x.code === 'I2F112'));
     assert.equal(leakage(cheap), undefined, 'the cheap rules do not wait for the analysis');
 
     const all = await s.waitForDiagnostics(uri, (d) => !!leakage(d));
@@ -90,7 +90,7 @@ test('a noise-only edit is answered from the cached noise response, and the quic
     const weak = original.replace('noise-multiplier = 0.3', 'noise-multiplier = 0.0001');
     s.change(uri, 2, weak);
     // The example names its attacker (an observer of the aggregate): σ·C = 0.0001·10 on one client's share.
-    const rescaled = await s.waitForDiagnostics(uri, (d) => /std=0\.001\b/.test(leakage(d)?.message ?? ''), 5_000);
+    const rescaled = await s.waitForDiagnostics(uri, (d) => /std=0\.001\b/.test(leakage(d)?.message ?? ''));
     const f = leakage(rescaled)!;
     assert.equal((f.data as { fromCache: boolean }).fromCache, true);
     assert.match(f.message, /Leakage risk HIGH/);
@@ -114,7 +114,7 @@ test('a noise-only edit is answered from the cached noise response, and the quic
     assert.equal(fixed.replace(/noise-multiplier = [\d.]+/, 'X'), weak.replace(/noise-multiplier = [\d.]+/, 'X'));
     s.change(uri, 3, fixed);
     const sigma = Number(fixed.match(/noise-multiplier = ([\d.]+)/)![1]);
-    const done = await s.waitForDiagnostics(uri, (d) => new RegExp(`std=${Number((sigma * 10).toPrecision(4))}\\b`).test(leakage(d)?.message ?? ''), 5_000);
+    const done = await s.waitForDiagnostics(uri, (d) => new RegExp(`std=${Number((sigma * 10).toPrecision(4))}\\b`).test(leakage(d)?.message ?? ''));
     const psnr = (leakage(done)!.data as { psnr: number }).psnr;
     // The noise brings the PSNR the finding is graded on (the prediction + the attack's measured spread: 1.9 dB inside
     // the first-order regime, 6.0 dB outside it, engine/validity.ts) to the target, so the prediction sits that far below.
@@ -133,7 +133,7 @@ test('a clipping-only config gets a quick fix that adds the noise multiplier in 
   const s = await startServer();
   try {
     const uri = s.open('clip-only.yaml');
-    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F101'), 10_000);
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F101'));
     const clip = d.find((x) => x.code === 'I2F101')!;
     assert.equal(clip.range.start.line, 7);
     const actions = (await s.connection.sendRequest('textDocument/codeAction', {
@@ -148,7 +148,7 @@ test('a clipping-only config gets a quick fix that adds the noise multiplier in 
     assert.equal(lines.filter((_, i) => i !== 8).join('\n'), text, 'nothing else changed');
     // The edited config no longer triggers the rule.
     await s.connection.sendNotification('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: fixed }] });
-    await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F101'), 10_000);
+    await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F101'));
     await s.connection.sendRequest('i2f/cancelAll'); // its LeNet analysis is not what this test is about
   } finally {
     await s.close();
@@ -160,8 +160,8 @@ test('files that are not training configs get no diagnostics', TIMEOUT, async ()
   try {
     const uri = s.open('docker-compose.yaml');
     const flower = s.open('flower/pyproject.toml');
-    await s.waitForDiagnostics(flower, (d) => d.length > 0, 10_000);
-    await s.waitForDiagnostics(uri, (d) => d.length === 0, 10_000);
+    await s.waitForDiagnostics(flower, (d) => d.length > 0);
+    await s.waitForDiagnostics(uri, (d) => d.length === 0);
     assert.deepEqual(codes(s.diagnostics.get(uri) ?? []), []);
     await s.connection.sendRequest('i2f/cancelAll');
   } finally {

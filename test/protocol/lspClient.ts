@@ -21,6 +21,18 @@ import { built } from '../support/builtProduct';
 
 export const REPO = resolve(__dirname, '../..');
 
+/**
+ * How long waitFor / waitForDiagnostics wait by default. A hang detector, not a speed check (speed lives in
+ * `npm run bench`; the evidence that an answer came from the cache is its fromCache flag and the job counters): it
+ * sits below the protocol tests' own timeouts (180–300 s) so a hang fails with the server's log rather than
+ * node:test's bare timeout. Measured: the analysis scheduling.test.ts waits for after an edit took 11 s at load 12
+ * and 50 s at load 14–17 on this 2-core machine (the test niced); the 60 s this replaced was within 20% of that.
+ */
+export const WAIT_MS = 150_000;
+
+/** How long close() waits for an answer to shutdown, and then for the process to end, before killing it. */
+const HUNG_SERVER_MS = 60_000;
+
 /** Settings the tests run with: one sample (batch 1) keeps the MLP analysis around a second. */
 export const TEST_SETTINGS = {
   enable: true,
@@ -88,7 +100,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
     log: [],
     uri: (rel) => pathToFileURL(join(workspace, rel)).href,
     path: (rel) => join(workspace, rel),
-    waitFor: (what, probe, timeoutMs = 60_000) =>
+    waitFor: (what, probe, timeoutMs = WAIT_MS) =>
       new Promise((resolvePromise, reject) => {
         const check = () => {
           const v = probe();
@@ -130,15 +142,21 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
       // A server that already exited (a fault test's shutdown/exit) gets no more messages: a write to its closed
       // stdin rejects, and an unawaited rejected notification fails whichever test is running (seen in CI).
       if (server.exitCode === null && server.signalCode === null) {
+        // The LSP ending: shutdown (answered once the server's result writes have ended), then exit, then the
+        // process gone. A later server on the same storage (a restart test, the first-finding bench's warm run) must
+        // find what this one wrote, so it is not killed after a fixed grace; only a server that stops answering is
+        // (HUNG_SERVER_MS bounds each wait, far above a loaded machine's seconds, so only a hang reaches it).
+        const exited = new Promise((r) => server.once('exit', r));
+        const hung = () => new Promise((r) => setTimeout(r, HUNG_SERVER_MS).unref());
         try {
-          await Promise.race([connection.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 3000))]);
+          await Promise.race([connection.sendRequest('shutdown'), exited, hung()]);
           await connection.sendNotification('exit').catch(() => undefined);
         } catch {
           // already gone
         }
+        await Promise.race([exited, hung()]);
       }
-      await new Promise((r) => setTimeout(r, 100));
-      if (server.exitCode === null) server.kill('SIGKILL');
+      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
       connection.dispose();
       rmSync(workspace, { recursive: true, force: true });
     },

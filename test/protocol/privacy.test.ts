@@ -76,7 +76,7 @@ test('without a dataset size: the hover and an I2F134 hint name the key that sup
   const s = await startServer({ prepare: (w) => mkdirSync(join(w, 'dpsgd')) });
   try {
     const uri = s.open('dpsgd/train.yaml', opacusYaml(false));
-    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F134'), 10_000);
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F134'));
     const hint = d.find((x) => x.code === 'I2F134')!;
     assert.equal(hint.range.start.line, 4, 'on the noise multiplier');
     assert.match(hint.message, /dataset-size: 60000/);
@@ -103,7 +103,7 @@ test('Flower central DP (adap/flower fl-dp-sa): user-level ε over its rounds; t
   });
   try {
     const uri = s.open('fl-dp-sa-rounds/pyproject.toml');
-    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F132'), 10_000);
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F132'));
     const truth = rdpEpsilon({ sampleRate: 0.2, noiseMultiplier: 0.2, steps: 3 }, 1e-3);
     const f = d.find((x) => x.code === 'I2F132')!;
     assert.equal(f.range.start.line, 28, 'on noise-multiplier');
@@ -117,7 +117,7 @@ test('Flower central DP (adap/flower fl-dp-sa): user-level ε over its rounds; t
     assert.ok(hints.some((h) => h.position.line === 28 && new RegExp(`ε ${Number(truth.epsilon.toPrecision(2))}$`).test(String(h.label))), JSON.stringify(hints));
 
     const plain = s.open('fl-dp-sa/pyproject.toml');
-    const p = await s.waitForDiagnostics(plain, (x) => x.some((y) => y.code === 'I2F134'), 10_000);
+    const p = await s.waitForDiagnostics(plain, (x) => x.some((y) => y.code === 'I2F134'));
     assert.match(p.find((x) => x.code === 'I2F134')!.message, /number of rounds.*`rounds = 3`.*\[tool\.i2f\]/);
   } finally {
     await s.close();
@@ -129,7 +129,7 @@ test('target_epsilon the noise misses: I2F133 and a quick fix that sets the nois
   try {
     const text = opacusYaml(true, '  target_epsilon: 1.0');
     const uri = s.open('dpsgd/train.yaml', text);
-    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F133'), 10_000);
+    const d = await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F133'));
     const f = d.find((x) => x.code === 'I2F133')!;
     const actions = (await s.connection.sendRequest('textDocument/codeAction', { textDocument: { uri }, range: f.range, context: { diagnostics: [f] } })) as CodeAction[];
     assert.equal(actions.length, 1);
@@ -139,7 +139,7 @@ test('target_epsilon the noise misses: I2F133 and a quick fix that sets the nois
     const sigma = Number(edit.newText);
     assert.ok(rdpEpsilon({ sampleRate: 256 / 60000, noiseMultiplier: sigma, steps: 14100 }, 1e-5).epsilon <= 1);
     s.change(uri, 2, text.replace('noise_multiplier: 1.1', `noise_multiplier: ${edit.newText}`));
-    await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F133'), 10_000);
+    await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F133'));
   } finally {
     await s.close();
   }

@@ -86,7 +86,7 @@ test('ordinary Python opened in the editor gets no diagnostics', TIMEOUT, async 
   });
   try {
     const uri = s.open('util.py');
-    const d = await s.waitForDiagnostics(uri, () => true, 10_000);
+    const d = await s.waitForDiagnostics(uri, () => true);
     assert.deepEqual(d, []);
   } finally {
     await s.close();

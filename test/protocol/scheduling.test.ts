@@ -96,8 +96,8 @@ test('an untrusted workspace gets the cheap rules only, loads no model, and the 
   try {
     const uri = s.open('dp/train.yaml');
     const flower = s.open('flower/pyproject.toml');
-    await s.waitForDiagnostics(flower, (d) => d.some((x) => x.code === 'I2F112'), 10_000);
-    await s.waitForDiagnostics(uri, () => true, 10_000);
+    await s.waitForDiagnostics(flower, (d) => d.some((x) => x.code === 'I2F112'));
+    await s.waitForDiagnostics(uri, () => true);
     // The server's own word that it settled on not analysing (the view behind the hover), not a pause to see
     // whether a job starts: the view is set before the diagnostics are published, and a queued job would say
     // "Analysis running…".
@@ -126,7 +126,7 @@ test('results survive a server restart in the storage folder', TIMEOUT, async ()
   }
   const second = await startServer({ prepare: addDpConfig, initializationOptions: { storagePath: storage } });
   try {
-    const d = await second.waitForDiagnostics(second.open('dp/train.yaml'), (x) => !!leakage(x), 10_000);
+    const d = await second.waitForDiagnostics(second.open('dp/train.yaml'), (x) => !!leakage(x));
     assert.equal((leakage(d)!.data as { fromCache: boolean }).fromCache, true);
     assert.equal((await stats(second)).jobsQueued, 0);
     const cleared = (await second.connection.sendRequest('i2f/clearCache')) as { removedFiles: number };

@@ -52,7 +52,7 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     const fixedLine = original.split('\n')[edit.range.start.line];
     const fixed = original.replace(fixedLine, fixedLine.slice(0, edit.range.start.character) + edit.newText + fixedLine.slice(edit.range.end.character));
     s.change(uri, 2, fixed);
-    const safe = await s.waitForDiagnostics(uri, (x) => (leakage(x)?.message ?? '').includes(`noise=${edit.newText}`), 10_000);
+    const safe = await s.waitForDiagnostics(uri, (x) => (leakage(x)?.message ?? '').includes(`noise=${edit.newText}`));
     const sd = leakage(safe)!.data as LeakageData;
     assert.equal(sd.fromCache, true);
     assert.ok(sd.tokensRecovered! < 0.1, `after the fix ${sd.tokensRecovered}`);
@@ -62,7 +62,7 @@ test('text example: token-graded diagnostic, hover and inlay hint; a noise-only 
     const before = await stats(s);
     const loud = readFileSync(s.path('text/review.yaml'), 'utf8').replace('noise_multiplier: 0.01', 'noise_multiplier: 3.0');
     s.change(uri, 3, loud);
-    const after = await s.waitForDiagnostics(uri, (x) => /noise=3\b/.test(leakage(x)?.message ?? ''), 10_000);
+    const after = await s.waitForDiagnostics(uri, (x) => /noise=3\b/.test(leakage(x)?.message ?? ''));
     const g = leakage(after)!;
     const gd = g.data as LeakageData;
     assert.equal(gd.fromCache, true);
