@@ -15,9 +15,11 @@ import { reliableUpdateCG, type RefinementReport } from './refine';
 import { gramBlock, type InversionOperator } from './operator';
 import { oneAtATime, runSharedSolves, type SharedProductStats } from './sharedSolves';
 import { deriveSeed, Random } from './random';
+import { scaledTo, unboundedNorm, upperOf, type NormRange, type ResultBand, type SolveBands } from './resultBand';
+import { SolutionNormBand } from './quadrature';
 import { DEFAULT_RISK_THRESHOLDS, RiskLevel, riskLevel, RiskThresholds } from './risk';
 import { ATTACK_SPREAD_DB, assessValidity, boxProjectedPsnrs, boxWorstRmse, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, capRmse, SHARED_GRADIENT_ROUNDOFF, TINY_EIGENVALUE, type Validity, type ValidityInputs } from './validity';
-import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveOptions, SolveResult, SolverMethod, SymmetricProduct } from './solve';
+import { DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE, SolveOptions, SolveResult, SolverMethod, SymmetricProduct, type CGStep } from './solve';
 
 /**
  * Default solver: CG. Measured with solverExperiment.ts (dense J, d_x 300, d_θ 600, geometric spectra):
@@ -136,6 +138,27 @@ export interface InfluenceOptions {
    * zero noise std needs) would arrive only as fast as the slowest-converging solve lets the rounds go.
    */
   sharedSolves?: boolean;
+  /**
+   * The provisional answer while a solve runs: λmax, I_lb and the I²F's band graded at both ends (resultBand.ts),
+   * at iterations 1–5 and then every 25% more iterations (deterministic, so tests can count on it).
+   */
+  onBand?: (band: ProvisionalInfluence) => void;
+}
+
+/** What the finding shows from the first seconds of a long solve (InfluenceOptions.onBand). */
+export interface ProvisionalInfluence {
+  stage: InfluenceStage;
+  iteration: number;
+  lambdaMax: number;
+  /** I_lb = ‖J δ‖/(λmax + ε) (I2F.md): certified lower bound of the first-order error. */
+  lowerBound: number;
+  /** The evaluation at the band's conservative end, with the band. */
+  evaluation: NoiseEvaluation & { band: ResultBand };
+}
+
+/** Provisional answers at iterations 1…5, then whenever the count has grown by a quarter. */
+export function provisionalDue(iteration: number, last: number): boolean {
+  return iteration <= 5 || iteration >= Math.ceil(last * 1.25);
 }
 
 /** One solve of the shared rounds: its right-hand side, what it is for and the stage it reports under. */
@@ -176,6 +199,11 @@ export interface NoiseResponse {
   jCross: number;
   /** Inputs of the validity report (validity.ts); absent in results cached by older versions. */
   validity?: ValidityInputs;
+  /**
+   * The solution-norm bands of the solves that did not finish (resultBand.ts): set when the budget stopped one, and on
+   * the provisional answers while they run. evaluateNoiseScale then grades the band instead of saying 'uncertain'.
+   */
+  bands?: SolveBands;
 }
 
 export interface NoiseEvaluation {
@@ -198,6 +226,11 @@ export interface NoiseEvaluation {
   /** How far the first-order numbers can be trusted, and what was capped (validity.ts). */
   validity: Validity;
   risk: RiskLevel;
+  /**
+   * When a solve this number needs did not finish (running, or stopped by the budget): the band it lies in, graded at
+   * both ends (resultBand.ts). The other fields are then the conservative end's.
+   */
+  band?: ResultBand;
 }
 
 export interface SolveSummary {
@@ -216,6 +249,8 @@ export interface SolveSummary {
   seconds: number;
   /** When the budget stopped it: the estimated seconds it still needed to reach the tolerance (budget.ts). */
   estimatedSecondsLeft?: number;
+  /** ‖solution‖'s band from the CG coefficients at the end (quadrature.ts); CG solves only. */
+  band?: NormRange;
   /**
    * The deflation space this solve used (deflation.ts): its size, the Lanczos steps and products that built it (0
    * steps when it reused the spectrum's Ritz vectors), and whether it was built during this solve (its build seconds
@@ -273,6 +308,69 @@ export interface NoiseForTarget {
  * Valid because I(δ_det + s z) = I(δ_det) + s I(z) and E‖I(δ_det + s z)‖² = ‖I(δ_det)‖² + s²T (I2F.md).
  */
 export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEvaluation {
+  const solved = std > 0 ? cache.converged : cache.deterministicConverged ?? cache.converged;
+  if (cache.bands && !solved) return evaluateBand(cache, cache.bands, std);
+  return evaluateSolved(cache, std);
+}
+
+/**
+ * An unfinished result graded at both ends of its bands (resultBand.ts): each end is a finished-looking cache whose
+ * iterates are scaled to that end's norm and whose T is the mean of the probes' ends, evaluated like any result.
+ */
+function evaluateBand(cache: NoiseResponse, bands: SolveBands, std: number): NoiseEvaluation {
+  const n = cache.inputSize;
+  const big = unboundedNorm(cache.dataRange, n);
+  const B = cache.batchSize;
+  const iz = cache.influenceNoise ?? new Float64Array(n);
+  const closedForm = cache.noiseTraceMethod === 'closed-form';
+  // Probes that never started say nothing: T is the mean over those solved or running (a smaller Hutchinson sample).
+  const probes = (bands.trace ?? []).filter((r) => r.iteration > 0 || upperOf(r) < Infinity);
+  const noiseRange: NormRange | undefined = bands.noise;
+  const pick = (r: NormRange, end: 0 | 1) => (end === 0 ? r.lower : Math.min(upperOf(r), big));
+  const detUnbounded = !!bands.deterministic && upperOf(bands.deterministic) === Infinity;
+  const noiseUnbounded = std > 0 && !closedForm && ((noiseRange !== undefined && upperOf(noiseRange) === Infinity) || probes.some((r) => upperOf(r) === Infinity));
+  const unbounded = detUnbounded || noiseUnbounded || (std > 0 && !!noiseRange && upperOf(noiseRange) === Infinity);
+  const at = (end: 0 | 1): NoiseEvaluation => {
+    const det = cache.influenceDeterministic && bands.deterministic ? scaledTo(cache.influenceDeterministic, pick(bands.deterministic, end)) : cache.influenceDeterministic;
+    const drawNorm = noiseRange ? pick(noiseRange, end) : norm(iz);
+    const izEnd = noiseRange ? scaledTo(iz, drawNorm) : iz;
+    let trace = cache.noiseTrace;
+    let perSample = cache.perSampleNoiseTrace;
+    if (!closedForm) {
+      const squares = [drawNorm ** 2, ...probes.map((r) => pick(r, end) ** 2)];
+      trace = squares.reduce((a, x) => a + x, 0) / squares.length;
+      const shares = perSampleSquaredNorms(iz, B);
+      const total = shares.reduce((a, x) => a + x, 0);
+      perSample = shares.map((x) => (total > 0 ? (x / total) * trace : trace / B));
+    }
+    return evaluateSolved({
+      ...cache, bands: undefined, converged: true, deterministicConverged: true, influenceDeterministic: det, influenceNoise: izEnd,
+      noiseTrace: trace, noiseTraceStdError: 0, noiseTraceMethod: closedForm ? 'closed-form' : 'hutchinson', perSampleNoiseTrace: perSample,
+    }, std);
+  };
+  const lo = at(0), hi = at(1);
+  const value = (e: NoiseEvaluation) => (std > 0 ? e.i2fExpected : e.i2f);
+  const ranges = [bands.deterministic, ...(std > 0 && !closedForm ? [noiseRange, ...probes] : [])].filter((r): r is NormRange => !!r);
+  let omits: string | undefined;
+  if (std > 0 && !closedForm) {
+    const started = noiseRange === undefined || noiseRange.iteration > 0 || upperOf(noiseRange) < Infinity;
+    omits = !started
+      ? 'the noise solves have not run: the expected error over the noise is at least the deterministic part\'s, with no upper end yet'
+      : `T from ${1 + probes.length} of ${bands.tracePlanned} trace probes; their sampling spread is not in the band`;
+  }
+  const band: ResultBand = {
+    i2f: [value(lo), unbounded ? Infinity : value(hi)],
+    psnr: [lo.validity.gradedPsnr, unbounded ? -Infinity : hi.validity.gradedPsnr],
+    risk: [lo.risk, hi.risk],
+    settled: lo.risk === hi.risk,
+    upperCertified: !unbounded && ranges.every((r) => r.upperCertified),
+    unbounded,
+    ...(omits ? { omits } : {}),
+  };
+  return { ...lo, i2fExpectedStdError: 0, band };
+}
+
+function evaluateSolved(cache: NoiseResponse, std: number): NoiseEvaluation {
   if (!(std >= 0)) throw new RangeError(`noise std must be ≥ 0, got ${std}`);
   const { inputSize: n, batchSize: B, dataRange, influenceDeterministic: det, influenceNoise: iz } = cache;
   if (std > 0 && (!iz || cache.noiseTraceMethod === 'none')) throw new RangeError('this result has no noise response: re-run with noiseResponse');
@@ -475,6 +573,70 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     if (z && bNoise) await jacobianVector(z, bNoise);
   });
 
+  const gradientNorm = norm(g);
+  const validity: ValidityInputs = {
+    gradientNorm,
+    deterministicDeltaNormSq: det ? dot(det, det) : 0,
+    noiseDimension: delta.noiseMask ? (delta.keptFraction ?? 1) * m : m,
+    lambdaMaxResidual: lmax.residual,
+    lambdaMaxConverged: lmax.converged,
+    sensitivity: Math.sqrt(Math.max(0, lmax.value)) * dataRange * Math.sqrt(n),
+    ...(delta.clipping ? { clipping: delta.clipping } : {}),
+    ...(opts.box && opts.box.x0.length === n ? { box: { lo: opts.box.lo, hi: opts.box.lo + dataRange, x0: Array.from(opts.box.x0) } } : {}),
+  };
+  if (spectrum?.complete) {
+    // The numerical rank of J Jᵀ: eigenvalues above the rounding of λmax (the pseudo-inverse's cutoff) whose
+    // direction moves g by more than its float32 rounding across the box.
+    const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax.value;
+    const floor = (SHARED_GRADIENT_ROUNDOFF * gradientNorm / (dataRange * Math.sqrt(n))) ** 2;
+    const values = spectrum.ritzValues;
+    validity.determinedShare = values.filter((l) => l > cutoff && l > floor).length / n;
+    const inv = (l: number) => (l > cutoff ? l / (l + damping) ** 2 : 0);
+    const total = values.reduce((a, l) => a + inv(l), 0);
+    if (total > 0) validity.tinyEigenShare = values.reduce((a, l) => (l < TINY_EIGENVALUE * lmax.value ? a + inv(l) : a), 0) / total;
+  }
+
+  // Solution-norm bands (quadrature.ts): the provisional answers while the solves run, and a budget-stopped result's.
+  // Each solve registers when it starts; solves may run one after another or together (sharedSolves.ts).
+  const tracePlanned = 1 + Math.max(0, (opts.traceSamples ?? DEFAULT_TRACE_SAMPLES) - 1);
+  interface Tracked { purpose: SolveSummary['purpose']; normBand: SolutionNormBand; iterate?: Float64Array; done?: { range: NormRange; converged: boolean; solution: Float64Array } }
+  const tracked: Tracked[] = [];
+  const notStarted: NormRange = { lower: 0, upper: null, upperCertified: false, iteration: 0 };
+  const rangeOf = (band: SolutionNormBand): NormRange => {
+    const b = band.band();
+    return b ? { lower: b.lower, upper: Number.isFinite(b.upper) ? b.upper : null, upperCertified: b.upperCertified, iteration: b.iteration } : notStarted;
+  };
+  /** The bands of the solves as they stand, and the vectors to grade them with (iterates copied: solves go on). */
+  const bandState = () => {
+    const of = (t: Tracked | undefined): NormRange | undefined => (!t ? notStarted : t.done ? (t.done.converged ? undefined : t.done.range) : rangeOf(t.normBand));
+    const vector = (t: Tracked | undefined) => (t?.done ? t.done.solution : t?.iterate ? Float64Array.from(t.iterate) : new Float64Array(n));
+    const detT = tracked.find((t) => t.purpose === 'deterministic');
+    const noiseT = tracked.find((t) => t.purpose === 'noise');
+    const detRange = bDet ? of(detT) : undefined;
+    const noiseRange = bNoise ? of(noiseT) : undefined;
+    const trace = tracked.filter((t) => t.purpose === 'trace')
+      .map((t) => (t.done?.converged ? { lower: norm(t.done.solution), upper: norm(t.done.solution), upperCertified: true, iteration: t.done.range.iteration } : of(t)!))
+      .filter((r) => r.iteration > 0 || upperOf(r) < Infinity);
+    const bands: SolveBands = { ...(detRange ? { deterministic: detRange } : {}), ...(noiseRange ? { noise: noiseRange } : {}), trace, tracePlanned };
+    return { bands, det: bDet ? vector(detT) : null, noise: bNoise ? vector(noiseT) : null, deterministicConverged: !detRange };
+  };
+  let lastBandAt = 0;
+  const provisional = (st: InfluenceStage, iteration: number) => {
+    if (!opts.onBand || !provisionalDue(iteration, lastBandAt)) return;
+    lastBandAt = iteration;
+    const now = bandState();
+    const pending: NoiseResponse = {
+      inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping, lambdaMax: lmax.value,
+      converged: false, deterministicConverged: now.deterministicConverged,
+      influenceDeterministic: now.det, influenceNoise: now.noise,
+      noiseTrace: 0, noiseTraceStdError: 0, noiseTraceMethod: now.noise ? 'hutchinson' : 'none', perSampleNoiseTrace: now.noise ? perSampleSquaredNorms(now.noise, batchSize) : null,
+      jDeterministicNormSq: bDet ? dot(bDet, bDet) : 0, jNoiseNormSq: bNoise ? dot(bNoise, bNoise) : 0, jCross: bDet && bNoise ? dot(bDet, bNoise) : 0,
+      validity, bands: now.bands,
+    };
+    const evaluation = evaluateNoiseScale(pending, s);
+    if (!evaluation.band) return; // nothing this std needs is running (a zero std while the noise solves run), or not started
+    opts.onBand({ stage: st, iteration, lambdaMax: lmax.value, lowerBound: evaluation.lowerBound, evaluation: { ...evaluation, band: evaluation.band } });
+  };
   const solves: SolveSummary[] = [];
   const clock = opts.clock ?? systemClock;
   const trigger = DEFLATION_TRIGGER_FACTOR * deflationSteps;
@@ -489,8 +651,16 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     const estimator = new SolveEstimator(tolerance, clock);
     const started = clock();
     let last: SolveProgress | undefined;
+    const normBand = new SolutionNormBand({ damping });
+    const me: Tracked = { purpose, normBand };
+    tracked.push(me);
     const common = {
       tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value, budget,
+      onStep: (step: CGStep) => {
+        normBand.observe(step);
+        me.iterate = step.solution;
+        provisional(st, step.iteration);
+      },
       onProgress: (it: number, rel: number) => {
         last = estimator.observe(it, rel);
         if (!reports()) return;
@@ -532,6 +702,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
             ...common, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
             ...(space ? { tolerance: deflatedTolerance } : {}),
             onProgress: (it, rel) => common.onProgress(offset + it, rel),
+            onStep: (step) => common.onStep({ ...step, iteration: offset + step.iteration }),
           });
           if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere, buildSeconds, fromIteration: offset };
           r = concatenateSolves(r, rest);
@@ -546,7 +717,10 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         // Measured on the examples' LeNet (gaussian:std=1e-3): three of four images' deflated solves stagnated at
         // 1e-6…3.6e-5 after 5 000–5 800 iterations, risk 'uncertain', where plain CG converges.
         const offset = r.iterations;
-        const rest = await run({ ...common, maxIterations: maxIterations - offset, start: r.solution, onProgress: (it, rel) => common.onProgress(offset + it, rel) });
+        const rest = await run({
+          ...common, maxIterations: maxIterations - offset, start: r.solution,
+          onProgress: (it, rel) => common.onProgress(offset + it, rel), onStep: (step) => common.onStep({ ...step, iteration: offset + step.iteration }),
+        });
         r = concatenateSolves(r, rest);
         used = { ...used, abandonedAt: offset };
         space = null;
@@ -554,8 +728,9 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       solves[slot] = {
         purpose, precision: high ? 'mixed' : 'products', ...(r.refinement ? { refinement: r.refinement } : {}), iterations: r.iterations,
         products: r.products, relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason,
-        limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}),
+        limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}), band: rangeOf(normBand),
       };
+      me.done = { range: rangeOf(normBand), converged: r.converged, solution: r.solution };
       return r.solution;
     }
     const r = await minres(product, b, common);
@@ -653,28 +828,6 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
 
   const converged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.converged);
   const deterministicConverged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.purpose !== 'deterministic' || x.converged);
-  const gradientNorm = norm(g);
-  const validity: ValidityInputs = {
-    gradientNorm,
-    deterministicDeltaNormSq: det ? dot(det, det) : 0,
-    noiseDimension: delta.noiseMask ? (delta.keptFraction ?? 1) * m : m,
-    lambdaMaxResidual: lmax.residual,
-    lambdaMaxConverged: lmax.converged,
-    sensitivity: Math.sqrt(Math.max(0, lmax.value)) * dataRange * Math.sqrt(n),
-    ...(delta.clipping ? { clipping: delta.clipping } : {}),
-    ...(opts.box && opts.box.x0.length === n ? { box: { lo: opts.box.lo, hi: opts.box.lo + dataRange, x0: Array.from(opts.box.x0) } } : {}),
-  };
-  if (spectrum?.complete) {
-    // The numerical rank of J Jᵀ: eigenvalues above the rounding of λmax (the pseudo-inverse's cutoff) whose
-    // direction moves g by more than its float32 rounding across the box.
-    const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax.value;
-    const floor = (SHARED_GRADIENT_ROUNDOFF * gradientNorm / (dataRange * Math.sqrt(n))) ** 2;
-    const values = spectrum.ritzValues;
-    validity.determinedShare = values.filter((l) => l > cutoff && l > floor).length / n;
-    const inv = (l: number) => (l > cutoff ? l / (l + damping) ** 2 : 0);
-    const total = values.reduce((a, l) => a + inv(l), 0);
-    if (total > 0) validity.tinyEigenShare = values.reduce((a, l) => (l < TINY_EIGENVALUE * lmax.value ? a + inv(l) : a), 0) / total;
-  }
   const cache: NoiseResponse = {
     inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping,
     lambdaMax: lmax.value, converged, deterministicConverged,
@@ -683,6 +836,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     jDeterministicNormSq: bDet ? dot(bDet, bDet) : 0, jNoiseNormSq: bNoise ? dot(bNoise, bNoise) : 0,
     jCross: bDet && bNoise ? dot(bDet, bNoise) : 0,
     validity,
+    // A budget-stopped solve leaves its band for the grading (evaluateNoiseScale → evaluateBand).
+    ...(solves.some((x) => x.stopReason === 'budget') ? { bands: bandState().bands } : {}),
   };
   const evaluation = evaluateNoiseScale(cache, s);
 

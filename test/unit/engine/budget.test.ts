@@ -106,10 +106,15 @@ describe('analyzeInfluence with solveBudgetSeconds', () => {
     assert.equal(r.solver.budget, undefined);
   });
 
-  it('a budget smaller than the solve needs: not converged, risk uncertain, residual and time still needed reported', async () => {
+  it('a budget smaller than the solve needs: not converged, graded on its band\'s conservative end, residual and time still needed reported', async () => {
     const { r, messages } = await run(12);
     assert.equal(r.solver.converged, false);
-    assert.equal(r.risk, 'uncertain');
+    // The band of the stopped noise solve (quadrature.ts), graded at both ends (resultBand.ts): the risk is its
+    // conservative end, never a confident number from the unfinished iterate.
+    assert.ok(r.band, 'a budget-stopped result carries its band');
+    assert.equal(r.risk, r.band.risk[0]);
+    assert.ok(r.band.i2f[0] <= r.band.i2f[1]);
+    assert.match(r.band.omits ?? '', /T from 1 of 4 trace probes/);
     const [first] = r.solver.solves;
     assert.equal(first.stopReason, 'budget');
     assert.ok(first.relativeResidual > 1e-10);
