@@ -29,7 +29,8 @@ import { materialiseModel } from './models/materialise';
 import { exportedThetaFinding } from './analysis/exportedTheta';
 import { isUserError } from './errors';
 import { isAnalysableModelFile, modelFileFormat } from './backends/modelFile';
-import { analysisFailedFinding, analyzeRequestFor, noModelReason, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, type Finding } from './analysis/configFindings';
+import { analysisFailedFinding, analyzeRequestFor, noModelReason, leakageFindingOf, LEAKAGE_RULE, NOT_A_MODEL_FILE, notAModelFinding, provisionalFinding, type Finding } from './analysis/configFindings';
+import { bandPsnr, bandRiskLabel, bandSentence } from './analysis/formatText';
 import type { AnalyzeRequest } from './analysis/analyzeModel';
 import { noiseView, spectrumView, type SpectrumState } from './analysis/spectrumData';
 import { attackView } from './analysis/attackView';
@@ -150,6 +151,16 @@ const scheduler = new AnalysisScheduler(pool, {
     void progress.get(job.id)?.then((r) => r?.report(Math.round((job.fraction ?? 0) * 100), `${basename(firstConfig(job))}: ${job.stage}`));
     sendStatus();
   },
+  // The provisional answer of a running analysis: its configs show the I²F's graded band at once (provisionalFinding).
+  onBand: (job) => {
+    for (const path of job.interested) {
+      const s = states.get(path);
+      if (!s?.view?.pending || !job.band) continue;
+      s.view.provisional = job.band;
+      publish(s, findingsOf(s.view).findings);
+    }
+    sendStatus();
+  },
   onDone: (job, outcome) => {
     void progress.get(job.id)?.then((r) => r?.done());
     progress.delete(job.id);
@@ -266,10 +277,12 @@ function sendStatus(): void {
   } else if (jobs.length) {
     const j = running[0];
     const pct = j?.fraction !== undefined ? ` ${Math.round(j.fraction * 100)}%` : '';
+    // The band narrowing while the solve runs: "PSNR 31–18 dB" beside the percentage, the sentence in the tooltip.
+    const band = j?.band ? ` · ${bandPsnr(j.band.band)}` : '';
     status = {
       state: 'analysing',
-      text: `I²F: analysing ${running.length ? basename(firstConfig(j)) : ''}${pct}${queued ? ` (+${queued} queued)` : ''}`.replace(/\s+/g, ' ').trim(),
-      detail: j?.stage ? `stage: ${j.stage}` : undefined,
+      text: `I²F: analysing ${running.length ? basename(firstConfig(j)) : ''}${pct}${band}${queued ? ` (+${queued} queued)` : ''}`.replace(/\s+/g, ' ').trim(),
+      detail: j?.band ? `risk so far ${bandRiskLabel(j.band.band)}: ${bandSentence(j.band.band, j.band.expected)} (${j.band.stage} iteration ${j.band.iteration})` : j?.stage ? `stage: ${j.stage}` : undefined,
       running: running.length,
       queued,
     };
@@ -357,6 +370,8 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     if (exported) findings.push(exported);
     data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse,
       ...(b.tokens ? { tokensRecovered: mostExposedTokens(b.tokens).recovered } : {}) };
+  } else if (view.pending && view.provisional && trusted) {
+    findings.push(provisionalFinding(config, view.provisional));
   } else if (view.failure) {
     findings.push(analysisFailedFinding(config, view.failure));
   } else if (trusted && view.notAnalysed === NOT_A_MODEL_FILE && config.model) {
@@ -523,8 +538,11 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
     return publish(s, findingsOf(view).findings);
   }
   view.pending = true;
+  // A job already running for this key keeps its provisional answer on the new text.
+  const running = scheduler.list().find((j) => j.key === key);
+  if (running?.band) view.provisional = running.band;
   s.view = view;
-  publish(s, findingsOf(view).findings); // the cheap rules now; I2F001 when the job is done
+  publish(s, findingsOf(view).findings); // the cheap rules now (and the running job's band); I2F001 when the job is done
   scheduler.want(s.path, key, { config, settings: configAnalysisSettings(settings) }, debounceMs);
 }
 

@@ -8,7 +8,8 @@ import { modelFileFormat } from '../backends/modelFile';
 import { unavailableProviders, type SessionSettings } from '../backends/onnx/onnxOperator';
 import { describeDefence, parseDefences, quantile, type DefenceModel } from '../engine/defences';
 import type { InversionOperator } from '../engine/operator';
-import { analyzeInfluence, type InfluenceResult, type InfluenceStage } from '../engine/influence';
+import { analyzeInfluence, type InfluenceResult, type InfluenceStage, type ProvisionalInfluence } from '../engine/influence';
+import type { ResultBand } from '../engine/resultBand';
 import { describeSolveProgress } from '../engine/budget';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { Validity } from '../engine/validity';
@@ -79,6 +80,11 @@ export interface BatchReport {
   expectedPsnr: number;
   risk: RiskLevel;
   /**
+   * A solve the budget stopped: the band its iterates put the I²F in, graded at both ends (engine/resultBand.ts); the
+   * risk is the conservative end's, and the other numbers are that end's too.
+   */
+  band?: ResultBand;
+  /**
    * How far the first-order numbers hold (engine/validity.ts): ‖δ‖/‖g‖ against the measured regime, the raw RMSE
    * before the box cap, the share of x the gradient determines, whether the lower bound is certified, clipping.
    */
@@ -117,6 +123,30 @@ export interface AnalyzeHooks {
   signal?: AbortSignal;
   /** Each batch's full engine result, e.g. for the language server's cache of noise responses (evaluateNoiseScale). */
   onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
+  /** The provisional answer while a batch's solves run (engine/influence.ts onBand); not for text models. */
+  onBand?: (band: ProvisionalBand) => void;
+}
+
+/** The provisional answer as the editor shows it: small and plain (it crosses the worker's IPC channel). */
+export interface ProvisionalBand {
+  /** Batch index and count (the worst batch decides the finding; bands come from the one running). */
+  batch: number;
+  batches: number;
+  stage: InfluenceStage;
+  iteration: number;
+  lambdaMax: number;
+  /** I_lb = ‖J δ‖/(λmax + ε). */
+  lowerBound: number;
+  /** The I²F band is of the expected error over the noise. */
+  expected: boolean;
+  band: ResultBand;
+}
+
+export function provisionalBand(p: ProvisionalInfluence, batch: number, batches: number): ProvisionalBand {
+  return {
+    batch, batches, stage: p.stage, iteration: p.iteration, lambdaMax: p.lambdaMax, lowerBound: p.lowerBound,
+    expected: p.evaluation.std > 0, band: p.evaluation.band,
+  };
 }
 
 const DEFAULT_TOLERANCE = 1e-6;
@@ -213,6 +243,8 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         ...(req.solveBudgetSeconds ? { solveBudgetSeconds: req.solveBudgetSeconds } : {}),
         // A solve's label carries its iteration, residual and time left: "solve-noise: iteration 40, residual …, ~3 min left".
         onSolveProgress: (_stage, p, budget) => { solveNote = describeSolveProgress(p, budget); },
+        // Text models are graded on tokens (tokens.ts), which a norm band does not give: no provisional answer.
+        ...(hooks.onBand && !text ? { onBand: (p: ProvisionalInfluence) => hooks.onBand!(provisionalBand(p, k, batches)) } : {}),
         onProgress: (stage: InfluenceStage, f: number) => {
           if (f === 0) solveNote = '';
           const label = solveNote && f < 1 ? `${stage}: ${solveNote}` : stage;
@@ -273,6 +305,7 @@ function batchReport(r: InfluenceResult, first: number, labels: number[], defens
     expectedRmse: r.expectedRmse,
     expectedPsnr: r.expectedPsnr,
     risk: r.risk,
+    ...(r.band ? { band: r.band } : {}),
     validity: r.validity,
     perSample: r.perSample.map(sample),
     mostExposed: r.mostExposed ? sample(r.mostExposed) : null,

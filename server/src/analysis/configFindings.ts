@@ -14,9 +14,9 @@ import { checkTrainingSetup, type RuleFinding } from '../config/rules';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import type { RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
-import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport } from './analyzeModel';
+import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport, type ProvisionalBand } from './analyzeModel';
 import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
-import { budgetNote, fmt } from './formatText';
+import { bandRiskLabel, bandSentence, budgetNote, fmt } from './formatText';
 import { nothingDeterminedSentence, validityNotes } from './validityText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { InfluenceResult } from '../engine/influence';
@@ -53,6 +53,8 @@ export interface ConfigAnalysisSettings {
   onProgress?: (stage: string, fraction: number) => void;
   /** Each batch's full engine result (the language server caches its noise response). */
   onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
+  /** The provisional answer while the solves run (analyzeModel.ts ProvisionalBand): the editor shows it at once. */
+  onBand?: (band: ProvisionalBand) => void;
 }
 
 export const DEFAULT_CONFIG_ANALYSIS: ConfigAnalysisSettings = { damping: 0, seed: 0, maxBatch: 8, maxSamples: 1, targetPsnr: 15 };
@@ -125,7 +127,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
   const batch = request.batch!;
   const targetPsnr = request.targetPsnr!;
   try {
-    const report = await analyzeModel(request, { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence });
+    const report = await analyzeModel(request, { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence, onBand: settings.onBand });
     findings.push(leakageFinding(config, plan, report, anchor, batch, targetPsnr));
     return { config: config.path, findings, report };
   } catch (e) {
@@ -246,6 +248,27 @@ export function samplesLabel(config: DiscoveredConfig, report: AnalyzeReport): s
   return (relative(dirname(config.path), config.samples) || '.') + suffix;
 }
 
+/**
+ * I2F001 while the solves run (analyzeModel.ts ProvisionalBand): λmax, I_lb and the I²F's graded band; the severity
+ * is the band's conservative end (never more comforting than the evidence), "so far" until the solve finishes.
+ */
+export function provisionalFinding(config: DiscoveredConfig, p: ProvisionalBand): Finding {
+  const plan = analysisPlan(config.setup);
+  const anchor = primaryField(plan, config.setup);
+  const defence = plan.defences.length ? plan.defences.map((d) => shownSpec(d.spec)).join(' then ') : 'no defence';
+  const where = `${p.batches > 1 ? `batch ${p.batch + 1}/${p.batches}, ` : ''}${p.stage} iteration ${p.iteration}`;
+  const message = [
+    `Leakage risk ${bandRiskLabel(p.band)} so far (the I²F solve is running: ${where}): under ${defence}, the iterates put the ${bandSentence(p.band, p.expected)}.`,
+    `λmax ${fmt(p.lambdaMax)}, lower bound I_lb ${fmt(p.lowerBound)}.`,
+    threatSentence(plan),
+  ].join(' ');
+  const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  return {
+    code: LEAKAGE_RULE.code, severity: SEVERITY_OF_RISK[p.band.risk[0]], message, file: config.path, range,
+    documentation: LEAKAGE_RULE.documentation, key: anchor?.key, risk: p.band.risk[0],
+  };
+}
+
 function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, batch: number, targetPsnr: number): Finding {
   const b = worstBatch(report);
   // The most exposed sample's own expected PSNR is what the risk is graded on (engine/influence.ts), and what is quoted.
@@ -259,6 +282,9 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, ${nothing}.`);
   } else if (b.risk === 'uncertain' && [b.lambdaMax, b.lowerBound, b.gradientNorm, b.jDeltaNorm].some((x) => !Number.isFinite(x))) {
     parts.push(`Leakage risk UNCERTAIN: the model's products are not finite (λmax ${fmt(b.lambdaMax)}, gradient norm ${fmt(b.gradientNorm)}; NaN or ∞ in the weights or inputs?), so no number can be trusted (relative residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations).`);
+  } else if (b.band && b.solver.budget?.exhausted) {
+    // The budget stopped the solve, but its iterates bound the answer (engine/resultBand.ts): say what they settle.
+    parts.push(`Leakage risk ${bandRiskLabel(b.band)}: ${budgetNote(b.solver)}; its iterates put the ${bandSentence(b.band, b.i2fExpected !== undefined)}. Raise i2f.solveBudgetSeconds to narrow the band.`);
   } else if (b.risk === 'uncertain' && b.solver.budget?.exhausted) {
     parts.push(`Leakage risk UNCERTAIN: ${budgetNote(b.solver)}, so no confident number is shown; raise i2f.solveBudgetSeconds to finish it.`);
   } else if (b.risk === 'uncertain') {

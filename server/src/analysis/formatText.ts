@@ -3,6 +3,7 @@
 
 import type { AnalyzeReport, BatchReport } from './analyzeModel';
 import { formatDuration } from '../engine/budget';
+import type { ResultBand } from '../engine/resultBand';
 
 export function fmt(x: number, digits = 3): string {
   if (x === Infinity) return '∞';
@@ -18,6 +19,7 @@ export function budgetNote(s: BatchReport['solver']): string {
 }
 
 export function riskLabel(b: BatchReport): string {
+  if (b.band && b.solver.budget?.exhausted) return `${bandRiskLabel(b.band)} (${budgetNote(b.solver)}; ${bandSentence(b.band, b.i2fExpected !== undefined)})`;
   if (b.risk === 'uncertain' && b.solver.budget?.exhausted) return `UNCERTAIN (${budgetNote(b.solver)})`;
   if (b.risk === 'uncertain') return `UNCERTAIN (solve did not converge: residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations)`;
   return b.risk.toUpperCase();
@@ -60,4 +62,29 @@ export function formatAnalysisText(report: AnalyzeReport): string {
     lines.push(`  time: ${fmt(b.timing.total / 1000)} s`);
   }
   return lines.join('\n') + '\n';
+}
+
+// How a graded band reads (engine/resultBand.ts): the same words in findings, hovers, the text report and the status.
+
+/** "HIGH" when settled, "HIGH (provisional: the band spans HIGH to MEDIUM)" while it straddles a threshold. */
+export function bandRiskLabel(b: ResultBand): string {
+  if (b.settled) return b.risk[0].toUpperCase();
+  return `${b.risk[0].toUpperCase()} (provisional: the band spans ${b.risk[0].toUpperCase()} to ${b.unbounded ? 'any lower level' : b.risk[1].toUpperCase()}, graded on its conservative end)`;
+}
+
+/** What the upper end is: "a bound", "an estimate" or unknown. */
+function upperWord(b: ResultBand): string {
+  return b.unbounded ? 'no upper end yet' : b.upperCertified ? 'both ends bounds' : 'upper end estimated';
+}
+
+/** "PSNR 31.2–18.4 dB" (conservative end first) or "PSNR ≤ 31.2 dB" when the comforting end is unknown. */
+export function bandPsnr(b: ResultBand): string {
+  return b.unbounded ? `PSNR ≤ ${fmt(b.psnr[0])} dB` : `PSNR ${fmt(b.psnr[0])}–${fmt(b.psnr[1])} dB`;
+}
+
+/** "I²F between 1.2e-3 and 4.5e-2 (upper end estimated), graded PSNR 31.2–18.4 dB; T from 1 of 2 trace probes …" */
+export function bandSentence(b: ResultBand, expected: boolean): string {
+  const what = expected ? 'expected I²F' : 'I²F';
+  const range = b.unbounded ? `${what} at least ${fmt(b.i2f[0])}` : `${what} between ${fmt(b.i2f[0])} and ${fmt(b.i2f[1])}`;
+  return `${range} (${upperWord(b)}), graded ${bandPsnr(b)}${b.omits ? `; ${b.omits}` : ''}`;
 }

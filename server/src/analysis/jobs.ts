@@ -1,7 +1,7 @@
 // The messages between the language server and an analysis worker process (child_process.fork, IPC channel).
 
 import type { DiscoveredConfig } from '../workspace/discover';
-import type { AnalyzeReport } from './analyzeModel';
+import type { AnalyzeReport, ProvisionalBand } from './analyzeModel';
 import type { ConfigAnalysisSettings } from './configFindings';
 import type { CachedBatch } from './noiseRescale';
 import type { SpectrumRequest, SpectrumState } from './spectrumData';
@@ -9,7 +9,7 @@ import type { AttackReport, AttackRequest } from './attack';
 import type { VerifyReport, VerifyRequest } from './verifyEngines';
 import type { ModelSummary } from '../webviewProtocol';
 
-export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence'>;
+export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence' | 'onBand'>;
 
 export interface AnalyseJob {
   config: DiscoveredConfig;
@@ -29,6 +29,8 @@ export type ToWorker = (WorkerRequest & { id: number }) | { type: 'cancel'; id: 
 export type FromWorker =
   | { type: 'ready'; pid: number }
   | { type: 'progress'; id: number; stage: string; fraction: number }
+  /** The provisional answer of a running analysis (configFindings.ts provisionalFinding). */
+  | { type: 'band'; id: number; band: ProvisionalBand }
   | { type: 'result'; id: number; report: AnalyzeReport; modelOps: string[]; batches: CachedBatch[]; ms: number }
   | { type: 'spectrum-result'; id: number; state: SpectrumState; ms: number }
   | { type: 'summary-result'; id: number; summary: ModelSummary; ms: number }

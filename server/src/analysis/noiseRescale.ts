@@ -97,7 +97,7 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
     const nft = noiseForTarget(noise, target, dpsgd);
     const first = orig.samples[0] ?? 0;
     const sample = (s: { index: number; rmse: number; psnr: number }) => ({ sample: first + s.index, rmse: s.rmse, psnr: s.psnr });
-    const { i2fExpected: _e, i2fExpectedStdError: _se, ...rest } = orig;
+    const { i2fExpected: _e, i2fExpectedStdError: _se, band: _band, ...rest } = orig;
     // Text: the tokens at the new std come from each token's nearest-row path along the noise (tokens.ts).
     const tokens = orig.tokens ? { ...tokensAtStd(orig.tokens, std, first) } : undefined;
     if (tokens) {
@@ -118,6 +118,7 @@ export function reevaluate(entry: CachedAnalysis, setup: TrainingSetup, threshol
       expectedRmse: ev.expectedRmse,
       expectedPsnr: ev.expectedPsnr,
       risk: tokens ? tokenRisk(ev.risk, tokens, thresholds) : ev.risk,
+      ...(ev.band && !tokens ? { band: ev.band } : {}),
       validity: ev.validity,
       perSample: ev.perSample.map(sample),
       mostExposed: ev.mostExposed ? sample(ev.mostExposed) : null,

@@ -3,6 +3,7 @@
 // yields one job for its final text.
 
 import type { AnalyseJob, JobOutcome } from './jobs';
+import type { ProvisionalBand } from './analyzeModel';
 import type { WorkerPool } from './workerPool';
 
 export interface Job {
@@ -16,11 +17,15 @@ export interface Job {
   stage?: string;
   fraction?: number;
   startedAt?: number;
+  /** The latest provisional answer of the running analysis (analyzeModel.ts ProvisionalBand). */
+  band?: ProvisionalBand;
 }
 
 export interface SchedulerEvents {
   onStarted: (job: Job) => void;
   onProgress: (job: Job) => void;
+  /** A new provisional answer (job.band). */
+  onBand?: (job: Job) => void;
   /** Also called for cancelled jobs (outcome kind 'cancelled'), so views can drop their progress. */
   onDone: (job: Job, outcome: JobOutcome) => void;
   onQueued: (job: Job) => void;
@@ -142,6 +147,10 @@ export class AnalysisScheduler {
           job.startedAt = Date.now();
           this.stats.jobsStarted++;
           this.events.onStarted(job);
+        },
+        (band) => {
+          job.band = band;
+          this.events.onBand?.(job);
         },
       )
       .then((outcome) => {

@@ -32,6 +32,8 @@ function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promi
         lastProgress = now;
         send({ type: 'progress', id, stage, fraction });
       },
+      // Few (iterations 1–5, then every 25% more): each one is sent, so the editor sees the band narrow.
+      onBand: (band) => send({ type: 'band', id, band }),
       onInfluence: (k, r) => {
         batches[k] = { std: r.noise.std, noise: r.cache };
       },

@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
 import { readResidentMB } from './residentMemory';
 import type { AnalyseJob, FromWorker, JobOutcome, ToWorker, WorkerRequest } from './jobs';
+import type { ProvisionalBand } from './analyzeModel';
 
 export interface PoolTask {
   id: number;
@@ -14,6 +15,8 @@ export interface PoolTask {
   onProgress: (stage: string, fraction: number) => void;
   /** Called when the task starts on a worker (again, after a retry). */
   onStart: (pid: number) => void;
+  /** An analysis's provisional answers while it runs. */
+  onBand?: (band: ProvisionalBand) => void;
   attempts: number;
   cancelled: boolean;
   resolve: (o: JobOutcome) => void;
@@ -79,14 +82,14 @@ export class WorkerPool {
     this.pump();
   }
 
-  run(id: number, job: AnalyseJob, onProgress: PoolTask['onProgress'], onStart: PoolTask['onStart']): Promise<JobOutcome> {
-    return this.submit(id, { type: 'analyse', job }, onProgress, onStart);
+  run(id: number, job: AnalyseJob, onProgress: PoolTask['onProgress'], onStart: PoolTask['onStart'], onBand?: PoolTask['onBand']): Promise<JobOutcome> {
+    return this.submit(id, { type: 'analyse', job }, onProgress, onStart, onBand);
   }
 
   /** Any worker request (spectrum data, model summaries): queued, retried and cancelled like analyses. */
-  submit(id: number, request: WorkerRequest, onProgress: PoolTask['onProgress'] = () => {}, onStart: PoolTask['onStart'] = () => {}): Promise<JobOutcome> {
+  submit(id: number, request: WorkerRequest, onProgress: PoolTask['onProgress'] = () => {}, onStart: PoolTask['onStart'] = () => {}, onBand?: PoolTask['onBand']): Promise<JobOutcome> {
     return new Promise((resolve) => {
-      this.queue.push({ id, request, onProgress, onStart, attempts: 0, cancelled: false, resolve });
+      this.queue.push({ id, request, onProgress, onStart, ...(onBand ? { onBand } : {}), attempts: 0, cancelled: false, resolve });
       this.pump();
     });
   }
@@ -230,6 +233,7 @@ export class WorkerPool {
     if (m.type === 'ready') return;
     if (!w.task || w.task.id !== m.id) return; // a late message of a job already given up on
     if (m.type === 'progress') w.task.onProgress(m.stage, m.fraction);
+    else if (m.type === 'band') w.task.onBand?.(m.band);
     else if (m.type === 'result') this.finish(w, { kind: 'result', report: m.report, modelOps: m.modelOps, batches: m.batches, ms: m.ms });
     else if (m.type === 'spectrum-result') this.finish(w, { kind: 'spectrum', state: m.state, ms: m.ms });
     else if (m.type === 'summary-result') this.finish(w, { kind: 'summary', summary: m.summary, ms: m.ms });

@@ -309,7 +309,11 @@ export interface NoiseForTarget {
  */
 export function evaluateNoiseScale(cache: NoiseResponse, std: number): NoiseEvaluation {
   const solved = std > 0 ? cache.converged : cache.deterministicConverged ?? cache.converged;
-  if (cache.bands && !solved) return evaluateBand(cache, cache.bands, std);
+  // A band needs at least one iteration of the solve the number rests on (δ_det's, else the draw's): with none the
+  // iterate says nothing and the result stays 'uncertain'.
+  const primary = cache.bands && (cache.influenceDeterministic ? cache.bands.deterministic : cache.bands.noise);
+  const started = !primary || primary.iteration > 0 || upperOf(primary) < Infinity;
+  if (cache.bands && !solved && started) return evaluateBand(cache, cache.bands, std);
   return evaluateSolved(cache, std);
 }
 

@@ -10,6 +10,7 @@ import type { I2fSettings } from '../analysis/settings';
 import type { DiscoveredConfig } from '../workspace/discover';
 import type { PrivacyAccount } from '../analysis/privacyAccount';
 import { worstBatch as worstBatchOf } from '../analysis/configFindings';
+import type { ProvisionalBand } from '../analysis/analyzeModel';
 
 export interface ConfigResult {
   report: AnalyzeReport;
@@ -28,6 +29,8 @@ export interface ConfigView {
   failure?: string;
   /** An analysis is queued or running for this text. */
   pending: boolean;
+  /** While it runs: its latest provisional answer (the I²F's graded band, λmax, I_lb). */
+  provisional?: ProvisionalBand;
   /** Why there is no analysis (untrusted workspace, disabled, no ONNX model). */
   notAnalysed?: string;
   /** The DP account of the config's noise (cheap: no model), when it has a noise multiplier to account. */

@@ -6,6 +6,7 @@ import { dirname, relative } from 'node:path';
 import { liveStd } from '../analysis/noiseRescale';
 import { embeddingSpaceNote, percent, samplesLabel } from '../analysis/configFindings';
 import { mostExposedTokens } from '../analysis/tokens';
+import { bandRiskLabel, fmt } from '../analysis/formatText';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
 import { analysisPlan, shownSpec } from '../config/defences';
 import { ATTACKER_NAMES } from '../config/threatModel';
@@ -41,6 +42,18 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   lines.push('', ...attackerLines(analysisPlan(view.config.setup).threat));
   const result = view.result;
   if (!result) {
+    const p = view.pending ? view.provisional : undefined;
+    if (p) {
+      // The band narrowing while the solve runs (engine/resultBand.ts): re-hover to see it sharpen.
+      lines.push('', `**Risk so far: ${bandRiskLabel(p.band)}**`, '');
+      lines.push(`_Analysis running: ${p.batches > 1 ? `batch ${p.batch + 1}/${p.batches}, ` : ''}${p.stage} iteration ${p.iteration}._`, '');
+      lines.push('| | |', '|---|---|');
+      lines.push(`| ${p.expected ? 'Expected I²F' : 'I²F'} | ${p.band.unbounded ? `≥ ${fmt(p.band.i2f[0])}` : `${fmt(p.band.i2f[0])} … ${fmt(p.band.i2f[1])}`} (${p.band.unbounded ? 'no upper end yet' : p.band.upperCertified ? 'both ends bounds' : 'lower end a bound, upper end an estimate'}) |`);
+      lines.push(`| Graded PSNR | ${p.band.unbounded ? `≤ ${fmt(p.band.psnr[0])} dB` : `${fmt(p.band.psnr[0])} … ${fmt(p.band.psnr[1])} dB`} (${p.band.settled ? 'settled' : 'straddles a threshold: graded on the conservative end'}) |`);
+      lines.push(`| λmax(J Jᵀ) | ${fmt(p.lambdaMax)} |`, `| Lower bound I_lb | ${fmt(p.lowerBound)} |`);
+      if (p.band.omits) lines.push('', `_Not in the band: ${p.band.omits}._`);
+      return markdown(lines, hit.field.keyRange);
+    }
     lines.push('', view.pending ? '_Analysis running…_' : view.failure ? `The model could not be analysed: ${view.failure}` : `_Not analysed${view.notAnalysed ? `: ${view.notAnalysed}` : ''}._`);
     return markdown(lines, hit.field.keyRange);
   }
