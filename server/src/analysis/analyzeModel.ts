@@ -10,7 +10,7 @@ import { describeDefence, parseDefences, quantile, type DefenceModel } from '../
 import type { InversionOperator } from '../engine/operator';
 import { analyzeInfluence, type InfluenceResult, type InfluenceStage, type ProvisionalInfluence } from '../engine/influence';
 import type { ResultBand } from '../engine/resultBand';
-import { describeSolveProgress } from '../engine/budget';
+import { describeSolveProgress, type Clock } from '../engine/budget';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { Validity } from '../engine/validity';
 import { readSafetensors } from '../formats/safetensors';
@@ -125,6 +125,8 @@ export interface AnalyzeHooks {
   onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
   /** The provisional answer while a batch's solves run (engine/influence.ts onBand); not for text models. */
   onBand?: (band: ProvisionalBand) => void;
+  /** Clock of the solve budget (default performance.now): tests inject a deterministic one (worker.ts). */
+  clock?: Clock;
 }
 
 /** The provisional answer as the editor shows it: small and plain (it crosses the worker's IPC channel). */
@@ -241,6 +243,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         productRoundoff: 2 ** -24,
         signal: hooks.signal,
         ...(req.solveBudgetSeconds ? { solveBudgetSeconds: req.solveBudgetSeconds } : {}),
+        ...(hooks.clock ? { clock: hooks.clock } : {}),
         // A solve's label carries its iteration, residual and time left: "solve-noise: iteration 40, residual …, ~3 min left".
         onSolveProgress: (_stage, p, budget) => { solveNote = describeSolveProgress(p, budget); },
         // Text models are graded on tokens (tokens.ts), which a norm band does not give: no provisional answer.

@@ -19,6 +19,7 @@ import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './toke
 import { bandRiskLabel, bandSentence, budgetNote, fmt } from './formatText';
 import { nothingDeterminedSentence, validityNotes } from './validityText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
+import type { Clock } from '../engine/budget';
 import type { InfluenceResult } from '../engine/influence';
 import { isAnalysableModelFile, loadModelFile } from '../backends/modelFile';
 import { opHistogram } from '../graph/support';
@@ -55,6 +56,8 @@ export interface ConfigAnalysisSettings {
   onInfluence?: (batchIndex: number, result: InfluenceResult) => void;
   /** The provisional answer while the solves run (analyzeModel.ts ProvisionalBand): the editor shows it at once. */
   onBand?: (band: ProvisionalBand) => void;
+  /** Clock of the solve budget (tests: a deterministic one, worker.ts). */
+  clock?: Clock;
 }
 
 export const DEFAULT_CONFIG_ANALYSIS: ConfigAnalysisSettings = { damping: 0, seed: 0, maxBatch: 8, maxSamples: 1, targetPsnr: 15 };
@@ -127,7 +130,7 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
   const batch = request.batch!;
   const targetPsnr = request.targetPsnr!;
   try {
-    const report = await analyzeModel(request, { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence, onBand: settings.onBand });
+    const report = await analyzeModel(request, { signal: settings.signal, onProgress: settings.onProgress, onInfluence: settings.onInfluence, onBand: settings.onBand, ...(settings.clock ? { clock: settings.clock } : {}) });
     findings.push(leakageFinding(config, plan, report, anchor, batch, targetPsnr));
     return { config: config.path, findings, report };
   } catch (e) {

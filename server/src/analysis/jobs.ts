@@ -9,7 +9,7 @@ import type { AttackReport, AttackRequest } from './attack';
 import type { VerifyReport, VerifyRequest } from './verifyEngines';
 import type { ModelSummary } from '../webviewProtocol';
 
-export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence' | 'onBand'>;
+export type WorkerSettings = Omit<ConfigAnalysisSettings, 'signal' | 'onProgress' | 'onInfluence' | 'onBand' | 'clock'>;
 
 export interface AnalyseJob {
   config: DiscoveredConfig;

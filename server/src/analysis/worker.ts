@@ -16,6 +16,13 @@ const send = (m: FromWorker): void => {
 };
 const running = new Map<number, AbortController>();
 
+/**
+ * A test seam: I2F_TEST_CLOCK_TICK_MS > 0 replaces the solve budget's clock by one that advances that many ms each time
+ * it is read, so a protocol test's budget stops a real solve after the same iterations on any machine (no wall clock).
+ */
+const tick = Number(process.env.I2F_TEST_CLOCK_TICK_MS);
+const testClock = tick > 0 ? (() => { let t = 0; return () => (t += tick); })() : undefined;
+
 function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promise<void> {
   return serve(id, async (signal) => {
     const t0 = performance.now();
@@ -34,6 +41,7 @@ function analyse(id: number, msg: Extract<ToWorker, { type: 'analyse' }>): Promi
       },
       // Few (iterations 1–5, then every 25% more): each one is sent, so the editor sees the band narrow.
       onBand: (band) => send({ type: 'band', id, band }),
+      ...(testClock ? { clock: testClock } : {}),
       onInfluence: (k, r) => {
         batches[k] = { std: r.noise.std, noise: r.cache };
       },

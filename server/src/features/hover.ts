@@ -6,7 +6,8 @@ import { dirname, relative } from 'node:path';
 import { liveStd } from '../analysis/noiseRescale';
 import { embeddingSpaceNote, percent, samplesLabel } from '../analysis/configFindings';
 import { mostExposedTokens } from '../analysis/tokens';
-import { bandRiskLabel, fmt } from '../analysis/formatText';
+import { bandPsnr, bandRiskLabel, fmt } from '../analysis/formatText';
+import type { ResultBand } from '../engine/resultBand';
 import { contains, decidingFields, expectedPsnr, expectedRmse, full, type ConfigView } from './configView';
 import { analysisPlan, shownSpec } from '../config/defences';
 import { ATTACKER_NAMES } from '../config/threatModel';
@@ -47,11 +48,8 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
       // The band narrowing while the solve runs (engine/resultBand.ts): re-hover to see it sharpen.
       lines.push('', `**Risk so far: ${bandRiskLabel(p.band)}**`, '');
       lines.push(`_Analysis running: ${p.batches > 1 ? `batch ${p.batch + 1}/${p.batches}, ` : ''}${p.stage} iteration ${p.iteration}._`, '');
-      lines.push('| | |', '|---|---|');
-      lines.push(`| ${p.expected ? 'Expected I²F' : 'I²F'} | ${p.band.unbounded ? `≥ ${fmt(p.band.i2f[0])}` : `${fmt(p.band.i2f[0])} … ${fmt(p.band.i2f[1])}`} (${p.band.unbounded ? 'no upper end yet' : p.band.upperCertified ? 'both ends bounds' : 'lower end a bound, upper end an estimate'}) |`);
-      lines.push(`| Graded PSNR | ${p.band.unbounded ? `≤ ${fmt(p.band.psnr[0])} dB` : `${fmt(p.band.psnr[0])} … ${fmt(p.band.psnr[1])} dB`} (${p.band.settled ? 'settled' : 'straddles a threshold: graded on the conservative end'}) |`);
+      lines.push('| | |', '|---|---|', ...bandRows(p.band, p.expected));
       lines.push(`| λmax(J Jᵀ) | ${fmt(p.lambdaMax)} |`, `| Lower bound I_lb | ${fmt(p.lowerBound)} |`);
-      if (p.band.omits) lines.push('', `_Not in the band: ${p.band.omits}._`);
       return markdown(lines, hit.field.keyRange);
     }
     lines.push('', view.pending ? '_Analysis running…_' : view.failure ? `The model could not be analysed: ${view.failure}` : `_Not analysed${view.notAnalysed ? `: ${view.notAnalysed}` : ''}._`);
@@ -62,8 +60,11 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   report.results.forEach((b, k) => {
     const psnrs = b.perSample.map((s) => s.psnr).sort((x, y) => x - y);
     const title = report.results.length > 1 ? `Batch ${k + 1} (samples ${b.samples.join(', ')})` : `Batch of ${b.samples.length} (samples ${b.samples.join(', ')})`;
-    lines.push('', `**${title}: risk ${b.risk.toUpperCase()}**`, '');
+    lines.push('', `**${title}: risk ${b.band ? bandRiskLabel(b.band) : b.risk.toUpperCase()}**`, '');
     lines.push('| | |', '|---|---|');
+    // A solve the budget stopped: the band its iterates put the answer in (engine/resultBand.ts), before the numbers
+    // of its conservative end.
+    if (b.band) lines.push(...bandRows(b.band, b.i2fExpected !== undefined));
     const t = b.tokens;
     if (t) {
       const top = mostExposedTokens(t);
@@ -104,6 +105,15 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
   // A command link (the VS Code client trusts this one command in hovers): both engines on this config's batches.
   lines.push('', `[Verify engines](command:${Commands.verifyEngines}?${encodeURIComponent(JSON.stringify([view.uri]))}) (ONNX against TensorFlow.js on these batches)`);
   return markdown(lines, hit.field.keyRange);
+}
+
+/** The band's two table rows: the I²F between its ends and the graded PSNR between theirs. */
+function bandRows(band: ResultBand, expected: boolean): string[] {
+  return [
+    `| ${expected ? 'Expected I²F' : 'I²F'} (band from the CG iterates) | ${band.unbounded ? `≥ ${fmt(band.i2f[0])}` : `${fmt(band.i2f[0])} … ${fmt(band.i2f[1])}`} (${band.unbounded ? 'no upper end yet' : band.upperCertified ? 'both ends bounds' : 'lower end a bound, upper end an estimate'}) |`,
+    `| Graded PSNR band | ${bandPsnr(band).replace(/^PSNR /, '')} (${band.settled ? 'settled: both ends give this level' : 'straddles a threshold: graded on the conservative end'}) |`,
+    ...(band.omits ? [`| Not in the band | ${band.omits} |`] : []),
+  ];
 }
 
 /** The attacker the finding is about, then the others and what they would face. */
