@@ -47,6 +47,18 @@ for (const name of fixtures) {
       await op.gramVector(v, JJTv);
       const JJTvRef = (await readNpy(join(dir, 'JJTv.npy'))).data as Float64Array;
       assert.ok(relativeError(JJTv, JJTvRef) < 1e-5, `JJTv: ${relativeError(JJTv, JJTvRef)}`);
+
+      // g comes through one output tensor reused call after call: each call's g is its own input's, copied out.
+      const x0 = Float64Array.from((await readNpy(join(dir, 'x.npy'))).data as Float32Array);
+      op.setInput(x0.map((xi) => xi + 0.25));
+      const gMoved = new Float64Array(op.parameterCount);
+      await op.gradient(gMoved);
+      assert.ok(relativeError(gMoved, gRef) > 1e-4, 'g moved with the input');
+      assert.ok(relativeError(g, gRef) < 1e-5, 'the first call\'s g is untouched');
+      op.setInput(x0);
+      const gBack = new Float64Array(op.parameterCount);
+      await op.gradient(gBack);
+      assert.ok(relativeError(gBack, gRef) < 1e-5, `g back at x0: ${relativeError(gBack, gRef)}`);
     } finally {
       await op.dispose();
     }

@@ -139,6 +139,7 @@ export class OnnxInversionOperator implements InversionOperator {
   private folder: ExternalGraphFolder | undefined;
   private readonly x32: Float32Array;
   private theta32Buffer: Float32Array | undefined;
+  private gradientFetches: OrtSession.FetchesType | undefined;
   private thetaTensorBuffer: OrtTensor | undefined;
   private readonly xVec32: Float32Array;
   private xTensor: OrtTensor;
@@ -231,12 +232,12 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** One session.run on a product's session, which stays alive (not released by another product) meanwhile. */
-  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch, block?: number): Promise<OrtSession.ReturnType> {
+  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch, block?: number, fetches?: OrtSession.FetchesType): Promise<OrtSession.ReturnType> {
     const key = productKey(kind, batch, floatType, block);
     this.leases.set(key, (this.leases.get(key) ?? 0) + 1);
     try {
       const p = await this.product(kind, batch, floatType, block);
-      return await p.session.run(feeds);
+      return await (fetches ? p.session.run(feeds, fetches) : p.session.run(feeds));
     } finally {
       this.leases.set(key, this.leases.get(key)! - 1);
     }
@@ -313,7 +314,11 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   async gradient(out: Float64Array): Promise<number> {
-    const r = await this.run('gradient', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor });
+    // g into an output tensor made once (small models): a fresh d_θ output per call cost the examples MLP ~0.1 ms of
+    // its 0.45 ms raw run (bench/gFloor.ts, bench/FINDINGS.md); large models call g once and keep no second θ copy.
+    const m = this.layout.parameterCount;
+    const fetches = this.large ? undefined : this.gradientFetches ??= { g: new (ort().Tensor)('float32', new Float32Array(m), [m]), loss: null };
+    const r = await this.run('gradient', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor }, 'float32', this.opts.batch, undefined, fetches);
     out.set(r.g.data as Float32Array);
     return Number((r.loss.data as Float32Array)[0]);
   }
