@@ -11,7 +11,7 @@ import { startServer, type Session } from './lspClient';
 
 const TIMEOUT = { timeout: 180_000 };
 const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
-const PROVISIONAL = /^Leakage risk (HIGH|MEDIUM|LOW)( \(provisional: the band spans \w+ to [\w ]+, graded on its conservative end\))? so far \(the I²F solve is running: (?:batch \d+\/\d+, )?(?:solve-noise|solve-deterministic|trace) iteration (\d+)\)/;
+const PROVISIONAL = /^Leakage risk (HIGH|MEDIUM|LOW)( \(provisional: [^)]*\))? so far \(the I²F solve is running: (?:batch \d+\/\d+, )?(?:solve-noise|solve-deterministic|trace) iteration (\d+)\)/;
 const SEVERITY = { HIGH: 1, MEDIUM: 2, LOW: 3 } as const;
 
 /** Every I2F001 message the server published for `uri`, in order, until `done` holds for one. */

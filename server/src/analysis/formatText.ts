@@ -66,9 +66,10 @@ export function formatAnalysisText(report: AnalyzeReport): string {
 
 // How a graded band reads (engine/resultBand.ts): the same words in findings, hovers, the text report and the status.
 
-/** "HIGH" when settled, "HIGH (provisional: the band spans HIGH to MEDIUM)" while it straddles a threshold. */
+/** "HIGH" when settled, "HIGH (provisional: the band spans HIGH to MEDIUM, …)" while it straddles a threshold or rests on an estimate. */
 export function bandRiskLabel(b: ResultBand): string {
   if (b.settled) return b.risk[0].toUpperCase();
+  if (b.risk[0] === b.risk[1] && !b.unbounded) return `${b.risk[0].toUpperCase()} (provisional: both ends of the band give it, but its upper end is an estimate)`;
   return `${b.risk[0].toUpperCase()} (provisional: the band spans ${b.risk[0].toUpperCase()} to ${b.unbounded ? 'any lower level' : b.risk[1].toUpperCase()}, graded on its conservative end)`;
 }
 

@@ -366,7 +366,11 @@ function evaluateBand(cache: NoiseResponse, bands: SolveBands, std: number): Noi
     i2f: [value(lo), unbounded ? Infinity : value(hi)],
     psnr: [lo.validity.gradedPsnr, unbounded ? -Infinity : hi.validity.gradedPsnr],
     risk: [lo.risk, hi.risk],
-    settled: lo.risk === hi.risk,
+    // Settled only when the comforting end is a bound too (damped solves), or when the conservative end is already the
+    // least exposed level (LOW from the lower end alone is certified): undamped, the upper end is an estimate from the
+    // smallest Ritz value (quadrature.ts), and at iteration 1 it said HIGH on the examples' LeNet for a result the
+    // lower end could not yet confirm.
+    settled: lo.risk === hi.risk && (lo.risk === 'low' || (!unbounded && ranges.every((r) => r.upperCertified))),
     upperCertified: !unbounded && ranges.every((r) => r.upperCertified),
     unbounded,
     ...(omits ? { omits } : {}),

@@ -5,7 +5,8 @@
 // What each end means: the conservative end is the SMALLER attacker error (the lower ends of the bands: certified in
 // exact arithmetic, quadrature.ts), i.e. the higher PSNR and the higher risk; it decides the level. The comforting end
 // uses the upper ends: bounds with damping, estimates undamped (quadrature.ts), unbounded for a solve not started.
-// The level is settled ("graded") when both ends give the same one: the band no longer straddles a threshold.
+// The level is settled ("graded") when both ends give the same one and the comforting end is a bound (or the level is
+// LOW, which the certified lower end decides alone): undamped, an estimated upper end never settles a level.
 //
 // Expected error over the noise: E‖I(δ_det + s z)‖² = ‖I(δ_det)‖² + s²T (I2F.md); T is a Hutchinson mean of ‖I(z_j)‖²
 // over probes. While the probes run, T's ends are the means of their bands over the probes solved or running; the
@@ -42,7 +43,10 @@ export interface ResultBand {
   psnr: [number, number];
   /** Level at each end; the result's risk is the conservative one. */
   risk: [RiskLevel, RiskLevel];
-  /** Both ends give the same level: the band no longer straddles a risk threshold. */
+  /**
+   * The level is final: both ends give it and the comforting end is a bound (damped), or it is LOW, which the
+   * certified lower end alone decides. An undamped band whose estimated ends agree is not settled.
+   */
   settled: boolean;
   /** The comforting end is a bound (damped solves); otherwise an estimate or unbounded. */
   upperCertified: boolean;
@@ -74,7 +78,3 @@ export function scaledTo(v: Float64Array, target: number): Float64Array {
 /** Order of the levels from most to least exposed (the conservative end is the earlier). */
 export const RISK_ORDER: readonly RiskLevel[] = ['high', 'medium', 'low'];
 
-/** "HIGH", or "HIGH…MEDIUM" while the band straddles a threshold (conservative first). */
-export function describeBandRisk(b: ResultBand): string {
-  return b.settled ? b.risk[0].toUpperCase() : `${b.risk[0].toUpperCase()}…${b.unbounded ? 'any lower' : b.risk[1].toUpperCase()}`;
-}

@@ -76,13 +76,15 @@ describe('the provisional answer while the I²F solve runs', () => {
     for (const b of bands.slice(0, settledAt)) assert.ok(b.evaluation.band.psnr[0] >= threshold && b.evaluation.band.psnr[1] < threshold);
   });
 
-  it('undamped: the lower end (certified) stays below the converged I²F; the upper end is labelled an estimate', async () => {
+  it('undamped: the lower end (certified) stays below the converged I²F; the upper end is an estimate that settles nothing above LOW', async () => {
     const { r, bands } = await analyse();
     assert.equal(r.solver.converged, true);
     for (const b of bands) {
       assert.ok(b.evaluation.band.i2f[0] <= r.i2f * (1 + 1e-9), `iteration ${b.iteration}: ${b.evaluation.band.i2f[0]} > ${r.i2f}`);
       assert.equal(b.evaluation.band.upperCertified, false);
       assert.ok(rank(b.evaluation.band.risk[0]) <= rank(r.risk));
+      // An estimated upper end never settles a level above LOW, even when both ends agree.
+      if (b.evaluation.band.risk[0] !== 'low') assert.equal(b.evaluation.band.settled, false, `iteration ${b.iteration}: ${b.evaluation.band.risk}`);
     }
   });
 
