@@ -5,12 +5,21 @@
 // --test-timeout=5000 dies in the second), and a test's own `timeout` option covers only that test. So the runner
 // times the tests itself: node:test streams test:dequeue / test:complete from the test file's process as they
 // happen (tools/testing/eventsReporter.mjs, into a file read as it grows); when the innermost running test (or
-// hook, or a file's loading) has made no progress for I2F_TEST_TIMEOUT seconds (default 900: above the tests' own
-// timeouts, which go up to 300 s, but for one 30-minute ceiling), the process group is killed, that test is
-// counted failed by name, and the files after it run in a fresh process. A hung test costs CI fifteen minutes of
-// its ninety instead of all of them.
+// hook, or a file's loading) has made no progress for I2F_TEST_TIMEOUT seconds (default 900), the process group is
+// killed, that test is counted failed by name, and the files after it run in a fresh process. A hung test costs CI
+// fifteen minutes of its ninety instead of all of them.
+//
+// Progress is a test event, or CPU time spent by the file's process group (the test, the CLIs and servers it
+// starts, their workers; read from /proc where there is one): a test that computes is not hung, however loaded the
+// machine. One test analyses every example config with its spectrum and sends no event until done: 154 s at load 12
+// and 563 s at load 14-17 (niced) on this 2-core machine, against the 900 s that killed it by events alone. A hung
+// test waits without computing (a promise never settled, a server never answering) and is still killed at 900 s;
+// one that computes without end is stopped by its own timeout, or at the ceiling of twice the limit (30 minutes,
+// the longest test timeout in the suites) as a last resort. 900 s without progress: six times that slowest test at
+// load 12, and ten times the whole CI run's 885 s spread over its ~100 files.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve as absolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +27,27 @@ import { fileURLToPath } from 'node:url';
 const REPORTER = fileURLToPath(new URL('./eventsReporter.mjs', import.meta.url));
 
 export const DEFAULT_TIMEOUT_SECONDS = 900;
+
+let clockTicks;
+/**
+ * CPU seconds (user + system, with those of reaped children) of the processes in process group `pgid`, from
+ * /proc/<pid>/stat; undefined where /proc is absent (then only test events count as progress).
+ */
+export function groupCpuSeconds(pgid) {
+  let names;
+  try { names = readdirSync('/proc'); } catch { return undefined; }
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+  let ticks = 0;
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat;
+    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; } // exited meanwhile
+    // After "pid (comm) ": state, ppid, pgrp, …; utime, stime, cutime, cstime are fields 14–17 (proc(5)).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[2]) === pgid) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return ticks / clockTicks;
+}
 
 /** Test files (`*.test.ts`) under the given folders, or the files themselves, sorted. */
 export function findTestFiles(paths) {
@@ -63,6 +93,7 @@ function runBatch(files, { tally, env, timeoutSeconds }) {
     const running = [];
     const key = (e) => `${e.file}\0${e.nesting}\0${e.name}\0${e.line}:${e.column}`;
     let lastProgress = Date.now();
+    let lastEvent = Date.now();
     let hung;
     const failedBefore = tally.failed;
 
@@ -86,11 +117,11 @@ function runBatch(files, { tally, env, timeoutSeconds }) {
       if (e.event === 'test:dequeue') {
         if (e.nesting === 0 && abs.has(e.name)) current = abs.get(e.name);
         running.push({ key: key(e), name: e.name, file: e.file });
-        lastProgress = Date.now();
+        lastProgress = lastEvent = Date.now();
       } else if (e.event === 'test:complete') {
         const at = running.findLastIndex((r) => r.key === key(e));
         if (at >= 0) running.length = at;
-        lastProgress = Date.now();
+        lastProgress = lastEvent = Date.now();
         if (e.nesting === 0 && abs.has(e.name)) completed.add(abs.get(e.name));
       } else if (e.event === 'test:pass' || e.event === 'test:fail') {
         // Files run one at a time: a test belongs to the file being run (e.file is where it was declared, which
@@ -99,15 +130,33 @@ function runBatch(files, { tally, env, timeoutSeconds }) {
       }
     };
 
+    // CPU progress: this much CPU time since the last progress counts as progress (1 s, or 1% of the limit when it is
+    // small): far above what a waiting Node process spends on its timers, far below what a computing one does.
+    const cpuStep = Math.min(1, timeoutSeconds / 100);
+    let cpuAtProgress = 0;
+    let cpuLook = 0;
     const watchdog = setInterval(() => {
       drain();
-      if (hung || !running.length || Date.now() - lastProgress < timeoutSeconds * 1000) return;
+      if (hung || !running.length) return;
+      if (Date.now() - cpuLook >= 1000) {
+        cpuLook = Date.now();
+        const cpu = groupCpuSeconds(child.pid);
+        if (cpu !== undefined && cpu < cpuAtProgress) cpuAtProgress = cpu; // a process of the group ended
+        if (cpu !== undefined && cpu - cpuAtProgress >= cpuStep && Date.now() - lastEvent < 2 * timeoutSeconds * 1000) {
+          cpuAtProgress = cpu;
+          lastProgress = Date.now();
+        }
+      }
+      if (Date.now() - lastProgress < timeoutSeconds * 1000) return;
       const top = running[running.length - 1];
       hung = current ?? fileOf(top.file);
       const what = abs.has(top.name) ? `loading ${hung}` : `'${top.name}' in ${hung}`;
+      const why = Date.now() - lastEvent >= 2 * timeoutSeconds * 1000
+        ? `computed for ${2 * timeoutSeconds} s without finishing (twice I2F_TEST_TIMEOUT)`
+        : `made no progress for ${timeoutSeconds} s (I2F_TEST_TIMEOUT)`;
       tally.failed += 1;
-      tally.failures.push(`${what} made no progress for ${timeoutSeconds} s (I2F_TEST_TIMEOUT): killed; the rest of that file did not run`);
-      console.error(`\n✖ watchdog: ${what} made no progress for ${timeoutSeconds} s: killing its process\n`);
+      tally.failures.push(`${what} ${why}: killed; the rest of that file did not run`);
+      console.error(`\n✖ watchdog: ${what} ${why}: killing its process\n`);
       killGroup();
     }, 250);
 
