@@ -15,10 +15,11 @@
 // spectrum for CG to handle. W lies in range(A) (Ritz values > 0), so a singular A still gives the pseudo-inverse
 // solution from z = 0.
 
-import { axpy, dot, norm } from './linalg';
+import { dot, norm } from './linalg';
 import { lanczos, type LanczosResult } from './lanczos';
 import type { SolveBudget } from './budget';
 import { checkAborted, type SymmetricProduct } from './solve';
+import { vectorBlocks, type VectorBlock } from './vectorBlocks';
 
 export interface DeflationOptions {
   /** Ritz vectors to deflate (the top ones). */
@@ -43,13 +44,18 @@ export const RITZ_RESIDUAL_LIMIT = 1e-4;
 /** W (k orthonormal Ritz vectors), A W, and the Cholesky factor of E = Wᵀ A W: what a deflated CG iteration needs. */
 export class DeflationSpace {
   readonly size: number;
+  /** W's and A W's columns (views of their blocks' storage: WebAssembly memory with the SIMD kernels). */
+  readonly vectors: readonly Float64Array[];
+  readonly products: readonly Float64Array[];
   /** Cholesky factor L of E (row-major k × k, lower), E = L Lᵀ. */
   private readonly factor: Float64Array;
   private readonly coefficients: Float64Array;
+  private readonly w: VectorBlock;
+  private readonly aw: VectorBlock;
 
   private constructor(
-    readonly vectors: Float64Array[],
-    readonly products: Float64Array[],
+    vectors: Float64Array[],
+    products: Float64Array[],
     /** Ritz values of the deflated vectors, descending. */
     readonly ritzValues: number[],
     /** Products the Lanczos run, the purification (on `purify` when given) and A W took: the cost of the space. */
@@ -68,6 +74,9 @@ export class DeflationSpace {
       }
     }
     this.factor = cholesky(e, k);
+    [this.w, this.aw] = vectorBlocks([vectors, products], vectors[0]?.length ?? 0);
+    this.vectors = this.w.rows;
+    this.products = this.aw.rows;
   }
 
   /**
@@ -131,8 +140,7 @@ export class DeflationSpace {
   /** c ← E⁻¹ Xᵀ r with X = W (`useProducts` false) or X = A W (true); returns the shared coefficient buffer. */
   private solveCoefficients(r: Float64Array, useProducts: boolean): Float64Array {
     const k = this.size, c = this.coefficients, l = this.factor;
-    const x = useProducts ? this.products : this.vectors;
-    dots(x, r, c);
+    (useProducts ? this.aw : this.w).dots(r, c);
     for (let i = 0; i < k; i++) { // L y = c
       let s = c[i];
       for (let j = 0; j < i; j++) s -= l[i * k + j] * c[j];
@@ -152,55 +160,17 @@ export class DeflationSpace {
    */
   correct(z: Float64Array, r: Float64Array): void {
     const c = this.solveCoefficients(r, false);
-    for (let i = 0; i < this.size; i++) {
-      axpy(c[i], this.vectors[i], z);
-      axpy(-c[i], this.products[i], r);
-    }
+    this.w.addCombination(c, z);
+    for (let i = 0; i < this.size; i++) c[i] = -c[i];
+    this.aw.addCombination(c, r);
   }
 
   /** p ← p − W E⁻¹ (A W)ᵀ r: makes the new direction A-orthogonal to W (the deflated CG direction update). */
   projectDirection(r: Float64Array, p: Float64Array): void {
     const c = this.solveCoefficients(r, true);
     for (let i = 0; i < this.size; i++) c[i] = -c[i];
-    combine(this.vectors, c, p);
+    this.w.addCombination(c, p);
   }
-}
-
-/*
- * The two kernels of every deflated iteration, four vectors per pass over r / p: the projection is 2k·d_x flops per
- * iteration beside one J Jᵀ product, and one vector at a time (dot, axpy) it measured 0.27 ms CPU for k = 40,
- * d_x = 3 072 (dot 2.4 µs, axpy 3.9 µs), a third of the dlg_lenet product (0.74 ms CPU).
- */
-
-/** c[i] ← ⟨x_i, r⟩. */
-function dots(x: Float64Array[], r: Float64Array, c: Float64Array): void {
-  const k = x.length, n = r.length;
-  let i = 0;
-  for (; i + 3 < k; i += 4) {
-    const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let j = 0; j < n; j++) {
-      const v = r[j];
-      s0 += x0[j] * v;
-      s1 += x1[j] * v;
-      s2 += x2[j] * v;
-      s3 += x3[j] * v;
-    }
-    c[i] = s0; c[i + 1] = s1; c[i + 2] = s2; c[i + 3] = s3;
-  }
-  for (; i < k; i++) c[i] = dot(x[i], r);
-}
-
-/** p ← p + Σ c_i x_i. */
-function combine(x: Float64Array[], c: Float64Array, p: Float64Array): void {
-  const k = x.length, n = p.length;
-  let i = 0;
-  for (; i + 3 < k; i += 4) {
-    const x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-    const c0 = c[i], c1 = c[i + 1], c2 = c[i + 2], c3 = c[i + 3];
-    for (let j = 0; j < n; j++) p[j] += c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j];
-  }
-  for (; i < k; i++) axpy(c[i], x[i], p);
 }
 
 /** Row-major Cholesky factor of an SPD k × k matrix; throws when a pivot is not positive. */
