@@ -1,19 +1,20 @@
 // Block products (issue 18): wall and CPU time per vector of J Jᵀ V for k vectors in one call (gramVectors) at
 // k = 1, 2, 4, 8, and the ratio to k = 1, on one model in its own process (bench/run.ts runs one child per model).
 //
-//   node --import tsx bench/blocks.ts MODEL.onnx [--ks 1,2,4,8] [--repeat N] [--budget MS] [--profile DIR]
+//   node --import tsx bench/blocks.ts MODEL.onnx [--ks 1,2,4,8] [--repeat N] [--budget MS] [--profile DIR] [--arena]
 //
 // Batch 1, x seeded uniform in [0, 1), label = the model's own prediction (as bench/large.ts). k = 1 is the single
 // product (gramVector); k > 1 the block graph. Each k: the first call (graph build + session + run) apart, then
 // timed calls until `repeat` or the budget (at least 3). RSS after each k and the process peak (maxRSS: monotone,
 // so a k's own peak shows as a rise). --profile DIR: onnxruntime's per-node profile of one k = 1 and one k = max
 // call, summed by op type (which kernels batch), written beside the result.
+// --arena: onnxruntime's CPU memory arena on for every session (the operator turns it off above 1M parameters).
 // The last stdout line is the JSON result.
 
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
-import { LARGE_MODEL_PARAMETERS, ort, sessionOptions } from '../server/src/backends/onnx/onnxOperator';
+import { LARGE_MODEL_PARAMETERS, ort, sessionOptions, type SessionSettings } from '../server/src/backends/onnx/onnxOperator';
 import { encodeModel } from '../server/src/backends/onnx/onnxProto';
 import { Random } from '../server/src/engine/random';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
@@ -56,7 +57,7 @@ export interface BlockResult {
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
-export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string }, log: (s: string) => void = () => {}): Promise<BlockResult> {
+export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings }, log: (s: string) => void = () => {}): Promise<BlockResult> {
   const model = await OnnxModel.open(file);
   model.specialise(1);
   const x = new Float32Array(model.sampleSize);
@@ -65,7 +66,7 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   const pred = await model.predict(x, 1);
   const labels = argmaxRows(pred.logits, 1);
   const target = oneHot(labels, pred.logits.length);
-  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
+  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', session: o.session });
   const n = op.inputSize;
   const vs = Array.from({ length: Math.max(...o.ks) }, () => {
     const v = new Float64Array(n);
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
   const ks = (opt('--ks') ?? '1,2,4,8').split(',').map(Number);
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${s}`);
-  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile') }, log);
+  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile'), session: args.includes('--arena') ? { memoryArena: true } : undefined }, log);
   console.log(JSON.stringify(r));
 }
 

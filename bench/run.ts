@@ -1,7 +1,7 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
 //                  [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness] [--no-first-finding]
-//                  [--no-blocks]
+//                  [--no-blocks] [--resnet50-blocks]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -26,8 +26,8 @@
 // < 3 s), a YAML alias bomb refused < 1 s, 16 MB of float32 written as protobuf < 1 s, a cached audit < 60 s.
 // Block products (bench/blocks.ts, one child per model; --no-blocks: off): J Jᵀ V for k = 1, 2, 4, 8 vectors per call
 // on LeNet, ResNet-8 and ResNet-18, wall and CPU per vector and the ratio k = 8 / k = 1 (issue 18's target: ≤ 0.5 on
-// ResNet-18), with onnxruntime's per-op profile of k = 1 and k = 8 on ResNet-18; with --resnet50 products|analysis
-// also ResNet-50 at 224 (minutes; run the bench under the machine's ResNet-50 lock where there is one).
+// ResNet-18), with onnxruntime's per-op profile of k = 1 and k = 8 on ResNet-18; --resnet50-blocks adds ResNet-50 at
+// 224 (bench/out/resnet50.onnx; 10–25 min and GBs here: run the bench under the machine's ResNet-50 lock).
 // --over-2gb (opt-in: ~8 GB of RAM, 5 GB of disk, ~2 min to generate, ~1 min to run): a 587M-parameter MLP whose
 // 2.35 GB of weights are ONNX external data (bench/out/mlp2g/, large_models.py --model mlp2g), its J Jᵀ v and peak RSS.
 
@@ -75,10 +75,11 @@ interface Args {
   verdicts: boolean;
   responsiveness: boolean;
   blocks: boolean;
+  resnet50Blocks: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true, blocks: true };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true, blocks: true, resnet50Blocks: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -109,12 +110,13 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-attack') a.attack = false;
     else if (k === '--no-verdicts') a.verdicts = false;
     else if (k === '--no-blocks') a.blocks = false;
+    else if (k === '--resnet50-blocks') a.resnet50Blocks = true;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
     else if (k === '--attack-child') a.attackChild = val();
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--no-blocks] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--no-blocks] [--resnet50-blocks] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -245,7 +247,10 @@ async function main() {
   const blocks: Record<string, BlockResult> = {};
   if (args.blocks) {
     const blockModels = run.filter((m) => m !== 'mlp').map((m) => ({ name: m, file: BENCH_MODELS.find((b) => b.name === m)!.file, profile: m === 'resnet18' }));
-    if (args.resnet50 !== 'off' && existsSync(path.join(OUT, 'resnet50.onnx'))) blockModels.push({ name: 'resnet50', file: 'bench/out/resnet50.onnx', profile: false });
+    if (args.resnet50Blocks) {
+      if (existsSync(path.join(OUT, 'resnet50.onnx'))) blockModels.push({ name: 'resnet50', file: 'bench/out/resnet50.onnx', profile: false });
+      else skipped['blocks resnet50'] = 'bench/out/resnet50.onnx is missing (a run with --resnet50 products generates it)';
+    }
     for (const m of blockModels) {
       const r = runBlocks(m.name, m.file, m.profile, args.quick);
       if (r) blocks[m.name] = r;

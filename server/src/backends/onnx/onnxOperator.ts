@@ -292,7 +292,11 @@ export class OnnxInversionOperator implements InversionOperator {
         source = encodeModel(built.model);
       }
     }
-    const session = await createSession(source, { memoryArena: !this.large, memoryPattern: !this.large, prepacking: !this.large, ...this.opts.session });
+    // Block sessions keep the arena on large models too: their k × d_θ tangents are above glibc's 32 MB mmap
+    // threshold, so without it every run page-faults them in afresh (ResNet-18, k = 8: CPU per vector 0.81–0.85 of
+    // k = 1 with the arena, 0.95–1.16 without, the same peak RSS; bench/FINDINGS.md, "Block products").
+    const arena = !this.large || block !== undefined;
+    const session = await createSession(source, { memoryArena: arena, memoryPattern: !this.large, prepacking: !this.large, ...this.opts.session });
     return { session, layout };
   }
 
