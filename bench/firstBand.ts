@@ -37,7 +37,7 @@ export async function timeToGradedBand(model: string, opts: { capSeconds?: numbe
   const noise = opts.noise ?? 1.1, clip = opts.clip ?? 1.0;
   const config = ['# DP-SGD on a large model (bench/firstBand.ts)', 'training:', '  batch_size: 1', 'privacy:', `  noise_multiplier: ${noise}`, `  max_grad_norm: ${clip}`, 'i2f:', '  model: model.onnx', ''].join('\n');
   const s = await startServer({
-    settings: { maxSamples: 1, maxModelSizeMB: 4096, workerMemoryMB: 8192 },
+    settings: { maxSamples: 1, maxModelSizeMB: 4096, workerMemoryMB: 8192, provisionalFindings: true },
     // A link, not a copy: ResNet-50 is 100 MB (a model with ONNX external data would need its folder linked).
     prepare: (w) => symlinkSync(resolve(model), join(w, 'model.onnx')),
   });

@@ -155,7 +155,7 @@ const scheduler = new AnalysisScheduler(pool, {
   onBand: (job) => {
     for (const path of job.interested) {
       const s = states.get(path);
-      if (!s?.view?.pending || !job.band) continue;
+      if (!s?.view?.pending || !job.band || !s.view.settings.provisionalFindings) continue;
       s.view.provisional = job.band;
       publish(s, findingsOf(s.view).findings);
     }
@@ -370,7 +370,7 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
     if (exported) findings.push(exported);
     data = { key: view.result.entry.key, fromCache: view.result.fromCache, analysedAt: view.result.entry.createdAt, risk: b.risk, psnr: expectedPsnr(b), rmse: b.i2fExpected !== undefined ? b.expectedRmse : b.rmse,
       ...(b.tokens ? { tokensRecovered: mostExposedTokens(b.tokens).recovered } : {}) };
-  } else if (view.pending && view.provisional && trusted) {
+  } else if (view.pending && view.provisional && trusted && settings.provisionalFindings) {
     findings.push(provisionalFinding(config, view.provisional));
   } else if (view.failure) {
     findings.push(analysisFailedFinding(config, view.failure));

@@ -26,7 +26,7 @@ function recordLeakage(s: Session, uri: string): Diagnostic[] {
 }
 
 test('the graded band is published from the first iterations, before the result, and never more comforting than it', TIMEOUT, async () => {
-  const s = await startServer({ prepare: addDpConfig });
+  const s = await startServer({ prepare: addDpConfig, settings: { provisionalFindings: true } });
   try {
     const uri = s.uri('dp/train.yaml');
     const seen = recordLeakage(s, uri);
@@ -61,7 +61,7 @@ test('a solve stopped by the budget (injected clock) reports its band, graded, i
   process.env.I2F_TEST_CLOCK_TICK_MS = '1000';
   let s: Session | undefined;
   try {
-    s = await startServer({ prepare: addDpConfig, settings: { solveBudgetSeconds: 6 } });
+    s = await startServer({ prepare: addDpConfig, settings: { solveBudgetSeconds: 6, provisionalFindings: true } });
     delete process.env.I2F_TEST_CLOCK_TICK_MS;
     const uri = s.uri('dp/train.yaml');
     const seen = recordLeakage(s, uri);

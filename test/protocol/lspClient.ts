@@ -43,6 +43,9 @@ export const TEST_SETTINGS = {
   workerCount: 1,
   trace: { server: 'verbose' },
   targetPsnr: 15,
+  // The provisional I2F001 while a solve runs (test/protocol/band.test.ts turns it on): the other tests wait for the
+  // finished finding.
+  provisionalFindings: false,
 };
 
 export interface Session {

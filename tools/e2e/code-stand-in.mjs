@@ -44,7 +44,7 @@ mkdirSync(join(userDataDir, 'User'), { recursive: true });
 writeFileSync(join(userDataDir, 'User/settings.json'), JSON.stringify({
   'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false, 'extensions.autoUpdate': false,
   'extensions.autoCheckUpdates': false, 'update.mode': 'none', 'telemetry.telemetryLevel': 'off', 'git.enabled': false,
-  'chat.disableAIFeatures': true, 'i2f.workerCount': 1, 'i2f.maxSamples': 1,
+  'chat.disableAIFeatures': true, 'i2f.workerCount': 1, 'i2f.maxSamples': 1, 'i2f.provisionalFindings': false,
 }, null, 2));
 writeFileSync(join(root, 'config.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
 const server = spawn(node24, [entry, '--config', join(root, 'config.yaml'), '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir,

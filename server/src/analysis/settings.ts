@@ -27,6 +27,11 @@ export interface I2fSettings {
   docsBaseUrl: string;
   /** Wall seconds the I²F solves of one analysis may take (0 = no limit); past it the result is 'not converged'. */
   solveBudgetSeconds: number;
+  /**
+   * While a solve runs, publish the provisional I2F001 (the I²F's graded band, λmax, I_lb) from its first iteration;
+   * false: only the finished result (the status item still shows the band).
+   */
+  provisionalFindings: boolean;
   /** Engine for the products: the ONNX derivative graphs, or nested autodiff in TensorFlow.js (50–500× slower). */
   backend: 'onnx' | 'tfjs';
   /** i2f.python: the interpreter that builds Python-defined models ('' = search: python/interpreter.ts). */
@@ -49,6 +54,7 @@ export const DEFAULT_SETTINGS: I2fSettings = {
   targetPsnr: 15,
   docsBaseUrl: '',
   solveBudgetSeconds: 0,
+  provisionalFindings: true,
   backend: 'onnx',
   python: '',
   pythonExtensionInterpreter: '',
@@ -91,6 +97,7 @@ export function normaliseSettings(raw: unknown): I2fSettings {
     // Only web and file links: a workspace's settings.json could otherwise make the rule links command: URIs.
     docsBaseUrl: typeof r.docsBaseUrl === 'string' && /^(https?|file):\/\//i.test(r.docsBaseUrl) ? r.docsBaseUrl : d.docsBaseUrl,
     solveBudgetSeconds: num(r.solveBudgetSeconds, d.solveBudgetSeconds, (v) => v >= 0),
+    provisionalFindings: typeof r.provisionalFindings === 'boolean' ? r.provisionalFindings : d.provisionalFindings,
     backend: r.backend === 'tfjs' ? 'tfjs' : d.backend,
     python: typeof r.python === 'string' ? r.python.trim() : d.python,
     pythonExtensionInterpreter: typeof r.pythonExtensionInterpreter === 'string' ? r.pythonExtensionInterpreter : d.pythonExtensionInterpreter,

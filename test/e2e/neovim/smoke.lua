@@ -19,7 +19,7 @@ local ok, err = pcall(function()
     init_options = { storagePath = root .. '/.i2f-storage', trusted = true },
     -- Answers the server's workspace/configuration pull for the 'i2f' section.
     settings = { i2f = { enable = true, workerCount = 1, maxSamples = 1, targetPsnr = 15, damping = 0,
-      thresholds = { high = 20, medium = 12 }, maxModelSizeMB = 512 } },
+      thresholds = { high = 20, medium = 12 }, maxModelSizeMB = 512, provisionalFindings = false } },
   })
   assert(client_id, 'the server did not start')
   vim.cmd('edit ' .. root .. '/flower/pyproject.toml')
