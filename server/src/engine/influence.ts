@@ -765,12 +765,17 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     await jacobianVector(zj, bj);
     return bj;
   };
-  const mains: SharedSolve[] = [];
-  if (det && bDet) mains.push({ b: bDet, purpose: 'deterministic', stage: 'solve-deterministic' });
-  if (z && bNoise) mains.push({ b: bNoise, purpose: 'noise', stage: 'solve-noise' });
   let iDet: Float64Array | null = null, iNoise: Float64Array | null = null, probeSolutions: Float64Array[] | undefined;
   let sharedStats: InfluenceResult['solver']['shared'];
-  if ((opts.sharedSolves ?? op.gramVectors !== undefined) && mains.length + extra > 1) {
+  const shared = opts.sharedSolves ?? op.gramVectors !== undefined;
+  // Without a Gaussian part (s = 0) the grade needs I(δ_det) alone (deterministicConverged): it runs first, with the
+  // solve budget to itself and no wider rounds slowing it, and only the noise and trace solves (the quick fix's noise,
+  // the cache) share rounds after it.
+  if (det && bDet && (!shared || !(s > 0))) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
+  const mains: SharedSolve[] = [];
+  if (det && bDet && !iDet) mains.push({ b: bDet, purpose: 'deterministic', stage: 'solve-deterministic' });
+  if (z && bNoise) mains.push({ b: bNoise, purpose: 'noise', stage: 'solve-noise' });
+  if (shared && mains.length + extra > 1) {
     const probes: SharedSolve[] = [];
     await stage('trace', async () => {
       for (let j = 0; j < extra; j++) probes.push({ b: await probe(j), purpose: 'trace', stage: 'trace' });
@@ -792,12 +797,12 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       }
       return out;
     }));
-    iDet = det && bDet ? results[0] : null;
-    iNoise = z && bNoise ? results[mains.length - 1] : null;
+    if (mains[0]?.purpose === 'deterministic') iDet = results[0];
+    if (z && bNoise) iNoise = results[mains.length - 1];
     probeSolutions = results.slice(mains.length);
     sharedStats = { solves: all.length, ...stats };
   } else {
-    if (det && bDet) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
+    if (det && bDet && !iDet) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
     if (z && bNoise) iNoise = await stage('solve-noise', () => solve(bNoise, 'noise', 'solve-noise'));
   }
 

@@ -190,6 +190,22 @@ describe('analyzeInfluence with shared solves', () => {
     assert.equal(together.risk, one.risk);
   });
 
+  it('without Gaussian noise solves I(δ_det) first, alone, and shares rounds only among the noise and trace solves', async () => {
+    const base = { defences: parseDefences(['prune:ratio=0.5']), targetPsnr: 30, seed: 5, tolerance: 1e-9, deflation: 0 };
+    const one = await analyzeInfluence(new DenseInversionOperator(jac, { gradient }), base);
+    const op = new BlockDenseOperator(jac, { gradient });
+    const blocksAtDeterministicEnd: number[] = [];
+    const r = await analyzeInfluence(op, { ...base, onProgress: (stage, f) => { if (stage === 'solve-deterministic' && f === 1) blocksAtDeterministicEnd.push(op.widths.length); } });
+    assert.ok(blocksAtDeterministicEnd.length > 0 && blocksAtDeterministicEnd.every((w) => w === 0), 'no block call before the deterministic solve ended');
+    assert.equal(r.solver.shared?.solves, 4);
+    assert.equal(r.solver.shared?.widest, 4);
+    assert.deepEqual(r.solver.solves.map((x) => x.purpose), ['deterministic', 'noise', 'trace', 'trace', 'trace']);
+    assert.deepEqual(r.solver.solves.map((x) => x.iterations), one.solver.solves.map((x) => x.iterations));
+    assert.equal(r.i2f, one.i2f);
+    assert.equal(r.noise.trace, one.noise.trace);
+    assert.equal(r.noiseForTarget?.std, one.noiseForTarget?.std);
+  });
+
   it('solves one after another when asked to, even with a block product', async () => {
     const op = new BlockDenseOperator(jac, { gradient });
     const r = await analyzeInfluence(op, { defences, seed: 5, tolerance: 1e-9, sharedSolves: false });
