@@ -115,10 +115,10 @@ async function profileGram(model: OnnxModel, inputName: string, x: Float32Array,
   mkdirSync(dir, { recursive: true });
   const prefix = path.join(dir, `gram_k${k}`);
   const T = ort().Tensor;
-  // The engine's session options (large models: arena, memory pattern and prepacking off, as the operator does).
+  // The operator's session options (large models: memory pattern and prepacking off, the arena only for blocks).
   const large = layout.parameterCount >= LARGE_MODEL_PARAMETERS;
   const profiled = await ort().InferenceSession.create(encodeModel(graph), {
-    ...sessionOptions({ memoryArena: !large, memoryPattern: !large, prepacking: !large }), enableProfiling: true, profileFilePrefix: prefix,
+    ...sessionOptions({ memoryArena: !large || k > 1, memoryPattern: !large, prepacking: !large }), enableProfiling: true, profileFilePrefix: prefix,
   });
   const flat = new Float32Array(k * layout.inputSize);
   vs.forEach((v, i) => flat.set(v, i * layout.inputSize));
