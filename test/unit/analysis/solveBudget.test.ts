@@ -82,3 +82,21 @@ test('the audit JSON carries the budget (settings and each budget-stopped solve)
   assert.ok(budgets.length >= 1 && budgets.every((b) => b.includes('"exhausted":true') && b.includes('"seconds":1e-9')), budgets.join(' '));
   assert.deepEqual(validateAuditJson({ ...json, roots: [{ ...json.roots[0], settings: { ...json.roots[0].settings, solveBudgetSeconds: -1 } }] }).length > 0, true);
 });
+
+test('a budget that stops the solve after some iterations (injected clock): the band, graded, in the report and the text', async () => {
+  // Each clock reading advances one second: the budget stops the same iteration on any machine.
+  let t = 0;
+  const clock = () => (t += 1000);
+  const bands: string[] = [];
+  const report = await analyzeModel(request(20), { clock, onBand: (p) => bands.push(`${p.stage}:${p.iteration}`) });
+  const [b] = report.results;
+  assert.equal(b.solver.converged, false);
+  assert.equal(b.solver.budget?.exhausted, true);
+  assert.ok(b.solver.iterations >= 1, `${b.solver.iterations} iterations`);
+  assert.ok(b.band, 'a budget-stopped result carries its band');
+  assert.equal(b.risk, b.band.risk[0], 'graded on the conservative end');
+  assert.notEqual(b.risk, 'uncertain');
+  assert.ok(b.band.i2f[0] <= (b.i2fExpected ?? b.i2f) * (1 + 1e-12));
+  assert.ok(bands.length > 0 && bands[0] === 'solve-noise:1', bands.join(' '));
+  assert.match(formatAnalysisText(report), /risk: (HIGH|MEDIUM|LOW)[^\n]*\(the solve budget of 20 s ran out at relative residual [\d.e+-]+ after \d+ iterations[^;]*; expected I²F (between|at least) /);
+});
