@@ -213,6 +213,15 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
   return session;
 }
 
+/**
+ * The I2F001 of a finished analysis. It carries the result's data (key, fromCache, psnr…); the provisional I2F001 a
+ * running solve publishes ("Leakage risk … so far", analysis/configFindings.ts provisionalFinding) carries none, and
+ * a test that took it for the result read a fromCache of undefined or counted a job not yet finished.
+ */
+export function leakageOf(d: Diagnostic[]): Diagnostic | undefined {
+  return d.find((x) => x.code === 'I2F001' && x.data !== undefined);
+}
+
 export function codes(d: Diagnostic[]): string[] {
   return d.map((x) => String(x.code)).sort();
 }

@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CodeAction, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
-import { REPO, startServer } from './lspClient';
+import { leakageOf, REPO, startServer } from './lspClient';
 import { rdpEpsilon } from '../../server/src/privacy/rdpAccountant';
 import type { SpectrumView } from '../../server/src/webviewProtocol';
 
 const TIMEOUT = { timeout: 180_000 };
-const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
+const leakage = leakageOf; // the finished analysis's I2F001, not the provisional one
 const hoverText = (h: Hover | null) => (h ? (h.contents as { value: string }).value : '');
 const ALL = { start: { line: 0, character: 0 }, end: { line: 100, character: 0 } };
 

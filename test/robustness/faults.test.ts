@@ -9,11 +9,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Diagnostic } from 'vscode-languageserver';
-import { startServer, stats, type Session } from '../protocol/lspClient';
+import { leakageOf, startServer, stats, type Session } from '../protocol/lspClient';
 import { addDpConfig } from '../protocol/fixtures';
 
 const TIMEOUT = { timeout: 240_000 };
-const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
+const leakage = leakageOf; // the finished analysis's I2F001, not the provisional one
 
 /** Child pids of `pid` from the process table (ps), not from the server's own account. */
 function children(pid: number): number[] {
