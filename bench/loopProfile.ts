@@ -42,7 +42,8 @@ async function main() {
   const r = await analyzeInfluence(op, {
     delta, spectrumK: 20, batchSize: 1, dataRange: 1, seed: 0, productRoundoff: 2 ** -24,
     ...(argv.includes('--shared') ? { sharedSolves: true } : {}),
-    onProgress: (stage) => {
+    onProgress: (stage, fraction) => {
+      if (fraction !== 0 && fraction !== 1) return; // stage ends only: a CPU-time read per iteration shows in the profile
       const c = cpuMs();
       (cpu[stage] ??= [c, c])[1] = c;
       if (stage === 'solve-deterministic' && !profiling) {

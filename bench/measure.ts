@@ -72,7 +72,10 @@ export async function measureModel(name: string, opts: ChildOptions): Promise<Ch
   if (opts.analysis !== 'none') {
     const full = opts.analysis === 'full';
     const cpuStart: Record<string, number> = {}, cpuEnd: Record<string, number> = {};
-    const onProgress = (stage: string) => {
+    // A stage's CPU from its start (fraction 0) to its end (1): reading the process's CPU time on every iteration's
+    // progress was itself ~1% of the LeNet solve's samples (bench/loopProfile.ts), counted as CG-loop overhead.
+    const onProgress = (stage: string, fraction: number) => {
+      if (fraction !== 0 && fraction !== 1) return;
       const c = cpuMs();
       cpuStart[stage] ??= c;
       cpuEnd[stage] = c;
