@@ -78,6 +78,31 @@ function convTransposeBlockedWeight(b: GraphBuilder, x: string, tw: string, attr
   return b.transpose(b.reshape(out, [n, k, o, ...ySpatial]), [1, 0, 2, ...ySpatial.map((_, i) => i + 3)]);
 }
 
+/**
+ * Conv(ta_i, c) + Conv(a, tc_i) for the k vectors as one Conv with k·G groups: per vector and group the input
+ * channels are [a, ta_i] and the kernel's [tc_i, c], so the contraction sums both terms (a·tc_i + ta_i·c).
+ */
+function convBothMoving(b: GraphBuilder, a: string, ta: string, c: string, tc: string, attrs: Node['attributes'], yDims: number[], k: number): string {
+  const group = attrInt({ attributes: attrs } as Node, 'group', 1);
+  const [n, ch, ...s] = b.dims(a);
+  const [o, cg, ...kernel] = b.dims(c);
+  const og = o / group;
+  const ySpatial = yDims.slice(2);
+  const after = (from: number, count: number) => [...Array(count).keys()].map((i) => i + from);
+  // input [N, k, G, 2, Cg, S…] → [N, k·G·2·Cg, S…]
+  const aPart = b.expand(b.reshape(a, [n, 1, group, 1, cg, ...s]), [n, k, group, 1, cg, ...s]);
+  const taPart = b.transpose(b.reshape(ta, [k, n, group, 1, cg, ...s]), [1, 0, 2, 3, 4, ...after(5, s.length)]);
+  const input = b.reshape(b.op('Concat', [aPart, taPart], b.real([n, k, group, 2, cg, ...s]), { axis: int(3) }), [n, k * group * 2 * cg, ...s]);
+  // kernel [k, G, Og, 2, Cg, K…] → [k·G·Og, 2·Cg, K…]
+  const tcPart = b.reshape(tc, [k, group, og, 1, cg, ...kernel]);
+  const cPart = b.expand(b.reshape(c, [1, group, og, 1, cg, ...kernel]), [k, group, og, 1, cg, ...kernel]);
+  const w = b.reshape(b.op('Concat', [tcPart, cPart], b.real([k, group, og, 2, cg, ...kernel]), { axis: int(3) }), [k * group * og, 2 * cg, ...kernel]);
+  void ch;
+  const out = b.op('Conv', [input, w], b.real([n, k * o, ...ySpatial]), { ...attrs, group: int(k * group) }, 'Conv');
+  // [N, k·O, S…] → [N, k, O, S…] → [k, N, O, S…] (a Transpose a following one folds into)
+  return b.transpose(b.reshape(out, [n, k, o, ...ySpatial]), [1, 0, 2, ...after(3, ySpatial.length)]);
+}
+
 /** An op whose input 0 is batch-major [N, …] applied to a blocked input by folding k into N. */
 function foldBatch(b: GraphBuilder, opType: string, t: string, inputs: string[], attrs: Node['attributes'], yDims: number[], k: number): string {
   const d = b.dims(t);
@@ -217,6 +242,11 @@ export function blockTangentNode(node: Node, ctx: TangentContext, k: number): st
     case 'ConvTranspose': {
       const attrs = node.attributes;
       const tBias = t(2);
+      // Both operands moving and the output larger than them (the weight-gradient correlation, whose output is a
+      // weight): both terms in one grouped Conv over the concatenated channels, never two k × d_W outputs and an Add.
+      if (node.opType === 'Conv' && ta && tc && 2 * (b.size(a) + b.size(c)) <= b.size(y)) {
+        return sum([convBothMoving(b, a, ta, c, tc, attrs, yDims, k), tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)])]);
+      }
       return sum([
         ta && foldBatch(b, node.opType, ta, [c], attrs, yDims, k),
         tc && (node.opType === 'Conv' ? convBlockedWeight(b, a, tc, attrs, yDims, k) : convTransposeBlockedWeight(b, a, tc, attrs, yDims, k)),
