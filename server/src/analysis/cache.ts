@@ -19,7 +19,7 @@ const EXTERNAL_MARKER = Buffer.from('\x0a\x08location', 'latin1');
 
 /** sha256 of files, memoised by (path, size, mtime) so an edit to a config never re-reads a big model. */
 export class ContentHasher {
-  private readonly memo = new Map<string, { size: number; mtimeMs: number; hash: string; external: boolean }>();
+  private readonly memo = new Map<string, { size: number; mtimeMs: number; hash: string; external: boolean; locations?: string[] }>();
 
   async hash(path: string): Promise<string> {
     const st = await fs.stat(path);
@@ -48,9 +48,21 @@ export class ContentHasher {
     return hash;
   }
 
-  /** Whether a file hashed before may refer to ONNX external data (then its folder is part of what decides). */
+  /** Whether a file hashed before may refer to ONNX external data (then the files it names are part of what decides). */
   mayHaveExternalData(path: string): boolean {
     return this.memo.get(path)?.external ?? false;
+  }
+
+  /**
+   * The files beside a hashed ONNX model that its external-data entries name (their `location` values, as written),
+   * read once per version of the model file. Only these decide its numbers: other files in its folder (a training
+   * log, checkpoints being written, another model) must not change its cache key.
+   */
+  async externalLocations(path: string): Promise<string[]> {
+    const m = this.memo.get(path);
+    if (!m?.external) return [];
+    m.locations ??= externalLocationsIn(await fs.readFile(path));
+    return m.locations;
   }
 
   private async hashFolder(dir: string): Promise<string> {
@@ -68,6 +80,34 @@ export class ContentHasher {
 
   clear(): void {
     this.memo.clear();
+  }
+}
+
+/** The `location` values of a model's StringStringEntryProto entries (key "location", then field 2: the value). */
+function externalLocationsIn(bytes: Buffer): string[] {
+  const found = new Set<string>();
+  for (let i = bytes.indexOf(EXTERNAL_MARKER); i >= 0; i = bytes.indexOf(EXTERNAL_MARKER, i + 1)) {
+    let j = i + EXTERNAL_MARKER.length;
+    if (bytes[j++] !== 0x12) continue;
+    let length = 0;
+    for (let shift = 0; j < bytes.length && shift < 35; shift += 7) {
+      const b = bytes[j++];
+      length += (b & 0x7f) * 2 ** shift;
+      if (!(b & 0x80)) break;
+    }
+    if (j + length <= bytes.length) found.add(bytes.toString('utf8', j, j + length));
+  }
+  return [...found].sort();
+}
+
+/** The weight shards a TensorFlow.js model.json names (weightsManifest[].paths); undefined when it cannot be read. */
+async function tfjsShards(modelJson: string): Promise<string[] | undefined> {
+  try {
+    const json = JSON.parse(await fs.readFile(modelJson, 'utf8')) as { weightsManifest?: { paths?: unknown[] }[] };
+    const paths = (json.weightsManifest ?? []).flatMap((g) => (Array.isArray(g?.paths) ? g.paths : []));
+    return paths.every((p) => typeof p === 'string') ? [...new Set(paths as string[])].sort() : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -95,8 +135,8 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
     model,
     // A model with external data reads files next to it: two byte-identical .onnx files in different folders
     // (each with its own weights.bin) must not share a result, and an edited weights.bin must change the key.
-    // A TensorFlow.js model.json always does (its weight shards).
-    ...(hasher.mayHaveExternalData(config.model!) || modelFileFormat(config.model!) === 'tfjs' ? { externalData: await folderListing(dirname(resolve(config.model!))) } : {}),
+    // A TensorFlow.js model.json always does (its weight shards). Only the files it names count.
+    ...(await externalDataOf(config.model!, hasher)),
     weights: await optional(config.weights),
     samples: await optional(config.samples),
     knobs,
@@ -107,10 +147,21 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40);
 }
 
-/** The folder's path and its files' names, sizes and modification times (not their bytes: they may be large). */
-async function folderListing(dir: string): Promise<unknown> {
+/** What a model reads besides its own file, for its key: nothing, or its folder's listing of the files it names. */
+async function externalDataOf(model: string, hasher: ContentHasher): Promise<{ externalData?: unknown }> {
+  const dir = dirname(resolve(model));
+  if (modelFileFormat(model) === 'tfjs') return { externalData: await folderListing(dir, await tfjsShards(model)) };
+  if (hasher.mayHaveExternalData(model)) return { externalData: await folderListing(dir, await hasher.externalLocations(model)) };
+  return {};
+}
+
+/**
+ * The folder's path and the names, sizes and modification times of `only` (the files a model names; all its files
+ * when not known), not their bytes: they may be large.
+ */
+async function folderListing(dir: string, only?: string[]): Promise<unknown> {
   try {
-    const names = (await fs.readdir(dir)).sort().slice(0, MAX_HASHED_FILES);
+    const names = (only ?? (await fs.readdir(dir))).slice().sort().slice(0, MAX_HASHED_FILES);
     const files = await Promise.all(names.map(async (n) => {
       const st = await fs.stat(join(dir, n)).catch(() => undefined);
       return [n, st?.size ?? -1, st?.mtimeMs ?? -1];
