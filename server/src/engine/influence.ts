@@ -667,13 +667,17 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     const normBand = new SolutionNormBand({ damping });
     const me: Tracked = { purpose, normBand };
     tracked.push(me);
+    // The band costs a dot product per iteration: only when something reads it (provisional answers, a budget's stop).
+    const banding = opts.onBand !== undefined || !!opts.solveBudgetSeconds;
     const common = {
       tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value, budget,
-      onStep: (step: CGStep) => {
-        normBand.observe(step);
-        me.iterate = step.solution;
-        provisional(st, step.iteration);
-      },
+      ...(banding ? {
+        onStep: (step: CGStep) => {
+          normBand.observe(step);
+          me.iterate = step.solution;
+          provisional(st, step.iteration);
+        },
+      } : {}),
       onProgress: (it: number, rel: number) => {
         last = estimator.observe(it, rel);
         if (!reports()) return;
@@ -715,7 +719,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
             ...common, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
             ...(space ? { tolerance: deflatedTolerance } : {}),
             onProgress: (it, rel) => common.onProgress(offset + it, rel),
-            onStep: (step) => common.onStep({ ...step, iteration: offset + step.iteration }),
+            ...(common.onStep ? { onStep: (step: CGStep) => common.onStep!({ ...step, iteration: offset + step.iteration }) } : {}),
           });
           if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere, buildSeconds, fromIteration: offset };
           r = concatenateSolves(r, rest);
@@ -732,7 +736,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         const offset = r.iterations;
         const rest = await run({
           ...common, maxIterations: maxIterations - offset, start: r.solution,
-          onProgress: (it, rel) => common.onProgress(offset + it, rel), onStep: (step) => common.onStep({ ...step, iteration: offset + step.iteration }),
+          onProgress: (it, rel) => common.onProgress(offset + it, rel),
+          ...(common.onStep ? { onStep: (step: CGStep) => common.onStep!({ ...step, iteration: offset + step.iteration }) } : {}),
         });
         r = concatenateSolves(r, rest);
         used = { ...used, abandonedAt: offset };
@@ -741,7 +746,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       solves[slot] = {
         purpose, precision: high ? 'mixed' : 'products', ...(r.refinement ? { refinement: r.refinement } : {}), iterations: r.iterations,
         products: r.products, relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason,
-        limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}), band: rangeOf(normBand),
+        limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}), ...(banding ? { band: rangeOf(normBand) } : {}),
       };
       me.done = { range: rangeOf(normBand), converged: r.converged, solution: r.solution };
       return r.solution;
