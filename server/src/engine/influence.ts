@@ -691,7 +691,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     });
     // CG (mixed precision when the operator has precise products) with deflation: plain until the trigger (most
     // systems converge before it and never pay for the space), then the space is built once and the solve continues
-    // deflated from its iterate; later solves use the space from their first iteration.
+    // deflated from its iterate; later solves use the space from their first iteration. Solves running together reach
+    // the trigger together: the first builds the space (on the direct product), the others wait for it.
     if (method === 'cg') {
       const high: SymmetricProduct | undefined = precise ? (v, o) => exclusive(() => precise.gramVector(v, o)) : undefined;
       const run = (o: SolveOptions): Promise<SolveResult & { refinement?: RefinementReport }> =>
