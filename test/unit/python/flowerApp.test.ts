@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { flowerClientModel, type FlowerResolution } from '../../../server/src/python/flowerApp';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'python');
+/** Flower's opacus example, unchanged, kept once for the DP reader and the resolver (upstream-python/README.md). */
+const FLOWER_OPACUS = join(__dirname, '..', '..', 'fixtures', 'upstream-python', 'adap+flower', 'examples', 'opacus');
 
 function app(files: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'i2f-flower-'));
@@ -32,7 +34,7 @@ test("finds Flower quickstart-pytorch's Net in pytorchexample/task.py from its c
 });
 
 test("finds the Flower opacus example's Net and the Lightning example's LightningModule", () => {
-  assert.equal(model(flowerClientModel(join(FIXTURES, 'flower-opacus'), 'opacus_fl.client_app:app')).factory, 'opacus_fl.task:Net');
+  assert.equal(model(flowerClientModel(FLOWER_OPACUS, 'opacus_fl.client_app:app')).factory, 'opacus_fl.task:Net');
   assert.equal(model(flowerClientModel(join(FIXTURES, 'flower-quickstart-pytorch-lightning'), 'pytorchlightning_example.client_app:app')).factory, 'pytorchlightning_example.task:LitAutoEncoder');
 });
 
