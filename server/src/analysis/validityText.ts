@@ -3,7 +3,7 @@
 
 import type { BatchReport } from './analyzeModel';
 import { fmt } from './formatText';
-import { FIRST_ORDER_LIMIT } from '../engine/validity';
+import { ATTACK_SPREAD_DB, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, type Validity } from '../engine/validity';
 
 /** "the gradient carries essentially nothing about x" (validity.determined === 'none'), or undefined. */
 export function nothingDeterminedSentence(b: BatchReport): string | undefined {
@@ -39,4 +39,13 @@ export function validityNotes(b: BatchReport): string[] {
   }
   if (!v.lowerBoundCertified) notes.push(`λmax did not converge (Lanczos residual ${fmt(v.lambdaMaxResidual, 2)}): the lower bound is not certified.`);
   return notes;
+}
+
+/** What the graded PSNR was taken from (engine/influence.ts evaluateNoiseScale), for the hover's "Graded on" row. */
+export function gradedBasis(v: Validity): string {
+  if (v.determined === 'none') return "the box's worst case: nothing is determined";
+  const near = (a: number | undefined) => a !== undefined && Math.abs(v.gradedPsnr - a) <= 1e-9 * Math.max(1, Math.abs(a));
+  if (!v.firstOrder && near(v.rawMostExposedPsnr + OUT_OF_REGIME_SPREAD_DB)) return `the raw most exposed sample + ${fmt(OUT_OF_REGIME_SPREAD_DB, 2)} dB: outside the first-order regime the attack beat the prediction by more`;
+  if (v.boxProjectedPsnr !== undefined && near(v.boxProjectedPsnr + ATTACK_SPREAD_DB)) return `the estimate projected onto the data's box + ${fmt(ATTACK_SPREAD_DB, 2)} dB attack spread`;
+  return `most exposed sample + ${fmt(ATTACK_SPREAD_DB, 2)} dB attack spread`;
 }

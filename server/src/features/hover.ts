@@ -14,7 +14,8 @@ import { ATTACKER_NAMES } from '../config/threatModel';
 import type { ThreatModel } from '../config/threatModel';
 import { Commands } from '../protocol';
 import { privacyHoverLines } from '../analysis/privacyAccount';
-import { ATTACK_SPREAD_DB, FIRST_ORDER_LIMIT } from '../engine/validity';
+import { FIRST_ORDER_LIMIT } from '../engine/validity';
+import { gradedBasis } from '../analysis/validityText';
 
 const ROLE = { defence: 'Defence', batch: 'Batch size', model: 'Model', target: 'Target PSNR' } as const;
 
@@ -81,7 +82,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
     if (v) {
       lines.push(`| ‖δ‖/‖g‖ (first-order regime ≤ ${FIRST_ORDER_LIMIT}) | ${full(v.deltaRatio)}${v.firstOrder ? '' : ' (outside: extrapolated)'} |`);
       lines.push(`| Raw first-order RMSE, most exposed sample (uncapped) | ${full(v.rawMostExposedRmse)}${v.outOfRange ? ` (past the box's worst case: shown capped, PSNR ${full(v.boxFloorPsnr)} dB)` : ''} |`);
-      lines.push(`| Graded on | PSNR ${full(v.gradedPsnr)} dB (most exposed sample + ${full(ATTACK_SPREAD_DB)} dB attack spread) |`);
+      lines.push(`| Graded on | PSNR ${full(v.gradedPsnr)} dB (${gradedBasis(v)}) |`);
       lines.push(`| Input space J Jᵀ determines | ${v.determined === 'none' ? 'none (the gradient carries essentially nothing about x)' : v.determinedShare !== undefined ? `${full(v.determinedShare * 100)}%` : 'not measured (needs the complete spectrum)'} |`);
       if (v.clipping) lines.push(`| Clipping factors c_i = min(1, C/‖g_i‖) | ${v.clipping.factors.map((x) => full(x)).join(', ')} (a rescaling: not counted as δ) |`);
     }

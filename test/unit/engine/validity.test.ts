@@ -9,6 +9,7 @@ import { analyzeInfluence, evaluateNoiseScale } from '../../../server/src/engine
 import { psnr } from '../../../server/src/engine/metrics';
 import { Random } from '../../../server/src/engine/random';
 import { riskLevel } from '../../../server/src/engine/risk';
+import { gradedBasis } from '../../../server/src/analysis/validityText';
 import { ATTACK_SPREAD_DB, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, SHARED_GRADIENT_ROUNDOFF, type Validity } from '../../../server/src/engine/validity';
 
 /** The grade's rule (validity.ts), written out: the better of the most exposed and the box-projected PSNR + 1.9 dB;
@@ -135,6 +136,9 @@ describe('validity of the prediction', () => {
     assert.equal(outside.validity.firstOrder, false);
     assert.equal(outside.validity.outOfRange, false);
     assertClose(outside.validity.gradedPsnr, outside.mostExposed!.psnr + OUT_OF_REGIME_SPREAD_DB, 1e-12, 'outside: + 6.0 dB');
+    // The hover's "Graded on" names the rule that decided (it said "+ 1.9 dB attack spread" for both before).
+    assert.equal(gradedBasis(inRegime.validity), 'most exposed sample + 1.9 dB attack spread');
+    assert.match(gradedBasis(outside.validity), /^the raw most exposed sample \+ 6\.0 dB: outside the first-order regime/);
   });
 
   it('clipping is not δ: clip-only leaves the gradient exact (HIGH), and DP noise meets the clipped gradient', async () => {
