@@ -16,10 +16,19 @@
 //     (no fused product), peak RSS 1.5 GB.
 //   ResNet-18 at 224 (11,689,512 θ): λmax + I_lb 23 s (15 Lanczos steps 15.4 s), J Jᵀ v 1.5 s, peak RSS 2.1 GB.
 //   analyzeInfluence with maxIterations 0 still spends a 'trace' stage (12 s on ResNet-50) on Hutchinson solves.
+//
+// --solve [--rank L] [--budget S] [--tolerance T] [--no-refine]: the undamped I²F itself, to a true relative residual
+// of T (default 1e-6) or the float32 floor (said so): δ Gaussian (seed 4242, std 1e-3·‖g‖/√d_θ), one CG solve
+// preconditioned from its first iteration by a rank-L Nyström sketch (default 200; engine/nystrom.ts), mixed precision
+// unless --no-refine, stopped by a wall-clock budget of S seconds (default 3600: reported not converged, with the
+// residual reached). Reports time, iterations, products (sketch, λmax, J δ and residual checks included), peak RSS.
 
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { analyzeInfluence } from '../server/src/engine/influence';
 import { Random } from '../server/src/engine/random';
+import { norm } from '../server/src/engine/linalg';
+import type { InversionOperator } from '../server/src/engine/operator';
+import * as os from 'node:os';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
@@ -83,6 +92,10 @@ async function main(): Promise<void> {
   const g = new Float64Array(op.parameterCount);
   await op.gradient(g);
   log(`g: ${(performance.now() - t).toFixed(0)} ms (first call, includes the session build)`);
+  if (args.includes('--solve')) {
+    await solve(op, g, { rank: opt('--rank') ?? 200, budget: opt('--budget') ?? 3600, tolerance: opt('--tolerance') ?? 1e-6, refine: !args.includes('--no-refine'), log, file, threads, t0 });
+    return;
+  }
   let gn = 0;
   for (const v of g) gn += v * v;
   const std = (1e-3 * Math.sqrt(gn)) / Math.sqrt(op.parameterCount);
@@ -113,6 +126,60 @@ async function main(): Promise<void> {
     analysisMs, lambdaMaxAndLowerBoundMs: (r.timing['lambda-max'] ?? 0) + (r.timing.jacobian ?? 0) + (r.timing.gradient ?? 0), timing: r.timing,
     gramMs: per, gramFirstMs: times[0], totalMs: performance.now() - t0, peakRssMB: rssMB(), threads: threads ?? null,
   }));
+}
+
+/** The undamped I²F solve (--solve): see the header. The last stdout line is the JSON result (mode 'solve'). */
+async function solve(
+  op: InversionOperator,
+  g: Float64Array,
+  o: { rank: number; budget: number; tolerance: number; refine: boolean; log: (m: string) => void; file: string; threads?: number; t0: number },
+): Promise<void> {
+  const m = op.parameterCount;
+  const std = (1e-3 * norm(g)) / Math.sqrt(m);
+  const delta = new Random(4242).fillNormal(new Float64Array(m));
+  for (let i = 0; i < m; i++) delta[i] *= std;
+  let grams = 0, precise = 0;
+  // The operator with its J Jᵀ v products counted (every call delegates to op itself).
+  const p64 = op.precise;
+  const counted: InversionOperator = {
+    inputSize: op.inputSize, parameterCount: op.parameterCount, parameters: op.parameters,
+    setInput: (x) => op.setInput(x),
+    gradient: (out) => op.gradient(out),
+    jacobianVector: (u, out) => op.jacobianVector(u, out),
+    jacobianTransposeVector: (v, out) => op.jacobianTransposeVector(v, out),
+    gramVector: (v, out) => { grams++; return op.gramVector(v, out); },
+    ...(op.gramVectors ? { gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => { grams += vs.length; return op.gramVectors!(vs, outs); }, maxBlock: op.maxBlock } : {}),
+    ...(p64 ? { precise: { roundoff: p64.roundoff, jacobianVector: (u: Float64Array, out: Float64Array) => p64.jacobianVector(u, out), gramVector: (v: Float64Array, out: Float64Array) => { precise++; return p64.gramVector(v, out); } } } : {}),
+    exampleGradients: () => op.exampleGradients(),
+    dispose: () => op.dispose(),
+  };
+  let lastStage = '', lastReport = 0;
+  const cpu0 = process.cpuUsage();
+  const t = performance.now();
+  const r = await analyzeInfluence(counted, {
+    delta, damping: 0, seed: 0, batchSize: 1, dataRange: 1, productRoundoff: 2 ** -24, tolerance: o.tolerance,
+    preconditioner: 'nystrom', nystromRank: o.rank, nystromAfter: 0, solveBudgetSeconds: o.budget, refine: o.refine,
+    onProgress: (stage, f) => {
+      const now = performance.now();
+      if (stage !== lastStage || now - lastReport > 30_000) {
+        o.log(`  ${stage} ${(f * 100).toFixed(0)}% (${grams} float32 + ${precise} float64 J Jᵀ v so far)`);
+        lastStage = stage;
+        lastReport = now;
+      }
+    },
+  });
+  const seconds = (performance.now() - t) / 1000;
+  const c = process.cpuUsage(cpu0);
+  const s = r.solver.solves[0];
+  o.log(`undamped I²F ${r.i2f.toExponential(4)}: ${s.stopReason}, true residual ${s.relativeResidual.toExponential(2)}${s.limitedByPrecision ? ' (float32 product floor)' : ''}, ${s.iterations} iterations, ${grams} float32 + ${precise} float64 J Jᵀ v in all, ${seconds.toFixed(0)} s`);
+  console.log(JSON.stringify({
+    file: o.file, mode: 'solve', parameters: m, inputSize: op.inputSize, i2f: r.i2f, lambdaMax: r.lambdaMax.value, lambdaSteps: r.lambdaMax.steps, lowerBound: r.lowerBound,
+    solveSeconds: seconds, cpuSeconds: (c.user + c.system) / 1e6, tolerance: o.tolerance, budgetSeconds: o.budget, rank: o.rank, refine: o.refine,
+    converged: s.converged, stopReason: s.stopReason, relativeResidual: s.relativeResidual, limitedByPrecision: s.limitedByPrecision,
+    iterations: s.iterations, solveProducts: s.products, nystrom: s.nystrom ?? null, gramProducts: grams, preciseProducts: precise,
+    timing: r.timing, totalMs: performance.now() - o.t0, peakRssMB: rssMB(), threads: o.threads ?? null, loadavg: os.loadavg(),
+  }));
+  await op.dispose();
 }
 
 /** [first call, then 3 warm calls sorted]: the first may build the session (large models keep one at a time). */

@@ -20,6 +20,9 @@ export const CG_RESIDUAL_CHECK_EVERY = 50;
  * (replacing it every 100 iterations raised the float32 floor 10×, measured) to track the best iterate and detect
  * stagnation. When the recurrence claims the tolerance and the truth disagrees, CG continues from the true
  * residual (residual replacement, van der Vorst & Ye 2000). relativeResidual is always the truth of the returned z.
+ *
+ * With `opts.preconditioner` (P⁻¹, preconditioner.ts) this is preconditioned CG: directions from s = P⁻¹ r and
+ * β = ⟨r_new, s_new⟩/⟨r, s⟩; the residual it tests, reports and replaces is still the unpreconditioned r.
  */
 export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, opts: SolveOptions = {}): Promise<SolveResult> {
   const { tolerance, maxIterations, damping, historyEvery, productRoundoff } = resolveSolveOptions(opts);
@@ -29,10 +32,13 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
   if (bNorm === 0) return zeroRightHandSide('cg', n, damping);
 
   const deflation = opts.deflation && opts.deflation.size > 0 ? opts.deflation : undefined;
+  const pre = opts.preconditioner;
+  if (pre && deflation) throw new RangeError('conjugateGradient: a preconditioner and a deflation space together are not supported');
   const z = opts.start ? Float64Array.from(opts.start) : new Float64Array(n);
   const r = new Float64Array(n);
   const p = new Float64Array(n);
   const ap = new Float64Array(n);
+  const s = pre ? new Float64Array(n) : r; // s = P⁻¹ r (r itself unpreconditioned)
   copy(b, r);
   let products = 0;
   let iterations = 0;
@@ -50,13 +56,14 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
     deflation.correct(z, r);
     zTrue = NaN;
   }
-  copy(r, p);
+  pre?.apply(r, s);
+  copy(s, p);
   deflation?.projectDirection(r, p);
-  let rr = dot(r, r);
+  let rr = dot(r, s); // ⟨r, P⁻¹ r⟩ (‖r‖² unpreconditioned)
   if (zTrue <= tolerance) stopReason = 'converged';
 
   const done = stopReason === 'converged';
-  const fromZero = !opts.start && !deflation;
+  const fromZero = !opts.start && !deflation && !pre;
   while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
     if (opts.budget?.exhausted) { stopReason = 'budget'; break; }
@@ -71,8 +78,8 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
     axpy(-alpha, ap, r);
     iterations++;
     zTrue = NaN;
-    let rrNew = dot(r, r);
-    const rel = Math.sqrt(rrNew) / bNorm;
+    let r2 = dot(r, r);
+    const rel = Math.sqrt(r2) / bNorm;
     if (iterations % historyEvery === 0) history.push({ iteration: iterations, relativeResidual: rel });
     opts.onProgress?.(iterations, rel);
     if (!Number.isFinite(rel)) { stopReason = 'non-finite'; break; }
@@ -82,18 +89,20 @@ export async function conjugateGradient(a: SymmetricProduct, b: Float64Array, op
       products++;
       if (zTrue <= tolerance) { stopReason = 'converged'; break; }
       if (deflation) { deflation.correct(z, r); zTrue = NaN; } // the replaced r has W-components again
-      rrNew = dot(r, r);
+      r2 = dot(r, r);
     } else if (checkEvery > 0 && iterations % checkEvery === 0) {
       zTrue = await monitor.check(z, iterations);
       products++;
       if (zTrue <= tolerance) { stopReason = 'converged'; break; }
     }
     if (!Number.isNaN(zTrue) && monitor.stagnated(iterations, monitor.atFloor(productRoundoff, normA.value))) { stopReason = 'stagnated'; break; }
+    let rrNew = r2;
+    if (pre) { pre.apply(r, s); rrNew = dot(r, s); } // β = ⟨r_{k+1}, P⁻¹ r_{k+1}⟩/⟨r_k, P⁻¹ r_k⟩
     const beta = rrNew / rr;
-    xpby(r, beta, p);
+    xpby(s, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
-    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(rrNew), fromZero });
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero });
   }
 
   return finishSolve('cg', {

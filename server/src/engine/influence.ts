@@ -4,6 +4,8 @@ import { UserError } from '../errors';
 import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgress } from './budget';
 import { conjugateGradient } from './cg';
 import { DeflationSpace } from './deflation';
+import { DEFAULT_NYSTROM_RANK, nystromPreconditioner, type NystromResult } from './nystrom';
+import type { SpectralPreconditioner } from './preconditioner';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
 import { dot, norm } from './linalg';
@@ -58,6 +60,14 @@ export const DEFAULT_SOLVER: SolverMethod = 'cg';
  * dlg_lenet (κ 1.2e7, d_x 3 072, undamped, tolerance 1e-6; bench/solverProfile.ts): see DEFLATION_MEASURED below.
  */
 export const DEFAULT_DEFLATION_VECTORS = 40;
+/**
+ * The CG solves' acceleration by default (InfluenceOptions.preconditioner): the Nyström preconditioner (nystrom.ts),
+ * built once a solve has not converged in DEFAULT_NYSTROM_AFTER plain iterations (the MLP's 13-iteration and most
+ * damped solves never pay for it) and reused by every later solve of the analysis. Measured on every fixture
+ * (bench/FINDINGS.md, "Nyström preconditioner"): it at least halves the iterations of deflated CG.
+ */
+export const DEFAULT_PRECONDITIONER: 'nystrom' | 'deflation' | 'none' = 'nystrom';
+export const DEFAULT_NYSTROM_AFTER = 100;
 export const DEFAULT_DEFLATION_STEPS = 100;
 export const DEFLATION_TRIGGER_FACTOR = 2;
 /**
@@ -96,6 +106,19 @@ export interface InfluenceOptions {
   refine?: boolean;
   /** Reliable-update factor of the mixed-precision CG (default refine.ts DEFAULT_UPDATE_FACTOR). */
   updateFactor?: number;
+  /**
+   * How the CG solves are accelerated once one has not converged quickly: 'nystrom' (nystrom.ts, the randomized
+   * Nyström preconditioner), 'deflation' (deflation.ts, the top Ritz vectors) or 'none'. Default DEFAULT_PRECONDITIONER;
+   * giving `deflation` (a vector count) without this selects 'deflation'. Not MINRES.
+   */
+  preconditioner?: 'nystrom' | 'deflation' | 'none';
+  /** ℓ: products of the Nyström sketch (default DEFAULT_NYSTROM_RANK, at most ⌈d_x/2⌉; capped at d_x). */
+  nystromRank?: number;
+  /**
+   * Plain CG iterations a solve takes before the Nyström sketch is built (default DEFAULT_NYSTROM_AFTER; 0: before
+   * the first solve's first iteration, for systems known to be hard such as an undamped ImageNet-size model).
+   */
+  nystromAfter?: number;
   /** Ritz vectors deflated from the CG solves (default DEFAULT_DEFLATION_VECTORS; 0 = no deflation; not MINRES). */
   deflation?: number;
   /** Lanczos steps that compute them (default DEFAULT_DEFLATION_STEPS). */
@@ -259,6 +282,19 @@ export interface SolveSummary {
   deflation?: {
     vectors: number; lanczosSteps: number; buildProducts: number; builtHere: boolean; buildSeconds: number; fromIteration: number;
     /** The deflated iterations stagnated here and the solve finished without deflation (as do later solves). */
+    abandonedAt?: number;
+  };
+  /**
+   * The Nyström preconditioner this solve used (nystrom.ts): the directions it flattens (rank ≤ the sketch's
+   * products), the products of the sketch when this solve built it (not in `products`; 0 when reused), whether it
+   * was built during this solve (its seconds are then part of `seconds`), and the iteration the preconditioned CG
+   * started at.
+   */
+  nystrom?: {
+    rank: number; sketchProducts: number; builtHere: boolean; buildSeconds: number; fromIteration: number;
+    /** λ̂_k: where the flattened top of the spectrum lands. */
+    flattenedTo: number;
+    /** The preconditioned iterations stagnated here and the solve finished without it (as do later solves). */
     abandonedAt?: number;
   };
 }
@@ -562,8 +598,12 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   // Deflation needs float64 residuals: on float32 products alone (productRoundoff > 0, no precise ones) dlg_lenet's
   // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
   // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
-  const deflatable = method === 'cg' && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
+  const acceleration = method !== 'cg' ? 'none' : opts.preconditioner ?? (opts.deflation !== undefined ? 'deflation' : DEFAULT_PRECONDITIONER);
+  const deflatable = acceleration === 'deflation' && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
   const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
+  // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
+  const nystromRank = acceleration === 'nystrom' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
+  const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
   let spectrum: ExtremeSpectrum | undefined;
@@ -655,6 +695,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const trigger = DEFLATION_TRIGGER_FACTOR * deflationSteps;
   let space: DeflationSpace | null | undefined; // undefined: not built yet; null: built and unusable
   let spaceBuild: Promise<DeflationSpace | null> | undefined; // built once, also when solves share products
+  let nystrom: SpectralPreconditioner | null | undefined; // the same for the Nyström preconditioner
+  let nystromBuild: Promise<NystromResult> | undefined;
   let budget: SolveBudget | undefined;
   // `product`: J Jᵀ v for this solve's iterations (the shared rounds when solves advance together); `reports`: whether
   // its progress is shown (the first unfinished one of solves running together); `slot`: its place in `solves`.
@@ -701,7 +743,39 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       const deflatedTolerance = high ? tolerance * DEFLATED_TOLERANCE_FACTOR : tolerance;
       let r: SolveResult & { refinement?: RefinementReport };
       let used: SolveSummary['deflation'];
-      if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
+      let usedNystrom: SolveSummary['nystrom'];
+      if (nystromRank > 0) {
+        // Plain for nystromAfter iterations (a system that converges in fewer never pays for the sketch), then the
+        // sketch once, and preconditioned CG from the plain iterate; later solves are preconditioned from the start.
+        if (nystrom === undefined && maxIterations > nystromAfter) {
+          const first = nystromAfter > 0 ? await run({ ...common, maxIterations: nystromAfter }) : undefined;
+          if (first && (first.converged || first.stopReason !== 'max-iterations')) {
+            r = first;
+          } else {
+            const t0 = clock();
+            // Once, on the direct products (one at a time with solves sharing rounds, sharedSolves.ts), which the
+            // backend may run k at a time (gramBlock); a solve that reaches this while another builds it waits.
+            const builtHere = nystromBuild === undefined;
+            nystromBuild ??= nystromPreconditioner({
+              gramVector: (v, o) => exclusive(() => op.gramVector(v, o)),
+              ...(op.gramVectors ? { gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => exclusive(() => op.gramVectors!(vs, outs)), maxBlock: op.maxBlock } : {}),
+            }, n, { rank: nystromRank, seed: deriveSeed(seed, 5), shift: damping, productRoundoff: opts.productRoundoff, signal: opts.signal, budget });
+            const sketch = await nystromBuild;
+            nystrom ??= sketch.preconditioner.rank > 0 ? sketch.preconditioner : null;
+            const buildSeconds = builtHere ? (clock() - t0) / 1000 : 0;
+            const offset = first?.iterations ?? 0;
+            const rest = await run({
+              ...common, maxIterations: maxIterations - offset, ...(first ? { start: first.solution } : {}), preconditioner: nystrom ?? undefined,
+              onProgress: (it, rel) => common.onProgress(offset + it, rel),
+            });
+            r = first ? concatenateSolves(first, rest) : rest;
+            if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: builtHere ? sketch.products : 0, builtHere, buildSeconds, fromIteration: offset, flattenedTo: nystrom.flattenedTo };
+          }
+        } else {
+          r = await run({ ...common, preconditioner: nystrom ?? undefined });
+          if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: 0, builtHere: false, buildSeconds: 0, fromIteration: 0, flattenedTo: nystrom.flattenedTo };
+        }
+      } else if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
         r = await run({ ...common, maxIterations: trigger });
         if (!r.converged && r.stopReason === 'max-iterations') {
           const t0 = clock();
@@ -744,10 +818,19 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         used = { ...used, abandonedAt: offset };
         space = null;
       }
+      if (usedNystrom && !r.converged && r.stopReason !== 'budget' && r.iterations < maxIterations) {
+        // The same for a preconditioned solve that stagnated: finish plain, precondition no later solve.
+        const offset = r.iterations;
+        const rest = await run({ ...common, maxIterations: maxIterations - offset, start: r.solution, onProgress: (it, rel) => common.onProgress(offset + it, rel) });
+        r = concatenateSolves(r, rest);
+        usedNystrom = { ...usedNystrom, abandonedAt: offset };
+        nystrom = null;
+      }
       solves[slot] = {
         purpose, precision: high ? 'mixed' : 'products', ...(r.refinement ? { refinement: r.refinement } : {}), iterations: r.iterations,
         products: r.products, relativeResidual: r.relativeResidual, converged: r.converged, stopReason: r.stopReason,
         limitedByPrecision: r.limitedByPrecision, ...timed(r), ...(used ? { deflation: used } : {}), ...(banding ? { band: rangeOf(normBand) } : {}),
+        ...(usedNystrom ? { nystrom: usedNystrom } : {}),
       };
       me.done = { range: rangeOf(normBand), converged: r.converged, solution: r.solution };
       return r.solution;

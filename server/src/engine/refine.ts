@@ -91,12 +91,15 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
   let fast = true;
   if (bNorm === 0) return { ...zeroRightHandSide('cg', n, damping), refinement: { ...report, residualHistory: [0] } };
   const deflation = opts.deflation && opts.deflation.size > 0 ? opts.deflation : undefined;
+  const pre = opts.preconditioner;
+  if (pre && deflation) throw new RangeError('reliableUpdateCG: a preconditioner and a deflation space together are not supported');
   const z = opts.start ? Float64Array.from(opts.start) : new Float64Array(n);
   const best = new Float64Array(n);
   const r = Float64Array.from(b);
   const p = new Float64Array(n);
   const ap = new Float64Array(n);
   const work = new Float64Array(n);
+  const s = pre ? new Float64Array(n) : r; // s = P⁻¹ r
   let bestRel = 1; // z = 0 has relative residual 1; a given start is measured below
   let lastHalving = 0;
   let halvingReference = 1;
@@ -132,10 +135,12 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     stale = true;
     sinceUpdateMax = norm(r);
   };
-  /** p ← r, made A-orthogonal to W when deflated: the first direction, and CG's restart. */
-  const restartDirection = () => {
-    p.set(r);
+  /** p ← P⁻¹ r, made A-orthogonal to W when deflated: the first direction, and CG's restart; returns ⟨r, P⁻¹ r⟩. */
+  const restartDirection = (): number => {
+    pre?.apply(r, s);
+    p.set(s);
     deflation?.projectDirection(r, p);
+    return dot(r, s);
   };
 
   if (opts.start) await update(); // the given iterate's precise residual
@@ -146,10 +151,10 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
   }
   const done = trueRel <= tolerance && !stale;
   if (done) stopReason = 'converged';
-  restartDirection();
-  let rr = dot(r, r);
-  // One recurrence from zero until a restart (the switch to precise products restarts the directions).
-  let fromZero = !opts.start && !deflation;
+  let rr = restartDirection();
+  // One recurrence from zero until a restart (the switch to precise products restarts the directions); never a
+  // preconditioned one (its coefficients are those of P⁻¹(A+εI), not the Lanczos tridiagonal of A+εI and b).
+  let fromZero = !opts.start && !deflation && !pre;
 
   while (!done && iterations < maxIterations) {
     checkAborted(opts.signal);
@@ -192,19 +197,20 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
         await update();
         deflate();
         lastHalving = iterations;
-        restartDirection();
-        rr = dot(r, r);
-        sinceUpdateMax = Math.sqrt(rr);
+        rr = restartDirection();
+        sinceUpdateMax = norm(r);
         fromZero = false;
         continue;
       }
     }
     sinceUpdateMax = Math.max(sinceUpdateMax, rNorm);
+    const r2 = rrNew; // ‖r_{k+1}‖² of the recurrence (replaced when a replacement came)
+    if (pre) { pre.apply(r, s); rrNew = dot(r, s); } // β = ⟨r_{k+1}, P⁻¹ r_{k+1}⟩/⟨r_k, P⁻¹ r_k⟩
     const beta = rrNew / rr;
-    xpby(r, beta, p);
+    xpby(s, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
-    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(rrNew), fromZero });
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero });
   }
   if (stopReason !== 'converged' && stale) await update();
   let solution = z;

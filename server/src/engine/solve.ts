@@ -3,6 +3,7 @@
 import { axpy, norm, subtract } from './linalg';
 import type { SolveBudget } from './budget';
 import type { DeflationSpace } from './deflation';
+import type { Preconditioner } from './preconditioner';
 
 /** out ← A v for a symmetric positive semi-definite A given only by its products (here A = J Jᵀ, I2F.md). */
 export type SymmetricProduct = (v: Float64Array, out: Float64Array) => Promise<void>;
@@ -48,6 +49,12 @@ export interface SolveOptions {
    * complement, where κ is λ(k+1)/λmin instead of λmax/λmin. CG and the mixed-precision CG (refine.ts); not MINRES.
    */
   deflation?: DeflationSpace;
+  /**
+   * Preconditioned CG with this P⁻¹ (preconditioner.ts, e.g. the Nyström sketch of nystrom.ts): CG and the
+   * mixed-precision CG; not together with `deflation`, not MINRES. Convergence and every reported residual stay the
+   * TRUE ‖b − (A+εI)z‖/‖b‖, never the preconditioned one.
+   */
+  preconditioner?: Preconditioner;
   /** Initial iterate (default 0): a solve continued after its deflation space was built starts from where it was. */
   start?: Float64Array;
 }

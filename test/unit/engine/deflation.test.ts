@@ -202,7 +202,7 @@ describe('analyzeInfluence with deflation', () => {
   it('never builds it for a well-conditioned system that converges before the trigger', async () => {
     const easy = denseJacobian(60, 120, geometricSpectrum(60, 8, 10), 3);
     const op = new DenseInversionOperator(easy, { float32: true, precise: true, gradient: gradient.subarray(0, 120) });
-    const r = await analyzeInfluence(op, { delta: delta.subarray(0, 120), tolerance: 1e-8 });
+    const r = await analyzeInfluence(op, { delta: delta.subarray(0, 120), tolerance: 1e-8, preconditioner: 'deflation' });
     assert.equal(r.solver.converged, true);
     assert.equal(r.solver.solves[0].deflation, undefined);
     assert.ok(r.solver.solves[0].iterations < 80);
@@ -222,7 +222,7 @@ describe('deflated mixed-precision CG on a real model', () => {
     const pred = await model.predict(x, 1);
     const op = model.operator({ batch: 1, input: x, target: oneHot(argmaxRows(pred.logits, 1), pred.logits.length), loss: 'cross-entropy' });
     try {
-      const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1 });
+      const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1, preconditioner: 'deflation' });
       const [s] = r.solver.solves;
       assert.ok(s.deflation?.builtHere, 'the solve is long enough to deflate');
       assert.equal(s.converged, true, `residual ${s.relativeResidual} after ${s.iterations} iterations`);
@@ -244,7 +244,7 @@ describe('deflated mixed-precision CG on a real model', () => {
     const pred = await model.predict(x, 1);
     const op = model.operator({ batch: 1, input: x, target: oneHot(argmaxRows(pred.logits, 1), pred.logits.length), loss: 'cross-entropy' });
     try {
-      const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1 });
+      const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1, preconditioner: 'deflation' });
       for (const s of r.solver.solves) assert.equal(s.converged, true, `${s.purpose}: residual ${s.relativeResidual} after ${s.iterations} iterations`);
       assert.notEqual(r.risk, 'uncertain');
     } finally {

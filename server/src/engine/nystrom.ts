@@ -1,0 +1,214 @@
+// The randomized Nyström preconditioner of J Jᵀ (Frangella, Tropp & Udell 2023, "Randomized Nyström
+// preconditioning", SIAM J. Matrix Anal. Appl. 44(2), Algorithm 2.1 with the stabilising shift of Li et al. 2017):
+// ℓ products Y = A Ω with a random test matrix Ω give the rank-ℓ approximation Â = Y (Ωᵀ Y)⁺ Yᵀ ⪯ A and its
+// eigen-decomposition U Λ̂ Uᵀ, from which preconditioner.ts builds P⁻¹.
+//
+// Why a sketch and not more Lanczos (deflation.ts): the ℓ products are independent, so a backend with block
+// products (operator.ts gramBlock) runs them k at a time, where Lanczos is one product after another; and a sketch
+// of float32 products serves a preconditioner as it is (P only has to be SPD), where deflation needs its vectors
+// purified with float64 products and corrected every few iterations (refine.ts DEFLATED_CORRECT_EVERY).
+// Measured (bench/FINDINGS.md, "Nyström preconditioner"): on dlg_lenet's exact spectrum (numpy model, float32
+// products) CG to 1e-6 takes 4 870 iterations plain, 1 300 with the exact top 40 eigenvectors flattened and 880 /
+// 540 with ℓ = 200 / 400 Nyström sketches.
+
+import { gramBlock, type InversionOperator } from './operator';
+import type { SolveBudget } from './budget';
+import { vectorBlocks } from './vectorBlocks';
+import { SpectralPreconditioner } from './preconditioner';
+import { Random } from './random';
+import { checkAborted } from './solve';
+import { symmetricEigen } from './symmetricEigen';
+
+export interface NystromOptions {
+  /** ℓ: sketch size, i.e. products (default DEFAULT_NYSTROM_RANK; capped at n). */
+  rank?: number;
+  seed?: number;
+  /** μ: the damping ε of the systems the preconditioner will serve (0 undamped). */
+  shift?: number;
+  /** Unit roundoff of the products (2⁻²⁴ for float32 kernels): eigenvalues below its reach are not flattened. */
+  productRoundoff?: number;
+  /** Products per block call (default: the backend's maxBlock, else 8). */
+  block?: number;
+  signal?: AbortSignal;
+  /** When spent mid-sketch, the preconditioner is built from the columns done so far (a smaller sketch, still valid). */
+  budget?: SolveBudget;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface NystromResult {
+  preconditioner: SpectralPreconditioner;
+  /** J Jᵀ v products the sketch took (= the columns sketched). */
+  products: number;
+  /** ν: the shift that made Ωᵀ Y numerically positive definite. */
+  stabilisingShift: number;
+  /** λ̂, descending: the eigenvalue estimates of every sketched direction (the kept ones are the preconditioner's). */
+  eigenvalues: Float64Array;
+}
+
+/**
+ * Default ℓ (capped at d_x/2 by the analysis). Measured on the fixtures (bench/FINDINGS.md, undamped, mixed
+ * precision, tolerance 1e-6, plain for the first 100 iterations): ℓ = 200 / 400 gave dlg_lenet 2 329 / 1 539
+ * iterations (deflated CG 4 109), resnet8 443 / 324 (850), lenet5_pool 1 118 / 760 (1 689): only ℓ = 400 halves
+ * the deflated count on all three.
+ */
+export const DEFAULT_NYSTROM_RANK = 400;
+
+/**
+ * Directions whose λ̂ lies below this many product roundoffs of λ̂_1 (and below √eps·λ̂_1 for exact products) are not
+ * flattened: there the sketch is its products' rounding (which also has null-space content, u·λmax/λ̂_i in column
+ * i, that an undamped solve must not be steered into).
+ */
+export const NYSTROM_KEEP_ROUNDOFFS = 100;
+
+/** c[i] ← ⟨x_i, r⟩ with the JS block kernel (no copy of the sketch's ℓ·n doubles into WebAssembly memory). */
+function dots(x: readonly Float64Array[], r: Float64Array, c: Float64Array): void {
+  vectorBlocks([x], r.length, { simd: false })[0].dots(r, c);
+}
+
+/** Sketches A = J Jᵀ with ℓ products and returns the Nyström preconditioner of A + μI. */
+export async function nystromPreconditioner(
+  op: Pick<InversionOperator, 'gramVector' | 'gramVectors' | 'maxBlock'>,
+  n: number,
+  opts: NystromOptions = {},
+): Promise<NystromResult> {
+  const l = Math.max(1, Math.min(n, Math.floor(opts.rank ?? DEFAULT_NYSTROM_RANK)));
+  const shift = opts.shift ?? 0;
+  const block = Math.max(1, Math.floor(opts.block ?? op.maxBlock ?? 8));
+  // Ω: Gaussian columns scaled to about unit length. Not orthonormalised: Â is invariant under Ω → Ω R, and for
+  // ℓ ≪ n the columns are nearly orthogonal already; it saves 2nℓ² flops (ResNet-50: n = 150 528).
+  const rand = new Random(opts.seed ?? 0);
+  const omega: Float64Array[] = [];
+  const y: Float64Array[] = [];
+  const s = 1 / Math.sqrt(n);
+  let done = 0;
+  while (done < l) {
+    checkAborted(opts.signal);
+    if (opts.budget?.exhausted && done > 0) break;
+    const c = Math.min(block, l - done);
+    const vs: Float64Array[] = [];
+    const outs: Float64Array[] = [];
+    for (let i = 0; i < c; i++) {
+      const w = rand.fillNormal(new Float64Array(n));
+      for (let j = 0; j < n; j++) w[j] *= s;
+      vs.push(w);
+      outs.push(new Float64Array(n));
+    }
+    await gramBlock(op, vs, outs);
+    omega.push(...vs);
+    y.push(...outs);
+    done += c;
+    opts.onProgress?.(done, l);
+  }
+  const k = omega.length;
+
+  // ν = √n·eps·‖Y‖ (Frangella et al.'s shift, with ‖Y‖_F ≥ ‖Y‖₂), raised ×100 until Ωᵀ Y_ν has a Cholesky factor.
+  let yy = 0;
+  for (const col of y) for (let j = 0; j < n; j++) yy += col[j] * col[j];
+  let nu = Math.sqrt(n) * Number.EPSILON * Math.sqrt(yy);
+  if (!(nu > 0)) nu = Number.MIN_VALUE; // A Ω = 0: the sketch has nothing (Cholesky fails below and nothing is kept)
+  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) y[i][j] += nu * omega[i][j];
+  const m = new Float64Array(k * k); // Ωᵀ Y_ν, symmetrised (float32 products make Ωᵀ A Ω slightly asymmetric)
+  const row = new Float64Array(k);
+  for (let i = 0; i < k; i++) { // both triangles' halves: (Ωᵀ Y)_ij and (Ωᵀ Y)_ji for j ≤ i
+    dots(y.slice(0, i + 1), omega[i], row);
+    for (let j = 0; j <= i; j++) m[j * k + i] = row[j];
+    dots(omega.slice(0, i + 1), y[i], row);
+    for (let j = 0; j <= i; j++) m[i * k + j] = 0.5 * (m[j * k + i] + row[j]);
+    for (let j = 0; j < i; j++) m[j * k + i] = m[i * k + j];
+  }
+  let chol = cholesky(m, k);
+  let omegaGram: Float64Array | undefined;
+  for (let attempt = 0; !chol && attempt < 8; attempt++) {
+    if (!omegaGram) {
+      omegaGram = new Float64Array(k * k);
+      for (let i = 0; i < k; i++) {
+        dots(omega, omega[i], row);
+        for (let j = 0; j < k; j++) omegaGram[i * k + j] = row[j];
+      }
+    }
+    const raise = 99 * nu;
+    nu += raise;
+    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) y[i][j] += raise * omega[i][j];
+    for (let i = 0; i < k * k; i++) m[i] += raise * omegaGram[i];
+    chol = cholesky(m, k);
+  }
+  omega.length = 0; // Ω is no longer needed (memory: ℓ·n doubles)
+  const empty = (): NystromResult => ({ preconditioner: new SpectralPreconditioner([], new Float64Array(0), shift), products: k, stabilisingShift: nu, eigenvalues: new Float64Array(0) });
+  if (!chol) return empty();
+
+  // Â_ν = B Bᵀ with B = Y_ν C⁻ᵀ (C Cᵀ = Ωᵀ Y_ν), formed row by row in place over Y; then B's SVD through the k × k
+  // Gram matrix Bᵀ B = V Σ² Vᵀ, and U = B V Σ⁻¹. Forming Y_νᵀ Y_ν first instead (and C⁻¹ (Y_νᵀ Y_ν) C⁻ᵀ) squares
+  // the condition of the sketch: on a rank-8 J Jᵀ with ℓ = 12 it gave three spurious eigenvalues of 1e-2…0.5·λ_8.
+  const yr = new Float64Array(k);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < k; j++) yr[j] = y[j][r];
+    forwardSolve(chol, yr, k); // bᵣᵀ = C⁻¹ yᵣᵀ
+    for (let j = 0; j < k; j++) y[j][r] = yr[j];
+  }
+  const g = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) { // the lower triangle, mirrored
+    dots(y.slice(0, i + 1), y[i], row);
+    for (let j = 0; j <= i; j++) g[i * k + j] = g[j * k + i] = row[j];
+  }
+  const { values: sigma2, vectors: v } = symmetricEigen(g, k);
+  const eigenvalues = new Float64Array(k);
+  for (let i = 0; i < k; i++) eigenvalues[i] = Math.max(0, sigma2[i] - nu);
+  // Below √eps·λ̂_1 even exact products leave only rounding (Bᵀ B's is eps·λ̂_1).
+  const relativeFloor = Math.max(NYSTROM_KEEP_ROUNDOFFS * (opts.productRoundoff ?? 0), Math.sqrt(Number.EPSILON));
+  const keepAbove = Math.max(relativeFloor * eigenvalues[0], 10 * nu);
+  let kept = 0;
+  while (kept < k && eigenvalues[kept] > keepAbove && sigma2[kept] > 0) kept++;
+  if (kept === 0) return empty();
+
+  // T (k × kept, row-major): column i = v_i / σ_i; U = B T, row by row in place over B's first `kept` columns.
+  const t = new Float64Array(k * kept);
+  for (let i = 0; i < kept; i++) {
+    const inv = 1 / Math.sqrt(sigma2[i]);
+    for (let j = 0; j < k; j++) t[j * kept + i] = v[i * k + j] * inv;
+  }
+  const ur = new Float64Array(kept);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < k; j++) yr[j] = y[j][r];
+    ur.fill(0);
+    for (let j = 0; j < k; j++) {
+      const a = yr[j];
+      if (a === 0) continue;
+      const base = j * kept;
+      for (let i = 0; i < kept; i++) ur[i] += a * t[base + i];
+    }
+    for (let i = 0; i < kept; i++) y[i][r] = ur[i];
+  }
+  const u = y.slice(0, kept);
+  y.length = 0;
+  return {
+    preconditioner: new SpectralPreconditioner(u, eigenvalues.slice(0, kept), shift),
+    products: k, stabilisingShift: nu, eigenvalues,
+  };
+}
+
+/** Row-major lower Cholesky factor of the SPD k × k matrix a, or null when a pivot is not positive. */
+function cholesky(a: Float64Array, k: number): Float64Array | null {
+  const l = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * k + j];
+      for (let t = 0; t < j; t++) s -= l[i * k + t] * l[j * k + t];
+      if (i === j) {
+        if (!(s > 0)) return null;
+        l[i * k + i] = Math.sqrt(s);
+      } else {
+        l[i * k + j] = s / l[j * k + j];
+      }
+    }
+  }
+  return l;
+}
+
+/** x ← C⁻¹ x for lower-triangular C (row-major k × k). */
+function forwardSolve(c: Float64Array, x: Float64Array, k: number): void {
+  for (let i = 0; i < k; i++) {
+    let s = x[i];
+    for (let t = 0; t < i; t++) s -= c[i * k + t] * x[t];
+    x[i] = s / c[i * k + i];
+  }
+}
