@@ -9,6 +9,7 @@ import type { SpectralPreconditioner } from './preconditioner';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
 import { dot, norm } from './linalg';
+import { vectorBlocks } from './vectorBlocks';
 import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
@@ -66,8 +67,27 @@ export const DEFAULT_DEFLATION_VECTORS = 40;
  * damped solves never pay for it) and reused by every later solve of the analysis. Measured on every fixture
  * (bench/FINDINGS.md, "Nyström preconditioner"): it at least halves the iterations of deflated CG.
  */
-export const DEFAULT_PRECONDITIONER: 'nystrom' | 'deflation' | 'none' = 'nystrom';
+export const DEFAULT_PRECONDITIONER: 'auto' | 'nystrom' | 'deflation' | 'none' = 'auto';
 export const DEFAULT_NYSTROM_AFTER = 100;
+/**
+ * 'auto' preconditions with the Nyström sketch when a plain iteration (one J Jᵀ v and CG's own vector work) takes at
+ * least this many times its P⁻¹ (2ℓ·d_x multiply-adds of vectorBlocks.ts's kernel, timed on the spot: the load
+ * slows both), else deflates. Measured (bench/FINDINGS.md) with the JS kernels: on dlg_lenet (product 0.7 ms, P⁻¹ of
+ * ℓ = 400 about 3–5 ms) the sketch cut the iterations 2.6× but took 17.9 s CPU against deflation's 8.3 s; where a
+ * product costs tens of milliseconds or more (ResNet-18, ResNet-50 at 3.3 s) the products dominate.
+ */
+export const NYSTROM_OVERHEAD_RATIO = 4;
+
+/** Milliseconds per multiply-add of the preconditioner's kernel (vectorBlocks.ts) here and now, on the solve's vectors. */
+function multiplyAddMs(x: Float64Array, y: Float64Array, clock: Clock): number {
+  const [block] = vectorBlocks([[x, y, x, y]], x.length); // the kernel P⁻¹ runs (preconditioner.ts)
+  const c = new Float64Array(4);
+  const reps = Math.max(1, Math.ceil(4e6 / (4 * x.length)));
+  const t0 = clock();
+  for (let i = 0; i < reps; i++) block.dots(y, c);
+  const ms = clock() - t0;
+  return ms > 0 ? ms / (reps * 4 * x.length) : 0; // a clock that did not move (tests): P⁻¹ counted free
+}
 export const DEFAULT_DEFLATION_STEPS = 100;
 export const DEFLATION_TRIGGER_FACTOR = 2;
 /**
@@ -111,7 +131,7 @@ export interface InfluenceOptions {
    * Nyström preconditioner), 'deflation' (deflation.ts, the top Ritz vectors) or 'none'. Default DEFAULT_PRECONDITIONER;
    * giving `deflation` (a vector count) without this selects 'deflation'. Not MINRES.
    */
-  preconditioner?: 'nystrom' | 'deflation' | 'none';
+  preconditioner?: 'auto' | 'nystrom' | 'deflation' | 'none';
   /** ℓ: products of the Nyström sketch (default DEFAULT_NYSTROM_RANK, at most ⌈d_x/2⌉; capped at d_x). */
   nystromRank?: number;
   /**
@@ -599,10 +619,13 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
   // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
   const acceleration = method !== 'cg' ? 'none' : opts.preconditioner ?? (opts.deflation !== undefined ? 'deflation' : DEFAULT_PRECONDITIONER);
-  const deflatable = acceleration === 'deflation' && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
+  const deflatable = (acceleration === 'deflation' || acceleration === 'auto') && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
   const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
   // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
-  const nystromRank = acceleration === 'nystrom' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
+  const nystromRank = acceleration === 'nystrom' || acceleration === 'auto' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
+  // 'auto' decides at the first solve that needs it (from its plain iterations' time) unless only one can run.
+  let chosen: 'nystrom' | 'deflation' | undefined =
+    acceleration === 'deflation' ? 'deflation' : acceleration === 'nystrom' || (acceleration === 'auto' && deflationVectors === 0) ? 'nystrom' : undefined;
   const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
@@ -744,13 +767,48 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       let r: SolveResult & { refinement?: RefinementReport };
       let used: SolveSummary['deflation'];
       let usedNystrom: SolveSummary['nystrom'];
-      if (nystromRank > 0) {
+      /** The progress and step hooks of a solve continued after `offset` iterations (its counts continue too). */
+      const after = (offset: number) => ({
+        onProgress: (it: number, rel: number) => common.onProgress(offset + it, rel),
+        ...(common.onStep ? { onStep: (step: CGStep) => common.onStep!({ ...step, iteration: offset + step.iteration }) } : {}),
+      });
+      /** Builds the deflation space once (if not yet) and continues `r0` deflated. */
+      const deflateFrom = async (r0: SolveResult & { refinement?: RefinementReport }) => {
+        const t0 = clock();
+        // Built on the direct product: solves sharing rounds (sharedSolves.ts) may wait for it meanwhile.
+        const builtHere = spaceBuild === undefined;
+        spaceBuild ??= spectrumRitz
+          ? DeflationSpace.fromRitz(gram, n, spectrumRitz, { vectors: deflationVectors, signal: opts.signal, purify: high, lanczosSteps: 0 })
+          : DeflationSpace.build(gram, n, {
+            vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
+          });
+        space = await spaceBuild;
+        spectrumRitz = undefined; // the space holds what it needs
+        const buildSeconds = builtHere ? (clock() - t0) / 1000 : 0;
+        const offset = r0.iterations;
+        const rest = await run({
+          ...common, maxIterations: maxIterations - offset, start: r0.solution, deflation: space ?? undefined,
+          ...(space ? { tolerance: deflatedTolerance } : {}),
+          ...after(offset),
+        });
+        if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere, buildSeconds, fromIteration: offset };
+        return concatenateSolves(r0, rest);
+      };
+      if (nystromRank > 0 && chosen !== 'deflation') {
         // Plain for nystromAfter iterations (a system that converges in fewer never pays for the sketch), then the
         // sketch once, and preconditioned CG from the plain iterate; later solves are preconditioned from the start.
         if (nystrom === undefined && maxIterations > nystromAfter) {
           const first = nystromAfter > 0 ? await run({ ...common, maxIterations: nystromAfter }) : undefined;
+          // 'auto': the sketch's per-iteration P⁻¹ and its O(n·ℓ²) build are JavaScript vector work; they pay only
+          // when an iteration costs NYSTROM_OVERHEAD_RATIO × P⁻¹ or more (both timed here), else deflation.
+          if (chosen === undefined && first) {
+            const perIteration = (clock() - started) / Math.max(1, first.iterations);
+            chosen = perIteration >= NYSTROM_OVERHEAD_RATIO * 2 * nystromRank * n * multiplyAddMs(first.solution, b, clock) ? 'nystrom' : 'deflation';
+          }
           if (first && (first.converged || first.stopReason !== 'max-iterations')) {
             r = first;
+          } else if (chosen === 'deflation' && first) {
+            r = await deflateFrom(first);
           } else {
             const t0 = clock();
             // Once, on the direct products (one at a time with solves sharing rounds, sharedSolves.ts), which the
@@ -766,7 +824,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
             const offset = first?.iterations ?? 0;
             const rest = await run({
               ...common, maxIterations: maxIterations - offset, ...(first ? { start: first.solution } : {}), preconditioner: nystrom ?? undefined,
-              onProgress: (it, rel) => common.onProgress(offset + it, rel),
+              ...after(offset),
             });
             r = first ? concatenateSolves(first, rest) : rest;
             if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: builtHere ? sketch.products : 0, builtHere, buildSeconds, fromIteration: offset, flattenedTo: nystrom.flattenedTo };
@@ -777,28 +835,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         }
       } else if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
         r = await run({ ...common, maxIterations: trigger });
-        if (!r.converged && r.stopReason === 'max-iterations') {
-          const t0 = clock();
-          // Built on the direct product: solves sharing rounds (sharedSolves.ts) may wait for it meanwhile.
-          const builtHere = spaceBuild === undefined;
-          spaceBuild ??= spectrumRitz
-            ? DeflationSpace.fromRitz(gram, n, spectrumRitz, { vectors: deflationVectors, signal: opts.signal, purify: high, lanczosSteps: 0 })
-            : DeflationSpace.build(gram, n, {
-              vectors: deflationVectors, steps: deflationSteps, seed: deriveSeed(seed, 4), signal: opts.signal, budget, purify: high,
-            });
-          space = await spaceBuild;
-          spectrumRitz = undefined; // the space holds what it needs
-          const buildSeconds = builtHere ? (clock() - t0) / 1000 : 0;
-          const offset = r.iterations;
-          const rest = await run({
-            ...common, maxIterations: maxIterations - offset, start: r.solution, deflation: space ?? undefined,
-            ...(space ? { tolerance: deflatedTolerance } : {}),
-            onProgress: (it, rel) => common.onProgress(offset + it, rel),
-            ...(common.onStep ? { onStep: (step: CGStep) => common.onStep!({ ...step, iteration: offset + step.iteration }) } : {}),
-          });
-          if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere, buildSeconds, fromIteration: offset };
-          r = concatenateSolves(r, rest);
-        }
+        if (!r.converged && r.stopReason === 'max-iterations') r = await deflateFrom(r);
       } else {
         r = await run({ ...common, deflation: space ?? undefined, ...(space ? { tolerance: deflatedTolerance } : {}) });
         if (space) used = { vectors: space.size, lanczosSteps: space.lanczosSteps, buildProducts: space.buildProducts, builtHere: false, buildSeconds: 0, fromIteration: 0 };
@@ -821,7 +858,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
       if (usedNystrom && !r.converged && r.stopReason !== 'budget' && r.iterations < maxIterations) {
         // The same for a preconditioned solve that stagnated: finish plain, precondition no later solve.
         const offset = r.iterations;
-        const rest = await run({ ...common, maxIterations: maxIterations - offset, start: r.solution, onProgress: (it, rel) => common.onProgress(offset + it, rel) });
+        const rest = await run({ ...common, maxIterations: maxIterations - offset, start: r.solution, ...after(offset) });
         r = concatenateSolves(r, rest);
         usedNystrom = { ...usedNystrom, abandonedAt: offset };
         nystrom = null;

@@ -195,14 +195,14 @@ describe('preconditioned CG', () => {
   });
 });
 
-describe('analyzeInfluence with the Nyström preconditioner (the default)', () => {
+describe('analyzeInfluence with the Nyström preconditioner', () => {
   const n = 120;
   const jac = denseJacobian(n, 200, lenetLikeSpectrum(n, 1e6, 40), 41);
   const gradient = new Random(8).fillNormal(new Float64Array(200));
   const delta = new Random(4).fillNormal(new Float64Array(200));
   const base = {
     delta, tolerance: 1e-8, productRoundoff: 2 ** -24, defences: [{ kind: 'gaussian' as const, std: 1e-3 }], traceSamples: 2,
-    nystromRank: 40, nystromAfter: 30,
+    preconditioner: 'nystrom' as const, nystromRank: 40, nystromAfter: 30,
   };
 
   it('sketches once after nystromAfter plain iterations, reuses it in the noise and trace solves, same I²F as plain', async () => {
@@ -232,12 +232,13 @@ describe('analyzeInfluence with the Nyström preconditioner (the default)', () =
 
   it('does not sketch for a solve that converges within nystromAfter iterations', async () => {
     const op = new DenseInversionOperator(denseJacobian(40, 60, geometricSpectrum(40, 1, 10), 3), { float32: true, precise: true, gradient: gradient.subarray(0, 60) });
-    const r = await analyzeInfluence(op, { delta: delta.subarray(0, 60), tolerance: 1e-8, nystromRank: 20, nystromAfter: 30 });
+    const r = await analyzeInfluence(op, { delta: delta.subarray(0, 60), tolerance: 1e-8, preconditioner: 'nystrom', nystromRank: 20, nystromAfter: 30 });
     assert.equal(r.solver.converged, true);
     assert.equal(r.solver.solves[0].nystrom, undefined);
   });
 
-  it('preconditions float32-only solves too (a preconditioner only has to be SPD)', async () => {
+  it('preconditions float32-only solves too (a preconditioner only has to be SPD): what the default (auto) picks there', async () => {
+    // Deflation needs float64 residuals (influence.ts): without precise products 'auto' has only the sketch.
     const op = new DenseInversionOperator(jac, { float32: true, gradient });
     const r = await analyzeInfluence(op, { delta, tolerance: 1e-5, productRoundoff: 2 ** -24, nystromRank: 40, nystromAfter: 0 });
     const [s] = r.solver.solves;
@@ -263,7 +264,7 @@ describe('the Nyström preconditioner on a real model', () => {
       const pred = await model.predict(x, 1);
       const op = model.operator({ batch: 1, input: x, target: oneHot(argmaxRows(pred.logits, 1), pred.logits.length), loss: 'cross-entropy' });
       try {
-        const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1 });
+        const r = await analyzeInfluence(op, { defences: [{ kind: 'gaussian', std: 1e-3 }], productRoundoff: 2 ** -24, traceSamples: 1, preconditioner: 'nystrom' });
         const [first, ...rest] = r.solver.solves;
         assert.ok(first.nystrom?.builtHere, `${image}: the solve is long enough to precondition`);
         assert.equal(first.nystrom.abandonedAt, undefined, `${image}: the preconditioned solve did not stagnate`);
