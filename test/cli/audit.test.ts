@@ -7,7 +7,8 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readTrainingConfig } from '../../server/src/config/recognise';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -144,6 +145,13 @@ describe('i2f audit on a copy of examples/', { timeout: 40 * 60_000 }, () => {
       if (res.ruleId === 'I2F001') assert.ok(['high', 'medium', 'low', 'uncertain'].includes(res.properties.i2f.risk));
     }
     assert.equal(run.originalUriBaseIds.SRCROOT.uri, pathToFileURL(ws).href + '/');
+
+    // Reports saved in the workspace quote the configs' keys (noise multiplier, batch size, model path, δ): the
+    // editor and the next audit must not read them as training configs (the JSON report was read as one).
+    const saved = join(ws, 'out', 'audit.json');
+    writeFileSync(saved, JSON.stringify(json, null, 2));
+    assert.equal(readTrainingConfig(saved, readFileSync(saved, 'utf8')), null, 'the JSON report is not a config');
+    assert.equal(readTrainingConfig(out, readFileSync(out, 'utf8')), null, 'the SARIF log is not a config');
   });
 
   test('exit code for each --fail-on matches the levels of the findings', { timeout: 10 * 60_000 }, async () => {

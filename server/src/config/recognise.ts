@@ -240,7 +240,22 @@ interface Candidate {
   priority: number;
 }
 
+/**
+ * A report this tool wrote (`i2f audit --format json` / `sarif`), or any SARIF log: it quotes noise multipliers,
+ * batch sizes and model paths from the configs it audited, so without this a report saved in the workspace was
+ * read as one more training config and analysed on the next audit.
+ */
+export function isReportFile(tree: ConfigTree): boolean {
+  if (tree.format !== 'json') return false;
+  const top = (key: string) => tree.entries.find((e) => e.path.length >= 1 && e.path[0] === key);
+  const at = (...path: string[]) => tree.entries.find((e) => e.path.length === path.length && path.every((k, i) => e.path[i] === k));
+  if (at('tool', 'name')?.value === 'i2f-privacy-lint' && at('failOn')) return true;
+  const schema = at('$schema')?.value;
+  return typeof schema === 'string' && /sarif/i.test(schema) && top('runs') !== undefined;
+}
+
 export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptions = {}): TrainingSetup | null {
+  if (isReportFile(tree)) return null;
   const fileExists = options.fileExists ?? existsSync;
   const dir = dirname(tree.file);
   const problems: ConfigProblem[] = [];
