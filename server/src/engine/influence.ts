@@ -9,7 +9,6 @@ import type { SpectralPreconditioner } from './preconditioner';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
 import { dot, norm } from './linalg';
-import { vectorBlocks } from './vectorBlocks';
 import {
   mostExposed, perSampleSquaredNorms, psnr, rmseForPsnr, rmseFromNorm, SampleError,
 } from './metrics';
@@ -65,18 +64,21 @@ export const DEFAULT_DEFLATION_VECTORS = 40;
  * The CG solves' acceleration by default (InfluenceOptions.preconditioner): the Nyström preconditioner (nystrom.ts),
  * built once a solve has not converged in DEFAULT_NYSTROM_AFTER plain iterations (the MLP's 13-iteration and most
  * damped solves never pay for it) and reused by every later solve of the analysis. Measured on every fixture
- * (bench/FINDINGS.md, "Nyström preconditioner"): it at least halves the iterations of deflated CG.
+ * (bench/FINDINGS.md, "Nyström preconditioner"): it at least halves the iterations of deflated CG. 'auto' uses it on
+ * large models only (NYSTROM_AUTO_MIN_PARAMETERS).
  */
 export const DEFAULT_PRECONDITIONER: 'auto' | 'nystrom' | 'deflation' | 'none' = 'auto';
 export const DEFAULT_NYSTROM_AFTER = 100;
 /**
- * 'auto' preconditions with the Nyström sketch when a plain iteration (one J Jᵀ v and CG's own vector work) takes at
- * least this many times its P⁻¹ (2ℓ·d_x multiply-adds of vectorBlocks.ts's kernel, timed on the spot: the load
- * slows both), else deflates. Measured (bench/FINDINGS.md) with the JS kernels: on dlg_lenet (product 0.7 ms, P⁻¹ of
- * ℓ = 400 about 3–5 ms) the sketch cut the iterations 2.6× but took 17.9 s CPU against deflation's 8.3 s; where a
- * product costs tens of milliseconds or more (ResNet-18, ResNet-50 at 3.3 s) the products dominate.
+ * 'auto' preconditions with the Nyström sketch when the model has at least this many parameters, else deflates. The
+ * sketch's per-iteration P⁻¹ (2ℓ·d_x multiply-adds, about 2.5 ms at ℓ = 400, d_x = 3 072) and its O(n·ℓ²) build are
+ * JavaScript vector work that pays only where a product costs far more (bench/FINDINGS.md, "Nyström preconditioner"):
+ * dlg_lenet (15,826 θ, product 0.7 ms) 17.9 s CPU against deflation's 8.3 s; ResNet-8 (78,042 θ, ~10 ms) 12.8 vs
+ * 13.1 s, a wash; ResNet-18 (11.2M θ, ~0.2–0.3 s) halves the iterations (249 vs 510), and at ImageNet size (ResNet-50,
+ * 3.3 s per product) the products are all that counts. Decided from the model, not from a timing, so the same
+ * analysis takes the same path (and gives the same digits) however loaded the machine is.
  */
-export const NYSTROM_OVERHEAD_RATIO = 4;
+export const NYSTROM_AUTO_MIN_PARAMETERS = 1_000_000;
 /**
  * Below this d_x 'auto' deflates without timing anything: 40 Ritz vectors are a large share of a small input's
  * spectrum and its products are cheap (smooth_cnn, d_x 576: deflated 2.0 s CPU, Nyström 2.9 s), and the choice of the
@@ -84,16 +86,6 @@ export const NYSTROM_OVERHEAD_RATIO = 4;
  */
 export const NYSTROM_AUTO_MIN_INPUT = 1024;
 
-/** Milliseconds per multiply-add of the preconditioner's kernel (vectorBlocks.ts) here and now, on the solve's vectors. */
-function multiplyAddMs(x: Float64Array, y: Float64Array, clock: Clock): number {
-  const [block] = vectorBlocks([[x, y, x, y]], x.length); // the kernel P⁻¹ runs (preconditioner.ts)
-  const c = new Float64Array(4);
-  const reps = Math.max(1, Math.ceil(4e6 / (4 * x.length)));
-  const t0 = clock();
-  for (let i = 0; i < reps; i++) block.dots(y, c);
-  const ms = clock() - t0;
-  return ms > 0 ? ms / (reps * 4 * x.length) : 0; // a clock that did not move (tests): P⁻¹ counted free
-}
 export const DEFAULT_DEFLATION_STEPS = 100;
 export const DEFLATION_TRIGGER_FACTOR = 2;
 /**
@@ -629,10 +621,10 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
   // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
   const nystromRank = acceleration === 'nystrom' || acceleration === 'auto' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
-  // 'auto' decides at the first solve that needs it (from its plain iterations' time) unless only one can run.
-  let chosen: 'nystrom' | 'deflation' | undefined =
-    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && n < NYSTROM_AUTO_MIN_INPUT) ? 'deflation'
-      : acceleration === 'nystrom' || (acceleration === 'auto' && deflationVectors === 0) ? 'nystrom' : undefined;
+  // 'auto': the sketch for large models (NYSTROM_AUTO_MIN_PARAMETERS), deflation otherwise, unless only one can run.
+  const chosen: 'nystrom' | 'deflation' =
+    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && (n < NYSTROM_AUTO_MIN_INPUT || op.parameterCount < NYSTROM_AUTO_MIN_PARAMETERS)) ? 'deflation'
+      : 'nystrom';
   const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
@@ -806,16 +798,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         // sketch once, and preconditioned CG from the plain iterate; later solves are preconditioned from the start.
         if (nystrom === undefined && maxIterations > nystromAfter) {
           const first = nystromAfter > 0 ? await run({ ...common, maxIterations: nystromAfter }) : undefined;
-          // 'auto': the sketch's per-iteration P⁻¹ and its O(n·ℓ²) build are JavaScript vector work; they pay only
-          // when an iteration costs NYSTROM_OVERHEAD_RATIO × P⁻¹ or more (both timed here), else deflation.
-          if (chosen === undefined && first) {
-            const perIteration = (clock() - started) / Math.max(1, first.iterations);
-            chosen = perIteration >= NYSTROM_OVERHEAD_RATIO * 2 * nystromRank * n * multiplyAddMs(first.solution, b, clock) ? 'nystrom' : 'deflation';
-          }
           if (first && (first.converged || first.stopReason !== 'max-iterations')) {
             r = first;
-          } else if (chosen === 'deflation' && first) {
-            r = await deflateFrom(first);
           } else {
             const t0 = clock();
             // Once, on the direct products (one at a time with solves sharing rounds, sharedSolves.ts), which the
