@@ -661,8 +661,12 @@ documents.onDidClose((e) => {
   void refresh(s); // back to the file on disk; cheap rules only unless audited
 });
 
-connection.onDidChangeConfiguration(async () => {
+connection.onDidChangeConfiguration(async (params) => {
   settingsByUri.clear();
+  // A client that does not answer workspace/configuration pushes its settings here instead (Neovim 0.7 sends its
+  // `settings` table on start without advertising the capability): without this its 'i2f' section was ignored.
+  const pushed = (params?.settings as { i2f?: unknown } | undefined)?.i2f;
+  if (!canPullConfiguration && pushed && typeof pushed === 'object') globalSettings = normaliseSettings(pushed);
   await applyGlobalSettings();
   sendStatus();
   for (const s of states.values()) void refresh(s);

@@ -20,6 +20,11 @@ local ok, err = pcall(function()
     -- Answers the server's workspace/configuration pull for the 'i2f' section.
     settings = { i2f = { enable = true, workerCount = 1, maxSamples = 1, targetPsnr = 15, damping = 0,
       thresholds = { high = 20, medium = 12 }, maxModelSizeMB = 512, provisionalFindings = false } },
+    -- Neovim 0.7 answers workspace/configuration without advertising it, so the server cannot pull; like
+    -- nvim-lspconfig, push the settings once the server is up (the server reads them from didChangeConfiguration).
+    on_init = function(client)
+      client.notify('workspace/didChangeConfiguration', { settings = client.config.settings })
+    end,
   })
   assert(client_id, 'the server did not start')
   vim.cmd('edit ' .. root .. '/flower/pyproject.toml')
