@@ -15,7 +15,7 @@
 // spectrum for CG to handle. W lies in range(A) (Ritz values > 0), so a singular A still gives the pseudo-inverse
 // solution from z = 0.
 
-import { dot, norm } from './linalg';
+import { cholesky, dot, norm } from './linalg';
 import { lanczos, type LanczosResult } from './lanczos';
 import type { SolveBudget } from './budget';
 import { checkAborted, type SymmetricProduct } from './solve';
@@ -73,7 +73,9 @@ export class DeflationSpace {
         e[j * k + i] = v;
       }
     }
-    this.factor = cholesky(e, k);
+    const factor = cholesky(e, k);
+    if (!factor) throw new RangeError('deflation: Wᵀ A W is not positive definite');
+    this.factor = factor;
     [this.w, this.aw] = vectorBlocks([vectors, products], vectors[0]?.length ?? 0);
     this.vectors = this.w.rows;
     this.products = this.aw.rows;
@@ -171,22 +173,4 @@ export class DeflationSpace {
     for (let i = 0; i < this.size; i++) c[i] = -c[i];
     this.w.addCombination(c, p);
   }
-}
-
-/** Row-major Cholesky factor of an SPD k × k matrix; throws when a pivot is not positive. */
-function cholesky(a: Float64Array, k: number): Float64Array {
-  const l = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * k + j];
-      for (let t = 0; t < j; t++) s -= l[i * k + t] * l[j * k + t];
-      if (i === j) {
-        if (!(s > 0)) throw new RangeError('deflation: Wᵀ A W is not positive definite');
-        l[i * k + i] = Math.sqrt(s);
-      } else {
-        l[i * k + j] = s / l[j * k + j];
-      }
-    }
-  }
-  return l;
 }

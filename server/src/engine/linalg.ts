@@ -79,3 +79,21 @@ export function allFinite(x: Float64Array): boolean {
 export function assertLength(x: Float64Array, n: number, what: string): void {
   if (x.length !== n) throw new RangeError(`${what}: length ${x.length}, expected ${n}`);
 }
+
+/** Row-major lower Cholesky factor of the SPD k × k matrix a, or null when a pivot is not positive. */
+export function cholesky(a: Float64Array, k: number): Float64Array | null {
+  const l = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * k + j];
+      for (let t = 0; t < j; t++) s -= l[i * k + t] * l[j * k + t];
+      if (i === j) {
+        if (!(s > 0)) return null;
+        l[i * k + i] = Math.sqrt(s);
+      } else {
+        l[i * k + j] = s / l[j * k + j];
+      }
+    }
+  }
+  return l;
+}

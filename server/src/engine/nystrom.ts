@@ -18,6 +18,7 @@ import { SpectralPreconditioner } from './preconditioner';
 import { Random } from './random';
 import { checkAborted } from './solve';
 import { symmetricEigen } from './symmetricEigen';
+import { cholesky } from './linalg';
 
 export interface NystromOptions {
   /** ℓ: sketch size, i.e. products (default DEFAULT_NYSTROM_RANK; capped at n). */
@@ -184,24 +185,6 @@ export async function nystromPreconditioner(
     preconditioner: new SpectralPreconditioner(u, eigenvalues.slice(0, kept), shift),
     products: k, stabilisingShift: nu, eigenvalues,
   };
-}
-
-/** Row-major lower Cholesky factor of the SPD k × k matrix a, or null when a pivot is not positive. */
-function cholesky(a: Float64Array, k: number): Float64Array | null {
-  const l = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * k + j];
-      for (let t = 0; t < j; t++) s -= l[i * k + t] * l[j * k + t];
-      if (i === j) {
-        if (!(s > 0)) return null;
-        l[i * k + i] = Math.sqrt(s);
-      } else {
-        l[i * k + j] = s / l[j * k + j];
-      }
-    }
-  }
-  return l;
 }
 
 /** x ← C⁻¹ x for lower-triangular C (row-major k × k). */
