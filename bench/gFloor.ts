@@ -13,13 +13,11 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { ort, sessionOptions } from '../server/src/backends/onnx/onnxOperator';
 import { encodeModel } from '../server/src/backends/onnx/onnxProto';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import type { Model } from '../server/src/graph/ir';
 import { BENCH_MODELS, ROOT } from './common';
-import { batchFor } from './measure';
+import { benchOperator } from './measure';
 import { timeLoop } from './timing';
 
 async function main() {
@@ -28,12 +26,7 @@ async function main() {
   const spec = BENCH_MODELS.find((m) => m.name === get('--model', 'mlp'))!;
   const rounds = Number(get('--rounds', '3'));
   const budgetMs = Number(get('--budget', '3000'));
-  const model = await OnnxModel.open(path.join(ROOT, spec.file));
-  model.specialise(1);
-  const { x, labels } = await batchFor(spec, model);
-  const pred = await model.predict(x, 1);
-  const target = oneHot(labels ?? argmaxRows(pred.logits, 1), pred.logits.length);
-  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
+  const { x, target, op } = await benchOperator(spec);
   const m = op.parameterCount;
   const out = new Float64Array(m);
 

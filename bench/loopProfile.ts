@@ -7,11 +7,9 @@
 
 import { Session, type Profiler } from 'node:inspector';
 import * as path from 'node:path';
-import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { analyzeInfluence } from '../server/src/engine/influence';
-import { BENCH_MODELS, ROOT } from './common';
-import { batchFor, deltaFor } from './measure';
+import { BENCH_MODELS } from './common';
+import { benchOperator, deltaFor } from './measure';
 import { cpuMs } from './timing';
 
 function post<T>(s: Session, method: string, params: object = {}): Promise<T> {
@@ -23,12 +21,7 @@ async function main() {
   const get = (k: string, d: string) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
   const spec = BENCH_MODELS.find((m) => m.name === get('--model', 'lenet'))!;
   const top = Number(get('--top', '25'));
-  const model = await OnnxModel.open(path.join(ROOT, spec.file));
-  model.specialise(1);
-  const { x, labels } = await batchFor(spec, model);
-  const pred = await model.predict(x, 1);
-  const lab = labels ?? argmaxRows(pred.logits, 1);
-  const op = model.operator({ batch: 1, input: x, target: oneHot(lab, pred.logits.length), loss: 'cross-entropy' });
+  const { op } = await benchOperator(spec);
   const g = new Float64Array(op.parameterCount);
   await op.gradient(g);
   const delta = await deltaFor(spec, op.parameters, op.parameterCount, g);

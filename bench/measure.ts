@@ -243,6 +243,19 @@ async function measureTfjs(
   }
 }
 
+/**
+ * A bench model opened at batch 1 on its bench input (batchFor), labelled with its own prediction when the fixture has
+ * no labels, and its operator: the setup the solver and product benches share.
+ */
+export async function benchOperator(spec: BenchModel): Promise<{ model: OnnxModel; x: Float32Array; target: Float32Array; op: ReturnType<OnnxModel['operator']> }> {
+  const model = await OnnxModel.open(path.join(ROOT, spec.file));
+  model.specialise(1);
+  const { x, labels } = await batchFor(spec, model);
+  const pred = await model.predict(x, 1);
+  const target = oneHot(labels ?? argmaxRows(pred.logits, 1), pred.logits.length);
+  return { model, x, target, op: model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' }) };
+}
+
 export async function batchFor(spec: BenchModel, model: OnnxModel): Promise<{ x: Float32Array; labels?: number[]; xSource: string }> {
   const per = model.sampleSize;
   const dir = path.dirname(path.join(ROOT, spec.file));

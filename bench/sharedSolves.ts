@@ -4,13 +4,10 @@
 // noise solve and the Hutchinson trace probes run too (the bench's own analysis has only the deterministic solve).
 // Prints per mode: wall and CPU of the whole analysis and of the solves, products per solve, and block calls.
 
-import * as path from 'node:path';
-import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { parseDefences } from '../server/src/engine/defences';
 import { analyzeInfluence } from '../server/src/engine/influence';
-import { BENCH_MODELS, ROOT } from './common';
-import { batchFor, deltaFor } from './measure';
+import { BENCH_MODELS } from './common';
+import { benchOperator, deltaFor } from './measure';
 import { cpuMs } from './timing';
 
 async function main() {
@@ -19,12 +16,7 @@ async function main() {
   const spec = BENCH_MODELS.find((m) => m.name === get('--model', 'lenet'))!;
   const repeat = Number(get('--repeat', '1'));
   const std = Number(get('--std', '1e-3'));
-  const model = await OnnxModel.open(path.join(ROOT, spec.file));
-  model.specialise(1);
-  const { x, labels } = await batchFor(spec, model);
-  const pred = await model.predict(x, 1);
-  const lab = labels ?? argmaxRows(pred.logits, 1);
-  const op = model.operator({ batch: 1, input: x, target: oneHot(lab, pred.logits.length), loss: 'cross-entropy' });
+  const { op } = await benchOperator(spec);
   const g = new Float64Array(op.parameterCount);
   await op.gradient(g);
   const delta = await deltaFor(spec, op.parameters, op.parameterCount, g);
