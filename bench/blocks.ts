@@ -32,13 +32,21 @@ export interface BlockRow {
   /** RSS after this k's calls, and the process peak so far. */
   rssMB: number;
   peakRssMB: number;
+  /** Largest relative error of the k block outputs against single products (gramVector) of the same vectors. */
+  maxRelativeError: number;
 }
 
 export interface BlockProfile {
   k: number;
-  /** Kernel microseconds per op type for one call, largest first. */
-  byOp: { op: string; us: number; nodes: number }[];
+  /** Kernel microseconds per op type for one call, largest first, with the op's FLOPs (Conv, ConvTranspose, MatMul, Gemm). */
+  byOp: { op: string; us: number; nodes: number; gflop: number }[];
   totalUs: number;
+  /**
+   * The same split by what a node depends on: 'primal' (x, θ and the target only: the forward and backward pass at
+   * x0, shared by the k vectors), 'tangent' (reads i2f_v / i2f_V: per-vector work), 'layout' (onnxruntime's own
+   * inserted nodes, e.g. the NCHWc reorders, which the graph does not name).
+   */
+  byClass: { cls: string; us: number; nodes: number; gflop: number }[];
 }
 
 export interface BlockResult {
@@ -50,8 +58,24 @@ export interface BlockResult {
   /** Per-vector wall of the largest k over k = 1 (the issue's target: ≤ 0.5 at k = 8 on ResNet-18), and CPU. */
   ratio: number;
   cpuRatio: number;
+  /**
+   * The block graph run with one vector (k = 1 above is the single product, gramVector, which has no Gram route):
+   * wall median and CPU per call, and the largest k's per-vector CPU over it — the part of the ratio that is
+   * sharing across vectors rather than the block graph's own algebra (gramWeights.ts).
+   */
+  blockOne?: { callMs: number; cpuMs: number; cpuRatio: number; relativeError: number };
   profiles?: BlockProfile[];
   loadavg: number[];
+}
+
+function relativeError(a: Float64Array, b: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
 }
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
@@ -74,6 +98,9 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
     return v;
   });
   const outs = vs.map(() => new Float64Array(n));
+  // The single products of the same vectors, to check each block's outputs against.
+  const singles = vs.map(() => new Float64Array(n));
+  for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], singles[i]);
   const rows: BlockRow[] = [];
   for (const k of o.ks) {
     const call = k === 1 ? () => op.gramVector(vs[0], outs[0]) : () => op.gramVectors(vs.slice(0, k), outs.slice(0, k));
@@ -81,10 +108,14 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
     await call();
     const firstCallMs = performance.now() - t;
     const r = await timeLoop(call, { repeat: o.repeat, budgetMs: o.budgetMs, warmup: 0 });
-    const row: BlockRow = { k, firstCallMs, callMs: r.median, calls: r.count, perVectorMs: r.median / k, perVectorCpuMs: r.cpuPerCall / k, rssMB: nowMB(), peakRssMB: rssMB() };
+    let maxRelativeError = 0;
+    for (let i = 0; i < k; i++) maxRelativeError = Math.max(maxRelativeError, relativeError(outs[i], singles[i]));
+    const row: BlockRow = { k, firstCallMs, callMs: r.median, calls: r.count, perVectorMs: r.median / k, perVectorCpuMs: r.cpuPerCall / k, rssMB: nowMB(), peakRssMB: rssMB(), maxRelativeError };
     rows.push(row);
-    log(`k = ${k}: first call ${(firstCallMs / 1000).toFixed(2)} s, ${r.count} calls, ${row.callMs.toFixed(1)} ms per call, ${row.perVectorMs.toFixed(1)} ms wall and ${row.perVectorCpuMs.toFixed(1)} ms CPU per vector, RSS ${row.rssMB.toFixed(0)} MB (peak ${row.peakRssMB.toFixed(0)} MB)`);
+    log(`k = ${k}: first call ${(firstCallMs / 1000).toFixed(2)} s, ${r.count} calls, ${row.callMs.toFixed(1)} ms per call, ${row.perVectorMs.toFixed(1)} ms wall and ${row.perVectorCpuMs.toFixed(1)} ms CPU per vector, RSS ${row.rssMB.toFixed(0)} MB (peak ${row.peakRssMB.toFixed(0)} MB), off single products by ${maxRelativeError.toExponential(1)}`);
   }
+  const blockOne = await timeBlockOne(model, op.layout.inputName, x, target, vs[0], singles[0], o);
+  log(`block graph at k = 1: ${blockOne.callMs.toFixed(1)} ms wall, ${blockOne.cpuMs.toFixed(1)} ms CPU per call, off the single product by ${blockOne.relativeError.toExponential(1)}`);
   let profiles: BlockProfile[] | undefined;
   if (o.profileDir) {
     await op.dispose();
@@ -92,7 +123,10 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
     profiles = [];
     for (const k of [1, kMax]) {
       profiles.push(await profileGram(model, op.layout.inputName, x, target, vs.slice(0, k), o.profileDir));
-      log(`profiled k = ${k}`);
+      const p = profiles[profiles.length - 1];
+      const fmt = (r: { us: number; gflop: number }) => `${(r.us / 1000 / k).toFixed(1)} ms${r.gflop ? ` ${(r.gflop / k).toFixed(2)} GFLOP (${(r.gflop / (r.us / 1e6)).toFixed(1)} GFLOP/s)` : ''}`;
+      log(`profiled k = ${k}, per vector: ${p.byClass.map((r) => `${r.cls} ${fmt(r)}`).join('; ')}`);
+      for (const r of p.byOp.slice(0, 8)) log(`  ${r.op}: ${fmt(r)} (${r.nodes} nodes)`);
     }
   }
   const first = rows[0];
@@ -100,10 +134,27 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   const result: BlockResult = {
     file, parameters: op.parameterCount, inputSize: n, maxBlock: op.maxBlock, rows,
     ratio: last.perVectorMs / first.perVectorMs, cpuRatio: last.perVectorCpuMs / first.perVectorCpuMs, profiles,
+    blockOne: { ...blockOne, cpuRatio: last.perVectorCpuMs / blockOne.cpuMs },
     loadavg: (await import('node:os')).loadavg(),
   };
   await op.dispose();
   return result;
+}
+
+/** The block J Jᵀ V graph with k = 1 on its own session (the operator's block session options), timed. */
+async function timeBlockOne(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, v: Float64Array, single: Float64Array, o: { repeat: number; budgetMs: number }) {
+  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
+  const { model: graph, layout } = op.productModel('gram', 1, 'float32', 1);
+  await op.dispose();
+  const T = ort().Tensor;
+  const large = layout.parameterCount >= LARGE_MODEL_PARAMETERS;
+  const session = await ort().InferenceSession.create(encodeModel(graph), sessionOptions({ memoryArena: true, memoryPattern: !large, prepacking: !large }));
+  const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), i2f_V: new T('float32', Float32Array.from(v), [1, layout.inputSize]) };
+  const first = await session.run(feeds);
+  const out = Float64Array.from(first.JJTV.data as Float32Array);
+  const r = await timeLoop(() => session.run(feeds), { repeat: o.repeat, budgetMs: o.budgetMs, warmup: 0 });
+  await session.release();
+  return { callMs: r.median, cpuMs: r.cpuPerCall, relativeError: relativeError(out, single) };
 }
 
 /** One J Jᵀ V run (k = 1: the single graph) with onnxruntime's profiler on; kernel time summed by op type. */
@@ -123,25 +174,85 @@ async function profileGram(model: OnnxModel, inputName: string, x: Float32Array,
   const flat = new Float32Array(k * layout.inputSize);
   vs.forEach((v, i) => flat.set(v, i * layout.inputSize));
   const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), [k === 1 ? 'i2f_v' : 'i2f_V']: new T('float32', flat, k === 1 ? [layout.inputSize] : [k, layout.inputSize]) };
-  await profiled.run(feeds);
-  await profiled.run(feeds);
+  for (let i = 0; i < 3; i++) await profiled.run(feeds);
   profiled.endProfiling();
   await profiled.release();
   const file = findProfile(dir, prefix);
-  const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
-  // Two runs were profiled: the second (warm) is half of the node events; sum all and halve.
-  const byOp = new Map<string, { us: number; nodes: number }>();
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-    const opType = e.args?.op_name ?? '?';
-    const entry = byOp.get(opType) ?? { us: 0, nodes: 0 };
-    entry.us += e.dur / 2;
-    entry.nodes += 0.5;
-    byOp.set(opType, entry);
-  }
+  const events = JSON.parse(readFileSync(file, 'utf8')) as ProfileEvent[];
   if (!process.env.I2F_KEEP_PROFILE) rmSync(file, { force: true });
-  const rows = [...byOp].map(([op, v]) => ({ op, us: v.us, nodes: v.nodes })).sort((a, b) => b.us - a.us);
-  return { k, byOp: rows, totalUs: rows.reduce((s, r) => s + r.us, 0) };
+  // Three runs were profiled: keep each node's last (warm) one.
+  const last = new Map<string, ProfileEvent>();
+  for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) last.set(e.name, e);
+  const tangent = tangentNodes(graph.graph.nodes, k === 1 ? 'i2f_v' : 'i2f_V');
+  const known = new Set(graph.graph.nodes.map((n) => n.name));
+  // onnxruntime's NCHWc rewrite names a node after its output value: `<value>_nchwc`.
+  const producer = new Map<string, string>();
+  for (const n of graph.graph.nodes) for (const o of n.outputs) if (o) producer.set(o, n.name);
+  const byOp = new Map<string, { us: number; nodes: number; gflop: number }>();
+  const byClass = new Map<string, { us: number; nodes: number; gflop: number }>();
+  const add = (m: Map<string, { us: number; nodes: number; gflop: number }>, key: string, us: number, gflop: number) => {
+    const entry = m.get(key) ?? { us: 0, nodes: 0, gflop: 0 };
+    entry.us += us;
+    entry.nodes += 1;
+    entry.gflop += gflop;
+    m.set(key, entry);
+  };
+  for (const [name, e] of last) {
+    const opType = e.args?.op_name ?? '?';
+    let node = name.slice(0, -'_kernel_time'.length);
+    if (!known.has(node) && node.endsWith('_nchwc')) node = producer.get(node.slice(0, -'_nchwc'.length)) ?? node;
+    const gflop = nodeFlops(opType, e) / 1e9;
+    add(byOp, opType, e.dur, gflop);
+    add(byClass, !known.has(node) ? 'layout' : tangent.has(node) ? 'tangent' : 'primal', e.dur, gflop);
+  }
+  const sorted = (m: Map<string, { us: number; nodes: number; gflop: number }>) => [...m].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.us - a.us);
+  const rows = sorted(byOp).map(({ key, ...v }) => ({ op: key, ...v }));
+  return { k, byOp: rows, totalUs: rows.reduce((s, r) => s + r.us, 0), byClass: sorted(byClass).map(({ key, ...v }) => ({ cls: key, ...v })) };
+}
+
+interface ProfileEvent {
+  cat: string;
+  name: string;
+  dur: number;
+  args?: { op_name?: string; input_type_shape?: Record<string, number[]>[]; output_type_shape?: Record<string, number[]>[] };
+}
+
+/** Names of the nodes that depend on the given graph input (transitively). */
+function tangentNodes(nodes: readonly { name: string; inputs: string[]; outputs: string[] }[], input: string): Set<string> {
+  const moving = new Set([input]);
+  const out = new Set<string>();
+  for (const n of nodes) {
+    if (!n.inputs.some((v) => moving.has(v))) continue;
+    out.add(n.name);
+    for (const o of n.outputs) if (o) moving.add(o);
+  }
+  return out;
+}
+
+/** Multiply-adds × 2 of one profiled node from its shapes (the GEMM-like ops only; 0 for the rest). */
+function nodeFlops(op: string, e: ProfileEvent): number {
+  const shapes = (list?: Record<string, number[]>[]) => (list ?? []).map((t) => Object.values(t)[0] ?? []);
+  const ins = shapes(e.args?.input_type_shape);
+  const outs = shapes(e.args?.output_type_shape);
+  const prod = (d: number[]) => d.reduce((p, x) => p * x, 1);
+  if (!ins[0] || !outs[0]) return 0;
+  switch (op) {
+    case 'Conv':
+    case 'FusedConv':
+    case 'NhwcConv':
+      // each output element: C/G · kernel multiply-adds (the weight's dims after the first)
+      return 2 * prod(outs[0]) * prod(ins[1].slice(1));
+    case 'ConvTranspose':
+      // each input element scatters into O/G · kernel outputs
+      return 2 * prod(ins[0]) * prod(ins[1].slice(1));
+    case 'MatMul':
+    case 'FusedMatMul':
+      return 2 * prod(outs[0]) * ins[0][ins[0].length - 1];
+    case 'Gemm':
+      return 2 * prod(ins[0]) * (outs[0][1] ?? 1); // [M, K] (or Kᵀ) by K × N
+    default:
+      return 0;
+  }
 }
 
 function findProfile(dir: string, prefix: string): string {

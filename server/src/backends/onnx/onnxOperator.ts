@@ -13,6 +13,7 @@ import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptio
 import type { Graph } from '../../graph/ir';
 import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
 import { lowerForward } from './derivatives/lower';
+import type { GramWeightsMode } from './derivatives/gramWeights';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -187,9 +188,9 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** The ONNX model of one product (for inspection, tests and the bench). */
-  productModel(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number) {
+  productModel(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number, gramWeights?: GramWeightsMode) {
     const spec = batch === this.opts.batch ? this.forward : this.opts.specialise(batch);
-    return buildProductGraph({ ...graphOptions(this.opts, spec), floatType }, kind, block);
+    return buildProductGraph({ ...graphOptions(this.opts, spec), floatType, gramWeights }, kind, block);
   }
 
   /**

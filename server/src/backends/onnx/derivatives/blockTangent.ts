@@ -17,6 +17,14 @@ import { broadcastDims, GraphBuilder, int, sameDims } from './graphBuilder';
 import { constInts, maxPoolIndices, positiveMask } from './reverse';
 import type { TangentContext } from './tangent';
 
+export interface BlockTangentContext extends TangentContext {
+  /**
+   * The term of a Conv / ConvTranspose whose weight moves, when the caller builds it another way (gramWeights.ts:
+   * through the Gram matrices of the first pass's operands); undefined: the rule's own.
+   */
+  movingWeight?(node: Node): string | undefined;
+}
+
 const NO_TANGENT = new Set(['Greater', 'Less', 'Equal', 'Not', 'Shape', 'ConstantOfShape', 'Range', 'Cast']);
 
 /** Tangent [k, …d] reshaped to [k, 1, …, 1, …d] of rank `rank` + 1, so it broadcasts like its rank-`rank` primal. */
@@ -140,7 +148,7 @@ function gemmBlock(b: GraphBuilder, a: string, c: string, blocked: 'a' | 'c', tr
 }
 
 /** Returns the blocked tangent [k, …y] of the node's first output, or undefined when it is zero. */
-export function blockTangentNode(node: Node, ctx: TangentContext, k: number): string | undefined {
+export function blockTangentNode(node: Node, ctx: BlockTangentContext, k: number): string | undefined {
   const { b } = ctx;
   const t = (i: number): string | undefined => (node.inputs[i] ? ctx.tangent(node.inputs[i]) : undefined);
   if (NO_TANGENT.has(node.opType)) return undefined;
@@ -242,6 +250,8 @@ export function blockTangentNode(node: Node, ctx: TangentContext, k: number): st
     case 'ConvTranspose': {
       const attrs = node.attributes;
       const tBias = t(2);
+      const moving = tc && ctx.movingWeight?.(node);
+      if (moving) return sum([ta && foldBatch(b, node.opType, ta, [c], attrs, yDims, k), moving, tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)])]);
       // Both operands moving and the output larger than them (the weight-gradient correlation, whose output is a
       // weight): both terms in one grouped Conv over the concatenated channels, never two k × d_W outputs and an Add.
       if (node.opType === 'Conv' && ta && tc && 2 * (b.size(a) + b.size(c)) <= b.size(y)) {

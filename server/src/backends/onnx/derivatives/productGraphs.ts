@@ -15,6 +15,7 @@ import { lowerForward, NON_DIFFERENTIABLE_OPS } from './lower';
 import { reverseNode } from './reverse';
 import { tangentNode } from './tangent';
 import { blockTangentNode } from './blockTangent';
+import { gramWeightTerms, planGramLayers, type GramLayer, type GramWeightsMode } from './gramWeights';
 
 export type LossKind = 'cross-entropy' | 'mse';
 export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
@@ -53,6 +54,11 @@ export interface ProductGraphOptions {
    * lowers Conv, AveragePool, GlobalAveragePool and LeakyRelu into ops with double kernels (lower.ts).
    */
   floatType?: FloatType;
+  /**
+   * Block J Jᵀ V only: which conv weights' θ-tangents go through the Gram matrices of their operands
+   * (gramWeights.ts): 'cost' (default) where gramPays says so, 'all' every eligible one (tests), 'off' none.
+   */
+  gramWeights?: GramWeightsMode;
 }
 
 const OPSET = 17; // ScatterElements(reduction=add) needs ≥ 16; every emitted op is stable at 17.
@@ -85,6 +91,8 @@ interface Differentiated {
   loss: string;
   /** Primal nodes (forward, loss, backward): what tangent passes run over. */
   primal: Node[];
+  /** How many of `primal` are the forward graph's (the rest: the loss and the backward pass). */
+  forwardCount: number;
   /** ∂L/∂p for each θ entry (undefined: p does not reach the loss) and ∂L/∂x. */
   paramGrads: (string | undefined)[];
   inputGrad: string | undefined;
@@ -152,7 +160,7 @@ function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differ
   }
   const paramGrads = layout.parameters.map((p) => total(p.name));
   const inputGrad = total(input);
-  return { b, file: opts.file, layout, input, target, loss, primal: [...b.nodes], paramGrads, inputGrad, constant };
+  return { b, file: opts.file, layout, input, target, loss, primal: [...b.nodes], forwardCount: forwardNodes.length, paramGrads, inputGrad, constant };
 }
 
 /** Runs the tangent rules over `nodes` with the given seeds; returns the tangent lookup. */
@@ -167,9 +175,9 @@ function tangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[
 }
 
 /** The same over k tangents at once: seeds and results are [k, …dims] (blockTangent.ts). */
-function blockTangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[], k: number): (v: string) => string | undefined {
+function blockTangentPass(d: Differentiated, seeds: Map<string, string>, nodes: Node[], k: number, movingWeight?: (node: Node) => string | undefined): (v: string) => string | undefined {
   const tangents = new Map(seeds);
-  const ctx = { b: d.b, file: d.file, tangent: (v: string) => tangents.get(v), constant: d.constant };
+  const ctx = { b: d.b, file: d.file, tangent: (v: string) => tangents.get(v), constant: d.constant, movingWeight };
   for (const node of nodes) {
     const t = blockTangentNode(node, ctx, k);
     if (t) tangents.set(node.outputs[0], t);
@@ -287,7 +295,19 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, 
         const t = g && first(g);
         if (t) w.set(p.name, t);
       });
-      const second = blockTangentPass(d, w, d.primal, k);
+      // Conv weights whose tangent is cheaper through the Gram matrices of its first-pass operands (gramWeights.ts):
+      // the second pass takes their Conv(a, tW) and ConvTranspose(∂y, tW) from there, and the materialised tW
+      // (k × d_W) is left unread, so toModel drops it.
+      const plan = planGramLayers(b, d.primal, d.forwardCount, layout.parameters.map((p) => p.name), opts.gramWeights);
+      const terms = new Map<GramLayer, { forward?: string; backward?: string }>();
+      const movingWeight = (node: Node): string | undefined => {
+        const layer = plan.get(node.name);
+        if (!layer) return undefined;
+        let t = terms.get(layer);
+        if (!t) terms.set(layer, (t = gramWeightTerms(b, layer, first, k)));
+        return node === layer.conv ? t.forward : t.backward;
+      };
+      const second = blockTangentPass(d, w, d.primal, k, movingWeight);
       model = toModel(d, kind, [{ name: flatInputBlock(d, d.inputGrad && second(d.inputGrad), k), as: 'JJTV' }]);
     }
     return { model, layout };
