@@ -5,7 +5,7 @@ import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgres
 import { conjugateGradient } from './cg';
 import { DeflationSpace } from './deflation';
 import { DEFAULT_NYSTROM_RANK, nystromPreconditioner, type NystromResult } from './nystrom';
-import type { SpectralPreconditioner } from './preconditioner';
+import { autoAcceleration, type SpectralPreconditioner } from './preconditioner';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
 import { dot, norm } from './linalg';
@@ -65,26 +65,11 @@ export const DEFAULT_DEFLATION_VECTORS = 40;
  * built once a solve has not converged in DEFAULT_NYSTROM_AFTER plain iterations (the MLP's 13-iteration and most
  * damped solves never pay for it) and reused by every later solve of the analysis. Measured on every fixture
  * (bench/FINDINGS.md, "Nyström preconditioner"): it at least halves the iterations of deflated CG. 'auto' uses it on
- * large models only (NYSTROM_AUTO_MIN_PARAMETERS).
+ * large models and large inputs only (preconditioner.ts autoAcceleration).
  */
 export const DEFAULT_PRECONDITIONER: 'auto' | 'nystrom' | 'deflation' | 'none' = 'auto';
 export const DEFAULT_NYSTROM_AFTER = 100;
-/**
- * 'auto' preconditions with the Nyström sketch when the model has at least this many parameters, else deflates. The
- * sketch's per-iteration P⁻¹ (2ℓ·d_x multiply-adds, about 2.5 ms at ℓ = 400, d_x = 3 072) and its O(n·ℓ²) build are
- * JavaScript vector work that pays only where a product costs far more (bench/FINDINGS.md, "Nyström preconditioner"):
- * dlg_lenet (15,826 θ, product 0.7 ms) 17.9 s CPU against deflation's 8.3 s; ResNet-8 (78,042 θ, ~10 ms) 12.8 vs
- * 13.1 s, a wash; ResNet-18 (11.2M θ, ~0.2–0.3 s) halves the iterations (249 vs 510), and at ImageNet size (ResNet-50,
- * 3.3 s per product) the products are all that counts. Decided from the model, not from a timing, so the same
- * analysis takes the same path (and gives the same digits) however loaded the machine is.
- */
-export const NYSTROM_AUTO_MIN_PARAMETERS = 1_000_000;
-/**
- * Below this d_x 'auto' deflates without timing anything: 40 Ritz vectors are a large share of a small input's
- * spectrum and its products are cheap (smooth_cnn, d_x 576: deflated 2.0 s CPU, Nyström 2.9 s), and the choice of the
- * engine's dense test systems (d_x ≤ 300) does not hang on the machine's load.
- */
-export const NYSTROM_AUTO_MIN_INPUT = 1024;
+// 'auto' chooses between the two by the model and the input size: preconditioner.ts autoAcceleration.
 
 export const DEFAULT_DEFLATION_STEPS = 100;
 export const DEFLATION_TRIGGER_FACTOR = 2;
@@ -621,9 +606,9 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
   // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
   const nystromRank = acceleration === 'nystrom' || acceleration === 'auto' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
-  // 'auto': the sketch for large models (NYSTROM_AUTO_MIN_PARAMETERS), deflation otherwise, unless only one can run.
+  // 'auto': the sketch for large models and large inputs (preconditioner.ts), deflation otherwise, unless only one can run.
   const chosen: 'nystrom' | 'deflation' =
-    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && (n < NYSTROM_AUTO_MIN_INPUT || op.parameterCount < NYSTROM_AUTO_MIN_PARAMETERS)) ? 'deflation'
+    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && autoAcceleration(n, op.parameterCount) === 'deflation') ? 'deflation'
       : 'nystrom';
   const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
   const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));

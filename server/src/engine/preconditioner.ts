@@ -67,3 +67,36 @@ export class SpectralPreconditioner implements Preconditioner {
     this.block.addCombination(c, out);
   }
 }
+
+/**
+ * 'auto' (influence.ts DEFAULT_PRECONDITIONER) takes the Nyström sketch when the model has at least this many
+ * parameters and an input of at least NYSTROM_AUTO_MIN_INPUT. The sketch's per-iteration P⁻¹ (2ℓ·d_x multiply-adds,
+ * about 2.5 ms at ℓ = 400, d_x = 3 072) and its O(n·ℓ²) build are JavaScript vector work that pays only where a
+ * product costs far more (bench/FINDINGS.md, "Nyström preconditioner"): dlg_lenet (15,826 θ, product 0.7 ms) 17.9 s
+ * CPU against deflation's 8.3 s; ResNet-8 (78,042 θ, ~10 ms) 12.8 vs 13.1 s, a wash; ResNet-18 (11.2M θ, ~0.2–0.3 s)
+ * halves the iterations (249 vs 510), and at ImageNet size (ResNet-50, 3.3 s per product) the products are all that
+ * counts. Decided from the model, not from a timing, so the same analysis takes the same path (and gives the same
+ * digits) however loaded the machine is.
+ */
+export const NYSTROM_AUTO_MIN_PARAMETERS = 1_000_000;
+/**
+ * Below this d_x 'auto' deflates: 40 Ritz vectors are a large share of a small input's spectrum and its products are
+ * cheap (smooth_cnn, d_x 576: deflated 2.0 s CPU, Nyström 2.9 s), and the choice of the engine's dense test systems
+ * (d_x ≤ 300) does not hang on the machine's load.
+ */
+export const NYSTROM_AUTO_MIN_INPUT = 1024;
+/**
+ * From this d_x 'auto' takes the sketch whatever the model's size: deflation's 40 Ritz vectors are 0.3% of a batch of
+ * four 32×32 pictures' spectrum, and the small end that is left holds the solve back. Measured on the examples' LeNet
+ * at batch 4 (d_x 12 288, 19,438 θ, Gaussian noise solve, undamped, mixed precision; bench/batchSolve.ts, FINDINGS.md
+ * "LeNet batch 4"): deflated CG stopped at the 20 000-iteration cap at a true residual of 1.7e-6 (98 CPU s, load 3–5),
+ * Nyström (ℓ = 400) converged in 10 466 iterations (101 CPU s with the sketch). Below it deflation stays the cheaper
+ * one: lenet5_pool (d_x 6 144) 1 689 deflated iterations / 7.9 CPU s against Nyström's 760 / 18.6 s.
+ */
+export const NYSTROM_AUTO_LARGE_INPUT = 8192;
+
+/** What 'auto' accelerates an analysis's CG solves with, for d_x = `inputSize` and d_θ = `parameterCount`. */
+export function autoAcceleration(inputSize: number, parameterCount: number): 'nystrom' | 'deflation' {
+  if (inputSize >= NYSTROM_AUTO_LARGE_INPUT) return 'nystrom';
+  return inputSize >= NYSTROM_AUTO_MIN_INPUT && parameterCount >= NYSTROM_AUTO_MIN_PARAMETERS ? 'nystrom' : 'deflation';
+}
