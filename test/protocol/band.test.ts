@@ -13,6 +13,8 @@ const TIMEOUT = { timeout: 180_000 };
 const leakage = (d: Diagnostic[]) => d.find((x) => x.code === 'I2F001');
 const PROVISIONAL = /^Leakage risk (HIGH|MEDIUM|LOW)( \(provisional: [^)]*\))? so far \(the I²F solve is running: (?:batch \d+\/\d+, )?(?:solve-noise|solve-deterministic|trace) iteration (\d+)\)/;
 const SEVERITY = { HIGH: 1, MEDIUM: 2, LOW: 3 } as const;
+/** λmax while its Lanczos runs alongside the solves (a Ritz value so far, no I_lb), or converged with I_lb. */
+const LAMBDA = /λmax ≥ ([\d.e+-]+) so far \(its Lanczos is running(?:, step \d+)?\); the lower bound I_lb follows once it has converged\.|λmax ([\d.e+-]+), lower bound I_lb ([\d.e+-]+)\./;
 
 /** Every I2F001 message the server published for `uri`, in order, until `done` holds for one. */
 function recordLeakage(s: Session, uri: string): Diagnostic[] {
@@ -40,7 +42,7 @@ test('the graded band is published from the first iterations, before the result,
       const m = f.message.match(PROVISIONAL);
       assert.ok(m, `provisional: ${f.message}`);
       assert.match(f.message, /the iterates put the expected I²F (between [\d.e+-]+ and [\d.e+-]+|at least [\d.e+-]+) \((both ends bounds|upper end estimated|no upper end yet)\), graded PSNR/);
-      assert.match(f.message, /λmax [\d.e+-]+, lower bound I_lb [\d.e+-]+\./);
+      assert.match(f.message, LAMBDA);
       assert.match(f.message, /T from \d of 2 trace probes; their sampling spread is not in the band/);
       // The severity is the conservative end's, never less severe than the converged answer's.
       assert.equal(f.severity, SEVERITY[m[1] as keyof typeof SEVERITY]);
@@ -50,6 +52,19 @@ test('the graded band is published from the first iterations, before the result,
     const last = before[before.length - 1].message.match(PROVISIONAL)!;
     assert.equal(last[2], undefined, `settled by the end: ${before[before.length - 1].message}`);
     assert.match(final.message, new RegExp(`^Leakage risk ${last[1]}:`));
+    // λmax's Lanczos runs alongside the solves (engine/influence.ts lambdaMaxAlongside): the first band does not wait
+    // for it, shows its Ritz value so far as a floor and claims no I_lb; once converged, λmax and I_lb are the result's.
+    const lambdas = before.map((f) => f.message.match(LAMBDA)!);
+    assert.ok(lambdas[0][1] !== undefined, `the first band came before λmax had converged: ${before[0].message}`);
+    const converged = lambdas.findIndex((m) => m[2] !== undefined);
+    if (converged >= 0) assert.ok(lambdas.slice(converged).every((m) => m[2] !== undefined), 'once converged, λmax stays so');
+    const hover = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line: 5, character: 4 } })) as Hover;
+    const lambdaMax = Number((hover.contents as { value: string }).value.match(/\| λmax of J Jᵀ \| ([\d.e+-]+) \|/)![1]);
+    for (const m of lambdas) {
+      // Shown to 3 digits: a floor never above the result's λmax (a larger one would make I_lb too comforting later).
+      if (m[1] !== undefined) assert.ok(Number(m[1]) <= lambdaMax * 1.005, `λmax ≥ ${m[1]} shown while running; the result's ${lambdaMax}`);
+      else assert.ok(Math.abs(Number(m[2]) - lambdaMax) <= 0.005 * lambdaMax, `λmax ${m[2]} shown; the result's ${lambdaMax}`);
+    }
     // The status item showed the band beside the progress.
     assert.ok(s.statuses.some((st) => /I²F: analysing train\.yaml \d+% · PSNR [\d.-]+(–[\d.-]+)? dB/.test(st.text) && /risk so far/.test(st.detail ?? '')), s.statuses.map((x) => x.text).join('\n'));
   } finally {

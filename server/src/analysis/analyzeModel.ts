@@ -136,9 +136,12 @@ export interface ProvisionalBand {
   batches: number;
   stage: InfluenceStage;
   iteration: number;
+  /** λmax, or while its Lanczos still runs (lambdaMaxRunning) its top Ritz value so far: λmax ≥ it. */
   lambdaMax: number;
-  /** I_lb = ‖J δ‖/(λmax + ε). */
+  /** I_lb = ‖J δ‖/(λmax + ε); 0 (none claimed) while λmax's Lanczos runs. */
   lowerBound: number;
+  /** λmax's Lanczos still runs alongside the solves (engine/influence.ts lambdaMaxAlongside): its steps so far. */
+  lambdaMaxRunning?: { step: number };
   /** The I²F band is of the expected error over the noise. */
   expected: boolean;
   band: ResultBand;
@@ -147,6 +150,7 @@ export interface ProvisionalBand {
 export function provisionalBand(p: ProvisionalInfluence, batch: number, batches: number): ProvisionalBand {
   return {
     batch, batches, stage: p.stage, iteration: p.iteration, lambdaMax: p.lambdaMax, lowerBound: p.lowerBound,
+    ...(p.lambdaMaxRunning ? { lambdaMaxRunning: { step: p.lambdaMaxRunning.step } } : {}),
     expected: p.evaluation.std > 0, band: p.evaluation.band,
   };
 }

@@ -262,7 +262,7 @@ export function provisionalFinding(config: DiscoveredConfig, p: ProvisionalBand)
   const where = `${p.batches > 1 ? `batch ${p.batch + 1}/${p.batches}, ` : ''}${p.stage} iteration ${p.iteration}`;
   const message = [
     `Leakage risk ${bandRiskLabel(p.band)} so far (the I²F solve is running: ${where}): under ${defence}, the iterates put the ${bandSentence(p.band, p.expected)}.`,
-    `λmax ${fmt(p.lambdaMax)}, lower bound I_lb ${fmt(p.lowerBound)}.`,
+    lambdaSentence(p),
     threatSentence(plan),
   ].join(' ');
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
@@ -270,6 +270,16 @@ export function provisionalFinding(config: DiscoveredConfig, p: ProvisionalBand)
     code: LEAKAGE_RULE.code, severity: SEVERITY_OF_RISK[p.band.risk[0]], message, file: config.path, range,
     documentation: LEAKAGE_RULE.documentation, key: anchor?.key, risk: p.band.risk[0],
   };
+}
+
+/**
+ * λmax and I_lb as far as they are known: while λmax's Lanczos runs alongside the solves only its Ritz value so far,
+ * which λmax is at least, and no I_lb (‖Jδ‖ over a value below λmax would overstate the bound).
+ */
+export function lambdaSentence(p: Pick<ProvisionalBand, 'lambdaMax' | 'lowerBound' | 'lambdaMaxRunning'>): string {
+  return p.lambdaMaxRunning
+    ? `λmax ≥ ${fmt(p.lambdaMax)} so far (its Lanczos is running${p.lambdaMaxRunning.step > 0 ? `, step ${p.lambdaMaxRunning.step}` : ''}); the lower bound I_lb follows once it has converged.`
+    : `λmax ${fmt(p.lambdaMax)}, lower bound I_lb ${fmt(p.lowerBound)}.`;
 }
 
 function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, batch: number, targetPsnr: number): Finding {

@@ -132,6 +132,12 @@ export interface InfluenceOptions {
   spectrumSteps?: number;
   /** Lanczos steps for λmax (default 30; 20 reached machine precision on the LeNet, I2F.md). */
   lanczosSteps?: number;
+  /**
+   * λmax's Lanczos runs as one more participant of the solves' shared block rounds instead of before them, so the first
+   * provisional band does not wait for it (default true; used only where the solves share rounds, the damping is
+   * absolute, no spectrum is asked for and the right-hand sides show λmax above the "nothing determined" level).
+   */
+  lambdaMaxAlongside?: boolean;
   seed?: number;
   /** Range of the data (1 for [0,1] images), for PSNR. */
   dataRange?: number;
@@ -175,9 +181,12 @@ export interface InfluenceOptions {
 export interface ProvisionalInfluence {
   stage: InfluenceStage;
   iteration: number;
+  /** λmax, or while its Lanczos still runs alongside the solves (lambdaMaxRunning) its top Ritz value so far: λmax ≥ it. */
   lambdaMax: number;
-  /** I_lb = ‖J δ‖/(λmax + ε) (I2F.md): certified lower bound of the first-order error. */
+  /** I_lb = ‖J δ‖/(λmax + ε) (I2F.md): certified lower bound of the first-order error; 0 (none claimed) while λmax runs. */
   lowerBound: number;
+  /** λmax's Lanczos is still running (InfluenceOptions.lambdaMaxAlongside): its step and top Ritz residual so far. */
+  lambdaMaxRunning?: { step: number; residual: number };
   /** The evaluation at the band's conservative end, with the band. */
   evaluation: NoiseEvaluation & { band: ResultBand };
 }
@@ -583,21 +592,61 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const wantNoise = s > 0 || opts.targetPsnr !== undefined || opts.noiseResponse === true;
   const z = delta.noise ?? (wantNoise ? new Random(deriveSeed(seed, 1)).fillNormal(new Float64Array(m)) : null);
 
-  // 2. λmax (lower bound, relative damping, the solvers' floor estimate)
   // Every product one at a time (sharedSolves.ts oneAtATime): solves running together must not overlap on the operator.
   const exclusive = oneAtATime();
   const gram: SymmetricProduct = (v, o) => exclusive(() => op.gramVector(v, o));
-  const lmax = await stage('lambda-max', () => lambdaMax(op, { steps: opts.lanczosSteps ?? 30, seed: deriveSeed(seed, 2), signal: opts.signal }));
-  const damping = opts.damping ?? (opts.relativeDamping !== undefined ? opts.relativeDamping * lmax.value : 0);
-  if (!(damping >= 0) || !Number.isFinite(damping)) throw new UserError('bad-damping', `Damping must be a finite number ≥ 0, got ${damping}`);
-  // A gradient that determines nothing (validity.ts: moving x across its whole box changes g by less than g's float32
-  // rounding) is answered by the box's worst case whatever a solve gives, and an undamped solve of a numerically zero
-  // J Jᵀ only spends its budget (EfficientNet-B0 at initialisation: λmax 1e-26, residual 0.93 after 10,000 iterations):
-  // one iteration each, reported as not converged, and the result says nothing is determined (evaluateNoiseScale).
-  if (lmax.value > 0 && Math.sqrt(lmax.value) * dataRange * Math.sqrt(n) <= SHARED_GRADIENT_ROUNDOFF * norm(g)) maxIterations = Math.min(maxIterations, 1);
+  const gradientNorm = norm(g);
+  /**
+   * A gradient that determines nothing (validity.ts: moving x across its whole box changes g by less than g's float32
+   * rounding) for this λmax: answered by the box's worst case whatever a solve gives.
+   */
+  const undetermined = (l: number) => Math.sqrt(l) * dataRange * Math.sqrt(n) <= SHARED_GRADIENT_ROUNDOFF * gradientNorm;
 
-  // 3. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test)
+  // 2. right-hand sides J δ_det and J z (with the precise products when refining: b is what the residuals test). Before
+  // λmax: each is a Rayleigh quotient ‖J u‖²/‖u‖² ≤ λmax(J Jᵀ) = σmax(J)², which decides below whether λmax's Lanczos
+  // may run alongside the solves.
   const precise = method === 'cg' && opts.refine !== false ? op.precise : undefined;
+  const jacobianVector = precise ? (u: Float64Array, o: Float64Array) => precise.jacobianVector(u, o) : (u: Float64Array, o: Float64Array) => op.jacobianVector(u, o);
+  const bDet = det ? new Float64Array(n) : null;
+  const bNoise = z ? new Float64Array(n) : null;
+  await stage('jacobian', async () => {
+    if (det && bDet) await jacobianVector(det, bDet);
+    if (z && bNoise) await jacobianVector(z, bNoise);
+  });
+  const rayleigh = (u: Float64Array | null, b: Float64Array | null) => {
+    const uu = u ? dot(u, u) : 0;
+    return u && b && uu > 0 ? dot(b, b) / uu : 0;
+  };
+  const lambdaFloor = Math.max(rayleigh(det, bDet), rayleigh(z, bNoise));
+
+  // 3. λmax (lower bound, relative damping, the solvers' floor estimate). On large models its Lanczos (16–18 products,
+  // 53 s of ResNet-50's 80 s to the first band, bench/FINDINGS.md) is on the first band's critical path, so where the
+  // solves share block rounds (sharedSolves.ts) it runs as one more participant of those rounds, and the first band
+  // comes after one round instead of after λmax. That needs a damping that does not depend on λmax, no spectrum run
+  // (which reads it first), and λmax certainly above the "nothing determined" level (the floor from the right-hand
+  // sides, with a factor 4 for their rounding): that is what caps the solves at one iteration (below), and it is known
+  // only once λmax is. Until its Lanczos has converged the provisional answers grade with λmax = ∞ (no lower bound
+  // claimed, I_lb = 0; 'nothing determined' ruled out by the floor) and show its running Ritz value as "λmax ≥".
+  const shared = opts.sharedSolves ?? op.gramVectors !== undefined;
+  const alongside = (opts.lambdaMaxAlongside ?? true) && shared && (opts.damping !== undefined || opts.relativeDamping === undefined)
+    && !((opts.spectrumK ?? 0) > 0) && lambdaFloor > 0 && !undetermined(lambdaFloor / 4);
+  const lambdaOptions = { steps: opts.lanczosSteps ?? 30, seed: deriveSeed(seed, 2), signal: opts.signal };
+  /**
+   * The Ritz value is a Rayleigh quotient too: should it fall below a right-hand side's (a Lanczos start deficient in
+   * the top direction), that one is the better lower estimate of λmax, and a larger λmax only lowers I_lb (beyond the
+   * 1e-4 by which float32 products and float64 right-hand sides may differ).
+   */
+  const atLeastFloor = (l: LambdaMaxResult): LambdaMaxResult => (l.value < lambdaFloor * (1 - 1e-4) ? { ...l, value: lambdaFloor, converged: false } : l);
+  let lmax: LambdaMaxResult | undefined = alongside ? undefined : atLeastFloor(await stage('lambda-max', () => lambdaMax(op, lambdaOptions)));
+  /** The running top Ritz value of λmax's Lanczos (a lower estimate of λmax) while it runs alongside the solves. */
+  let lambdaSoFar = { value: lambdaFloor, residual: Infinity, step: 0 };
+  const damping = opts.damping ?? (opts.relativeDamping !== undefined ? opts.relativeDamping * lmax!.value : 0);
+  if (!(damping >= 0) || !Number.isFinite(damping)) throw new UserError('bad-damping', `Damping must be a finite number ≥ 0, got ${damping}`);
+  // An undamped solve of a numerically zero J Jᵀ only spends its budget (EfficientNet-B0 at initialisation: λmax 1e-26,
+  // residual 0.93 after 10,000 iterations): one iteration each, reported as not converged, and the result says
+  // nothing is determined (evaluateNoiseScale). (Alongside, λmax ≥ lambdaFloor rules this out.)
+  if (lmax && lmax.value > 0 && undetermined(lmax.value)) maxIterations = Math.min(maxIterations, 1);
+
   // Deflation needs float64 residuals: on float32 products alone (productRoundoff > 0, no precise ones) dlg_lenet's
   // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
   // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
@@ -625,35 +674,30 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     if (r.ritz.vectors.length > 0) spectrumRitz = r.ritz;
   }
 
-  const jacobianVector = precise ? (u: Float64Array, o: Float64Array) => precise.jacobianVector(u, o) : (u: Float64Array, o: Float64Array) => op.jacobianVector(u, o);
-  const bDet = det ? new Float64Array(n) : null;
-  const bNoise = z ? new Float64Array(n) : null;
-  await stage('jacobian', async () => {
-    if (det && bDet) await jacobianVector(det, bDet);
-    if (z && bNoise) await jacobianVector(z, bNoise);
+  /** What the validity report takes from λmax (while it runs alongside: not converged, sensitivity from the floor). */
+  const lambdaValidity = (l: LambdaMaxResult | undefined) => ({
+    lambdaMaxResidual: l ? l.residual : NaN,
+    lambdaMaxConverged: l ? l.converged : false,
+    sensitivity: Math.sqrt(Math.max(0, l ? l.value : Math.max(lambdaFloor, lambdaSoFar.value))) * dataRange * Math.sqrt(n),
   });
-
-  const gradientNorm = norm(g);
   const validity: ValidityInputs = {
     gradientNorm,
     deterministicDeltaNormSq: det ? dot(det, det) : 0,
     noiseDimension: delta.noiseMask ? (delta.keptFraction ?? 1) * m : m,
-    lambdaMaxResidual: lmax.residual,
-    lambdaMaxConverged: lmax.converged,
-    sensitivity: Math.sqrt(Math.max(0, lmax.value)) * dataRange * Math.sqrt(n),
+    ...lambdaValidity(lmax),
     ...(delta.clipping ? { clipping: delta.clipping } : {}),
     ...(opts.box && opts.box.x0.length === n ? { box: { lo: opts.box.lo, hi: opts.box.lo + dataRange, x0: Array.from(opts.box.x0) } } : {}),
   };
   if (spectrum?.complete) {
     // The numerical rank of J Jᵀ: eigenvalues above the rounding of λmax (the pseudo-inverse's cutoff) whose
     // direction moves g by more than its float32 rounding across the box.
-    const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax.value;
+    const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax!.value;
     const floor = (SHARED_GRADIENT_ROUNDOFF * gradientNorm / (dataRange * Math.sqrt(n))) ** 2;
     const values = spectrum.ritzValues;
     validity.determinedShare = values.filter((l) => l > cutoff && l > floor).length / n;
     const inv = (l: number) => (l > cutoff ? l / (l + damping) ** 2 : 0);
     const total = values.reduce((a, l) => a + inv(l), 0);
-    if (total > 0) validity.tinyEigenShare = values.reduce((a, l) => (l < TINY_EIGENVALUE * lmax.value ? a + inv(l) : a), 0) / total;
+    if (total > 0) validity.tinyEigenShare = values.reduce((a, l) => (l < TINY_EIGENVALUE * lmax!.value ? a + inv(l) : a), 0) / total;
   }
 
   // Solution-norm bands (quadrature.ts): the provisional answers while the solves run, and a budget-stopped result's.
@@ -686,7 +730,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     lastBandAt = iteration;
     const now = bandState();
     const pending: NoiseResponse = {
-      inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping, lambdaMax: lmax.value,
+      inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping, lambdaMax: lmax ? lmax.value : Infinity,
       converged: false, deterministicConverged: now.deterministicConverged,
       influenceDeterministic: now.det, influenceNoise: now.noise,
       noiseTrace: 0, noiseTraceStdError: 0, noiseTraceMethod: now.noise ? 'hutchinson' : 'none', perSampleNoiseTrace: now.noise ? perSampleSquaredNorms(now.noise, batchSize) : null,
@@ -695,7 +739,11 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     };
     const evaluation = evaluateNoiseScale(pending, s);
     if (!evaluation.band) return; // nothing this std needs is running (a zero std while the noise solves run), or not started
-    opts.onBand({ stage: st, iteration, lambdaMax: lmax.value, lowerBound: evaluation.lowerBound, evaluation: { ...evaluation, band: evaluation.band } });
+    opts.onBand({
+      stage: st, iteration, lambdaMax: lmax ? lmax.value : lambdaSoFar.value, lowerBound: evaluation.lowerBound,
+      ...(lmax ? {} : { lambdaMaxRunning: { step: lambdaSoFar.step, residual: lambdaSoFar.residual } }),
+      evaluation: { ...evaluation, band: evaluation.band },
+    });
   };
   const solves: SolveSummary[] = [];
   const clock = opts.clock ?? systemClock;
@@ -719,7 +767,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     // The band costs a dot product per iteration: only when something reads it (provisional answers, a budget's stop).
     const banding = opts.onBand !== undefined || !!opts.solveBudgetSeconds;
     const common = {
-      tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax.value, budget,
+      tolerance, maxIterations, damping, signal: opts.signal, productRoundoff: opts.productRoundoff, operatorNorm: lmax?.value, budget,
       ...(banding ? {
         onStep: (step: CGStep) => {
           normBand.observe(step);
@@ -869,15 +917,31 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   };
   let iDet: Float64Array | null = null, iNoise: Float64Array | null = null, probeSolutions: Float64Array[] | undefined;
   let sharedStats: InfluenceResult['solver']['shared'];
-  const shared = opts.sharedSolves ?? op.gramVectors !== undefined;
   // Without a Gaussian part (s = 0) the grade needs I(δ_det) alone (deterministicConverged): it runs first, with the
   // solve budget to itself and no wider rounds slowing it, and only the noise and trace solves (the quick fix's noise,
   // the cache) share rounds after it.
-  if (det && bDet && (!shared || !(s > 0))) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
+  // λmax's Lanczos alongside (step 3): one more participant of the first shared rounds, on their block products.
+  const block = (vs: readonly Float64Array[], outs: readonly Float64Array[]) => exclusive(() => gramBlock(op, vs, outs));
+  let lambdaStarted = false;
+  const lambdaParticipant = async (product: SymmetricProduct): Promise<null> => {
+    lambdaStarted = true;
+    const t0 = performance.now();
+    const onTop = (value: number, residual: number, step: number) => { lambdaSoFar = { value: Math.max(value, lambdaFloor), residual, step }; };
+    lmax = atLeastFloor(await lambdaMax({ inputSize: n, gramVector: product }, { ...lambdaOptions, onTop }));
+    timing['lambda-max'] = performance.now() - t0;
+    Object.assign(validity, lambdaValidity(lmax));
+    return null;
+  };
+  const lambdaPending = () => alongside && !lambdaStarted;
+  if (det && bDet && (!shared || !(s > 0))) {
+    iDet = await stage('solve-deterministic', async () => (lambdaPending()
+      ? (await runSharedSolves(block, [(product) => solve(bDet, 'deterministic', 'solve-deterministic', product), lambdaParticipant])).results[0]!
+      : solve(bDet, 'deterministic', 'solve-deterministic')));
+  }
   const mains: SharedSolve[] = [];
   if (det && bDet && !iDet) mains.push({ b: bDet, purpose: 'deterministic', stage: 'solve-deterministic' });
   if (z && bNoise) mains.push({ b: bNoise, purpose: 'noise', stage: 'solve-noise' });
-  if (shared && mains.length + extra > 1) {
+  if (shared && mains.length + extra + (lambdaPending() ? 1 : 0) > 1) {
     const probes: SharedSolve[] = [];
     await stage('trace', async () => {
       for (let j = 0; j < extra; j++) probes.push({ b: await probe(j), purpose: 'trace', stage: 'trace' });
@@ -889,7 +953,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     for (const st of left.keys()) progress(st, 0);
     const finished = all.map(() => false);
     const first = solves.length;
-    const { results, stats } = await runSharedSolves((vs, outs) => exclusive(() => gramBlock(op, vs, outs)), all.map((x, i) => async (product: SymmetricProduct) => {
+    const participants: ((product: SymmetricProduct) => Promise<Float64Array | null>)[] = all.map((x, i) => async (product: SymmetricProduct) => {
       const out = await solve(x.b, x.purpose, x.stage, product, () => finished.indexOf(false) === i, first + i);
       finished[i] = true;
       left.set(x.stage, left.get(x.stage)! - 1);
@@ -898,15 +962,24 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
         progress(x.stage, 1);
       }
       return out;
-    }));
+    });
+    if (lambdaPending()) participants.push(lambdaParticipant);
+    const { results, stats } = await runSharedSolves(block, participants);
     if (mains[0]?.purpose === 'deterministic') iDet = results[0];
     if (z && bNoise) iNoise = results[mains.length - 1];
-    probeSolutions = results.slice(mains.length);
+    probeSolutions = results.slice(mains.length, all.length) as Float64Array[];
     sharedStats = { solves: all.length, ...stats };
   } else {
     if (det && bDet && !iDet) iDet = await stage('solve-deterministic', () => solve(bDet, 'deterministic', 'solve-deterministic'));
     if (z && bNoise) iNoise = await stage('solve-noise', () => solve(bNoise, 'noise', 'solve-noise'));
   }
+
+  // λmax alongside with no shared round to join (every solve ran alone): its own Lanczos now.
+  if (!lmax) {
+    lmax = atLeastFloor(await stage('lambda-max', () => lambdaMax(op, lambdaOptions)));
+    Object.assign(validity, lambdaValidity(lmax));
+  }
+  const lambda: LambdaMaxResult = lmax;
 
   // 5. T = E‖I(z)‖²: closed form Σ λ/(λ+ε)² when Lanczos saw the whole spectrum, else Hutchinson-style samples
   let trace = 0, traceStdError = 0, traceMethod: NoiseResponse['noiseTraceMethod'] = 'none', traceSamples = 0;
@@ -936,7 +1009,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     traceMethod = 'hutchinson';
     if (complete && spectrum) {
       // Undamped: the pseudo-inverse drops λ at the rounding level of λmax (a singular J, I2F.md's ResNet).
-      const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lmax.value;
+      const cutoff = Math.max(n * Number.EPSILON, 10 * (opts.productRoundoff ?? 0)) * lambda.value;
       const closed = spectrum.ritzValues.reduce((a, l) => (l > cutoff ? a + l / (l + damping) ** 2 : a), 0);
       const sum = perSampleTrace.reduce((a, x) => a + x, 0);
       if (sum > 0) for (let b = 0; b < batchSize; b++) perSampleTrace[b] *= closed / sum;
@@ -946,11 +1019,11 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     }
   }
 
-  const converged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.converged);
-  const deterministicConverged = lmax.value > 0 && Number.isFinite(lmax.value) && solves.every((x) => x.purpose !== 'deterministic' || x.converged);
+  const converged = lambda.value > 0 && Number.isFinite(lambda.value) && solves.every((x) => x.converged);
+  const deterministicConverged = lambda.value > 0 && Number.isFinite(lambda.value) && solves.every((x) => x.purpose !== 'deterministic' || x.converged);
   const cache: NoiseResponse = {
     inputSize: n, batchSize, dataRange, thresholds: opts.thresholds ?? DEFAULT_RISK_THRESHOLDS, damping,
-    lambdaMax: lmax.value, converged, deterministicConverged,
+    lambdaMax: lambda.value, converged, deterministicConverged,
     influenceDeterministic: iDet, influenceNoise: iNoise,
     noiseTrace: trace, noiseTraceStdError: traceStdError, noiseTraceMethod: traceMethod, perSampleNoiseTrace: perSampleTrace,
     jDeterministicNormSq: bDet ? dot(bDet, bDet) : 0, jNoiseNormSq: bNoise ? dot(bNoise, bNoise) : 0,
@@ -972,7 +1045,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   const result: InfluenceResult = {
     ...evaluation,
     loss, gradientNorm, deltaNorm: Math.sqrt(deltaNormSq),
-    lambdaMax: lmax,
+    lambdaMax: lambda,
     solver: {
       method, damping,
       iterations: solves.reduce((a, x) => Math.max(a, x.iterations), 0),

@@ -26,6 +26,8 @@ export interface LanczosOptions {
   /** Stop early (with the steps done so far) once this wall-clock allowance is spent (budget.ts). */
   budget?: SolveBudget;
   onProgress?: (step: number, steps: number) => void;
+  /** With topTolerance: the top Ritz value and its residual after each step (a running λmax, e.g. for the editor). */
+  onTop?: (value: number, residual: number, step: number) => void;
 }
 
 export interface LanczosResult {
@@ -84,7 +86,9 @@ export async function lanczos(a: SymmetricProduct, n: number, opts: LanczosOptio
       const { values, vectors } = tridiagonalEigen(alpha, beta, j + 1);
       const m = j + 1;
       const top = values[m - 1];
-      if (Math.abs(bj * vectors[(m - 1) * m + (m - 1)]) <= opts.topTolerance * Math.abs(top)) break;
+      const residual = Math.abs(bj * vectors[(m - 1) * m + (m - 1)]);
+      opts.onTop?.(top, residual, m);
+      if (residual <= opts.topTolerance * Math.abs(top)) break;
     }
     if (j + 1 < k) {
       const next = new Float64Array(n);
@@ -126,11 +130,11 @@ export interface LambdaMaxResult {
  */
 export async function lambdaMax(
   op: GramOperator,
-  opts: { steps?: number; tolerance?: number; seed?: number; signal?: AbortSignal } = {},
+  opts: { steps?: number; tolerance?: number; seed?: number; signal?: AbortSignal; onTop?: LanczosOptions['onTop'] } = {},
 ): Promise<LambdaMaxResult> {
   const tolerance = opts.tolerance ?? 1e-10;
   const r = await lanczos((v, o) => op.gramVector(v, o), op.inputSize, {
-    steps: opts.steps ?? 20, seed: opts.seed, topTolerance: tolerance, signal: opts.signal,
+    steps: opts.steps ?? 20, seed: opts.seed, topTolerance: tolerance, signal: opts.signal, ...(opts.onTop ? { onTop: opts.onTop } : {}),
   });
   const value = r.values[0];
   const residual = r.residuals[0];

@@ -52,6 +52,10 @@ export async function gramBlock(op: Pick<InversionOperator, 'gramVector' | 'gram
     for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], outs[i]);
     return;
   }
-  const step = Math.max(1, op.maxBlock ?? vs.length);
+  // Chunks as even as maxBlock allows (4 at maxBlock 3: 2 + 2, not 3 + 1): a backend builds one session per block
+  // size, and a large model keeps one session alive at a time (onnxOperator.ts maxSessions), so alternating sizes
+  // rebuilt a session every call.
+  const limit = Math.max(1, op.maxBlock ?? vs.length);
+  const step = Math.ceil(vs.length / Math.ceil(vs.length / limit));
   for (let i = 0; i < vs.length; i += step) await op.gramVectors(vs.slice(i, i + step), outs.slice(i, i + step));
 }

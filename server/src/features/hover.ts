@@ -50,7 +50,8 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
       lines.push('', `**Risk so far: ${bandRiskLabel(p.band)}**`, '');
       lines.push(`_Analysis running: ${p.batches > 1 ? `batch ${p.batch + 1}/${p.batches}, ` : ''}${p.stage} iteration ${p.iteration}._`, '');
       lines.push('| | |', '|---|---|', ...bandRows(p.band, p.expected));
-      lines.push(`| λmax(J Jᵀ) | ${fmt(p.lambdaMax)} |`, `| Lower bound I_lb | ${fmt(p.lowerBound)} |`);
+      if (p.lambdaMaxRunning) lines.push(`| λmax(J Jᵀ) | ≥ ${fmt(p.lambdaMax)} (its Lanczos running${p.lambdaMaxRunning.step > 0 ? `, step ${p.lambdaMaxRunning.step}` : ''}) |`, '| Lower bound I_lb | once λmax has converged |');
+      else lines.push(`| λmax(J Jᵀ) | ${fmt(p.lambdaMax)} |`, `| Lower bound I_lb | ${fmt(p.lowerBound)} |`);
       return markdown(lines, hit.field.keyRange);
     }
     lines.push('', view.pending ? '_Analysis running…_' : view.failure ? `The model could not be analysed: ${view.failure}` : `_Not analysed${view.notAnalysed ? `: ${view.notAnalysed}` : ''}._`);

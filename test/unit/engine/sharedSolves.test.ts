@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { conjugateGradient } from '../../../server/src/engine/cg';
 import { parseDefences } from '../../../server/src/engine/defences';
-import { analyzeInfluence } from '../../../server/src/engine/influence';
+import { analyzeInfluence, type ProvisionalInfluence } from '../../../server/src/engine/influence';
 import { deriveSeed, Random } from '../../../server/src/engine/random';
 import { reliableUpdateCG } from '../../../server/src/engine/refine';
 import { oneAtATime, runSharedSolves, type BlockProduct } from '../../../server/src/engine/sharedSolves';
@@ -157,7 +157,10 @@ describe('analyzeInfluence with shared solves', () => {
     const op = new BlockDenseOperator(jac, { gradient });
     const together = await analyzeInfluence(op, base); // default: shared, the operator has a block product
     assert.equal(one.solver.shared, undefined);
-    assert.deepEqual(together.solver.shared && { solves: together.solver.shared.solves, widest: together.solver.shared.widest }, { solves: 5, widest: 5 });
+    // Five solves and λmax's Lanczos (lambdaMaxAlongside) in each early round.
+    assert.deepEqual(together.solver.shared && { solves: together.solver.shared.solves, widest: together.solver.shared.widest }, { solves: 5, widest: 6 });
+    assertClose(together.lambdaMax.value, one.lambdaMax.value, 1e-12, 'λmax from the shared rounds');
+    assert.equal(together.lambdaMax.steps, one.lambdaMax.steps);
     assert.deepEqual(together.solver.solves.map((s) => s.purpose), ['deterministic', 'noise', 'trace', 'trace', 'trace']);
     // Exact products and the same options: every solve is the one-at-a-time solve, to the last bit.
     assert.deepEqual(together.solver.solves.map((s) => [s.iterations, s.relativeResidual]), one.solver.solves.map((s) => [s.iterations, s.relativeResidual]));
@@ -168,7 +171,7 @@ describe('analyzeInfluence with shared solves', () => {
     const z = new Random(deriveSeed(5, 1)).fillNormal(new Float64Array(dtheta));
     assert.ok(relativeError(together.cache.influenceNoise!, exactInfluence(jac, z)) < 1e-6);
     assert.ok(op.widths.length < op.counts.gramVector, 'products went out in blocks');
-    assert.ok(op.widths.every((w) => w <= 5));
+    assert.ok(op.widths.every((w) => w <= 6));
   });
 
   it('agrees to the tolerance with float32 products, mixed precision and a deflation space built once for all', async () => {
@@ -190,13 +193,16 @@ describe('analyzeInfluence with shared solves', () => {
     assert.equal(together.risk, one.risk);
   });
 
-  it('without Gaussian noise solves I(δ_det) first, alone, and shares rounds only among the noise and trace solves', async () => {
+  it('without Gaussian noise solves I(δ_det) first, with λmax\'s Lanczos only, and shares rounds only among the noise and trace solves', async () => {
     const base = { defences: parseDefences(['prune:ratio=0.5']), targetPsnr: 30, seed: 5, tolerance: 1e-9, deflation: 0 };
     const one = await analyzeInfluence(new DenseInversionOperator(jac, { gradient }), base);
     const op = new BlockDenseOperator(jac, { gradient });
     const blocksAtDeterministicEnd: number[] = [];
     const r = await analyzeInfluence(op, { ...base, onProgress: (stage, f) => { if (stage === 'solve-deterministic' && f === 1) blocksAtDeterministicEnd.push(op.widths.length); } });
-    assert.ok(blocksAtDeterministicEnd.length > 0 && blocksAtDeterministicEnd.every((w) => w === 0), 'no block call before the deterministic solve ended');
+    assert.ok(blocksAtDeterministicEnd.length > 0);
+    const during = op.widths.slice(0, blocksAtDeterministicEnd[0]);
+    assert.ok(during.length > 0 && during.every((w) => w <= 2) && during[0] === 2, `the deterministic solve's rounds, with λmax's Lanczos: ${during.join(' ')}`);
+    assertClose(r.lambdaMax.value, one.lambdaMax.value, 1e-12, 'λmax');
     assert.equal(r.solver.shared?.solves, 4);
     assert.equal(r.solver.shared?.widest, 4);
     assert.deepEqual(r.solver.solves.map((x) => x.purpose), ['deterministic', 'noise', 'trace', 'trace', 'trace']);
@@ -204,6 +210,48 @@ describe('analyzeInfluence with shared solves', () => {
     assert.equal(r.i2f, one.i2f);
     assert.equal(r.noise.trace, one.noise.trace);
     assert.equal(r.noiseForTarget?.std, one.noiseForTarget?.std);
+  });
+
+  it('runs λmax\'s Lanczos alongside the solves: bands before it converged claim no I_lb and show a floor of λmax, and grade as with λmax first', async () => {
+    const base = { defences, seed: 5, batchSize: 2, tolerance: 1e-9, traceSamples: 2, deflation: 0 };
+    const record = (into: ProvisionalInfluence[]) => ({ onBand: (b: ProvisionalInfluence) => { into.push(b); } });
+    const along: ProvisionalInfluence[] = [], first: ProvisionalInfluence[] = [];
+    const r = await analyzeInfluence(new BlockDenseOperator(jac, { gradient }), { ...base, ...record(along) });
+    const q = await analyzeInfluence(new BlockDenseOperator(jac, { gradient }), { ...base, lambdaMaxAlongside: false, ...record(first) });
+    const lambda = r.lambdaMax.value;
+    assertClose(lambda, q.lambdaMax.value, 1e-12, 'λmax');
+    assert.ok(r.lambdaMax.converged);
+    assert.deepEqual(r.solver.solves.map((x) => x.iterations), q.solver.solves.map((x) => x.iterations));
+    assert.equal(r.i2fExpected, q.i2fExpected);
+    // The first band came while λmax's Lanczos ran (the point: it does not wait for it), later ones after it converged.
+    assert.ok(along[0].lambdaMaxRunning, 'the first band before λmax converged');
+    assert.ok(along.some((b) => !b.lambdaMaxRunning), 'bands after λmax converged');
+    assert.ok(first.every((b) => !b.lambdaMaxRunning));
+    const running = along.filter((b) => b.lambdaMaxRunning);
+    for (const b of running) {
+      assert.equal(b.lowerBound, 0, 'no I_lb claimed from a λmax not yet known');
+      assert.ok(b.lambdaMax > 0 && b.lambdaMax <= lambda * (1 + 1e-12), `λmax ≥ ${b.lambdaMax} shown; λmax ${lambda}`);
+    }
+    for (let i = 1; i < running.length; i++) assert.ok(running[i].lambdaMax >= running[i - 1].lambdaMax, 'the floor only rises');
+    for (const b of along.filter((x) => !x.lambdaMaxRunning)) {
+      assert.equal(b.lambdaMax, lambda);
+      assertClose(b.lowerBound, b.evaluation.jDeltaNorm / lambda, 1e-12, 'I_lb');
+    }
+    // The grade does not rest on λmax: the same bands, at the same iterations, as with λmax first.
+    const shown = (bs: ProvisionalInfluence[]) => bs.map((b) => [b.stage, b.iteration, b.evaluation.band.i2f, b.evaluation.band.risk, b.evaluation.band.psnr]);
+    assert.deepEqual(shown(along), shown(first));
+  });
+
+  it('runs λmax first where the right-hand sides cannot rule out a gradient that determines nothing (the one-iteration cap needs it)', async () => {
+    const flat = denseJacobian(dx, dtheta, geometricSpectrum(dx, 1e-30, 10), 32);
+    const op = new BlockDenseOperator(flat, { gradient });
+    const stages: string[] = [];
+    const bands: ProvisionalInfluence[] = [];
+    const r = await analyzeInfluence(op, { defences, seed: 5, tolerance: 1e-9, deflation: 0, onProgress: (st, f) => { if (f === 0) stages.push(st); }, onBand: (b) => { bands.push(b); } });
+    assert.equal(r.validity.determined, 'none');
+    assert.ok(r.solver.solves.every((x) => x.iterations <= 1), r.solver.solves.map((x) => x.iterations).join(' '));
+    assert.ok(stages.indexOf('lambda-max') >= 0 && stages.indexOf('lambda-max') < stages.findIndex((x) => x.startsWith('solve')), stages.join(' '));
+    assert.ok(bands.every((b) => !b.lambdaMaxRunning));
   });
 
   it('solves one after another when asked to, even with a block product', async () => {
