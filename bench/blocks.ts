@@ -38,6 +38,8 @@ export interface BlockRow {
 
 export interface BlockProfile {
   k: number;
+  /** false: the single product's graph (k = 1). */
+  block: boolean;
   /** Kernel microseconds per op type for one call, largest first, with the op's FLOPs (Conv, ConvTranspose, MatMul, Gemm). */
   byOp: { op: string; us: number; nodes: number; gflop: number }[];
   totalUs: number;
@@ -121,11 +123,11 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
     await op.dispose();
     const kMax = Math.max(...o.ks);
     profiles = [];
-    for (const k of [1, kMax]) {
-      profiles.push(await profileGram(model, op.layout.inputName, x, target, vs.slice(0, k), o.profileDir));
+    for (const [k, block] of [[1, false], [1, true], [kMax, true]] as const) {
+      profiles.push(await profileGram(model, op.layout.inputName, x, target, vs.slice(0, k), o.profileDir, block));
       const p = profiles[profiles.length - 1];
       const fmt = (r: { us: number; gflop: number }) => `${(r.us / 1000 / k).toFixed(1)} ms${r.gflop ? ` ${(r.gflop / k).toFixed(2)} GFLOP (${(r.gflop / (r.us / 1e6)).toFixed(1)} GFLOP/s)` : ''}`;
-      log(`profiled k = ${k}, per vector: ${p.byClass.map((r) => `${r.cls} ${fmt(r)}`).join('; ')}`);
+      log(`profiled k = ${k}${block ? ' (block graph)' : ' (single product)'}, per vector: ${p.byClass.map((r) => `${r.cls} ${fmt(r)}`).join('; ')}`);
       for (const r of p.byOp.slice(0, 8)) log(`  ${r.op}: ${fmt(r)} (${r.nodes} nodes)`);
     }
   }
@@ -158,22 +160,22 @@ async function timeBlockOne(model: OnnxModel, inputName: string, x: Float32Array
 }
 
 /** One J Jᵀ V run (k = 1: the single graph) with onnxruntime's profiler on; kernel time summed by op type. */
-async function profileGram(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, vs: Float64Array[], dir: string): Promise<BlockProfile> {
+async function profileGram(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, vs: Float64Array[], dir: string, block: boolean): Promise<BlockProfile> {
   const k = vs.length;
   const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
-  const { model: graph, layout } = op.productModel('gram', 1, 'float32', k === 1 ? undefined : k);
+  const { model: graph, layout } = op.productModel('gram', 1, 'float32', block ? k : undefined);
   await op.dispose();
   mkdirSync(dir, { recursive: true });
-  const prefix = path.join(dir, `gram_k${k}`);
+  const prefix = path.join(dir, `gram_k${k}${block ? 'b' : ''}`);
   const T = ort().Tensor;
   // The operator's session options (large models: memory pattern and prepacking off, the arena only for blocks).
   const large = layout.parameterCount >= LARGE_MODEL_PARAMETERS;
   const profiled = await ort().InferenceSession.create(encodeModel(graph), {
-    ...sessionOptions({ memoryArena: !large || k > 1, memoryPattern: !large, prepacking: !large }), enableProfiling: true, profileFilePrefix: prefix,
+    ...sessionOptions({ memoryArena: !large || block, memoryPattern: !large, prepacking: !large }), enableProfiling: true, profileFilePrefix: prefix,
   });
   const flat = new Float32Array(k * layout.inputSize);
   vs.forEach((v, i) => flat.set(v, i * layout.inputSize));
-  const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), [k === 1 ? 'i2f_v' : 'i2f_V']: new T('float32', flat, k === 1 ? [layout.inputSize] : [k, layout.inputSize]) };
+  const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), [block ? 'i2f_V' : 'i2f_v']: new T('float32', flat, block ? [k, layout.inputSize] : [layout.inputSize]) };
   for (let i = 0; i < 3; i++) await profiled.run(feeds);
   profiled.endProfiling();
   await profiled.release();
@@ -183,7 +185,7 @@ async function profileGram(model: OnnxModel, inputName: string, x: Float32Array,
   // Three runs were profiled: keep each node's last (warm) one.
   const last = new Map<string, ProfileEvent>();
   for (const e of events) if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) last.set(e.name, e);
-  const tangent = tangentNodes(graph.graph.nodes, k === 1 ? 'i2f_v' : 'i2f_V');
+  const tangent = tangentNodes(graph.graph.nodes, block ? 'i2f_V' : 'i2f_v');
   const known = new Set(graph.graph.nodes.map((n) => n.name));
   // onnxruntime's NCHWc rewrite names a node after its output value: `<value>_nchwc`.
   const producer = new Map<string, string>();
@@ -207,7 +209,7 @@ async function profileGram(model: OnnxModel, inputName: string, x: Float32Array,
   }
   const sorted = (m: Map<string, { us: number; nodes: number; gflop: number }>) => [...m].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.us - a.us);
   const rows = sorted(byOp).map(({ key, ...v }) => ({ op: key, ...v }));
-  return { k, byOp: rows, totalUs: rows.reduce((s, r) => s + r.us, 0), byClass: sorted(byClass).map(({ key, ...v }) => ({ cls: key, ...v })) };
+  return { k, block, byOp: rows, totalUs: rows.reduce((s, r) => s + r.us, 0), byClass: sorted(byClass).map(({ key, ...v }) => ({ cls: key, ...v })) };
 }
 
 interface ProfileEvent {

@@ -1,8 +1,8 @@
-// The block J Jᵀ V with conv weight tangents through the Gram matrices of their operands (gramWeights.ts), on a
-// matrix of conv geometries (strides, asymmetric padding, dilation, rectangular and 1×1 kernels, 1-D, batch > 1,
-// groups and a shared weight, which the plan must leave on the direct path): against the operator's single float32
-// products, its float64 products (Conv lowered to double ops, no im2col), and on one graph a dense J assembled
-// column by column from float64 J e_j.
+// The block J Jᵀ V with conv weight tangents through the Gram matrices of their operands or as im2col GEMMs
+// (gramWeights.ts), on a matrix of conv geometries (strides, asymmetric padding, dilation, rectangular and 1×1
+// kernels, 1-D, batch > 1, groups and a shared weight, which the plan must leave on the direct path): against the
+// operator's single float32 products, its float64 products (Conv lowered to double ops, no im2col), and on one
+// graph a dense J assembled column by column from float64 J e_j.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -125,9 +125,11 @@ for (const [i, spec] of SPECS.entries()) {
     try {
       const vs = vectors(3, op.inputSize, 80 + i);
       const gram = await blockGram(op, x, target, vs, 'all');
+      const gemm = await blockGram(op, x, target, vs, 'gemm');
       const direct = await blockGram(op, x, target, vs, 'off');
       // Each routed layer im2cols a (primal) and the k tangents of a: two im2col Convs per layer.
       assert.equal(gram.im2cols, 2 * spec.gram, `${spec.label}: ${gram.im2cols / 2} layers through the Gram matrices, expected ${spec.gram}`);
+      assert.equal(gemm.im2cols, 2 * spec.gram, `${spec.label}: ${gemm.im2cols / 2} conv weight tangents as im2col GEMMs, expected ${spec.gram}`);
       assert.equal(direct.im2cols, 0);
       for (let j = 0; j < vs.length; j++) {
         const single = new Float64Array(op.inputSize);
@@ -135,6 +137,7 @@ for (const [i, spec] of SPECS.entries()) {
         const precise = new Float64Array(op.inputSize);
         await op.precise!.gramVector(vs[j], precise);
         assert.ok(relativeError(gram.outs[j], single) < 1e-6, `${spec.label}, vector ${j}: Gram route off the single product by ${relativeError(gram.outs[j], single)}`);
+        assert.ok(relativeError(gemm.outs[j], single) < 1e-6, `${spec.label}, vector ${j}: GEMM weight tangents off the single product by ${relativeError(gemm.outs[j], single)}`);
         assert.ok(relativeError(direct.outs[j], single) < 1e-6, `${spec.label}, vector ${j}: direct block off by ${relativeError(direct.outs[j], single)}`);
         assert.ok(relativeError(gram.outs[j], precise) < 1e-5, `${spec.label}, vector ${j}: Gram route off the float64 product by ${relativeError(gram.outs[j], precise)}`);
       }

@@ -23,13 +23,20 @@ import { attrInt, attrInts } from './attributes';
 import { GraphBuilder, int, ints, sameDims } from './graphBuilder';
 import { convInputGradient } from './reverse';
 
-/** One convolution whose weight θ-tangent goes through the Gram matrices. */
+/** One convolution whose weight θ-tangent this file builds. */
 export interface GramLayer {
+  /** The weight (a θ entry). */
+  weight: string;
   conv: Node;
   /** The input gradient's ConvTranspose(∂y, W) (reverse.ts convInputGradient). */
   convT: Node;
   /** ∂L/∂y of the conv (the ConvTranspose's input). */
   gy: string;
+  /**
+   * 'gram': tW is never made, its two uses come from the Gram matrices (gramWeightTerms); 'gemm': tW itself as two
+   * GEMMs over the im2col (weightTangentByGemm), for the second pass's usual rules.
+   */
+  route: 'gram' | 'gemm';
 }
 
 /**
@@ -46,12 +53,13 @@ export function gramPays(c: number, o: number, kernel: number, p: number): numbe
 /** Above this ratio of gramPays the layer keeps the direct path. */
 export const GRAM_MAX_RATIO = 0.5;
 
-export type GramWeightsMode = 'cost' | 'all' | 'off';
+/** 'cost': gramPays picks the route per layer; 'all' / 'gemm': every eligible layer one way (tests); 'off': neither. */
+export type GramWeightsMode = 'cost' | 'all' | 'gemm' | 'off';
 
 /**
- * The conv weights eligible for the Gram route: a float32 graph, the parameter read by exactly one forward Conv
- * (group 1, as its weight) and otherwise only by that Conv's input-gradient ConvTranspose, so its gradient is that
- * one correlation; and ('cost') gramPays under GRAM_MAX_RATIO. Keyed by the Conv and ConvTranspose node names.
+ * The conv weights this file takes over, keyed by weight name: a float32 graph, the parameter read by exactly one
+ * forward Conv (group 1, as its weight) and otherwise only by that Conv's input-gradient ConvTranspose, so its
+ * gradient is that one correlation. Route 'gram' where gramPays is under GRAM_MAX_RATIO ('cost'), else 'gemm'.
  */
 export function planGramLayers(b: GraphBuilder, primal: readonly Node[], forwardCount: number, parameters: readonly string[], mode: GramWeightsMode = 'cost'): Map<string, GramLayer> {
   const plan = new Map<string, GramLayer>();
@@ -83,10 +91,8 @@ export function planGramLayers(b: GraphBuilder, primal: readonly Node[], forward
     const wd = b.dims(p);
     const yd = b.dims(y);
     const p_ = yd[0] * sizeOf(yd.slice(2));
-    if (mode === 'cost' && gramPays(wd[1], wd[0], sizeOf(wd.slice(2)), p_) > GRAM_MAX_RATIO) continue;
-    const layer = { conv, convT, gy };
-    plan.set(conv.name, layer);
-    plan.set(convT.name, layer);
+    const route = mode === 'all' || (mode === 'cost' && gramPays(wd[1], wd[0], sizeOf(wd.slice(2)), p_) <= GRAM_MAX_RATIO) ? 'gram' : 'gemm';
+    plan.set(p, { weight: p, conv, convT, gy, route });
   }
   return plan;
 }
@@ -133,6 +139,8 @@ function im2colOf(b: GraphBuilder, layer: GramLayer): Im2col {
 /** col(v) for v [M, C, S…] (M = k·N for tangents): [M, C·K, positions]. */
 function im2col(b: GraphBuilder, g: Im2col, v: string): string {
   const m = b.dims(v)[0];
+  // A 1×1 kernel at stride 1 without padding: the columns are the input itself.
+  if (g.kernelSize === 1 && g.strides.every((s) => s === 1) && g.pads.every((p) => p === 0)) return b.reshape(v, [m, g.c, g.positions]);
   const cols = b.op('Conv', [v, g.oneHot], b.real([m, g.c * g.kernelSize, ...g.ySpatial]), {
     strides: ints(g.strides), pads: ints(g.pads), dilations: ints(g.dilations), group: int(g.c),
   }, 'im2col');
@@ -195,4 +203,32 @@ export function gramWeightTerms(b: GraphBuilder, layer: GramLayer, first: (v: st
   const xBlock = [k * g.n, ...g.xDims.slice(1)];
   const backward = b.reshape(convInputGradient(b, image, g.oneHot, xBlock, g.strides, g.pads, g.dilations, g.c), [k, ...g.xDims]);
   return { forward, backward };
+}
+
+/**
+ * tW_i = tGy_i Aᵀ + ∂y tA_iᵀ for the k vectors as two GEMMs, [k, …W]: the first one GEMM of [k·O, P] by [P, C·K]
+ * (Aᵀ shared), the second ∂y [O, P] by each tA_iᵀ (onnxruntime folds the transpose into the GEMM). Both write
+ * the weight's own layout [O, C·K], where the correlation Conv (reverse.ts convWeightGradient) runs C·k images of
+ * N = K columns each and leaves [C, k·O, K] to crop and transpose (bench/FINDINGS.md, "Block products").
+ */
+export function weightTangentByGemm(b: GraphBuilder, layer: GramLayer, first: (v: string) => string | undefined, k: number): string | undefined {
+  const g = im2colOf(b, layer);
+  const a = layer.conv.inputs[0];
+  const ta = first(a);
+  const tgy = first(layer.gy);
+  if (!ta && !tgy) return undefined;
+  const A = toColumns(b, g, im2col(b, g, a));
+  const ck = g.c * g.kernelSize;
+  const terms: string[] = [];
+  if (tgy) {
+    const tGy = toColumns(b, g, b.reshape(tgy, [k * g.n, g.o, g.positions]), k);
+    terms.push(b.reshape(matmul(b, b.reshape(tGy, [k * g.o, g.p]), b.transpose(A, [1, 0])), [k, g.o, ck]));
+  }
+  if (ta) {
+    const gy = toColumns(b, g, b.reshape(layer.gy, [g.n, g.o, g.positions]));
+    const tA = toColumns(b, g, im2col(b, g, b.reshape(ta, [k * g.n, ...g.xDims.slice(1)])), k);
+    terms.push(matmul(b, gy, b.transpose(tA, [0, 2, 1])));
+  }
+  const sum = terms.length === 2 ? b.add(terms[0], terms[1]) : terms[0];
+  return b.reshape(sum, [k, ...b.dims(layer.weight)]);
 }

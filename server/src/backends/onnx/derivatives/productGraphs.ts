@@ -15,7 +15,7 @@ import { lowerForward, NON_DIFFERENTIABLE_OPS } from './lower';
 import { reverseNode } from './reverse';
 import { tangentNode } from './tangent';
 import { blockTangentNode } from './blockTangent';
-import { gramWeightTerms, planGramLayers, type GramLayer, type GramWeightsMode } from './gramWeights';
+import { gramWeightTerms, planGramLayers, weightTangentByGemm, type GramLayer, type GramWeightsMode } from './gramWeights';
 
 export type LossKind = 'cross-entropy' | 'mse';
 export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
@@ -55,8 +55,9 @@ export interface ProductGraphOptions {
    */
   floatType?: FloatType;
   /**
-   * Block J Jᵀ V only: which conv weights' θ-tangents go through the Gram matrices of their operands
-   * (gramWeights.ts): 'cost' (default) where gramPays says so, 'all' every eligible one (tests), 'off' none.
+   * Block J Jᵀ V only: how conv weights' θ-tangents are built (gramWeights.ts): 'cost' (default) through the Gram
+   * matrices where gramPays says so and as im2col GEMMs elsewhere, 'all' / 'gemm' every eligible one through the
+   * Gram matrices / as GEMMs (tests), 'off' by the tangent rules alone.
    */
   gramWeights?: GramWeightsMode;
 }
@@ -289,19 +290,27 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, 
       model = toModel(d, kind, [{ name: flatInputBlock(d, d.inputGrad && tangent(d.inputGrad), k), as: 'JU' }]);
     } else {
       const first = blockTangentPass(d, xSeeds(), d.primal, k);
+      // Conv weights whose tangent this graph builds from the first pass's operands (gramWeights.ts): 'gram' ones
+      // never materialise tW (the second pass takes Conv(a, tW) and ConvTranspose(∂y, tW) from the Gram matrices),
+      // 'gemm' ones make it as two GEMMs over the im2col; either way the correlation's own tangent is left unread
+      // and toModel drops it.
+      const plan = planGramLayers(b, d.primal, d.forwardCount, layout.parameters.map((p) => p.name), opts.gramWeights);
       const w = new Map<string, string>();
       layout.parameters.forEach((p, i) => {
+        const layer = plan.get(p.name);
         const g = d.paramGrads[i];
-        const t = g && first(g);
+        const t = layer?.route === 'gemm' ? weightTangentByGemm(b, layer, first, k) : g && first(g);
         if (t) w.set(p.name, t);
       });
-      // Conv weights whose tangent is cheaper through the Gram matrices of its first-pass operands (gramWeights.ts):
-      // the second pass takes their Conv(a, tW) and ConvTranspose(∂y, tW) from there, and the materialised tW
-      // (k × d_W) is left unread, so toModel drops it.
-      const plan = planGramLayers(b, d.primal, d.forwardCount, layout.parameters.map((p) => p.name), opts.gramWeights);
+      const byNode = new Map<string, GramLayer>();
+      for (const layer of plan.values()) {
+        if (layer.route !== 'gram') continue;
+        byNode.set(layer.conv.name, layer);
+        byNode.set(layer.convT.name, layer);
+      }
       const terms = new Map<GramLayer, { forward?: string; backward?: string }>();
       const movingWeight = (node: Node): string | undefined => {
-        const layer = plan.get(node.name);
+        const layer = byNode.get(node.name);
         if (!layer) return undefined;
         let t = terms.get(layer);
         if (!t) terms.set(layer, (t = gramWeightTerms(b, layer, first, k)));
