@@ -95,7 +95,8 @@ for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5']) {
     try {
       if (name === 'mobilenet_v2') assert.ok(model.model.graph.nodes.some((n) => n.opType === 'Conv' && (n.attributes.group?.value as number) > 1), 'depthwise convolutions');
       // Their late 1×1 convolutions (1×1 and 2×2 maps at 32×32) take the Gram route (gramWeights.ts) by default.
-      const gramLayers = op.productModel('gram', 1, 'float32', 3).model.graph.nodes.filter((n) => n.outputs[0]?.endsWith('_im2col')).length / 2;
+      // (Each such layer has two P × P Gram matrices, AᵀA and ∂yᵀ∂y.)
+      const gramLayers = op.productModel('gram', 1, 'float32', 3).model.graph.nodes.filter((n) => n.outputs[0]?.endsWith('_gram')).length / 2;
       assert.ok(gramLayers >= 3, `${name}: ${gramLayers} conv weights through the Gram matrices`);
       await checkGram(op, 3, 41, name);
     } finally {

@@ -95,7 +95,7 @@ function setup(m: TinyModel, seed: number): { op: OnnxInversionOperator; x: Floa
 }
 
 /** J Jᵀ V of the block graph built with `mode`, run on its own session; and how many im2col Convs it has. */
-async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Float32Array, vs: Float64Array[], mode: GramWeightsMode): Promise<{ outs: Float64Array[]; im2cols: number; correlations: number }> {
+async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Float32Array, vs: Float64Array[], mode: GramWeightsMode): Promise<{ outs: Float64Array[]; im2cols: number; grams: number }> {
   const k = vs.length;
   const { model, layout } = op.productModel('gram', undefined, 'float32', k, mode);
   const T = ort().Tensor;
@@ -107,7 +107,7 @@ async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Flo
     const data = r.JJTV.data as Float32Array;
     const outs = vs.map((_, i) => Float64Array.from(data.subarray(i * layout.inputSize, (i + 1) * layout.inputSize)));
     const count = (hint: string) => model.graph.nodes.filter((n) => n.outputs[0]?.endsWith(`_${hint}`)).length;
-    return { outs, im2cols: count('im2col'), correlations: count('Conv') };
+    return { outs, im2cols: count('im2col'), grams: count('gram') };
   } finally {
     await session.release();
   }
@@ -131,6 +131,9 @@ for (const [i, spec] of SPECS.entries()) {
       assert.equal(gram.im2cols, 2 * spec.gram, `${spec.label}: ${gram.im2cols / 2} layers through the Gram matrices, expected ${spec.gram}`);
       assert.equal(gemm.im2cols, 2 * spec.gram, `${spec.label}: ${gemm.im2cols / 2} conv weight tangents as im2col GEMMs, expected ${spec.gram}`);
       assert.equal(direct.im2cols, 0);
+      // The Gram route's two P × P matrices (AᵀA, ∂yᵀ∂y) per layer; the GEMM route has none.
+      assert.equal(gram.grams, 2 * spec.gram);
+      assert.equal(gemm.grams, 0);
       for (let j = 0; j < vs.length; j++) {
         const single = new Float64Array(op.inputSize);
         await op.gramVector(vs[j], single);

@@ -160,11 +160,11 @@ function fromColumns(b: GraphBuilder, g: Im2col, v: string, k: number): string {
   return b.transpose(b.reshape(v, [k, rows, g.n, g.positions]), [0, 2, 1, 3]);
 }
 
-const matmul = (b: GraphBuilder, x: string, y: string): string => {
+const matmul = (b: GraphBuilder, x: string, y: string, hint = 'MatMul'): string => {
   const xd = b.dims(x);
   const yd = b.dims(y);
   const batch = xd.length === 3 ? [xd[0]] : yd.length === 3 ? [yd[0]] : [];
-  return b.op('MatMul', [x, y], b.real([...batch, xd[xd.length - 2], yd[yd.length - 1]]));
+  return b.op('MatMul', [x, y], b.real([...batch, xd[xd.length - 2], yd[yd.length - 1]]), {}, hint);
 };
 
 /**
@@ -189,7 +189,7 @@ export function gramWeightTerms(b: GraphBuilder, layer: GramLayer, first: (v: st
   const sum = (x: string | undefined, y: string | undefined): string => (x && y ? b.add(x, y) : (x ?? y)!);
   // tW A = tGy (AᵀA) + ∂y (tAᵀA), with tAᵀA the transpose of Aᵀ tA (a P × P per vector, not the CK × P tA).
   const forwardCols = sum(
-    tGy && matmul(b, tGy, matmul(b, AT, A)),
+    tGy && matmul(b, tGy, matmul(b, AT, A, 'gram')),
     tA && matmul(b, gy, b.transpose(matmul(b, AT, tA), [0, 2, 1])),
   );
   const yDims = [k, g.n, g.o, ...g.ySpatial];
@@ -197,7 +197,7 @@ export function gramWeightTerms(b: GraphBuilder, layer: GramLayer, first: (v: st
   // tWᵀ ∂y = A (tGyᵀ ∂y) + tA (∂yᵀ∂y), then col2im.
   const cols = sum(
     tGy && matmul(b, A, b.transpose(matmul(b, gyT, tGy), [0, 2, 1])),
-    tA && matmul(b, tA, matmul(b, gyT, gy)),
+    tA && matmul(b, tA, matmul(b, gyT, gy, 'gram')),
   );
   const image = b.reshape(fromColumns(b, g, cols, k), [k * g.n, g.c * g.kernelSize, ...g.ySpatial]);
   const xBlock = [k * g.n, ...g.xDims.slice(1)];
