@@ -19,12 +19,14 @@
 //
 // --solve [--rank L] [--budget S] [--tolerance T] [--no-refine]: the undamped I²F itself, to a true relative residual
 // of T (default 1e-6) or the float32 floor (said so): δ Gaussian (seed 4242, std 1e-3·‖g‖/√d_θ), one CG solve
-// preconditioned from its first iteration by a rank-L Nyström sketch (default 200; engine/nystrom.ts), mixed precision
+// preconditioned from its first iteration by a Nyström sketch of at most L products (default the engine's 400;
+// engine/nystrom.ts) and at most NYSTROM_BUDGET_SHARE of the budget at the product time it measures, mixed precision
 // unless --no-refine, stopped by a wall-clock budget of S seconds (default 3600: reported not converged, with the
 // residual reached). Reports time, iterations, products (sketch, λmax, J δ and residual checks included), peak RSS.
 
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { analyzeInfluence } from '../server/src/engine/influence';
+import { DEFAULT_NYSTROM_RANK } from '../server/src/engine/nystrom';
 import { Random } from '../server/src/engine/random';
 import { norm } from '../server/src/engine/linalg';
 import type { InversionOperator } from '../server/src/engine/operator';
@@ -93,7 +95,7 @@ async function main(): Promise<void> {
   await op.gradient(g);
   log(`g: ${(performance.now() - t).toFixed(0)} ms (first call, includes the session build)`);
   if (args.includes('--solve')) {
-    await solve(op, g, { rank: opt('--rank') ?? 200, budget: opt('--budget') ?? 3600, tolerance: opt('--tolerance') ?? 1e-6, refine: !args.includes('--no-refine'), log, file, threads, t0 });
+    await solve(op, g, { rank: opt('--rank') ?? DEFAULT_NYSTROM_RANK, budget: opt('--budget') ?? 3600, tolerance: opt('--tolerance') ?? 1e-6, refine: !args.includes('--no-refine'), log, file, threads, t0 });
     return;
   }
   let gn = 0;

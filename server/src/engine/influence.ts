@@ -4,7 +4,7 @@ import { UserError } from '../errors';
 import { SolveBudget, SolveEstimator, systemClock, type Clock, type SolveProgress } from './budget';
 import { conjugateGradient } from './cg';
 import { DeflationSpace } from './deflation';
-import { DEFAULT_NYSTROM_RANK, nystromPreconditioner, type NystromResult } from './nystrom';
+import { DEFAULT_NYSTROM_RANK, NYSTROM_BUDGET_SHARE, nystromPreconditioner, type NystromResult } from './nystrom';
 import { autoAcceleration, type SpectralPreconditioner } from './preconditioner';
 import { computeDefenceDelta, DefenceModel } from './defences';
 import { extremeSpectrumWithVectors, ExtremeSpectrum, lambdaMax, LambdaMaxResult, type LanczosResult } from './lanczos';
@@ -841,7 +841,8 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
             nystromBuild ??= nystromPreconditioner({
               gramVector: (v, o) => exclusive(() => op.gramVector(v, o)),
               ...(op.gramVectors ? { gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => exclusive(() => op.gramVectors!(vs, outs)), maxBlock: op.maxBlock } : {}),
-            }, n, { rank: nystromRank, seed: deriveSeed(seed, 5), shift: damping, productRoundoff: opts.productRoundoff, signal: opts.signal, budget });
+            }, n, { rank: nystromRank, seed: deriveSeed(seed, 5), shift: damping, productRoundoff: opts.productRoundoff, signal: opts.signal, budget,
+              ...(budget ? { budgetShare: NYSTROM_BUDGET_SHARE } : {}) });
             const sketch = await nystromBuild;
             nystrom ??= sketch.preconditioner.rank > 0 ? sketch.preconditioner : null;
             const buildSeconds = builtHere ? (clock() - t0) / 1000 : 0;

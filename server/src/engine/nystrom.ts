@@ -33,6 +33,13 @@ export interface NystromOptions {
   signal?: AbortSignal;
   /** When spent mid-sketch, the preconditioner is built from the columns done so far (a smaller sketch, still valid). */
   budget?: SolveBudget;
+  /**
+   * With a budget: the share of its time left at the start that the sketch may take. After each block call the rank
+   * is cut to what fits at the product time measured so far (default: no cut; the analysis passes
+   * NYSTROM_BUDGET_SHARE), so the solve keeps the rest to iterate (ResNet-50: a rank-200 sketch at 17–20 s per product
+   * under load spent a whole 1 800 s budget, 0 CG iterations).
+   */
+  budgetShare?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -53,6 +60,14 @@ export interface NystromResult {
  * the deflated count on all three.
  */
 export const DEFAULT_NYSTROM_RANK = 400;
+
+/**
+ * The sketch's share of a solve budget (NystromOptions.budgetShare). A model, not a measurement on ResNet-50: on
+ * dlg_lenet's exact spectrum (numpy, float32 products; bench/FINDINGS.md) CG after ℓ = 100 / 200 / 400 sketches took
+ * 1 250 / 880 / 540 iterations, so a budget of 1 000 products converges with ℓ = 400 (0.4: 940 in all) and not with
+ * ℓ = 200 or 300 (0.2–0.3); ℓ is still at most the rank asked for.
+ */
+export const NYSTROM_BUDGET_SHARE = 0.4;
 
 /**
  * Directions whose λ̂ lies below this many product roundoffs of λ̂_1 (and below √eps·λ̂_1 for exact products) are not
@@ -82,10 +97,16 @@ export async function nystromPreconditioner(
   const y: Float64Array[] = [];
   const s = 1 / Math.sqrt(n);
   let done = 0;
+  const budget = opts.budget;
+  const share = budget && opts.budgetShare !== undefined && opts.budgetShare > 0 ? opts.budgetShare : undefined;
+  const began = budget?.elapsedSeconds ?? 0;
+  const allowance = share !== undefined ? share * budget!.remainingSeconds : Infinity;
   while (done < l) {
     checkAborted(opts.signal);
-    if (opts.budget?.exhausted && done > 0) break;
+    if (budget?.exhausted && done > 0) break;
     const c = Math.min(block, l - done);
+    // The next block only if the products so far say it fits the sketch's share of the budget.
+    if (share !== undefined && done > 0 && ((budget!.elapsedSeconds - began) / done) * (done + c) > allowance) break;
     const vs: Float64Array[] = [];
     const outs: Float64Array[] = [];
     for (let i = 0; i < c; i++) {

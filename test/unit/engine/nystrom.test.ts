@@ -8,7 +8,7 @@ import { SolveBudget } from '../../../server/src/engine/budget';
 import { conjugateGradient } from '../../../server/src/engine/cg';
 import { analyzeInfluence } from '../../../server/src/engine/influence';
 import { dot } from '../../../server/src/engine/linalg';
-import { nystromPreconditioner } from '../../../server/src/engine/nystrom';
+import { NYSTROM_BUDGET_SHARE, nystromPreconditioner } from '../../../server/src/engine/nystrom';
 import { autoAcceleration, NYSTROM_AUTO_LARGE_INPUT, SpectralPreconditioner } from '../../../server/src/engine/preconditioner';
 import { Random } from '../../../server/src/engine/random';
 import { reliableUpdateCG } from '../../../server/src/engine/refine';
@@ -121,6 +121,42 @@ describe('nystromPreconditioner', () => {
     const s = await nystromPreconditioner(op, n, { rank: 30, seed: 4, block: 1, budget });
     assert.equal(s.products, 4, '4 products of 0.3 s in a 1 s budget (checked before each block, after the first)');
     assert.ok(s.preconditioner.rank > 0 && s.preconditioner.rank <= 4);
+  });
+});
+
+describe('the sketch within a budget', () => {
+  it('takes at most its share of the budget left, at the product time measured on its own blocks', async () => {
+    const n = 80;
+    const dense = new DenseInversionOperator(denseJacobian(n, 100, geometricSpectrum(n, 5, 1e4), 13));
+    let now = 0;
+    const budget = new SolveBudget(100, () => now);
+    now = 20_000; // 80 s left when the sketch starts: 0.4 × 80 = 32 s, at 1 s per product
+    const op = { gramVector: async (v: Float64Array, o: Float64Array) => { now += 1000; await dense.gramVector(v, o); } };
+    const s = await nystromPreconditioner(op, n, { rank: 60, seed: 4, block: 3, budget, budgetShare: NYSTROM_BUDGET_SHARE });
+    assert.equal(s.products, 30, 'blocks of 3 while the next one fits 32 s: 30 products, not the 60 asked for');
+    assert.ok(!budget.exhausted && budget.remainingSeconds === 50, 'the rest of the budget is left to the solve');
+    assert.ok(s.preconditioner.rank > 0 && s.preconditioner.rank <= 30);
+    // Without a share, the budget only stops it when spent; a rank that fits is not cut.
+    now = 0;
+    const all = await nystromPreconditioner(op, n, { rank: 20, seed: 4, block: 3, budget: new SolveBudget(100, () => now), budgetShare: NYSTROM_BUDGET_SHARE });
+    assert.equal(all.products, 20);
+  });
+
+  it('leaves most of a small budget to the solve in the analysis (the sketch built from the first iteration)', async () => {
+    const n = 120;
+    const jac = denseJacobian(n, 160, lenetLikeSpectrum(n, 1e6, 40), 21);
+    const dense = new DenseInversionOperator(jac);
+    let now = 0;
+    const slow = Object.assign(Object.create(dense) as DenseInversionOperator, {
+      gramVector: async (v: Float64Array, o: Float64Array) => { now += 100; await dense.gramVector(v, o); },
+    });
+    const delta = new Random(3).fillNormal(new Float64Array(160));
+    const r = await analyzeInfluence(slow, { delta, preconditioner: 'nystrom', nystromAfter: 0, nystromRank: 60, solveBudgetSeconds: 5, clock: () => now, lanczosSteps: 5 });
+    const sketch = r.solver.solves[0].nystrom!;
+    // 5 s at 0.1 s per product: the sketch's 0.4 × 5 s = 2 s fit 20 products, taken in blocks of 8 (the dense
+    // operator has no maxBlock): 16, as a third block would end at 2.4 s; the rest iterates.
+    assert.equal(sketch.sketchProducts, 16);
+    assert.ok(r.solver.solves[0].iterations > 0);
   });
 });
 
