@@ -95,7 +95,7 @@ function setup(m: TinyModel, seed: number): { op: OnnxInversionOperator; x: Floa
 }
 
 /** J Jᵀ V of the block graph built with `mode`, run on its own session; and how many im2col Convs it has. */
-async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Float32Array, vs: Float64Array[], mode: GramWeightsMode): Promise<{ outs: Float64Array[]; im2cols: number; grams: number }> {
+async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Float32Array, vs: Float64Array[], mode: GramWeightsMode): Promise<{ outs: Float64Array[]; im2cols: number; grams: number; weightGemms: number; smallMaps: number }> {
   const k = vs.length;
   const { model, layout } = op.productModel('gram', undefined, 'float32', k, mode);
   const T = ort().Tensor;
@@ -107,7 +107,7 @@ async function blockGram(op: OnnxInversionOperator, x: Float32Array, target: Flo
     const data = r.JJTV.data as Float32Array;
     const outs = vs.map((_, i) => Float64Array.from(data.subarray(i * layout.inputSize, (i + 1) * layout.inputSize)));
     const count = (hint: string) => model.graph.nodes.filter((n) => n.outputs[0]?.endsWith(`_${hint}`)).length;
-    return { outs, im2cols: count('im2col'), grams: count('gram') };
+    return { outs, im2cols: count('im2col'), grams: count('gram'), weightGemms: count('tW'), smallMaps: count('columns') + count('col2im') };
   } finally {
     await session.release();
   }
@@ -127,13 +127,12 @@ for (const [i, spec] of SPECS.entries()) {
       const gram = await blockGram(op, x, target, vs, 'all');
       const gemm = await blockGram(op, x, target, vs, 'gemm');
       const direct = await blockGram(op, x, target, vs, 'off');
-      // Each routed layer im2cols a (primal) and the k tangents of a: two im2col Convs per layer.
-      assert.equal(gram.im2cols, 2 * spec.gram, `${spec.label}: ${gram.im2cols / 2} layers through the Gram matrices, expected ${spec.gram}`);
-      assert.equal(gemm.im2cols, 2 * spec.gram, `${spec.label}: ${gemm.im2cols / 2} conv weight tangents as im2col GEMMs, expected ${spec.gram}`);
-      assert.equal(direct.im2cols, 0);
-      // The Gram route's two P × P matrices (AᵀA, ∂yᵀ∂y) per layer; the GEMM route has none.
-      assert.equal(gram.grams, 2 * spec.gram);
+      // The Gram route: two P × P matrices (AᵀA, ∂yᵀ∂y) per layer; the GEMM route: two GEMMs making tW per layer.
+      assert.equal(gram.grams, 2 * spec.gram, `${spec.label}: ${gram.grams / 2} layers through the Gram matrices, expected ${spec.gram}`);
+      assert.equal(gram.weightGemms, 0);
+      assert.equal(gemm.weightGemms, 2 * spec.gram, `${spec.label}: ${gemm.weightGemms / 2} conv weight tangents as im2col GEMMs, expected ${spec.gram}`);
       assert.equal(gemm.grams, 0);
+      assert.equal(direct.grams + direct.weightGemms + direct.im2cols, 0);
       for (let j = 0; j < vs.length; j++) {
         const single = new Float64Array(op.inputSize);
         await op.gramVector(vs[j], single);
@@ -149,6 +148,26 @@ for (const [i, spec] of SPECS.entries()) {
     }
   });
 }
+
+test('small maps (≤ GEMM_MAX_POSITIONS per image): the blocked-input Conv and ConvTranspose run as one GEMM over all images', async () => {
+  // 7×6 at stride 2: 4×3 = 12 positions, both convs and their input-gradient ConvTransposes; 6×6 = 36: none.
+  for (const [index, expected] of [[1, true], [0, false]] as const) {
+    const m = convNet(SPECS[index], 90);
+    const { op, x, target } = setup(m, 91);
+    try {
+      const vs = vectors(3, op.inputSize, 92);
+      const { outs, smallMaps } = await blockGram(op, x, target, vs, 'off');
+      assert.equal(smallMaps > 0, expected, `${SPECS[index].label}: ${smallMaps} small-map GEMM nodes`);
+      for (const [j, v] of vs.entries()) {
+        const single = new Float64Array(op.inputSize);
+        await op.gramVector(v, single);
+        assert.ok(relativeError(outs[j], single) < 1e-6, `${SPECS[index].label}, vector ${j}: ${relativeError(outs[j], single)}`);
+      }
+    } finally {
+      await op.dispose();
+    }
+  }
+});
 
 test('Gram conv weights: J Jᵀ V equals the dense J (float64 J eⱼ, column by column) times Jᵀ V', async () => {
   const m = convNet(SPECS[2], 7);
@@ -167,8 +186,8 @@ test('Gram conv weights: J Jᵀ V equals the dense J (float64 J eⱼ, column by 
       J.push(col);
     }
     const vs = vectors(2, dx, 9);
-    const { outs, im2cols } = await blockGram(op, x, target, vs, 'all');
-    assert.equal(im2cols, 4);
+    const { outs, grams } = await blockGram(op, x, target, vs, 'all');
+    assert.equal(grams, 4);
     for (const [i, v] of vs.entries()) {
       const jtv = J.map((col) => col.reduce((s, c, r) => s + c * v[r], 0));
       const dense = new Float64Array(dx);

@@ -15,6 +15,7 @@ import { UserError } from '../../../errors';
 import { attrFloat, attrInt, attrInts } from './attributes';
 import { broadcastDims, GraphBuilder, int, sameDims } from './graphBuilder';
 import { constInts, maxPoolIndices, positiveMask } from './reverse';
+import { oneHotKernel } from './gramWeights';
 import type { TangentContext } from './tangent';
 
 export interface BlockTangentContext extends TangentContext {
@@ -109,6 +110,63 @@ function convBothMoving(b: GraphBuilder, a: string, ta: string, c: string, tc: s
   const out = b.op('Conv', [input, w], b.real([n, k * o, ...ySpatial]), { ...attrs, group: int(k * group) }, 'Conv');
   // [N, k·O, S…] → [N, k, O, S…] → [k, N, O, S…] (a Transpose a following one folds into)
   return b.transpose(b.reshape(out, [n, k, o, ...ySpatial]), [1, 0, 2, ...after(3, ySpatial.length)]);
+}
+
+/**
+ * Conv / ConvTranspose maps with at most this many positions per image (ResNet-18's 4×4 stage at 32×32) run the
+ * blocked input as one GEMM over all k·N images: onnxruntime's own kernels do one GEMM per image there, N = 16
+ * columns that stream the whole weight each time (bench/FINDINGS.md, "Block products").
+ */
+export const GEMM_MAX_POSITIONS = 16;
+
+/**
+ * Conv(t, W) for a blocked input t [k, N, C, S…] and a primal weight (group 1) as im2col + one GEMM:
+ * W [O, C·K] by the columns of all k·N images [C·K, k·N·P'], then back to [k, N, O, S'…].
+ */
+function convByGemm(b: GraphBuilder, node: Node, t: string, w: string, yDims: number[], k: number): string {
+  const d = b.dims(t);
+  const [n, c] = [d[1], d[2]];
+  const wd = b.dims(w);
+  const kernel = wd.slice(2);
+  const ck = c * sizeOf(kernel);
+  const [, o, ...ySpatial] = yDims;
+  const positions = sizeOf(ySpatial);
+  const images = k * n;
+  const cols = b.op('Conv', [b.reshape(t, [images, ...d.slice(2)]), oneHotKernel(b, c, kernel)], b.real([images, ck, ...ySpatial]), { ...node.attributes, group: int(c) }, 'columns');
+  const columns = b.reshape(b.transpose(b.reshape(cols, [images, ck, positions]), [1, 0, 2]), [ck, images * positions]);
+  const out = b.op('MatMul', [b.reshape(w, [o, ck]), columns], b.real([o, images * positions]));
+  return b.reshape(b.transpose(b.reshape(out, [o, images, positions]), [1, 0, 2]), [k, n, o, ...ySpatial]);
+}
+
+/**
+ * ConvTranspose(t, W) for a blocked input t [k, N, O, S…] and a primal weight [O, C, k…] (group 1) as one GEMM
+ * Wᵀ [C·K, O] by t's k·N images [O, k·N·P], then col2im (the one-hot ConvTranspose with the node's geometry).
+ */
+function convTransposeByGemm(b: GraphBuilder, node: Node, t: string, w: string, yDims: number[], k: number): string {
+  const d = b.dims(t);
+  const [n, o, ...spatial] = d.slice(1);
+  const wd = b.dims(w);
+  const c = wd[1];
+  const kernel = wd.slice(2);
+  const ck = c * sizeOf(kernel);
+  const positions = sizeOf(spatial);
+  const images = k * n;
+  const rows = b.reshape(b.transpose(b.reshape(t, [images, o, positions]), [1, 0, 2]), [o, images * positions]);
+  const cols = b.op('MatMul', [b.transpose(b.reshape(w, [o, ck]), [1, 0]), rows], b.real([ck, images * positions]));
+  const image = b.reshape(b.transpose(b.reshape(cols, [ck, images, positions]), [1, 0, 2]), [images, ck, ...spatial]);
+  const out = b.op('ConvTranspose', [image, oneHotKernel(b, c, kernel)], b.real([images, ...yDims.slice(1)]), { ...node.attributes, group: int(c) }, 'col2im');
+  return b.reshape(out, [k, ...yDims]);
+}
+
+/**
+ * Whether a Conv / ConvTranspose's blocked-input term goes through convByGemm / convTransposeByGemm: a layer of the
+ * model (its weight an initialiser: θ or a constant; not the backward pass's weight-gradient correlation, whose
+ * "kernel" is ∂y and whose output map is the kernel's taps), group 1, a small map.
+ */
+function smallMap(b: GraphBuilder, node: Node, yDims: number[]): boolean {
+  if (attrInt(node, 'group', 1) !== 1 || b.floatType !== 'float32' || !b.initializers.has(node.inputs[1])) return false;
+  const spatial = node.opType === 'Conv' ? yDims.slice(2) : b.dims(node.inputs[0]).slice(2);
+  return sizeOf(spatial) <= GEMM_MAX_POSITIONS;
 }
 
 /** An op whose input 0 is batch-major [N, …] applied to a blocked input by folding k into N. */
@@ -251,14 +309,19 @@ export function blockTangentNode(node: Node, ctx: BlockTangentContext, k: number
       const attrs = node.attributes;
       const tBias = t(2);
       const moving = tc && ctx.movingWeight?.(node);
-      if (moving) return sum([ta && foldBatch(b, node.opType, ta, [c], attrs, yDims, k), moving, tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)])]);
+      const inputTerm = (): string | undefined => {
+        if (!ta) return undefined;
+        if (smallMap(b, node, yDims)) return node.opType === 'Conv' ? convByGemm(b, node, ta, c, yDims, k) : convTransposeByGemm(b, node, ta, c, yDims, k);
+        return foldBatch(b, node.opType, ta, [c], attrs, yDims, k);
+      };
+      if (moving) return sum([inputTerm(), moving, tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)])]);
       // Both operands moving and the output larger than them (the weight-gradient correlation, whose output is a
       // weight): both terms in one grouped Conv over the concatenated channels, never two k × d_W outputs and an Add.
       if (node.opType === 'Conv' && ta && tc && 2 * (b.size(a) + b.size(c)) <= b.size(y)) {
         return sum([convBothMoving(b, a, ta, c, tc, attrs, yDims, k), tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)])]);
       }
       return sum([
-        ta && foldBatch(b, node.opType, ta, [c], attrs, yDims, k),
+        inputTerm(),
         tc && (node.opType === 'Conv' ? convBlockedWeight(b, a, tc, attrs, yDims, k) : convTransposeBlockedWeight(b, a, tc, attrs, yDims, k)),
         tBias && b.reshape(tBias, [k, 1, yDims[1], ...yDims.slice(2).map(() => 1)]),
       ]);

@@ -124,16 +124,25 @@ function im2colOf(b: GraphBuilder, layer: GramLayer): Im2col {
   const r = kernel.length;
   const kernelSize = sizeOf(kernel);
   const c = wd[1];
-  const hot = new Float32Array(c * kernelSize * kernelSize);
-  for (let ch = 0; ch < c; ch++) for (let j = 0; j < kernelSize; j++) hot[(ch * kernelSize + j) * kernelSize + j] = 1;
   return {
     n: xDims[0], c, o: wd[0], kernelSize, xDims, ySpatial: yd.slice(2),
     positions: sizeOf(yd.slice(2)), p: yd[0] * sizeOf(yd.slice(2)),
     strides: attrInts(layer.conv, 'strides') ?? new Array(r).fill(1),
     pads: attrInts(layer.conv, 'pads') ?? new Array(2 * r).fill(0),
     dilations: attrInts(layer.conv, 'dilations') ?? new Array(r).fill(1),
-    oneHot: b.floats(hot, [c * kernelSize, 1, ...kernel]),
+    oneHot: oneHotKernel(b, c, kernel),
   };
+}
+
+/**
+ * The im2col kernel of C channels: a depthwise Conv weight [C·K, 1, k…] whose output channel c·K + j copies tap j
+ * of channel c (group C), so Conv with it gives the columns and ConvTranspose with it scatters them back (col2im).
+ */
+export function oneHotKernel(b: GraphBuilder, c: number, kernel: number[]): string {
+  const kernelSize = sizeOf(kernel);
+  const hot = new Float32Array(c * kernelSize * kernelSize);
+  for (let ch = 0; ch < c; ch++) for (let j = 0; j < kernelSize; j++) hot[(ch * kernelSize + j) * kernelSize + j] = 1;
+  return b.floats(hot, [c * kernelSize, 1, ...kernel]);
 }
 
 /** col(v) for v [M, C, S…] (M = k·N for tangents): [M, C·K, positions]. */
@@ -222,12 +231,12 @@ export function weightTangentByGemm(b: GraphBuilder, layer: GramLayer, first: (v
   const terms: string[] = [];
   if (tgy) {
     const tGy = toColumns(b, g, b.reshape(tgy, [k * g.n, g.o, g.positions]), k);
-    terms.push(b.reshape(matmul(b, b.reshape(tGy, [k * g.o, g.p]), b.transpose(A, [1, 0])), [k, g.o, ck]));
+    terms.push(b.reshape(matmul(b, b.reshape(tGy, [k * g.o, g.p]), b.transpose(A, [1, 0]), 'tW'), [k, g.o, ck]));
   }
   if (ta) {
     const gy = toColumns(b, g, b.reshape(layer.gy, [g.n, g.o, g.positions]));
     const tA = toColumns(b, g, im2col(b, g, b.reshape(ta, [k * g.n, ...g.xDims.slice(1)])), k);
-    terms.push(matmul(b, gy, b.transpose(tA, [0, 2, 1])));
+    terms.push(matmul(b, gy, b.transpose(tA, [0, 2, 1]), 'tW'));
   }
   const sum = terms.length === 2 ? b.add(terms[0], terms[1]) : terms[0];
   return b.reshape(sum, [k, ...b.dims(layer.weight)]);
