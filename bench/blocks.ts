@@ -2,6 +2,7 @@
 // k = 1, 2, 4, 8, and the ratio to k = 1, on one model in its own process (bench/run.ts runs one child per model).
 //
 //   node --import tsx bench/blocks.ts MODEL.onnx [--ks 1,2,4,8] [--repeat N] [--budget MS] [--profile DIR] [--arena]
+//                                    [--modes off,gemm,cost]
 //
 // Batch 1, x seeded uniform in [0, 1), label = the model's own prediction (as bench/large.ts). k = 1 is the single
 // product (gramVector); k > 1 the block graph. Each k: the first call (graph build + session + run) apart, then
@@ -9,6 +10,9 @@
 // so a k's own peak shows as a rise). --profile DIR: onnxruntime's per-node profile of one k = 1 and one k = max
 // call, summed by op type (which kernels batch), written beside the result.
 // --arena: onnxruntime's CPU memory arena on for every session (the operator turns it off above 1M parameters).
+// --modes: for each k > 1 also the block graph built with each of these GramWeightsMode values (gramWeights.ts),
+// timed on its own session, to compare the conv weight-tangent routes. Every block is checked against single
+// products of the same vectors (the largest relative error is in each row).
 // The last stdout line is the JSON result.
 
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +20,7 @@ import * as path from 'node:path';
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { LARGE_MODEL_PARAMETERS, ort, sessionOptions, type SessionSettings } from '../server/src/backends/onnx/onnxOperator';
 import { encodeModel } from '../server/src/backends/onnx/onnxProto';
+import type { GramWeightsMode } from '../server/src/backends/onnx/derivatives/gramWeights';
 import { Random } from '../server/src/engine/random';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { timeLoop } from './timing';
@@ -66,6 +71,8 @@ export interface BlockResult {
    * sharing across vectors rather than the block graph's own algebra (gramWeights.ts).
    */
   blockOne?: { callMs: number; cpuMs: number; cpuRatio: number; relativeError: number };
+  /** --modes: per-vector times of the block graph built with each GramWeightsMode ('off': the tangent rules alone). */
+  modes?: { k: number; mode: GramWeightsMode; perVectorMs: number; perVectorCpuMs: number; relativeError: number }[];
   profiles?: BlockProfile[];
   loadavg: number[];
 }
@@ -83,7 +90,7 @@ function relativeError(a: Float64Array, b: Float64Array): number {
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
-export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings }, log: (s: string) => void = () => {}): Promise<BlockResult> {
+export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings; modes?: GramWeightsMode[] }, log: (s: string) => void = () => {}): Promise<BlockResult> {
   const model = await OnnxModel.open(file);
   model.specialise(1);
   const x = new Float32Array(model.sampleSize);
@@ -116,6 +123,18 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
     rows.push(row);
     log(`k = ${k}: first call ${(firstCallMs / 1000).toFixed(2)} s, ${r.count} calls, ${row.callMs.toFixed(1)} ms per call, ${row.perVectorMs.toFixed(1)} ms wall and ${row.perVectorCpuMs.toFixed(1)} ms CPU per vector, RSS ${row.rssMB.toFixed(0)} MB (peak ${row.peakRssMB.toFixed(0)} MB), off single products by ${maxRelativeError.toExponential(1)}`);
   }
+  let modes: BlockResult['modes'];
+  if (o.modes) {
+    // The same block graphs built each way (gramWeights.ts), one after another on their own sessions.
+    modes = [];
+    for (const k of o.ks.filter((k) => k > 1)) {
+      for (const mode of o.modes) {
+        const r = await timeBlockGraph(model, op.layout.inputName, x, target, vs.slice(0, k), singles, o, mode);
+        modes.push({ k, mode, perVectorMs: r.callMs / k, perVectorCpuMs: r.cpuMs / k, relativeError: r.relativeError });
+        log(`k = ${k}, gramWeights '${mode}': ${(r.callMs / k).toFixed(1)} ms wall and ${(r.cpuMs / k).toFixed(1)} ms CPU per vector, off single products by ${r.relativeError.toExponential(1)}`);
+      }
+    }
+  }
   const blockOne = await timeBlockOne(model, op.layout.inputName, x, target, vs[0], singles[0], o);
   log(`block graph at k = 1: ${blockOne.callMs.toFixed(1)} ms wall, ${blockOne.cpuMs.toFixed(1)} ms CPU per call, off the single product by ${blockOne.relativeError.toExponential(1)}`);
   let profiles: BlockProfile[] | undefined;
@@ -136,7 +155,7 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   const result: BlockResult = {
     file, parameters: op.parameterCount, inputSize: n, maxBlock: op.maxBlock, rows,
     ratio: last.perVectorMs / first.perVectorMs, cpuRatio: last.perVectorCpuMs / first.perVectorCpuMs, profiles,
-    blockOne: { ...blockOne, cpuRatio: last.perVectorCpuMs / blockOne.cpuMs },
+    blockOne: { ...blockOne, cpuRatio: last.perVectorCpuMs / blockOne.cpuMs }, modes,
     loadavg: (await import('node:os')).loadavg(),
   };
   await op.dispose();
@@ -145,18 +164,31 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
 
 /** The block J Jᵀ V graph with k = 1 on its own session (the operator's block session options), timed. */
 async function timeBlockOne(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, v: Float64Array, single: Float64Array, o: { repeat: number; budgetMs: number }) {
+  const r = await timeBlockGraph(model, inputName, x, target, [v], [single], o);
+  return { callMs: r.callMs, cpuMs: r.cpuMs, relativeError: r.relativeError };
+}
+
+/**
+ * The block J Jᵀ V graph for vs.length vectors, built with one GramWeightsMode, on its own session: wall median and
+ * CPU per call, and the largest relative error against the single products `singles` (--modes compares them).
+ */
+async function timeBlockGraph(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, vs: Float64Array[], singles: Float64Array[], o: { repeat: number; budgetMs: number }, mode?: GramWeightsMode) {
+  const k = vs.length;
   const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
-  const { model: graph, layout } = op.productModel('gram', 1, 'float32', 1);
+  const { model: graph, layout } = op.productModel('gram', 1, 'float32', k, mode);
   await op.dispose();
   const T = ort().Tensor;
   const large = layout.parameterCount >= LARGE_MODEL_PARAMETERS;
   const session = await ort().InferenceSession.create(encodeModel(graph), sessionOptions({ memoryArena: true, memoryPattern: !large, prepacking: !large }));
-  const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), i2f_V: new T('float32', Float32Array.from(v), [1, layout.inputSize]) };
-  const first = await session.run(feeds);
-  const out = Float64Array.from(first.JJTV.data as Float32Array);
+  const flat = new Float32Array(k * layout.inputSize);
+  vs.forEach((v, i) => flat.set(v, i * layout.inputSize));
+  const feeds = { [inputName]: new T('float32', x, layout.inputDims), i2f_target: new T('float32', target, layout.targetDims), i2f_V: new T('float32', flat, [k, layout.inputSize]) };
+  const first = (await session.run(feeds)).JJTV.data as Float32Array;
+  let relativeErrorMax = 0;
+  for (let i = 0; i < k; i++) relativeErrorMax = Math.max(relativeErrorMax, relativeError(Float64Array.from(first.subarray(i * layout.inputSize, (i + 1) * layout.inputSize)), singles[i]));
   const r = await timeLoop(() => session.run(feeds), { repeat: o.repeat, budgetMs: o.budgetMs, warmup: 0 });
   await session.release();
-  return { callMs: r.median, cpuMs: r.cpuPerCall, relativeError: relativeError(out, single) };
+  return { callMs: r.median, cpuMs: r.cpuPerCall, relativeError: relativeErrorMax };
 }
 
 /** One J Jᵀ V run (k = 1: the single graph) with onnxruntime's profiler on; kernel time summed by op type. */
@@ -275,7 +307,8 @@ async function main(): Promise<void> {
   const ks = (opt('--ks') ?? '1,2,4,8').split(',').map(Number);
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${s}`);
-  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile'), session: args.includes('--arena') ? { memoryArena: true } : undefined }, log);
+  const modes = opt('--modes')?.split(',') as GramWeightsMode[] | undefined;
+  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile'), session: args.includes('--arena') ? { memoryArena: true } : undefined, modes }, log);
   console.log(JSON.stringify(r));
 }
 
