@@ -241,3 +241,18 @@ export function weightTangentByGemm(b: GraphBuilder, layer: GramLayer, first: (v
   const sum = terms.length === 2 ? b.add(terms[0], terms[1]) : terms[0];
   return b.reshape(sum, [k, ...b.dims(layer.weight)]);
 }
+
+/**
+ * ConvTranspose(∂y, tW_i) for a materialised blocked weight tangent tW [k, …W] (the 'gemm' route) as one batched
+ * GEMM tW_iᵀ ∂y [k, C·K, P] (∂y shared; onnxruntime folds the transpose into the GEMM) and col2im, instead of ∂y
+ * repeated k times along its channels into a k-group ConvTranspose (blockTangent.ts convTransposeBlockedWeight).
+ */
+export function convTransposeOfWeightTangent(b: GraphBuilder, layer: GramLayer, tW: string, k: number): string {
+  const g = im2colOf(b, layer);
+  const ck = g.c * g.kernelSize;
+  const gy = toColumns(b, g, b.reshape(layer.gy, [g.n, g.o, g.positions]));
+  const cols = matmul(b, b.transpose(b.reshape(tW, [k, g.o, ck]), [0, 2, 1]), gy);
+  const image = b.reshape(fromColumns(b, g, cols, k), [k * g.n, ck, ...g.ySpatial]);
+  const xBlock = [k * g.n, ...g.xDims.slice(1)];
+  return b.reshape(convInputGradient(b, image, g.oneHot, xBlock, g.strides, g.pads, g.dilations, g.c), [k, ...g.xDims]);
+}

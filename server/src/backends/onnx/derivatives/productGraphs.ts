@@ -15,7 +15,7 @@ import { lowerForward, NON_DIFFERENTIABLE_OPS } from './lower';
 import { reverseNode } from './reverse';
 import { tangentNode } from './tangent';
 import { blockTangentNode } from './blockTangent';
-import { gramWeightTerms, planGramLayers, weightTangentByGemm, type GramLayer, type GramWeightsMode } from './gramWeights';
+import { convTransposeOfWeightTangent, gramWeightTerms, planGramLayers, weightTangentByGemm, type GramLayer, type GramWeightsMode } from './gramWeights';
 
 export type LossKind = 'cross-entropy' | 'mse';
 export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
@@ -304,14 +304,17 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, 
       });
       const byNode = new Map<string, GramLayer>();
       for (const layer of plan.values()) {
-        if (layer.route !== 'gram') continue;
-        byNode.set(layer.conv.name, layer);
         byNode.set(layer.convT.name, layer);
+        if (layer.route === 'gram') byNode.set(layer.conv.name, layer);
       }
       const terms = new Map<GramLayer, { forward?: string; backward?: string }>();
       const movingWeight = (node: Node): string | undefined => {
         const layer = byNode.get(node.name);
         if (!layer) return undefined;
+        if (layer.route === 'gemm') {
+          const tW = w.get(layer.weight);
+          return tW && convTransposeOfWeightTangent(b, layer, tW, k);
+        }
         let t = terms.get(layer);
         if (!t) terms.set(layer, (t = gramWeightTerms(b, layer, first, k)));
         return node === layer.conv ? t.forward : t.backward;
