@@ -50,8 +50,9 @@ export interface BlockProfile {
   totalUs: number;
   /**
    * The same split by what a node depends on: 'primal' (x, θ and the target only: the forward and backward pass at
-   * x0, shared by the k vectors), 'tangent' (reads i2f_v / i2f_V: per-vector work), 'layout' (onnxruntime's own
-   * inserted nodes, e.g. the NCHWc reorders, which the graph does not name).
+   * x0, shared by the k vectors), 'tangent' (reads i2f_v / i2f_V: per-vector work), 'fused' (nodes onnxruntime
+   * made itself and named anew: the NCHWc reorders, Transpose + MatMul fused into FusedMatMul, which here are
+   * almost all the conv weight tangents' GEMMs, gramWeights.ts).
    */
   byClass: { cls: string; us: number; nodes: number; gflop: number }[];
 }
@@ -237,7 +238,7 @@ async function profileGram(model: OnnxModel, inputName: string, x: Float32Array,
     if (!known.has(node) && node.endsWith('_nchwc')) node = producer.get(node.slice(0, -'_nchwc'.length)) ?? node;
     const gflop = nodeFlops(opType, e) / 1e9;
     add(byOp, opType, e.dur, gflop);
-    add(byClass, !known.has(node) ? 'layout' : tangent.has(node) ? 'tangent' : 'primal', e.dur, gflop);
+    add(byClass, !known.has(node) ? 'fused' : tangent.has(node) ? 'tangent' : 'primal', e.dur, gflop);
   }
   const sorted = (m: Map<string, { us: number; nodes: number; gflop: number }>) => [...m].map(([key, v]) => ({ key, ...v })).sort((a, b) => b.us - a.us);
   const rows = sorted(byOp).map(({ key, ...v }) => ({ op: key, ...v }));
@@ -280,8 +281,12 @@ function nodeFlops(op: string, e: ProfileEvent): number {
       // each input element scatters into O/G · kernel outputs
       return 2 * prod(ins[0]) * prod(ins[1].slice(1));
     case 'MatMul':
-    case 'FusedMatMul':
-      return 2 * prod(outs[0]) * ins[0][ins[0].length - 1];
+    case 'FusedMatMul': {
+      // A is [.., M, K] or (FusedMatMul transA) [.., K, M]: K from its last two dims and the output's M.
+      const a = ins[0];
+      const m = outs[0][outs[0].length - 2] ?? 1;
+      return 2 * prod(outs[0]) * (a.length >= 2 ? (a[a.length - 1] * a[a.length - 2]) / m : a[0]);
+    }
     case 'Gemm':
       return 2 * prod(ins[0]) * (outs[0][1] ?? 1); // [M, K] (or Kᵀ) by K × N
     default:
