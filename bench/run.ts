@@ -406,7 +406,8 @@ function runResnet50(mode: 'products' | 'analysis', torch: { ok: boolean; why: s
 /** bench/blocks.ts on one model in a child process (its progress to stderr, its JSON from the last stdout line). */
 function runBlocks(name: string, file: string, profile: boolean, quick: boolean): BlockResult | undefined {
   log(`[${name}] block products J Jᵀ V, k = 1, 2, 4, 8 (bench/blocks.ts) ...`);
-  const extra = [...(profile ? ['--profile', path.join(OUT, 'profile')] : []), ...(quick ? ['--repeat', '3', '--budget', '2000'] : [])];
+  // The profiled model (ResNet-18) also times the block graph with the weight-tangent routes off (gramWeights.ts).
+  const extra = [...(profile ? ['--profile', path.join(OUT, 'profile'), '--modes', 'off,cost'] : []), ...(quick ? ['--repeat', '3', '--budget', '2000'] : [])];
   const c = spawnSync(process.execPath, [...process.execArgv, 'bench/blocks.ts', path.join(ROOT, file), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
   for (const line of c.stdout.toString().split('\n')) if (line && !line.startsWith('{')) log(`  ${line}`);
   return c.status === 0 ? lastJson<BlockResult>(c.stdout.toString()) : undefined;
@@ -443,6 +444,14 @@ function renderBlocks(blocks: Record<string, BlockResult>): string[] {
   }
   out.push(table(rows));
   for (const n of names) {
+    const m = blocks[n].modes;
+    if (!m?.length) continue;
+    out.push(`${n}: the block graph built with each conv weight-tangent route (gramWeights.ts; 'off': the tangent rules alone), CPU ms per vector:`);
+    const modeNames = [...new Set(m.map((r) => r.mode))];
+    const mks = [...new Set(m.map((r) => r.k))];
+    out.push(table([['route', ...mks.map((k) => `k = ${k}`)], ...modeNames.map((mode) => [mode, ...mks.map((k) => f(m.find((r) => r.k === k && r.mode === mode)?.perVectorCpuMs ?? NaN))])]));
+  }
+  for (const n of names) {
     const p = blocks[n].profiles;
     if (!p || p.length < 2) continue;
     const one = p[0];
@@ -453,7 +462,7 @@ function renderBlocks(blocks: Record<string, BlockResult>): string[] {
     const prow = [['op', ...p.map(label), 'ratio']];
     const per = (x: BlockProfile, us: number) => us / 1000 / x.k;
     for (const op of ops) prow.push([op, ...p.map((x) => f(per(x, x.byOp.find((o) => o.op === op)?.us ?? 0))), f(per(many, many.byOp.find((o) => o.op === op)?.us ?? 0) / per(one, one.byOp.find((o) => o.op === op)?.us ?? 0), 2)]);
-    for (const cls of ['primal', 'tangent']) {
+    for (const cls of ['primal', 'tangent', 'fused']) {
       const of = (x: BlockProfile) => x.byClass?.find((c) => c.cls === cls) ?? { us: 0, gflop: 0 };
       prow.push([`${cls} (GFLOP)`, ...p.map((x) => `${f(per(x, of(x).us))} (${f(of(x).gflop / x.k, 2)})`), f(per(many, of(many).us) / per(one, of(one).us), 2)]);
     }
