@@ -1,5 +1,5 @@
 // The block products (k vectors through one graph with a leading block axis, blockTangent.ts) against k single
-// products of the same operator: on the PyTorch-exported fixture models, torchvision's MobileNetV2 and ShuffleNetV2
+// products of the same operator: on the PyTorch-exported fixture models, torchvision's MobileNetV2, ShuffleNetV2 and ResNet-18
 // exported with torch.onnx.export's defaults (tools/fixtures/torchvision_export.py: depthwise convolutions, folded
 // BatchNorm, channel shuffle), and the tiny hand-built graphs that carry the ops the fixtures lack (grouped and
 // dilated Conv, Pad, Where, Gather, ScatterElements, attention, an MSE loss).
@@ -84,7 +84,8 @@ for (const name of ['lenet5_pool', 'resnet8', 'vit_tiny']) {
   });
 }
 
-for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5']) {
+// resnet18 at 32×32 (11.2M parameters): its 2×2 and 1×1 stages take the Gram route and the small-map GEMMs.
+for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5', 'resnet18']) {
   test(`torchvision ${name} exported with torch.onnx.export's defaults: J Jᵀ V for k = 3 equals single products`, { skip: torchAvailable ? false : '/usr/bin/python3 cannot import torch and torchvision' }, async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'i2f-blocks-')), `${name}.onnx`);
     execFileSync('/usr/bin/python3', [join(ROOT, 'tools/fixtures/torchvision_export.py'), name, file], { stdio: 'ignore' });
