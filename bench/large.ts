@@ -173,7 +173,9 @@ async function solve(
   const seconds = (performance.now() - t) / 1000;
   const c = process.cpuUsage(cpu0);
   const s = r.solver.solves[0];
-  o.log(`undamped I²F ${r.i2f.toExponential(4)}: ${s.stopReason}, true residual ${s.relativeResidual.toExponential(2)}${s.limitedByPrecision ? ' (float32 product floor)' : ''}, ${s.iterations} iterations, ${grams} float32 + ${precise} float64 J Jᵀ v in all, ${seconds.toFixed(0)} s`);
+  // Not converged, r.i2f is the band's conservative (lower) end, 0 when the preconditioned iterates bound nothing.
+  const shown = s.converged ? r.i2f.toExponential(4) : `not converged${r.band ? ` (band ${r.band.i2f.map((x) => x.toExponential(2)).join('–')})` : ''}`;
+  o.log(`undamped I²F ${shown}: ${s.stopReason}, true residual ${s.relativeResidual.toExponential(2)}${s.limitedByPrecision ? ' (float32 product floor)' : ''}, ${s.iterations} iterations, ${grams} float32 + ${precise} float64 J Jᵀ v in all, ${seconds.toFixed(0)} s`);
   console.log(JSON.stringify({
     file: o.file, mode: 'solve', parameters: m, inputSize: op.inputSize, i2f: r.i2f, lambdaMax: r.lambdaMax.value, lambdaSteps: r.lambdaMax.steps, lowerBound: r.lowerBound,
     solveSeconds: seconds, cpuSeconds: (c.user + c.system) / 1e6, tolerance: o.tolerance, budgetSeconds: o.budget, rank: o.rank, refine: o.refine,

@@ -135,7 +135,8 @@ export interface InfluenceOptions {
   /**
    * λmax's Lanczos runs as one more participant of the solves' shared block rounds instead of before them, so the first
    * provisional band does not wait for it (default true; used only where the solves share rounds, the damping is
-   * absolute, no spectrum is asked for and the right-hand sides show λmax above the "nothing determined" level).
+   * absolute, no spectrum is asked for, no Nyström sketch comes before the first iteration and the right-hand sides
+   * show λmax above the "nothing determined" level).
    */
   lambdaMaxAlongside?: boolean;
   seed?: number;
@@ -619,6 +620,21 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   };
   const lambdaFloor = Math.max(rayleigh(det, bDet), rayleigh(z, bNoise));
 
+  // Deflation needs float64 residuals: on float32 products alone (productRoundoff > 0, no precise ones) dlg_lenet's
+  // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
+  // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
+  const acceleration = method !== 'cg' ? 'none' : opts.preconditioner ?? (opts.deflation !== undefined ? 'deflation' : DEFAULT_PRECONDITIONER);
+  const deflatable = (acceleration === 'deflation' || acceleration === 'auto') && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
+  const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
+  // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
+  const nystromRank = acceleration === 'nystrom' || acceleration === 'auto' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
+  // 'auto': the sketch for large models and large inputs (preconditioner.ts), deflation otherwise, unless only one can run.
+  const chosen: 'nystrom' | 'deflation' =
+    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && autoAcceleration(n, op.parameterCount) === 'deflation') ? 'deflation'
+      : 'nystrom';
+  const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
+  const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
+
   // 3. λmax (lower bound, relative damping, the solvers' floor estimate). On large models its Lanczos (16–18 products,
   // 53 s of ResNet-50's 80 s to the first band, bench/FINDINGS.md) is on the first band's critical path, so where the
   // solves share block rounds (sharedSolves.ts) it runs as one more participant of those rounds, and the first band
@@ -629,7 +645,10 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   // claimed, I_lb = 0; 'nothing determined' ruled out by the floor) and show its running Ritz value as "λmax ≥".
   const shared = opts.sharedSolves ?? op.gramVectors !== undefined;
   const alongside = (opts.lambdaMaxAlongside ?? true) && shared && (opts.damping !== undefined || opts.relativeDamping === undefined)
-    && !((opts.spectrumK ?? 0) > 0) && lambdaFloor > 0 && !undetermined(lambdaFloor / 4);
+    && !((opts.spectrumK ?? 0) > 0) && lambdaFloor > 0 && !undetermined(lambdaFloor / 4)
+    // A Nyström sketch before the first iteration (nystromAfter 0) comes before any band anyway, and its products
+    // would hold λmax's rounds back (bench/large.ts: λmax waited 850 s for ResNet-50's sketch): λmax first then.
+    && !(method === 'cg' && nystromRank > 0 && chosen === 'nystrom' && nystromAfter === 0);
   const lambdaOptions = { steps: opts.lanczosSteps ?? 30, seed: deriveSeed(seed, 2), signal: opts.signal };
   /**
    * The Ritz value is a Rayleigh quotient too: should it fall below a right-hand side's (a Lanczos start deficient in
@@ -646,21 +665,6 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
   // residual 0.93 after 10,000 iterations): one iteration each, reported as not converged, and the result says
   // nothing is determined (evaluateNoiseScale). (Alongside, λmax ≥ lambdaFloor rules this out.)
   if (lmax && lmax.value > 0 && undetermined(lmax.value)) maxIterations = Math.min(maxIterations, 1);
-
-  // Deflation needs float64 residuals: on float32 products alone (productRoundoff > 0, no precise ones) dlg_lenet's
-  // deflated CG stopped at a true residual of 1.6e-4 after 3 600 iterations, not converged, I²F 5e-4 off, where plain
-  // CG reached its float32 floor (5.3e-6, 9 500 iterations, 2.8e-6 off). Exact products (productRoundoff 0) deflate.
-  const acceleration = method !== 'cg' ? 'none' : opts.preconditioner ?? (opts.deflation !== undefined ? 'deflation' : DEFAULT_PRECONDITIONER);
-  const deflatable = (acceleration === 'deflation' || acceleration === 'auto') && (precise !== undefined || (opts.productRoundoff ?? 0) === 0);
-  const deflationVectors = deflatable ? Math.max(0, Math.floor(opts.deflation ?? DEFAULT_DEFLATION_VECTORS)) : 0;
-  // The Nyström sketch serves float32-only solves too: a preconditioner only has to be SPD (preconditioner.ts).
-  const nystromRank = acceleration === 'nystrom' || acceleration === 'auto' ? Math.min(n, Math.max(0, Math.floor(opts.nystromRank ?? Math.min(DEFAULT_NYSTROM_RANK, Math.ceil(n / 2))))) : 0;
-  // 'auto': the sketch for large models and large inputs (preconditioner.ts), deflation otherwise, unless only one can run.
-  const chosen: 'nystrom' | 'deflation' =
-    acceleration === 'deflation' || (acceleration === 'auto' && deflationVectors > 0 && autoAcceleration(n, op.parameterCount) === 'deflation') ? 'deflation'
-      : 'nystrom';
-  const nystromAfter = Math.max(0, Math.floor(opts.nystromAfter ?? DEFAULT_NYSTROM_AFTER));
-  const deflationSteps = Math.max(deflationVectors, Math.floor(opts.deflationSteps ?? DEFAULT_DEFLATION_STEPS));
 
   let spectrum: ExtremeSpectrum | undefined;
   // The spectrum's Ritz vectors, kept for the deflation of a long solve (saves its own Lanczos run, deflation.ts).

@@ -254,6 +254,18 @@ describe('analyzeInfluence with shared solves', () => {
     assert.ok(bands.every((b) => !b.lambdaMaxRunning));
   });
 
+  it('runs λmax first where a Nyström sketch comes before the first iteration (its products would hold λmax back)', async () => {
+    const stages: string[] = [];
+    const bands: ProvisionalInfluence[] = [];
+    const r = await analyzeInfluence(new BlockDenseOperator(jac, { gradient }), {
+      defences, seed: 5, tolerance: 1e-9, traceSamples: 2, preconditioner: 'nystrom', nystromAfter: 0, nystromRank: 10,
+      onProgress: (st, f) => { if (f === 0) stages.push(st); }, onBand: (b) => { bands.push(b); },
+    });
+    assert.ok(r.solver.solves[0].nystrom, 'preconditioned');
+    assert.ok(stages.indexOf('lambda-max') >= 0 && stages.indexOf('lambda-max') < stages.findIndex((x) => x.startsWith('solve')), stages.join(' '));
+    assert.ok(bands.length > 0 && bands.every((b) => !b.lambdaMaxRunning));
+  });
+
   it('solves one after another when asked to, even with a block product', async () => {
     const op = new BlockDenseOperator(jac, { gradient });
     const r = await analyzeInfluence(op, { defences, seed: 5, tolerance: 1e-9, sharedSolves: false });
