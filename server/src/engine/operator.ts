@@ -27,6 +27,11 @@ export interface InversionOperator {
   gramVectors?(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void>;
   readonly maxBlock?: number;
   /**
+   * True when the backend keeps one product session alive at a time (large models), so that a call of another block
+   * size rebuilds it: `gramBlock` then gives every chunk of a round the same size (zero vectors pad the last one).
+   */
+  readonly oneBlockSize?: boolean;
+  /**
    * The same J u and J Jᵀ v computed in higher precision than the products above (e.g. float64 kernels behind
    * float32 ones), for the residuals of mixed-precision iterative refinement (refine.ts). Optional: a backend
    * whose products are already exact to double rounding, or that has no more precise kernels, omits it.
@@ -46,7 +51,7 @@ export interface PreciseProducts {
 }
 
 /** outs[i] ← J Jᵀ vs[i] for every i: the backend's block product when it has one, in chunks of its maxBlock. */
-export async function gramBlock(op: Pick<InversionOperator, 'gramVector' | 'gramVectors' | 'maxBlock'>, vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
+export async function gramBlock(op: Pick<InversionOperator, 'gramVector' | 'gramVectors' | 'maxBlock' | 'oneBlockSize'>, vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
   if (vs.length !== outs.length) throw new Error(`gramBlock: ${vs.length} vectors but ${outs.length} outputs`);
   if (!op.gramVectors) {
     for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], outs[i]);
@@ -54,8 +59,24 @@ export async function gramBlock(op: Pick<InversionOperator, 'gramVector' | 'gram
   }
   // Chunks as even as maxBlock allows (4 at maxBlock 3: 2 + 2, not 3 + 1): a backend builds one session per block
   // size, and a large model keeps one session alive at a time (onnxOperator.ts maxSessions), so alternating sizes
-  // rebuilt a session every call.
+  // rebuilt a session every call. Where the sizes still differ (5 at maxBlock 3: 3 + 2; 7: 3 + 3 + 1, the 1 on the
+  // single product's session) and the backend says it keeps one session (oneBlockSize), the last chunk is padded
+  // with zero vectors: one more vector's share of a call instead of two session builds and their first, slower runs
+  // per round (ResNet-50, rounds of 5 at maxBlock 3: 7.3 s CPU per round padded against 8.2–8.9 s unpadded, load
+  // 3.4–3.9; bench/FINDINGS.md "Block products"). A round that has one chunk is never padded: when a round shrinks
+  // for good (a solve converged) one rebuild beats padding every call.
   const limit = Math.max(1, op.maxBlock ?? vs.length);
-  const step = Math.ceil(vs.length / Math.ceil(vs.length / limit));
-  for (let i = 0; i < vs.length; i += step) await op.gramVectors(vs.slice(i, i + step), outs.slice(i, i + step));
+  const chunks = Math.ceil(vs.length / limit);
+  const step = Math.ceil(vs.length / chunks);
+  for (let i = 0; i < vs.length; i += step) {
+    const v = vs.slice(i, i + step), o = outs.slice(i, i + step);
+    if (op.oneBlockSize && chunks > 1 && v.length < step) {
+      const n = vs[0].length;
+      while (v.length < step) {
+        v.push(new Float64Array(n));
+        o.push(new Float64Array(n));
+      }
+    }
+    await op.gramVectors(v, o);
+  }
 }

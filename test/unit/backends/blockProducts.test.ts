@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { oneHot } from '../../../server/src/analysis/inputs';
+import { readNpy } from '../../../server/src/formats/npy';
 import { gramBlock, type InversionOperator } from '../../../server/src/engine/operator';
 import { blockLimit, MAX_BLOCK, type OnnxInversionOperator } from '../../../server/src/backends/onnx/onnxOperator';
 import { fixtureOperator, relativeError, root } from '../../support/fixtures';
@@ -155,6 +156,52 @@ test('gramBlock splits at maxBlock: 8 vectors in blocks of 3, 3 and 2 equal 8 si
     }
   } finally {
     await op.dispose();
+  }
+});
+
+test('gramBlock with one session alive (oneBlockSize): 8 vectors at maxBlock 3 go as 3, 3 and 3 (one zero vector), 2 as 2', async () => {
+  const { op } = await fixtureOperator(join(root, 'lenet5_pool'));
+  try {
+    const calls: number[] = [];
+    const limited = {
+      gramVector: (v: Float64Array, out: Float64Array) => op.gramVector(v, out),
+      gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => {
+        calls.push(vs.length);
+        return op.gramVectors(vs, outs);
+      },
+      maxBlock: 3,
+      oneBlockSize: true,
+    };
+    const vs = vectors(8, op.inputSize, 37);
+    const outs = vs.map(() => new Float64Array(op.inputSize));
+    await gramBlock(limited, vs, outs);
+    assert.deepEqual(calls, [3, 3, 3]);
+    for (let i = 0; i < 8; i++) {
+      const single = new Float64Array(op.inputSize);
+      await op.gramVector(vs[i], single);
+      assert.ok(relativeError(outs[i], single) < TOLERANCE, `vector ${i}: ${relativeError(outs[i], single)}`);
+    }
+    // A round with one chunk is never padded (a round that shrank for good rebuilds once instead).
+    calls.length = 0;
+    await gramBlock(limited, vs.slice(0, 2), outs.slice(0, 2));
+    assert.deepEqual(calls, [2]);
+  } finally {
+    await op.dispose();
+  }
+});
+
+test('the ONNX operator keeps one block size only where it keeps one session (large models, or maxSessions set)', async () => {
+  const { op, model, ref, labels } = await fixtureOperator(join(root, 'lenet5_pool'));
+  const x = await readNpy(join(root, 'lenet5_pool', 'x.npy'));
+  const limited = model.operator({
+    batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, ref.logits[0].length), loss: 'cross-entropy', session: { maxSessions: 1 },
+  });
+  try {
+    assert.equal(op.oneBlockSize, false);
+    assert.equal(limited.oneBlockSize, true);
+  } finally {
+    await op.dispose();
+    await limited.dispose();
   }
 });
 
