@@ -385,15 +385,15 @@ export class OnnxInversionOperator implements InversionOperator {
     outs.forEach((out, i) => out.set(result.subarray(i * outSize, (i + 1) * outSize)));
   }
 
-  /**
-   * The largest k gramVectors takes in one call: the block graph keeps about k times one product's tangents alive
-   * (the θ-space Jᵀ V, k × d_θ, and the activation tangents), so k is what fits BLOCK_MEMORY_BYTES.
-   */
   /** One session alive at a time (large models): gramBlock gives a round's chunks one block size (engine/operator.ts). */
   get oneBlockSize(): boolean {
     return Number.isFinite(this.maxSessions);
   }
 
+  /**
+   * The largest k gramVectors takes in one call: the block graph keeps about k times one product's tangents alive
+   * (the θ-space Jᵀ V, k × d_θ, and the activation tangents), so k is what fits BLOCK_MEMORY_BYTES.
+   */
   get maxBlock(): number {
     return blockLimit(this.parameterCount, this.activationCount);
   }
