@@ -24,6 +24,7 @@ import type { GramWeightsMode } from '../server/src/backends/onnx/derivatives/gr
 import { Random } from '../server/src/engine/random';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { timeLoop } from './timing';
+import { relativeError } from '../test/support/fixtures';
 
 export interface BlockRow {
   k: number;
@@ -76,16 +77,6 @@ export interface BlockResult {
   modes?: { k: number; mode: GramWeightsMode; perVectorMs: number; perVectorCpuMs: number; relativeError: number }[];
   profiles?: BlockProfile[];
   loadavg: number[];
-}
-
-function relativeError(a: Float64Array, b: Float64Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;

@@ -133,27 +133,38 @@ for (const [label, make] of tiny) {
   });
 }
 
+/** The operator's block product behind maxBlock 3 (and oneBlockSize when asked), recording the size of every call. */
+function limitedTo3(op: OnnxInversionOperator, oneBlockSize?: true) {
+  const calls: number[] = [];
+  const limited = {
+    gramVector: (v: Float64Array, out: Float64Array) => op.gramVector(v, out),
+    gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => {
+      calls.push(vs.length);
+      return op.gramVectors(vs, outs);
+    },
+    maxBlock: 3,
+    ...(oneBlockSize ? { oneBlockSize } : {}),
+  };
+  return { calls, limited };
+}
+
+async function assertSingles(op: OnnxInversionOperator, vs: Float64Array[], outs: Float64Array[]): Promise<void> {
+  for (let i = 0; i < vs.length; i++) {
+    const single = new Float64Array(op.inputSize);
+    await op.gramVector(vs[i], single);
+    assert.ok(relativeError(outs[i], single) < TOLERANCE, `vector ${i}: ${relativeError(outs[i], single)}`);
+  }
+}
+
 test('gramBlock splits at maxBlock: 8 vectors in blocks of 3, 3 and 2 equal 8 single products', async () => {
   const { op } = await fixtureOperator(join(root, 'lenet5_pool'));
   try {
-    const calls: number[] = [];
-    const limited = {
-      gramVector: (v: Float64Array, out: Float64Array) => op.gramVector(v, out),
-      gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => {
-        calls.push(vs.length);
-        return op.gramVectors(vs, outs);
-      },
-      maxBlock: 3,
-    };
+    const { calls, limited } = limitedTo3(op);
     const vs = vectors(8, op.inputSize, 31);
     const outs = vs.map(() => new Float64Array(op.inputSize));
     await gramBlock(limited, vs, outs);
     assert.deepEqual(calls, [3, 3, 2]);
-    for (let i = 0; i < 8; i++) {
-      const single = new Float64Array(op.inputSize);
-      await op.gramVector(vs[i], single);
-      assert.ok(relativeError(outs[i], single) < TOLERANCE, `vector ${i}: ${relativeError(outs[i], single)}`);
-    }
+    await assertSingles(op, vs, outs);
   } finally {
     await op.dispose();
   }
@@ -162,25 +173,12 @@ test('gramBlock splits at maxBlock: 8 vectors in blocks of 3, 3 and 2 equal 8 si
 test('gramBlock with one session alive (oneBlockSize): 8 vectors at maxBlock 3 go as 3, 3 and 3 (one zero vector), 2 as 2', async () => {
   const { op } = await fixtureOperator(join(root, 'lenet5_pool'));
   try {
-    const calls: number[] = [];
-    const limited = {
-      gramVector: (v: Float64Array, out: Float64Array) => op.gramVector(v, out),
-      gramVectors: (vs: readonly Float64Array[], outs: readonly Float64Array[]) => {
-        calls.push(vs.length);
-        return op.gramVectors(vs, outs);
-      },
-      maxBlock: 3,
-      oneBlockSize: true,
-    };
+    const { calls, limited } = limitedTo3(op, true);
     const vs = vectors(8, op.inputSize, 37);
     const outs = vs.map(() => new Float64Array(op.inputSize));
     await gramBlock(limited, vs, outs);
     assert.deepEqual(calls, [3, 3, 3]);
-    for (let i = 0; i < 8; i++) {
-      const single = new Float64Array(op.inputSize);
-      await op.gramVector(vs[i], single);
-      assert.ok(relativeError(outs[i], single) < TOLERANCE, `vector ${i}: ${relativeError(outs[i], single)}`);
-    }
+    await assertSingles(op, vs, outs);
     // A round with one chunk is never padded (a round that shrank for good rebuilds once instead).
     calls.length = 0;
     await gramBlock(limited, vs.slice(0, 2), outs.slice(0, 2));
