@@ -116,3 +116,14 @@ export interface TfjsTiming {
   /** ‖tfjs − onnx‖ / ‖onnx‖ per product on the timed directions (the cross-check, for free). */
   disagreement: Record<ProductName, number>;
 }
+
+/** `--name 12` on a bench script's command line as a number; undefined when the flag is absent. */
+export function numberOption(args: readonly string[], name: string): number | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : undefined;
+}
+
+/** The first `.onnx` argument of a large-model bench script; ResNet-50 at 224×224 by default. */
+export function onnxArgument(args: readonly string[]): string {
+  return args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
+}

@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
 import type { Diagnostic } from 'vscode-languageserver';
 import { startServer } from '../test/protocol/lspClient';
+import { numberOption, onnxArgument } from './common';
 
 export interface FirstBandResult {
   model: string;
@@ -70,11 +71,8 @@ export async function timeToGradedBand(model: string, opts: { capSeconds?: numbe
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const opt = (k: string) => {
-    const i = args.indexOf(k);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
-  };
-  const model = args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
+  const opt = (k: string) => numberOption(args, k);
+  const model = onnxArgument(args);
   const r = await timeToGradedBand(model, { capSeconds: opt('--cap'), noise: opt('--noise'), clip: opt('--clip') });
   const sec = (ms?: number) => (ms === undefined ? 'not within the cap' : `${(ms / 1000).toFixed(1)} s`);
   // The run stops at the first settled band: the result is timed only when it came first.

@@ -12,16 +12,14 @@ import { analyzeModel, type AnalyzeRequest } from '../server/src/analysis/analyz
 import { CONFIG_TRACE_SAMPLES } from '../server/src/analysis/configFindings';
 import { OnnxInversionOperator } from '../server/src/backends/onnx/onnxOperator';
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
+import { numberOption, onnxArgument } from './common';
 
 interface Event { ms: number; what: string; durationMs?: number }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const opt = (k: string) => {
-    const i = args.indexOf(k);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
-  };
-  const model = args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
+  const opt = (k: string) => numberOption(args, k);
+  const model = onnxArgument(args);
   const bands = opt('--bands') ?? 2;
   const noise = opt('--noise') ?? 1.1, clip = opt('--clip') ?? 1.0;
   const t0 = performance.now();

@@ -32,17 +32,15 @@ import { norm } from '../server/src/engine/linalg';
 import type { InversionOperator } from '../server/src/engine/operator';
 import * as os from 'node:os';
 import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
+import { numberOption, onnxArgument } from './common';
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const file = args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
-  const opt = (k: string) => {
-    const i = args.indexOf(k);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
-  };
+  const file = onnxArgument(args);
+  const opt = (k: string) => numberOption(args, k);
   const threads = opt('--threads');
   const spectrumK = opt('--spectrum') ?? 0;
   const t0 = performance.now();

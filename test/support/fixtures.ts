@@ -9,15 +9,7 @@ import { oneHot } from '../../server/src/analysis/inputs';
 
 export const root = join(__dirname, '../fixtures/models');
 
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+export { relativeError } from './numeric';
 
 /** Flattens name-keyed θ tensors into the operator's layout. */
 export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, layout: readonly { name: string; offset: number; size: number }[], total: number): Float64Array {
