@@ -2,15 +2,18 @@
 // k = 1, 2, 4, 8, and the ratio to k = 1, on one model in its own process (bench/run.ts runs one child per model).
 //
 //   node --import tsx bench/blocks.ts MODEL.onnx [--ks 1,2,4,8] [--repeat N] [--budget MS] [--profile DIR] [--arena]
-//                                    [--modes off,gemm,cost]
+//                                    [--modes off,gemm,cost] [--no-single]
 //
 // Batch 1, x seeded uniform in [0, 1), label = the model's own prediction (as bench/large.ts). k = 1 is the single
-// product (gramVector); k > 1 the block graph. Each k: the first call (graph build + session + run) apart, then
-// timed calls until `repeat` or the budget (at least 3). RSS after each k and the process peak (maxRSS: monotone,
-// so a k's own peak shows as a rise). --profile DIR: onnxruntime's per-node profile of one k = 1 and one k = max
-// call, summed by op type (which kernels batch), written beside the result.
+// product (gramVector: the block graph at k = 1 unless it falls back, onnxOperator.ts GramRoute); k > 1 the block
+// graph. Each k: the first call (graph build + session + run) apart, then timed calls until `repeat` or the budget
+// (at least 3). First (unless --no-single) the plain single-product graph (gramRoute 'single', tangent.ts) is timed
+// the same way on its own operator, released before the rows, and its outputs are what every row is checked
+// against. RSS after each k and the process peak (maxRSS: monotone, so a k's own peak shows as a rise; for one k's
+// clean peak run `--ks K --no-single` alone). --profile DIR: onnxruntime's per-node profile of one single-graph, one
+// block k = 1 and one k = max call, summed by op type (which kernels batch), written beside the result.
 // --arena: onnxruntime's CPU memory arena on for every session (the operator turns it off above 1M parameters).
-// --modes: for each k > 1 also the block graph built with each of these GramWeightsMode values (gramWeights.ts),
+// --modes: for each k (k = 1 too) also the block graph built with each of these GramWeightsMode values (gramWeights.ts),
 // timed on its own session, to compare the conv weight-tangent routes. Every block is checked against single
 // products of the same vectors (the largest relative error is in each row).
 // The last stdout line is the JSON result.
@@ -38,7 +41,7 @@ export interface BlockRow {
   /** RSS after this k's calls, and the process peak so far. */
   rssMB: number;
   peakRssMB: number;
-  /** Largest relative error of the k block outputs against single products (gramVector) of the same vectors. */
+  /** Largest relative error of the k outputs against the plain single graph's products of the same vectors (--no-single: the routed gramVector's). */
   maxRelativeError: number;
 }
 
@@ -67,12 +70,14 @@ export interface BlockResult {
   /** Per-vector wall of the largest k over k = 1 (the issue's target: ≤ 0.5 at k = 8 on ResNet-18), and CPU. */
   ratio: number;
   cpuRatio: number;
+  /** The graph the single product (k = 1 row) ran on (onnxOperator.ts GramRoute). */
+  singleRoute?: 'block' | 'single';
   /**
-   * The block graph run with one vector (k = 1 above is the single product, gramVector, which has no Gram route):
-   * wall median and CPU per call, and the largest k's per-vector CPU over it — the part of the ratio that is
-   * sharing across vectors rather than the block graph's own algebra (gramWeights.ts).
+   * The plain single-product graph (gramRoute 'single': tangent.ts, no conv weight routes), timed through its own
+   * operator: wall median and CPU per call, first call, and the largest k's per-vector CPU over it (against it the
+   * ratio includes the block graph's own cheaper algebra, gramWeights.ts, not only sharing across vectors).
    */
-  blockOne?: { callMs: number; cpuMs: number; cpuRatio: number; relativeError: number };
+  singleGraph?: { callMs: number; cpuMs: number; firstCallMs: number; cpuRatio: number; peakRssMB: number };
   /** --modes: per-vector times of the block graph built with each GramWeightsMode ('off': the tangent rules alone). */
   modes?: { k: number; mode: GramWeightsMode; perVectorMs: number; perVectorCpuMs: number; relativeError: number }[];
   profiles?: BlockProfile[];
@@ -82,7 +87,7 @@ export interface BlockResult {
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 
-export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings; modes?: GramWeightsMode[] }, log: (s: string) => void = () => {}): Promise<BlockResult> {
+export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings; modes?: GramWeightsMode[]; single?: boolean }, log: (s: string) => void = () => {}): Promise<BlockResult> {
   const model = await OnnxModel.open(file);
   model.specialise(1);
   const x = new Float32Array(model.sampleSize);
@@ -91,17 +96,30 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   const pred = await model.predict(x, 1);
   const labels = argmaxRows(pred.logits, 1);
   const target = oneHot(labels, pred.logits.length);
-  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', session: o.session });
-  const n = op.inputSize;
+  const n = model.sampleSize;
   const vs = Array.from({ length: Math.max(...o.ks) }, () => {
     const v = new Float64Array(n);
     rand.fillNormal(v);
     return v;
   });
   const outs = vs.map(() => new Float64Array(n));
-  // The single products of the same vectors, to check each block's outputs against.
+  // The single products of the same vectors, to check each block's outputs against: the plain graph's (its own
+  // operator, timed, released before the rows) unless --no-single.
   const singles = vs.map(() => new Float64Array(n));
-  for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], singles[i]);
+  let singleGraph: Omit<NonNullable<BlockResult['singleGraph']>, 'cpuRatio'> | undefined;
+  if (o.single !== false) {
+    const plain = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', session: o.session, gramRoute: 'single' });
+    const t = performance.now();
+    await plain.gramVector(vs[0], singles[0]);
+    const firstCallMs = performance.now() - t;
+    for (let i = 1; i < vs.length; i++) await plain.gramVector(vs[i], singles[i]);
+    const r = await timeLoop(() => plain.gramVector(vs[0], outs[0]), { repeat: o.repeat, budgetMs: o.budgetMs, warmup: 0 });
+    singleGraph = { callMs: r.median, cpuMs: r.cpuPerCall, firstCallMs, peakRssMB: rssMB() };
+    await plain.dispose();
+    log(`single graph (gramRoute 'single'): first call ${(firstCallMs / 1000).toFixed(2)} s, ${r.count} calls, ${r.median.toFixed(1)} ms wall, ${r.cpuPerCall.toFixed(1)} ms CPU per call, peak RSS ${singleGraph.peakRssMB.toFixed(0)} MB`);
+  }
+  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', session: o.session });
+  if (o.single === false) for (let i = 0; i < vs.length; i++) await op.gramVector(vs[i], singles[i]);
   const rows: BlockRow[] = [];
   for (const k of o.ks) {
     const call = k === 1 ? () => op.gramVector(vs[0], outs[0]) : () => op.gramVectors(vs.slice(0, k), outs.slice(0, k));
@@ -119,7 +137,7 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   if (o.modes) {
     // The same block graphs built each way (gramWeights.ts), one after another on their own sessions.
     modes = [];
-    for (const k of o.ks.filter((k) => k > 1)) {
+    for (const k of o.ks) {
       for (const mode of o.modes) {
         const r = await timeBlockGraph(model, op.layout.inputName, x, target, vs.slice(0, k), singles, o, mode);
         modes.push({ k, mode, perVectorMs: r.callMs / k, perVectorCpuMs: r.cpuMs / k, relativeError: r.relativeError });
@@ -127,14 +145,14 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
       }
     }
   }
-  const blockOne = await timeBlockOne(model, op.layout.inputName, x, target, vs[0], singles[0], o);
-  log(`block graph at k = 1: ${blockOne.callMs.toFixed(1)} ms wall, ${blockOne.cpuMs.toFixed(1)} ms CPU per call, off the single product by ${blockOne.relativeError.toExponential(1)}`);
+  const singleRoute = op.gramVectorGraph;
   let profiles: BlockProfile[] | undefined;
   if (o.profileDir) {
     await op.dispose();
     const kMax = Math.max(...o.ks);
     profiles = [];
-    for (const [k, block] of [[1, false], [1, true], [kMax, true]] as const) {
+    const runs: [number, boolean][] = [[1, false], [1, true], ...(kMax > 1 ? [[kMax, true] as [number, boolean]] : [])];
+    for (const [k, block] of runs) {
       profiles.push(await profileGram(model, op.layout.inputName, x, target, vs.slice(0, k), o.profileDir, block));
       const p = profiles[profiles.length - 1];
       const fmt = (r: { us: number; gflop: number }) => `${(r.us / 1000 / k).toFixed(1)} ms${r.gflop ? ` ${(r.gflop / k).toFixed(2)} GFLOP (${(r.gflop / (r.us / 1e6)).toFixed(1)} GFLOP/s)` : ''}`;
@@ -147,17 +165,11 @@ export async function measureBlocks(file: string, o: { ks: number[]; repeat: num
   const result: BlockResult = {
     file, parameters: op.parameterCount, inputSize: n, maxBlock: op.maxBlock, rows,
     ratio: last.perVectorMs / first.perVectorMs, cpuRatio: last.perVectorCpuMs / first.perVectorCpuMs, profiles,
-    blockOne: { ...blockOne, cpuRatio: last.perVectorCpuMs / blockOne.cpuMs }, modes,
+    singleRoute, singleGraph: singleGraph && { ...singleGraph, cpuRatio: last.perVectorCpuMs / singleGraph.cpuMs }, modes,
     loadavg: (await import('node:os')).loadavg(),
   };
   await op.dispose();
   return result;
-}
-
-/** The block J Jᵀ V graph with k = 1 on its own session (the operator's block session options), timed. */
-async function timeBlockOne(model: OnnxModel, inputName: string, x: Float32Array, target: Float32Array, v: Float64Array, single: Float64Array, o: { repeat: number; budgetMs: number }) {
-  const r = await timeBlockGraph(model, inputName, x, target, [v], [single], o);
-  return { callMs: r.callMs, cpuMs: r.cpuMs, relativeError: r.relativeError };
 }
 
 /**
@@ -304,7 +316,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${s}`);
   const modes = opt('--modes')?.split(',') as GramWeightsMode[] | undefined;
-  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile'), session: args.includes('--arena') ? { memoryArena: true } : undefined, modes }, log);
+  const r = await measureBlocks(file, { ks, repeat: Number(opt('--repeat') ?? 9), budgetMs: Number(opt('--budget') ?? 8000), profileDir: opt('--profile'), session: args.includes('--arena') ? { memoryArena: true } : undefined, modes, single: !args.includes('--no-single') }, log);
   console.log(JSON.stringify(r));
 }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { OnnxModel } from '../../server/src/backends/onnx/onnxModel';
 import { readNpy } from '../../server/src/formats/npy';
 import { oneHot } from '../../server/src/analysis/inputs';
+import type { GramRoute } from '../../server/src/backends/onnx/onnxOperator';
 
 export const root = join(__dirname, '../fixtures/models');
 
@@ -23,13 +24,14 @@ export function flattenTheta(tensors: Map<string, { data: ArrayLike<number> }>, 
   return out;
 }
 
-export async function fixtureOperator(dir: string) {
+/** The fixture's model and operator at its x and labels (gramRoute: which graph gramVector runs on; default 'auto'). */
+export async function fixtureOperator(dir: string, opts: { gramRoute?: GramRoute } = {}) {
   const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
   const model = await OnnxModel.open(join(dir, 'model.onnx'));
   const x = await readNpy(join(dir, 'x.npy'));
   const labels = Array.from((await readNpy(join(dir, 'labels.npy'))).data as BigInt64Array, Number);
   const classes = ref.logits[0].length;
-  const op = model.operator({ batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, classes), loss: 'cross-entropy' });
+  const op = model.operator({ batch: ref.batch, input: Float32Array.from(x.data as Float32Array), target: oneHot(labels, classes), loss: 'cross-entropy', gramRoute: opts.gramRoute });
   return { ref, model, op, labels };
 }
 

@@ -1,5 +1,6 @@
-// The block products (k vectors through one graph with a leading block axis, blockTangent.ts) against k single
-// products of the same operator: on the PyTorch-exported fixture models, torchvision's MobileNetV2, ShuffleNetV2 and ResNet-18
+// The block products (k vectors through one graph with a leading block axis, blockTangent.ts; k = 1 is how the
+// single J Jᵀ v runs on conv-heavy models, onnxOperator.ts GramRoute) against the plain single-product graph
+// (tangent.ts), and ResNet-18's single product against PyTorch float64: on the PyTorch-exported fixture models, torchvision's MobileNetV2, ShuffleNetV2 and ResNet-18
 // exported with torch.onnx.export's defaults (tools/fixtures/torchvision_export.py: depthwise convolutions, folded
 // BatchNorm, channel shuffle), and the tiny hand-built graphs that carry the ops the fixtures lack (grouped and
 // dilated Conv, Pad, Where, Gather, ScatterElements, attention, an MSE loss).
@@ -7,12 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { oneHot } from '../../../server/src/analysis/inputs';
-import { readNpy } from '../../../server/src/formats/npy';
+import { readNpy, writeNpy } from '../../../server/src/formats/npy';
 import { gramBlock, type InversionOperator } from '../../../server/src/engine/operator';
 import { blockLimit, MAX_BLOCK, type OnnxInversionOperator } from '../../../server/src/backends/onnx/onnxOperator';
 import { fixtureOperator, relativeError, root } from '../../support/fixtures';
@@ -28,14 +29,17 @@ function vectors(n: number, size: number, seed: number): Float64Array[] {
   return Array.from({ length: n }, () => Float64Array.from({ length: size }, () => r() * 2 - 1));
 }
 
-/** outs of the block product against one gramVector per vector, each to TOLERANCE relative. */
-async function checkGram(op: InversionOperator, k: number, seed: number, label: string): Promise<void> {
+/**
+ * outs of the block product (`op`, gramRoute 'block': k = 1 too runs the block graph) against the plain single-product
+ * graph's J Jᵀ v of each vector (`plain`, gramRoute 'single': tangent.ts, no conv weight routes), each to TOLERANCE.
+ */
+async function checkGram(op: InversionOperator, plain: InversionOperator, k: number, seed: number, label: string): Promise<void> {
   const vs = vectors(k, op.inputSize, seed);
   const outs = vs.map(() => new Float64Array(op.inputSize));
   await op.gramVectors!(vs, outs);
   for (let i = 0; i < k; i++) {
     const single = new Float64Array(op.inputSize);
-    await op.gramVector(vs[i], single);
+    await plain.gramVector(vs[i], single);
     const err = relativeError(outs[i], single);
     assert.ok(err < TOLERANCE, `${label}, k = ${k}, vector ${i}: block J Jᵀ V off by ${err}`);
   }
@@ -65,11 +69,14 @@ test('fixture models exist for the block products', () => {
 
 for (const name of fixtures) {
   test(`${name}: J Jᵀ V for k = 1, 3, 8 equals k single products to ${TOLERANCE}`, async () => {
-    const { op } = await fixtureOperator(join(root, name));
+    const { op } = await fixtureOperator(join(root, name), { gramRoute: 'block' });
+    const { op: plain } = await fixtureOperator(join(root, name), { gramRoute: 'single' });
     try {
-      for (const k of [1, 3, 8]) await checkGram(op, k, 100 + k, name);
+      for (const k of [1, 3, 8]) await checkGram(op, plain, k, 100 + k, name);
+      assert.equal(op.gramVectorGraph, 'block');
     } finally {
       await op.dispose();
+      await plain.dispose();
     }
   });
 }
@@ -94,18 +101,54 @@ for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5', 'resnet18']) {
     const r = rng(5);
     const x = Float32Array.from({ length: 3 * 32 * 32 }, () => r());
     const op = model.operator({ batch: 1, input: x, target: oneHot([3], 10), loss: 'cross-entropy' });
+    const plain = model.operator({ batch: 1, input: x, target: oneHot([3], 10), loss: 'cross-entropy', gramRoute: 'single' });
     try {
       if (name === 'mobilenet_v2') assert.ok(model.model.graph.nodes.some((n) => n.opType === 'Conv' && (n.attributes.group?.value as number) > 1), 'depthwise convolutions');
       // Their late 1×1 convolutions (1×1 and 2×2 maps at 32×32) take the Gram route (gramWeights.ts) by default.
       // (Each such layer has two P × P Gram matrices, AᵀA and ∂yᵀ∂y.)
       const gramLayers = op.productModel('gram', 1, 'float32', 3).model.graph.nodes.filter((n) => n.outputs[0]?.endsWith('_gram')).length / 2;
       assert.ok(gramLayers >= 3, `${name}: ${gramLayers} conv weights through the Gram matrices`);
-      await checkGram(op, 3, 41, name);
+      await checkGram(op, plain, 3, 41, name);
     } finally {
       await op.dispose();
+      await plain.dispose();
     }
   });
 }
+
+// The single product itself on a model the project did not write, against an independent truth: the default route
+// (GramRoute 'auto') runs ResNet-18's J Jᵀ v on the block graph at k = 1 (its conv weight tangents through the Gram
+// matrices and im2col GEMMs), and PyTorch's float64 double backward on the same seeded model, BatchNorm fused as the
+// exporter folds it (tools/fixtures/torchvision_gram_reference.py), must agree to float32 products' 1e-5.
+test('torchvision resnet18 exported with torch.onnx.export\'s defaults: the single J Jᵀ v (block graph at k = 1) matches PyTorch float64', { skip: torchAvailable ? false : '/usr/bin/python3 cannot import torch and torchvision' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-single-'));
+  const file = join(dir, 'resnet18.onnx');
+  execFileSync('/usr/bin/python3', [join(ROOT, 'tools/fixtures/torchvision_export.py'), 'resnet18', file], { stdio: 'ignore' });
+  const r = rng(11);
+  const x = Float32Array.from({ length: 3 * 32 * 32 }, () => r());
+  const [v] = vectors(1, x.length, 13);
+  writeFileSync(join(dir, 'x.npy'), writeNpy({ dtype: 'float32', dims: [1, 3, 32, 32], data: x }));
+  writeFileSync(join(dir, 'v.npy'), writeNpy({ dtype: 'float64', dims: [x.length], data: v }));
+  const label = 7;
+  const reference = JSON.parse(execFileSync('/usr/bin/python3', [join(ROOT, 'tools/fixtures/torchvision_gram_reference.py'), 'resnet18', join(dir, 'x.npy'), join(dir, 'v.npy'), String(label), join(dir, 'JJTv.npy')]).toString().trim().split('\n').pop()!);
+  const truth = (await readNpy(join(dir, 'JJTv.npy'))).data as Float64Array;
+  const model = await OnnxModel.open(file);
+  const op = model.operator({ batch: 1, input: x, target: oneHot([label], 10), loss: 'cross-entropy' });
+  try {
+    assert.equal(op.parameterCount, reference.parameters, 'θ of the exported graph = the fused model\'s parameters');
+    const out = new Float64Array(op.inputSize);
+    await op.gramVector(v, out);
+    assert.equal(op.gramVectorGraph, 'block', `ResNet-18's routable conv work ${op.routableWork} takes the block graph`);
+    const err = relativeError(out, truth);
+    assert.ok(err < 1e-5, `block graph at k = 1 against PyTorch float64: ${err}`);
+    // The truth is not trivially met: a different v gives a product far from it.
+    const [w] = vectors(1, x.length, 14);
+    await op.gramVector(w, out);
+    assert.ok(relativeError(out, truth) > 0.1);
+  } finally {
+    await op.dispose();
+  }
+});
 
 const tiny: [string, () => TinyModel][] = [
   ['MLP (Gemm alpha, beta, transB)', () => tinyMlp()],
@@ -123,12 +166,14 @@ for (const [label, make] of tiny) {
     const x = Float32Array.from({ length: dx }, () => r());
     const labels = Array.from({ length: m.inputDims[0] }, (_, i) => i % m.classes);
     const target = m.loss === 'mse' ? Float32Array.from({ length: m.inputDims[0] * m.classes }, () => r()) : undefined;
-    const op = operatorFor(m, x, labels, target);
+    const op = operatorFor(m, x, labels, target, 'block');
+    const plain = operatorFor(m, x, labels, target, 'single');
     try {
-      for (const k of [1, 3]) await checkGram(op, k, 200 + k, label);
+      for (const k of [1, 3]) await checkGram(op, plain, k, 200 + k, label);
       await checkOtherBlocks(op, 3, 9, label);
     } finally {
       await op.dispose();
+      await plain.dispose();
     }
   });
 }

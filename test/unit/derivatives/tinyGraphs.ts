@@ -2,7 +2,7 @@
 
 import type { AttributeValue, Graph, Node, Tensor } from '../../../server/src/graph/ir';
 import { inferShapes } from '../../../server/src/graph/shapes';
-import { OnnxInversionOperator } from '../../../server/src/backends/onnx/onnxOperator';
+import { OnnxInversionOperator, type GramRoute } from '../../../server/src/backends/onnx/onnxOperator';
 import { decomposePiecewiseLinear } from '../../../server/src/graph/decompose';
 import type { LossKind } from '../../../server/src/backends/onnx/derivatives/productGraphs';
 
@@ -42,7 +42,7 @@ export interface TinyModel {
   classes: number;
 }
 
-export function operatorFor(m: TinyModel, x: Float32Array, labels: number[], target?: Float32Array): OnnxInversionOperator {
+export function operatorFor(m: TinyModel, x: Float32Array, labels: number[], target?: Float32Array, gramRoute?: GramRoute): OnnxInversionOperator {
   const batch = m.inputDims[0];
   const onehot = new Float32Array(batch * m.classes);
   labels.forEach((y, i) => (onehot[i * m.classes + y] = 1));
@@ -53,6 +53,7 @@ export function operatorFor(m: TinyModel, x: Float32Array, labels: number[], tar
     batch,
     input: x,
     target: target ?? onehot,
+    gramRoute,
     specialise: (b) => {
       const dims = [b, ...m.inputDims.slice(1)];
       return { graph: m.graph, types: inferShapes(m.graph, new Map([[m.graph.inputs[0].name, dims]])), opset: 17 };

@@ -15,7 +15,7 @@ import { readCheckpoint } from '../../checkpoints/readCheckpoint';
 import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
 import { ExternalGraphFolder, initializerBytes } from './externalData';
-import { createSession, EXTERNAL_GRAPH_BYTES, LARGE_MODEL_PARAMETERS, OnnxInversionOperator, ort, type ForwardGraph, type SessionSettings } from './onnxOperator';
+import { createSession, EXTERNAL_GRAPH_BYTES, LARGE_MODEL_PARAMETERS, OnnxInversionOperator, ort, type ForwardGraph, type GramRoute, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
 
 export interface OpenOptions {
@@ -126,7 +126,7 @@ export class OnnxModel {
     throw new UserError('unsupported-model', `input '${input.name}' is ${input.dtype} token ids: this model is analysed in embedding space, which \`i2f analyze\` and the audit support; this command does not yet`, { file: this.file });
   }
 
-  operator(opts: { batch: number; input: Float32Array; target: Float32Array; loss: LossKind; session?: SessionSettings }): OnnxInversionOperator {
+  operator(opts: { batch: number; input: Float32Array; target: Float32Array; loss: LossKind; session?: SessionSettings; gramRoute?: GramRoute }): OnnxInversionOperator {
     this.requireParameters();
     this.requireFloatInput();
     return OnnxInversionOperator.create({
@@ -138,6 +138,7 @@ export class OnnxModel {
       input: opts.input,
       target: opts.target,
       session: opts.session,
+      gramRoute: opts.gramRoute,
     });
   }
 }

@@ -13,7 +13,7 @@ import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptio
 import type { Graph } from '../../graph/ir';
 import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
 import { lowerForward } from './derivatives/lower';
-import type { GramWeightsMode } from './derivatives/gramWeights';
+import { routableWeightWork, type GramWeightsMode } from './derivatives/gramWeights';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -86,7 +86,28 @@ export interface OnnxOperatorOptions {
   /** Loss target per example: one-hot rows (cross-entropy) or regression targets (MSE), flattened. */
   target: Float32Array;
   session?: SessionSettings;
+  /** How gramVector runs (GramRoute; default 'auto'). */
+  gramRoute?: GramRoute;
 }
+
+/**
+ * The graph a single float32 J Jᵀ v runs on: 'block' the block graph at k = 1 (gramWeights.ts's conv weight
+ * routes: the Gram matrices or im2col GEMMs instead of materialised weight tangents), 'single' the plain
+ * forward-over-reverse graph (tangent.ts). 'auto' (the default) takes the block graph where the conv weights it
+ * reroutes carry at least BLOCK_SINGLE_MIN_WORK multiply-adds per tangent (routableWeightWork), and falls back to the
+ * plain graph where the block rules cannot build the model (a UserError). Measured in bench/FINDINGS.md, issue 18,
+ * "Single products through the block graph".
+ */
+export type GramRoute = 'auto' | 'single' | 'block';
+
+/**
+ * Conv weight-tangent multiply-adds (routableWeightWork) from which 'auto' runs single products on the block graph.
+ * Block graph at k = 1 over the plain graph, CPU per product (bench/singleRoute.ts, 2026-12-07, two runs at load
+ * 1.9–2.2 and 4.6–4.9): ResNet-18 CIFAR (555M) 0.53–0.55, ResNet-8 (12.5M) 0.78–0.82; around parity MobileNetV2 ×0.5
+ * at 32×32 (1.7M) 0.94–1.00, ShuffleNetV2 ×0.5 (0.8M) 1.01–1.06; slower on DLG LeNet (0.9M) 1.12–1.29, LeNet-5
+ * (0.6M) 1.20–1.24, SmoothCNN 1.24, ViT-tiny 1.02–1.34 (no route pays for the block layout's Reshapes/Transposes).
+ */
+export const BLOCK_SINGLE_MIN_WORK = 4e6;
 
 interface Product {
   session: OrtSession;
@@ -152,6 +173,8 @@ export class OnnxInversionOperator implements InversionOperator {
   private preciseProducts: PreciseProducts | undefined;
   private readonly blockBuffers = new Map<number, { data: Float32Array; tensor: OrtTensor }>();
   private activationCountCache: number | undefined;
+  /** Whether gramVector runs on the block graph at k = 1 (decided on the first call, see GramRoute). */
+  private gramByBlock: boolean | undefined;
 
   private constructor(private readonly opts: OnnxOperatorOptions, readonly layout: ProductLayout) {
     const T = ort().Tensor;
@@ -341,6 +364,19 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   async gramVector(v: Float64Array, out: Float64Array): Promise<void> {
+    const route = this.opts.gramRoute ?? 'auto';
+    if (route === 'single' || (route === 'auto' && this.gramByBlock === undefined && this.routableWork < BLOCK_SINGLE_MIN_WORK)) this.gramByBlock = false;
+    if (this.gramByBlock !== false) {
+      try {
+        await this.gramBlockRun([v], [out]);
+        this.gramByBlock = true;
+        return;
+      } catch (e) {
+        // The block rules refused the model (an op or attribute only tangent.ts handles): the plain graph, from now on.
+        if (route === 'block' || this.gramByBlock || !(e instanceof UserError)) throw e;
+        this.gramByBlock = false;
+      }
+    }
     this.xVec32.set(v);
     const r = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_v: this.xVecTensor });
     out.set(r.JJTv.data as Float32Array);
@@ -353,9 +389,14 @@ export class OnnxInversionOperator implements InversionOperator {
    */
   async gramVectors(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
     if (vs.length !== outs.length) throw new Error(`gramVectors: ${vs.length} vectors but ${outs.length} outputs`);
+    if (vs.length === 0) return;
+    if (vs.length === 1) return this.gramVector(vs[0], outs[0]);
+    await this.gramBlockRun(vs, outs);
+  }
+
+  /** The block J Jᵀ V graph's session for vs.length vectors (also k = 1: gramVector's route). */
+  private async gramBlockRun(vs: readonly Float64Array[], outs: readonly Float64Array[]): Promise<void> {
     const k = vs.length;
-    if (k === 0) return;
-    if (k === 1) return this.gramVector(vs[0], outs[0]);
     const n = this.inputSize;
     const buffer = this.blockBuffer(k);
     vs.forEach((v, i) => buffer.data.set(v, i * n));
@@ -385,6 +426,11 @@ export class OnnxInversionOperator implements InversionOperator {
     outs.forEach((out, i) => out.set(result.subarray(i * outSize, (i + 1) * outSize)));
   }
 
+  /** The graph gramVector ran on ('block': the block graph at k = 1; undefined before its first call). */
+  get gramVectorGraph(): 'block' | 'single' | undefined {
+    return this.gramByBlock === undefined ? undefined : this.gramByBlock ? 'block' : 'single';
+  }
+
   /** One session alive at a time (large models): gramBlock gives a round's chunks one block size (engine/operator.ts). */
   get oneBlockSize(): boolean {
     return Number.isFinite(this.maxSessions);
@@ -396,6 +442,12 @@ export class OnnxInversionOperator implements InversionOperator {
    */
   get maxBlock(): number {
     return blockLimit(this.parameterCount, this.activationCount);
+  }
+
+  /** Conv weight-tangent multiply-adds the block graph reroutes (gramWeights.ts routableWeightWork), at this batch. */
+  get routableWork(): number {
+    const types = this.forward.types;
+    return routableWeightWork(this.forward.graph.nodes, (v) => types.get(v)?.dims ?? this.forward.graph.initializers.get(v)?.dims, new Set(this.opts.trainable));
   }
 
   /** Floats of the forward graph's values at this batch (the per-vector tangents each pass stores). */

@@ -97,6 +97,24 @@ export function planGramLayers(b: GraphBuilder, primal: readonly Node[], forward
   return plan;
 }
 
+/**
+ * Multiply-adds of one weight tangent tW = ∂y-tangent ⊗ a (O·C·K·P) summed over the forward graph's Convs that
+ * planGramLayers can take over (group 1, a trainable weight): the work whose route the block graph changes. Read
+ * from the forward graph and its types alone (no derivative graph built); a weight two Convs share counts twice
+ * although the plan leaves it on the direct path (an estimate, for onnxOperator.ts's GramRoute).
+ */
+export function routableWeightWork(nodes: readonly Node[], dims: (v: string) => number[] | undefined, trainable: ReadonlySet<string>): number {
+  let work = 0;
+  for (const node of nodes) {
+    if (node.opType !== 'Conv' || !trainable.has(node.inputs[1]) || attrInt(node, 'group', 1) !== 1) continue;
+    const wd = dims(node.inputs[1]);
+    const yd = dims(node.outputs[0]);
+    if (!wd || !yd) continue;
+    work += sizeOf(wd) * yd[0] * sizeOf(yd.slice(2));
+  }
+  return work;
+}
+
 /** Geometry of one layer and its im2col operator. */
 interface Im2col {
   n: number;
