@@ -765,7 +765,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
     const estimator = new SolveEstimator(tolerance, clock);
     const started = clock();
     let last: SolveProgress | undefined;
-    const normBand = new SolutionNormBand({ damping });
+    const normBand = new SolutionNormBand({ damping, rhs: b });
     const me: Tracked = { purpose, normBand };
     tracked.push(me);
     // The band costs a dot product per iteration: only when something reads it (provisional answers, a budget's stop).

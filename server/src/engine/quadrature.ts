@@ -24,6 +24,14 @@
 // Steps that are not one recurrence from zero (a deflated or restarted continuation, a preconditioned CG: CGStep.
 // fromZero false) keep the last from-zero band (its lower end stays a bound: it was ‖x_j‖ ≤ ‖x‖) and intersect it
 // with the residual bound ‖x − x_k‖ ≤ ‖r_k‖/μ, certified or estimated as μ is.
+//
+// The energy lower bound, for any iterate y (preconditioned or not), whenever b − (A+εI)y is known from exact
+// products (CGStep.preciseResidual): Cauchy–Schwarz in the (A+εI) inner product gives (bᵀy)² = (xᵀ(A+εI)y)² ≤
+// (xᵀ(A+εI)x)(yᵀ(A+εI)y) = (bᵀx)(yᵀ(A+εI)y), and ‖x‖‖b‖ ≥ bᵀx, so ‖x‖ ≥ (bᵀy)² / (‖b‖ · yᵀ(A+εI)y) with
+// yᵀ(A+εI)y = bᵀy − yᵀr. It holds for a singular A too (x = A⁺b, b ∈ range(A): the same steps with the PSD
+// semi-inner product). It tends to bᵀx/‖b‖ ≥ ‖b‖/λmax (the I_lb of I2F.md), below ‖x‖ by the share of x in the
+// small eigenvalues, but it keeps rising while a preconditioned solve runs, where the from-zero band froze at the
+// iteration the preconditioner took over (0 when it did from the first).
 
 import type { CGStep } from './solve';
 
@@ -33,7 +41,7 @@ export const RITZ_FRACTION = 0.5;
 export interface NormBand {
   /** CG iteration the band belongs to. */
   iteration: number;
-  /** A lower bound of ‖x‖ (certified in exact arithmetic: Gauss / Hestenes–Stiefel). */
+  /** A lower bound of ‖x‖ (certified in exact arithmetic: Gauss / Hestenes–Stiefel, and the energy bound). */
   lower: number;
   /** Upper end: a bound when `upperCertified`, otherwise an estimate (see the file's opening). +∞ when unknown. */
   upper: number;
@@ -52,6 +60,8 @@ export interface NormBandOptions {
   damping?: number;
   /** A certified lower bound of λmin(A) on b's support, when one is known (added to ε). */
   lambdaMinBound?: number;
+  /** The right-hand side b: with it, steps carrying a precise residual raise the lower end (the energy bound above). */
+  rhs?: Float64Array;
 }
 
 /** Follows one CG solve's steps (solve.ts SolveOptions.onStep) and answers the band of ‖x‖ at the latest step. */
@@ -74,6 +84,10 @@ export class SolutionNormBand {
   private xx = 0;
   private xp = 0;
   private pp = 0;
+  private readonly rhs: Float64Array | undefined;
+  private readonly rhsNorm: number;
+  /** The largest energy lower bound seen (0 before any step with a precise residual). */
+  private energyLower = 0;
 
   constructor(opts: NormBandOptions = {}) {
     const eps = opts.damping ?? 0;
@@ -81,17 +95,31 @@ export class SolutionNormBand {
     this.certifiedMu = Math.max(0, eps) + Math.max(0, given);
     this.mu = this.certifiedMu;
     this.muSource = given > 0 ? 'given' : eps > 0 ? 'damping' : 'ritz';
+    this.rhs = opts.rhs;
+    this.rhsNorm = opts.rhs ? Math.sqrt(dotSelf(opts.rhs)) : 0;
   }
 
   /** Feed every step of the solve (SolveOptions.onStep). */
   observe(step: CGStep): void {
     if (!(step.alpha > 0) || !Number.isFinite(step.beta)) return;
+    if (step.preciseResidual) this.observeEnergy(step.solution, step.preciseResidual);
     // Once a step is not from zero, the recurrence's tridiagonal is no longer T_k of b: later steps never are.
     if (step.fromZero && !this.continued) this.observeFromZero(step);
     else {
       this.continued = true;
       this.observeContinuation(step);
     }
+  }
+
+  /** (bᵀy)² / (‖b‖ · yᵀ(A+εI)y) with yᵀ(A+εI)y = bᵀy − yᵀr: a lower bound of ‖x‖ (the file's opening). */
+  private observeEnergy(y: Float64Array, r: Float64Array): void {
+    const b = this.rhs;
+    if (!b || !(this.rhsNorm > 0)) return;
+    let by = 0, yr = 0;
+    for (let i = 0; i < y.length; i++) { by += b[i] * y[i]; yr += y[i] * r[i]; }
+    const energy = by - yr;
+    // A nonpositive energy is rounding (A+εI is PSD): no bound from this iterate.
+    if (by > 0 && energy > 0) this.energyLower = Math.max(this.energyLower, (by * by) / (energy * this.rhsNorm));
   }
 
   /** The band at the latest step (undefined before the first one). */
@@ -130,7 +158,7 @@ export class SolutionNormBand {
     }
     this.advancePivot(k);
     // Every ‖x_j‖ is a lower bound: keep the largest (rounding made the vector's norm wobble by 1e-15 once converged).
-    const lower = Math.max(this.zeroBand?.lower ?? 0, Math.sqrt(Math.min(xx, vector)));
+    const lower = Math.max(this.zeroBand?.lower ?? 0, Math.sqrt(Math.min(xx, vector)), this.energyLower);
     let upper = Infinity;
     if (this.mu > 0 && this.pivot > 0) {
       const a = this.alphas[k - 1];
@@ -156,7 +184,7 @@ export class SolutionNormBand {
     const certified = this.muSource !== 'ritz';
     const radius = this.mu > 0 ? step.residualNorm / this.mu : Infinity;
     const prior = this.zeroBand;
-    let lower = prior?.lower ?? 0;
+    let lower = Math.max(prior?.lower ?? 0, this.energyLower);
     if (certified) lower = Math.max(lower, iterate - radius);
     let upper = iterate + radius;
     if (prior && prior.upperCertified === certified) upper = Math.min(upper, prior.upper);

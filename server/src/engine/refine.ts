@@ -183,8 +183,10 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     // falls by updateFactor, so the replacement is forced every DEFLATED_UPDATE_EVERY iterations. Measured on the
     // examples' LeNet (image 1, gaussian:std=1e-3): without it 20 000 iterations ended at 4.2e-3 (plain: 8 642 to 1e-6).
     const forced = deflation !== undefined && sinceLast >= DEFLATED_UPDATE_EVERY;
+    let replaced = false;
     if (rel <= tolerance || rNorm <= updateFactor * sinceUpdateMax || forced) {
       await update();
+      replaced = true;
       if (trueRel <= tolerance) { stopReason = 'converged'; break; }
       deflate();
       rrNew = dot(r, r); // β = ‖r_{k+1}‖²/‖r_k‖² with the replaced r_{k+1}
@@ -210,7 +212,10 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     xpby(s, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
-    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero });
+    // Just replaced, r is b − (A_high+εI) z to float64 rounding; a deflated solve's correction then moves z and r
+    // with products of its own precision, so only an undeflated one hands r on as precise.
+    const precise = replaced && !deflation ? { preciseResidual: r } : {};
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero, ...precise });
   }
   if (stopReason !== 'converged' && stale) await update();
   let solution = z;

@@ -84,6 +84,13 @@ export interface CGStep {
    * or preconditioned recurrence, or after a restart of the directions: only residual-based bounds apply.
    */
   fromZero: boolean;
+  /**
+   * r_k = b − (A+εI) x_k from exact (float64) products, on the steps where the solver has just computed it (a
+   * residual replacement): the only residual the energy lower bound of quadrature.ts trusts. The recurrence residual
+   * of float32 products drifts from the truth by rounding summed over the steps (the residual gap), too much for a
+   * bound that reads xᵀ(A+εI)x off it. Absent on every other step.
+   */
+  preciseResidual?: Float64Array;
 }
 
 export interface SolveHistoryPoint {

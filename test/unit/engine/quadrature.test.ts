@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { conjugateGradient } from '../../../server/src/engine/cg';
 import { RITZ_FRACTION, SolutionNormBand, smallestEigenvalue, type NormBand } from '../../../server/src/engine/quadrature';
 import { Random } from '../../../server/src/engine/random';
+import { nystromPreconditioner } from '../../../server/src/engine/nystrom';
 import { reliableUpdateCG } from '../../../server/src/engine/refine';
 import type { CGStep, SymmetricProduct } from '../../../server/src/engine/solve';
 import { tridiagonalEigen } from '../../../server/src/engine/tridiagonal';
@@ -187,6 +188,35 @@ describe('solution-norm band from the CG iterates (Gauss and Gauss–Radau quadr
     assert.ok(worst < 1e-5, `lower above ‖x‖ by ${worst}`);
     const end = est.band()!;
     assert.ok(Math.abs(end.lower - t) / t < 1e-5 && end.upper >= t * (1 - 1e-5));
+  });
+
+  it('a preconditioned mixed-precision solve: the energy bound lifts the lower end from 0 towards bᵀx/‖b‖, never above ‖x‖', async () => {
+    // Undamped and preconditioned from its first iteration (as the ResNet-50 bench runs): no from-zero band at all,
+    // so before the energy bound the lower end stayed 0 throughout. Float32 products, exact ones for the replacements.
+    for (const [spectrum, seed] of [[geometricSpectrum(120, 16, 1e6), 21], [[...geometricSpectrum(100, 4, 1e5), ...new Array<number>(20).fill(0)], 22]] as const) {
+      const { b, op, jac, delta } = await system([...spectrum], seed, true, true);
+      const x = exactInfluence(jac, delta, 0);
+      const t = l2(x);
+      const bx = b.reduce((a, v, i) => a + v * x[i], 0);
+      const { preconditioner } = await nystromPreconditioner(op, b.length, { rank: 30, seed: 3, productRoundoff: 2 ** -24 });
+      const est = new SolutionNormBand({ damping: 0, rhs: b });
+      const lowers: number[] = [];
+      let precise = 0;
+      const r = await reliableUpdateCG((v, o) => op.gramVector(v, o), (v, o) => op.precise!.gramVector(v, o), b, {
+        preconditioner, tolerance: 1e-7, maxIterations: 3000,
+        onStep: (st) => { assert.equal(st.fromZero, false); if (st.preciseResidual) precise++; est.observe(st); lowers.push(est.band()!.lower); },
+      });
+      assert.equal(r.converged, true, `${r.stopReason} at ${r.relativeResidual} after ${r.iterations}`);
+      assert.ok(precise >= 2, `${precise} steps with a precise residual`);
+      // A bound at every step (the truth from J's factors, not from CG), rising to bᵀx/‖b‖ at convergence.
+      for (const lo of lowers) assert.ok(lo <= t * (1 + 1e-9), `lower ${lo} above ‖x‖ = ${t}`);
+      const end = lowers[lowers.length - 1];
+      assert.ok(Math.abs(end - bx / l2(b)) / (bx / l2(b)) < 1e-4, `final lower ${end} vs bᵀx/‖b‖ ${bx / l2(b)}`);
+      assert.ok(lowers[0] === 0 || lowers[0] < end, 'the lower end rises as the solve goes on');
+      // Above I_lb = ‖b‖/λmax (I2F.md's cheap bound): bᵀx = Σ c_i²/λ_i ≥ ‖b‖²/λmax, strictly with a spread spectrum.
+      const iLb = l2(b) / Math.max(...spectrum);
+      assert.ok(end > 2 * iLb, `final lower ${end} vs I_lb ${iLb}`);
+    }
   });
 
   it('a continued solve (nonzero start) keeps the earlier lower bound and narrows by ‖r_k‖/μ', async () => {
