@@ -61,7 +61,7 @@ export function operatorFor(m: TinyModel, x: Float32Array, labels: number[], tar
   });
 }
 
-function graph(inputDims: number[], init: Record<string, Tensor>, nodes: Node[], output: string): Graph {
+export function graph(inputDims: number[], init: Record<string, Tensor>, nodes: Node[], output: string): Graph {
   return {
     name: 'tiny',
     nodes,

@@ -14,6 +14,7 @@ import type { Graph } from '../../graph/ir';
 import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
 import { lowerForward } from './derivatives/lower';
 import { routableWeightWork, type GramWeightsMode } from './derivatives/gramWeights';
+import { blockVectorFloats } from './blockMemory';
 
 type Ort = typeof import('onnxruntime-node');
 let ortModule: Ort | undefined;
@@ -63,15 +64,23 @@ export const EXTERNAL_GRAPH_BYTES = 2 ** 30;
  */
 export const LARGE_MODEL_PARAMETERS = 1_000_000;
 
-/** Memory a block product's per-vector tangents may take (gramVectors, maxBlock). */
+/**
+ * Memory a block product's per-vector tangents may take (gramVectors, maxBlock; blockMemory.ts estimates them). At
+ * 1 GiB ResNet-50 at 224×224 takes 3 vectors per call (≈ 350 MB each, measured), which is also where its per-vector
+ * time stops improving: k = 3…6 within ±5% of one another, k = 8 and more slower again (bench/FINDINGS.md, issue 18,
+ * "maxBlock from the memory the block graph keeps").
+ */
 export const BLOCK_MEMORY_BYTES = 2 ** 30;
-/** The largest block gramVectors is offered at (bench/blocks.ts measures k up to 8). */
-export const MAX_BLOCK = 16;
+/**
+ * The largest block gramVectors is offered at: per vector no model measured is faster at k = 16 than at 8 (CPU ms:
+ * DLG LeNet 0.8 / 0.9, LeNet-5 0.5 / 0.5, ResNet-8 5.2 / 5.0, ResNet-18 at 32×32 117.7 / 113.8, 115.7 at 12), the
+ * memory grows (ResNet-18 791 against 546 MB peak), and ResNet-50 at 224×224 is slower at 8 and above than at 3–6.
+ */
+export const MAX_BLOCK = 8;
 
-/** The largest k whose tangents (θ-space and activations, float32, per vector) fit BLOCK_MEMORY_BYTES; at least 1. */
-export function blockLimit(parameterCount: number, activationCount: number): number {
-  const perVector = 4 * (parameterCount + activationCount);
-  return Math.max(1, Math.min(MAX_BLOCK, Math.floor(BLOCK_MEMORY_BYTES / perVector)));
+/** The largest k whose per-vector tangents (float32 values, blockVectorFloats) fit BLOCK_MEMORY_BYTES; at least 1. */
+export function blockLimit(floatsPerVector: number): number {
+  return Math.max(1, Math.min(MAX_BLOCK, Math.floor(BLOCK_MEMORY_BYTES / (4 * floatsPerVector))));
 }
 
 export interface OnnxOperatorOptions {
@@ -172,7 +181,7 @@ export class OnnxInversionOperator implements InversionOperator {
   private preciseChecked = false;
   private preciseProducts: PreciseProducts | undefined;
   private readonly blockBuffers = new Map<number, { data: Float32Array; tensor: OrtTensor }>();
-  private activationCountCache: number | undefined;
+  private blockFloatsCache: number | undefined;
   /** Whether gramVector runs on the block graph at k = 1 (decided on the first call, see GramRoute). */
   private gramByBlock: boolean | undefined;
 
@@ -437,23 +446,19 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /**
-   * The largest k gramVectors takes in one call: the block graph keeps about k times one product's tangents alive
-   * (the θ-space Jᵀ V, k × d_θ, and the activation tangents), so k is what fits BLOCK_MEMORY_BYTES.
+   * The largest k gramVectors takes in one call: what k vectors' tangents take in the block graph (blockMemory.ts,
+   * from the forward graph: the activation tangents of both passes and the θ-tangents the Gram route does not
+   * avoid) within BLOCK_MEMORY_BYTES.
    */
   get maxBlock(): number {
-    return blockLimit(this.parameterCount, this.activationCount);
+    this.blockFloatsCache ??= blockVectorFloats(this.forward.graph, this.forward.types, this.opts.trainable).total;
+    return blockLimit(this.blockFloatsCache);
   }
 
   /** Conv weight-tangent multiply-adds the block graph reroutes (gramWeights.ts routableWeightWork), at this batch. */
   get routableWork(): number {
     const types = this.forward.types;
     return routableWeightWork(this.forward.graph.nodes, (v) => types.get(v)?.dims ?? this.forward.graph.initializers.get(v)?.dims, new Set(this.opts.trainable));
-  }
-
-  /** Floats of the forward graph's values at this batch (the per-vector tangents each pass stores). */
-  private get activationCount(): number {
-    this.activationCountCache ??= [...this.forward.types.values()].reduce((n, t) => n + (t.dtype === 'float32' ? t.dims.reduce((a, d) => a * d, 1) : 0), 0);
-    return this.activationCountCache;
   }
 
   private blockBuffer(k: number): { data: Float32Array; tensor: OrtTensor } {
