@@ -119,7 +119,8 @@ for (const name of ['mobilenet_v2', 'shufflenet_v2_x0_5', 'resnet18']) {
 // The single product itself on a model the project did not write, against an independent truth: the default route
 // (GramRoute 'auto') runs ResNet-18's J Jᵀ v on the block graph at k = 1 (its conv weight tangents through the Gram
 // matrices and im2col GEMMs), and PyTorch's float64 double backward on the same seeded model, BatchNorm fused as the
-// exporter folds it (tools/fixtures/torchvision_gram_reference.py), must agree to float32 products' 1e-5.
+// exporter folds it (tools/fixtures/torchvision_gram_reference.py), must agree to float32 products' 1e-5. As a
+// large model (11M θ) it also takes the split graph: the primal half once per x, the tangent half per call.
 test('torchvision resnet18 exported with torch.onnx.export\'s defaults: the single J Jᵀ v (block graph at k = 1) matches PyTorch float64', { skip: torchAvailable ? false : '/usr/bin/python3 cannot import torch and torchvision' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'i2f-single-'));
   const file = join(dir, 'resnet18.onnx');
@@ -145,6 +146,26 @@ test('torchvision resnet18 exported with torch.onnx.export\'s defaults: the sing
     const [w] = vectors(1, x.length, 14);
     await op.gramVector(w, out);
     assert.ok(relativeError(out, truth) > 0.1);
+    // A large model runs the graph's primal half once per x and keeps its outputs (onnxOperator.ts gramPrimal):
+    // moving x must recompute them. At a new x the routed product (k = 1 and a block of 3) equals the plain graph's.
+    const x2 = Float32Array.from({ length: x.length }, () => r());
+    op.setInput(Float64Array.from(x2));
+    const plain = model.operator({ batch: 1, input: x2, target: oneHot([label], 10), loss: 'cross-entropy', gramRoute: 'single' });
+    try {
+      const moved = new Float64Array(op.inputSize);
+      await op.gramVector(v, moved);
+      assert.ok(relativeError(moved, truth) > 1e-3, 'setInput changes the product');
+      await checkGram(op, plain, 3, 15, 'resnet18 after setInput');
+      const expected = new Float64Array(op.inputSize);
+      await plain.gramVector(v, expected);
+      assert.ok(relativeError(moved, expected) < TOLERANCE, `after setInput: ${relativeError(moved, expected)}`);
+      // And back: the first x's product again.
+      op.setInput(Float64Array.from(x));
+      await op.gramVector(v, out);
+      assert.ok(relativeError(out, truth) < 1e-5);
+    } finally {
+      await plain.dispose();
+    }
   } finally {
     await op.dispose();
   }

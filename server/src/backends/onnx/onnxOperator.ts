@@ -9,8 +9,8 @@ import type { InversionOperator, PreciseProducts } from '../../engine/operator';
 import { UserError } from '../../errors';
 import { encodeModel } from './onnxProto';
 import { EXTERNAL_MIN_BYTES, ExternalGraphFolder, initializerBytes } from './externalData';
-import { buildProductGraph, productLayout, type LossKind, type ProductGraphOptions, type ProductKind, type ProductLayout } from './derivatives/productGraphs';
-import type { Graph } from '../../graph/ir';
+import { buildProductGraph, productLayout, splitAtVectors, type LossKind, type ProductGraphOptions, type ProductKind, type ProductLayout } from './derivatives/productGraphs';
+import type { Graph, Model } from '../../graph/ir';
 import { GraphBuilder, type FloatType, type ValueType } from './derivatives/graphBuilder';
 import { lowerForward } from './derivatives/lower';
 import { routableWeightWork, type GramWeightsMode } from './derivatives/gramWeights';
@@ -68,7 +68,8 @@ export const LARGE_MODEL_PARAMETERS = 1_000_000;
  * Memory a block product's per-vector tangents may take (gramVectors, maxBlock; blockMemory.ts estimates them). At
  * 1 GiB ResNet-50 at 224×224 takes 3 vectors per call (≈ 350 MB each, measured), which is also where its per-vector
  * time stops improving: k = 3…6 within ±5% of one another, k = 8 and more slower again (bench/FINDINGS.md, issue 18,
- * "maxBlock from the memory the block graph keeps").
+ * "maxBlock from the memory the block graph keeps"). With the primal half run once per x (gramPrimal) what a block
+ * shared is gone too: k = 1 and k = 3 cost the same per vector there (1,005 / 997 ms CPU).
  */
 export const BLOCK_MEMORY_BYTES = 2 ** 30;
 /**
@@ -121,7 +122,15 @@ export const BLOCK_SINGLE_MIN_WORK = 4e6;
 interface Product {
   session: OrtSession;
   layout: ProductLayout;
+  /** The graph's inputs (a run's feeds are cut to them: the split J Jᵀ V halves read different ones). */
+  inputs: string[];
 }
+
+/**
+ * The halves of a block J Jᵀ V graph cut where the vectors come in (productGraphs.ts splitAtVectors): 'primal' runs
+ * once per x (forward and backward at x, the Gram matrices), 'tangent' on every call with its outputs as inputs.
+ */
+type ProductPart = 'primal' | 'tangent';
 
 /** Float64 copies of the point the products are taken at, and buffers for the precise products. */
 class PreciseBuffers {
@@ -166,7 +175,11 @@ export class OnnxInversionOperator implements InversionOperator {
    */
   private readonly leases = new Map<string, number>();
   /** Product graphs already written to disk (large models): a released session is rebuilt from its file. */
-  private readonly written = new Map<string, { file: string; layout: ProductLayout }>();
+  private readonly written = new Map<string, { file: string; layout: ProductLayout; inputs: string[] }>();
+  /** The other half of a split graph built with the first (so one graph build makes both). */
+  private readonly stashed = new Map<string, { model: Model; layout: ProductLayout }>();
+  /** The primal half's outputs at the current x, per block graph (cleared by setInput). */
+  private readonly primalOutputs = new Map<string, OrtSession.OnnxValueMapType>();
   private folder: ExternalGraphFolder | undefined;
   private readonly x32: Float32Array;
   private theta32Buffer: Float32Array | undefined;
@@ -265,12 +278,13 @@ export class OnnxInversionOperator implements InversionOperator {
   }
 
   /** One session.run on a product's session, which stays alive (not released by another product) meanwhile. */
-  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch, block?: number, fetches?: OrtSession.FetchesType): Promise<OrtSession.ReturnType> {
-    const key = productKey(kind, batch, floatType, block);
+  private async run(kind: ProductKind, feeds: OrtSession.FeedsType, floatType: FloatType = 'float32', batch = this.opts.batch, block?: number, fetches?: OrtSession.FetchesType, part?: ProductPart): Promise<OrtSession.ReturnType> {
+    const key = productKey(kind, batch, floatType, block, part);
     this.leases.set(key, (this.leases.get(key) ?? 0) + 1);
     try {
-      const p = await this.product(kind, batch, floatType, block);
-      return await (fetches ? p.session.run(feeds, fetches) : p.session.run(feeds));
+      const p = await this.product(kind, batch, floatType, block, part);
+      const f = part ? Object.fromEntries(p.inputs.map((name) => [name, (feeds as Record<string, OrtTensor>)[name]])) : feeds;
+      return await (fetches ? p.session.run(f, fetches) : p.session.run(f));
     } finally {
       this.leases.set(key, this.leases.get(key)! - 1);
     }
@@ -290,15 +304,15 @@ export class OnnxInversionOperator implements InversionOperator {
     return this.opts.session?.maxSessions ?? (this.large ? 1 : Infinity);
   }
 
-  private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number): Promise<Product> {
-    const key = productKey(kind, batch, floatType, block);
+  private async product(kind: ProductKind, batch = this.opts.batch, floatType: FloatType = 'float32', block?: number, part?: ProductPart): Promise<Product> {
+    const key = productKey(kind, batch, floatType, block, part);
     let p = this.products.get(key);
     if (!p) {
       // Released before the new one is built: the peak is the sessions kept plus the one being built.
       await this.releaseIdle(key);
       p = this.products.get(key);
       if (!p) {
-        p = this.buildProduct(key, kind, batch, floatType, block);
+        p = this.buildProduct(key, kind, batch, floatType, block, part);
         this.products.set(key, p);
         p.catch(() => this.products.delete(key));
       }
@@ -306,23 +320,39 @@ export class OnnxInversionOperator implements InversionOperator {
     return p;
   }
 
-  private async buildProduct(key: string, kind: ProductKind, batch: number, floatType: FloatType, block?: number): Promise<Product> {
+  private async buildProduct(key: string, kind: ProductKind, batch: number, floatType: FloatType, block?: number, part?: ProductPart): Promise<Product> {
     let source: Uint8Array | string;
     let layout: ProductLayout;
+    let inputs: string[];
     const onDisk = this.written.get(key);
     if (onDisk) {
-      ({ file: source, layout } = onDisk);
+      ({ file: source, layout, inputs } = onDisk);
     } else {
-      const built = this.productModel(kind, batch, floatType, block);
-      layout = built.layout;
+      let entry = this.stashed.get(key);
+      this.stashed.delete(key);
+      if (!entry) {
+        const built = this.productModel(kind, batch, floatType, block);
+        entry = { model: built.model, layout: built.layout };
+        if (part) {
+          const halves = splitAtVectors(built.model, built.types, 'i2f_V');
+          entry = { model: halves[part], layout: built.layout };
+          const other: ProductPart = part === 'primal' ? 'tangent' : 'primal';
+          this.stashed.set(productKey(kind, batch, floatType, block, other), { model: halves[other], layout: built.layout });
+        }
+      }
+      const { model } = entry;
+      layout = entry.layout;
+      inputs = model.graph.inputs.map((i) => i.name);
       const threshold = this.opts.session?.externalGraphBytes ?? EXTERNAL_GRAPH_BYTES;
-      if (this.large || initializerBytes(built.model) > threshold) {
+      if (this.large || initializerBytes(model) > threshold) {
         // A lowered threshold (tests) lowers the per-tensor one with it, so even small models' θ goes out.
         this.folder ??= new ExternalGraphFolder(undefined, Math.min(EXTERNAL_MIN_BYTES, threshold));
-        source = this.folder.write(built.model, key.replace(/[^A-Za-z0-9]+/g, '_'));
-        this.written.set(key, { file: source, layout });
+        source = this.folder.write(model, key.replace(/[^A-Za-z0-9]+/g, '_'));
+        this.written.set(key, { file: source, layout, inputs });
       } else {
-        source = encodeModel(built.model);
+        source = encodeModel(model);
+        // Rebuilt from the same model when released (small models keep their sessions; this keeps the half).
+        if (part) this.stashed.set(key, entry);
       }
     }
     // Block sessions keep the arena on large models too: their k × d_θ tangents are above glibc's 32 MB mmap
@@ -330,7 +360,7 @@ export class OnnxInversionOperator implements InversionOperator {
     // k = 1 with the arena, 0.95–1.16 without, the same peak RSS; bench/FINDINGS.md, "Block products").
     const arena = !this.large || block !== undefined;
     const session = await createSession(source, { memoryArena: arena, memoryPattern: !this.large, prepacking: !this.large, ...this.opts.session });
-    return { session, layout };
+    return { session, layout, inputs };
   }
 
   /** Releases idle sessions, least recently built first, until one more fits under maxSessions. */
@@ -347,6 +377,7 @@ export class OnnxInversionOperator implements InversionOperator {
 
   setInput(x: Float64Array): void {
     this.x32.set(x);
+    this.primalOutputs.clear();
     this.preciseBuffers?.x.set(x);
   }
 
@@ -409,9 +440,30 @@ export class OnnxInversionOperator implements InversionOperator {
     const n = this.inputSize;
     const buffer = this.blockBuffer(k);
     vs.forEach((v, i) => buffer.data.set(v, i * n));
-    const r = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor, i2f_V: buffer.tensor }, 'float32', this.opts.batch, k);
+    const point = { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor };
+    // Large models run the primal half once per x (gramPrimal); on small ones feeding its many outputs costs about
+    // what recomputing them does (DLG LeNet and ResNet-8, k = 1…8: within noise or up to 10% slower).
+    const r = this.large
+      ? await this.run('gram', { ...point, ...(await this.gramPrimal(k)), i2f_V: buffer.tensor }, 'float32', this.opts.batch, k, undefined, 'tangent')
+      : await this.run('gram', { ...point, i2f_V: buffer.tensor }, 'float32', this.opts.batch, k);
     const result = r.JJTV.data as Float32Array;
     outs.forEach((out, i) => out.set(result.subarray(i * n, (i + 1) * n)));
+  }
+
+  /**
+   * The primal half of the k-vector J Jᵀ V graph at the current x (run once per x and block size; large models keep
+   * one block size's, ≈ 300 MB of values on ResNet-50 at 224×224): forward and backward at x, the Gram matrices and
+   * im2cols of the activations, which every call would otherwise recompute (bench/FINDINGS.md, issue 18).
+   */
+  private async gramPrimal(k: number): Promise<OrtSession.OnnxValueMapType> {
+    const key = productKey('gram', this.opts.batch, 'float32', k, 'primal');
+    let outputs = this.primalOutputs.get(key);
+    if (!outputs) {
+      outputs = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor }, 'float32', this.opts.batch, k, undefined, 'primal');
+      if (this.large) this.primalOutputs.clear();
+      this.primalOutputs.set(key, outputs);
+    }
+    return outputs;
   }
 
   /** Jᵀ vᵢ for k vectors through one block graph (outs[i] ← Jᵀ vs[i], each d_θ; not on InversionOperator yet). */
@@ -505,11 +557,13 @@ export class OnnxInversionOperator implements InversionOperator {
     this.folder?.dispose();
     this.folder = undefined;
     this.written.clear();
+    this.stashed.clear();
+    this.primalOutputs.clear();
   }
 }
 
-function productKey(kind: ProductKind, batch: number, floatType: FloatType, block?: number): string {
-  return `${kind}@${batch}:${floatType}${block === undefined ? '' : `x${block}`}`;
+function productKey(kind: ProductKind, batch: number, floatType: FloatType, block?: number, part?: ProductPart): string {
+  return `${kind}@${batch}:${floatType}${block === undefined ? '' : `x${block}`}${part ? `/${part}` : ''}`;
 }
 
 function graphOptions(opts: OnnxOperatorOptions, spec: ForwardGraph): ProductGraphOptions {

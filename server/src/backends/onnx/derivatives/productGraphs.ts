@@ -255,6 +255,52 @@ function toModel(d: Differentiated, kind: ProductKind, outputs: { name: string; 
   };
 }
 
+/**
+ * A product graph cut where the vectors come in (`moving`: i2f_V or i2f_v): `primal` computes from x and the target
+ * alone every value the rest reads (`boundary`, its outputs), `tangent` takes those as inputs beside the vectors.
+ * The primal half (forward and backward at x, the Gram matrices AᵀA and ∂yᵀ∂y, the im2col of the activations) is
+ * the same for every call at one x, so an operator runs it once per x and feeds its outputs to every product.
+ */
+export function splitAtVectors(model: Model, types: (v: string) => ValueType, moving: string): { primal: Model; tangent: Model; boundary: string[] } {
+  const { graph } = model;
+  // Values of initialisers alone (a transposed weight, a one-hot im2col kernel's reshape) stay on the tangent side,
+  // where onnxruntime folds them once at session creation; only what depends on x or the target crosses.
+  const constant = new Set(graph.initializers.keys());
+  const movingValues = new Set([moving]);
+  const tangentNodes: Node[] = [];
+  const primalNodes: Node[] = [];
+  for (const n of graph.nodes) {
+    const outs = n.outputs.filter((o) => o);
+    if (n.inputs.some((v) => v && movingValues.has(v))) {
+      tangentNodes.push(n);
+      for (const o of outs) movingValues.add(o);
+    } else if (n.inputs.every((v) => !v || constant.has(v))) {
+      tangentNodes.push(n);
+      primalNodes.push(n);
+      for (const o of outs) constant.add(o);
+    } else primalNodes.push(n);
+  }
+  const producedByPrimal = new Set(primalNodes.flatMap((n) => n.outputs.filter((o) => o && !constant.has(o))));
+  const boundary = [...new Set(tangentNodes.flatMap((n) => n.inputs.filter((v) => v && producedByPrimal.has(v))))];
+  const info = (v: string) => ({ name: v, dtype: types(v).dtype, dims: [...types(v).dims] });
+  const half = (nodes: Node[], extraInputs: string[], outputs: Graph['outputs'], name: string): Model => {
+    const read = new Set(nodes.flatMap((n) => n.inputs.filter((v) => v)));
+    return {
+      ...model,
+      graph: {
+        name,
+        nodes,
+        initializers: new Map([...graph.initializers].filter(([v]) => read.has(v))),
+        inputs: [...graph.inputs.filter((i) => read.has(i.name)), ...extraInputs.map(info)],
+        outputs,
+      },
+    };
+  };
+  const primal = half(liveNodes(primalNodes, boundary), [], boundary.map(info), `${graph.name}_primal`);
+  const tangent = half(liveNodes(tangentNodes, graph.outputs.map((o) => o.name)), boundary, graph.outputs, `${graph.name}_tangent`);
+  return { primal, tangent, boundary };
+}
+
 /** The nodes some output depends on, in their original (topological) order. */
 function liveNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
   const needed = new Set(outputs);
@@ -272,7 +318,7 @@ function liveNodes(nodes: readonly Node[], outputs: readonly string[]): Node[] {
  * One product's graph. With `block` = k (not for 'gradient'), the product of k vectors at once: inputs i2f_V
  * [k, d_x] (Jᵀ V, J Jᵀ V) or i2f_U [k, d_θ] (J U), outputs JTV [k, d_θ], JU and JJTV [k, d_x].
  */
-export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, block?: number): { model: Model; layout: ProductLayout } {
+export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, block?: number): { model: Model; layout: ProductLayout; types: (v: string) => ValueType } {
   const layout = productLayout(opts);
   const d = differentiate(opts, layout);
   const b = d.b;
@@ -322,7 +368,7 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, 
       const second = blockTangentPass(d, w, d.primal, k, movingWeight);
       model = toModel(d, kind, [{ name: flatInputBlock(d, d.inputGrad && second(d.inputGrad), k), as: 'JJTV' }]);
     }
-    return { model, layout };
+    return { model, layout, types: (v) => b.type(v) };
   }
   if (kind === 'gradient') {
     model = toModel(d, kind, [{ name: d.loss, as: 'loss' }, { name: concatParameters(d, d.paramGrads), as: 'g' }]);
@@ -346,5 +392,5 @@ export function buildProductGraph(opts: ProductGraphOptions, kind: ProductKind, 
     const second = tangentPass(d, w, d.primal);
     model = toModel(d, kind, [{ name: flatInput(d, d.inputGrad && second(d.inputGrad)), as: 'JJTv' }]);
   }
-  return { model, layout };
+  return { model, layout, types: (v) => b.type(v) };
 }
