@@ -5,16 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { float32Decimal, float32Literal } from '../../../server/src/backends/onnx/derivatives/lower';
 import { operatorFor, rng, tinyAttention, tinyConv, tinyMlp, tinyMobile, tinyPiecewise, tinyPointwise, tinyRegression, type TinyModel } from './tinyGraphs';
+import { relativeError as relErr } from '../../support/numeric';
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** J[i, :] = ∂g/∂x_i by central differences of the float32 gradient graph. */
 async function denseJacobian(m: TinyModel, x: Float32Array, labels: number[], h: number, target?: Float32Array): Promise<Float64Array[]> {

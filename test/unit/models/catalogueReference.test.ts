@@ -12,6 +12,7 @@ import { OnnxModel } from '../../../server/src/backends/onnx/onnxModel';
 import { trainableParameters } from '../../../server/src/graph/parameters';
 import { sizeOf } from '../../../server/src/graph/ir';
 import { applyHashedWeights, hashed } from './hashedWeights';
+import { relativeError as relErr } from '../../support/numeric';
 
 const DIR = join(__dirname, '../../fixtures/catalogue/references');
 
@@ -29,16 +30,6 @@ interface Reference {
   Ju?: number[];
 }
 
-/** ‖a − b‖ / ‖b‖ over paired lists. */
-function relErr(a: number[], b: number[]): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** Per-parameter norms and first entries of a θ-space vector laid out as the operator lays θ out. */
 function blocks(op: { parameters: readonly { name: string; offset: number; size: number }[] }, vec: Float64Array, ref: NonNullable<Reference['g']>): { ours: number[]; theirs: number[] } {
