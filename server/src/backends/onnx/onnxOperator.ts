@@ -3,6 +3,8 @@
 // interface, plus float64 J u and J Jᵀ v (`precise`: Conv and AveragePool lowered to double-kernel ops, lower.ts) for
 // the engine's iterative refinement. Input and output buffers are allocated once (per-call glue once cost 5× the
 // product, MEASURED.md). Large models' product graphs are written to disk with θ as external data (externalData.ts).
+// J Jᵀ v runs on the block graph (also at k = 1, GramRoute) where conv work makes it cheaper, and on large models as
+// two halves: the primal one once per x, its outputs fed to the tangent one on every call (gramPrimal).
 
 import type { InferenceSession as OrtSession, Tensor as OrtTensor } from 'onnxruntime-node';
 import type { InversionOperator, PreciseProducts } from '../../engine/operator';
