@@ -778,6 +778,7 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
           me.iterate = step.solution;
           provisional(st, step.iteration);
         },
+        onPreciseResidual: (y: Float64Array, r: Float64Array) => normBand.observePreciseResidual(y, r),
       } : {}),
       onProgress: (it: number, rel: number) => {
         last = estimator.observe(it, rel);

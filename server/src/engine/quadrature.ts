@@ -26,7 +26,7 @@
 // with the residual bound ‖x − x_k‖ ≤ ‖r_k‖/μ, certified or estimated as μ is.
 //
 // The energy lower bound, for any iterate y (preconditioned or not), whenever b − (A+εI)y is known from exact
-// products (CGStep.preciseResidual): Cauchy–Schwarz in the (A+εI) inner product gives (bᵀy)² = (xᵀ(A+εI)y)² ≤
+// products (SolveOptions.onPreciseResidual): Cauchy–Schwarz in the (A+εI) inner product gives (bᵀy)² = (xᵀ(A+εI)y)² ≤
 // (xᵀ(A+εI)x)(yᵀ(A+εI)y) = (bᵀx)(yᵀ(A+εI)y), and ‖x‖‖b‖ ≥ bᵀx, so ‖x‖ ≥ (bᵀy)² / (‖b‖ · yᵀ(A+εI)y) with
 // yᵀ(A+εI)y = bᵀy − yᵀr. It holds for a singular A too (x = A⁺b, b ∈ range(A): the same steps with the PSD
 // semi-inner product). It tends to bᵀx/‖b‖ ≥ ‖b‖/λmax (the I_lb of I2F.md), below ‖x‖ by the share of x in the
@@ -102,7 +102,6 @@ export class SolutionNormBand {
   /** Feed every step of the solve (SolveOptions.onStep). */
   observe(step: CGStep): void {
     if (!(step.alpha > 0) || !Number.isFinite(step.beta)) return;
-    if (step.preciseResidual) this.observeEnergy(step.solution, step.preciseResidual);
     // Once a step is not from zero, the recurrence's tridiagonal is no longer T_k of b: later steps never are.
     if (step.fromZero && !this.continued) this.observeFromZero(step);
     else {
@@ -111,15 +110,23 @@ export class SolutionNormBand {
     }
   }
 
-  /** (bᵀy)² / (‖b‖ · yᵀ(A+εI)y) with yᵀ(A+εI)y = bᵀy − yᵀr: a lower bound of ‖x‖ (the file's opening). */
-  private observeEnergy(y: Float64Array, r: Float64Array): void {
+  /**
+   * An iterate y with its residual r = b − (A+εI)y from exact products (SolveOptions.onPreciseResidual): raises the
+   * lower end to (bᵀy)² / (‖b‖ · yᵀ(A+εI)y), yᵀ(A+εI)y = bᵀy − yᵀr (the file's opening), at once, so a solve's last
+   * check (a budget stop) counts without a step after it.
+   */
+  observePreciseResidual(y: Float64Array, r: Float64Array): void {
     const b = this.rhs;
     if (!b || !(this.rhsNorm > 0)) return;
     let by = 0, yr = 0;
     for (let i = 0; i < y.length; i++) { by += b[i] * y[i]; yr += y[i] * r[i]; }
     const energy = by - yr;
     // A nonpositive energy is rounding (A+εI is PSD): no bound from this iterate.
-    if (by > 0 && energy > 0) this.energyLower = Math.max(this.energyLower, (by * by) / (energy * this.rhsNorm));
+    if (!(by > 0 && energy > 0)) return;
+    this.energyLower = Math.max(this.energyLower, (by * by) / (energy * this.rhsNorm));
+    if (this.last && this.energyLower > this.last.lower) {
+      this.last = { ...this.last, lower: this.energyLower, upper: Math.max(this.last.upper, this.energyLower) };
+    }
   }
 
   /** The band at the latest step (undefined before the first one). */

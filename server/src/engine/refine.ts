@@ -115,6 +115,8 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
   const update = async (): Promise<number> => {
     trueRel = (await trueResidual(high, damping, b, z, r, work)) / bNorm;
     stale = false;
+    // r = b − (A_high+εI) z to float64 rounding here, before a deflated correction moves both with its own products.
+    opts.onPreciseResidual?.(z, r);
     report.highProducts++;
     report.outerIterations++;
     report.innerIterations.push(sinceLast);
@@ -183,10 +185,8 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     // falls by updateFactor, so the replacement is forced every DEFLATED_UPDATE_EVERY iterations. Measured on the
     // examples' LeNet (image 1, gaussian:std=1e-3): without it 20 000 iterations ended at 4.2e-3 (plain: 8 642 to 1e-6).
     const forced = deflation !== undefined && sinceLast >= DEFLATED_UPDATE_EVERY;
-    let replaced = false;
     if (rel <= tolerance || rNorm <= updateFactor * sinceUpdateMax || forced) {
       await update();
-      replaced = true;
       if (trueRel <= tolerance) { stopReason = 'converged'; break; }
       deflate();
       rrNew = dot(r, r); // β = ‖r_{k+1}‖²/‖r_k‖² with the replaced r_{k+1}
@@ -212,10 +212,7 @@ export async function reliableUpdateCG(low: SymmetricProduct, high: SymmetricPro
     xpby(s, beta, p);
     deflation?.projectDirection(r, p);
     rr = rrNew;
-    // Just replaced, r is b − (A_high+εI) z to float64 rounding; a deflated solve's correction then moves z and r
-    // with products of its own precision, so only an undeflated one hands r on as precise.
-    const precise = replaced && !deflation ? { preciseResidual: r } : {};
-    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero, ...precise });
+    opts.onStep?.({ iteration: iterations, alpha, beta, solution: z, direction: p, residualNorm: Math.sqrt(r2), fromZero });
   }
   if (stopReason !== 'converged' && stale) await update();
   let solution = z;

@@ -28,6 +28,14 @@ export interface SolveOptions {
    * Each CG iteration's coefficients and vectors (CGStep), for estimates built from the recurrence itself: the
    * solution-norm band (quadrature.ts). Called after the new direction is formed; CG-type solvers only.
    */
+  /**
+   * Called each time the solver has r = b − (A+εI) x from exact (float64) products (mixed precision's residual
+   * replacements, its final check included): the only residual the energy lower bound of quadrature.ts trusts. The
+   * recurrence residual of float32 products drifts from the truth by rounding summed over the steps (the residual
+   * gap), too much for a bound that reads xᵀ(A+εI)x off it. The vectors are the solver's own (read only, valid
+   * during the call).
+   */
+  onPreciseResidual?: (solution: Float64Array, residual: Float64Array) => void;
   onStep?: (step: CGStep) => void;
   /** Keep one history point every this many iterations (default 25), plus the first and the last. */
   historyEvery?: number;
@@ -84,13 +92,6 @@ export interface CGStep {
    * or preconditioned recurrence, or after a restart of the directions: only residual-based bounds apply.
    */
   fromZero: boolean;
-  /**
-   * r_k = b − (A+εI) x_k from exact (float64) products, on the steps where the solver has just computed it (a
-   * residual replacement): the only residual the energy lower bound of quadrature.ts trusts. The recurrence residual
-   * of float32 products drifts from the truth by rounding summed over the steps (the residual gap), too much for a
-   * bound that reads xᵀ(A+εI)x off it. Absent on every other step.
-   */
-  preciseResidual?: Float64Array;
 }
 
 export interface SolveHistoryPoint {
