@@ -24,10 +24,9 @@ import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { LARGE_MODEL_PARAMETERS, ort, sessionOptions, type SessionSettings } from '../server/src/backends/onnx/onnxOperator';
 import { encodeModel } from '../server/src/backends/onnx/onnxProto';
 import type { GramWeightsMode } from '../server/src/backends/onnx/derivatives/gramWeights';
-import { Random } from '../server/src/engine/random';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { timeLoop } from './timing';
 import { relativeError } from '../test/support/fixtures';
+import { seededPoint } from './common';
 
 export interface BlockRow {
   k: number;
@@ -90,12 +89,7 @@ const nowMB = () => process.memoryUsage().rss / 2 ** 20;
 export async function measureBlocks(file: string, o: { ks: number[]; repeat: number; budgetMs: number; profileDir?: string; session?: SessionSettings; modes?: GramWeightsMode[]; single?: boolean }, log: (s: string) => void = () => {}): Promise<BlockResult> {
   const model = await OnnxModel.open(file);
   model.specialise(1);
-  const x = new Float32Array(model.sampleSize);
-  const rand = new Random(0);
-  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
-  const pred = await model.predict(x, 1);
-  const labels = argmaxRows(pred.logits, 1);
-  const target = oneHot(labels, pred.logits.length);
+  const { x, target, rand } = await seededPoint(model, 0);
   const n = model.sampleSize;
   const vs = Array.from({ length: Math.max(...o.ks) }, () => {
     const v = new Float64Array(n);

@@ -1,6 +1,10 @@
 // Shared bench definitions: the models, paths and the shapes of the results the child processes report.
 
 import * as path from 'node:path';
+import type { OnnxModel } from '../server/src/backends/onnx/onnxModel';
+import type { SessionSettings } from '../server/src/backends/onnx/onnxOperator';
+import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
+import { Random } from '../server/src/engine/random';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const OUT = path.join(ROOT, 'bench', 'out');
@@ -126,4 +130,18 @@ export function numberOption(args: readonly string[], name: string): number | un
 /** The first `.onnx` argument of a large-model bench script; ResNet-50 at 224×224 by default. */
 export function onnxArgument(args: readonly string[]): string {
   return args.find((a) => a.endsWith('.onnx')) ?? 'bench/out/resnet50.onnx';
+}
+
+/**
+ * The point the model benches measure at: batch 1, x ~ U(0, 1) from `seed`, labelled with the model's own prediction
+ * (one-hot target for the cross-entropy); `rand` goes on from the draws of x, for the bench's further vectors.
+ * `model` must be specialised for batch 1.
+ */
+export async function seededPoint(model: OnnxModel, seed: number, session?: SessionSettings): Promise<{ x: Float32Array; labels: number[]; target: Float32Array; rand: Random }> {
+  const x = new Float32Array(model.sampleSize);
+  const rand = new Random(seed);
+  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
+  const pred = await model.predict(x, 1, session);
+  const labels = argmaxRows(pred.logits, 1);
+  return { x, labels, target: oneHot(labels, pred.logits.length), rand };
 }

@@ -31,8 +31,7 @@ import { Random } from '../server/src/engine/random';
 import { norm } from '../server/src/engine/linalg';
 import type { InversionOperator } from '../server/src/engine/operator';
 import * as os from 'node:os';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
-import { numberOption, onnxArgument } from './common';
+import { numberOption, onnxArgument, seededPoint } from './common';
 
 const rssMB = () => process.resourceUsage().maxRSS / 1024;
 const nowMB = () => process.memoryUsage().rss / 2 ** 20;
@@ -52,16 +51,12 @@ async function main(): Promise<void> {
   log(`opened ${file}: ${model.parameterCount.toLocaleString('en')} parameters, input [${model.sampleDims}]`);
   model.specialise(1);
   log('specialised for batch 1');
-  const x = new Float32Array(model.sampleSize);
-  const rand = new Random(0);
-  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
   // --prepack / --no-prepack: force onnxruntime's weight prepacking (default: off above 1M parameters).
   const prepacking = args.includes('--prepack') ? true : args.includes('--no-prepack') ? false : undefined;
   const session = threads || prepacking !== undefined ? { ...(threads ? { intraOpNumThreads: threads } : {}), ...(prepacking !== undefined ? { prepacking } : {}) } : undefined;
-  const pred = await model.predict(x, 1, session);
-  const labels = argmaxRows(pred.logits, 1);
+  const { x, labels, target, rand } = await seededPoint(model, 0, session);
   log(`forward done, label ${labels[0]}`);
-  const op = model.operator({ batch: 1, input: x, target: oneHot(labels, pred.logits.length), loss: 'cross-entropy', session });
+  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', session });
   let t = performance.now();
   if (productsOnly) {
     const v = new Float64Array(op.inputSize);

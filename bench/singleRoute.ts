@@ -10,10 +10,9 @@
 // difference of the two products; the last stdout line is the JSON result.
 
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
-import { Random } from '../server/src/engine/random';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { relativeError } from '../test/support/fixtures';
 import { cpuMs, median } from './timing';
+import { seededPoint } from './common';
 
 async function main(): Promise<void> {
   const file = process.argv[2];
@@ -22,11 +21,7 @@ async function main(): Promise<void> {
   const per = Number(process.argv[4] ?? 50);
   const model = await OnnxModel.open(file);
   model.specialise(1);
-  const x = new Float32Array(model.sampleSize);
-  const rand = new Random(0);
-  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
-  const pred = await model.predict(x, 1);
-  const target = oneHot(argmaxRows(pred.logits, 1), pred.logits.length);
+  const { x, target, rand } = await seededPoint(model, 0);
   const make = (gramRoute: 'single' | 'block' | 'auto') => model.operator({ batch: 1, input: x, target, loss: 'cross-entropy', gramRoute });
   const ops = { single: make('single'), block: make('block') };
   const v = new Float64Array(model.sampleSize);

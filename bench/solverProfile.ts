@@ -10,7 +10,6 @@
 
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { argmaxRows, oneHot } from '../server/src/analysis/inputs';
 import { OnnxModel } from '../server/src/backends/onnx/onnxModel';
 import { analyzeInfluence } from '../server/src/engine/influence';
 import { norm } from '../server/src/engine/linalg';
@@ -18,7 +17,7 @@ import { Random } from '../server/src/engine/random';
 import { readSafetensors } from '../server/src/formats/safetensors';
 import { fixtureOperator, flattenTheta } from '../test/support/fixtures';
 import { cpuMs } from './timing';
-import { ROOT } from './common';
+import { ROOT, seededPoint } from './common';
 
 async function main() {
   const argv = process.argv.slice(2);
@@ -84,11 +83,8 @@ async function fixtureSetup(name: string) {
 async function onnxSetup(file: string) {
   const model = await OnnxModel.open(file);
   model.specialise(1);
-  const x = new Float32Array(model.sampleSize);
-  const rand = new Random(1234);
-  for (let i = 0; i < x.length; i++) x[i] = rand.uniform();
-  const pred = await model.predict(x, 1);
-  const op = model.operator({ batch: 1, input: x, target: oneHot(argmaxRows(pred.logits, 1), pred.logits.length), loss: 'cross-entropy' });
+  const { x, target } = await seededPoint(model, 1234);
+  const op = model.operator({ batch: 1, input: x, target, loss: 'cross-entropy' });
   const g = new Float64Array(op.parameterCount);
   await op.gradient(g);
   const delta = new Random(4242).fillNormal(new Float64Array(op.parameterCount));
