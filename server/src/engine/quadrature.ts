@@ -60,7 +60,7 @@ export interface NormBandOptions {
   damping?: number;
   /** A certified lower bound of λmin(A) on b's support, when one is known (added to ε). */
   lambdaMinBound?: number;
-  /** The right-hand side b: with it, steps carrying a precise residual raise the lower end (the energy bound above). */
+  /** The right-hand side b: with it, precise residuals (observePreciseResidual) raise the lower end (the energy bound above). */
   rhs?: Float64Array;
 }
 
@@ -86,7 +86,7 @@ export class SolutionNormBand {
   private pp = 0;
   private readonly rhs: Float64Array | undefined;
   private readonly rhsNorm: number;
-  /** The largest energy lower bound seen (0 before any step with a precise residual). */
+  /** The largest energy lower bound seen (0 before any precise residual). */
   private energyLower = 0;
 
   constructor(opts: NormBandOptions = {}) {

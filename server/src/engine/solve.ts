@@ -25,10 +25,6 @@ export interface SolveOptions {
   budget?: SolveBudget;
   onProgress?: (iteration: number, relativeResidual: number) => void;
   /**
-   * Each CG iteration's coefficients and vectors (CGStep), for estimates built from the recurrence itself: the
-   * solution-norm band (quadrature.ts). Called after the new direction is formed; CG-type solvers only.
-   */
-  /**
    * Called each time the solver has r = b − (A+εI) x from exact (float64) products (mixed precision's residual
    * replacements, its final check included): the only residual the energy lower bound of quadrature.ts trusts. The
    * recurrence residual of float32 products drifts from the truth by rounding summed over the steps (the residual
@@ -36,6 +32,10 @@ export interface SolveOptions {
    * during the call).
    */
   onPreciseResidual?: (solution: Float64Array, residual: Float64Array) => void;
+  /**
+   * Each CG iteration's coefficients and vectors (CGStep), for estimates built from the recurrence itself: the
+   * solution-norm band (quadrature.ts). Called after the new direction is formed; CG-type solvers only.
+   */
   onStep?: (step: CGStep) => void;
   /** Keep one history point every this many iterations (default 25), plus the first and the last. */
   historyEvery?: number;
