@@ -16,8 +16,7 @@
 
 import type { Graph } from '../../graph/ir';
 import { sizeOf } from '../../graph/ir';
-import { attrInt } from './derivatives/attributes';
-import { GRAM_MAX_RATIO, gramPays } from './derivatives/gramWeights';
+import { GRAM_MAX_RATIO, gramPays, routableConvs } from './derivatives/gramWeights';
 import type { ValueType } from './derivatives/graphBuilder';
 
 export interface BlockVectorFloats {
@@ -40,24 +39,16 @@ export interface BlockVectorFloats {
  * models that tie conv weights (none of the measured ones).
  */
 export function blockVectorFloats(graph: Graph, types: ReadonlyMap<string, ValueType>, trainable: readonly string[]): BlockVectorFloats {
-  const theta = new Set(trainable);
-  const dims = (v: string): number[] | undefined => types.get(v)?.dims ?? graph.initializers.get(v)?.dims;
   let activations = 0;
   for (const [name, t] of types) if (t.dtype === 'float32' && !graph.initializers.has(name)) activations += sizeOf(t.dims);
   let parameters = 0;
-  for (const p of theta) parameters += sizeOf(graph.initializers.get(p)?.dims ?? []);
+  for (const p of new Set(trainable)) parameters += sizeOf(graph.initializers.get(p)?.dims ?? []);
   let gramWeights = 0;
   let gramOperands = 0;
-  for (const node of graph.nodes) {
-    if (node.opType !== 'Conv' || !theta.has(node.inputs[1]) || attrInt(node, 'group', 1) !== 1) continue;
-    const wd = dims(node.inputs[1]);
-    const xd = dims(node.inputs[0]);
-    const yd = dims(node.outputs[0]);
-    if (!wd || !xd || !yd) continue;
-    const positions = yd[0] * sizeOf(yd.slice(2));
-    if (gramPays(wd[1], wd[0], sizeOf(wd.slice(2)), positions) > GRAM_MAX_RATIO) continue;
-    gramWeights += sizeOf(wd);
-    gramOperands += sizeOf(xd) + sizeOf(yd);
+  for (const { weight, input, output, positions } of routableConvs(graph, types, trainable)) {
+    if (!input || gramPays(weight[1], weight[0], sizeOf(weight.slice(2)), positions) > GRAM_MAX_RATIO) continue;
+    gramWeights += sizeOf(weight);
+    gramOperands += sizeOf(input) + sizeOf(output);
   }
   return { activations, parameters, gramWeights, gramOperands, total: 2 * activations + parameters - gramWeights + gramOperands };
 }

@@ -353,8 +353,6 @@ export class OnnxInversionOperator implements InversionOperator {
         this.written.set(key, { file: source, layout, inputs });
       } else {
         source = encodeModel(model);
-        // Rebuilt from the same model when released (small models keep their sessions; this keeps the half).
-        if (part) this.stashed.set(key, entry);
       }
     }
     // Block sessions keep the arena on large models too: their k × d_θ tangents are above glibc's 32 MB mmap
@@ -462,7 +460,7 @@ export class OnnxInversionOperator implements InversionOperator {
     let outputs = this.primalOutputs.get(key);
     if (!outputs) {
       outputs = await this.run('gram', { [this.layout.inputName]: this.xTensor, i2f_target: this.targetTensor }, 'float32', this.opts.batch, k, undefined, 'primal');
-      if (this.large) this.primalOutputs.clear();
+      this.primalOutputs.clear(); // one block size's kept (only large models split, gramBlockRun)
       this.primalOutputs.set(key, outputs);
     }
     return outputs;
@@ -511,8 +509,7 @@ export class OnnxInversionOperator implements InversionOperator {
 
   /** Conv weight-tangent multiply-adds the block graph reroutes (gramWeights.ts routableWeightWork), at this batch. */
   get routableWork(): number {
-    const types = this.forward.types;
-    return routableWeightWork(this.forward.graph.nodes, (v) => types.get(v)?.dims ?? this.forward.graph.initializers.get(v)?.dims, new Set(this.opts.trainable));
+    return routableWeightWork(this.forward.graph, this.forward.types, this.opts.trainable);
   }
 
   private blockBuffer(k: number): { data: Float32Array; tensor: OrtTensor } {

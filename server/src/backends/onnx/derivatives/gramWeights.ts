@@ -17,7 +17,7 @@
 // dilations), its adjoint col2im the matching ConvTranspose (convInputGradient), so every geometry the Conv
 // takes is handled by onnxruntime's own index arithmetic.
 
-import type { Node } from '../../../graph/ir';
+import type { Graph, Node } from '../../../graph/ir';
 import { sizeOf } from '../../../graph/ir';
 import { attrInt, attrInts } from './attributes';
 import { GraphBuilder, int, ints, sameDims } from './graphBuilder';
@@ -97,21 +97,41 @@ export function planGramLayers(b: GraphBuilder, primal: readonly Node[], forward
   return plan;
 }
 
+/** A forward-graph Conv planGramLayers may take over, with its dims (input: undefined where the types lack it). */
+export interface RoutableConv {
+  node: Node;
+  weight: number[];
+  input: number[] | undefined;
+  output: number[];
+  /** P: output positions over the batch. */
+  positions: number;
+}
+
 /**
- * Multiply-adds of one weight tangent tW = ∂y-tangent ⊗ a (O·C·K·P) summed over the forward graph's Convs that
- * planGramLayers can take over (group 1, a trainable weight): the work whose route the block graph changes. Read
- * from the forward graph and its types alone (no derivative graph built); a weight two Convs share counts twice
- * although the plan leaves it on the direct path (an estimate, for onnxOperator.ts's GramRoute).
+ * The forward graph's Convs that planGramLayers can take over as far as the forward graph tells (group 1, a trainable
+ * weight), read from the graph and its types alone (no derivative graph built): what onnxOperator.ts's GramRoute and
+ * blockMemory.ts's estimate both count. A weight two Convs share is listed twice although the plan leaves it on the
+ * direct path (estimates; no measured model ties conv weights).
  */
-export function routableWeightWork(nodes: readonly Node[], dims: (v: string) => number[] | undefined, trainable: ReadonlySet<string>): number {
-  let work = 0;
-  for (const node of nodes) {
-    if (node.opType !== 'Conv' || !trainable.has(node.inputs[1]) || attrInt(node, 'group', 1) !== 1) continue;
-    const wd = dims(node.inputs[1]);
-    const yd = dims(node.outputs[0]);
-    if (!wd || !yd) continue;
-    work += sizeOf(wd) * yd[0] * sizeOf(yd.slice(2));
+export function* routableConvs(graph: Graph, types: ReadonlyMap<string, { dims: number[] }>, trainable: readonly string[]): Generator<RoutableConv> {
+  const theta = new Set(trainable);
+  const dims = (v: string): number[] | undefined => types.get(v)?.dims ?? graph.initializers.get(v)?.dims;
+  for (const node of graph.nodes) {
+    if (node.opType !== 'Conv' || !theta.has(node.inputs[1]) || attrInt(node, 'group', 1) !== 1) continue;
+    const weight = dims(node.inputs[1]);
+    const output = dims(node.outputs[0]);
+    if (!weight || !output) continue;
+    yield { node, weight, input: dims(node.inputs[0]), output, positions: output[0] * sizeOf(output.slice(2)) };
   }
+}
+
+/**
+ * Multiply-adds of one weight tangent tW = ∂y-tangent ⊗ a (O·C·K·P) summed over routableConvs: the work whose route
+ * the block graph changes (an estimate, for onnxOperator.ts's GramRoute).
+ */
+export function routableWeightWork(graph: Graph, types: ReadonlyMap<string, { dims: number[] }>, trainable: readonly string[]): number {
+  let work = 0;
+  for (const c of routableConvs(graph, types, trainable)) work += sizeOf(c.weight) * c.positions;
   return work;
 }
 
