@@ -160,6 +160,7 @@ export function withoutAbsolutePaths(text: string, configDir: string): string {
 
 /** Why a setup with no model file is not analysed: a config that names none, or DP code whose model is a Python class. */
 export function noModelReason(setup: TrainingSetup): string {
+  if (setup.pythonModelProblem) return setup.pythonModelProblem.reason;
   return setup.format === 'python'
     ? "the DP call's model was not found as a module:Class the export bridge can build (name the model in an i2f section of the app's config)"
     : 'the config names no model';

@@ -93,6 +93,12 @@ export interface UnmodelledDefence {
   fields: ConfigField<unknown>[];
 }
 
+/** Constructor (or builder) arguments as JSON values: positional in order, then by keyword. */
+export interface PythonModelArgs {
+  positional: (number | string | boolean | null)[];
+  keyword: Record<string, number | string | boolean | null>;
+}
+
 export interface TrainingSetup {
   file: string;
   format: ConfigFormat;
@@ -175,6 +181,13 @@ export interface TrainingSetup {
    * its model relative to the app's root (the folder of its pyproject.toml), not to the .py file's folder.
    */
   pythonModelRoot?: string;
+  /**
+   * The arguments the code passes when it builds `pythonModel` (`convnet(num_classes=10)`), read statically as
+   * literals; the bridge passes them as JSON (never evaluated as code).
+   */
+  pythonModelArgs?: PythonModelArgs;
+  /** Why the model a DP call trains in a standalone script is not built (and the fix), when it is not. */
+  pythonModelProblem?: { reason: string; fix: string };
 
   unmodelled: UnmodelledDefence[];
   /** Values that could not be used (wrong type, out of range, unresolved reference, missing file). */

@@ -4,13 +4,18 @@
 // materialised into the cache first (`models/materialise.ts`: the architecture catalogue emits ONNX with our own writer,
 // the Python bridge runs the workspace's interpreter), and `DiscoveredConfig.model` then points at that file.
 
+import type { PythonModelArgs } from '../config/trainingSetup';
+
 export type ModelRef =
   /** An `.onnx` file or a tfjs `model.json`, named by the config or adopted from its folder. */
   | { kind: 'file'; path: string }
   /** An architecture by name (torchvision's `resnet18`, FedML's `cnn`), shaped by the dataset or explicit sizes. */
   | { kind: 'catalogue'; name: string; dataset?: string; inputShape?: number[]; classes?: number }
-  /** A model built by the workspace's own Python: `module:factory` imported from `root`. */
-  | { kind: 'python'; factory: string; root: string; inputShape?: number[]; foundBy?: string };
+  /**
+   * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`,
+   * a standalone script loaded by path), called with `args` when the code builds it with literal arguments.
+   */
+  | { kind: 'python'; factory: string; root: string; inputShape?: number[]; args?: PythonModelArgs; foundBy?: string };
 
 /** One line for messages: what the config named. */
 export function describeModelRef(ref: ModelRef): string {

@@ -2,19 +2,20 @@
 // carrying where its value is written (literal, flag default, the Flower app's pyproject.toml) and all the values it may
 // take. Of several possible values the weakest defence is analysed (the least noise, the largest clipping norm).
 
-import { existsSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
 import { gaussianMechanismStd } from '../config/defences';
 import { RULES } from '../config/ruleCatalog';
-import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, TrainingSetup } from '../config/trainingSetup';
+import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, PythonModelArgs, TrainingSetup } from '../config/trainingSetup';
 import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
 import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
 import { callArguments, enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
+import { importHazard, importHazardMessage } from './importSafety';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
-import { resolveValue, type PossibleValue } from './staticValue';
+import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -23,8 +24,17 @@ export interface ModelClass {
   module?: string;
   /** The file that defines it, when found in the workspace. */
   file?: string;
-  /** `module:Class` as the Python bridge imports it (models/modelRef.ts `{kind: 'python', factory}`). */
+  /**
+   * `module:Class` as the Python bridge imports it (models/modelRef.ts `{kind: 'python', factory}`); for a standalone
+   * script whose name is not a Python identifier, `script-name.py:Class`, loaded by path.
+   */
   factory?: string;
+  /** A builder function (`convnet(num_classes=10)`) rather than a class. */
+  builder?: boolean;
+  /** The arguments the code builds it with, read as literals. */
+  args?: PythonModelArgs;
+  /** Why the bridge does not build it (an argument not readable statically, a script that trains when imported). */
+  problem?: { reason: string; fix: string };
   /** Where the call names it (`module=model`). */
   range: Range;
 }
@@ -85,7 +95,13 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     const app = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
     const sites = findDpCallSites(index, app?.runConfig);
     if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
-    const { setup, modelClass } = setupOf(file, index, sites, app);
+    // The file the bridge would import: this script (its tree is here), or the module beside it defining the model.
+    const importCheck = (f: string) => {
+      if (f !== file) return hazardOf(parser, f, options.readText);
+      const hazard = importHazard(file, index.root);
+      return hazard ? importHazardMessage(file, hazard) : undefined;
+    };
+    const { setup, modelClass } = setupOf(file, index, sites, app, importCheck);
     return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };
   } finally {
     parsed.tree.delete();
@@ -96,7 +112,13 @@ function emptySetup(file: string, flavour: ConfigFlavour): TrainingSetup {
   return { file, format: 'python', flavour, unmodelled: [], problems: [] };
 }
 
-function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: FlowerApp | undefined): { setup: TrainingSetup; modelClass?: ModelClass } {
+function setupOf(
+  file: string,
+  index: ModuleIndex,
+  sites: DpCallSite[],
+  app: FlowerApp | undefined,
+  importCheck: (file: string) => string | undefined,
+): { setup: TrainingSetup; modelClass?: ModelClass } {
   const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
   const flavour: ConfigFlavour = !noisy
     ? 'generic'
@@ -130,7 +152,7 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
     }
     for (const arg of site.arguments) {
       if (arg.role === 'model') {
-        modelClass ??= modelClassOf(index, arg, app);
+        modelClass ??= modelClassOf(index, arg, app, importCheck);
         continue;
       }
       if (arg.role === 'dataLoader') {
@@ -217,6 +239,8 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
     if (appSetup?.pythonModel && app) {
       setup.pythonModel = appSetup.pythonModel;
       setup.pythonModelRoot = app.root;
+    } else if (modelClass?.problem) {
+      setup.pythonModelProblem = modelClass.problem;
     } else if (modelClass?.factory && modelClass.file) {
       const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
       setup.pythonModel = {
@@ -228,6 +252,20 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
         file,
       };
       setup.pythonModelRoot = app?.root ?? dirname(file);
+      if (modelClass.args) setup.pythonModelArgs = modelClass.args;
+    }
+    if (!app && !setup.pythonModel && !setup.pythonModelProblem && noisy) {
+      // A standalone script has no config to name its model in: say what was not traced, and the one way forward.
+      const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
+      const traced = moduleArg ? `\`${moduleArg.parameter}=${short(moduleArg.text)}\` (line ${moduleArg.valueRange.start.line + 1})` : 'the model';
+      setup.pythonModelProblem = {
+        reason: modelClass?.file
+          ? `${traced} is ${modelClass.name} from ${relative(dirname(file), modelClass.file)}, which is not importable from the script's folder`
+          : modelClass
+          ? `${traced} is ${modelClass.name}, which is not defined in this script or a module beside it`
+          : `${traced} was not traced to a class or builder function defined in this script or a module beside it`,
+        fix: `build the model the DP call trains from a class or builder function defined in the script or a module beside it (\`model = Net(…)\`, then \`${moduleArg?.parameter ?? 'module'}=model\`); no config beside a standalone script can name the model instead`,
+      };
     }
   }
 
@@ -235,7 +273,7 @@ function setupOf(file: string, index: ModuleIndex, sites: DpCallSite[], app: Flo
   if (noisy) {
     const anchor = setup.noiseMultiplier ?? setup.noiseStd ?? setup.clippingNorm;
     const range = anchor?.keyRange ?? noisy.calleeRange;
-    problems.push({ rule: RULES.dpInCode.code, range, ...(anchor ? { key: anchor.key } : {}), message: summary(noisy, setup, modelClass, facts, file) });
+    problems.push({ rule: RULES.dpInCode.code, range, ...(anchor ? { key: anchor.key } : {}), message: summary(noisy, setup, modelClass, facts, file, !!app) });
   }
   return { setup, ...(modelClass ? { modelClass } : {}) };
 }
@@ -275,8 +313,12 @@ function computed(from: ConfigField<unknown>, how: string): CodeValue {
   return { source, alternatives: [], steps: [...(from.fromCode?.steps ?? []), how], written: from.fromCode?.written ?? String(from.value) };
 }
 
-/** `module=model` → `model = Net().to(device)` → class Net, imported from opacus_fl.task → opacus_fl/task.py. */
-function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined): ModelClass | undefined {
+/**
+ * `module=model` → `model = Net().to(device)` → class Net, imported from opacus_fl.task → opacus_fl/task.py. In a
+ * standalone script (no Flower app) a builder function defined in it counts too (`model = convnet(num_classes=10)`),
+ * the arguments are read as literals, and the file to import is checked for top-level code that would train.
+ */
+function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: (file: string) => string | undefined): ModelClass | undefined {
   let node: SyntaxNode | undefined = arg.node;
   for (let hops = 0; node && hops < 8; hops++) {
     if (node.type === 'call') {
@@ -287,8 +329,12 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
         continue;
       }
       const name = fn?.type === 'identifier' ? fn.text : lastName(fn);
-      if (!name || !/^[A-Z]/.test(name)) return undefined;
-      return classLocation(index, name, nodeRange(arg.node), app);
+      if (!name) return undefined;
+      const builder = !app && fn?.type === 'identifier' && isTopLevelFunction(index, name);
+      if (!/^[A-Z]/.test(name) && !builder) return undefined;
+      const found = classLocation(index, name, nodeRange(arg.node), app);
+      if (app || !found.factory || !found.file) return found;
+      return standaloneModel({ ...found, ...(builder ? { builder } : {}) }, index, node, importCheck);
     }
     if (isBinding(node)) {
       node = followBinding(index, node);
@@ -364,8 +410,9 @@ function selfAssignment(cls: SyntaxNode, attr: string): SyntaxNode | undefined {
 }
 
 function classLocation(index: ModuleIndex, name: string, range: Range, app: FlowerApp | undefined): ModelClass {
-  if (index.classes.has(name)) {
-    const module = app ? moduleOf(app.root, index.file) : undefined;
+  if (index.classes.has(name) || (!app && isTopLevelFunction(index, name))) {
+    // In a Flower app, the module path from the app's root; a standalone script is imported from its own folder.
+    const module = app ? moduleOf(app.root, index.file) : scriptModule(index.file);
     return { name, file: index.file, ...(module ? { module, factory: `${module}:${name}` } : {}), range };
   }
   const imported = index.imports.get(name);
@@ -373,12 +420,90 @@ function classLocation(index: ModuleIndex, name: string, range: Range, app: Flow
   const module = imported.module;
   const roots = [app?.root, dirname(index.file)].filter((r): r is string => !!r);
   for (const root of roots) {
-    const base = module.startsWith('.') ? join(dirname(index.file), ...module.replace(/^\.+/, '').split('.')) : join(root, ...module.split('.'));
+    // `.m` is beside the file, `..m` one folder up (Python's relative imports: each dot past the first is a parent).
+    const dots = /^\.*/.exec(module)![0].length;
+    const base = dots ? join(dirname(index.file), ...Array<string>(dots - 1).fill('..'), ...module.slice(dots).split('.').filter(Boolean)) : join(root, ...module.split('.'));
     for (const candidate of [`${base}.py`, join(base, '__init__.py')]) {
-      if (existsSync(candidate)) return { name: imported.name, module, file: candidate, factory: `${module}:${imported.name}`, range };
+      if (!existsSync(candidate)) continue;
+      // A standalone script is imported from its own folder: `from .models import Net` is `models` there; a module
+      // further up (`..models`) is not on that path, so it is not given to the bridge.
+      const importable = app || !module.startsWith('.') ? module : /^\.[A-Za-z_]/.test(module) ? module.slice(1) : undefined;
+      return { name: imported.name, module, file: candidate, ...(importable ? { factory: `${importable}:${imported.name}` } : {}), range };
     }
   }
   return { name: imported.name, module, factory: `${module}:${imported.name}`, range };
+}
+
+/** A standalone script as the bridge loads it: `mnist` for mnist.py; a name that is not an identifier, by path. */
+function scriptModule(file: string): string | undefined {
+  const name = basename(file);
+  if (!name.endsWith('.py')) return undefined;
+  const stem = name.slice(0, -3);
+  return /^[A-Za-z_]\w*$/.test(stem) ? stem : name;
+}
+
+function isTopLevelFunction(index: ModuleIndex, name: string): boolean {
+  return (index.functions.get(name) ?? []).some((f) => f.parent?.type === 'module' || (f.parent?.type === 'decorated_definition' && f.parent.parent?.type === 'module'));
+}
+
+/**
+ * A model a standalone script builds: its arguments read as literals (argparse defaults, names bound to literals),
+ * and its file checked for top-level code that would train on import (importSafety.ts). Either failing is a problem
+ * with its fix; the model is then not handed to the bridge.
+ */
+function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode, importCheck: (file: string) => string | undefined): ModelClass {
+  const refusal = importCheck(found.file!);
+  if (refusal) {
+    return { ...found, problem: { reason: refusal, fix: `guard the top level of ${basename(found.file!)} with \`if __name__ == "__main__":\`, or define ${found.name} in a module of its own that the script imports` } };
+  }
+  const args = callArguments(call);
+  const what = found.builder ? `${found.name}()` : `the ${found.name} constructor`;
+  if (args.splat) return { ...found, problem: { reason: `${what} is called with *args or **kwargs (line ${call.startPosition.row + 1}), whose values are set at run time`, fix: `pass ${found.name}'s arguments by name with literal values or argparse defaults` } };
+  const out: PythonModelArgs = { positional: [], keyword: {} };
+  // Each argument resolved like a DP argument (staticValue.ts); one value, a JSON scalar, or the model is not built.
+  const read = (node: SyntaxNode, label: string): { value: Scalar } | { unread: string } => {
+    const at = `${what}'s argument ${label} = \`${short(node.text)}\` (line ${node.startPosition.row + 1})`;
+    const r = resolveValue({ module: index }, node);
+    if (r.kind === 'runtime') return { unread: `${at} is set at run time (${r.reason})` };
+    const distinct = [...new Set(r.values.map((v) => JSON.stringify(v.value)))];
+    if (distinct.length > 1) return { unread: `${at} may be any of ${distinct.join(', ')}` };
+    const v = r.values[0].value;
+    if (typeof v === 'number' && !Number.isFinite(v)) return { unread: `${at} is ${v}` };
+    return { value: v };
+  };
+  const unread = (reason: string, param: string): ModelClass => ({
+    ...found,
+    problem: { reason, fix: `pass ${found.name} a literal value (or an argparse default) for ${param}, or give that parameter a default in ${basename(found.file!)} and leave it out of the call` },
+  });
+  for (const [i, p] of args.positional.entries()) {
+    const v = read(p, `${i + 1}`);
+    if ('unread' in v) return unread(v.unread, `argument ${i + 1}`);
+    out.positional.push(v.value);
+  }
+  for (const [k, { value }] of args.keyword) {
+    const v = read(value, `\`${k}\``);
+    if ('unread' in v) return unread(v.unread, `\`${k}\``);
+    out.keyword[k] = v.value;
+  }
+  return out.positional.length || Object.keys(out.keyword).length ? { ...found, args: out } : found;
+}
+
+/** Why importing a standalone script (or the module beside it that defines the model) could start its training. */
+function hazardOf(parser: Awaited<ReturnType<typeof pythonParser>>, file: string, readText: ((path: string) => string | undefined) | undefined): string | undefined {
+  let text: string | undefined;
+  try {
+    text = readText?.(file) ?? readFileSync(file, 'utf8');
+  } catch {
+    return `${basename(file)} could not be read to check what importing it runs`;
+  }
+  const parsed = parsePython(parser, text);
+  if (parsed.kind !== 'tree') return `${basename(file)} could not be read to check what importing it runs (${parsed.message})`;
+  try {
+    const hazard = importHazard(file, parsed.tree.rootNode);
+    return hazard ? importHazardMessage(file, hazard) : undefined;
+  } finally {
+    parsed.tree.delete();
+  }
 }
 
 function moduleOf(root: string, file: string): string | undefined {
@@ -395,7 +520,7 @@ function describeValue(f: ConfigField<unknown> | undefined, name: string, file: 
   return `${name} ${show(f.value)}${all}${where}`;
 }
 
-function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | undefined, facts: string[], file: string): string {
+function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | undefined, facts: string[], file: string, inApp: boolean): string {
   const title = `${LIBRARY_TITLE[site.api.library]} ${site.name}`;
   const kind = site.api.mechanism === 'dp-sgd' ? 'DP-SGD (per-example clipping, Gaussian noise on the summed gradients)'
     : site.api.mechanism === 'flower-central' ? 'central DP (each client update clipped, Gaussian noise added to the aggregate by the server)'
@@ -413,7 +538,13 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
   if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);
   if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
   else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
-  else if (model) lines.push(`Model: class ${model.name}${model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : ''}, not found as a module:Class the export bridge can build; name the model in an i2f section of the app's config to analyse it.`);
+  else if (model) {
+    const where = model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : '';
+    const what = `${model.builder ? 'function' : 'class'} ${model.name}${where}`;
+    if (setup.pythonModelProblem) lines.push(`Model: ${what}, not built: ${setup.pythonModelProblem.reason}.`);
+    else if (inApp) lines.push(`Model: ${what}, not found as a module:Class the export bridge can build; name the model in an i2f section of the app's config to analyse it.`);
+    else lines.push(`Model: ${what}, not found in this script or a module beside it, so the export bridge cannot build it and it is not analysed.`);
+  }
   return lines.join(' ');
 }
 

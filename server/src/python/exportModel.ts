@@ -9,15 +9,21 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
+import type { PythonModelArgs } from '../config/trainingSetup';
 import type { FoundPython } from './interpreter';
 
 export interface PythonExportRequest {
-  /** `module:Factory` ('pytorchexample.task:Net'); the factory is a torch.nn.Module class or a function building one. */
+  /**
+   * `module:Factory` ('pytorchexample.task:Net'), or `script-name.py:Factory` (a file under root loaded by path, for a
+   * script whose name is not a module name); the factory is a torch.nn.Module class or a function building one.
+   */
   factory: string;
   /** The folder the module path is relative to (put first on sys.path; the process runs there). */
   root: string;
   /** Per-example input shape (no batch dimension); inferred from the model when absent. */
   inputShape?: number[];
+  /** Literal arguments for the factory (JSON values, never code). */
+  args?: PythonModelArgs;
   python: FoundPython;
   /** The result cache folder; exports go to `<cacheDir>/python-models/<key>/`. */
   cacheDir: string;
@@ -94,7 +100,7 @@ const running = new Map<string, Promise<PythonExport>>();
 export async function exportPythonModel(req: PythonExportRequest): Promise<PythonExport> {
   const root = resolve(req.root);
   const key = createHash('sha256')
-    .update(JSON.stringify([helperHash(), OPSET, req.factory, root, req.inputShape ?? null, req.python.path, req.python.torchVersion]))
+    .update(JSON.stringify([helperHash(), OPSET, req.factory, root, req.inputShape ?? null, req.args ?? null, req.python.path, req.python.torchVersion]))
     .digest('hex')
     .slice(0, 24);
   const dir = join(req.cacheDir, 'python-models', key);
@@ -134,7 +140,7 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const out = join(dir, `model.onnx.${tag}.tmp`);
   const resultFile = join(dir, `result.${tag}.json`);
-  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, out, result: resultFile, opset: OPSET };
+  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, args: req.args ?? null, out, result: resultFile, opset: OPSET };
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // Hashes taken before the run: a file edited while Python runs then fails the next cache check instead of
   // being recorded with contents the export never saw.

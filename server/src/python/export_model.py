@@ -5,12 +5,17 @@
 # and applied by the TypeScript side after the export.
 #
 # Usage: python -B export_model.py REQUEST_JSON. The request: {"root", "factory", "inputShape" (list or null),
-# "out" (the .onnx to write), "result" (the JSON to write), "opset"}. The result JSON is written on success and on
+# "args" ({"positional": [...], "keyword": {...}} of JSON values, or null), "out" (the .onnx to write), "result" (the
+# JSON to write), "opset"}. The factory is `module:attr`, or `path/script-name.py:attr` for a standalone script whose
+# name is not a module name (loaded from that file under root). sys.argv is [the module's file] while it is imported,
+# so a top-level parse_args() sees the script's argparse defaults (the TypeScript side imports a script only when its
+# top level cannot start training: server/src/pysource/importSafety.ts). The result JSON is written on success and on
 # failure alike ({"ok": false, "error", "traceback"}); stdout and stderr are the user's code's own.
 
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import inspect
 import json
 import os
@@ -129,11 +134,33 @@ def _workspace_tops(root):
     return tops
 
 
-def _resolve(factory):
+def _import(module_name, root):
+    """The module, imported with sys.argv = [its file] (what `python its_file.py` would give its top level)."""
+    if module_name.endswith(".py"):
+        path = os.path.abspath(os.path.join(root, module_name))
+        if not path.startswith(root + os.sep) or not os.path.isfile(path):
+            raise FileNotFoundError(f"{module_name} is not a file under {root}")
+        name = os.path.basename(path)[:-3]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.argv = [path]
+        sys.modules[name] = module  # as an import would: dataclasses and pickling look the module up by name
+        spec.loader.exec_module(module)
+        return module
+    try:
+        spec = importlib.util.find_spec(module_name)
+        origin = spec.origin if spec is not None and spec.origin else module_name
+    except (ImportError, ValueError):
+        origin = module_name
+    sys.argv = [origin]
+    return importlib.import_module(module_name)
+
+
+def _resolve(factory, root):
     module_name, _, attr_path = factory.partition(":")
     if not module_name or not attr_path:
         raise ValueError(f"'{factory}' is not of the form module:Factory (e.g. pkg.task:Net)")
-    obj = importlib.import_module(module_name)
+    obj = _import(module_name, root)
     for part in attr_path.split("."):
         obj = getattr(obj, part)
     return obj
@@ -221,12 +248,14 @@ def run(req, result):
     torch.manual_seed(0)  # the weights at initialisation are then the same on every export (cache, reproducibility)
 
     result["stage"] = "import"
-    obj = _resolve(req["factory"])
+    obj = _resolve(req["factory"], root)
     result["stage"] = "build"
-    if isinstance(obj, torch.nn.Module):
+    args = req.get("args") or {}
+    positional, keyword = list(args.get("positional") or []), dict(args.get("keyword") or {})
+    if isinstance(obj, torch.nn.Module) and not positional and not keyword:
         model = obj
     elif callable(obj):
-        model = obj()
+        model = obj(*positional, **keyword)
     else:
         raise TypeError(f"{req['factory']} is a {type(obj).__name__}, neither a torch.nn.Module nor a callable that builds one")
     if not isinstance(model, torch.nn.Module):

@@ -2,6 +2,7 @@
 // export bridge (cached), check that the exported θ is PyTorch's named_parameters, and say in plain sentences what
 // was done on the user's behalf (which Python, the input shape and where it came from, the modules stood in for).
 
+import type { PythonModelArgs } from '../config/trainingSetup';
 import { UserError } from '../errors';
 import { loadModelFile } from '../backends/modelFile';
 import { trainableParameters } from '../graph/parameters';
@@ -13,6 +14,7 @@ export interface PythonModelRef {
   factory: string;
   root: string;
   inputShape?: number[];
+  args?: PythonModelArgs;
 }
 
 export interface PythonModelOptions extends Omit<PythonSearchOptions, 'signal'> {
@@ -39,7 +41,7 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   }
   const python = search.found;
   const exported = await exportPythonModel({ ...ref, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal });
-  const notes = [`${ref.factory} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
+  const notes = [`${ref.factory}${ref.args ? `(${describeArgs(ref.args)})` : ''} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
   const shape = `[${exported.inputShape.join(', ')}]`;
   if (exported.inputShapeSource === 'inferred') {
     const failed = exported.tried?.length ? `; ${exported.tried.map((t) => `[${t.shape.join(', ')}]`).join(', ')} did not run` : '';
@@ -50,6 +52,12 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
   notes.push(await thetaNote(exported));
   return { file: exported.onnx, exported, python, notes };
+}
+
+/** `10, num_classes=10`: the literal arguments the bridge passed, as Python writes them. */
+function describeArgs(args: PythonModelArgs): string {
+  const py = (v: unknown) => (v === null ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'string' ? JSON.stringify(v) : String(v));
+  return [...args.positional.map(py), ...Object.entries(args.keyword).map(([k, v]) => `${k}=${py(v)}`)].join(', ');
 }
 
 /** θ of the exported graph against named_parameters: the same names, or the differences said plainly. */

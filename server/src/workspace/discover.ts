@@ -211,7 +211,10 @@ export function linkConfig(path: string, setup: TrainingSetup): DiscoveredConfig
 function modelRefOf(path: string, setup: TrainingSetup, model: string | undefined): { ref?: ModelRef; problem?: string } {
   if (model) return { ref: { kind: 'file', path: model } };
   const inputShape = setup.inputShape ? { inputShape: setup.inputShape.value } : {};
-  if (setup.pythonModel) return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape } };
+  if (setup.pythonModel) {
+    const args = setup.pythonModelArgs ? { args: setup.pythonModelArgs } : {};
+    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...args } };
+  }
   if (setup.architecture) {
     return {
       ref: {

@@ -24,6 +24,8 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
   if (outcome.status === 'not-analysed') {
     const model = config.model;
     if (!model) {
+      // A standalone script: the fix is in the script (there is no config beside it to name the model in).
+      if (config.setup.pythonModelProblem && !config.modelProblem) return config.setup.pythonModelProblem.fix;
       const some = catalogueNames().slice(0, 3).join(', ');
       if (config.weights && !config.modelProblem)
         return `${rel(config.weights)} holds weights, not the network: name the model they belong to, ${snippet('model', EXAMPLE_FACTORY)} (a torch.nn.Module in your Python) or an architecture (${some}, …), or put its .onnx beside the config`;
