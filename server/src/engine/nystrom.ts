@@ -13,7 +13,7 @@
 
 import { gramBlock, type InversionOperator } from './operator';
 import type { SolveBudget } from './budget';
-import { vectorBlocks } from './vectorBlocks';
+import { vectorMatrix } from './blockKernels';
 import { SpectralPreconditioner } from './preconditioner';
 import { Random } from './random';
 import { checkAborted } from './solve';
@@ -41,6 +41,8 @@ export interface NystromOptions {
    */
   budgetShare?: number;
   onProgress?: (done: number, total: number) => void;
+  /** false: the build's algebra in the JS loops (blockKernels.ts), for tests; default the SIMD kernels where they run. */
+  simd?: boolean;
 }
 
 export interface NystromResult {
@@ -51,6 +53,8 @@ export interface NystromResult {
   stabilisingShift: number;
   /** λ̂, descending: the eigenvalue estimates of every sketched direction (the kept ones are the preconditioner's). */
   eigenvalues: Float64Array;
+  /** Wall seconds of the build's own algebra after the products (Ωᵀ Y, Cholesky, B = Y C⁻ᵀ, Bᵀ B, its eigensystem, U). */
+  algebraSeconds: number;
 }
 
 /**
@@ -76,11 +80,6 @@ export const NYSTROM_BUDGET_SHARE = 0.4;
  */
 export const NYSTROM_KEEP_ROUNDOFFS = 100;
 
-/** c[i] ← ⟨x_i, r⟩ with the JS block kernel (no copy of the sketch's ℓ·n doubles into WebAssembly memory). */
-function dots(x: readonly Float64Array[], r: Float64Array, c: Float64Array): void {
-  vectorBlocks([x], r.length, { simd: false })[0].dots(r, c);
-}
-
 /** Sketches A = J Jᵀ with ℓ products and returns the Nyström preconditioner of A + μI. */
 export async function nystromPreconditioner(
   op: Pick<InversionOperator, 'gramVector' | 'gramVectors' | 'maxBlock'>,
@@ -94,7 +93,8 @@ export async function nystromPreconditioner(
   // ℓ ≪ n the columns are nearly orthogonal already; it saves 2nℓ² flops (ResNet-50: n = 150 528).
   const rand = new Random(opts.seed ?? 0);
   const omega: Float64Array[] = [];
-  const y: Float64Array[] = [];
+  // Y lives in the build's matrix from the start (the SIMD one: WebAssembly memory), so it is never copied whole.
+  const y = vectorMatrix(l, n, { simd: opts.simd });
   const s = 1 / Math.sqrt(n);
   let done = 0;
   const budget = opts.budget;
@@ -117,62 +117,48 @@ export async function nystromPreconditioner(
     }
     await gramBlock(op, vs, outs);
     omega.push(...vs);
-    y.push(...outs);
+    for (const o of outs) y.append(o);
     done += c;
     opts.onProgress?.(done, l);
   }
   const k = omega.length;
+  const algebraStart = performance.now();
 
   // ν = √n·eps·‖Y‖ (Frangella et al.'s shift, with ‖Y‖_F ≥ ‖Y‖₂), raised ×100 until Ωᵀ Y_ν has a Cholesky factor.
   let yy = 0;
-  for (const col of y) for (let j = 0; j < n; j++) yy += col[j] * col[j];
+  for (const col of y.rows) for (let j = 0; j < n; j++) yy += col[j] * col[j];
   let nu = Math.sqrt(n) * Number.EPSILON * Math.sqrt(yy);
   if (!(nu > 0)) nu = Number.MIN_VALUE; // A Ω = 0: the sketch has nothing (Cholesky fails below and nothing is kept)
-  for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) y[i][j] += nu * omega[i][j];
-  const m = new Float64Array(k * k); // Ωᵀ Y_ν, symmetrised (float32 products make Ωᵀ A Ω slightly asymmetric)
-  const row = new Float64Array(k);
-  for (let i = 0; i < k; i++) { // both triangles' halves: (Ωᵀ Y)_ij and (Ωᵀ Y)_ji for j ≤ i
-    dots(y.slice(0, i + 1), omega[i], row);
-    for (let j = 0; j <= i; j++) m[j * k + i] = row[j];
-    dots(omega.slice(0, i + 1), y[i], row);
-    for (let j = 0; j <= i; j++) m[i * k + j] = 0.5 * (m[j * k + i] + row[j]);
-    for (let j = 0; j < i; j++) m[j * k + i] = m[i * k + j];
-  }
-  let chol = cholesky(m, k);
-  let omegaGram: Float64Array | undefined;
+  const addOmega = (scale: number) => {
+    for (let i = 0; i < k; i++) { const yi = y.rows[i], wi = omega[i]; for (let j = 0; j < n; j++) yi[j] += scale * wi[j]; }
+  };
+  // Ωᵀ Y_ν, symmetrised (float32 products make Ωᵀ A Ω slightly asymmetric).
+  const symmetricCross = (): Float64Array => {
+    const g = y.crossProducts(omega);
+    for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) g[i * k + j] = g[j * k + i] = 0.5 * (g[i * k + j] + g[j * k + i]);
+    return g;
+  };
+  addOmega(nu);
+  let chol = cholesky(symmetricCross(), k);
   for (let attempt = 0; !chol && attempt < 8; attempt++) {
-    if (!omegaGram) {
-      omegaGram = new Float64Array(k * k);
-      for (let i = 0; i < k; i++) {
-        dots(omega, omega[i], row);
-        for (let j = 0; j < k; j++) omegaGram[i * k + j] = row[j];
-      }
-    }
     const raise = 99 * nu;
     nu += raise;
-    for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) y[i][j] += raise * omega[i][j];
-    for (let i = 0; i < k * k; i++) m[i] += raise * omegaGram[i];
-    chol = cholesky(m, k);
+    addOmega(raise);
+    chol = cholesky(symmetricCross(), k);
   }
   omega.length = 0; // Ω is no longer needed (memory: ℓ·n doubles)
-  const empty = (): NystromResult => ({ preconditioner: new SpectralPreconditioner([], new Float64Array(0), shift), products: k, stabilisingShift: nu, eigenvalues: new Float64Array(0) });
+  const algebraSeconds = () => (performance.now() - algebraStart) / 1000;
+  const empty = (): NystromResult => ({
+    preconditioner: new SpectralPreconditioner([], new Float64Array(0), shift), products: k, stabilisingShift: nu, eigenvalues: new Float64Array(0),
+    algebraSeconds: algebraSeconds(),
+  });
   if (!chol) return empty();
 
-  // Â_ν = B Bᵀ with B = Y_ν C⁻ᵀ (C Cᵀ = Ωᵀ Y_ν), formed row by row in place over Y; then B's SVD through the k × k
-  // Gram matrix Bᵀ B = V Σ² Vᵀ, and U = B V Σ⁻¹. Forming Y_νᵀ Y_ν first instead (and C⁻¹ (Y_νᵀ Y_ν) C⁻ᵀ) squares
-  // the condition of the sketch: on a rank-8 J Jᵀ with ℓ = 12 it gave three spurious eigenvalues of 1e-2…0.5·λ_8.
-  const yr = new Float64Array(k);
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < k; j++) yr[j] = y[j][r];
-    forwardSolve(chol, yr, k); // bᵣᵀ = C⁻¹ yᵣᵀ
-    for (let j = 0; j < k; j++) y[j][r] = yr[j];
-  }
-  const g = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) { // the lower triangle, mirrored
-    dots(y.slice(0, i + 1), y[i], row);
-    for (let j = 0; j <= i; j++) g[i * k + j] = g[j * k + i] = row[j];
-  }
-  const { values: sigma2, vectors: v } = symmetricEigen(g, k);
+  // Â_ν = B Bᵀ with B = Y_ν C⁻ᵀ (C Cᵀ = Ωᵀ Y_ν), formed in place over Y; then B's SVD through the k × k Gram
+  // matrix Bᵀ B = V Σ² Vᵀ, and U = B V Σ⁻¹. Forming Y_νᵀ Y_ν first instead (and C⁻¹ (Y_νᵀ Y_ν) C⁻ᵀ) squares the
+  // condition of the sketch: on a rank-8 J Jᵀ with ℓ = 12 it gave three spurious eigenvalues of 1e-2…0.5·λ_8.
+  y.solveLower(chol);
+  const { values: sigma2, vectors: v } = symmetricEigen(y.gram(), k);
   const eigenvalues = new Float64Array(k);
   for (let i = 0; i < k; i++) eigenvalues[i] = Math.max(0, sigma2[i] - nu);
   // Below √eps·λ̂_1 even exact products leave only rounding (Bᵀ B's is eps·λ̂_1).
@@ -182,37 +168,17 @@ export async function nystromPreconditioner(
   while (kept < k && eigenvalues[kept] > keepAbove && sigma2[kept] > 0) kept++;
   if (kept === 0) return empty();
 
-  // T (k × kept, row-major): column i = v_i / σ_i; U = B T, row by row in place over B's first `kept` columns.
+  // T (k × kept, row-major): column i = v_i / σ_i; U = B T in place over B's first `kept` rows.
   const t = new Float64Array(k * kept);
   for (let i = 0; i < kept; i++) {
     const inv = 1 / Math.sqrt(sigma2[i]);
     for (let j = 0; j < k; j++) t[j * kept + i] = v[i * k + j] * inv;
   }
-  const ur = new Float64Array(kept);
-  for (let r = 0; r < n; r++) {
-    for (let j = 0; j < k; j++) yr[j] = y[j][r];
-    ur.fill(0);
-    for (let j = 0; j < k; j++) {
-      const a = yr[j];
-      if (a === 0) continue;
-      const base = j * kept;
-      for (let i = 0; i < kept; i++) ur[i] += a * t[base + i];
-    }
-    for (let i = 0; i < kept; i++) y[i][r] = ur[i];
-  }
-  const u = y.slice(0, kept);
-  y.length = 0;
+  y.transform(t, kept);
+  // U stays where the build left it: P⁻¹'s kernels run on the SIMD matrix's memory (no copy of ℓ·n doubles).
+  const u = y.vectorBlock() ?? [...y.rows];
   return {
     preconditioner: new SpectralPreconditioner(u, eigenvalues.slice(0, kept), shift),
-    products: k, stabilisingShift: nu, eigenvalues,
+    products: k, stabilisingShift: nu, eigenvalues, algebraSeconds: algebraSeconds(),
   };
-}
-
-/** x ← C⁻¹ x for lower-triangular C (row-major k × k). */
-function forwardSolve(c: Float64Array, x: Float64Array, k: number): void {
-  for (let i = 0; i < k; i++) {
-    let s = x[i];
-    for (let t = 0; t < i; t++) s -= c[i * k + t] * x[t];
-    x[i] = s / c[i * k + i];
-  }
 }

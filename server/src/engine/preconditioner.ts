@@ -31,11 +31,12 @@ export class SpectralPreconditioner implements Preconditioner {
   private readonly scales: Float64Array;
 
   /**
-   * `vectors`: k orthonormal approximate eigenvectors of A; `values`: their eigenvalue estimates λ̂, descending and
+   * `vectors`: k orthonormal approximate eigenvectors of A (arrays, copied into the kernels' memory, or a block
+   * whose rows they are, used as it is); `values`: their eigenvalue estimates λ̂, descending and
    * > 0; `shift`: μ, the damping of the system the preconditioner serves (0 undamped).
    */
-  constructor(vectors: Float64Array[], readonly values: Float64Array, readonly shift: number) {
-    const k = vectors.length;
+  constructor(vectors: Float64Array[] | VectorBlock, readonly values: Float64Array, readonly shift: number) {
+    const k = Array.isArray(vectors) ? vectors.length : vectors.rows.length;
     if (values.length !== k) throw new RangeError(`SpectralPreconditioner: ${k} vectors but ${values.length} values`);
     if (!(shift >= 0) || !Number.isFinite(shift)) throw new RangeError(`SpectralPreconditioner: shift must be finite and ≥ 0, got ${shift}`);
     for (let i = 0; i < k; i++) {
@@ -43,8 +44,9 @@ export class SpectralPreconditioner implements Preconditioner {
       if (i > 0 && values[i] > values[i - 1]) throw new RangeError('SpectralPreconditioner: values must be descending');
     }
     this.rank = k;
-    // P⁻¹'s two passes (4k·d_x flops) are the kernels of deflated CG (vectorBlocks.ts: f64x2 SIMD, about 5× the JS loops).
-    [this.block] = vectorBlocks([vectors], vectors[0]?.length ?? 0);
+    // P⁻¹'s two passes (4k·d_x flops) are the kernels of deflated CG (vectorBlocks.ts: f64x2 SIMD, about 5× the JS
+    // loops), over a block already in WebAssembly memory when given one (nystrom.ts: U where the build left it).
+    this.block = Array.isArray(vectors) ? vectorBlocks([vectors], vectors[0]?.length ?? 0)[0] : vectors;
     this.vectors = this.block.rows;
     this.coefficients = new Float64Array(k);
     // P⁻¹ r = r + Σ_i ((λ̂_k + μ)/(λ̂_i + μ) − 1) ⟨u_i, r⟩ u_i

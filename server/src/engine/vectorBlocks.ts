@@ -7,18 +7,16 @@
 // not memory-bound). With f64x2 lanes 4 rows at a time the same dots take 28 µs and the combine 37 µs. On dlg_lenet
 // the JS kernels were ~0.33 ms of a 1.23 ms CPU iteration (bench/FINDINGS.md, "CG-loop overhead").
 //
-// The module is assembled here from its instructions (no build step, no binary blob): two functions over row-major
-// blocks in its own memory, rows padded to a multiple of 4 (zero rows) and columns to a multiple of 2 (zero entries),
-// so neither kernel has a remainder loop. Sums run in two lanes, so results differ from the JS kernels' by rounding.
+// The module is assembled from its instructions (wasmAssembly.ts; no build step, no binary blob): two functions over
+// row-major blocks in its own memory (or in blockKernels.ts's, which includes them), rows padded to a multiple of 4
+// (zero rows) and columns to a multiple of 2 (zero entries), so neither kernel has a remainder loop. Sums run in two
+// lanes, so results differ from the JS kernels' by rounding.
 
 import { axpy, dot } from './linalg';
-
-/** The part of the WebAssembly JS API used here (the project's TypeScript libs declare none of it). */
-declare const WebAssembly: {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-};
+import {
+  add, assembleModule, block, br, brIf, f64Add, f64Load, f64Store, f64x2Add, f64x2Mul, f64x2Splat, forLoop, geU, get, I32, i32,
+  instantiate, lane, loop, mul, set, V128, v128Load, v128Store, v128Zero, validates, type WasmFunction, type WasmMemory,
+} from './wasmAssembly';
 
 /** k vectors of length n (the rows) with the two kernels; `rows[i]` are the vectors (views into the block's storage). */
 export interface VectorBlock {
@@ -44,7 +42,7 @@ export function vectorBlocks(blocks: readonly (readonly Float64Array[])[], n: nu
 
 /** Whether this runtime runs the SIMD kernels (WebAssembly with fixed-width SIMD). */
 export function simdAvailable(): boolean {
-  return typeof WebAssembly === 'object' && WebAssembly.validate(kernelModule());
+  return validates(kernelModule());
 }
 
 class JsVectorBlock implements VectorBlock {
@@ -81,99 +79,88 @@ class JsVectorBlock implements VectorBlock {
   }
 }
 
-interface KernelExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+/** The two kernels' exports, in any module that includes `vectorKernels()`. */
+export interface VectorKernelExports {
+  memory: WasmMemory;
   /** (x, rows, rowBytes, v, c): c[i] ← ⟨x_i, v⟩, byte offsets; rows a multiple of 4, rowBytes of 16. */
   dots(x: number, rows: number, rowBytes: number, v: number, c: number): void;
   /** (x, rows, rowBytes, v, c): v ← v + Σ c[i] x_i. */
   combine(x: number, rows: number, rowBytes: number, v: number, c: number): void;
 }
 
+/** Where a block lives in a kernel memory (offsets in float64s): `padded` rows of `cols` from `start`, v and c scratch. */
+export interface BlockLayout {
+  start: number;
+  /** The block's rows, a multiple of 4 ≥ the vectors; the rows past the vectors are zero. */
+  padded: number;
+  /** Row stride: n rounded up to a multiple of 2, the padding columns zero. */
+  cols: number;
+  /** One padded vector (`cols` floats) and one padded coefficient set (`padded` floats), shared by the blocks. */
+  vAt: number;
+  cAt: number;
+}
+
+/**
+ * The VectorBlock of the first `k` rows at `layout` in a kernel memory (the rows must already be there, and the rows
+ * from k to layout.padded zero). `heap` is a view of the whole memory, made after its last growth.
+ */
+export function wasmVectorBlock(kernels: VectorKernelExports, heap: Float64Array, layout: BlockLayout, k: number, n: number): VectorBlock {
+  const { start, padded, cols, vAt, cAt } = layout;
+  const rowBytes = cols * 8;
+  const v = heap.subarray(vAt, vAt + cols);
+  const c = heap.subarray(cAt, cAt + padded);
+  return {
+    rows: Array.from({ length: k }, (_, i) => heap.subarray(start + i * cols, start + i * cols + n)),
+    dots(r: Float64Array, out: Float64Array): void {
+      v.set(r); // the padding column stays 0
+      kernels.dots(start * 8, padded, rowBytes, vAt * 8, cAt * 8);
+      for (let i = 0; i < k; i++) out[i] = c[i];
+    },
+    addCombination(coefficients: Float64Array, p: Float64Array): void {
+      for (let i = 0; i < k; i++) c[i] = coefficients[i];
+      for (let i = k; i < padded; i++) c[i] = 0; // zero rows × 0, never a stale NaN × 0
+      v.set(p);
+      kernels.combine(start * 8, padded, rowBytes, vAt * 8, cAt * 8);
+      p.set(v.subarray(0, n));
+    },
+  };
+}
+
 /** One shared memory for all blocks: [block 0][block 1]…[v: one padded vector][c: one padded coefficient set]. */
 function simdBlocks(blocks: readonly (readonly Float64Array[])[], n: number): VectorBlock[] | null {
-  if (!simdAvailable()) return null;
   const cols = n + (n & 1);
-  const rowBytes = cols * 8;
   const padded = blocks.map((b) => Math.ceil(b.length / 4) * 4);
   const maxRows = Math.max(4, ...padded);
   const floats = padded.reduce((a, k) => a + k * cols, 0) + cols + maxRows;
-  let kernels: KernelExports;
-  try {
-    kernels = new WebAssembly.Instance(new WebAssembly.Module(kernelModule()), {}).exports as unknown as KernelExports;
-    const pages = Math.ceil((floats * 8) / 65536);
-    kernels.memory.grow(pages); // one growth, before any view is made (growing detaches views)
-  } catch {
-    return null; // no memory that large (wasm32: 4 GiB): the JS kernels work on the arrays themselves
-  }
+  // No memory that large (wasm32: 4 GiB) or no SIMD: the JS kernels work on the arrays themselves.
+  const kernels = instantiate<VectorKernelExports>(kernelModule(), floats * 8);
+  if (!kernels) return null;
   const heap = new Float64Array(kernels.memory.buffer);
   let offset = 0;
   const starts = padded.map((k) => { const s = offset; offset += k * cols; return s; });
   const vAt = offset, cAt = offset + cols;
-  const v = heap.subarray(vAt, vAt + cols);
-  const c = heap.subarray(cAt, cAt + maxRows);
   return blocks.map((rows, b) => {
-    const views = rows.map((row, i) => {
+    rows.forEach((row, i) => {
       if (row.length !== n) throw new RangeError(`vectorBlocks: a vector of length ${row.length}, expected ${n}`);
-      const view = heap.subarray(starts[b] + i * cols, starts[b] + i * cols + n);
-      view.set(row);
-      return view;
+      heap.set(row, starts[b] + i * cols);
     });
-    const k = rows.length;
-    return {
-      rows: views,
-      dots(r: Float64Array, out: Float64Array): void {
-        v.set(r); // the padding column stays 0
-        kernels.dots(starts[b] * 8, padded[b], rowBytes, vAt * 8, cAt * 8);
-        for (let i = 0; i < k; i++) out[i] = c[i];
-      },
-      addCombination(coefficients: Float64Array, p: Float64Array): void {
-        for (let i = 0; i < k; i++) c[i] = coefficients[i];
-        for (let i = k; i < padded[b]; i++) c[i] = 0; // zero rows × 0, never a stale NaN × 0
-        v.set(p);
-        kernels.combine(starts[b] * 8, padded[b], rowBytes, vAt * 8, cAt * 8);
-        p.set(v.subarray(0, n));
-      },
-    };
+    return wasmVectorBlock(kernels, heap, { start: starts[b], padded: padded[b], cols, vAt, cAt }, rows.length, n);
   });
 }
 
 let assembled: Uint8Array | undefined;
 
-/** The WebAssembly module (binary format, core spec 1.0 + fixed-width SIMD), assembled once. */
+/** The WebAssembly module of the two kernels, assembled once. */
 function kernelModule(): Uint8Array {
-  return (assembled ??= assemble());
+  return (assembled ??= assembleModule(vectorKernels()));
 }
 
-function assemble(): Uint8Array {
-  const uleb = (v: number): number[] => { const o: number[] = []; do { let b = v & 0x7f; v >>>= 7; if (v) b |= 0x80; o.push(b); } while (v); return o; };
-  const sleb = (v: number): number[] => {
-    const o: number[] = [];
-    for (;;) {
-      const b = v & 0x7f;
-      v >>= 7;
-      if ((v === 0 && !(b & 0x40)) || (v === -1 && b & 0x40)) { o.push(b); return o; }
-      o.push(b | 0x80);
-    }
-  };
-  const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-  const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-  const name = (s: string) => vec([...s].map((ch) => [ch.charCodeAt(0)]));
-  const I32 = 0x7f, V128 = 0x7b;
-  const get = (i: number) => [0x20, ...uleb(i)], set = (i: number) => [0x21, ...uleb(i)];
-  const i32 = (v: number) => [0x41, ...sleb(v)];
-  const add = [0x6a], mul = [0x6c], geU = [0x4f];
-  const v128Load = [0xfd, 0x00, 4, 0], v128Store = [0xfd, 0x0b, 4, 0]; // memarg: align 2⁴, offset 0
-  const f64x2Add = [0xfd, 0xf0, 0x01], f64x2Mul = [0xfd, 0xf2, 0x01], f64x2Splat = [0xfd, 0x14];
-  const lane = (l: number) => [0xfd, 0x21, l]; // f64x2.extract_lane
-  const f64Load = (off: number) => [0x2b, 3, ...uleb(off)], f64Store = (off: number) => [0x39, 3, ...uleb(off)];
-  const f64Add = [0xa0];
-  const v128Zero = [0xfd, 0x0c, ...new Array<number>(16).fill(0)];
-  const block = (...body: number[][]) => [0x02, 0x40, ...body.flat(), 0x0b];
-  const loop = (...body: number[][]) => [0x03, 0x40, ...body.flat(), 0x0b];
-  const br = (d: number) => [0x0c, d], brIf = (d: number) => [0x0d, d];
-
-  // Parameters (byte offsets but `rows`): 0 x, 1 rows, 2 rowBytes, 3 v, 4 c. Locals: 5 i (row), 6 jb (column byte),
-  // 7/13/14/15 the four rows' addresses, 8–11 four f64x2 accumulators (dots) or splat coefficients (combine), 12 v's pair.
+/**
+ * The functions `dots` and `combine` (type (i32 ×5) → ()), for any module that needs them over its own memory.
+ * Parameters (byte offsets but `rows`): 0 x, 1 rows, 2 rowBytes, 3 v, 4 c. Locals: 5 i (row), 6 jb (column byte),
+ * 7/13/14/15 the four rows' addresses, 8–11 four f64x2 accumulators (dots) or splat coefficients (combine), 12 v's pair.
+ */
+export function vectorKernels(): WasmFunction[] {
   const X = 0, ROWS = 1, RB = 2, V = 3, C = 4, I = 5, JB = 6, ACC = 8, T = 12;
   const ROW = [7, 13, 14, 15];
   const rowAddresses = [
@@ -184,33 +171,26 @@ function assemble(): Uint8Array {
   ].flat();
   const at = (base: number) => [...get(base), ...get(JB), ...add];
   const coefficients = [...get(C), ...get(I), ...i32(8), ...mul, ...add]; // &c[i]
-  const overColumns = (...body: number[][]) => [...i32(0), ...set(JB), ...block(loop(get(JB), get(RB), geU, brIf(1), ...body, get(JB), i32(16), add, set(JB), br(0)))];
+  const overColumns = (...body: number[][]) => forLoop(JB, RB, 16, ...body);
   const overRowQuads = (...body: number[][]) => block(loop(get(I), get(ROWS), geU, brIf(1), rowAddresses, ...body, get(I), i32(4), add, set(I), br(0)));
 
   const dots = overRowQuads(
     [0, 1, 2, 3].flatMap((m) => [...v128Zero, ...set(ACC + m)]),
     overColumns(
-      at(V), v128Load, set(T),
-      [0, 1, 2, 3].flatMap((m) => [...get(ACC + m), ...at(ROW[m]), ...v128Load, ...get(T), ...f64x2Mul, ...f64x2Add, ...set(ACC + m)]),
+      at(V), v128Load(), set(T),
+      [0, 1, 2, 3].flatMap((m) => [...get(ACC + m), ...at(ROW[m]), ...v128Load(), ...get(T), ...f64x2Mul, ...f64x2Add, ...set(ACC + m)]),
     ),
     [0, 1, 2, 3].flatMap((m) => [...coefficients, ...get(ACC + m), ...lane(0), ...get(ACC + m), ...lane(1), ...f64Add, ...f64Store(8 * m)]),
   );
   const combine = overRowQuads(
     [0, 1, 2, 3].flatMap((m) => [...coefficients, ...f64Load(8 * m), ...f64x2Splat, ...set(ACC + m)]),
     overColumns(
-      at(V), at(V), v128Load,
-      [0, 1, 2, 3].flatMap((m) => [...get(ACC + m), ...at(ROW[m]), ...v128Load, ...f64x2Mul, ...f64x2Add]),
-      v128Store,
+      at(V), at(V), v128Load(),
+      [0, 1, 2, 3].flatMap((m) => [...get(ACC + m), ...at(ROW[m]), ...v128Load(), ...f64x2Mul, ...f64x2Add]),
+      v128Store(),
     ),
   );
-  const locals = vec([[...uleb(3), I32], [...uleb(5), V128], [...uleb(3), I32]]); // 5–7 i32, 8–12 v128, 13–15 i32
-  const body = (code: number[]) => { const b = [...locals, ...code, 0x0b]; return [...uleb(b.length), ...b]; };
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0x00]])), // type 0: (i32 ×5) → ()
-    ...section(3, vec([[0], [0]])), // two functions of type 0
-    ...section(5, vec([[0x00, 1]])), // one memory, at least 1 page
-    ...section(7, vec([[...name('memory'), 0x02, 0], [...name('dots'), 0x00, 0], [...name('combine'), 0x00, 1]])),
-    ...section(10, vec([body(dots), body(combine)])),
-  ]);
+  const params = [I32, I32, I32, I32, I32];
+  const locals: [number, number][] = [[3, I32], [5, V128], [3, I32]]; // 5–7 i32, 8–12 v128, 13–15 i32
+  return [{ name: 'dots', params, locals, code: dots }, { name: 'combine', params, locals, code: combine }];
 }

@@ -95,6 +95,21 @@ describe('nystromPreconditioner', () => {
     for (let i = 0; i < 20; i++) assert.ok(s.eigenvalues[i] >= 0.9 * lambdas[i], `top λ̂_${i} ${s.eigenvalues[i]} vs ${lambdas[i]}`);
   });
 
+  it('builds the same preconditioner with the SIMD kernels and the JS loops (blockKernels.ts), to rounding', async () => {
+    const n = 301; // columns past a multiple of 8 and past one kernel chunk
+    const op = new DenseInversionOperator(denseJacobian(n, 320, lenetLikeSpectrum(n, 1e6, 40), 31), { float32: true });
+    const [simd, js] = [await nystromPreconditioner(op, n, { rank: 45, seed: 6, productRoundoff: 2 ** -24 }), await nystromPreconditioner(op, n, { rank: 45, seed: 6, productRoundoff: 2 ** -24, simd: false })];
+    assert.equal(simd.preconditioner.rank, js.preconditioner.rank);
+    assert.ok(simd.preconditioner.rank > 30, `kept ${simd.preconditioner.rank}`);
+    assert.equal(simd.stabilisingShift, js.stabilisingShift);
+    for (let i = 0; i < simd.preconditioner.rank; i++) assert.ok(Math.abs(simd.eigenvalues[i] - js.eigenvalues[i]) <= 1e-12 * simd.eigenvalues[0], `λ̂_${i}`);
+    const r = new Random(12).fillNormal(new Float64Array(n));
+    const a = new Float64Array(n), b = new Float64Array(n);
+    simd.preconditioner.apply(r, a);
+    js.preconditioner.apply(r, b);
+    assert.ok(relativeError(a, b) < 1e-11, `P⁻¹ r differs by ${relativeError(a, b)}`);
+  });
+
   it('takes its products through the block product (gramVectors) in chunks of maxBlock', async () => {
     const n = 50;
     const dense = new DenseInversionOperator(denseJacobian(n, 60, geometricSpectrum(n, 1, 1e3), 11));
