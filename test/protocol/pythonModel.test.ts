@@ -60,3 +60,35 @@ test("Flower's quickstart-pytorch, unchanged, gets an I2F001 finding from its Ne
     await s.close();
   }
 });
+
+// A standalone script in the editor: Opacus' mnist.py, unchanged, gets I2F001 on its noise argument from the
+// SampleConvNet the bridge builds from the script's folder; dcgan.py, which would exit in parse_args() at import,
+// is not imported and its DP summary says which line would run.
+test("Opacus' mnist.py, a standalone script, gets an I2F001 finding on noise_multiplier from its SampleConvNet; dcgan.py is not imported, said on its DP call", { timeout: 600_000, skip: debianTorch.skip }, async () => {
+  const examples = join(REPO, 'test', 'fixtures', 'upstream-python', 'pytorch+opacus', 'examples');
+  const s = await startServer({
+    settings: { python: '/usr/bin/python3' },
+    prepare: (w) => {
+      mkdirSync(join(w, 'scripts'));
+      for (const f of ['mnist.py', 'dcgan.py']) cpSync(join(examples, f), join(w, 'scripts', f));
+    },
+  });
+  try {
+    const uri = s.open('scripts/mnist.py');
+    const d = await s.waitForDiagnostics(uri, (x) => !!only('I2F001')(x) || !!only('I2F002')(x), 300_000);
+    assert.equal(only('I2F002')(d), undefined, only('I2F002')(d)?.message);
+    const f = only('I2F001')(d)!;
+    const lines = (await import('node:fs')).readFileSync(s.path('scripts/mnist.py'), 'utf8').split('\n');
+    assert.match(lines[f.range.start.line], /^\s+noise_multiplier=args\.sigma,/);
+    assert.match(f.message, /under dpsgd:clip=1,noise=1/);
+    assert.match(f.message, /mnist:SampleConvNet built by \/usr\/bin\/python3 \(torch 1\.13/);
+    assert.match(f.message, /input shape \[1, 28, 28\] inferred/);
+
+    const dcgan = await s.waitForDiagnostics(s.open('scripts/dcgan.py'), (x) => !!only('I2F140')(x), 60_000);
+    assert.equal(only('I2F001')(dcgan), undefined);
+    assert.equal(only('I2F002')(dcgan), undefined);
+    assert.match(only('I2F140')(dcgan)!.message, /Model: class Discriminator \(dcgan\.py\), not built: importing dcgan\.py would run `parser\.parse_args\(\)` \(line 123/);
+  } finally {
+    await s.close();
+  }
+});
