@@ -167,6 +167,8 @@ export interface TrainingSetup {
   /** Explicit sizes for an architecture (`i2f: input-shape: [3, 32, 32]`, `num_classes: 10`). */
   inputShape?: ConfigField<number[]>;
   classes?: ConfigField<number>;
+  /** The architecture's BatchNorms replaced by GroupNorm(min(32, C), C) (Opacus' ModuleValidator.fix, read in Python). */
+  normalisation?: ConfigField<'groupnorm'>;
   weights?: PathField;
   samples?: PathField;
   /** Where training writes its checkpoints (watched: each new checkpoint is analysed). */

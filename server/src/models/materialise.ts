@@ -77,13 +77,14 @@ async function materialiseArchitecture(ref: Extract<ModelRef, { kind: 'catalogue
   if (!arch) throw new UserError('unknown-architecture', `'${ref.name}' is not an architecture in the catalogue (${catalogueNames().join(', ')}); export the model to ONNX and name the file instead`);
   const shape = resolveShape(arch, ref);
   const seed = options.seed ?? DEFAULT_INIT_SEED;
-  const description = `${arch.name} (${arch.source}) for ${shape.from}: input [${shape.inputShape.join(', ')}], ${shape.classes} classes`;
-  const key = createHash('sha256').update(JSON.stringify([CATALOGUE_FORMAT, BUILD, arch.name, shape.inputShape, shape.classes, seed])).digest('hex').slice(0, 16);
+  const gn = ref.normalisation === 'groupnorm';
+  const description = `${arch.name} (${arch.source}${gn ? ', each BatchNorm replaced by GroupNorm(min(32, C), C) as Opacus\' ModuleValidator.fix does' : ''}) for ${shape.from}: input [${shape.inputShape.join(', ')}], ${shape.classes} classes`;
+  const key = createHash('sha256').update(JSON.stringify([CATALOGUE_FORMAT, BUILD, arch.name, shape.inputShape, shape.classes, seed, ...(gn ? ['groupnorm'] : [])])).digest('hex').slice(0, 16);
   const dir = join(options.cacheDir, 'models');
-  const path = join(dir, `${arch.name}-${shape.inputShape.join('x')}-${shape.classes}-${key}.onnx`);
+  const path = join(dir, `${arch.name}${gn ? '-gn' : ''}-${shape.inputShape.join('x')}-${shape.classes}-${key}.onnx`);
   if (existsSync(path)) return { path, ref, description, written: false };
   options.onProgress?.(`writing ${arch.name}`, 0);
-  const model = buildArchitecture(arch, { ...shape, seed, dataset: ref.dataset });
+  const model = buildArchitecture(arch, { ...shape, seed, dataset: ref.dataset, ...(gn ? { normalisation: 'groupnorm' as const } : {}) });
   const bytes = encodeModel(model);
   await fs.mkdir(dir, { recursive: true });
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;

@@ -10,7 +10,7 @@ export type ModelRef =
   /** An `.onnx` file or a tfjs `model.json`, named by the config or adopted from its folder. */
   | { kind: 'file'; path: string }
   /** An architecture by name (torchvision's `resnet18`, FedML's `cnn`), shaped by the dataset or explicit sizes. */
-  | { kind: 'catalogue'; name: string; dataset?: string; inputShape?: number[]; classes?: number }
+  | { kind: 'catalogue'; name: string; dataset?: string; inputShape?: number[]; classes?: number; normalisation?: 'groupnorm' }
   /**
    * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`,
    * a standalone script loaded by path), called with `args` when the code builds it with literal arguments.
@@ -23,7 +23,7 @@ export function describeModelRef(ref: ModelRef): string {
     case 'file':
       return ref.path;
     case 'catalogue':
-      return `architecture \`${ref.name}\`${ref.dataset ? ` for ${ref.dataset}` : ''}`;
+      return `architecture \`${ref.name}\`${ref.normalisation === 'groupnorm' ? ' with GroupNorm' : ''}${ref.dataset ? ` for ${ref.dataset}` : ''}`;
     case 'python':
       return `Python model \`${ref.factory}\``;
   }

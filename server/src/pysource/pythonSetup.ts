@@ -16,6 +16,7 @@ import { importHazard, importHazardMessage } from './importSafety';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
+import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -128,6 +129,7 @@ function setupOf(
   const setup = emptySetup(file, flavour);
   const problems: ConfigProblem[] = setup.problems;
   let modelClass: ModelClass | undefined;
+  let library: LibraryModel | undefined;
   const facts: string[] = [];
   const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
 
@@ -153,6 +155,7 @@ function setupOf(
     for (const arg of site.arguments) {
       if (arg.role === 'model') {
         modelClass ??= modelClassOf(index, arg, app, importCheck);
+        if (!modelClass) library ??= torchvisionModelOf(index, arg.node);
         continue;
       }
       if (arg.role === 'dataLoader') {
@@ -253,8 +256,13 @@ function setupOf(
       };
       setup.pythonModelRoot = app?.root ?? dirname(file);
       if (modelClass.args) setup.pythonModelArgs = modelClass.args;
+    } else if (library) {
+      // A torchvision builder (`models.resnet18(num_classes=10)`): the catalogue writes it, no Python runs.
+      const read = libraryModelSetup(setup, library, index, file);
+      facts.push(...read.facts);
+      if (read.problem) setup.pythonModelProblem = read.problem;
     }
-    if (!app && !setup.pythonModel && !setup.pythonModelProblem && noisy) {
+    if (!app && !setup.pythonModel && !setup.architecture && !setup.pythonModelProblem && noisy) {
       // A standalone script has no config to name its model in: say what was not traced, and the one way forward.
       const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
       const traced = moduleArg ? `\`${moduleArg.parameter}=${short(moduleArg.text)}\` (line ${moduleArg.valueRange.start.line + 1})` : 'the model';

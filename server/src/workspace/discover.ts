@@ -223,6 +223,7 @@ function modelRefOf(path: string, setup: TrainingSetup, model: string | undefine
         ...(setup.dataset ? { dataset: setup.dataset.value } : {}),
         ...inputShape,
         ...(setup.classes ? { classes: setup.classes.value } : {}),
+        ...(setup.normalisation ? { normalisation: setup.normalisation.value } : {}),
       },
     };
   }

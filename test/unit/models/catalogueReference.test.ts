@@ -18,6 +18,8 @@ const DIR = join(__dirname, '../../fixtures/catalogue/references');
 
 interface Reference {
   name: string;
+  /** 'groupnorm': the architecture after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm(min(32, C), C)). */
+  normalisation?: 'groupnorm';
   inputShape: number[];
   classes: number;
   label: number;
@@ -49,16 +51,17 @@ function blocks(op: { parameters: readonly { name: string; offset: number; size:
 const references = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
 
 test('every reference is of a catalogue model, and the catalogue models named in the issue all have one', () => {
-  const names = references.map((f) => f.replace(/\.json$/, ''));
+  // `resnet18+groupnorm.json` is resnet18 built with normalisation 'groupnorm' (its `name` and `normalisation`).
+  const names = references.map((f) => f.replace(/\.json$/, '').split('+')[0]);
   for (const n of names) assert.ok(findArchitecture(n), `${n} is in the catalogue`);
   for (const n of ['lr', 'cnn', 'resnet18', 'mobilenet_v2']) assert.ok(names.includes(n), `${n} has a reference`);
 });
 
 for (const file of references) {
   const ref = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as Reference;
-  test(`${ref.name}: θ is named_parameters${ref.g ? ', g, J u, Jᵀ v equal PyTorch float64 to 1e-5' : ' (names, shapes and init)'}`, async () => {
+  test(`${ref.name}${ref.normalisation ? ` (${ref.normalisation})` : ''}: θ is named_parameters${ref.g ? ', g, J u, Jᵀ v equal PyTorch float64 to 1e-5' : ' (names, shapes and init)'}`, async () => {
     const arch = findArchitecture(ref.name)!;
-    const model = buildArchitecture(arch, { inputShape: ref.inputShape, classes: ref.classes, seed: 0 });
+    const model = buildArchitecture(arch, { inputShape: ref.inputShape, classes: ref.classes, seed: 0, ...(ref.normalisation ? { normalisation: ref.normalisation } : {}) });
 
     // θ: the same names with the same shapes; the statistics are initialisers outside θ.
     const theta = trainableParameters(model);

@@ -62,6 +62,14 @@ test('materialised once into the cache: θ named and shaped as named_parameters,
   assert.deepEqual(model.sampleDims, [3, 32, 32]);
   assert.equal(model.trainable[0], 'conv1.weight');
   assert.ok(!model.trainable.includes('bn1.running_mean'));
+  // After Opacus' ModuleValidator.fix: its own file, GroupNorm where BatchNorm was (same θ, no running statistics).
+  const gn = await materialiseModel({ kind: 'catalogue', name: 'resnet18', dataset: 'cifar10', normalisation: 'groupnorm' }, { cacheDir });
+  assert.notEqual(gn.path, first.path);
+  assert.match(gn.description, /each BatchNorm replaced by GroupNorm\(min\(32, C\), C\) as Opacus' ModuleValidator\.fix does/);
+  const gnModel = await OnnxModel.open(gn.path);
+  assert.equal(gnModel.parameterCount, 11_181_642);
+  assert.ok(!gnModel.model.graph.nodes.some((n) => n.opType === 'BatchNormalization'));
+  assert.ok(!gnModel.model.graph.initializers.has('bn1.running_mean'));
   await assert.rejects(materialiseModel({ kind: 'catalogue', name: 'resnet18' }, { cacheDir }), /needs an input shape and a class count/);
   await assert.rejects(materialiseModel({ kind: 'catalogue', name: 'cnn', dataset: 'cifar10' }, { cacheDir }), /28×28 one-channel/);
 });

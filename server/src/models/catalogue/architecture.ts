@@ -10,6 +10,8 @@ export interface ArchitectureShape {
   seed: number;
   /** The dataset named, for families whose model depends on it (FedML's `lr` and `cnn`). */
   dataset?: string;
+  /** 'groupnorm': each BatchNorm replaced by nn.GroupNorm(min(32, C), C), as Opacus' ModuleValidator.fix does. */
+  normalisation?: 'groupnorm';
 }
 
 export interface Architecture {

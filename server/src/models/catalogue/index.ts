@@ -3,7 +3,7 @@
 
 import type { Model } from '../../graph/ir';
 import { UserError } from '../../errors';
-import type { Architecture } from './architecture';
+import type { Architecture, ArchitectureShape } from './architecture';
 import { datasetShape, knownDatasets } from './datasets';
 import { FEDML_ARCHITECTURES } from './fedml';
 import { MOBILENETS } from './torchvisionMobilenet';
@@ -57,7 +57,7 @@ export function resolveShape(arch: Architecture, spec: { dataset?: string; input
 }
 
 /** The graph of `arch` at `shape`, or a UserError saying why that shape does not fit it. */
-export function buildArchitecture(arch: Architecture, shape: { inputShape: number[]; classes: number; seed: number; dataset?: string }): Model {
+export function buildArchitecture(arch: Architecture, shape: ArchitectureShape): Model {
   const refused = arch.accepts?.(shape);
   if (refused) throw new UserError('model-shape-unknown', `${arch.name}: ${refused}`);
   try {

@@ -6,6 +6,7 @@
 import type { AttributeValue, Model, Node, Tensor } from '../../graph/ir';
 import { sizeOf } from '../../graph/ir';
 import { Random } from '../../engine/random';
+import type { ArchitectureShape } from './architecture';
 
 /** How a weight tensor is first drawn, as the family's `__init__` / `reset_parameters` does. */
 export type Init =
@@ -44,7 +45,11 @@ export class NetBuilder {
   private counter = 0;
   private readonly rng: Random;
 
-  constructor(seed: number) {
+  /**
+   * `normalisation: 'groupnorm'` writes every batchNorm() as nn.GroupNorm(min(32, C), C) under the same names, as
+   * Opacus' ModuleValidator.fix replaces each BatchNorm before DP training (opacus/validators/batch_norm.py).
+   */
+  constructor(seed: number, private readonly normalisation: ArchitectureShape['normalisation'] = undefined) {
     this.rng = new Random(seed);
   }
 
@@ -116,6 +121,12 @@ export class NetBuilder {
   /** nn.BatchNorm2d in eval mode: weight 1, bias 0, running mean 0, running var 1 (PyTorch's reset_parameters). */
   batchNorm(prefix: string, x: Value, eps = 1e-5, momentum = 0.1): Value {
     const c = x.dims[0];
+    if (this.normalisation === 'groupnorm') {
+      // Opacus' GroupNorm keeps nn.GroupNorm's own ε (1e-5), not the BatchNorm's; PyTorch refuses uneven groups.
+      const groups = Math.min(32, c);
+      if (c % groups !== 0) throw new Error(`${prefix}: GroupNorm(${groups}, ${c}) does not split ${c} channels evenly (PyTorch refuses it too)`);
+      return this.groupNorm(prefix, x, groups, 'channel');
+    }
     const fan = { in: c, out: c };
     const scale = this.parameter(`${prefix}.weight`, [c], { kind: 'constant', value: 1 }, fan);
     const bias = this.parameter(`${prefix}.bias`, [c], { kind: 'constant', value: 0 }, fan);

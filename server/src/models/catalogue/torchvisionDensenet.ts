@@ -13,7 +13,7 @@ const densenet121: Architecture = {
   family: 'torchvision',
   source: 'torchvision.models.densenet121',
   build(shape) {
-    const b = new NetBuilder(shape.seed);
+    const b = new NetBuilder(shape.seed, shape.normalisation);
     const growth = 32;
     let x: Value = INPUT(shape.inputShape);
     x = b.conv('features.conv0', x, { inChannels: shape.inputShape[0], outChannels: 64, kernel: 7, stride: 2, padding: 3, weightInit: KAIMING_IN });

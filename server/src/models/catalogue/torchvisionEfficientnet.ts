@@ -16,7 +16,7 @@ const efficientnetB0: Architecture = {
   family: 'torchvision',
   source: 'torchvision.models.efficientnet_b0',
   build(shape) {
-    const b = new NetBuilder(shape.seed);
+    const b = new NetBuilder(shape.seed, shape.normalisation);
     const convBnSilu = (p: string, x: Value, out: number, k: number, stride: number, groups = 1, act = true): Value => {
       const y = b.batchNorm(`${p}.1`, b.conv(`${p}.0`, x, { inChannels: x.dims[0], outChannels: out, kernel: k, stride, padding: (k - 1) / 2, groups, weightInit: KAIMING }));
       return act ? b.silu(y) : y;

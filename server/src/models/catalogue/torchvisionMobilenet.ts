@@ -20,7 +20,7 @@ const mobilenetV2: Architecture = {
   family: 'torchvision',
   source: 'torchvision.models.mobilenet_v2',
   build(shape) {
-    const b = new NetBuilder(shape.seed);
+    const b = new NetBuilder(shape.seed, shape.normalisation);
     // Conv2dNormActivation: conv (no bias) → BatchNorm → ReLU6, named `.0`, `.1`.
     const convBnRelu6 = (p: string, x: Value, out: number, k: number, stride: number, groups = 1) =>
       b.relu6(b.batchNorm(`${p}.1`, b.conv(`${p}.0`, x, { inChannels: x.dims[0], outChannels: out, kernel: k, stride, padding: (k - 1) / 2, groups, weightInit: KAIMING })));
@@ -60,7 +60,7 @@ const mobilenetV3Small: Architecture = {
   family: 'torchvision',
   source: 'torchvision.models.mobilenet_v3_small',
   build(shape) {
-    const b = new NetBuilder(shape.seed);
+    const b = new NetBuilder(shape.seed, shape.normalisation);
     const act = (x: Value, hs: boolean) => (hs ? b.hardSwish(x) : b.relu(x));
     const convBnAct = (p: string, x: Value, out: number, k: number, stride: number, groups: number, a: 'RE' | 'HS' | null) => {
       const y = b.batchNorm(`${p}.1`, b.conv(`${p}.0`, x, { inChannels: x.dims[0], outChannels: out, kernel: k, stride, padding: (k - 1) / 2, groups, weightInit: KAIMING }), 1e-3, 0.01);

@@ -13,7 +13,7 @@ function resnet(name: string, block: 'basic' | 'bottleneck', layers: number[]): 
     family: 'torchvision',
     source: `torchvision.models.${name}`,
     build(shape) {
-      const b = new NetBuilder(shape.seed);
+      const b = new NetBuilder(shape.seed, shape.normalisation);
       let x: Value = INPUT(shape.inputShape);
       x = b.conv('conv1', x, { inChannels: shape.inputShape[0], outChannels: 64, kernel: 7, stride: 2, padding: 3, weightInit: KAIMING });
       x = b.maxPool(b.relu(b.batchNorm('bn1', x)), 3, 2, 1);

@@ -13,7 +13,7 @@ const vgg11Bn: Architecture = {
   family: 'torchvision',
   source: 'torchvision.models.vgg11_bn',
   build(shape) {
-    const b = new NetBuilder(shape.seed);
+    const b = new NetBuilder(shape.seed, shape.normalisation);
     let x: Value = INPUT(shape.inputShape);
     let index = 0;
     for (const v of [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'] as const) {
