@@ -4,7 +4,7 @@
 // reported on the line that led to it.
 
 import { normaliseKey, type ConfigEntry, type ConfigFormat, type ConfigTree } from './keyTree';
-import type { ConfigField, TrainingSetup } from './trainingSetup';
+import type { ConfigField, PythonModelArgs, TrainingSetup } from './trainingSetup';
 
 /** `package.module:Factory` (the factory may be dotted: `pkg.models:Zoo.small`). */
 const PYTHON_FACTORY = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
@@ -37,6 +37,12 @@ export function recognisePythonReference(tree: ConfigTree, setup: TrainingSetup)
     }
   }
   return recognised;
+}
+
+/** `10, num_classes=10`: literal arguments for a Python factory, as Python writes them. */
+export function describeArgs(args: PythonModelArgs): string {
+  const py = (v: unknown) => (v === null ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'string' ? JSON.stringify(v) : String(v));
+  return [...args.positional.map(py), ...Object.entries(args.keyword).map(([k, v]) => `${k}=${py(v)}`)].join(', ');
 }
 
 /** How to write `i2f: <key>: <value>` in a config of this format (the one-line fixes the audit and findings give). */

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
 import { gaussianMechanismStd } from '../config/defences';
+import { describeArgs } from '../config/pythonReference';
 import { RULES } from '../config/ruleCatalog';
 import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, PythonModelArgs, TrainingSetup } from '../config/trainingSetup';
 import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
@@ -545,7 +546,7 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
   const lines = [`${title}: ${kind}; ${parts.length ? parts.join('; ') : 'no value could be read statically'}.`];
   if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);
   if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
-  else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
+  else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}${setup.pythonModelArgs ? `(${describeArgs(setup.pythonModelArgs)})` : ''}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
   else if (model) {
     const where = model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : '';
     const what = `${model.builder ? 'function' : 'class'} ${model.name}${where}`;

@@ -2,6 +2,7 @@
 // export bridge (cached), check that the exported θ is PyTorch's named_parameters, and say in plain sentences what
 // was done on the user's behalf (which Python, the input shape and where it came from, the modules stood in for).
 
+import { describeArgs } from '../config/pythonReference';
 import type { PythonModelArgs } from '../config/trainingSetup';
 import { UserError } from '../errors';
 import { loadModelFile } from '../backends/modelFile';
@@ -52,12 +53,6 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
   notes.push(await thetaNote(exported));
   return { file: exported.onnx, exported, python, notes };
-}
-
-/** `10, num_classes=10`: the literal arguments the bridge passed, as Python writes them. */
-function describeArgs(args: PythonModelArgs): string {
-  const py = (v: unknown) => (v === null ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'string' ? JSON.stringify(v) : String(v));
-  return [...args.positional.map(py), ...Object.entries(args.keyword).map(([k, v]) => `${k}=${py(v)}`)].join(', ');
 }
 
 /** θ of the exported graph against named_parameters: the same names, or the differences said plainly. */

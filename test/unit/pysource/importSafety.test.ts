@@ -79,6 +79,7 @@ test('the reader: a standalone script gets a factory from its own folder, its li
   const cifar = await read(join(OPACUS, 'cifar10.py'));
   assert.equal(cifar.pythonModel?.value, 'cifar10:convnet');
   assert.deepEqual(cifar.pythonModelArgs, { positional: [], keyword: { num_classes: 10 } });
+  assert.match(cifar.problems.find((p) => p.rule === 'I2F140')!.message, /Model: `cifar10:convnet\(num_classes=10\)` \(cifar10\.py\), built by the workspace's Python/);
   const imdb = await read(join(OPACUS, 'imdb.py'));
   assert.equal(imdb.pythonModel, undefined);
   assert.match(imdb.pythonModelProblem!.reason, /SampleNet constructor's argument `vocab_size` = `len\(tokenizer\)` \(line 267\) is set at run time/);
