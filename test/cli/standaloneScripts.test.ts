@@ -96,10 +96,9 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
     ['opacus/dcgan.py', /^importing dcgan\.py would run `parser\.parse_args\(\)` \(line 123: `--data-root` is required/],
     ['opacus/fsdp_example.py', /^importing fsdp_example\.py would run `datasets\.MNIST\(\)` \(line 80: it downloads a dataset/],
     ['unguarded/train_mnist_dp.py', /^importing train_mnist_dp\.py would run `datasets\.MNIST\(\)` \(line 15: it downloads a dataset/],
-    // Not built: a constructor argument set at run time; the model is the LightningModule itself.
+    // Not built: a constructor argument set at run time.
     ['opacus/imdb.py', /^the SampleNet constructor's argument `vocab_size` = `len\(tokenizer\)` \(line 267\) is set at run time/],
     ['opacus/char-lstm-classification.py', /^the CharNNClassifier constructor's argument 1 = `rnn_type` \(line 404\) is set at run time/],
-    ['opacus/mnist_lightning.py', /^`module=self` \(line 112\) was not traced to a class or builder function/],
   ];
   for (const [file, reason] of refused) {
     const c = config(file);
@@ -114,10 +113,18 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   assert.match(cifar.reason, /^cifar10:convnet could not be imported: ModuleNotFoundError: No module named 'torch\.func'/);
   assert.match(cifar.reason, /cifar10\.py:37 in <module>/);
 
+  // mnist_lightning.py: `module=self` is the LightningModule, built by the bridge; pytorch_lightning is not installed
+  // here, so the class derives from a stand-in and is not a torch.nn.Module: said so, with the package to install.
+  const lightning = config('opacus/mnist_lightning.py');
+  assert.equal(lightning.status, 'failed');
+  assert.match(lightning.reason, /^mnist_lightning:LitSampleConvNetClassifier could not be built: TypeError: .* derives from pytorch_lightning\.LightningModule, which this Python lacks/);
+
   // The text report gives each refused script the fix that exists for a script.
   const text = await runCli(['audit', ws, '--python', '/usr/bin/python3', '--cache-dir', cache]);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /fix: guard the top level of dcgan\.py with `if __name__ == "__main__":`, or define Discriminator in a module of its own that the script imports/);
   assert.match(text.stdout, /fix: pass SampleNet a literal value \(or an argparse default\) for `vocab_size`, or give that parameter a default in imdb\.py/);
+  assert.match(text.stdout, /fix: install pytorch_lightning in the Python that builds the model, or name one that has it with i2f\.python/);
+  assert.match(text.stdout, /fix: fix the Python error above in the script \(the model is built as cifar10:convnet from its folder\)/);
   assert.match(text.stdout, /opacus\/mnist\.py \(from cache\)/);
 });

@@ -188,6 +188,8 @@ export interface TrainingSetup {
    * literals; the bridge passes them as JSON (never evaluated as code).
    */
   pythonModelArgs?: PythonModelArgs;
+  /** A DP call in a standalone script (no Flower app around it): no config beside it can name the model. */
+  standaloneScript?: boolean;
   /** Why the model a DP call trains in a standalone script is not built (and the fix), when it is not. */
   pythonModelProblem?: { reason: string; fix: string };
 

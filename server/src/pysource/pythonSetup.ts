@@ -128,6 +128,7 @@ function setupOf(
       ? noisy.api.library === 'tf-privacy' ? 'tf-privacy' : 'opacus'
       : 'flower';
   const setup = emptySetup(file, flavour);
+  if (!app) setup.standaloneScript = true;
   const problems: ConfigProblem[] = setup.problems;
   let modelClass: ModelClass | undefined;
   let library: LibraryModel | undefined;
@@ -345,6 +346,15 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       if (app || !found.factory || !found.file) return found;
       return standaloneModel({ ...found, ...(builder ? { builder } : {}) }, index, node, importCheck);
     }
+    // `module=self` inside a method (a LightningModule making itself private): the class being defined. In a
+    // standalone script it is built with no arguments (its constructor's defaults).
+    if (!app && node.type === 'identifier' && node.text === 'self') {
+      const cls = enclosing(node, ['class_definition']);
+      const name = cls?.childForFieldName('name')?.text;
+      if (!cls || !name || cls.parent?.type !== 'module') return undefined;
+      const found = classLocation(index, name, nodeRange(arg.node), app);
+      return found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found;
+    }
     if (isBinding(node)) {
       node = followBinding(index, node);
       continue;
@@ -460,11 +470,12 @@ function isTopLevelFunction(index: ModuleIndex, name: string): boolean {
  * and its file checked for top-level code that would train on import (importSafety.ts). Either failing is a problem
  * with its fix; the model is then not handed to the bridge.
  */
-function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode, importCheck: (file: string) => string | undefined): ModelClass {
+function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode | undefined, importCheck: (file: string) => string | undefined): ModelClass {
   const refusal = importCheck(found.file!);
   if (refusal) {
     return { ...found, problem: { reason: refusal, fix: `guard the top level of ${basename(found.file!)} with \`if __name__ == "__main__":\`, or define ${found.name} in a module of its own that the script imports` } };
   }
+  if (!call) return found;
   const args = callArguments(call);
   const what = found.builder ? `${found.name}()` : `the ${found.name} constructor`;
   if (args.splat) return { ...found, problem: { reason: `${what} is called with *args or **kwargs (line ${call.startPosition.row + 1}), whose values are set at run time`, fix: `pass ${found.name}'s arguments by name with literal values or argparse defaults` } };

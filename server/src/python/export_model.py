@@ -105,7 +105,8 @@ class _Stub:
                 raise AttributeError(attr)
             return _Stub(f"{stub_name}.{attr}")
 
-        return (type(stub_name.split(".")[-1], (), {"__init__": __init__, "__getattr__": __getattr__}),)
+        # _i2f_stood_in_for: the bridge names the missing package when a model class derives from this stand-in.
+        return (type(stub_name.split(".")[-1], (), {"__init__": __init__, "__getattr__": __getattr__, "_i2f_stood_in_for": stub_name}),)
 
     def __iter__(self):
         return iter(())
@@ -259,6 +260,12 @@ def run(req, result):
     else:
         raise TypeError(f"{req['factory']} is a {type(obj).__name__}, neither a torch.nn.Module nor a callable that builds one")
     if not isinstance(model, torch.nn.Module):
+        stood_in = next((c._i2f_stood_in_for for c in type(model).__mro__ if "_i2f_stood_in_for" in vars(c)), None)
+        if stood_in:
+            raise TypeError(
+                f"{req['factory']} derives from {stood_in}, which this Python lacks ({stood_in.split('.')[0]} was stood in for), "
+                f"so it is not a torch.nn.Module here: install {stood_in.split('.')[0]} in the Python that builds the model"
+            )
         raise TypeError(f"{req['factory']}() returned {type(model).__module__}.{type(model).__name__}, not a torch.nn.Module")
     model = model.float().eval()
 

@@ -88,9 +88,10 @@ test('the reader: a standalone script gets a factory from its own folder, its li
   const dcgan = await read(join(OPACUS, 'dcgan.py'));
   assert.match(dcgan.pythonModelProblem!.reason, /^importing dcgan\.py would run `parser\.parse_args\(\)` \(line 123/);
   assert.match(dcgan.pythonModelProblem!.fix, /if __name__ == "__main__":/);
+  // `module=self` in a LightningModule's method: the class itself, built with its constructor's defaults.
   const lightning = await read(join(OPACUS, 'mnist_lightning.py'));
-  assert.match(lightning.pythonModelProblem!.reason, /`module=self` \(line 112\) was not traced/);
-  assert.match(lightning.pythonModelProblem!.fix, /no config beside a standalone script can name the model/);
+  assert.equal(lightning.pythonModel?.value, 'mnist_lightning:LitSampleConvNetClassifier');
+  assert.equal(lightning.pythonModelArgs, undefined);
   const noGuard = await read(NO_GUARD);
   assert.match(noGuard.pythonModelProblem!.reason, /^importing train_mnist_dp\.py would run `datasets\.MNIST\(\)` \(line 15: it downloads a dataset/);
   // The I2F140 summary says the same.
@@ -118,6 +119,12 @@ test('the reader: a script whose name is not a module name is loaded by path; a 
   const unsafe = (await readPythonFile(join(dir, 'train.py'), readFileSync(join(dir, 'train.py'), 'utf8'))).setup!;
   assert.equal(unsafe.pythonModel, undefined);
   assert.match(unsafe.pythonModelProblem!.reason, /^importing models\.py would run `for _ in range\(3\)` \(line 8: a top-level `for` block runs at import\)/);
+  // A model the call's argument does not lead to a class or function of the script: said, with the fix that exists.
+  writeFileSync(join(dir, 'zoo.py'), `${dp}import timm\n\ndef main():\n    model = timm.create_model("vit_tiny_patch16_224")\n    PrivacyEngine().make_private(module=model, noise_multiplier=1.0, max_grad_norm=1.0)\n`);
+  const zoo = (await readPythonFile(join(dir, 'zoo.py'), readFileSync(join(dir, 'zoo.py'), 'utf8'))).setup!;
+  assert.equal(zoo.pythonModel, undefined);
+  assert.match(zoo.pythonModelProblem!.reason, /^`module=model` \(line 6\) was not traced to a class or builder function defined in this script or a module beside it/);
+  assert.match(zoo.pythonModelProblem!.fix, /no config beside a standalone script can name the model instead/);
 });
 
 test('the rule, clause by clause', async () => {

@@ -40,6 +40,14 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
   }
   if (outcome.status === 'failed' && config.modelRef?.kind === 'python') {
     if (/no Python with torch/.test(outcome.reason ?? '')) return 'set i2f.python (or pass --python PATH) to an interpreter that imports torch';
+    const missing = /which this Python lacks \((\w+) was stood in for\)/.exec(outcome.reason ?? '');
+    if (missing) return `install ${missing[1]} in the Python that builds the model, or name one that has it with i2f.python (or --python)`;
+    // A standalone script: no config beside it can name another factory or an input shape.
+    if (config.setup.standaloneScript) {
+      return /could not infer the input shape/.test(outcome.reason ?? '')
+        ? 'none: no config beside a standalone script can give the input shape (the sizes tried are above), so this model is not analysed'
+        : `fix the Python error above in the script (the model is built as ${config.modelRef.factory} from its folder)`;
+    }
     if (/could not infer the input shape/.test(outcome.reason ?? '')) return `give the input shape: ${snippet('input-shape', [3, 32, 32])}`;
     const where = modelField(config.setup);
     return `fix the Python error above, or name the factory to build${where ? ` (line ${where.keyRange.start.line + 1} leads to ${config.modelRef.factory})` : ''}: ${snippet('model', EXAMPLE_FACTORY)}`;
