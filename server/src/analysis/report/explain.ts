@@ -18,7 +18,9 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
   const config = outcome.config;
   if (!config) return undefined;
   const { format } = config.setup;
-  const snippet = (key: string, value: string | number[]) => `\`${i2fSnippet(format, config.path, key, value)}\``;
+  // DP code in a Flower app is configured from the app's pyproject.toml ([tool.i2f]), not from the .py file.
+  const snippet = (key: string, value: string | number[]) =>
+    format === 'python' ? `\`${i2fSnippet('toml', 'pyproject.toml', key, value)}\` in the app's pyproject.toml` : `\`${i2fSnippet(format, config.path, key, value)}\``;
   const rel = (p: string) => relative(dirname(config.path), p) || p;
   const line = (f?: { valueRange: { start: { line: number } } }) => (f ? ` (line ${f.valueRange.start.line + 1})` : '');
   if (outcome.status === 'not-analysed') {
