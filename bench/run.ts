@@ -334,7 +334,7 @@ interface LargeOurs {
 interface LargeSolve {
   i2f: number; solveSeconds: number; cpuSeconds: number; tolerance: number; budgetSeconds: number; rank: number; refine: boolean; converged: boolean;
   stopReason: string; relativeResidual: number; limitedByPrecision: boolean; iterations: number; solveProducts: number;
-  nystrom: { rank: number; sketchProducts: number; buildSeconds: number } | null; gramProducts: number; preciseProducts: number; loadavg: number[];
+  nystrom: { rank: number; sketchProducts: number; buildSeconds: number; algebraSeconds?: number } | null; gramProducts: number; preciseProducts: number; loadavg: number[];
 }
 interface LargePytorch {
   torch: string; parameters: number; peakRssMB: number;
@@ -788,7 +788,7 @@ function renderLarge(l: LargeResult): string[] {
     const est = p ? pytorchSolveEstimateSeconds(p, sv) : undefined;
     const rows = [['', 'undamped I²F s', 'converged', 'true residual', 'iterations', 'J Jᵀ v products (f32 + f64)', 'sketch', 'λmax + I_lb s', 'peak RSS MB']];
     rows.push(['ours', f(sv.solveSeconds, 0), sv.converged ? (sv.limitedByPrecision ? 'float32 floor' : 'yes') : `no (${sv.stopReason})`, sv.relativeResidual.toExponential(2), String(sv.iterations),
-      `${sv.gramProducts} + ${sv.preciseProducts}`, sv.nystrom ? `rank ${sv.nystrom.rank} of ${sv.nystrom.sketchProducts}, ${f(sv.nystrom.buildSeconds, 0)} s` : 'none', f((o.lambdaMaxAndLowerBoundMs ?? NaN) / 1000, 1), f(o.peakRssMB, 0)]);
+      `${sv.gramProducts} + ${sv.preciseProducts}`, sv.nystrom ? `rank ${sv.nystrom.rank} of ${sv.nystrom.sketchProducts}, ${f(sv.nystrom.buildSeconds, 0)} s${sv.nystrom.algebraSeconds !== undefined ? ` (${f(sv.nystrom.algebraSeconds, 1)} s the build's algebra, the rest products and Ω)` : ''}` : 'none', f((o.lambdaMaxAndLowerBoundMs ?? NaN) / 1000, 1), f(o.peakRssMB, 0)]);
     if (p && est !== undefined) {
       rows.push(['PyTorch (estimate)', `≈ ${f(est, 0)}`, 'not run', 'not run', `${sv.iterations} (ours)`, 'ours', '–', '–', `${f(p.peakRssMB, 0)} (${p.solveIterationsMeasured} iterations)`]);
     }

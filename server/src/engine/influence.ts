@@ -305,6 +305,8 @@ export interface SolveSummary {
    */
   nystrom?: {
     rank: number; sketchProducts: number; builtHere: boolean; buildSeconds: number; fromIteration: number;
+    /** Of buildSeconds, the build's own algebra after the products (nystrom.ts NystromResult.algebraSeconds; 0 when reused). */
+    algebraSeconds: number;
     /** λ̂_k: where the flattened top of the spectrum lands. */
     flattenedTo: number;
     /** The preconditioned iterations stagnated here and the solve finished without it (as do later solves). */
@@ -857,11 +859,16 @@ export async function analyzeInfluence(op: InversionOperator, opts: InfluenceOpt
               ...after(offset),
             });
             r = first ? concatenateSolves(first, rest) : rest;
-            if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: builtHere ? sketch.products : 0, builtHere, buildSeconds, fromIteration: offset, flattenedTo: nystrom.flattenedTo };
+            if (nystrom) {
+              usedNystrom = {
+                rank: nystrom.rank, sketchProducts: builtHere ? sketch.products : 0, builtHere, buildSeconds, algebraSeconds: builtHere ? sketch.algebraSeconds : 0,
+                fromIteration: offset, flattenedTo: nystrom.flattenedTo,
+              };
+            }
           }
         } else {
           r = await run({ ...common, preconditioner: nystrom ?? undefined });
-          if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: 0, builtHere: false, buildSeconds: 0, fromIteration: 0, flattenedTo: nystrom.flattenedTo };
+          if (nystrom) usedNystrom = { rank: nystrom.rank, sketchProducts: 0, builtHere: false, buildSeconds: 0, algebraSeconds: 0, fromIteration: 0, flattenedTo: nystrom.flattenedTo };
         }
       } else if (deflationVectors > 0 && space === undefined && maxIterations > trigger) {
         r = await run({ ...common, maxIterations: trigger });
