@@ -14,7 +14,8 @@
 // doubles = 400 KB at ℓ = 400) stays in the 512 KB L2 cache while every tile of the product reuses it; the
 // triangular solve and the transform copy each chunk into a contiguous scratch block first (rows 1 KB apart instead
 // of 1.2 MB: fewer TLB misses), then write the result into the rows in place. Memory: the rows themselves and a
-// scratch of ℓ × 128 doubles; Ω stays in the caller's arrays and is copied in a chunk at a time.
+// scratch of ℓ × 128 doubles; Ω stays in the caller's arrays (nystrom.ts redraws it by blocks) and is copied in a
+// chunk at a time.
 
 import { vectorBlocks, vectorKernels, wasmVectorBlock, type VectorBlock, type VectorKernelExports } from './vectorBlocks';
 import {
@@ -32,8 +33,12 @@ export interface VectorMatrix {
   readonly rows: readonly Float64Array[];
   /** Appends a row (copied into the SIMD matrix's memory; the JS matrix keeps the array itself). */
   append(v: Float64Array): void;
-  /** G (k × k row-major, k = rows held = others.length): G[i·k + j] = ⟨others_i, rows_j⟩. */
-  crossProducts(others: readonly Float64Array[]): Float64Array;
+  /**
+   * Rows `first` … `first + others.length − 1` of G (k × k row-major, k = rows held): G[(first + i)·k + j] =
+   * ⟨others_i, rows_j⟩. By blocks of Ω, so that Ω need not be held whole; each entry sums in the same order
+   * whatever the blocks.
+   */
+  crossProducts(others: readonly Float64Array[], g: Float64Array, first: number): void;
   /** G (k × k row-major, symmetric): G[i·k + j] = ⟨rows_i, rows_j⟩. */
   gram(): Float64Array;
   /** rows ← C⁻¹ rows for lower-triangular C (k × k row-major): row i ← (row i − Σ_{t<i} C_it row t) / C_ii. */
@@ -72,16 +77,14 @@ class JsVectorMatrix implements VectorMatrix {
     this.rows.push(v);
   }
 
-  crossProducts(others: readonly Float64Array[]): Float64Array {
+  crossProducts(others: readonly Float64Array[], g: Float64Array, first: number): void {
     const k = this.rows.length;
-    const g = new Float64Array(k * k);
     const [block] = vectorBlocks([this.rows], this.n, { simd: false });
     const row = new Float64Array(k);
-    for (let i = 0; i < k; i++) {
+    for (let i = 0; i < others.length; i++) {
       block.dots(others[i], row);
-      g.set(row, i * k);
+      g.set(row, (first + i) * k);
     }
-    return g;
   }
 
   gram(): Float64Array {
@@ -192,23 +195,23 @@ class WasmVectorMatrix implements VectorMatrix {
     this.rows.push(this.heap.subarray(at, at + this.n));
   }
 
-  /** Each chunk of Ω copied into the scratch (zero past n and past k), then one tile pass against the rows' chunk. */
-  crossProducts(others: readonly Float64Array[]): Float64Array {
+  /** Each chunk of the others copied into the scratch (zero past n and past their count), then one tile pass against the rows' chunk. */
+  crossProducts(others: readonly Float64Array[], g: Float64Array, first: number): void {
     const { heap, cols, chunk, cap, scratchAt, gAt, n } = this;
-    const k = this.rows.length;
-    if (others.length !== k) throw new RangeError(`vectorMatrix: ${others.length} vectors against ${k} rows`);
+    const k = this.rows.length, b = others.length;
+    if (first + b > k) throw new RangeError(`vectorMatrix: rows ${first}…${first + b - 1} of a ${k} × ${k} product`);
     heap.fill(0, gAt, gAt + cap * cap);
     heap.fill(0, scratchAt, scratchAt + cap * chunk);
     for (let c0 = 0; c0 < cols; c0 += chunk) {
       const len = Math.min(chunk, cols - c0), end = Math.min(c0 + len, n);
-      for (let i = 0; i < k; i++) {
+      for (let i = 0; i < b; i++) {
         const at = scratchAt + i * chunk;
         heap.set(others[i].subarray(c0, end), at);
         if (end - c0 < len) heap.fill(0, at + end - c0, at + len);
       }
-      this.kernels.gram(scratchAt * 8, chunk * 8, ceil(k, 4), c0 * 8, cols * 8, ceil(k, 2), len * 8, gAt * 8, cap * 8);
+      this.kernels.gram(scratchAt * 8, chunk * 8, ceil(b, 4), c0 * 8, cols * 8, ceil(k, 2), len * 8, gAt * 8, cap * 8);
     }
-    return this.extract(k);
+    for (let i = 0; i < b; i++) g.set(heap.subarray(gAt + i * cap, gAt + i * cap + k), (first + i) * k);
   }
 
   /** The lower triangle's tiles (x rows i…i+3 against rows 0…i+3), chunk by chunk, mirrored. */
