@@ -113,6 +113,18 @@ function accountOf(source: AccountingSource): PrivacyAccount | undefined {
   };
 }
 
+/**
+ * A standalone script's missing inputs (every entry has `fromScript`): what the script does not let us read and why,
+ * then what in the script would; undefined for a config, whose hint names the section to add the keys to.
+ */
+export function scriptMissingText(missing: MissingAccountingKey[]): { unread: string; fix: string } | undefined {
+  if (!missing.length || !missing.every((m) => m.fromScript)) return undefined;
+  return {
+    unread: missing.map((m) => `${m.what}: ${m.fromScript!.reason}`).join('; '),
+    fix: [...new Set(missing.map((m) => m.fromScript!.fix))].join('; '),
+  };
+}
+
 /** δ as people write it: 1e-5, not 0.00001. */
 export function formatDelta(delta: number): string {
   return delta <= 1e-3 ? delta.toExponential() : String(delta);
@@ -129,6 +141,8 @@ export function formatEpsilon(epsilon: number): string {
 export function privacyHoverLines(report: PrivacyReport): string[] {
   const who = report.unit === 'user' ? 'user-level (one client’s participation)' : 'example-level (one training example)';
   if (report.status === 'missing') {
+    const script = scriptMissingText(report.missing);
+    if (script) return [`**Privacy (ε, δ)**: not computed, ${who}: the script does not give ${script.unread}.`, `To see it: ${script.fix}. No number is invented.`];
     const lines = [`**Privacy (ε, δ)**: not computed, ${who}: the config lacks ${report.missing.map((m) => m.what).join(', ')}. Add to the \`${report.missing[0].section}\` section:`];
     lines.push('```', ...report.missing.map((m) => m.example), '```');
     lines.push(`(or the tool's own key: ${report.missing.map((m) => m.toolKeys.map((k) => `\`${k}\``).join(' / ')).join('; ')}). No number is invented.`);

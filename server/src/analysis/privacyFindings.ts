@@ -3,7 +3,7 @@
 import { RULES, ruleDocumentation, type RuleInfo } from '../config/ruleCatalog';
 import type { Range } from '../config/keyTree';
 import type { RuleFinding } from '../config/rules';
-import { formatDelta, formatEpsilon, type PrivacyAccount } from './privacyAccount';
+import { formatDelta, formatEpsilon, scriptMissingText, type PrivacyAccount } from './privacyAccount';
 
 function finding(rule: RuleInfo, file: string, range: Range, message: string, key: string): RuleFinding {
   return { code: rule.code, severity: rule.severity, message, file, range, documentation: ruleDocumentation(rule), key };
@@ -15,6 +15,12 @@ export function privacyFindings(account: PrivacyAccount | undefined, file: strin
   const r = account.report;
   const out: RuleFinding[] = [];
   if (r.status === 'missing') {
+    const script = scriptMissingText(r.missing);
+    if (script) {
+      out.push(finding(RULES.accountingInputMissing, file, account.noiseRange,
+        `ε of this DP run is not computed, as the script does not give ${script.unread}. To see it: ${script.fix}.`, account.noiseKey));
+      return out;
+    }
     const keys = r.missing.map((m) => `\`${m.example}\``).join(', ');
     out.push(finding(RULES.accountingInputMissing, file, account.noiseRange,
       `ε of this DP run is not computed: the config lacks ${r.missing.map((m) => m.what).join(', ')}. Add ${keys} to an ${r.missing[0].section} section (or the tool's own key) to see it.`, account.noiseKey));

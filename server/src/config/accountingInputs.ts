@@ -1,7 +1,7 @@
 // What a recognised training setup gives a privacy accountant: q, steps and δ, how each was derived, or which key is missing.
 
 import type { ConfigFormat } from './keyTree';
-import type { ConfigField, TrainingSetup } from './trainingSetup';
+import type { ConfigField, TrainingSetup, UnreadInput } from './trainingSetup';
 
 /**
  * The fields the accountant reads. Any source of a setup can feed it (a config file, DP calls read from Python):
@@ -27,6 +27,7 @@ export type AccountingSource = Pick<
   | 'dpSite'
   | 'centralDp'
   | 'clippingScope'
+  | 'scriptAccounting'
 >;
 
 /**
@@ -49,6 +50,11 @@ export interface MissingAccountingKey {
   section: string;
   /** The tool's own keys that would also supply it. */
   toolKeys: string[];
+  /**
+   * A standalone script has no config to add the key to: why the script does not say it, and what in the script
+   * would (the hint then says this instead of the section).
+   */
+  fromScript?: UnreadInput;
 }
 
 /** How a derived number came about, for the hover and the CLI ("q = 256 / 60000 (batch_size / dataset_size)"). */
@@ -139,7 +145,7 @@ function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): Acc
   if (!n) missing.push(missingKey(source.format, 'the training set size N (examples)', 'dataset-size', 60000, ['dataset_size', 'num_train_examples', 'train_size']));
   if (!source.sampleRate && !b) missing.push(missingKey(source.format, 'the batch size B', 'batch-size', 256, ['batch_size']));
   if (!source.epochs) missing.push(missingKey(source.format, 'the number of epochs', 'epochs', 10, ['epochs', 'num_epochs', 'num_train_epochs']));
-  if (missing.length > 0 || !n || !source.epochs) return { kind: 'missing', unit: 'example', noiseMultiplier: sigma, missing };
+  if (missing.length > 0 || !n || !source.epochs) return { kind: 'missing', unit: 'example', noiseMultiplier: sigma, missing: source.scriptAccounting ? missing.map((m) => ({ ...m, fromScript: scriptReason(source.scriptAccounting!, m.i2fKey) })) : missing };
 
   // q = B/N: the expected batch over the dataset, Poisson sampling's rate (Opacus takes 1/len(loader), which is
   // never larger); a rate written as such wins.
@@ -164,6 +170,14 @@ function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): Acc
       stepsPerEpoch: perEpoch,
     },
   };
+}
+
+/** Why a standalone script does not give an input (pysource/pythonSetup.ts says, for N and the epochs). */
+function scriptReason(unread: NonNullable<AccountingSource['scriptAccounting']>, key: string): UnreadInput {
+  if (key === 'dataset-size' && unread.datasetSize) return unread.datasetSize;
+  if (key === 'epochs' && unread.epochs) return unread.epochs;
+  if (key === 'batch-size') return { reason: 'the batch size was not read from the DataLoader the DP call trains on', fix: 'give the DataLoader `batch_size=` as a literal, a module constant or an argparse default' };
+  return { reason: 'not read from the script', fix: 'write it in the script as a literal, a module constant or an argparse default' };
 }
 
 function userLevel(source: AccountingSource, sigma: ConfigField<number>): AccountingSetup {

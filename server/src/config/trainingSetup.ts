@@ -40,6 +40,18 @@ export interface CodeValue {
   written: string;
 }
 
+/** Why an input was not read from a script, and what in the script would let it be read. */
+export interface UnreadInput {
+  reason: string;
+  fix: string;
+}
+
+/** The accounting inputs a standalone script does not let us read (pysource/pythonSetup.ts). */
+export interface ScriptAccounting {
+  datasetSize?: UnreadInput;
+  epochs?: UnreadInput;
+}
+
 /** A path-valued setting, resolved against the config file's folder. */
 export interface PathField extends ConfigField<string> {
   /** Absolute path on disk, or the value unchanged when it is a URL (s3://, hf://, https://). */
@@ -158,6 +170,11 @@ export interface TrainingSetup {
   totalClients?: ConfigField<number>;
   /** A sampling rate written as such (Opacus `sample_rate`, Flower `fraction-fit`), 0..1. */
   sampleRate?: ConfigField<number>;
+  /**
+   * A standalone script (no config beside it can supply an accounting input): the inputs its code does not let us
+   * read, each with why and what in the script would let it be read. Present (possibly empty) only for such scripts.
+   */
+  scriptAccounting?: ScriptAccounting;
 
   model?: PathField;
   /** A model named by architecture (`model: resnet18`, FedML's `model: cnn`), when no model file is named. */

@@ -38,7 +38,7 @@ export interface ScriptInput {
 }
 
 /** Dotted module each local name stands for: `import torchvision.models as tvm` → tvm ↦ torchvision.models. */
-function moduleAliases(index: ModuleIndex): Map<string, string> {
+export function moduleAliases(index: ModuleIndex): Map<string, string> {
   const out = new Map<string, string>();
   for (const n of walk(index.root)) {
     if (n.type !== 'import_statement') continue;
@@ -57,7 +57,7 @@ function moduleAliases(index: ModuleIndex): Map<string, string> {
 }
 
 /** The fully qualified name of a callee (`models.resnet18` → `torchvision.models.resnet18`), when its head is imported. */
-function qualifiedName(index: ModuleIndex, aliases: Map<string, string>, fn: SyntaxNode | null): string | undefined {
+export function qualifiedName(index: ModuleIndex, aliases: Map<string, string>, fn: SyntaxNode | null): string | undefined {
   const dotted = dottedName(fn);
   if (!dotted) return undefined;
   const [head, ...rest] = dotted.split('.');
@@ -112,7 +112,7 @@ export function torchvisionModelOf(index: ModuleIndex, expr: SyntaxNode): Librar
  * level (any module-level one when `use` is in a function, which runs after the module); `self.attr` in its class
  * before `use` (`__init__` runs first and comes first).
  */
-function assignedBefore(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefined {
+export function assignedBefore(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefined {
   const self = use.type === 'attribute';
   const fn = enclosing(use, ['function_definition']);
   const scopes = self ? [enclosing(use, ['class_definition'])] : fn ? [fn, index.root] : [index.root];

@@ -8,7 +8,7 @@ import type { Range } from '../config/keyTree';
 import { gaussianMechanismStd } from '../config/defences';
 import { describeArgs } from '../config/pythonReference';
 import { RULES } from '../config/ruleCatalog';
-import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, PythonModelArgs, TrainingSetup } from '../config/trainingSetup';
+import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProblem, PathField, PythonModelArgs, ScriptAccounting, TrainingSetup } from '../config/trainingSetup';
 import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
 import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
@@ -18,6 +18,8 @@ import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } 
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
+import { trainingSetSize, type TrainingSetSize } from './trainingData';
+import { epochLoops, type EpochReading } from './epochLoops';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -134,6 +136,8 @@ function setupOf(
   let library: LibraryModel | undefined;
   const facts: string[] = [];
   const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
+  // Accounting inputs a standalone script does not let us read, and why (its hint cannot point at a config).
+  const unread: ScriptAccounting = {};
 
   for (const site of sites) {
     const title = `${LIBRARY_TITLE[site.api.library]} ${site.name}`;
@@ -161,8 +165,17 @@ function setupOf(
         continue;
       }
       if (arg.role === 'dataLoader') {
-        // `data_loader=train_loader` → `train_loader = DataLoader(ds, batch_size=…)`: the batch each step averages.
-        const batch = dataLoaderBatch(index, arg, app);
+        // `data_loader=train_loader` → `train_loader = DataLoader(ds, batch_size=…)`: the batch each step averages,
+        // and the dataset it samples from (N: a torchvision dataset's training split).
+        const loader = dataLoaderCall(index, arg);
+        if (!roleFields.has('datasetSize') && !unread.datasetSize) {
+          const size = loader
+            ? trainingSetSize(index, loader)
+            : { kind: 'unread' as const, reason: `\`${arg.parameter}=${short(arg.text)}\` (line ${arg.valueRange.start.line + 1}) was not traced to a \`DataLoader(…)\` call in this script`, fix: 'build the DataLoader in the script and pass it by name' };
+          if (size.kind === 'read') roleFields.set('datasetSize', datasetSizeField(size, file));
+          else unread.datasetSize = { reason: size.reason, fix: size.fix };
+        }
+        const batch = dataLoaderBatch(index, loader, app);
         if (batch && !roleFields.has('batchSize')) {
           if (batch.resolution.kind === 'runtime') {
             problems.push({ rule: RULES.codeValueAtRunTime.code, range: batch.valueRange, key: 'batch_size', message: `${title}: the data loader's \`batch_size\` = \`${short(batch.text)}\` is set at run time (${batch.resolution.reason}), so it is not analysed.` });
@@ -229,6 +242,17 @@ function setupOf(
   if (n) setup.datasetSize = n;
   const epochs = num('epochs');
   if (epochs) setup.epochs = epochs;
+  if (!app && noisy) {
+    // The epochs its loops run (pysource/epochLoops.ts); beside `epochs=` of make_private_with_epsilon, the larger.
+    const loops = epochLoops(index);
+    if (loops.kind === 'read') {
+      if (!epochs || loops.value > epochs.value) setup.epochs = loopEpochsField(loops, file, epochs);
+    } else if (!epochs) {
+      unread.epochs = { reason: loops.reason, fix: loops.fix };
+    }
+    if (!setup.datasetSize) unread.datasetSize ??= { reason: 'the DP call has no `data_loader=` to follow to the dataset it samples from', fix: 'pass the DP call the DataLoader it trains on (`data_loader=train_loader`), built in the script over a torchvision dataset\'s training split' };
+    setup.scriptAccounting = unread;
+  }
   const clients = num('numSampledClients');
   if (clients) setup.numSampledClients = clients;
   const disabled = roleFields.get('dpDisabled');
@@ -364,19 +388,11 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
   return undefined;
 }
 
-/** The `batch_size` argument of the DataLoader a DP call's `data_loader=` names (same file), read like any argument. */
-function dataLoaderBatch(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined): CallSiteArgument | undefined {
+/** The `DataLoader(…)` call a DP call's `data_loader=` names (same file), followed through the names it is bound to. */
+function dataLoaderCall(index: ModuleIndex, arg: CallSiteArgument): SyntaxNode | undefined {
   let node: SyntaxNode | undefined = arg.node;
   for (let hops = 0; node && hops < 8; hops++) {
-    if (node.type === 'call') {
-      if (lastName(node.childForFieldName('function')) !== 'DataLoader') return undefined;
-      const args = callArguments(node);
-      const kw = args.keyword.get('batch_size');
-      const value = kw?.value ?? args.positional[1];
-      if (!value) return undefined;
-      const key = kw?.name ?? value;
-      return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) };
-    }
+    if (node.type === 'call') return lastName(node.childForFieldName('function')) === 'DataLoader' ? node : undefined;
     if (isBinding(node)) {
       node = followBinding(index, node);
       continue;
@@ -384,6 +400,45 @@ function dataLoaderBatch(index: ModuleIndex, arg: CallSiteArgument, app: FlowerA
     return undefined;
   }
   return undefined;
+}
+
+/** The `batch_size` argument of the DataLoader a DP call's `data_loader=` names (same file), read like any argument. */
+function dataLoaderBatch(index: ModuleIndex, loader: SyntaxNode | undefined, app: FlowerApp | undefined): CallSiteArgument | undefined {
+  if (!loader) return undefined;
+  const args = callArguments(loader);
+  const kw = args.keyword.get('batch_size');
+  const value = kw?.value ?? args.positional[1];
+  if (!value) return undefined;
+  const key = kw?.name ?? value;
+  return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) };
+}
+
+/** The epochs read from the script's loops: the most iterations any loop may run (more steps, larger ε), with all of them. */
+function loopEpochsField(loops: Extract<EpochReading, { kind: 'read' }>, file: string, fromCall: ConfigField<number> | undefined): ConfigField<number> {
+  const { loop, value } = loops;
+  const chosen = loop.counts.find((c) => c.value === value)!;
+  const alternatives = [
+    ...loops.loops.flatMap((l) => l.counts.map((c) => ({ value: c.value, source: { ...c.source, label: `\`${l.written}\` (line ${l.line}), ${c.source.label}` } }))),
+    ...(fromCall?.fromCode ? [{ value: fromCall.value, source: fromCall.fromCode.source }] : []),
+  ];
+  const distinct = new Set(alternatives.map((a) => a.value)).size;
+  const key = distinct > 1 ? `${loop.written.replace(/^for \S+ in /, '')}, the most of ${distinct} possible` : loop.written.replace(/^for \S+ in /, '');
+  const source: CodeValueSource = { ...chosen.source, range: loop.range, label: `\`${loop.written}\` (line ${loop.line}) runs ${value} times, ${chosen.source.label}`, editable: false };
+  return {
+    value, key, path: ['for', 'range'], keyRange: loop.range, valueRange: loop.range, file,
+    fromCode: { source, alternatives, steps: [`the epoch loop \`${loop.written}\` (line ${loop.line}) steps the optimizer ${value} times`], written: loop.written },
+  };
+}
+
+/** N from the DataLoader's dataset (pysource/trainingData.ts), as a field located on the dataset's constructor. */
+function datasetSizeField(size: Extract<TrainingSetSize, { kind: 'read' }>, file: string): ConfigField<number> {
+  const label = `${size.dataset}'s ${size.split} split (${size.how})`;
+  const key = `${size.dataset} ${size.split} split`;
+  const source: CodeValueSource = { file, range: size.range, kind: 'computed', label, editable: false };
+  return {
+    value: size.value, key, path: [key], keyRange: size.range, valueRange: size.range, file,
+    fromCode: { source, alternatives: [], steps: [`the DataLoader's dataset is torchvision's ${size.dataset}, ${size.how}: ${size.value} examples`], written: key },
+  };
 }
 
 /** A name or a `self.` attribute: something whose value is the expression last assigned to it. */
@@ -553,6 +608,8 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
     describeValue(setup.targetEpsilon, 'target ε', file),
     describeValue(setup.targetDelta, 'δ', file),
     describeValue(setup.batchSize, 'batch size', file),
+    describeValue(setup.datasetSize, 'training set N', file),
+    describeValue(setup.epochs, 'epochs', file),
   ].filter((p): p is string => !!p);
   const lines = [`${title}: ${kind}; ${parts.length ? parts.join('; ') : 'no value could be read statically'}.`];
   if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);

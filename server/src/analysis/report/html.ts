@@ -1,7 +1,7 @@
 // `i2f audit --format html`: one self-contained page (inline CSS, a few lines of inline JS, inline SVG plots; a
 // Content-Security-Policy that forbids every remote load), readable offline, light or dark with the system.
 
-import { formatDelta, formatEpsilon, type PrivacyReport } from '../privacyAccount';
+import { formatDelta, formatEpsilon, scriptMissingText, type PrivacyReport } from '../privacyAccount';
 import type { RuleSeverity } from '../../config/ruleCatalog';
 import { fmt } from '../formatText';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
@@ -157,6 +157,8 @@ function plots(root: RootOutcome, cfg: ConfigOutcome): string {
 /** The config's DP account beside its leakage: ε at δ with how q, steps and δ came about, or the keys it lacks. */
 function privacyParagraph(r: PrivacyReport): string {
   if (r.status === 'missing') {
+    const script = scriptMissingText(r.missing);
+    if (script) return `<p class="privacy" data-status="missing">DP ε not computed (${r.unit}-level): the script does not give ${esc(script.unread)}. To see it: ${esc(script.fix)}.</p>`;
     return `<p class="privacy" data-status="missing">DP ε not computed (${r.unit}-level): the config lacks ${esc(r.missing.map((m) => m.what).join(', '))}; add ${r.missing.map((m) => `<span class="mono">${esc(m.example)}</span>`).join(', ')} to an <span class="mono">${esc(r.missing[0].section)}</span> section.</p>`;
   }
   return `<p class="privacy" data-status="computed">DP guarantee <b>ε = ${esc(formatEpsilon(r.epsilon))}</b> at δ = ${formatDelta(r.delta)} (${r.unit}-level; RDP accountant, order ${r.order}, ${r.steps} steps, q = ${Number(r.sampleRate.toPrecision(4))}, noise multiplier ${r.noiseMultiplier}). <span class="muted">q = ${esc(r.derivation.sampleRate)}; steps = ${esc(r.derivation.steps)}; δ = ${esc(r.derivation.delta)}.</span></p>`;

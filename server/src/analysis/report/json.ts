@@ -82,11 +82,11 @@ export type PrivacyJson =
       noiseForTarget?: number;
       targetUnreachable?: string;
     }
-  | { status: 'missing'; unit: 'example' | 'user'; noiseMultiplier: number; missing: { what: string; key: string; example: string }[] };
+  | { status: 'missing'; unit: 'example' | 'user'; noiseMultiplier: number; missing: { what: string; key: string; example: string; reason?: string; fix?: string }[] };
 
 export function privacyJson(r: PrivacyReport): PrivacyJson {
   if (r.status === 'missing') {
-    return { status: 'missing', unit: r.unit, noiseMultiplier: r.noiseMultiplier, missing: r.missing.map((m) => ({ what: m.what, key: m.i2fKey, example: m.example })) };
+    return { status: 'missing', unit: r.unit, noiseMultiplier: r.noiseMultiplier, missing: r.missing.map((m) => ({ what: m.what, key: m.i2fKey, example: m.example, ...(m.fromScript ? { reason: m.fromScript.reason, fix: m.fromScript.fix } : {}) })) };
   }
   return {
     status: 'computed', accountant: r.accountant, epsilon: Number.isFinite(r.epsilon) ? r.epsilon : null, delta: r.delta, order: r.order,

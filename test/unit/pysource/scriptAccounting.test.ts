@@ -1,0 +1,156 @@
+// A standalone DP-SGD script's privacy account, read from its code alone: N from the torchvision dataset its
+// DataLoader loads (pysource/trainingData.ts), the epochs from its epoch loop (pysource/epochLoops.ts), B and σ from
+// its arguments. Opacus' examples as published (test/fixtures/upstream-python/pytorch+opacus) must get the ε of the
+// mpmath reference (tools/fixtures/opacus_examples_privacy.py → test/fixtures/privacy/opacus_examples_reference.json);
+// then the loop rules on short scripts: several loops or values give the most epochs (the larger ε), and what is
+// not read is said in the hint, with what in the script would let it be read.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPythonFile } from '../../../server/src/pysource/pythonSetup';
+import { privacyAccount } from '../../../server/src/analysis/privacyAccount';
+import { privacyFindings } from '../../../server/src/analysis/privacyFindings';
+import { RULES } from '../../../server/src/config/ruleCatalog';
+
+const OPACUS = join(__dirname, '../../fixtures/upstream-python/pytorch+opacus');
+const REFERENCE = JSON.parse(readFileSync(join(__dirname, '../../fixtures/privacy/opacus_examples_reference.json'), 'utf8')) as {
+  cases: { script: string; sampleRate: number; noiseMultiplier: number; steps: number; delta: number; epsilon: number; order: number }[];
+};
+
+async function example(name: string) {
+  const file = join(OPACUS, 'examples', name);
+  const r = await readPythonFile(file, readFileSync(file, 'utf8'));
+  assert.ok(r.setup, name);
+  return r.setup;
+}
+
+function notebookCode(path: string): string {
+  const nb = JSON.parse(readFileSync(path, 'utf8')) as { cells: { cell_type: string; source: string[] | string }[] };
+  return nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source)).join('\n');
+}
+
+const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+
+for (const ref of REFERENCE.cases) {
+  test(`Opacus' ${ref.script}: ε from the script alone equals the mpmath reference (q ${ref.sampleRate.toPrecision(4)}, ${ref.steps} steps, σ ${ref.noiseMultiplier}, δ ${ref.delta})`, async () => {
+    const s = await example(ref.script);
+    const account = privacyAccount(s);
+    assert.ok(account, 'an account');
+    const r = account.report;
+    assert.equal(r.status, 'computed', JSON.stringify(r));
+    if (r.status !== 'computed') return;
+    assert.ok(rel(r.sampleRate, ref.sampleRate) < 1e-12, `q ${r.sampleRate}`);
+    assert.equal(r.steps, ref.steps);
+    assert.equal(r.noiseMultiplier, ref.noiseMultiplier);
+    assert.equal(r.delta, ref.delta);
+    assert.equal(r.deltaSource, 'default', 'no δ is read from the script: 1/N rounded down');
+    assert.ok(rel(r.epsilon, ref.epsilon) <= 1e-6, `ε ${r.epsilon} vs ${ref.epsilon}`);
+    assert.equal(r.order, ref.order);
+    assert.equal(privacyFindings(account, s.file, 10).filter((f) => f.code === RULES.accountingInputMissing.code).length, 0, 'no I2F134');
+  });
+}
+
+test("Opacus' mnist.py: the epochs are its loop `for epoch in range(1, args.epochs + 1)` over train(), 10 from --epochs' default", async () => {
+  const s = await example('mnist.py');
+  assert.equal(s.epochs?.value, 10);
+  assert.equal(s.epochs?.key, 'range(1, args.epochs + 1)');
+  assert.equal(s.epochs?.valueRange.start.line + 1, 261);
+  assert.match(s.epochs?.fromCode?.source.label ?? '', /^`for epoch in range\(1, args\.epochs \+ 1\)` \(line 261\) runs 10 times, default of --epochs \(line 13\d/);
+  const account = privacyAccount(s)!;
+  assert.equal(account.report.status === 'computed' && account.report.derivation.steps, '10 epochs (range(1, args.epochs + 1)) × ⌈60000 / 64⌉ = 9380');
+  assert.equal(account.report.status === 'computed' && account.report.derivation.sampleRate, '64 (batch_size) / 60000 (MNIST train split)');
+});
+
+test("Opacus' image-classifier tutorial: EPOCHS = 20, both as make_private_with_epsilon's epochs= and its tqdm(range(EPOCHS)) loop", async () => {
+  const r = await readPythonFile('/snapshot/opacus/tutorials/building_image_classifier.py', notebookCode(join(OPACUS, 'tutorials', 'building_image_classifier.ipynb')));
+  assert.ok(r.setup);
+  assert.equal(r.setup.epochs?.value, 20);
+  assert.equal(r.setup.datasetSize?.value, 50000);
+  assert.equal(r.setup.scriptAccounting?.epochs, undefined);
+});
+
+test("Opacus' fsdp_example.py: an epoch loop bounded by a parameter of a function the file never calls is not read, and the hint says which", async () => {
+  const s = await example('fsdp_example.py');
+  assert.equal(s.epochs, undefined);
+  const hint = privacyFindings(privacyAccount(s), s.file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
+  assert.match(hint, /the script does not give the number of epochs: the epoch loop `for epoch in range\(1, epochs \+ 1\)` \(line 205\): `epochs \+ 1` is set at run time \(`epochs` is a parameter of launch\(\)/);
+  assert.match(hint, /To see it: train in a loop `for epoch in range\(EPOCHS\)`/);
+  assert.doesNotMatch(hint, /i2f|section/);
+});
+
+const HEAD = `import argparse
+import torch
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from opacus import PrivacyEngine
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        optimizer.zero_grad()
+        model(x).sum().backward()
+        optimizer.step()
+
+loader = DataLoader(datasets.MNIST("data", train=True), batch_size=100)
+`;
+
+async function script(body: string, call = 'make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0)') {
+  const r = await readPythonFile('/work/train.py', `${HEAD}model, optimizer, loader = PrivacyEngine().${call}\n${body}`);
+  assert.ok(r.setup);
+  const account = privacyAccount(r.setup);
+  const hint = privacyFindings(account, r.setup.file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message;
+  return { setup: r.setup, report: account?.report, hint };
+}
+
+test('loop forms: range(E), range(1, E + 1), a module constant, a step, tqdm and enumerate, trange; stepping directly or through the training function', async () => {
+  const cases: [string, number][] = [
+    ['for epoch in range(7):\n    train(model, loader, optimizer)\n', 7],
+    ['EPOCHS = 4\nfor epoch in range(1, EPOCHS + 1):\n    train(model, loader, optimizer)\n', 4],
+    ['for epoch in range(0, 10, 3):\n    train(model, loader, optimizer)\n', 4],
+    ['from tqdm import tqdm\nfor epoch in tqdm(range(6)):\n    train(model, loader, optimizer)\n', 6],
+    ['for i, epoch in enumerate(range(3)):\n    train(model, loader, optimizer)\n', 3],
+    ['from tqdm import trange\nfor epoch in trange(5):\n    train(model, loader, optimizer)\n', 5],
+    ['for epoch in range(2):\n    for x, y in loader:\n        optimizer.step()\n', 2],
+    ['p = argparse.ArgumentParser()\np.add_argument("--num-epochs", type=int, default=12)\nargs = p.parse_args()\nfor e in range(args.num_epochs):\n    train(model, loader, optimizer)\n', 12],
+  ];
+  for (const [body, epochs] of cases) {
+    const { setup, report } = await script(body);
+    assert.equal(setup.epochs?.value, epochs, body);
+    assert.equal(report?.status, 'computed', body);
+    assert.equal(report?.status === 'computed' && report.steps, epochs * 600, body);
+  }
+});
+
+test('several epoch loops or values: the most epochs are taken (more steps, larger ε), and said', async () => {
+  const two = await script('for epoch in range(3):\n    train(model, loader, optimizer)\nfor epoch in range(8):\n    train(model, loader, optimizer)\n');
+  assert.equal(two.setup.epochs?.value, 8);
+  assert.equal(two.setup.epochs?.key, 'range(8), the most of 2 possible');
+  assert.deepEqual(two.setup.epochs?.fromCode?.alternatives.map((a) => a.value), [3, 8]);
+  assert.match(two.report?.status === 'computed' ? two.report.derivation.steps : '', /^8 epochs \(range\(8\), the most of 2 possible\) × ⌈60000 \/ 100⌉ = 4800$/);
+  const cond = await script('import sys\nE = 20 if "--long" in sys.argv else 5\nfor epoch in range(E):\n    train(model, loader, optimizer)\n');
+  assert.equal(cond.setup.epochs?.value, 20);
+  assert.equal(cond.setup.epochs?.key, 'range(E), the most of 2 possible');
+  // make_private_with_epsilon calibrates σ for its epochs=, but the loop runs longer: the loop's count is kept.
+  const longer = await script('for epoch in range(9):\n    train(model, loader, optimizer)\n', 'make_private_with_epsilon(module=model, optimizer=opt, data_loader=loader, epochs=3, target_epsilon=1.0, target_delta=1e-5, max_grad_norm=1.0)');
+  assert.equal(longer.setup.epochs?.value, 9);
+  assert.deepEqual(longer.setup.epochs?.fromCode?.alternatives.map((a) => a.value), [9, 3]);
+  const shorter = await script('for epoch in range(2):\n    train(model, loader, optimizer)\n', 'make_private_with_epsilon(module=model, optimizer=opt, data_loader=loader, epochs=3, target_epsilon=1.0, target_delta=1e-5, max_grad_norm=1.0)');
+  assert.equal(shorter.setup.epochs?.value, 3);
+});
+
+test('epochs not read, each said in the hint with the fix: a run-time bound, no epoch loop, a loop that does not train', async () => {
+  const runtime = await script('import sys\nfor epoch in range(int(sys.argv[1])):\n    train(model, loader, optimizer)\n');
+  assert.equal(runtime.setup.epochs, undefined);
+  assert.match(runtime.hint ?? '', /the number of epochs: the epoch loop `for epoch in range\(int\(sys\.argv\[1\]\)\)` \(line \d+\): `int\(sys\.argv\[1\]\)` is set at run time/);
+  const none = await script('train(model, loader, optimizer)\n');
+  assert.match(none.hint ?? '', /the number of epochs: no `for epoch in range\(…\)` loop that steps the optimizer/);
+  // A loop over steps (not named for epochs), and an epoch loop that only evaluates: neither is an epoch loop of training.
+  const steps = await script('for step in range(1000):\n    optimizer.step()\nfor epoch in range(5):\n    evaluate(model)\n');
+  assert.equal(steps.setup.epochs, undefined);
+  assert.match(steps.hint ?? '', /no `for epoch in range\(…\)` loop/);
+  for (const h of [runtime.hint, none.hint, steps.hint]) assert.doesNotMatch(h ?? '', /i2f|section/);
+  // One epoch loop read and another not: the unread one might run longer, so none is taken.
+  const mixed = await script('import sys\nfor epoch in range(3):\n    train(model, loader, optimizer)\nfor epoch in range(int(sys.argv[1])):\n    train(model, loader, optimizer)\n');
+  assert.equal(mixed.setup.epochs, undefined);
+});
