@@ -16,6 +16,13 @@ import { Random } from '../server/src/engine/random';
 import { vectorBlocks } from '../server/src/engine/vectorBlocks';
 import { cpuMs } from './timing';
 
+/** The JSON line of --json (read by bench/run.ts). */
+export interface NystromBuildResult {
+  n: number; rank: number; simd: boolean; products: number; kept: number; topEigenvalueError: number;
+  buildWallSeconds: number; buildCpuSeconds: number; productCpuSeconds: number; algebraCpuSeconds: number; peakRssMB: number;
+  applyMs: { engine: { cpuMs: number }; jsLoops: { cpuMs: number } }; loadavg: { before: number[]; after: number[] };
+}
+
 interface NystromModule {
   nystromPreconditioner(op: { gramVector(v: Float64Array, o: Float64Array): Promise<void> }, n: number, opts: Record<string, unknown>): Promise<{
     preconditioner: { rank: number; vectors: readonly Float64Array[]; apply(r: Float64Array, out: Float64Array): void };
@@ -75,7 +82,7 @@ async function main() {
   const c = new Float64Array(p.rank);
   const jsApply = timeApply(() => { jsBlock.dots(r, c); out.set(r); jsBlock.addCombination(c, out); });
 
-  const result = {
+  const result: NystromBuildResult & Record<string, unknown> = {
     n, rank, simd, src, products: s.products, kept: p.rank, topEigenvalueError: topError,
     eigenvalueSum: s.eigenvalues.reduce((a, x) => a + x, 0),
     buildWallSeconds: +wallSeconds.toFixed(2), buildCpuSeconds: +cpuSeconds.toFixed(2),

@@ -1,7 +1,7 @@
 // npm run bench [-- --models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch]
 //                  [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N]
 //                  [--resnet50 products|analysis|off] [--resnet50-budget S] [--tfjs default|all|off] [--over-2gb] [--no-verdicts] [--no-responsiveness] [--no-first-finding]
-//                  [--no-blocks] [--resnet50-blocks]
+//                  [--no-blocks] [--resnet50-blocks] [--no-nystrom-build]
 //
 // Per model (each in its own child process, so peak RSS does not mix): session build, median times of g, J u, Jᵀ v
 // and the fused J Jᵀ v through the engine's operator (and raw session.run on the same graphs), the wall time of a
@@ -31,6 +31,8 @@
 // on LeNet, ResNet-8 and ResNet-18, wall and CPU per vector and the ratio k = 8 / k = 1 (issue 18's target: ≤ 0.5 on
 // ResNet-18), with onnxruntime's per-op profile of k = 1 and k = 8 on ResNet-18; --resnet50-blocks adds ResNet-50 at
 // 224 (bench/out/resnet50.onnx; 10–25 min and GBs here: run the bench under the machine's ResNet-50 lock).
+// Nyström build (bench/nystromBuild.ts, its own child; --no-nystrom-build: off): the sketch's own algebra at ResNet-50's
+// d_x, ℓ = 400, on nearly free synthetic products (~30 s CPU, 0.6 GB), and P⁻¹'s cost per application there.
 // --over-2gb (opt-in: ~8 GB of RAM, 5 GB of disk, ~2 min to generate, ~1 min to run): a 587M-parameter MLP whose
 // 2.35 GB of weights are ONNX external data (bench/out/mlp2g/, large_models.py --model mlp2g), its J Jᵀ v and peak RSS.
 
@@ -49,6 +51,7 @@ import type { FirstBandResult } from './firstBand';
 import { measureBudgets } from './responsiveness';
 import { measurePythonReader, type PythonReaderBench } from './pythonReader';
 import type { BlockProfile, BlockResult } from './blocks';
+import type { NystromBuildResult } from './nystromBuild';
 
 const PY = '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
@@ -80,11 +83,12 @@ interface Args {
   verdicts: boolean;
   responsiveness: boolean;
   blocks: boolean;
+  nystromBuild: boolean;
   resnet50Blocks: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', resnet50Budget: 3600, tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true, blocks: true, resnet50Blocks: false };
+  const a: Args = { models: BENCH_MODELS.map((m) => m.name), quick: false, repeat: 0, json: false, pytorch: true, reusePytorch: false, raw: true, pytorchResnet18Analysis: false, attack: true, attackSteps: 0, resnet50: 'products', resnet50Budget: 3600, tfjs: 'default', over2gb: false, accountantOnly: false, pythonOnly: false, verdicts: true, responsiveness: true, firstFinding: true, blocks: true, nystromBuild: true, resnet50Blocks: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const val = () => argv[++i] ?? '';
@@ -116,13 +120,14 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-attack') a.attack = false;
     else if (k === '--no-verdicts') a.verdicts = false;
     else if (k === '--no-blocks') a.blocks = false;
+    else if (k === '--no-nystrom-build') a.nystromBuild = false;
     else if (k === '--resnet50-blocks') a.resnet50Blocks = true;
     else if (k === '--attack-steps') a.attackSteps = Number(val());
     else if (k === '--attack-child') a.attackChild = val();
     else if (k === '--render') a.render = val();
     else if (k === '--analysis') a.analysis = val() as ChildOptions['analysis'];
     else if (k === '--help' || k === '-h') {
-      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--resnet50-budget S] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--no-blocks] [--resnet50-blocks] [--render bench/out/bench.json]');
+      console.log('npm run bench -- [--models mlp,lenet,resnet8,resnet18] [--quick] [--repeat N] [--json] [--no-pytorch] [--reuse-pytorch] [--no-raw] [--pytorch-resnet18-analysis] [--no-attack] [--attack-steps N] [--resnet50 products|analysis|off] [--resnet50-budget S] [--tfjs default|all|off] [--over-2gb] [--accountant-only] [--python-only] [--no-verdicts] [--no-responsiveness] [--no-first-finding] [--no-blocks] [--resnet50-blocks] [--no-nystrom-build] [--render bench/out/bench.json]');
       process.exit(0);
     } else throw new Error(`unknown option ${k}`);
   }
@@ -263,6 +268,8 @@ async function main() {
       else skipped[`blocks ${m.name}`] = 'bench/blocks.ts failed';
     }
   }
+  // The Nyström sketch's own algebra at ResNet-50's d_x with nearly free products (bench/nystromBuild.ts, its own child).
+  const nystromBuild = args.nystromBuild ? runNystromBuild(skipped) : undefined;
   const over2gb = args.over2gb ? runOver2gb(torch, skipped) : undefined;
   // The editor's and the parsers' latency budgets (bench/responsiveness.ts): once wall-clock asserts in tests.
   let budgets: Awaited<ReturnType<typeof measureBudgets>> | undefined;
@@ -286,7 +293,7 @@ async function main() {
   if (firstBand) {
     targets.push({ target: 'the editor shows a graded band for a ResNet-50 config (didOpen → first I2F001 band)', model: 'resnet50', value: firstBand.firstBandMs === undefined ? 'none' : `${(firstBand.firstBandMs / 1000).toFixed(1)} s`, limit: '60 s', status: firstBand.firstBandMs !== undefined && firstBand.firstBandMs <= 60_000 ? 'PASS' : 'MISS' });
   }
-  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader, firstFinding, blocks, firstBand };
+  const report = { start, end, skipped, results, pytorch, large, over2gb, targets, attacks, accountant, pythonReader, firstFinding, blocks, nystromBuild, firstBand };
   await writeFile(path.join(OUT, 'bench.json'), JSON.stringify(report, null, 1) + '\n').catch(() => {});
   if (args.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
@@ -411,6 +418,27 @@ function runBlocks(name: string, file: string, profile: boolean, quick: boolean)
   const c = spawnSync(process.execPath, [...process.execArgv, 'bench/blocks.ts', path.join(ROOT, file), ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
   for (const line of c.stdout.toString().split('\n')) if (line && !line.startsWith('{')) log(`  ${line}`);
   return c.status === 0 ? lastJson<BlockResult>(c.stdout.toString()) : undefined;
+}
+
+/** bench/nystromBuild.ts at n = 150 528, ℓ = 400 in a child process (its peak RSS is the build's). */
+function runNystromBuild(skipped: Record<string, string>): NystromBuildResult | undefined {
+  log('Nyström build at ResNet-50\'s d_x, ℓ = 400, synthetic products (bench/nystromBuild.ts) ...');
+  const c = spawnSync(process.execPath, [...process.execArgv, 'bench/nystromBuild.ts', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  const r = c.status === 0 ? lastJson<NystromBuildResult>(c.stdout.toString()) : undefined;
+  if (!r) skipped['nystrom build'] = 'bench/nystromBuild.ts failed';
+  return r;
+}
+
+function renderNystromBuild(r: NystromBuildResult | undefined): string[] {
+  if (!r) return [];
+  const f = (x: number, d = 1) => x.toFixed(d);
+  return [
+    `\nNyström build (bench/nystromBuild.ts): n = ${r.n.toLocaleString('en')} (ResNet-50's d_x), ℓ = ${r.rank}, ${r.simd ? 'WebAssembly SIMD' : 'JS loops'}, products nearly free (bench/FINDINGS.md, "The Nyström build in WebAssembly")`,
+    table([
+      ['build CPU s', 'of which products', 'the build\'s algebra', 'wall s', 'peak RSS MB', 'P⁻¹ CPU ms per application (JS loops)', 'top-10 λ̂ error', 'load'],
+      [f(r.buildCpuSeconds), f(r.productCpuSeconds), f(r.algebraCpuSeconds), f(r.buildWallSeconds), f(r.peakRssMB, 0), `${f(r.applyMs.engine.cpuMs)} (${f(r.applyMs.jsLoops.cpuMs)})`, r.topEigenvalueError.toExponential(1), `${r.loadavg.before.map((x) => x.toFixed(1)).join(' / ')}`],
+    ]),
+  ];
 }
 
 function blockTargets(blocks: Record<string, BlockResult>): Target[] {
@@ -647,7 +675,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench; blocks?: Record<string, BlockResult> }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench; blocks?: Record<string, BlockResult>; nystromBuild?: NystromBuildResult }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -668,6 +696,7 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
   }
   out.push(table(rows));
   out.push(...renderBlocks(rep.blocks ?? {}));
+  out.push(...renderNystromBuild(rep.nystromBuild));
 
   const tj = rep.results.filter((r) => r.tfjs);
   if (tj.length) {
