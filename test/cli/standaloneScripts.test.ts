@@ -83,6 +83,14 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   assert.match(leak.message, /batch 1 \(config: 64, analysed at 1\)/);
   const [summary] = findings('opacus/mnist.py', 'I2F140');
   assert.match(summary.message, /noise multiplier 1, default of --sigma \(line 160.*clipping norm 1, default of --max-per-sample-grad_norm \(line 168.*batch size 64, default of --batch-size \(line 123/);
+  // Its ε from the script alone: N from datasets.MNIST's train split, 10 epochs from its loop, δ from get_epsilon's
+  // --delta; equal to the mpmath reference. Scripts whose N or epochs are not read name why, never an i2f: section.
+  const ref = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'privacy', 'opacus_examples_reference.json'), 'utf8')).cases.find((c: any) => c.script === 'mnist.py');
+  assert.equal(mnist.privacy.status, 'computed');
+  assert.equal(mnist.privacy.steps, ref.steps);
+  assert.ok(Math.abs(mnist.privacy.epsilon - ref.epsilon) <= 1e-6 * ref.epsilon, `ε ${mnist.privacy.epsilon}`);
+  for (const f of root.findings.filter((x: any) => x.code === 'I2F134')) assert.doesNotMatch(f.message, /i2f:|section/, f.file);
+  assert.match(config('opacus/dcgan.py').privacy.missing[0].reason, /changes the DataLoader's dataset `dataset` after it is built/);
 
   // A script named with a hyphen is loaded by path; the constructor gets its argparse default as JSON.
   const byPath = config('by-path/dp-train.py');

@@ -204,6 +204,17 @@ function setupOf(
     }
   }
 
+  // The δ an Opacus script reports its ε at (`privacy_engine.accountant.get_epsilon(delta=args.delta)`), when no DP
+  // call names one: the δ of its own guarantee. Of several, the largest (the weakest guarantee, as for target_delta).
+  if (noisy?.api.library === 'opacus' && !roleFields.has('targetDelta')) {
+    for (const arg of reportedDeltas(index, app)) {
+      if (arg.resolution.kind !== 'known') continue;
+      const field = fieldOf(arg, { ...noisy, name: 'get_epsilon' }, arg.resolution.values, []);
+      const had = roleFields.get('targetDelta');
+      if (field && typeof field.value === 'number' && (!had || field.value > (had.value as number))) roleFields.set('targetDelta', field);
+    }
+  }
+
   const num = (role: ArgumentRole) => {
     const f = roleFields.get(role);
     return f && typeof f.value === 'number' ? (f as ConfigField<number>) : undefined;
@@ -386,6 +397,19 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
     return undefined;
   }
   return undefined;
+}
+
+/** The `delta` of each Opacus `get_epsilon(delta=…)` / `get_epsilon(δ)` call in the file, read like any argument. */
+function reportedDeltas(index: ModuleIndex, app: FlowerApp | undefined): CallSiteArgument[] {
+  const out: CallSiteArgument[] = [];
+  for (const call of index.calls.get('get_epsilon') ?? []) {
+    const args = callArguments(call);
+    const kw = args.keyword.get('delta');
+    const value = kw?.value ?? args.positional[0];
+    if (!value) continue;
+    out.push({ parameter: 'delta', role: 'targetDelta', keyRange: nodeRange(kw?.name ?? value), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) });
+  }
+  return out;
 }
 
 /** The `DataLoader(…)` call a DP call's `data_loader=` names (same file), followed through the names it is bound to. */

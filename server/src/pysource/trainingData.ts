@@ -50,6 +50,9 @@ export function trainingSetSize(index: ModuleIndex, loader: SyntaxNode): Trainin
   const aliases = moduleAliases(index);
   for (let hops = 0; hops < 8; hops++) {
     if (node.type === 'identifier' || (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self')) {
+      // `dataset.data = dataset.data[idx]` (Opacus' dcgan.py keeps one digit): not the published split any more.
+      const changed = changedAfterBuilding(index, node.text);
+      if (changed) return { kind: 'unread', reason: `${at(changed)} changes the DataLoader's dataset \`${node.text}\` after it is built, so its size is not the published one`, fix: FIX, range: nodeRange(changed) };
       const bound = assignedBefore(index, node);
       if (!bound) {
         const part = unpackedFrom(index, node);
@@ -121,6 +124,21 @@ function torchvisionSize(index: ModuleIndex, call: SyntaxNode, cls: string): Tra
   const folds = args.keyword.get('folds')?.value ?? (cls.toUpperCase() === 'STL10' ? args.positional[2] : undefined);
   if (folds && folds.text.trim() !== 'None') return { kind: 'unread', reason: `${at(call)} keeps only the fold \`folds=${short(folds.text)}\` of its training split`, fix: FIX, range };
   return { kind: 'read', value: split.train[name!], dataset: cls, split: name!, range, how };
+}
+
+/** An assignment anywhere in the file to a part of `name` (`name.data = …`, `name.targets[i] = …`, `name.samples += …`). */
+function changedAfterBuilding(index: ModuleIndex, name: string): SyntaxNode | undefined {
+  for (const n of walk(index.root)) {
+    if (n.type !== 'assignment' && n.type !== 'augmented_assignment') continue;
+    let left: SyntaxNode | null = n.childForFieldName('left');
+    if (!left || (left.type !== 'attribute' && left.type !== 'subscript')) continue;
+    while (left && (left.type === 'attribute' || left.type === 'subscript')) {
+      const inner: SyntaxNode | null = left.type === 'attribute' ? left.childForFieldName('object') : left.childForFieldName('value');
+      if (inner?.text === name) return n;
+      left = inner;
+    }
+  }
+  return undefined;
 }
 
 /** `train_set, val_set = random_split(ds, […])`: the call a name is unpacked from, when it is one of the parts wrappers. */

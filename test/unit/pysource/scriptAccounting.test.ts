@@ -45,7 +45,10 @@ for (const ref of REFERENCE.cases) {
     assert.equal(r.steps, ref.steps);
     assert.equal(r.noiseMultiplier, ref.noiseMultiplier);
     assert.equal(r.delta, ref.delta);
-    assert.equal(r.deltaSource, 'default', 'no δ is read from the script: 1/N rounded down');
+    // δ is the one the script reports its ε at: `privacy_engine.accountant.get_epsilon(delta=args.delta)`, --delta's default.
+    assert.equal(r.deltaSource, 'config');
+    assert.equal(s.targetDelta?.fromCode?.source.kind, 'flag-default');
+    assert.match(s.targetDelta?.fromCode?.source.label ?? '', /--delta/);
     assert.ok(rel(r.epsilon, ref.epsilon) <= 1e-6, `ε ${r.epsilon} vs ${ref.epsilon}`);
     assert.equal(r.order, ref.order);
     assert.equal(privacyFindings(account, s.file, 10).filter((f) => f.code === RULES.accountingInputMissing.code).length, 0, 'no I2F134');
@@ -102,6 +105,18 @@ async function script(body: string, call = 'make_private(module=model, optimizer
   const hint = privacyFindings(account, r.setup.file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message;
   return { setup: r.setup, report: account?.report, hint };
 }
+
+test("δ: the one Opacus' get_epsilon reports at (the largest of several); none read, 1/N rounded down", async () => {
+  const loop = 'for epoch in range(2):\n    train(model, loader, optimizer)\n';
+  const one = await script(`${loop}print(privacy_engine.accountant.get_epsilon(delta=1e-6))\n`);
+  assert.equal(one.setup.targetDelta?.value, 1e-6);
+  assert.equal(one.report?.status === 'computed' && one.report.delta, 1e-6);
+  const two = await script(`${loop}DELTA = 1e-7\nprint(privacy_engine.get_epsilon(DELTA), privacy_engine.get_epsilon(delta=1e-6))\n`);
+  assert.equal(two.setup.targetDelta?.value, 1e-6);
+  const none = await script(loop);
+  assert.equal(none.setup.targetDelta, undefined);
+  assert.equal(none.report?.status === 'computed' && none.report.deltaSource, 'default');
+});
 
 test('loop forms: range(E), range(1, E + 1), a module constant, a step, tqdm and enumerate, trange; stepping directly or through the training function', async () => {
   const cases: [string, number][] = [

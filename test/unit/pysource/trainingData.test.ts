@@ -141,3 +141,23 @@ PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=loader, no
   assert.equal(r.setup?.datasetSize, undefined);
   assert.match(r.setup?.scriptAccounting?.datasetSize?.reason ?? '', /`train_part` is one part of `torch\.utils\.data\.random_split\(full, \[50000, 10000\]\)` \(line 8\)/);
 });
+
+test("Opacus' dcgan.py: MNIST filtered to one digit after it is built (`dataset.data = dataset.data[idx]`) is not read as 60 000", async () => {
+  const s = await example('dcgan.py');
+  assert.equal(s.datasetSize, undefined);
+  assert.match(s.scriptAccounting?.datasetSize?.reason ?? '', /^`dataset\.targets = dataset\.targets\[idx\]` \(line 152\) changes the DataLoader's dataset `dataset` after it is built/);
+  assert.equal(privacyAccount(s)?.report.status, 'missing');
+  // The same on a short script, through a name bound in a function.
+  const r = await size('datasets.CIFAR10("data")', '');
+  assert.equal(r.n, 50000);
+  const text = `${HEAD}
+def main():
+    train_set = datasets.CIFAR10("data")
+    train_set.targets[0] = 3
+    loader = DataLoader(train_set, batch_size=32)
+    PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0)
+`;
+  const changed = await readPythonFile('/work/train.py', text);
+  assert.equal(changed.setup?.datasetSize, undefined);
+  assert.match(changed.setup?.scriptAccounting?.datasetSize?.reason ?? '', /`train_set\.targets\[0\] = 3` \(line 9\) changes the DataLoader's dataset/);
+});
