@@ -71,9 +71,35 @@ export class Random {
     }
   }
 
-  /** Fills `out` with independent standard normals. */
+  /**
+   * Fills `out` with independent standard normals: the draws of `normal()` in the same order, bit for bit, with the
+   * generator's state in locals (the Nyström sketch draws ℓ·d_x of them, 6·10⁷ on ResNet-50; 20–23 ns each instead
+   * of 49–60 through normal(), measured at load 5).
+   */
   fillNormal(out: Float64Array): Float64Array {
-    for (let i = 0; i < out.length; i++) out[i] = this.normal();
+    const n = out.length;
+    let i = 0;
+    if (n > 0 && this.spareNormal !== null) { out[i++] = this.spareNormal; this.spareNormal = null; }
+    let a = this.a, b = this.b, c = this.c, d = this.d;
+    while (i < n) {
+      // Two uniforms of 53 bits (four xoshiro128** outputs), as uniform() makes them.
+      let r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0; let t = b << 9; c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+      const h1 = r >>> 5;
+      r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0; t = b << 9; c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+      const u = 2 * ((h1 * 67108864 + (r >>> 6)) / 9007199254740992) - 1;
+      r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0; t = b << 9; c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+      const h2 = r >>> 5;
+      r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0; t = b << 9; c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+      const v = 2 * ((h2 * 67108864 + (r >>> 6)) / 9007199254740992) - 1;
+      const s = u * u + v * v;
+      if (s > 0 && s < 1) {
+        const f = Math.sqrt((-2 * Math.log(s)) / s);
+        out[i++] = u * f;
+        if (i < n) out[i++] = v * f;
+        else this.spareNormal = v * f;
+      }
+    }
+    this.a = a; this.b = b; this.c = c; this.d = d;
     return out;
   }
 
