@@ -45,6 +45,9 @@ function at(node: SyntaxNode): string {
  */
 export function trainingSetSize(index: ModuleIndex, loader: SyntaxNode): TrainingSetSize {
   const args = callArguments(loader);
+  // Opacus samples each step at 1/len(data_loader), and a sampler sets that length: q is then not B/N of the dataset.
+  const sampler = args.keyword.get('sampler') ?? args.keyword.get('batch_sampler');
+  if (sampler) return { kind: 'unread', reason: `the DataLoader's \`${short(sampler.node.text)}\` (line ${sampler.node.startPosition.row + 1}) decides how many examples an epoch draws, so its sampling rate is not B/N of the dataset`, fix: `${FIX}, with no sampler=`, range: nodeRange(sampler.node) };
   let node: SyntaxNode | undefined = args.keyword.get('dataset')?.value ?? args.positional[0];
   if (!node) return { kind: 'unread', reason: `the DataLoader ${at(loader)} is given no dataset argument`, fix: FIX, range: nodeRange(loader) };
   const aliases = moduleAliases(index);

@@ -161,3 +161,14 @@ def main():
   assert.equal(changed.setup?.datasetSize, undefined);
   assert.match(changed.setup?.scriptAccounting?.datasetSize?.reason ?? '', /`train_set\.targets\[0\] = 3` \(line 9\) changes the DataLoader's dataset/);
 });
+
+test("a DataLoader with sampler= (its length, and so Opacus' sampling rate, is the sampler's) is not read", async () => {
+  const text = `${HEAD}
+train_set = datasets.MNIST("data")
+loader = DataLoader(train_set, batch_size=32, sampler=torch.utils.data.SubsetRandomSampler(range(1000)))
+PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0)
+`;
+  const r = await readPythonFile('/work/train.py', text);
+  assert.equal(r.setup?.datasetSize, undefined);
+  assert.match(r.setup?.scriptAccounting?.datasetSize?.reason ?? '', /^the DataLoader's `sampler=torch\.utils\.data\.SubsetRandomSampler\(range\(1000\)\)` \(line 8\) decides how many examples an epoch draws/);
+});
