@@ -136,3 +136,26 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   assert.match(text.stdout, /fix: fix the Python error above in the script \(the model is built as cifar10:convnet from its folder\)/);
   assert.match(text.stdout, /opacus\/mnist\.py \(from cache\)/);
 });
+
+test("a TensorFlow Privacy tutorial (a Keras model the bridge cannot build) is analysed with the model file beside it, and the finding names that file", { timeout: 5 * 60_000 }, async () => {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-tfp-'));
+  const script = join(dir, 'mnist_dpsgd_tutorial_keras.py');
+  cpSync(join(UPSTREAM, 'tensorflow+privacy', 'tutorials', 'mnist_dpsgd_tutorial_keras.py'), script);
+  const cache = mkdtempSync(join(tmpdir(), 'i2f-tfp-cache-'));
+  // Alone: not analysed, and the fix is the one a script has (a model file in its folder), never an i2f section.
+  const alone = await runCli(['audit', dir, '--cache-dir', cache]);
+  assert.equal(alone.code, 0, alone.stderr);
+  assert.match(alone.stdout, /not analysed: TensorFlow Privacy trains a TensorFlow model, which the export bridge does not build \(it builds PyTorch models\)/);
+  assert.match(alone.stdout, /fix: save the model into the script's folder as a TensorFlow\.js model\.json \(tensorflowjs_converter\) or ONNX \(tf2onnx\): the only model file in a script's folder is analysed with it/);
+  // With the DLG LeNet (28×28 grey, as MNIST) beside it: analysed, and I2F001 says which model it was.
+  cpSync(join(REPO, 'examples', 'models', 'lenet.onnx'), join(dir, 'lenet.onnx'));
+  const r = await runCli(['audit', dir, '--format', 'json', '--cache-dir', cache]);
+  assert.equal(r.code, 0, r.stderr);
+  const root = JSON.parse(r.stdout).roots[0];
+  const c = root.configs.find((x: { file: string }) => x.file === 'mnist_dpsgd_tutorial_keras.py');
+  assert.equal(c.status, 'analysed', c.reason);
+  const leak = root.findings.find((f: { file: string; code: string }) => f.file === c.file && f.code === 'I2F001');
+  assert.ok(leak, 'I2F001 on the noise argument');
+  assert.match(leak.message, /Model: lenet\.onnx, the only model file in this folder\./);
+});

@@ -314,6 +314,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   if (!nothing) parts.push(...validityNotes(b));
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
+  // A model file the config does not name (adopted as the only model in its folder) is said, so the user knows which.
+  else if (config.model && config.modelSource === 'same-folder') parts.push(`Model: ${relative(dirname(config.path), config.model)}, the only model file in this folder${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : ''}.`);
   if (config.checkpoint) parts.push(`Weights: the latest checkpoint training wrote, ${config.checkpoint.name}${config.checkpoint.step !== undefined ? ` (step ${config.checkpoint.step})` : ''}.`);
   const tn = b.tokens?.noiseForTarget;
   if (b.tokens) {

@@ -65,6 +65,9 @@ export interface ReadPythonOptions {
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
 
+/** workspace/discover.ts adopts a folder's only model file for every config and script in it without a model. */
+const SAME_FOLDER = 'the only model file in a script\'s folder is analysed with it (no config beside a standalone script can name one)';
+
 const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', flower: 'Flower', optax: 'Optax', 'dp-transformers': 'dp-transformers' } as const;
 
 /** Which possible value is the weakest defence, per role (the one analysed, so the verdict is never too comforting). */
@@ -303,14 +306,21 @@ function setupOf(
       // A standalone script has no config to name its model in: say what was not traced, and the one way forward.
       const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
       const traced = moduleArg ? `\`${moduleArg.parameter}=${short(moduleArg.text)}\` (line ${moduleArg.valueRange.start.line + 1})` : 'the model';
-      setup.pythonModelProblem = {
-        reason: modelClass?.file
-          ? `${traced} is ${modelClass.name} from ${relative(dirname(file), modelClass.file)}, which is not importable from the script's folder`
-          : modelClass
-          ? `${traced} is ${modelClass.name}, which is not defined in this script or a module beside it`
-          : `${traced} was not traced to a class or builder function defined in this script or a module beside it`,
-        fix: `build the model the DP call trains from a class or builder function defined in the script or a module beside it (\`model = Net(…)\`, then \`${moduleArg?.parameter ?? 'module'}=model\`); no config beside a standalone script can name the model instead`,
-      };
+      // TensorFlow Privacy and Optax train TensorFlow and JAX models, which the bridge (PyTorch) cannot build at all.
+      const framework = noisy.api.library === 'tf-privacy' ? 'TensorFlow' : noisy.api.library === 'optax' ? 'JAX' : undefined;
+      setup.pythonModelProblem = framework
+        ? {
+          reason: `${LIBRARY_TITLE[noisy.api.library]} trains a ${framework} model, which the export bridge does not build (it builds PyTorch models)`,
+          fix: `save the model into the script's folder as ${framework === 'TensorFlow' ? 'a TensorFlow.js model.json (tensorflowjs_converter) or ONNX (tf2onnx)' : 'ONNX'}: ${SAME_FOLDER}`,
+        }
+        : {
+          reason: modelClass?.file
+            ? `${traced} is ${modelClass.name} from ${relative(dirname(file), modelClass.file)}, which is not importable from the script's folder`
+            : modelClass
+            ? `${traced} is ${modelClass.name}, which is not defined in this script or a module beside it`
+            : `${traced} was not traced to a class or builder function defined in this script or a module beside it`,
+          fix: `build the model the DP call trains from a class or builder function defined in the script or a module beside it (\`model = Net(…)\`, then \`${moduleArg?.parameter ?? 'module'}=model\`), or export it with torch.onnx.export into the script's folder: ${SAME_FOLDER}`,
+        };
     }
   }
 

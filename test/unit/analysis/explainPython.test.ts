@@ -22,11 +22,11 @@ test('a standalone script that is not imported gets the fix in the script, never
   const fix = fixFor({ status: 'not-analysed', reason: 'x', config: dcgan })!;
   assert.match(fix, /^guard the top level of dcgan\.py with `if __name__ == "__main__":`/);
   assert.doesNotMatch(fix, /i2f/);
-  // A standalone build that fails: fix the script; an input shape no config can give is said to be out of reach.
+  // A standalone build that fails: fix the script; an input shape no config can give: the model file beside it.
   const mnist = await config(join(UPSTREAM, 'pytorch+opacus', 'examples', 'mnist.py'));
   mnist.modelRef = { kind: 'python', factory: 'mnist:SampleConvNet', root: '/x' };
   assert.equal(fixFor({ status: 'failed', reason: "NameError: name 'x' is not defined", config: mnist }), 'fix the Python error above in the script (the model is built as mnist:SampleConvNet from its folder)');
-  assert.match(fixFor({ status: 'failed', reason: 'could not infer the input shape (…)', config: mnist })!, /^none: no config beside a standalone script can give the input shape/);
+  assert.match(fixFor({ status: 'failed', reason: 'could not infer the input shape (…)', config: mnist })!, /^export the model with torch\.onnx\.export \(at the input size it trains on\) into the script's folder: the only model file in a script's folder is analysed with it/);
   assert.match(fixFor({ status: 'failed', reason: 'derives from pytorch_lightning.LightningModule, which this Python lacks (pytorch_lightning was stood in for)', config: mnist })!, /^install pytorch_lightning in the Python that builds the model/);
 });
 

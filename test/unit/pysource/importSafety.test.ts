@@ -124,7 +124,7 @@ test('the reader: a script whose name is not a module name is loaded by path; a 
   const zoo = (await readPythonFile(join(dir, 'zoo.py'), readFileSync(join(dir, 'zoo.py'), 'utf8'))).setup!;
   assert.equal(zoo.pythonModel, undefined);
   assert.match(zoo.pythonModelProblem!.reason, /^`module=model` \(line 6\) was not traced to a class or builder function defined in this script or a module beside it/);
-  assert.match(zoo.pythonModelProblem!.fix, /no config beside a standalone script can name the model instead/);
+  assert.match(zoo.pythonModelProblem!.fix, /or export it with torch\.onnx\.export into the script's folder: the only model file in a script's folder is analysed with it/);
 });
 
 test('the rule, clause by clause', async () => {

@@ -47,7 +47,7 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
     // A standalone script: no config beside it can name another factory or an input shape.
     if (config.setup.standaloneScript) {
       return /could not infer the input shape/.test(outcome.reason ?? '')
-        ? 'none: no config beside a standalone script can give the input shape (the sizes tried are above), so this model is not analysed'
+        ? 'export the model with torch.onnx.export (at the input size it trains on) into the script\'s folder: the only model file in a script\'s folder is analysed with it (no config beside a standalone script can give the input shape)'
         : `fix the Python error above in the script (the model is built as ${config.modelRef.factory} from its folder)`;
     }
     if (/could not infer the input shape/.test(outcome.reason ?? '')) return `give the input shape: ${snippet('input-shape', [3, 32, 32])}`;
