@@ -144,6 +144,8 @@ interface BlockKernelExports extends VectorKernelExports {
   gram(x: number, xStride: number, nx: number, z: number, zStride: number, nz: number, len: number, out: number, outStride: number): void;
   /** (w, count, in, inStride, out, len, scale): out ← (out − Σ_{j<count} w_j in_j) · scale over `len` bytes (a multiple of 64). */
   combineRows(w: number, count: number, input: number, inStride: number, out: number, len: number, scale: number): void;
+  /** (w, wStride, count, in, inStride, out, outStride, len): out_m ← Σ_{j<count} w_{m,j} in_j for m < 4, `len` bytes (a multiple of 32). */
+  transformRows(w: number, wStride: number, count: number, input: number, inStride: number, out: number, outStride: number, len: number): void;
 }
 
 const ceil = (v: number, m: number) => Math.ceil(v / m) * m;
@@ -233,20 +235,20 @@ class WasmVectorMatrix implements VectorMatrix {
   solveLower(c: Float64Array): void {
     const k = this.rows.length, { heap, wAt } = this;
     heap.set(c.subarray(0, k * k), wAt);
-    this.chunkwise(k, (i, scratchRowAt, len) => {
+    this.chunkwise(k, 1, (i, scratchRowAt, len) => {
       const s = this.scratchAt * 8;
       this.kernels.combineRows((wAt + i * k) * 8, i, s, this.chunk * 8, scratchRowAt * 8, len * 8, 1 / c[i * k + i]);
     }, true);
   }
 
+  /** Four output rows per kernel call (each input row's chunk loaded once for four); W's rows past m are zero. */
   transform(t: Float64Array, m: number): void {
     const k = this.rows.length, { heap, wAt, cols } = this;
     m = Math.min(m, k);
+    heap.fill(0, wAt, wAt + ceil(m, 4) * k);
     for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) heap[wAt + i * k + j] = t[j * m + i];
-    this.chunkwise(m, (i, _scratchRowAt, len, c0) => {
-      const out = i * cols + c0;
-      heap.fill(0, out, out + len);
-      this.kernels.combineRows((wAt + i * k) * 8, k, this.scratchAt * 8, this.chunk * 8, out * 8, len * 8, -1);
+    this.chunkwise(m, 4, (i, _scratchRowAt, len, c0) => {
+      this.kernels.transformRows((wAt + i * k) * 8, k * 8, k, this.scratchAt * 8, this.chunk * 8, (i * cols + c0) * 8, cols * 8, len * 8);
     }, false);
     heap.fill(0, m * cols, ceil(k, 4) * cols); // the dropped rows are zero rows to the kernels (padding)
     this.rows.length = m;
@@ -258,16 +260,16 @@ class WasmVectorMatrix implements VectorMatrix {
   }
 
   /**
-   * Chunk by chunk: the k rows' chunk copied into the scratch, `step(i, …)` for each output row i < m, and with
+   * Chunk by chunk: the k rows' chunk copied into the scratch, `step(i, …)` for i < m by `stride`, and with
    * `copyBack` the scratch copied back into the rows (the solve works in the scratch, the transform writes the rows).
    */
-  private chunkwise(m: number, step: (i: number, scratchRowAt: number, len: number, c0: number) => void, copyBack: boolean): void {
+  private chunkwise(m: number, stride: number, step: (i: number, scratchRowAt: number, len: number, c0: number) => void, copyBack: boolean): void {
     const { heap, cols, chunk, scratchAt } = this;
     const k = this.rows.length;
     for (let c0 = 0; c0 < cols; c0 += chunk) {
       const len = Math.min(chunk, cols - c0);
       for (let i = 0; i < k; i++) heap.copyWithin(scratchAt + i * chunk, i * cols + c0, i * cols + c0 + len);
-      for (let i = 0; i < m; i++) step(i, scratchAt + i * chunk, len, c0);
+      for (let i = 0; i < m; i += stride) step(i, scratchAt + i * chunk, len, c0);
       if (copyBack) for (let i = 0; i < k; i++) heap.copyWithin(i * cols + c0, scratchAt + i * chunk, scratchAt + i * chunk + len);
     }
   }
@@ -283,7 +285,7 @@ let assembled: Uint8Array | undefined;
 
 /** vectorBlocks.ts's dots and combine (for P⁻¹ over U in this memory), and the two kernels below. */
 function kernelModule(): Uint8Array {
-  return (assembled ??= assembleModule([...vectorKernels(), gramKernel(), combineRowsKernel()]));
+  return (assembled ??= assembleModule([...vectorKernels(), gramKernel(), combineRowsKernel(), transformRowsKernel()]));
 }
 
 /**
@@ -343,4 +345,38 @@ function combineRowsKernel(): WasmFunction {
     ),
   ];
   return { name: 'combineRows', params: [I32, I32, I32, I32, I32, I32, F64], locals: [[5, I32], [6, V128]], code };
+}
+
+/**
+ * out_m ← Σ_j w_{m,j} in_j for four output rows at once, 4 columns (2 f64x2) each: per input row 2 loads and 4
+ * splat loads for 8 f64x2 multiply-adds, and each input row's chunk read once for the four (the one-row
+ * combination read it once per output row).
+ */
+function transformRowsKernel(): WasmFunction {
+  const W = 0, WS = 1, COUNT = 2, IN = 3, IS = 4, OUT = 5, OS = 6, LEN = 7;
+  const CB = 8, J = 9, ROW = 10, J8 = 11, WR = [12, 13, 14, 15], O = 16, ACC = 17, A = 25, S = 27; // A, A + 1: the input pair
+  const rows = [0, 1, 2, 3];
+  const code = [
+    ...get(W), ...set(WR[0]),
+    ...[1, 2, 3].flatMap((m) => [...get(WR[m - 1]), ...get(WS), ...add, ...set(WR[m])]),
+    ...forLoop(CB, LEN, 32,
+      [0, 1, 2, 3, 4, 5, 6, 7].flatMap((a) => [...v128Zero, ...set(ACC + a)]),
+      [...get(IN), ...get(CB), ...add, ...set(ROW), ...i32(0), ...set(J8)],
+      forLoop(J, COUNT, 1,
+        [...get(ROW), ...v128Load(), ...set(A), ...get(ROW), ...v128Load(16), ...set(A + 1)],
+        rows.flatMap((m) => [
+          ...get(WR[m]), ...get(J8), ...add, ...v128Load64Splat(), ...set(S),
+          ...[0, 1].flatMap((p) => [...get(ACC + 2 * m + p), ...get(S), ...get(A + p), ...f64x2Mul, ...f64x2Add, ...set(ACC + 2 * m + p)]),
+        ]),
+        [...get(ROW), ...get(IS), ...add, ...set(ROW), ...get(J8), ...i32(8), ...add, ...set(J8)],
+      ),
+      [...get(OUT), ...get(CB), ...add, ...set(O)],
+      rows.flatMap((m) => [
+        ...get(O), ...get(ACC + 2 * m), ...v128Store(),
+        ...get(O), ...get(ACC + 2 * m + 1), ...v128Store(16),
+        ...get(O), ...get(OS), ...add, ...set(O),
+      ]),
+    ),
+  ];
+  return { name: 'transformRows', params: [I32, I32, I32, I32, I32, I32, I32, I32], locals: [[9, I32], [11, V128]], code };
 }
