@@ -176,6 +176,7 @@ function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): Acc
 function scriptReason(unread: NonNullable<AccountingSource['scriptAccounting']>, key: string): UnreadInput {
   if (key === 'dataset-size' && unread.datasetSize) return unread.datasetSize;
   if (key === 'epochs' && unread.epochs) return unread.epochs;
+  if (key === 'batch-size' && unread.batchSize) return unread.batchSize;
   if (key === 'batch-size') return { reason: 'the batch size was not read from the DataLoader the DP call trains on', fix: 'give the DataLoader `batch_size=` as a literal, a module constant or an argparse default' };
   return { reason: 'not read from the script', fix: 'write it in the script as a literal, a module constant or an argparse default' };
 }

@@ -50,6 +50,7 @@ export interface UnreadInput {
 export interface ScriptAccounting {
   datasetSize?: UnreadInput;
   epochs?: UnreadInput;
+  batchSize?: UnreadInput;
 }
 
 /** A path-valued setting, resolved against the config file's folder. */

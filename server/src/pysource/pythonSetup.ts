@@ -182,6 +182,7 @@ function setupOf(
         if (batch && !roleFields.has('batchSize')) {
           if (batch.resolution.kind === 'runtime') {
             problems.push({ rule: RULES.codeValueAtRunTime.code, range: batch.valueRange, key: 'batch_size', message: `${title}: the data loader's \`batch_size\` = \`${short(batch.text)}\` is set at run time (${batch.resolution.reason}), so it is not analysed.` });
+            unread.batchSize ??= { reason: `the DataLoader's \`batch_size=${short(batch.text)}\` (line ${batch.valueRange.start.line + 1}) is set at run time (${batch.resolution.reason})`, fix: 'give the DataLoader `batch_size=` as a literal, a module constant or an argparse default' };
           } else {
             const field = fieldOf(batch, { ...site, name: 'DataLoader' }, batch.resolution.values, problems);
             if (field) roleFields.set('batchSize', field);
@@ -409,10 +410,13 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
   return undefined;
 }
 
-/** The `delta` of each Opacus `get_epsilon(delta=…)` / `get_epsilon(δ)` call in the file, read like any argument. */
+/**
+ * The `delta` of each Opacus `get_epsilon(delta=…)` / `get_epsilon(δ)` call in the file (and the RDP accountant's older
+ * `get_privacy_spent(delta=…)`), read like any argument.
+ */
 function reportedDeltas(index: ModuleIndex, app: FlowerApp | undefined): CallSiteArgument[] {
   const out: CallSiteArgument[] = [];
-  for (const call of index.calls.get('get_epsilon') ?? []) {
+  for (const call of [...(index.calls.get('get_epsilon') ?? []), ...(index.calls.get('get_privacy_spent') ?? [])]) {
     const args = callArguments(call);
     const kw = args.keyword.get('delta');
     const value = kw?.value ?? args.positional[0];

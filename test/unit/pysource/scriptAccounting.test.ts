@@ -74,6 +74,19 @@ test("Opacus' image-classifier tutorial: EPOCHS = 20, both as make_private_with_
   assert.equal(r.setup.scriptAccounting?.epochs, undefined);
 });
 
+test("PyTorch's functorch dp_cifar10/cifar10_opacus.py: N 50 000 and 90 epochs read, δ from get_privacy_spent; its batch int(sample_rate · len(train_dataset)) is not, and the hint says so", async () => {
+  const file = join(__dirname, '../../fixtures/upstream-python/pytorch+pytorch/functorch/examples/dp_cifar10/cifar10_opacus.py');
+  const r = await readPythonFile(file, readFileSync(file, 'utf8'));
+  const s = r.setup!;
+  assert.equal(s.datasetSize?.value, 50000);
+  assert.equal(s.epochs?.value, 90, 'range(args.start_epoch, args.epochs + 1) with --start-epoch 1, --epochs 90');
+  assert.equal(s.targetDelta?.value, 1e-5, 'get_privacy_spent(delta=args.delta)');
+  assert.equal(s.batchSize, undefined);
+  const hint = privacyFindings(privacyAccount(s), s.file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
+  assert.match(hint, /^ε of this DP run is not computed, as the script does not give the batch size B: the DataLoader's `batch_size=int\(args\.sample_rate \* len\(train_dataset\)\)` \(line 170\) is set at run time/);
+  assert.match(hint, /To see it: give the DataLoader `batch_size=` as a literal, a module constant or an argparse default\.$/);
+});
+
 test("Opacus' fsdp_example.py: an epoch loop bounded by a parameter of a function the file never calls is not read, and the hint says which", async () => {
   const s = await example('fsdp_example.py');
   assert.equal(s.epochs, undefined);
