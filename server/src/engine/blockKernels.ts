@@ -324,8 +324,9 @@ function gramKernel(): WasmFunction {
 
 /**
  * out ← (out − Σ_j w_j in_j) · scale, 8 columns (4 f64x2 accumulators) at a time over all `count` input rows: per
- * input row one splat load of w_j and 4 loads. The triangular solve (w = C's row i, out = row i, scale 1/C_ii) and
- * the transform (w = T's column i, out = 0, scale −1) are both this.
+ * input row one splat load of w_j and 4 loads: the triangular solve's step (w = C's row i, out = row i, scale
+ * 1/C_ii), whose row i needs the rows above it finished (the transform, without that dependency, runs four output
+ * rows at a time: transformRowsKernel).
  */
 function combineRowsKernel(): WasmFunction {
   const W = 0, COUNT = 1, IN = 2, IS = 3, OUT = 4, LEN = 5, SCALE = 6;
