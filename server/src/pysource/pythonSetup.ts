@@ -18,7 +18,7 @@ import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } 
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
-import { trainingSetSize, type TrainingSetSize } from './trainingData';
+import { datasetSize, trainingSetSize, type TrainingSetSize } from './trainingData';
 import { epochLoops, type EpochReading } from './epochLoops';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
@@ -448,7 +448,13 @@ function dataLoaderBatch(index: ModuleIndex, loader: SyntaxNode | undefined, app
   const value = kw?.value ?? args.positional[1];
   if (!value) return undefined;
   const key = kw?.name ?? value;
-  return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}) }, value) };
+  // `batch_size=int(args.sample_rate * len(train_dataset))`: len() of a torchvision training split is its published size.
+  const lengthOf = (n: SyntaxNode): PossibleValue | undefined => {
+    const size = datasetSize(index, n);
+    if (size.kind !== 'read') return undefined;
+    return { value: size.value, source: { file: index.file, range: size.range, kind: 'computed', label: `len(${short(n.text)}) = ${size.value}, ${size.dataset}'s ${size.split} split`, editable: false } };
+  };
+  return { parameter: 'batch_size', role: 'batchSize', keyRange: nodeRange(key), valueRange: nodeRange(value), text: value.text, node: value, resolution: resolveValue({ module: index, ...(app ? { runConfig: app.runConfig } : {}), lengthOf }, value) };
 }
 
 /** The epochs read from the script's loops: the most iterations any loop may run (more steps, larger ε), with all of them. */

@@ -37,6 +37,8 @@ export interface RunConfig {
 export interface ResolveContext {
   module: ModuleIndex;
   runConfig?: RunConfig;
+  /** `len(x)` when x is known to hold a published number of items (a torchvision dataset's training split). */
+  lengthOf?: (node: SyntaxNode) => PossibleValue | undefined;
 }
 
 /** Bounds for one argument: every branch of a conditional is kept, but not exponentially many. */
@@ -327,6 +329,10 @@ class Resolver {
       const r = this.resolve(args.positional[0], frame, depth + 1);
       if (r.kind === 'known' && name === 'int') return { ...r, values: r.values.map((v) => ({ ...v, value: typeof v.value === 'number' ? Math.trunc(v.value) : v.value })) };
       return r;
+    }
+    if (name === 'len' && fnNode?.type === 'identifier' && args.positional.length === 1 && this.ctx.lengthOf) {
+      const length = this.ctx.lengthOf(args.positional[0]);
+      if (length) return { kind: 'known', values: [length], steps: [length.source.label] };
     }
     // `context.run_config.get("key", default)`
     if (name === 'get' && fnNode?.type === 'attribute' && lastName(fnNode.childForFieldName('object')) === 'run_config') {

@@ -48,8 +48,14 @@ export function trainingSetSize(index: ModuleIndex, loader: SyntaxNode): Trainin
   // Opacus samples each step at 1/len(data_loader), and a sampler sets that length: q is then not B/N of the dataset.
   const sampler = args.keyword.get('sampler') ?? args.keyword.get('batch_sampler');
   if (sampler) return { kind: 'unread', reason: `the DataLoader's \`${short(sampler.node.text)}\` (line ${sampler.node.startPosition.row + 1}) decides how many examples an epoch draws, so its sampling rate is not B/N of the dataset`, fix: `${FIX}, with no sampler=`, range: nodeRange(sampler.node) };
-  let node: SyntaxNode | undefined = args.keyword.get('dataset')?.value ?? args.positional[0];
+  const node: SyntaxNode | undefined = args.keyword.get('dataset')?.value ?? args.positional[0];
   if (!node) return { kind: 'unread', reason: `the DataLoader ${at(loader)} is given no dataset argument`, fix: FIX, range: nodeRange(loader) };
+  return datasetSize(index, node);
+}
+
+/** The size of the dataset an expression holds (`train_dataset`, `datasets.MNIST(…)`), followed through its names. */
+export function datasetSize(index: ModuleIndex, expr: SyntaxNode): TrainingSetSize {
+  let node: SyntaxNode = expr;
   const aliases = moduleAliases(index);
   for (let hops = 0; hops < 8; hops++) {
     if (node.type === 'identifier' || (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self')) {

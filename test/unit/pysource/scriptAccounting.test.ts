@@ -16,11 +16,11 @@ import { RULES } from '../../../server/src/config/ruleCatalog';
 
 const OPACUS = join(__dirname, '../../fixtures/upstream-python/pytorch+opacus');
 const REFERENCE = JSON.parse(readFileSync(join(__dirname, '../../fixtures/privacy/opacus_examples_reference.json'), 'utf8')) as {
-  cases: { script: string; sampleRate: number; noiseMultiplier: number; steps: number; delta: number; epsilon: number; order: number }[];
+  cases: { script: string; path: string; sampleRate: number; noiseMultiplier: number; steps: number; delta: number; epsilon: number; order: number }[];
 };
 
 async function example(name: string) {
-  const file = join(OPACUS, 'examples', name);
+  const file = name.includes('/') ? join(OPACUS, '..', name) : join(OPACUS, 'examples', name);
   const r = await readPythonFile(file, readFileSync(file, 'utf8'));
   assert.ok(r.setup, name);
   return r.setup;
@@ -35,7 +35,7 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 
 for (const ref of REFERENCE.cases) {
   test(`Opacus' ${ref.script}: ε from the script alone equals the mpmath reference (q ${ref.sampleRate.toPrecision(4)}, ${ref.steps} steps, σ ${ref.noiseMultiplier}, δ ${ref.delta})`, async () => {
-    const s = await example(ref.script);
+    const s = await example(ref.path);
     const account = privacyAccount(s);
     assert.ok(account, 'an account');
     const r = account.report;
@@ -74,17 +74,34 @@ test("Opacus' image-classifier tutorial: EPOCHS = 20, both as make_private_with_
   assert.equal(r.setup.scriptAccounting?.epochs, undefined);
 });
 
-test("PyTorch's functorch dp_cifar10/cifar10_opacus.py: N 50 000 and 90 epochs read, δ from get_privacy_spent; its batch int(sample_rate · len(train_dataset)) is not, and the hint says so", async () => {
-  const file = join(__dirname, '../../fixtures/upstream-python/pytorch+pytorch/functorch/examples/dp_cifar10/cifar10_opacus.py');
-  const r = await readPythonFile(file, readFileSync(file, 'utf8'));
-  const s = r.setup!;
+test("PyTorch's functorch dp_cifar10/cifar10_opacus.py: N 50 000, 90 epochs, δ from get_privacy_spent, and its batch int(sample_rate · len(train_dataset)) = 250 with len() of the training split", async () => {
+  const s = await example('pytorch+pytorch/functorch/examples/dp_cifar10/cifar10_opacus.py');
   assert.equal(s.datasetSize?.value, 50000);
   assert.equal(s.epochs?.value, 90, 'range(args.start_epoch, args.epochs + 1) with --start-epoch 1, --epochs 90');
   assert.equal(s.targetDelta?.value, 1e-5, 'get_privacy_spent(delta=args.delta)');
-  assert.equal(s.batchSize, undefined);
-  const hint = privacyFindings(privacyAccount(s), s.file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
-  assert.match(hint, /^ε of this DP run is not computed, as the script does not give the batch size B: the DataLoader's `batch_size=int\(args\.sample_rate \* len\(train_dataset\)\)` \(line 170\) is set at run time/);
+  assert.equal(s.batchSize?.value, 250);
+  assert.ok(s.batchSize?.fromCode?.steps.some((step) => /^len\(train_dataset\) = 50000, CIFAR10's train split$/.test(step)), JSON.stringify(s.batchSize?.fromCode?.steps));
+});
+
+test('a batch size set at run time: the hint says which and why', async () => {
+  const text = `import sys
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from opacus import PrivacyEngine
+loader = DataLoader(datasets.MNIST("data"), batch_size=int(sys.argv[1]))
+model, optimizer, loader = PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=loader, noise_multiplier=1.0, max_grad_norm=1.0)
+for epoch in range(3):
+    optimizer.step()
+`;
+  const r = await readPythonFile('/work/train.py', text);
+  const hint = privacyFindings(privacyAccount(r.setup!), '/work/train.py', 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
+  assert.match(hint, /^ε of this DP run is not computed, as the script does not give the batch size B: the DataLoader's `batch_size=int\(sys\.argv\[1\]\)` \(line 5\) is set at run time/);
   assert.match(hint, /To see it: give the DataLoader `batch_size=` as a literal, a module constant or an argparse default\.$/);
+  // len() of something that is not a torchvision training split stays unread; of one, it is its size.
+  const test = await readPythonFile('/work/train.py', text.replace('int(sys.argv[1])', 'len(datasets.MNIST("data", train=False)) * 2'));
+  assert.equal(test.setup?.batchSize, undefined);
+  const train = await readPythonFile('/work/train.py', text.replace('int(sys.argv[1])', 'len(datasets.MNIST("data", train=True)) * 2'));
+  assert.equal(train.setup?.batchSize?.value, 120000);
 });
 
 test("Opacus' fsdp_example.py: an epoch loop bounded by a parameter of a function the file never calls is not read, and the hint says which", async () => {
