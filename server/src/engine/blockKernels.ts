@@ -5,9 +5,9 @@
 // vectorBlocks.ts, so U is never copied), the JS loops otherwise and for the tests.
 //
 // Why: on ResNet-50 at 224×224 (n = 150 528, ℓ = 400) these are ≈7·10¹⁰ multiply-adds, which V8 runs scalar at
-// ≈1.4–3 ns each whatever the loop order (a row-tiled JS rewrite was not faster): 100–250 s of a 665 s sketch
-// (bench/FINDINGS.md, "ResNet-50's undamped solve with the split single products"). With two f64 lanes and register
-// tiles the same work is memory- and issue-bound instead (numbers: FINDINGS.md, "The Nyström build in WebAssembly").
+// ≈2.5 ns each whatever the loop order (a row-tiled JS rewrite was not faster): 180 s of CPU beside a 665 s sketch.
+// With two f64 lanes and register tiles the same work takes ~15 s, ~4–6 G multiply-adds per CPU second
+// (bench/nystromBuild.ts; bench/FINDINGS.md, "The Nyström build in WebAssembly").
 //
 // Layout: rows padded to a multiple of 4 (zero rows) and columns to a multiple of 8 (zero entries), so no kernel has
 // a remainder loop. The kernels walk the columns in chunks of CHUNK_COLUMNS, so that a chunk of all ℓ rows (ℓ × 128
