@@ -1,6 +1,7 @@
 // The DP account over real LSP traffic: ε in the hover (beside the predicted PSNR) and the inlay hint of an Opacus
 // YAML with a dataset size, the missing key named without one, Flower's central DP (adap/flower fl-dp-sa) at user
-// level over its rounds, and the quick fix that sets the noise multiplier for target_epsilon.
+// level over its rounds, the quick fix that sets the noise multiplier for target_epsilon, and a standalone Opacus script
+// (mnist.py) whose ε comes from its code alone.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import type { CodeAction, Diagnostic, Hover, InlayHint } from 'vscode-languagese
 import { leakageOf, REPO, startServer } from './lspClient';
 import { rdpEpsilon } from '../../server/src/privacy/rdpAccountant';
 import type { SpectrumView } from '../../server/src/webviewProtocol';
+import { debianTorch } from '../support/requirements';
 
 const TIMEOUT = { timeout: 180_000 };
 const leakage = leakageOf; // the finished analysis's I2F001, not the provisional one
@@ -140,6 +142,43 @@ test('target_epsilon the noise misses: I2F133 and a quick fix that sets the nois
     assert.ok(rdpEpsilon({ sampleRate: 256 / 60000, noiseMultiplier: sigma, steps: 14100 }, 1e-5).epsilon <= 1);
     s.change(uri, 2, text.replace('noise_multiplier: 1.1', `noise_multiplier: ${edit.newText}`));
     await s.waitForDiagnostics(uri, (x) => !x.some((y) => y.code === 'I2F133'));
+  } finally {
+    await s.close();
+  }
+});
+
+// A standalone script in the editor, no config beside it: Opacus' mnist.py as published gets its ε from its code
+// (N from datasets.MNIST's train split, 10 epochs from its loop, δ from get_epsilon's --delta), in the hover on the
+// noise argument and the inlay hint after it; char-lstm-classification.py, whose N is a random_split part, gets an
+// I2F134 that says so and names no i2f: section.
+test("Opacus' mnist.py in the editor: ε from the script alone in the hover and the inlay hint; a random_split part's I2F134 says why", { timeout: 600_000, skip: debianTorch.skip }, async () => {
+  const examples = join(REPO, 'test', 'fixtures', 'upstream-python', 'pytorch+opacus', 'examples');
+  const ref = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'privacy', 'opacus_examples_reference.json'), 'utf8')).cases.find((c: { script: string }) => c.script === 'mnist.py');
+  const s = await startServer({
+    settings: { python: '/usr/bin/python3' },
+    prepare: (w) => {
+      mkdirSync(join(w, 'scripts'));
+      for (const f of ['mnist.py', 'char-lstm-classification.py']) copyFileSync(join(examples, f), join(w, 'scripts', f));
+    },
+  });
+  try {
+    const uri = s.open('scripts/mnist.py');
+    // The hover and hints come with the analysed view, once the bridge has built SampleConvNet.
+    await s.waitForDiagnostics(uri, (x) => x.some((y) => y.code === 'I2F001' || y.code === 'I2F002'), 300_000);
+    const lines = readFileSync(s.path('scripts/mnist.py'), 'utf8').split('\n');
+    const line = lines.findIndex((l) => /^\s+noise_multiplier=args\.sigma,/.test(l));
+    const hover = hoverText((await s.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: { line, character: lines[line].indexOf('args.sigma') + 2 } })) as Hover | null);
+    assert.match(hover, new RegExp(`ε = ${Number(ref.epsilon.toPrecision(4))} at δ = 1e-5 \\(example-level.*9380 steps, q = 0\\.001067, σ = 1\\)`), hover);
+    assert.match(hover, /q = 64 \(batch_size\) \/ 60000 \(MNIST train split\)/);
+    assert.match(hover, /steps = 10 epochs \(range\(1, args\.epochs \+ 1\)\) × ⌈60000 \/ 64⌉ = 9380/);
+    const hints = (await s.connection.sendRequest('textDocument/inlayHint', { textDocument: { uri }, range: { start: { line: 0, character: 0 }, end: { line: lines.length, character: 0 } } })) as InlayHint[];
+    assert.ok(hints.some((h) => h.position.line === line && /(^|· )ε 0\.8$/.test(String(h.label))), JSON.stringify(hints));
+
+    const lstm = s.open('scripts/char-lstm-classification.py');
+    const d = await s.waitForDiagnostics(lstm, (x) => x.some((y) => y.code === 'I2F134'));
+    const hint = d.find((x) => x.code === 'I2F134')!;
+    assert.match(hint.message, /the script does not give the training set size N \(examples\): the DataLoader's dataset `train_ds` is one part of `torch\.utils\.data\.random_split/);
+    assert.doesNotMatch(hint.message, /i2f:|section/);
   } finally {
     await s.close();
   }
