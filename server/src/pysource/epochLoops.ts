@@ -6,7 +6,7 @@
 
 import type { Range } from '../config/keyTree';
 import type { CodeValueSource } from '../config/trainingSetup';
-import { callArguments, lastName, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, lastName, short, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue, type PossibleValue } from './staticValue';
 
@@ -131,9 +131,4 @@ function iterations(index: ModuleIndex, range: SyntaxNode): { counts: EpochLoop[
     counts.push({ value: count, source: { ...stop!.source, editable: false } });
   }
   return { counts };
-}
-
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
 }

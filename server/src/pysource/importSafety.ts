@@ -16,7 +16,7 @@
 
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { callArguments, lastName, stringLiteral, walk } from './moduleIndex';
+import { callArguments, lastName, short, stringLiteral, walk } from './moduleIndex';
 import type { SyntaxNode } from './pythonParser';
 
 export interface ImportHazard {
@@ -253,9 +253,4 @@ function headerOf(stmt: SyntaxNode): string {
   const body = stmt.childForFieldName('body');
   const head = body ? stmt.text.slice(0, body.startIndex - stmt.startIndex) : stmt.text.split('\n')[0];
   return short(head.replace(/\s*:\s*$/, '').replace(/\s+/g, ' ').trim());
-}
-
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
 }

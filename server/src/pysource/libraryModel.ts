@@ -8,7 +8,7 @@ import type { Range } from '../config/keyTree';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { findArchitecture, type Architecture } from '../models/catalogue';
 import { datasetShape } from '../models/catalogue/datasets';
-import { callArguments, dottedName, enclosing, lastName, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, dottedName, enclosing, lastName, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue } from './staticValue';
 
@@ -228,10 +228,6 @@ function single(index: ModuleIndex, node: SyntaxNode): number | undefined {
   return values.length === 1 && typeof values[0] === 'number' && Number.isSafeInteger(values[0]) && values[0] > 0 ? values[0] : undefined;
 }
 
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
-}
 
 /**
  * What the script changes on the model after building it (`model.conv1 = nn.Conv2d(1, 64, 3)`, `model.fc = …`): the

@@ -52,6 +52,12 @@ export function* walk(root: SyntaxNode): Generator<SyntaxNode> {
   }
 }
 
+/** Source text for a message: whitespace runs as one space, at most 60 characters (`…` where cut). */
+export function short(text: string): string {
+  const t = text.replace(/\s+/g, ' ');
+  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
+}
+
 /** `a.b.c` → 'c'; `f` → 'f'; anything else (a subscript, a call's result) → undefined. */
 export function lastName(node: SyntaxNode | null | undefined): string | undefined {
   if (!node) return undefined;

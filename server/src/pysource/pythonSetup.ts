@@ -12,7 +12,7 @@ import type { CodeValue, CodeValueSource, ConfigField, ConfigFlavour, ConfigProb
 import { findDpCallSites, type CallSiteArgument, type DpCallSite } from './callSites';
 import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
-import { callArguments, enclosing, indexModule, lastName, type ModuleIndex } from './moduleIndex';
+import { callArguments, enclosing, indexModule, lastName, short, type ModuleIndex } from './moduleIndex';
 import { importHazard, importHazardMessage } from './importSafety';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
@@ -671,9 +671,4 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
 
 function show(v: unknown): string {
   return typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v);
-}
-
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
 }

@@ -6,7 +6,7 @@
 import type { Range } from '../config/keyTree';
 import type { CodeValueSource } from '../config/trainingSetup';
 import { nodeRange, type SyntaxNode } from './pythonParser';
-import { callArguments, enclosing, lastName, ownNodes, stringLiteral, type ModuleIndex } from './moduleIndex';
+import { callArguments, enclosing, lastName, ownNodes, short, stringLiteral, type ModuleIndex } from './moduleIndex';
 
 export type Scalar = number | string | boolean | null;
 
@@ -452,9 +452,4 @@ function sameRange(a: Range, b: Range): boolean {
 
 function dedupe(xs: string[]): string[] {
   return [...new Set(xs)];
-}
-
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
 }

@@ -7,7 +7,7 @@
 import type { Range } from '../config/keyTree';
 import { trainSplit } from '../models/catalogue/datasetSizes';
 import { assignedBefore, moduleAliases, qualifiedName } from './libraryModel';
-import { callArguments, lastName, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, lastName, short, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue } from './staticValue';
 
@@ -161,9 +161,4 @@ function unpackedFrom(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefin
     if (lastName(right.childForFieldName('function')) === 'random_split') return right;
   }
   return undefined;
-}
-
-function short(text: string): string {
-  const t = text.replace(/\s+/g, ' ');
-  return t.length > 60 ? `${t.slice(0, 57)}…` : t;
 }
