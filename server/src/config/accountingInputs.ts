@@ -13,6 +13,7 @@ export type AccountingSource = Pick<
   | 'format'
   | 'noiseMultiplier'
   | 'batchSize'
+  | 'microbatches'
   | 'gradientAccumulationSteps'
   | 'datasetSize'
   | 'epochs'
@@ -151,7 +152,7 @@ function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): Acc
   // never larger); a rate written as such wins.
   const q: Derivation = source.sampleRate
     ? { value: source.sampleRate.value, how: `${source.sampleRate.value} (${source.sampleRate.key})`, fields: [source.sampleRate] }
-    : { value: Math.min(1, batch! / n.value), how: `${batchText} / ${n.value} (${n.key})`, fields: [b!, n] };
+    : { value: Math.min(1, batch! / n.value), how: `${batchText} / ${n.value} (${n.key})${microNote(source)}`, fields: [b!, n] };
   // Steps per epoch: ⌈N/B⌉ batches, or 1/q when only the rate is known.
   const perEpoch = batch ? Math.ceil(n.value / batch) : Math.ceil(1 / q.value);
   const steps = Math.ceil(source.epochs.value * perEpoch);
@@ -170,6 +171,16 @@ function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): Acc
       stepsPerEpoch: perEpoch,
     },
   };
+}
+
+/**
+ * TF Privacy's num_microbatches: each microbatch's mean gradient is clipped to C and one example is in one microbatch,
+ * so the noise σ·C still covers one example's change and each example still joins a step with probability B/N: q is
+ * B/N whatever the microbatches (TF Privacy's own compute_dp_sgd_privacy takes no microbatches either).
+ */
+function microNote(source: AccountingSource): string {
+  const m = source.microbatches;
+  return m && m.value > 1 ? `; ${m.value} microbatches (${m.key}) split each batch for clipping, not for sampling` : '';
 }
 
 /** Why a standalone script does not give an input (pysource/pythonSetup.ts says, for N and the epochs). */

@@ -1,6 +1,7 @@
 // The number of epochs a standalone DP-SGD script trains for, read from its epoch loops: `for epoch in range(E)`,
 // `range(1, E + 1)`, `range(start, E + 1)` (also inside tqdm(…) / enumerate(…), or tqdm's trange) whose body steps
-// an optimizer or calls a function of the script that does (one level). E is read statically (staticValue.ts:
+// an optimizer or calls a function of the script that does (one level), or trains a TensorFlow Estimator for an
+// epoch's steps (TensorFlow Privacy's estimator tutorials). E is read statically (staticValue.ts:
 // literals, module constants, argparse/absl defaults). Of several loops or several possible values, the most
 // iterations are taken: more steps give a larger ε, so the account is never more comforting than the code.
 
@@ -34,6 +35,7 @@ const MAX_COMBINATIONS = 256;
 /** The epochs the script's epoch loops run, or why they cannot be read. */
 export function epochLoops(index: ModuleIndex): EpochReading {
   const stepping = steppingFunctions(index);
+  const estimators = estimatorNames(index);
   const loops: EpochLoop[] = [];
   const unread: string[] = [];
   for (const n of walk(index.root)) {
@@ -45,7 +47,7 @@ export function epochLoops(index: ModuleIndex): EpochReading {
     // An epoch loop says so (`for epoch in …`, `range(EPOCHS)`); a loop over steps or runs is not one.
     if (!/epoch/i.test(variable.text) && !/epoch/i.test(args.positional.map((a) => a.text).join(' '))) continue;
     const body = n.childForFieldName('body');
-    if (!body || !trains(body, stepping)) continue;
+    if (!body || !trains(body, stepping, estimators)) continue;
     const written = `for ${short(variable.text)} in ${short(range.text)}`;
     const line = n.startPosition.row + 1;
     const read = iterations(index, range);
@@ -92,10 +94,36 @@ function steppingFunctions(index: ModuleIndex): Set<string> {
   return out;
 }
 
-/** The loop body steps an optimizer, or calls (by name, or as `self.name`) a function of the script that does. */
-function trains(body: SyntaxNode, stepping: Set<string>): boolean {
+/** Names bound to a TensorFlow Estimator (`mnist_classifier = tf_estimator.Estimator(model_fn=cnn_model_fn, …)`). */
+function estimatorNames(index: ModuleIndex): Set<string> {
+  const out = new Set<string>();
+  for (const n of walk(index.root)) {
+    if (n.type !== 'assignment') continue;
+    const right = n.childForFieldName('right');
+    if (right?.type === 'call' && lastName(right.childForFieldName('function')) === 'Estimator') out.add(n.childForFieldName('left')!.text);
+  }
+  return out;
+}
+
+/**
+ * `mnist_classifier.train(input_fn=…, steps=steps_per_epoch)` on an Estimator: it runs its model_fn's train_op, the
+ * `optimizer.minimize(…)` of the TF1 DP optimizer, for `steps` steps. It counts as one epoch of DP-SGD only when those
+ * steps say they are an epoch's (TensorFlow Privacy's tutorials: `steps_per_epoch = 60000 // FLAGS.batch_size`, at
+ * most the ⌈N/B⌉ the accountant charges per epoch); without `steps=` it runs until its input_fn is exhausted, which may
+ * be every epoch at once (`numpy_input_fn(num_epochs=FLAGS.epochs)`), so the loop would not count epochs.
+ */
+function trainsEstimatorEpoch(n: SyntaxNode, estimators: Set<string>): boolean {
+  if (n.type !== 'call') return false;
+  const fn = n.childForFieldName('function');
+  if (fn?.type !== 'attribute' || lastName(fn) !== 'train' || !estimators.has(fn.childForFieldName('object')?.text ?? '')) return false;
+  const steps = callArguments(n).keyword.get('steps')?.value;
+  return !!steps && /epoch/i.test(steps.text);
+}
+
+/** The loop body steps an optimizer or an Estimator's epoch, or calls (by name, or as `self.name`) a function of the script that steps an optimizer. */
+function trains(body: SyntaxNode, stepping: Set<string>, estimators: Set<string>): boolean {
   for (const n of walk(body)) {
-    if (stepsOptimizer(n)) return true;
+    if (stepsOptimizer(n) || trainsEstimatorEpoch(n, estimators)) return true;
     if (n.type !== 'call') continue;
     const fn = n.childForFieldName('function');
     const name = fn?.type === 'identifier' ? fn.text : fn?.type === 'attribute' && fn.childForFieldName('object')?.text === 'self' ? lastName(fn) : undefined;

@@ -18,7 +18,8 @@ import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } 
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
-import { datasetSize, trainingSetSize, type TrainingSetSize } from './trainingData';
+import { datasetSize, fitDataSize, trainingSetSize, type TrainingSetSize } from './trainingData';
+import { fitArgument, kerasFit } from './kerasFit';
 import { epochLoops, type EpochReading } from './epochLoops';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
@@ -208,6 +209,74 @@ function setupOf(
     }
   }
 
+  // TensorFlow Privacy trains with Keras: N, B and the epochs of the `fit` call on the DP model (pysource/kerasFit.ts),
+  // its data traced to a dataset loaded by name (trainingData.fitDataSize). Written beside the accounting call's values
+  // (compute_dp_sgd_privacy), those are kept; of several values, the most epochs and the largest batch (the larger ε).
+  let fitEpochs: ConfigField<number> | undefined;
+  if (!app && noisy?.api.library === 'tf-privacy' && noisy.api.mechanism === 'dp-sgd') {
+    const fit = kerasFit(index, noisy);
+    if (fit.kind === 'unread') {
+      if (!roleFields.has('datasetSize')) unread.datasetSize ??= { reason: fit.reason, fix: fit.fix };
+      if (!roleFields.has('batchSize')) unread.batchSize ??= { reason: fit.reason, fix: fit.fix };
+      unread.epochs ??= { reason: fit.reason, fix: fit.fix };
+    } else {
+      for (const call of fit.calls) {
+        const line = `line ${call.startPosition.row + 1}`;
+        const x = fitArgument(call, 'x');
+        const data = x ? fitDataSize(index, x.node) : undefined;
+        if (!roleFields.has('datasetSize')) {
+          if (data?.kind === 'read') roleFields.set('datasetSize', datasetSizeField(data, file));
+          else unread.datasetSize ??= data ? { reason: data.reason, fix: data.fix } : { reason: `the fit call (${line}) is given no data \`x\``, fix: 'pass `fit` its training data' };
+        }
+        const arg = (name: 'epochs' | 'batch_size', role: ArgumentRole, node: SyntaxNode, key: SyntaxNode): CallSiteArgument => ({
+          parameter: name, role, keyRange: nodeRange(key), valueRange: nodeRange(node), text: node.text, node, resolution: resolveValue({ module: index }, node),
+        });
+        const fitSite = { ...noisy, name: 'fit' };
+        const steps = fitArgument(call, 'steps_per_epoch');
+        const e = fitArgument(call, 'epochs');
+        if (steps) unread.epochs ??= { reason: `the fit call (${line}) sets \`steps_per_epoch=${short(steps.node.text)}\`, so its epochs are not passes over N`, fix: 'leave steps_per_epoch out of `fit`, so each epoch is one pass over the training data' };
+        else if (!e) {
+          // Keras' fit runs one epoch when it is given no epochs=.
+          const field: ConfigField<number> = { value: 1, key: 'fit epochs (Keras default)', path: ['fit', 'epochs'], keyRange: nodeRange(call), valueRange: nodeRange(call), file,
+            fromCode: { source: { file, range: nodeRange(call), kind: 'computed', label: `Keras' default for fit (${line})`, editable: false }, alternatives: [], steps: ['fit is given no epochs=: Keras runs 1'], written: 'fit(…)' } };
+          if (!fitEpochs || fitEpochs.value < 1) fitEpochs = field;
+        } else {
+          const a = arg('epochs', 'epochs', e.node, e.key);
+          if (a.resolution.kind === 'runtime') {
+            unread.epochs ??= { reason: `fit's \`epochs=${short(a.text)}\` (${line}) is set at run time (${a.resolution.reason})`, fix: 'give `fit` epochs= as a literal, a module constant or an absl/argparse default' };
+          } else {
+            const f = fieldOf(a, fitSite, a.resolution.values, problems) as ConfigField<number> | undefined;
+            if (f && (!fitEpochs || f.value > fitEpochs.value)) fitEpochs = f;
+          }
+        }
+        if (roleFields.has('batchSize')) continue;
+        const b = fitArgument(call, 'batch_size');
+        const batchNode = b?.node ?? (data?.kind === 'read' ? data.batch : undefined);
+        if (!batchNode) {
+          unread.batchSize ??= { reason: `the fit call (${line}) has no \`batch_size=\`${data?.kind === 'read' ? ' and its data no `.batch(B)`' : ''}`, fix: 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default' };
+          continue;
+        }
+        const a = arg('batch_size', 'batchSize', batchNode, b?.key ?? batchNode);
+        if (a.resolution.kind === 'runtime') {
+          unread.batchSize ??= { reason: `the batch size \`${short(a.text)}\` (line ${batchNode.startPosition.row + 1}) is set at run time (${a.resolution.reason})`, fix: 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default' };
+          continue;
+        }
+        const f = fieldOf(a, { ...fitSite, name: b ? 'fit' : 'batch' }, a.resolution.values, problems) as ConfigField<number> | undefined;
+        if (!f) continue;
+        // At fixed epochs the larger batch gives the larger ε: T = E·⌈N/B⌉ steps at q = B/N, and the sampled Gaussian's
+        // RDP is ≈ T·q²·α/σ² ∝ E·B/N for small q (Mironov et al. 2019, Sec. 3.3). So of several, the largest batch.
+        const largest = f.fromCode!.alternatives.reduce((m, v) => ((v.value as number) > (m.value as number) ? v : m), f.fromCode!.alternatives[0]);
+        roleFields.set('batchSize', { ...f, value: largest.value as number, fromCode: { ...f.fromCode!, source: largest.source } });
+      }
+      if (fitEpochs) {
+        fitEpochs = { ...fitEpochs, key: `fit epochs (${fit.how})` };
+        // The epochs the fit runs, beside an accounting call's epochs= (compute_dp_sgd_privacy): the larger.
+        const stated = roleFields.get('epochs');
+        if (!stated || (typeof stated.value === 'number' && fitEpochs.value > stated.value)) roleFields.set('epochs', fitEpochs);
+      }
+    }
+  }
+
   // The δ an Opacus script reports its ε at (`privacy_engine.accountant.get_epsilon(delta=args.delta)`), when no DP
   // call names one: the δ of its own guarantee. Of several, the largest (the weakest guarantee, as for target_delta).
   if (noisy?.api.library === 'opacus' && !roleFields.has('targetDelta')) {
@@ -263,8 +332,11 @@ function setupOf(
     if (loops.kind === 'read') {
       if (!epochs || loops.value > epochs.value) setup.epochs = loopEpochsField(loops, file, epochs);
     } else if (!epochs) {
-      unread.epochs = { reason: loops.reason, fix: loops.fix };
+      // A TensorFlow Privacy script: neither its Keras fit nor an epoch loop (an Estimator's) gave them; both said.
+      const fit = unread.epochs;
+      unread.epochs = fit ? { reason: `${fit.reason}; ${loops.reason}`, fix: `${fit.fix}, or ${loops.fix}` } : { reason: loops.reason, fix: loops.fix };
     }
+    if (setup.epochs) delete unread.epochs;
     if (!setup.datasetSize) unread.datasetSize ??= { reason: 'the DP call has no `data_loader=` to follow to the dataset it samples from', fix: 'pass the DP call the DataLoader it trains on (`data_loader=train_loader`), built in the script over a torchvision dataset\'s training split' };
     setup.scriptAccounting = unread;
   }
@@ -481,7 +553,7 @@ function datasetSizeField(size: Extract<TrainingSetSize, { kind: 'read' }>, file
   const source: CodeValueSource = { file, range: size.range, kind: 'computed', label, editable: false };
   return {
     value: size.value, key, path: [key], keyRange: size.range, valueRange: size.range, file,
-    fromCode: { source, alternatives: [], steps: [`the DataLoader's dataset is torchvision's ${size.dataset}, ${size.how}: ${size.value} examples`], written: key },
+    fromCode: { source, alternatives: [], steps: [`${size.origin ? `the data is ${size.origin}'s` : `the DataLoader's dataset is torchvision's ${size.dataset},`} ${size.how}: ${size.value} examples`], written: key },
   };
 }
 

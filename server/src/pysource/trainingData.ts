@@ -3,11 +3,14 @@
 // its training split (`datasets.MNIST(root, train=True)`, `CIFAR10(…)`, `SVHN(split="train")`), whose size is
 // published (models/catalogue/datasetSizes.ts). Anything else (a Subset, random_split, ImageFolder, a TensorDataset,
 // the test split, a split not read statically) has a size known only at run time: not read, and said which.
+// For Keras (TensorFlow Privacy's tutorials), the arrays or tf.data pipeline `model.fit(x, …)` trains on, traced
+// back through assignments, tuple unpacking and the script's own functions' returns to a dataset loaded by name:
+// `tf.keras.datasets.mnist.load_data()[0]` (its training split) or `tfds.load('mnist', split='train')`.
 
 import type { Range } from '../config/keyTree';
-import { trainSplit } from '../models/catalogue/datasetSizes';
+import { publishedTrainSize, trainSplit } from '../models/catalogue/datasetSizes';
 import { assignedBefore, moduleAliases, qualifiedName } from './libraryModel';
-import { callArguments, lastName, short, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, enclosing, lastName, ownNodes, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue } from './staticValue';
 
@@ -22,6 +25,8 @@ export type TrainingSetSize =
       range: Range;
       /** How the split was read ("train=True, line 214"; "no train=, the default"). */
       how: string;
+      /** What loads it, for the derivation (default: the DataLoader's torchvision dataset). */
+      origin?: string;
     }
   | { kind: 'unread'; reason: string; fix: string; range?: Range };
 
@@ -159,6 +164,198 @@ function unpackedFrom(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefin
     if (!left || !right || right.type !== 'call' || (left.type !== 'pattern_list' && left.type !== 'tuple_pattern' && left.type !== 'tuple')) continue;
     if (!left.namedChildren.some((c) => c?.text === use.text)) continue;
     if (lastName(right.childForFieldName('function')) === 'random_split') return right;
+  }
+  return undefined;
+}
+
+const FIT_FIX = "train with `model.fit(x, …)` on arrays from `tf.keras.datasets.mnist.load_data()`'s training split (also fashion_mnist, cifar10, cifar100) or on `tfds.load('mnist', split='train')`, assigned in the script: data built any other way has a size only known at run time";
+
+/** What `fit`'s data reads, plus the `.batch(B)` of a tf.data pipeline (the batch when fit has no batch_size=). */
+export type FitDataSize = TrainingSetSize & { batch?: SyntaxNode };
+
+/** Calls that keep every example (array conversions, element-wise casts). */
+const SAME_ARRAY = /^(numpy\.(array|asarray|ascontiguousarray|float32|float64)|tensorflow\.(cast|convert_to_tensor|constant))$/;
+/** Methods that keep every example of an array or tf.data pipeline (reshaping, casting, mapping, shuffling, caching). */
+const SAME_EXAMPLES = new Set(['reshape', 'astype', 'map', 'shuffle', 'cache', 'prefetch', 'copy', 'squeeze', 'expand_dims', 'unbatch']);
+/** Methods that keep part of the examples, or draw them more than once per epoch. */
+const PART_OF: Record<string, string> = {
+  take: 'keeps only its first examples', skip: 'drops its first examples', filter: 'keeps the examples its predicate accepts', shard: 'keeps one shard',
+  repeat: 'repeats the data, so an epoch of `fit` is not one pass over N',
+};
+
+/**
+ * N of the data Keras' `model.fit(x, …)` trains on: `x` followed back (assignments before the use, tuple unpacking by
+ * position, `return a, b` of the script's functions, element-wise arithmetic with a number, array conversions,
+ * dataset-preserving methods) to `tf.keras.datasets.<name>.load_data()` taken at its training split, or to
+ * `tfds.load(<name>, split='train')`. A slice, `.take(n)`, the test split or anything untraced is not read.
+ */
+export function fitDataSize(index: ModuleIndex, x: SyntaxNode): FitDataSize {
+  return traceData(index, moduleAliases(index), x, [], 0);
+}
+
+function unreadFit(reason: string, node: SyntaxNode): FitDataSize {
+  return { kind: 'unread', reason, fix: FIT_FIX, range: nodeRange(node) };
+}
+
+/** `path` selects elements, innermost first: `[0, 0]` of load_data() is the training split's images. */
+function traceData(index: ModuleIndex, aliases: Map<string, string>, node: SyntaxNode, path: number[], depth: number): FitDataSize {
+  const untraced = () => unreadFit(`the data \`fit\` trains on was followed to ${at(node)}, which was not traced to a dataset loaded by name`, node);
+  if (depth > 32) return untraced();
+  const next = (n: SyntaxNode, p: number[]) => traceData(index, aliases, n, p, depth + 1);
+  switch (node.type) {
+    case 'parenthesized_expression': {
+      const inner = node.namedChildren[0];
+      return inner ? next(inner, path) : untraced();
+    }
+    case 'identifier': {
+      const b = bindingBefore(index, node);
+      if (!b) return untraced();
+      if ('parameter' in b) return unreadFit(`the data \`fit\` trains on is \`${node.text}\`, a parameter of ${b.parameter}() (line ${node.startPosition.row + 1}), set by its caller`, node);
+      return next(b.value, [...(b.position ?? []), ...path]);
+    }
+    case 'tuple': case 'expression_list': case 'list': {
+      const el = path.length ? node.namedChildren[path[0]] : undefined;
+      return el ? next(el, path.slice(1)) : untraced();
+    }
+    case 'subscript': {
+      const value = node.childForFieldName('value');
+      const sub = node.childForFieldName('subscript');
+      if (value && sub?.type === 'integer') return next(value, [Number(sub.text), ...path]);
+      return unreadFit(`${at(node)} keeps part of the data (a slice or an index), so N is not the published split's`, node);
+    }
+    case 'binary_operator': {
+      // `train_data / 255`: arithmetic with a number keeps every example.
+      const left = node.childForFieldName('left');
+      const right = node.childForFieldName('right');
+      const isNumber = (n: SyntaxNode | null) => n?.type === 'integer' || n?.type === 'float';
+      if (left && isNumber(right)) return next(left, path);
+      if (right && isNumber(left)) return next(right, path);
+      return untraced();
+    }
+    case 'call':
+      break;
+    default:
+      return untraced();
+  }
+  const fn = node.childForFieldName('function');
+  const qualified = qualifiedName(index, aliases, fn) ?? '';
+  const keras = /^(?:tensorflow\.)?keras\.datasets\.(\w+)\.load_data$/.exec(qualified);
+  if (keras) return kerasLoadData(node, keras[1], path);
+  if (qualified === 'tensorflow_datasets.load') return tfdsLoad(index, node, path);
+  const args = callArguments(node);
+  if (SAME_ARRAY.test(qualified) && args.positional[0]) return next(args.positional[0], path);
+  if (fn?.type === 'attribute' && !qualified) {
+    const method = lastName(fn)!;
+    const obj = fn.childForFieldName('object')!;
+    if (SAME_EXAMPLES.has(method)) return next(obj, path);
+    if (method === 'batch') {
+      const r = next(obj, path);
+      const b = args.keyword.get('batch_size')?.value ?? args.positional[0];
+      return r.kind === 'read' && b && !r.batch ? { ...r, batch: b } : r;
+    }
+    if (PART_OF[method]) return unreadFit(`${at(node)} ${PART_OF[method]}, so N is not the published split's`, node);
+    return untraced();
+  }
+  // A function of the script: every `return` it has must give the same dataset.
+  if (fn?.type === 'identifier' && index.functions.has(fn.text)) {
+    const returns: SyntaxNode[] = [];
+    for (const def of index.functions.get(fn.text)!) for (const n of ownNodes(def)) if (n.type === 'return_statement' && n.namedChildren[0]) returns.push(n.namedChildren[0]);
+    const read = returns.map((r) => next(r, path));
+    const first = read[0];
+    if (!first) return untraced();
+    if (first.kind !== 'read') return first;
+    for (const r of read) {
+      if (r.kind !== 'read') return r;
+      if (r.value !== first.value) return unreadFit(`${fn.text}() returns data of ${first.value} or ${r.value} examples depending on the path taken`, node);
+    }
+    return first;
+  }
+  return untraced();
+}
+
+/** `tf.keras.datasets.mnist.load_data()` returns `((x_train, y_train), (x_test, y_test))`: element 0 is the training split. */
+function kerasLoadData(call: SyntaxNode, name: string, path: number[]): FitDataSize {
+  const size = publishedTrainSize(name);
+  const range = nodeRange(call);
+  if (size === undefined) return unreadFit(`${at(call)}: Keras' ${name} is not a dataset whose training split size I²F knows`, call);
+  if (path[0] !== 0) return unreadFit(`the data \`fit\` trains on is ${path[0] === 1 ? "the test split" : "not the training split"} of ${at(call)}`, call);
+  return { kind: 'read', value: size, dataset: name, split: 'train', range, how: `element 0 of load_data(), line ${call.startPosition.row + 1}`, origin: `Keras' tf.keras.datasets.${name}.load_data()` };
+}
+
+/** `tfds.load('mnist', split='train')`: the whole training split, a literal name in the table; `with_info=True` returns (ds, info). */
+function tfdsLoad(index: ModuleIndex, call: SyntaxNode, path: number[]): FitDataSize {
+  const args = callArguments(call);
+  if (args.splat) return unreadFit(`${at(call)} is called with *args or **kwargs, so what it loads is set at run time`, call);
+  const nameNode = args.keyword.get('name')?.value ?? args.positional[0];
+  const one = (n: SyntaxNode | undefined): string | undefined => {
+    if (!n) return undefined;
+    const lit = stringLiteral(n);
+    if (lit !== undefined) return lit;
+    const r = resolveValue({ module: index }, n);
+    const vs = r.kind === 'known' ? [...new Set(r.values.map((v) => v.value))] : [];
+    return vs.length === 1 && typeof vs[0] === 'string' ? vs[0] : undefined;
+  };
+  const name = one(nameNode);
+  if (!name) return unreadFit(`${at(call)} names its dataset with a value not read statically`, call);
+  const size = name.includes('/') || name.includes(':') ? undefined : publishedTrainSize(name);
+  if (size === undefined) return unreadFit(`${at(call)} loads '${name}', not a dataset whose training split size I²F knows`, call);
+  const splitNode = args.keyword.get('split')?.value ?? args.positional[1];
+  // tfds.Split.TRAIN is the string 'train'.
+  const split = splitNode && /^(tfds\.)?Split\.TRAIN$/.test(splitNode.text) ? 'train' : one(splitNode);
+  if (split !== 'train') {
+    const why = !splitNode ? 'names no split= (it then returns every split)' : split === undefined ? `reads the split \`${short(splitNode.text)}\`, not read statically` : `reads the split '${split}', not the whole training split ('train')`;
+    return unreadFit(`${at(call)} ${why}, so N is not the published training split's`, call);
+  }
+  const withInfo = args.keyword.get('with_info')?.value;
+  let rest = path;
+  if (withInfo && withInfo.text !== 'False') {
+    if (withInfo.text !== 'True' || path[0] !== 0) return unreadFit(`${at(call)} is called with \`with_info=${short(withInfo.text)}\` and its dataset was not traced to \`fit\``, call);
+    rest = path.slice(1);
+  }
+  if (rest.length) return unreadFit(`the data \`fit\` trains on is an element of ${at(call)}, not its dataset`, call);
+  return { kind: 'read', value: size, dataset: name, split: 'train', range: nodeRange(call), how: `split=${short(splitNode!.text)}, line ${splitNode!.startPosition.row + 1}`, origin: `TensorFlow Datasets' tfds.load('${name}')` };
+}
+
+/**
+ * The expression a name holds at `use`: the last assignment to it before the use in its function (or, failing that,
+ * at module level), with the position when it is unpacked from a tuple (`train, test = …`); or that it is a
+ * parameter of its function.
+ */
+function bindingBefore(index: ModuleIndex, use: SyntaxNode): { value: SyntaxNode; position?: number[] } | { parameter: string } | undefined {
+  const fn = enclosing(use, ['function_definition']);
+  for (const scope of fn ? [fn, index.root] : [index.root]) {
+    let found: { value: SyntaxNode; position: number[]; start: number } | undefined;
+    for (const n of ownNodes(scope)) {
+      if (n.type !== 'assignment') continue;
+      // In the use's own scope only the assignments before it; a function reads the module's after they all ran.
+      if ((scope !== index.root || !fn) && n.endIndex > use.startIndex) continue;
+      const left = n.childForFieldName('left');
+      const right = n.childForFieldName('right');
+      if (!left || !right) continue;
+      const position = positionIn(left, use.text);
+      if (!position) continue;
+      if (!found || n.startIndex > found.start) found = { value: right, position, start: n.startIndex };
+    }
+    if (found) return { value: found.value, position: found.position };
+    if (scope === fn) {
+      const params = fn.childForFieldName('parameters');
+      if (params?.namedChildren.some((p) => (p?.type === 'identifier' ? p.text : p?.childForFieldName('name')?.text ?? p?.namedChildren[0]?.text) === use.text)) {
+        return { parameter: fn.childForFieldName('name')?.text ?? 'a function' };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Where `name` sits in an assignment's left side: [] for `name = …`, [1, 0] for `_, (name, y) = …`; undefined if absent. */
+function positionIn(left: SyntaxNode, name: string): number[] | undefined {
+  if (left.type === 'identifier') return left.text === name ? [] : undefined;
+  if (left.type !== 'pattern_list' && left.type !== 'tuple_pattern' && left.type !== 'tuple' && left.type !== 'parenthesized_expression') return undefined;
+  const children = left.namedChildren.filter((c): c is SyntaxNode => !!c && c.type !== 'comment');
+  if (left.type === 'parenthesized_expression') return children[0] ? positionIn(children[0], name) : undefined;
+  for (const [i, c] of children.entries()) {
+    const inner = positionIn(c, name);
+    if (inner) return [i, ...inner];
   }
   return undefined;
 }

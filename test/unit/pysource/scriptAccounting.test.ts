@@ -199,3 +199,96 @@ test('epochs not read, each said in the hint with the fix: a run-time bound, no 
   const mixed = await script('import sys\nfor epoch in range(3):\n    train(model, loader, optimizer)\nfor epoch in range(int(sys.argv[1])):\n    train(model, loader, optimizer)\n');
   assert.equal(mixed.setup.epochs, undefined);
 });
+
+// TensorFlow Privacy's tutorials, committed unchanged: the Keras ones read N from tf.keras.datasets.mnist.load_data()'s
+// training split and E, B from the `fit` on the DP model; the Estimator one its epochs from the loop over
+// `mnist_classifier.train(…, steps=steps_per_epoch)`. ε against the same mpmath reference (tfprivacy_tutorials_reference.json).
+const TFP = join(__dirname, '../../fixtures/upstream-python');
+const TFP_REFERENCE = JSON.parse(readFileSync(join(__dirname, '../../fixtures/privacy/tfprivacy_tutorials_reference.json'), 'utf8')) as typeof REFERENCE;
+
+for (const ref of TFP_REFERENCE.cases) {
+  test(`TensorFlow Privacy's ${ref.script}: ε from the script alone equals the mpmath reference (q ${ref.sampleRate.toPrecision(4)}, ${ref.steps} steps, σ ${ref.noiseMultiplier}, δ ${ref.delta})`, async () => {
+    const file = join(TFP, ref.path);
+    const r = await readPythonFile(file, readFileSync(file, 'utf8'));
+    assert.ok(r.setup);
+    const account = privacyAccount(r.setup);
+    assert.ok(account);
+    const rep = account.report;
+    assert.equal(rep.status, 'computed', JSON.stringify(rep));
+    if (rep.status !== 'computed') return;
+    assert.ok(rel(rep.sampleRate, ref.sampleRate) < 1e-12, `q ${rep.sampleRate}`);
+    assert.equal(rep.steps, ref.steps);
+    assert.equal(rep.noiseMultiplier, ref.noiseMultiplier);
+    assert.equal(rep.delta, ref.delta);
+    assert.ok(rel(rep.epsilon, ref.epsilon) <= 1e-6, `ε ${rep.epsilon} vs ${ref.epsilon}`);
+    assert.equal(rep.order, ref.order);
+    assert.equal(privacyFindings(account, r.setup.file, 10).filter((f) => f.code === RULES.accountingInputMissing.code).length, 0, 'no I2F134');
+  });
+}
+
+test("TensorFlow Privacy's Keras tutorial: N from load_data()'s training split through load_mnist()'s return, E and B from fit on the model the DP optimizer is compiled into", async () => {
+  const file = join(TFP, 'tensorflow+privacy/tutorials/mnist_dpsgd_tutorial_keras.py');
+  const s = (await readPythonFile(file, readFileSync(file, 'utf8'))).setup!;
+  assert.equal(s.datasetSize?.value, 60000);
+  assert.equal(s.datasetSize?.valueRange.start.line + 1, 63, 'tf.keras.datasets.mnist.load_data()');
+  assert.equal(s.epochs?.value, 60);
+  assert.match(s.epochs?.key ?? '', /model the DP optimizer `optimizer` is compiled into \(`model\.fit`\)/);
+  assert.equal(s.batchSize?.value, 250);
+  assert.equal(s.microbatches?.value, 250);
+  const r = privacyAccount(s)!.report;
+  assert.equal(r.status === 'computed' && r.derivation.sampleRate, '250 (batch_size) / 60000 (mnist train split); 250 microbatches (num_microbatches) split each batch for clipping, not for sampling');
+});
+
+test('TensorFlow Privacy tutorials that still cannot be accounted say why', async () => {
+  const hint = async (name: string) => {
+    const file = join(TFP, 'tensorflow+privacy/tutorials', name);
+    const r = await readPythonFile(file, readFileSync(file, 'utf8'));
+    return privacyFindings(privacyAccount(r.setup!), file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
+  };
+  // The vectorized Estimator tutorial trains through numpy_input_fn, lm_dpsgd on tfds' lm1b, movielens on a CSV: no fit.
+  for (const name of ['mnist_dpsgd_tutorial_vectorized.py', 'lm_dpsgd_tutorial.py', 'movielens_tutorial.py']) {
+    const h = await hint(name);
+    assert.match(h, /the training set size N \(examples\): no Keras `model\.fit\(…\)` call was found/, name);
+    assert.doesNotMatch(h, /i2f|section|DataLoader it trains on/, name);
+  }
+  // The Estimator loops count (steps=steps_per_epoch): their epochs are not in the hint.
+  assert.doesNotMatch(await hint('mnist_dpsgd_tutorial_vectorized.py'), /number of epochs/);
+  assert.match(await hint('movielens_tutorial.py'), /number of epochs/);
+});
+
+const KERAS = `import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow_privacy import DPKerasSGDOptimizer
+opt = DPKerasSGDOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0, num_microbatches=1, learning_rate=0.1)
+model.compile(optimizer=opt, loss=loss)
+`;
+
+test('Keras data forms: tfds.load(split="train") with .batch(B), CIFAR-10 arrays, and what is not read (a slice, the test split, a split part, take())', async () => {
+  const read = async (body: string) => (await readPythonFile('/work/k.py', KERAS + body)).setup!;
+  const tfdsTrain = await read("ds = tfds.load('fashion_mnist', split='train', as_supervised=True)\nds = ds.shuffle(1000).batch(128)\nmodel.fit(ds, epochs=3)\n");
+  assert.equal(tfdsTrain.datasetSize?.value, 60000);
+  assert.equal(tfdsTrain.batchSize?.value, 128);
+  assert.equal(tfdsTrain.epochs?.value, 3);
+  const cifar = await read('(x, y), (xt, yt) = tf.keras.datasets.cifar10.load_data()\nmodel.fit(x / 255.0, y, epochs=2, batch_size=100)\n');
+  assert.equal(cifar.datasetSize?.value, 50000);
+  const cifarReport = privacyAccount(cifar)?.report;
+  assert.equal(cifarReport?.status === 'computed' && cifarReport.steps, 1000);
+  const cases: [string, RegExp][] = [
+    ['(x, y), _ = tf.keras.datasets.mnist.load_data()\nmodel.fit(x[:1000], y[:1000], epochs=2, batch_size=100)\n', /keeps part of the data/],
+    ['_, (xt, yt) = tf.keras.datasets.mnist.load_data()\nmodel.fit(xt, yt, epochs=2, batch_size=100)\n', /the test split of/],
+    ["ds = tfds.load('mnist', split='train[:10%]').batch(10)\nmodel.fit(ds, epochs=2)\n", /reads the split 'train\[:10%\]', not the whole training split/],
+    ["ds = tfds.load('mnist', split='train').take(500).batch(10)\nmodel.fit(ds, epochs=2)\n", /keeps only its first examples/],
+    ["ds = tfds.load('imdb_reviews', split='train').batch(10)\nmodel.fit(ds, epochs=2)\n", /loads 'imdb_reviews', not a dataset whose training split size I²F knows/],
+  ];
+  for (const [body, why] of cases) {
+    const s = await read(body);
+    assert.equal(s.datasetSize, undefined, body);
+    assert.match(s.scriptAccounting?.datasetSize?.reason ?? '', why, body);
+  }
+});
+
+test('Keras fit: several epochs or batch values give the most epochs and the largest batch (the larger ε)', async () => {
+  const s = (await readPythonFile('/work/k.py', `${KERAS}import sys\nE = 9 if sys.argv[1] else 4\nB = 64 if sys.argv[2] else 256\n(x, y), _ = tf.keras.datasets.mnist.load_data()\nmodel.fit(x, y, epochs=E, batch_size=B)\n`)).setup!;
+  assert.equal(s.epochs?.value, 9);
+  assert.equal(s.batchSize?.value, 256);
+});

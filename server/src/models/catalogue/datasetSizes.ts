@@ -1,4 +1,5 @@
-// Examples in each split of the datasets torchvision loads by class name: N, the population a DP-SGD run samples its
+// Examples in each split of the datasets torchvision loads by class name (and Keras' `tf.keras.datasets.X.load_data()`
+// and TensorFlow Datasets' `tfds.load('x', split='train')` by module or builder name, the same splits): N, the population a DP-SGD run samples its
 // batches from (q = B/N) and whose default δ is 1/N rounded down. Each split as torchvision.datasets selects it
 // (`train=True|False`, or `split=…`; https://pytorch.org/vision/stable/datasets.html), counted as the datasets' papers
 // publish them:
@@ -40,4 +41,15 @@ const TRAIN_SPLITS: Record<string, TrainSplit> = {
 /** The training split of a torchvision dataset class (`CIFAR10`), or undefined when it is not in the table. */
 export function trainSplit(name: string): TrainSplit | undefined {
   return TRAIN_SPLITS[normaliseDatasetName(name)];
+}
+
+/**
+ * The whole training split's size of a dataset loaded by name (Keras' `tf.keras.datasets.cifar10`, TensorFlow
+ * Datasets' `'fashion_mnist'`), from the same table: the same published splits. Undefined when the name is not in
+ * it or has no single training split (EMNIST needs a split named).
+ */
+export function publishedTrainSize(name: string): number | undefined {
+  const split = trainSplit(name);
+  if (!split) return undefined;
+  return split.kind === 'train-flag' ? split.train : split.default === 'train' ? split.train.train : undefined;
 }
