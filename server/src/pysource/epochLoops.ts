@@ -95,7 +95,7 @@ function steppingFunctions(index: ModuleIndex): Set<string> {
 }
 
 /** Names bound to a TensorFlow Estimator (`mnist_classifier = tf_estimator.Estimator(model_fn=cnn_model_fn, …)`). */
-function estimatorNames(index: ModuleIndex): Set<string> {
+export function estimatorNames(index: ModuleIndex): Set<string> {
   const out = new Set<string>();
   for (const n of walk(index.root)) {
     if (n.type !== 'assignment') continue;

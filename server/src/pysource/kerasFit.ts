@@ -4,7 +4,9 @@
 // `batch_size=` (or positions 4 and 3: fit(x, y, batch_size, epochs)) are read statically like any argument.
 
 import type { DpCallSite } from './callSites';
-import { callArguments, type ModuleIndex } from './moduleIndex';
+import { estimatorNames } from './epochLoops';
+import { assignedBefore } from './libraryModel';
+import { callArguments, lastName, type ModuleIndex } from './moduleIndex';
 import type { SyntaxNode } from './pythonParser';
 
 export type KerasFit =
@@ -59,4 +61,24 @@ function assignedName(call: SyntaxNode): string | undefined {
   if (p?.type !== 'assignment' || p.childForFieldName('right')?.startIndex !== call.startIndex) return undefined;
   const left = p.childForFieldName('left');
   return left?.type === 'identifier' || left?.type === 'attribute' ? left.text : undefined;
+}
+
+/**
+ * The `numpy_input_fn(x=…, batch_size=…)` an Estimator trains on (`classifier.train(input_fn=train_input_fn, …)`,
+ * TensorFlow Privacy's vectorized tutorial): its data and batch. Undefined when no Estimator's train() names one.
+ */
+export function estimatorInput(index: ModuleIndex): { call: SyntaxNode; x?: SyntaxNode; batch?: { node: SyntaxNode; key: SyntaxNode } } | undefined {
+  const estimators = estimatorNames(index);
+  for (const train of index.calls.get('train') ?? []) {
+    const fn = train.childForFieldName('function');
+    if (fn?.type !== 'attribute' || !estimators.has(fn.childForFieldName('object')?.text ?? '')) continue;
+    let node: SyntaxNode | undefined = callArguments(train).keyword.get('input_fn')?.value;
+    if (node?.type === 'identifier') node = assignedBefore(index, node);
+    if (node?.type !== 'call' || lastName(node.childForFieldName('function')) !== 'numpy_input_fn') continue;
+    const args = callArguments(node);
+    const x = args.keyword.get('x')?.value ?? args.positional[0];
+    const b = args.keyword.get('batch_size');
+    return { call: node, ...(x ? { x } : {}), ...(b ? { batch: { node: b.value, key: b.name } } : {}) };
+  }
+  return undefined;
 }

@@ -19,7 +19,7 @@ import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
 import { datasetSize, fitDataSize, trainingSetSize, type TrainingSetSize } from './trainingData';
-import { fitArgument, kerasFit } from './kerasFit';
+import { estimatorInput, fitArgument, kerasFit } from './kerasFit';
 import { epochLoops, type EpochReading } from './epochLoops';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
@@ -210,28 +210,55 @@ function setupOf(
   }
 
   // TensorFlow Privacy trains with Keras: N, B and the epochs of the `fit` call on the DP model (pysource/kerasFit.ts),
-  // its data traced to a dataset loaded by name (trainingData.fitDataSize). Written beside the accounting call's values
-  // (compute_dp_sgd_privacy), those are kept; of several values, the most epochs and the largest batch (the larger ε).
-  let fitEpochs: ConfigField<number> | undefined;
+  // its data traced to a dataset loaded by name (trainingData.fitDataSize); or with an Estimator: N and B of the
+  // `numpy_input_fn` its `train(input_fn=…)` reads, the epochs from its loop (epochLoops.ts). Written beside the
+  // accounting call's values (compute_dp_sgd_privacy), those are kept; of several values, the most epochs and the
+  // largest batch (the larger ε).
   if (!app && noisy?.api.library === 'tf-privacy' && noisy.api.mechanism === 'dp-sgd') {
+    const arg = (name: 'epochs' | 'batch_size', role: ArgumentRole, node: SyntaxNode, key: SyntaxNode): CallSiteArgument => ({
+      parameter: name, role, keyRange: nodeRange(key), valueRange: nodeRange(node), text: node.text, node, resolution: resolveValue({ module: index }, node),
+    });
+    const readN = (data: ReturnType<typeof fitDataSize> | undefined, what: string) => {
+      if (roleFields.has('datasetSize')) return;
+      if (data?.kind === 'read') roleFields.set('datasetSize', datasetSizeField(data, file));
+      else unread.datasetSize ??= data ? { reason: data.reason, fix: data.fix } : { reason: `${what} is given no data \`x\``, fix: `pass ${what} its training data` };
+    };
+    const readBatch = (node: SyntaxNode | undefined, key: SyntaxNode | undefined, what: string, fix: string) => {
+      if (roleFields.has('batchSize')) return;
+      if (!node) {
+        unread.batchSize ??= { reason: `${what} has no \`batch_size=\``, fix };
+        return;
+      }
+      const a = arg('batch_size', 'batchSize', node, key ?? node);
+      if (a.resolution.kind === 'runtime') {
+        unread.batchSize ??= { reason: `the batch size \`${short(a.text)}\` (line ${node.startPosition.row + 1}) is set at run time (${a.resolution.reason})`, fix };
+        return;
+      }
+      const f = fieldOf(a, { ...noisy, name: key ? lastName(enclosingCall(node)?.childForFieldName('function')) ?? 'fit' : 'batch' }, a.resolution.values, problems) as ConfigField<number> | undefined;
+      if (!f) return;
+      // At fixed epochs the larger batch gives the larger ε: T = E·⌈N/B⌉ steps at q = B/N, and the sampled Gaussian's
+      // RDP is ≈ T·q²·α/σ² ∝ E·B/N for small q (Mironov et al. 2019, Sec. 3.3). So of several, the largest batch.
+      const largest = f.fromCode!.alternatives.reduce((m, v) => ((v.value as number) > (m.value as number) ? v : m), f.fromCode!.alternatives[0]);
+      roleFields.set('batchSize', { ...f, value: largest.value as number, fromCode: { ...f.fromCode!, source: largest.source } });
+    };
     const fit = kerasFit(index, noisy);
-    if (fit.kind === 'unread') {
+    const input = fit.kind === 'unread' ? estimatorInput(index) : undefined;
+    if (fit.kind === 'unread' && input) {
+      const what = `the Estimator's input_fn \`${short(input.call.text)}\` (line ${input.call.startPosition.row + 1})`;
+      readN(input.x ? fitDataSize(index, input.x) : undefined, what);
+      readBatch(input.batch?.node, input.batch?.key, what, 'give numpy_input_fn batch_size= as a literal, a module constant or an absl/argparse default');
+      unread.epochs ??= { reason: fit.reason, fix: fit.fix };
+    } else if (fit.kind === 'unread') {
       if (!roleFields.has('datasetSize')) unread.datasetSize ??= { reason: fit.reason, fix: fit.fix };
       if (!roleFields.has('batchSize')) unread.batchSize ??= { reason: fit.reason, fix: fit.fix };
       unread.epochs ??= { reason: fit.reason, fix: fit.fix };
     } else {
+      let fitEpochs: ConfigField<number> | undefined;
       for (const call of fit.calls) {
         const line = `line ${call.startPosition.row + 1}`;
         const x = fitArgument(call, 'x');
         const data = x ? fitDataSize(index, x.node) : undefined;
-        if (!roleFields.has('datasetSize')) {
-          if (data?.kind === 'read') roleFields.set('datasetSize', datasetSizeField(data, file));
-          else unread.datasetSize ??= data ? { reason: data.reason, fix: data.fix } : { reason: `the fit call (${line}) is given no data \`x\``, fix: 'pass `fit` its training data' };
-        }
-        const arg = (name: 'epochs' | 'batch_size', role: ArgumentRole, node: SyntaxNode, key: SyntaxNode): CallSiteArgument => ({
-          parameter: name, role, keyRange: nodeRange(key), valueRange: nodeRange(node), text: node.text, node, resolution: resolveValue({ module: index }, node),
-        });
-        const fitSite = { ...noisy, name: 'fit' };
+        readN(data, `the fit call (${line})`);
         const steps = fitArgument(call, 'steps_per_epoch');
         const e = fitArgument(call, 'epochs');
         if (steps) unread.epochs ??= { reason: `the fit call (${line}) sets \`steps_per_epoch=${short(steps.node.text)}\`, so its epochs are not passes over N`, fix: 'leave steps_per_epoch out of `fit`, so each epoch is one pass over the training data' };
@@ -245,28 +272,13 @@ function setupOf(
           if (a.resolution.kind === 'runtime') {
             unread.epochs ??= { reason: `fit's \`epochs=${short(a.text)}\` (${line}) is set at run time (${a.resolution.reason})`, fix: 'give `fit` epochs= as a literal, a module constant or an absl/argparse default' };
           } else {
-            const f = fieldOf(a, fitSite, a.resolution.values, problems) as ConfigField<number> | undefined;
+            const f = fieldOf(a, { ...noisy, name: 'fit' }, a.resolution.values, problems) as ConfigField<number> | undefined;
             if (f && (!fitEpochs || f.value > fitEpochs.value)) fitEpochs = f;
           }
         }
-        if (roleFields.has('batchSize')) continue;
         const b = fitArgument(call, 'batch_size');
-        const batchNode = b?.node ?? (data?.kind === 'read' ? data.batch : undefined);
-        if (!batchNode) {
-          unread.batchSize ??= { reason: `the fit call (${line}) has no \`batch_size=\`${data?.kind === 'read' ? ' and its data no `.batch(B)`' : ''}`, fix: 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default' };
-          continue;
-        }
-        const a = arg('batch_size', 'batchSize', batchNode, b?.key ?? batchNode);
-        if (a.resolution.kind === 'runtime') {
-          unread.batchSize ??= { reason: `the batch size \`${short(a.text)}\` (line ${batchNode.startPosition.row + 1}) is set at run time (${a.resolution.reason})`, fix: 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default' };
-          continue;
-        }
-        const f = fieldOf(a, { ...fitSite, name: b ? 'fit' : 'batch' }, a.resolution.values, problems) as ConfigField<number> | undefined;
-        if (!f) continue;
-        // At fixed epochs the larger batch gives the larger ε: T = E·⌈N/B⌉ steps at q = B/N, and the sampled Gaussian's
-        // RDP is ≈ T·q²·α/σ² ∝ E·B/N for small q (Mironov et al. 2019, Sec. 3.3). So of several, the largest batch.
-        const largest = f.fromCode!.alternatives.reduce((m, v) => ((v.value as number) > (m.value as number) ? v : m), f.fromCode!.alternatives[0]);
-        roleFields.set('batchSize', { ...f, value: largest.value as number, fromCode: { ...f.fromCode!, source: largest.source } });
+        const fromData = data?.kind === 'read' ? data.batch : undefined;
+        readBatch(b?.node ?? fromData, b?.key, `the fit call (${line})${data?.kind === 'read' ? ' (and its data no `.batch(B)`)' : ''}`, 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default');
       }
       if (fitEpochs) {
         fitEpochs = { ...fitEpochs, key: `fit epochs (${fit.how})` };
@@ -743,4 +755,9 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
 
 function show(v: unknown): string {
   return typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v);
+}
+
+/** The call whose argument list a node sits in (`fit(…, batch_size=B)` for B). */
+function enclosingCall(node: SyntaxNode): SyntaxNode | undefined {
+  return enclosing(node, ['call']);
 }

@@ -199,7 +199,7 @@ function unreadFit(reason: string, node: SyntaxNode): FitDataSize {
 
 /** `path` selects elements, innermost first: `[0, 0]` of load_data() is the training split's images. */
 function traceData(index: ModuleIndex, aliases: Map<string, string>, node: SyntaxNode, path: number[], depth: number): FitDataSize {
-  const untraced = () => unreadFit(`the data \`fit\` trains on was followed to ${at(node)}, which was not traced to a dataset loaded by name`, node);
+  const untraced = () => unreadFit(`the training data was followed to ${at(node)}, which was not traced to a dataset loaded by name`, node);
   if (depth > 32) return untraced();
   const next = (n: SyntaxNode, p: number[]) => traceData(index, aliases, n, p, depth + 1);
   switch (node.type) {
@@ -210,8 +210,17 @@ function traceData(index: ModuleIndex, aliases: Map<string, string>, node: Synta
     case 'identifier': {
       const b = bindingBefore(index, node);
       if (!b) return untraced();
-      if ('parameter' in b) return unreadFit(`the data \`fit\` trains on is \`${node.text}\`, a parameter of ${b.parameter}() (line ${node.startPosition.row + 1}), set by its caller`, node);
+      if ('parameter' in b) return unreadFit(`the training data is \`${node.text}\`, a parameter of ${b.parameter}() (line ${node.startPosition.row + 1}), set by its caller`, node);
       return next(b.value, [...(b.position ?? []), ...path]);
+    }
+    case 'dictionary': {
+      // numpy_input_fn(x={'x': train_data}): every value holds the same examples.
+      if (path.length) return untraced();
+      const values = node.namedChildren.filter((c) => c?.type === 'pair').map((p) => p!.childForFieldName('value')).filter((v): v is SyntaxNode => !!v);
+      const read = values.map((v) => next(v, []));
+      if (!read.length) return untraced();
+      for (const r of read) if (r.kind !== 'read' || r.value !== (read[0] as { value: number }).value) return r.kind !== 'read' ? r : untraced();
+      return read[0];
     }
     case 'tuple': case 'expression_list': case 'list': {
       const el = path.length ? node.namedChildren[path[0]] : undefined;
@@ -278,7 +287,7 @@ function kerasLoadData(call: SyntaxNode, name: string, path: number[]): FitDataS
   const size = publishedTrainSize(name);
   const range = nodeRange(call);
   if (size === undefined) return unreadFit(`${at(call)}: Keras' ${name} is not a dataset whose training split size I²F knows`, call);
-  if (path[0] !== 0) return unreadFit(`the data \`fit\` trains on is ${path[0] === 1 ? "the test split" : "not the training split"} of ${at(call)}`, call);
+  if (path[0] !== 0) return unreadFit(`the training data is ${path[0] === 1 ? "the test split" : "not the training split"} of ${at(call)}`, call);
   return { kind: 'read', value: size, dataset: name, split: 'train', range, how: `element 0 of load_data(), line ${call.startPosition.row + 1}`, origin: `Keras' tf.keras.datasets.${name}.load_data()` };
 }
 
@@ -312,7 +321,7 @@ function tfdsLoad(index: ModuleIndex, call: SyntaxNode, path: number[]): FitData
     if (withInfo.text !== 'True' || path[0] !== 0) return unreadFit(`${at(call)} is called with \`with_info=${short(withInfo.text)}\` and its dataset was not traced to \`fit\``, call);
     rest = path.slice(1);
   }
-  if (rest.length) return unreadFit(`the data \`fit\` trains on is an element of ${at(call)}, not its dataset`, call);
+  if (rest.length) return unreadFit(`the training data is an element of ${at(call)}, not its dataset`, call);
   return { kind: 'read', value: size, dataset: name, split: 'train', range: nodeRange(call), how: `split=${short(splitNode!.text)}, line ${splitNode!.startPosition.row + 1}`, origin: `TensorFlow Datasets' tfds.load('${name}')` };
 }
 

@@ -245,15 +245,15 @@ test('TensorFlow Privacy tutorials that still cannot be accounted say why', asyn
     const r = await readPythonFile(file, readFileSync(file, 'utf8'));
     return privacyFindings(privacyAccount(r.setup!), file, 10).find((f) => f.code === RULES.accountingInputMissing.code)?.message ?? '';
   };
-  // The vectorized Estimator tutorial trains through numpy_input_fn, lm_dpsgd on tfds' lm1b, movielens on a CSV: no fit.
-  for (const name of ['mnist_dpsgd_tutorial_vectorized.py', 'lm_dpsgd_tutorial.py', 'movielens_tutorial.py']) {
-    const h = await hint(name);
-    assert.match(h, /the training set size N \(examples\): no Keras `model\.fit\(…\)` call was found/, name);
-    assert.doesNotMatch(h, /i2f|section|DataLoader it trains on/, name);
-  }
-  // The Estimator loops count (steps=steps_per_epoch): their epochs are not in the hint.
-  assert.doesNotMatch(await hint('mnist_dpsgd_tutorial_vectorized.py'), /number of epochs/);
-  assert.match(await hint('movielens_tutorial.py'), /number of epochs/);
+  // lm_dpsgd trains on token windows cut from lm1b (a slice of the flattened text), movielens samples its own batches.
+  const lm = await hint('lm_dpsgd_tutorial.py');
+  assert.match(lm, /the training set size N \(examples\): `train_data\[:train_data_end\]` \(line 184\) keeps part of the data/);
+  assert.doesNotMatch(lm, /number of epochs|batch size B/, 'its epochs (loop over train(steps=steps_per_epoch)) and batch are read');
+  const movielens = await hint('movielens_tutorial.py');
+  assert.match(movielens, /`train_data\[subsampling, 0\]` \(line 192\) keeps part of the data/);
+  assert.match(movielens, /the batch size `len\(subsampling\)` \(line 196\) is set at run time/);
+  assert.match(movielens, /the number of epochs: no Keras `model\.fit\(…\)` call was found.*; no `for epoch in range\(…\)` loop/);
+  for (const h of [lm, movielens]) assert.doesNotMatch(h, /i2f|section|DataLoader it trains on/);
 });
 
 const KERAS = `import tensorflow as tf
@@ -291,4 +291,22 @@ test('Keras fit: several epochs or batch values give the most epochs and the lar
   const s = (await readPythonFile('/work/k.py', `${KERAS}import sys\nE = 9 if sys.argv[1] else 4\nB = 64 if sys.argv[2] else 256\n(x, y), _ = tf.keras.datasets.mnist.load_data()\nmodel.fit(x, y, epochs=E, batch_size=B)\n`)).setup!;
   assert.equal(s.epochs?.value, 9);
   assert.equal(s.batchSize?.value, 256);
+});
+
+test("an Estimator's train() counts as an epoch only with steps= an epoch's steps (without it, it runs until its input_fn ends: maybe every epoch at once)", async () => {
+  const base = `import tensorflow as tf
+from tensorflow_privacy import DPGradientDescentGaussianOptimizer
+opt = DPGradientDescentGaussianOptimizer(l2_norm_clip=1.0, noise_multiplier=1.0, num_microbatches=1)
+(x, y), _ = tf.keras.datasets.mnist.load_data()
+est = tf.estimator.Estimator(model_fn=model_fn)
+train_input_fn = tf.compat.v1.estimator.inputs.numpy_input_fn(x={'x': x}, y=y, batch_size=100, num_epochs=5)
+steps_per_epoch = 60000 // 100
+for epoch in range(5):
+`;
+  const counted = (await readPythonFile('/work/e.py', `${base}    est.train(input_fn=train_input_fn, steps=steps_per_epoch)\n`)).setup!;
+  assert.equal(counted.epochs?.value, 5);
+  assert.equal(counted.datasetSize?.value, 60000);
+  assert.equal(counted.batchSize?.value, 100);
+  const whole = (await readPythonFile('/work/e.py', `${base}    est.train(input_fn=train_input_fn)\n`)).setup!;
+  assert.equal(whole.epochs, undefined);
 });
