@@ -281,7 +281,8 @@ function setupOf(
         readBatch(b?.node ?? fromData, b?.key, `the fit call (${line})${data?.kind === 'read' ? ' (and its data no `.batch(B)`)' : ''}`, 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default');
       }
       if (fitEpochs) {
-        fitEpochs = { ...fitEpochs, key: `fit epochs (${fit.how})` };
+        const receiver = fit.calls[0].childForFieldName('function')?.childForFieldName('object')?.text ?? 'model';
+        fitEpochs = { ...fitEpochs, key: `${receiver}.fit epochs`, fromCode: { ...fitEpochs.fromCode!, steps: [...fitEpochs.fromCode!.steps, `the fit on ${fit.how}`] } };
         // The epochs the fit runs, beside an accounting call's epochs= (compute_dp_sgd_privacy): the larger.
         const stated = roleFields.get('epochs');
         if (!stated || (typeof stated.value === 'number' && fitEpochs.value > stated.value)) roleFields.set('epochs', fitEpochs);

@@ -168,7 +168,7 @@ function unpackedFrom(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefin
   return undefined;
 }
 
-const FIT_FIX = "train with `model.fit(x, …)` on arrays from `tf.keras.datasets.mnist.load_data()`'s training split (also fashion_mnist, cifar10, cifar100) or on `tfds.load('mnist', split='train')`, assigned in the script: data built any other way has a size only known at run time";
+const FIT_FIX = "train with `model.fit(x, …)` (or an Estimator's `numpy_input_fn(x=…)`) on arrays from `tf.keras.datasets.mnist.load_data()`'s training split (also fashion_mnist, cifar10, cifar100) or on `tfds.load('mnist', split='train')`, assigned in the script: data built any other way has a size only known at run time";
 
 /** What `fit`'s data reads, plus the `.batch(B)` of a tf.data pipeline (the batch when fit has no batch_size=). */
 export type FitDataSize = TrainingSetSize & { batch?: SyntaxNode };
