@@ -29,6 +29,7 @@ export type AccountingSource = Pick<
   | 'centralDp'
   | 'clippingScope'
   | 'scriptAccounting'
+  | 'accountingBatchSize'
 >;
 
 /**
@@ -139,10 +140,11 @@ export function accountingInputs(source: AccountingSource): AccountingSetup {
 function exampleLevel(source: AccountingSource, sigma: ConfigField<number>): AccountingSetup {
   const missing: MissingAccountingKey[] = [];
   const n = source.datasetSize;
-  const b = source.batchSize;
+  const b = source.accountingBatchSize ?? source.batchSize;
   const accumulation = source.gradientAccumulationSteps?.value ?? 1;
   const batch = b ? b.value * accumulation : undefined;
-  const batchText = b ? (accumulation > 1 ? `${b.value} × ${accumulation} (${b.key} × ${source.gradientAccumulationSteps!.key})` : `${b.value} (${b.key})`) : '';
+  const largest = source.accountingBatchSize ? ', the largest it may be' : '';
+  const batchText = b ? (accumulation > 1 ? `${b.value} × ${accumulation} (${b.key}${largest} × ${source.gradientAccumulationSteps!.key})` : `${b.value} (${b.key}${largest})`) : '';
   if (!n) missing.push(missingKey(source.format, 'the training set size N (examples)', 'dataset-size', 60000, ['dataset_size', 'num_train_examples', 'train_size']));
   if (!source.sampleRate && !b) missing.push(missingKey(source.format, 'the batch size B', 'batch-size', 256, ['batch_size']));
   if (!source.epochs) missing.push(missingKey(source.format, 'the number of epochs', 'epochs', 10, ['epochs', 'num_epochs', 'num_train_epochs']));

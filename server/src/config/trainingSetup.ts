@@ -176,6 +176,11 @@ export interface TrainingSetup {
    * read, each with why and what in the script would let it be read. Present (possibly empty) only for such scripts.
    */
   scriptAccounting?: ScriptAccounting;
+  /**
+   * The batch the DP accountant uses when code gives several possible values: the largest (the larger ε), where
+   * `batchSize` keeps the smallest (the weaker defence against inversion). Unset when there is one value.
+   */
+  accountingBatchSize?: ConfigField<number>;
 
   model?: PathField;
   /** A model named by architecture (`model: resnet18`, FedML's `model: cnn`), when no model file is named. */

@@ -234,12 +234,10 @@ function setupOf(
         unread.batchSize ??= { reason: `the batch size \`${short(a.text)}\` (line ${node.startPosition.row + 1}) is set at run time (${a.resolution.reason})`, fix };
         return;
       }
+      // Of several values fieldOf keeps the smallest (the weaker defence against inversion); the accountant takes the
+      // largest (setup.accountingBatchSize, below).
       const f = fieldOf(a, { ...noisy, name: key ? lastName(enclosingCall(node)?.childForFieldName('function')) ?? 'fit' : 'batch' }, a.resolution.values, problems) as ConfigField<number> | undefined;
-      if (!f) return;
-      // At fixed epochs the larger batch gives the larger ε: T = E·⌈N/B⌉ steps at q = B/N, and the sampled Gaussian's
-      // RDP is ≈ T·q²·α/σ² ∝ E·B/N for small q (Mironov et al. 2019, Sec. 3.3). So of several, the largest batch.
-      const largest = f.fromCode!.alternatives.reduce((m, v) => ((v.value as number) > (m.value as number) ? v : m), f.fromCode!.alternatives[0]);
-      roleFields.set('batchSize', { ...f, value: largest.value as number, fromCode: { ...f.fromCode!, source: largest.source } });
+      if (f) roleFields.set('batchSize', f);
     };
     const fit = kerasFit(index, noisy);
     const input = fit.kind === 'unread' ? estimatorInput(index) : undefined;
@@ -333,6 +331,14 @@ function setupOf(
   if (sens) setup.dpSensitivity = sens;
   const batch = num('batchSize');
   if (batch) setup.batchSize = batch;
+  // One batch cannot be the conservative choice for both numbers: inversion is easiest at the smallest batch (kept in
+  // batchSize), while at fixed epochs the largest gives the larger ε (T = E·⌈N/B⌉ steps at q = B/N, and the sampled
+  // Gaussian's RDP ≈ T·q²·α/σ² ∝ E·B/N for small q: Mironov et al. 2019, Sec. 3.3), so the accountant gets that one.
+  const batches = batch?.fromCode?.alternatives ?? [];
+  if (batch && batches.length > 1) {
+    const largest = batches.reduce((m, v) => ((v.value as number) > (m.value as number) ? v : m), batches[0]);
+    if ((largest.value as number) > batch.value) setup.accountingBatchSize = { ...batch, value: largest.value as number, fromCode: { ...batch.fromCode!, source: largest.source } };
+  }
   const micro = num('microbatches');
   if (micro) setup.microbatches = micro;
   const n = num('datasetSize');

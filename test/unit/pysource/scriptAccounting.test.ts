@@ -290,10 +290,15 @@ test('Keras data forms: tfds.load(split="train") with .batch(B), CIFAR-10 arrays
   }
 });
 
-test('Keras fit: several epochs or batch values give the most epochs and the largest batch (the larger ε)', async () => {
+test('Keras fit: several epochs or batch values give the most epochs and, for ε, the largest batch; the inversion analysis keeps the smallest', async () => {
   const s = (await readPythonFile('/work/k.py', `${KERAS}import sys\nE = 9 if sys.argv[1] else 4\nB = 64 if sys.argv[2] else 256\n(x, y), _ = tf.keras.datasets.mnist.load_data()\nmodel.fit(x, y, epochs=E, batch_size=B)\n`)).setup!;
   assert.equal(s.epochs?.value, 9);
-  assert.equal(s.batchSize?.value, 256);
+  // The accountant takes the largest batch (the larger ε); the inversion analysis the smallest (the easier attack).
+  assert.equal(s.accountingBatchSize?.value, 256);
+  assert.equal(s.batchSize?.value, 64);
+  const q = privacyAccount(s)?.report;
+  assert.ok(q && 'sampleRate' in q, 'ε is computed');
+  assert.match(JSON.stringify(q), /256 \(batch_size, the largest it may be\) \/ 60000/);
 });
 
 test("an Estimator's train() counts as an epoch only with steps= an epoch's steps (without it, it runs until its input_fn ends: maybe every epoch at once)", async () => {
