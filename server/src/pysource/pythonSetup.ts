@@ -18,8 +18,9 @@ import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } 
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
 import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
-import { datasetSize, fitDataSize, trainingSetSize, type TrainingSetSize } from './trainingData';
-import { estimatorInput, fitArgument, kerasFit } from './kerasFit';
+import { datasetSize, trainingSetSize } from './trainingData';
+import { readKerasAccounting } from './kerasAccounting';
+import { datasetSizeField, fieldOf } from './codeField';
 import { epochLoops, type EpochReading } from './epochLoops';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
@@ -71,19 +72,6 @@ const SAME_FOLDER = 'the only model file in a script\'s folder is analysed with 
 
 const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', flower: 'Flower', optax: 'Optax', 'dp-transformers': 'dp-transformers' } as const;
 
-/** Which possible value is the weakest defence, per role (the one analysed, so the verdict is never too comforting). */
-const WEAKEST: Partial<Record<ArgumentRole, 'min' | 'max'>> = {
-  noiseMultiplier: 'min',
-  noiseStd: 'min',
-  sumNoiseStd: 'min',
-  clippingNorm: 'max',
-  targetEpsilon: 'max',
-  targetDelta: 'max',
-  batchSize: 'min',
-  numSampledClients: 'max',
-  sensitivity: 'min',
-  epochs: 'max',
-};
 
 export async function readPythonFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<PythonReading> {
   const parser = await pythonParser();
@@ -209,84 +197,8 @@ function setupOf(
     }
   }
 
-  // TensorFlow Privacy trains with Keras: N, B and the epochs of the `fit` call on the DP model (pysource/kerasFit.ts),
-  // its data traced to a dataset loaded by name (trainingData.fitDataSize); or with an Estimator: N and B of the
-  // `numpy_input_fn` its `train(input_fn=…)` reads, the epochs from its loop (epochLoops.ts). Written beside the
-  // accounting call's values (compute_dp_sgd_privacy), those are kept; of several values, the most epochs and the
-  // largest batch (the larger ε).
-  if (!app && noisy?.api.library === 'tf-privacy' && noisy.api.mechanism === 'dp-sgd') {
-    const arg = (name: 'epochs' | 'batch_size', role: ArgumentRole, node: SyntaxNode, key: SyntaxNode): CallSiteArgument => ({
-      parameter: name, role, keyRange: nodeRange(key), valueRange: nodeRange(node), text: node.text, node, resolution: resolveValue({ module: index }, node),
-    });
-    const readN = (data: ReturnType<typeof fitDataSize> | undefined, what: string) => {
-      if (roleFields.has('datasetSize')) return;
-      if (data?.kind === 'read') roleFields.set('datasetSize', datasetSizeField(data, file));
-      else unread.datasetSize ??= data ? { reason: data.reason, fix: data.fix } : { reason: `${what} is given no data \`x\``, fix: `pass ${what} its training data` };
-    };
-    const readBatch = (node: SyntaxNode | undefined, key: SyntaxNode | undefined, what: string, fix: string) => {
-      if (roleFields.has('batchSize')) return;
-      if (!node) {
-        unread.batchSize ??= { reason: `${what} has no \`batch_size=\``, fix };
-        return;
-      }
-      const a = arg('batch_size', 'batchSize', node, key ?? node);
-      if (a.resolution.kind === 'runtime') {
-        unread.batchSize ??= { reason: `the batch size \`${short(a.text)}\` (line ${node.startPosition.row + 1}) is set at run time (${a.resolution.reason})`, fix };
-        return;
-      }
-      // Of several values fieldOf keeps the smallest (the weaker defence against inversion); the accountant takes the
-      // largest (setup.accountingBatchSize, below).
-      const f = fieldOf(a, { ...noisy, name: key ? lastName(enclosingCall(node)?.childForFieldName('function')) ?? 'fit' : 'batch' }, a.resolution.values, problems) as ConfigField<number> | undefined;
-      if (f) roleFields.set('batchSize', f);
-    };
-    const fit = kerasFit(index, noisy);
-    const input = fit.kind === 'unread' ? estimatorInput(index) : undefined;
-    if (fit.kind === 'unread' && input) {
-      const what = `the Estimator's input_fn \`${short(input.call.text)}\` (line ${input.call.startPosition.row + 1})`;
-      readN(input.x ? fitDataSize(index, input.x) : undefined, what);
-      readBatch(input.batch?.node, input.batch?.key, what, 'give numpy_input_fn batch_size= as a literal, a module constant or an absl/argparse default');
-      unread.epochs ??= { reason: fit.reason, fix: fit.fix };
-    } else if (fit.kind === 'unread') {
-      if (!roleFields.has('datasetSize')) unread.datasetSize ??= { reason: fit.reason, fix: fit.fix };
-      if (!roleFields.has('batchSize')) unread.batchSize ??= { reason: fit.reason, fix: fit.fix };
-      unread.epochs ??= { reason: fit.reason, fix: fit.fix };
-    } else {
-      let fitEpochs: ConfigField<number> | undefined;
-      for (const call of fit.calls) {
-        const line = `line ${call.startPosition.row + 1}`;
-        const x = fitArgument(call, 'x');
-        const data = x ? fitDataSize(index, x.node) : undefined;
-        readN(data, `the fit call (${line})`);
-        const steps = fitArgument(call, 'steps_per_epoch');
-        const e = fitArgument(call, 'epochs');
-        if (steps) unread.epochs ??= { reason: `the fit call (${line}) sets \`steps_per_epoch=${short(steps.node.text)}\`, so its epochs are not passes over N`, fix: 'leave steps_per_epoch out of `fit`, so each epoch is one pass over the training data' };
-        else if (!e) {
-          // Keras' fit runs one epoch when it is given no epochs=.
-          const field: ConfigField<number> = { value: 1, key: 'fit epochs (Keras default)', path: ['fit', 'epochs'], keyRange: nodeRange(call), valueRange: nodeRange(call), file,
-            fromCode: { source: { file, range: nodeRange(call), kind: 'computed', label: `Keras' default for fit (${line})`, editable: false }, alternatives: [], steps: ['fit is given no epochs=: Keras runs 1'], written: 'fit(…)' } };
-          if (!fitEpochs || fitEpochs.value < 1) fitEpochs = field;
-        } else {
-          const a = arg('epochs', 'epochs', e.node, e.key);
-          if (a.resolution.kind === 'runtime') {
-            unread.epochs ??= { reason: `fit's \`epochs=${short(a.text)}\` (${line}) is set at run time (${a.resolution.reason})`, fix: 'give `fit` epochs= as a literal, a module constant or an absl/argparse default' };
-          } else {
-            const f = fieldOf(a, { ...noisy, name: 'fit' }, a.resolution.values, problems) as ConfigField<number> | undefined;
-            if (f && (!fitEpochs || f.value > fitEpochs.value)) fitEpochs = f;
-          }
-        }
-        const b = fitArgument(call, 'batch_size');
-        const fromData = data?.kind === 'read' ? data.batch : undefined;
-        readBatch(b?.node ?? fromData, b?.key, `the fit call (${line})${data?.kind === 'read' ? ' (and its data no `.batch(B)`)' : ''}`, 'give `fit` batch_size= as a literal, a module constant or an absl/argparse default');
-      }
-      if (fitEpochs) {
-        const receiver = fit.calls[0].childForFieldName('function')?.childForFieldName('object')?.text ?? 'model';
-        fitEpochs = { ...fitEpochs, key: `${receiver}.fit epochs`, fromCode: { ...fitEpochs.fromCode!, steps: [...fitEpochs.fromCode!.steps, `the fit on ${fit.how}`] } };
-        // The epochs the fit runs, beside an accounting call's epochs= (compute_dp_sgd_privacy): the larger.
-        const stated = roleFields.get('epochs');
-        if (!stated || (typeof stated.value === 'number' && fitEpochs.value > stated.value)) roleFields.set('epochs', fitEpochs);
-      }
-    }
-  }
+  // TensorFlow Privacy's Keras fit or Estimator: N, B and the epochs (pysource/kerasAccounting.ts).
+  if (!app && noisy?.api.library === 'tf-privacy' && noisy.api.mechanism === 'dp-sgd') readKerasAccounting({ index, file, noisy, roleFields, unread, problems });
 
   // The δ an Opacus script reports its ε at (`privacy_engine.accountant.get_epsilon(delta=args.delta)`), when no DP
   // call names one: the δ of its own guarantee. Of several, the largest (the weakest guarantee, as for target_delta).
@@ -425,36 +337,6 @@ function setupOf(
   return { setup, ...(modelClass ? { modelClass } : {}) };
 }
 
-function fieldOf(arg: CallSiteArgument, site: DpCallSite, values: PossibleValue[], problems: ConfigProblem[]): ConfigField<number | boolean | string> | undefined {
-  const numeric = arg.role !== 'dpDisabled';
-  const usable = values.filter((v) => (numeric ? typeof v.value === 'number' && Number.isFinite(v.value) : typeof v.value === 'boolean'));
-  if (usable.length !== values.length || !usable.length) {
-    const bad = values.find((v) => !usable.includes(v));
-    problems.push({
-      rule: RULES.invalidValue.code,
-      range: arg.valueRange,
-      key: arg.parameter,
-      message: `\`${arg.parameter}\` should be ${numeric ? 'a number' : 'True or False'}, not ${JSON.stringify(bad?.value ?? null)} (${bad?.source.label ?? 'here'}).`,
-    });
-    return undefined;
-  }
-  const negative = usable.find((v) => typeof v.value === 'number' && v.value < 0);
-  if (negative) {
-    problems.push({ rule: RULES.invalidValue.code, range: arg.valueRange, key: arg.parameter, message: `\`${arg.parameter}\` cannot be negative (${negative.value}, ${negative.source.label}).` });
-    return undefined;
-  }
-  const how = WEAKEST[arg.role];
-  let chosen = usable[0];
-  if (how) for (const v of usable) if (how === 'min' ? (v.value as number) < (chosen.value as number) : (v.value as number) > (chosen.value as number)) chosen = v;
-  const fromCode: CodeValue = {
-    source: chosen.source as CodeValueSource,
-    alternatives: usable.map((v) => ({ value: v.value, source: v.source as CodeValueSource })),
-    steps: arg.resolution.kind === 'known' ? arg.resolution.steps : [],
-    written: arg.text,
-  };
-  return { value: chosen.value as number | boolean, key: arg.parameter, path: [site.name, arg.parameter], keyRange: arg.keyRange, valueRange: arg.valueRange, file: site.file, fromCode };
-}
-
 function computed(from: ConfigField<unknown>, how: string): CodeValue {
   const source: CodeValueSource = { file: from.file, range: from.valueRange, kind: 'computed', label: how, editable: false };
   return { source, alternatives: [], steps: [...(from.fromCode?.steps ?? []), how], written: from.fromCode?.written ?? String(from.value) };
@@ -562,17 +444,6 @@ function loopEpochsField(loops: Extract<EpochReading, { kind: 'read' }>, file: s
   return {
     value, key, path: ['for', 'range'], keyRange: loop.range, valueRange: loop.range, file,
     fromCode: { source, alternatives, steps: [`the epoch loop \`${loop.written}\` (line ${loop.line}) steps the optimizer ${value} times`], written: loop.written },
-  };
-}
-
-/** N from the DataLoader's dataset (pysource/trainingData.ts), as a field located on the dataset's constructor. */
-function datasetSizeField(size: Extract<TrainingSetSize, { kind: 'read' }>, file: string): ConfigField<number> {
-  const label = `${size.dataset}'s ${size.split} split (${size.how})`;
-  const key = `${size.dataset} ${size.split} split`;
-  const source: CodeValueSource = { file, range: size.range, kind: 'computed', label, editable: false };
-  return {
-    value: size.value, key, path: [key], keyRange: size.range, valueRange: size.range, file,
-    fromCode: { source, alternatives: [], steps: [`${size.origin ? `the data is ${size.origin}'s` : `the DataLoader's dataset is torchvision's ${size.dataset},`} ${size.how}: ${size.value} examples`], written: key },
   };
 }
 
@@ -762,9 +633,4 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
 
 function show(v: unknown): string {
   return typeof v === 'number' ? String(Number(v.toPrecision(6))) : String(v);
-}
-
-/** The call whose argument list a node sits in (`fit(…, batch_size=B)` for B). */
-function enclosingCall(node: SyntaxNode): SyntaxNode | undefined {
-  return enclosing(node, ['call']);
 }
