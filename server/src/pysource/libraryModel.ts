@@ -8,9 +8,9 @@ import type { Range } from '../config/keyTree';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { findArchitecture, type Architecture } from '../models/catalogue';
 import { datasetShape } from '../models/catalogue/datasets';
-import { callArguments, dottedName, enclosing, lastName, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, dottedName, enclosing, lastName, partOf, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
-import { resolveValue } from './staticValue';
+import { onlyValue, resolveValue } from './staticValue';
 
 export interface LibraryModel {
   architecture: Architecture;
@@ -37,32 +37,13 @@ export interface ScriptInput {
   unread?: string;
 }
 
-/** Dotted module each local name stands for: `import torchvision.models as tvm` → tvm ↦ torchvision.models. */
-export function moduleAliases(index: ModuleIndex): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const n of walk(index.root)) {
-    if (n.type !== 'import_statement') continue;
-    for (const c of n.childrenForFieldName('name')) {
-      if (c?.type === 'aliased_import') {
-        const name = c.childForFieldName('name')?.text;
-        const alias = c.childForFieldName('alias')?.text;
-        if (name && alias) out.set(alias, name);
-      } else if (c) {
-        const top = c.text.split('.')[0];
-        out.set(top, top);
-      }
-    }
-  }
-  return out;
-}
-
 /** The fully qualified name of a callee (`models.resnet18` → `torchvision.models.resnet18`), when its head is imported. */
-export function qualifiedName(index: ModuleIndex, aliases: Map<string, string>, fn: SyntaxNode | null): string | undefined {
+export function qualifiedName(index: ModuleIndex, fn: SyntaxNode | null): string | undefined {
   const dotted = dottedName(fn);
   if (!dotted) return undefined;
   const [head, ...rest] = dotted.split('.');
   const imported = index.imports.get(head);
-  const base = imported ? `${imported.module}.${imported.name}` : aliases.get(head);
+  const base = imported ? `${imported.module}.${imported.name}` : index.moduleNames.get(head);
   return base ? [base, ...rest].join('.') : undefined;
 }
 
@@ -89,7 +70,7 @@ export function torchvisionModelOf(index: ModuleIndex, expr: SyntaxNode): Librar
         node = obj;
         continue;
       }
-      if (name && GROUP_NORM_FIXERS.has(name) && qualifiedName(index, moduleAliases(index), fn)?.startsWith('opacus.')) {
+      if (name && GROUP_NORM_FIXERS.has(name) && qualifiedName(index, fn)?.startsWith('opacus.')) {
         const arg: SyntaxNode | undefined = callArguments(node).keyword.get('module')?.value ?? callArguments(node).keyword.get('model')?.value ?? callArguments(node).positional[0];
         groupNorm ??= { range: nodeRange(node), written: short(node.text) };
         node = arg;
@@ -137,7 +118,7 @@ export function assignedBefore(index: ModuleIndex, use: SyntaxNode): SyntaxNode 
 /** The torchvision architecture a call builds, if it is one of torchvision's model builders the catalogue has. */
 export function torchvisionModel(index: ModuleIndex, call: SyntaxNode): LibraryModel | undefined {
   const fn = call.childForFieldName('function');
-  const qualified = qualifiedName(index, moduleAliases(index), fn);
+  const qualified = qualifiedName(index, fn);
   if (!qualified?.startsWith('torchvision.models.')) return undefined;
   const args = callArguments(call);
   const last = qualified.split('.').pop()!;
@@ -167,13 +148,12 @@ const SIZE_TRANSFORMS = new Set(['Resize', 'CenterCrop', 'RandomResizedCrop', 'R
 
 /** The dataset the file loads through torchvision.datasets and the size its transforms end with. */
 export function scriptInput(index: ModuleIndex): ScriptInput {
-  const aliases = moduleAliases(index);
   const found = new Map<string, Range>();
   const sizes = new Map<string, { value: [number, number]; range: Range }>();
   let unreadSize: string | undefined;
   for (const n of walk(index.root)) {
     if (n.type !== 'call') continue;
-    const q = qualifiedName(index, aliases, n.childForFieldName('function'));
+    const q = qualifiedName(index, n.childForFieldName('function'));
     if (!q) continue;
     if (q.startsWith('torchvision.datasets.')) {
       const cls = q.split('.').pop()!;
@@ -185,7 +165,7 @@ export function scriptInput(index: ModuleIndex): ScriptInput {
       let size: { value: [number, number]; range: Range } | undefined;
       for (const step of list.namedChildren) {
         if (step?.type !== 'call') continue;
-        const sq = qualifiedName(index, aliases, step.childForFieldName('function'));
+        const sq = qualifiedName(index, step.childForFieldName('function'));
         if (!sq?.startsWith('torchvision.transforms.') || !SIZE_TRANSFORMS.has(sq.split('.').pop()!)) continue;
         const arg = callArguments(step).keyword.get('size')?.value ?? callArguments(step).positional[0];
         const hw = arg ? sizeOf(index, arg) : undefined;
@@ -221,13 +201,11 @@ function sizeOf(index: ModuleIndex, node: SyntaxNode): [number, number] | undefi
   return s !== undefined ? [s, s] : undefined;
 }
 
+/** A positive whole number the expression has in every branch. */
 function single(index: ModuleIndex, node: SyntaxNode): number | undefined {
-  const r = resolveValue({ module: index }, node);
-  if (r.kind !== 'known') return undefined;
-  const values = [...new Set(r.values.map((v) => v.value))];
-  return values.length === 1 && typeof values[0] === 'number' && Number.isSafeInteger(values[0]) && values[0] > 0 ? values[0] : undefined;
+  const v = onlyValue({ module: index }, node);
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }
-
 
 /**
  * What the script changes on the model after building it (`model.conv1 = nn.Conv2d(1, 64, 3)`, `model.fc = …`): the
@@ -264,17 +242,6 @@ export function changedAfterBuilding(index: ModuleIndex, model: LibraryModel): {
     }
   }
   return classes ? { classes } : {};
-}
-
-/** `model.fc`, `model.layer4[1].conv2`: an attribute or item reached from `target`. */
-function partOf(node: SyntaxNode, target: string): boolean {
-  let cur: SyntaxNode | null = node;
-  while (cur && (cur.type === 'attribute' || cur.type === 'subscript')) {
-    const inner: SyntaxNode | null = cur.type === 'attribute' ? cur.childForFieldName('object') : cur.childForFieldName('value');
-    if (inner?.text === target) return true;
-    cur = inner;
-  }
-  return false;
 }
 
 /**

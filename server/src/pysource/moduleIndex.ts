@@ -37,6 +37,8 @@ export interface ModuleIndex {
   imports: Map<string, ImportedName>;
   /** Root packages the module imports (`opacus`, `tensorflow_privacy`, `flwr`, `optax`, `dp_transformers`, …). */
   importedPackages: Set<string>;
+  /** The dotted module each `import` statement binds a name to: `import torchvision.models as tvm` → tvm ↦ torchvision.models, `import torch.nn` → torch ↦ torch. */
+  moduleNames: Map<string, string>;
 }
 
 /** Nodes are visited iteratively (a deeply nested expression must not exhaust the stack). */
@@ -64,6 +66,17 @@ export function lastName(node: SyntaxNode | null | undefined): string | undefine
   if (node.type === 'identifier') return node.text;
   if (node.type === 'attribute') return node.childForFieldName('attribute')?.text;
   return undefined;
+}
+
+/** `model.fc`, `model.layer4[1].conv2`, `dataset.data[idx]`: an attribute or item reached from the name `target`. */
+export function partOf(node: SyntaxNode, target: string): boolean {
+  let cur: SyntaxNode | null = node;
+  while (cur && (cur.type === 'attribute' || cur.type === 'subscript')) {
+    const inner: SyntaxNode | null = cur.type === 'attribute' ? cur.childForFieldName('object') : cur.childForFieldName('value');
+    if (inner?.text === target) return true;
+    cur = inner;
+  }
+  return false;
 }
 
 /** `a.b.c` → 'a.b.c' when the chain is names only. */
@@ -135,6 +148,7 @@ export function indexModule(file: string, text: string, tree: SyntaxTree): Modul
     flags: new Map(),
     imports: new Map(),
     importedPackages: new Set(),
+    moduleNames: new Map(),
   };
   for (const n of walk(root)) {
     switch (n.type) {
@@ -156,7 +170,12 @@ export function indexModule(file: string, text: string, tree: SyntaxTree): Modul
       case 'import_statement':
         for (const c of n.childrenForFieldName('name')) {
           const dotted = c?.type === 'aliased_import' ? c.childForFieldName('name') : c;
-          if (dotted) index.importedPackages.add(dotted.text.split('.')[0]);
+          if (!dotted) continue;
+          const top = dotted.text.split('.')[0];
+          index.importedPackages.add(top);
+          const alias = c?.type === 'aliased_import' ? c.childForFieldName('alias')?.text : undefined;
+          if (alias) index.moduleNames.set(alias, dotted.text);
+          else index.moduleNames.set(top, top);
         }
         break;
       case 'import_from_statement': {

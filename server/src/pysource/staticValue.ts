@@ -355,6 +355,14 @@ export function resolveValue(ctx: ResolveContext, node: SyntaxNode): Resolution 
   return new Resolver(ctx).resolve(node, undefined, 0);
 }
 
+/** The value an expression has when it can have only one (every branch the same); undefined otherwise. */
+export function onlyValue(ctx: ResolveContext, node: SyntaxNode): Scalar | undefined {
+  const r = resolveValue(ctx, node);
+  if (r.kind !== 'known') return undefined;
+  const values = [...new Set(r.values.map((v) => v.value))];
+  return values.length === 1 ? values[0] : undefined;
+}
+
 /** Python's numeric literal syntax: underscores, 0x/0o/0b, exponents; complex (`1j`) is not a number here. */
 export function pythonNumber(text: string): number | undefined {
   const t = text.replace(/_/g, '').toLowerCase();

@@ -9,10 +9,10 @@
 
 import type { Range } from '../config/keyTree';
 import { publishedTrainSize, trainSplit } from '../models/catalogue/datasetSizes';
-import { assignedBefore, moduleAliases, qualifiedName } from './libraryModel';
-import { callArguments, enclosing, lastName, ownNodes, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
+import { assignedBefore, qualifiedName } from './libraryModel';
+import { callArguments, enclosing, lastName, ownNodes, partOf, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
-import { resolveValue } from './staticValue';
+import { onlyValue, resolveValue } from './staticValue';
 
 export type TrainingSetSize =
   | {
@@ -61,7 +61,6 @@ export function trainingSetSize(index: ModuleIndex, loader: SyntaxNode): Trainin
 /** The size of the dataset an expression holds (`train_dataset`, `datasets.MNIST(…)`), followed through its names. */
 export function datasetSize(index: ModuleIndex, expr: SyntaxNode): TrainingSetSize {
   let node: SyntaxNode = expr;
-  const aliases = moduleAliases(index);
   for (let hops = 0; hops < 8; hops++) {
     if (node.type === 'identifier' || (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self')) {
       // `dataset.data = dataset.data[idx]` (Opacus' dcgan.py keeps one digit): not the published split any more.
@@ -79,7 +78,7 @@ export function datasetSize(index: ModuleIndex, expr: SyntaxNode): TrainingSetSi
     if (node.type !== 'call') break;
     const fn = node.childForFieldName('function');
     const name = lastName(fn);
-    const qualified = qualifiedName(index, aliases, fn);
+    const qualified = qualifiedName(index, fn);
     if (name && PARTS[name]) return { kind: 'unread', reason: `the DataLoader's dataset is ${at(node)}, which ${PARTS[name]}`, fix: FIX, range: nodeRange(node) };
     if (!qualified?.startsWith('torchvision.datasets.')) {
       return { kind: 'unread', reason: `the DataLoader's dataset is ${at(node)}, not a torchvision dataset class whose training split size is published`, fix: FIX, range: nodeRange(node) };
@@ -144,13 +143,8 @@ function torchvisionSize(index: ModuleIndex, call: SyntaxNode, cls: string): Tra
 function changedAfterBuilding(index: ModuleIndex, name: string): SyntaxNode | undefined {
   for (const n of walk(index.root)) {
     if (n.type !== 'assignment' && n.type !== 'augmented_assignment') continue;
-    let left: SyntaxNode | null = n.childForFieldName('left');
-    if (!left || (left.type !== 'attribute' && left.type !== 'subscript')) continue;
-    while (left && (left.type === 'attribute' || left.type === 'subscript')) {
-      const inner: SyntaxNode | null = left.type === 'attribute' ? left.childForFieldName('object') : left.childForFieldName('value');
-      if (inner?.text === name) return n;
-      left = inner;
-    }
+    const left = n.childForFieldName('left');
+    if (left && partOf(left, name)) return n;
   }
   return undefined;
 }
@@ -190,7 +184,7 @@ const PART_OF: Record<string, string> = {
  * `tfds.load(<name>, split='train')`. A slice, `.take(n)`, the test split or anything untraced is not read.
  */
 export function fitDataSize(index: ModuleIndex, x: SyntaxNode): FitDataSize {
-  return traceData(index, moduleAliases(index), x, [], 0);
+  return traceData(index, x, [], 0);
 }
 
 function unreadFit(reason: string, node: SyntaxNode): FitDataSize {
@@ -198,10 +192,10 @@ function unreadFit(reason: string, node: SyntaxNode): FitDataSize {
 }
 
 /** `path` selects elements, innermost first: `[0, 0]` of load_data() is the training split's images. */
-function traceData(index: ModuleIndex, aliases: Map<string, string>, node: SyntaxNode, path: number[], depth: number): FitDataSize {
+function traceData(index: ModuleIndex, node: SyntaxNode, path: number[], depth: number): FitDataSize {
   const untraced = () => unreadFit(`the training data was followed to ${at(node)}, which was not traced to a dataset loaded by name`, node);
   if (depth > 32) return untraced();
-  const next = (n: SyntaxNode, p: number[]) => traceData(index, aliases, n, p, depth + 1);
+  const next = (n: SyntaxNode, p: number[]) => traceData(index, n, p, depth + 1);
   switch (node.type) {
     case 'parenthesized_expression': {
       const inner = node.namedChildren[0];
@@ -247,7 +241,7 @@ function traceData(index: ModuleIndex, aliases: Map<string, string>, node: Synta
       return untraced();
   }
   const fn = node.childForFieldName('function');
-  const qualified = qualifiedName(index, aliases, fn) ?? '';
+  const qualified = qualifiedName(index, fn) ?? '';
   const keras = /^(?:tensorflow\.)?keras\.datasets\.(\w+)\.load_data$/.exec(qualified);
   if (keras) return kerasLoadData(node, keras[1], path);
   if (qualified === 'tensorflow_datasets.load') return tfdsLoad(index, node, path);
@@ -300,9 +294,8 @@ function tfdsLoad(index: ModuleIndex, call: SyntaxNode, path: number[]): FitData
     if (!n) return undefined;
     const lit = stringLiteral(n);
     if (lit !== undefined) return lit;
-    const r = resolveValue({ module: index }, n);
-    const vs = r.kind === 'known' ? [...new Set(r.values.map((v) => v.value))] : [];
-    return vs.length === 1 && typeof vs[0] === 'string' ? vs[0] : undefined;
+    const v = onlyValue({ module: index }, n);
+    return typeof v === 'string' ? v : undefined;
   };
   const name = one(nameNode);
   if (!name) return unreadFit(`${at(call)} names its dataset with a value not read statically`, call);
