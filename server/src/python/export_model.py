@@ -12,6 +12,7 @@
 # top level cannot start training: server/src/pysource/importSafety.ts). The result JSON is written on success and on
 # failure alike ({"ok": false, "error", "traceback"}); stdout and stderr are the user's code's own.
 
+import builtins
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -19,6 +20,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 import types
@@ -29,40 +31,110 @@ HELPER_VERSION = 1
 STANDARD_SIZES = (28, 32, 64, 224)
 
 
+# What the stand-ins did, for the result: the modules and names stood in for (in order), and those the model touched
+# while it was built, run and exported (a model that needs a missing piece fails; the error then names it).
+_STAND_INS = {"stubbed": [], "used": [], "watching": False}
+
+
+def _record_use(name):
+    name = name.split("(")[0].split("[")[0]  # what a stand-in's call or item gave is the stand-in's own use
+    if _STAND_INS["watching"] and name not in _STAND_INS["used"]:
+        _STAND_INS["used"].append(name)
+
+
+def _record_stand_in(name):
+    if name not in _STAND_INS["stubbed"]:
+        _STAND_INS["stubbed"].append(name)
+
+
+def _stood_in_for(name):
+    """The recorded stand-in that covers `name` ('torch.func' for 'torch.func.vmap', 'opacus' for 'opacus.x.Y')."""
+    return next((s for s in _STAND_INS["stubbed"] if name == s or name.startswith(s + ".")), name.split(".")[0])
+
+
+def _imported_by_workspace(root, depth=2):
+    """Only the workspace's own import statements get stand-ins: libraries probe optional modules with try/except
+    ImportError (torch imports msvcrt, torchvision accimage) and must keep seeing them missing."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        f = frame.f_code.co_filename
+        if not f.startswith("<frozen importlib") and f != __file__:
+            return os.path.abspath(f).startswith(root)
+        frame = frame.f_back
+    return False
+
+
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Stands in for modules the interpreter does not have (flwr, flwr_datasets, datasets… in a Flower app's
-    task.py), so a model whose file imports them can still be built. It sits LAST on sys.meta_path: every module the
-    interpreter can really import is imported for real. Never for torch, nor for the workspace's own packages (a
-    missing module there is a real error the user must see)."""
+    """Stands in for modules the interpreter does not have, so a model whose file imports them can still be built:
+    whole packages (flwr, flwr_datasets, datasets… in a Flower app's task.py; opacus, tqdm in a script) and the
+    submodules an installed package lacks in this version (torch.func in torch 1.13, which a script written for
+    torch ≥ 2.0 imports at its top). It sits LAST on sys.meta_path: every module the interpreter can really import is
+    imported for real. Never for torch itself, nor for the workspace's own packages (a missing module there is a
+    real error the user must see)."""
 
     def __init__(self, root, never):
         self.root = root + os.sep
         self.never = set(never)
-        self.stubbed = []
 
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self.never or not self._imported_by_workspace():
+        if name == "torch" or name.split(".")[0] in self.never or not _imported_by_workspace(self.root):
             return None
         return importlib.machinery.ModuleSpec(name, self, is_package=True)
-
-    def _imported_by_workspace(self):
-        """Only the workspace's own import statements get stand-ins: libraries probe optional modules with
-        try/except ImportError (torch imports msvcrt, torchvision accimage) and must keep seeing them missing."""
-        frame = sys._getframe(1)
-        while frame is not None:
-            f = frame.f_code.co_filename
-            if not f.startswith("<frozen importlib") and f != __file__:
-                return os.path.abspath(f).startswith(self.root)
-            frame = frame.f_back
-        return False
 
     def create_module(self, spec):
         return _StubModule(spec.name)
 
     def exec_module(self, module):
-        top = module.__name__.split(".")[0]
-        if top not in self.stubbed:
-            self.stubbed.append(top)
+        # A module of a missing package is recorded as the package (opacus.distributed → opacus); a missing
+        # submodule of an installed package by its own name (torch.func).
+        parts = module.__name__.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if i == len(parts) or isinstance(sys.modules.get(prefix), _StubModule):
+                _record_stand_in(prefix)
+                break
+
+
+class _WithStandIns:
+    """What `from installed.module import a, missing` sees in place of the module: its own attributes, and a stand-in
+    for each name this version lacks (torch.optim.lr_scheduler.LRScheduler is torch ≥ 2.0). Only that statement sees
+    it: sys.modules and the module itself are unchanged, so libraries probing with hasattr see the truth."""
+
+    def __init__(self, module, missing):
+        object.__setattr__(self, "_module", module)
+        object.__setattr__(self, "_missing", set(missing))
+
+    def __getattr__(self, attr):
+        if attr in self._missing:
+            return _Stub(f"{self._module.__name__}.{attr}")
+        return getattr(self._module, attr)
+
+
+def _standing_in_import(real_import, root, never):
+    """builtins.__import__ that gives a workspace's `from M import name` a stand-in for a name installed M lacks."""
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):
+        module = real_import(name, globals, locals, fromlist, level)
+        if not fromlist or isinstance(module, _StubModule) or not isinstance(module, types.ModuleType):
+            return module
+        modname = getattr(module, "__name__", "")
+        if modname.split(".")[0] in never or not _imported_by_workspace(root):
+            return module
+        missing = [n for n in fromlist if n != "*" and not hasattr(module, n)]
+        if not missing:
+            return module
+        for n in missing:
+            _record_stand_in(f"{modname}.{n}")
+        return _WithStandIns(module, missing)
+
+    return __import__
+
+
+def _stub_call(name, args, kwargs):
+    # A decorator leaves what it decorates as it is; any other call gives another stand-in.
+    if len(args) == 1 and not kwargs and isinstance(args[0], (types.FunctionType, type)):
+        return args[0]
+    return _Stub(f"{name}()")
 
 
 class _StubModule(types.ModuleType):
@@ -76,6 +148,15 @@ class _StubModule(types.ModuleType):
             raise AttributeError(attr)
         return _Stub(f"{self.__name__}.{attr}")
 
+    # `from torch.nn.utils import missing_fn` on a package imports the name as a submodule: this module then stands
+    # for a function or class, and is called or derived from like one.
+    def __call__(self, *args, **kwargs):
+        _record_use(self.__name__)
+        return _stub_call(self.__name__, args, kwargs)
+
+    def __mro_entries__(self, bases):
+        return _Stub(self.__name__).__mro_entries__(bases)
+
 
 class _Stub:
     """A permissive stand-in for anything taken from a stubbed module: attributes and calls give more stubs, a
@@ -87,12 +168,12 @@ class _Stub:
     def __getattr__(self, attr):
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
+        _record_use(self._stub_name)
         return _Stub(f"{self._stub_name}.{attr}")
 
     def __call__(self, *args, **kwargs):
-        if len(args) == 1 and not kwargs and isinstance(args[0], (types.FunctionType, type)):
-            return args[0]
-        return _Stub(f"{self._stub_name}()")
+        _record_use(self._stub_name)
+        return _stub_call(self._stub_name, args, kwargs)
 
     def __mro_entries__(self, bases):
         stub_name = self._stub_name
@@ -109,12 +190,15 @@ class _Stub:
         return (type(stub_name.split(".")[-1], (), {"__init__": __init__, "__getattr__": __getattr__, "_i2f_stood_in_for": stub_name}),)
 
     def __iter__(self):
+        _record_use(self._stub_name)
         return iter(())
 
     def __len__(self):
+        _record_use(self._stub_name)
         return 0
 
     def __getitem__(self, key):
+        _record_use(self._stub_name)
         return _Stub(f"{self._stub_name}[]")
 
     def __repr__(self):
@@ -236,14 +320,50 @@ def _export(model, torch, x, out, opset):
     torch.onnx.export(model, (x,), out, **kwargs)
 
 
+def _package_that_has(missing):
+    """'opacus' for a missing package; 'a torch that has torch.func (this one is 1.13)' for a missing part of one."""
+    top = missing.split(".")[0]
+    if top == missing:
+        return top
+    module = sys.modules.get(top)
+    version = re.match(r"\d+\.\d+", str(getattr(module, "__version__", "")))
+    return f"a {top} that has {missing}" + (f" (this one is {version.group(0)})" if version else "")
+
+
+class _NeedsStandIn(TypeError):
+    """The model class derives from a stand-in: its message already names the missing package."""
+
+
+_NeedsStandIn.__name__ = _NeedsStandIn.__qualname__ = "TypeError"  # what the user reads is a TypeError
+
+
+def _used_stand_ins_error(e, stage):
+    """The error of a model that failed while it touched a stand-in: the missing piece is named as the cause."""
+    used = _STAND_INS["used"]
+    if not used or isinstance(e, _NeedsStandIn) or stage not in ("build", "input-shape", "export"):
+        return None
+    covered = []
+    for u in used:
+        m = _stood_in_for(u)
+        if m not in covered:
+            covered.append(m)
+    needs = ", ".join(used[:3]) + (f", … ({len(used)})" if len(used) > 3 else "")
+    return (
+        f"the model uses {needs}, which this Python lacks ({', '.join(covered)} {'were' if len(covered) > 1 else 'was'} stood in for while the script was imported, "
+        f"and a stand-in does nothing): install {_package_that_has(covered[0])} in the Python that builds the model. "
+        f"The error: {type(e).__name__}: {e}"
+    )
+
+
 def run(req, result):
     root = os.path.abspath(req["root"])
     sys.path.insert(0, root)
     import torch
 
-    finder = _StubFinder(root, {"torch"} | _workspace_tops(root))
-    sys.meta_path.append(finder)
-    result["stubbed"] = finder.stubbed
+    never = _workspace_tops(root)
+    sys.meta_path.append(_StubFinder(root, never))
+    builtins.__import__ = _standing_in_import(builtins.__import__, root + os.sep, never)
+    result["stubbed"] = _STAND_INS["stubbed"]
 
     result["torchVersion"] = torch.__version__.split("+")[0]
     torch.manual_seed(0)  # the weights at initialisation are then the same on every export (cache, reproducibility)
@@ -251,6 +371,7 @@ def run(req, result):
     result["stage"] = "import"
     obj = _resolve(req["factory"], root)
     result["stage"] = "build"
+    _STAND_INS["watching"] = True
     args = req.get("args") or {}
     positional, keyword = list(args.get("positional") or []), dict(args.get("keyword") or {})
     if isinstance(obj, torch.nn.Module) and not positional and not keyword:
@@ -262,9 +383,10 @@ def run(req, result):
     if not isinstance(model, torch.nn.Module):
         stood_in = next((c._i2f_stood_in_for for c in type(model).__mro__ if "_i2f_stood_in_for" in vars(c)), None)
         if stood_in:
-            raise TypeError(
-                f"{req['factory']} derives from {stood_in}, which this Python lacks ({stood_in.split('.')[0]} was stood in for), "
-                f"so it is not a torch.nn.Module here: install {stood_in.split('.')[0]} in the Python that builds the model"
+            missing = _stood_in_for(stood_in)
+            raise _NeedsStandIn(
+                f"{req['factory']} derives from {stood_in}, which this Python lacks ({missing} was stood in for), "
+                f"so it is not a torch.nn.Module here: install {_package_that_has(missing)} in the Python that builds the model"
             )
         raise TypeError(f"{req['factory']}() returned {type(model).__module__}.{type(model).__name__}, not a torch.nn.Module")
     model = model.float().eval()
@@ -314,7 +436,7 @@ def main():
         run(req, result)
     except BaseException as e:  # noqa: BLE001: every failure is reported, with its traceback
         result["ok"] = False
-        result["error"] = f"{type(e).__name__}: {e}"
+        result["error"] = _used_stand_ins_error(e, result["stage"]) or f"{type(e).__name__}: {e}"
         result["traceback"] = traceback.format_exc()
     tmp = req["result"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -28,6 +28,11 @@ test('a standalone script that is not imported gets the fix in the script, never
   assert.equal(fixFor({ status: 'failed', reason: "NameError: name 'x' is not defined", config: mnist }), 'fix the Python error above in the script (the model is built as mnist:SampleConvNet from its folder)');
   assert.match(fixFor({ status: 'failed', reason: 'could not infer the input shape (…)', config: mnist })!, /^export the model with torch\.onnx\.export \(at the input size it trains on\) into the script's folder: the only model file in a script's folder is analysed with it/);
   assert.match(fixFor({ status: 'failed', reason: 'derives from pytorch_lightning.LightningModule, which this Python lacks (pytorch_lightning was stood in for)', config: mnist })!, /^install pytorch_lightning in the Python that builds the model/);
+  // A part of an installed package that this version lacks, which the model uses: the version that has it.
+  assert.equal(
+    fixFor({ status: 'failed', reason: 'the model uses torch.func.vmap, which this Python lacks (torch.func was stood in for while the script was imported, and a stand-in does nothing): install a torch that has torch.func (this one is 1.13) in the Python that builds the model. The error: ValueError: …', config: mnist }),
+    'install a torch that has torch.func (this one is 1.13) in the Python that builds the model, or name one that has it with i2f.python (or --python)',
+  );
 });
 
 test("a Flower app's Python file whose model is not found is pointed at the app's pyproject.toml", async () => {

@@ -149,6 +149,51 @@ test("a workspace module that is missing is an error, never stood in for; the wo
   assert.deepEqual(e.inputShape, [4]);
 });
 
+test("a submodule or name that this torch lacks (torch.func, LRScheduler: torch ≥ 2.0) is stood in for when the workspace imports it; a model that needs it fails saying so; torch's own probes still see the truth", async () => {
+  const root = workspace({
+    's.py': [
+      'import torch',
+      'import torch.nn as nn',
+      'from torch.func import grad_and_value, vmap',
+      'from torch.optim.lr_scheduler import LRScheduler, StepLR',
+      'class Warmup(LRScheduler):',
+      '    pass',
+      'class Net(nn.Module):',
+      '    def __init__(self):',
+      '        super().__init__()',
+      '        # torch itself was not changed: the real module has no LRScheduler, and StepLR is the real class',
+      '        import torch.optim.lr_scheduler as sched',
+      '        assert not hasattr(sched, "LRScheduler") and StepLR is sched.StepLR',
+      '        self.fc = nn.Linear(6, 3)',
+      '    def forward(self, x):',
+      '        return self.fc(x)',
+      'class PerSample(nn.Module):',
+      '    def __init__(self):',
+      '        super().__init__()',
+      '        self.fc = nn.Linear(6, 3)',
+      '    def forward(self, x):',
+      '        return vmap(self.fc)(x)',
+      '',
+    ].join('\n'),
+    // A missing name of the workspace's own module stays the user's error.
+    'own.py': 'import torch.nn as nn\nfrom s import NotThere\nclass Net(nn.Module):\n    pass\n',
+  });
+  const cacheDir = tmp('i2f-pycache-');
+  const e = await exportPythonModel({ factory: 's:Net', root, python, cacheDir });
+  assert.deepEqual(e.stubbed, ['torch.func', 'torch.optim.lr_scheduler.LRScheduler']);
+  assert.deepEqual(e.inputShape, [6]);
+  assert.deepEqual(e.parameters, [['fc.weight', [3, 6]], ['fc.bias', [3]]]);
+  await assert.rejects(exportPythonModel({ factory: 's:PerSample', root, python, cacheDir }), (err: unknown) => {
+    assert.ok(err instanceof PythonExportError);
+    assert.match(
+      err.message,
+      /^s:PerSample could not be run: the model uses torch\.func\.vmap, which this Python lacks \(torch\.func was stood in for while the script was imported, and a stand-in does nothing\): install a torch that has torch\.func \(this one is 1\.13\) in the Python that builds the model\. The error: ValueError: could not infer the input shape/,
+    );
+    return true;
+  });
+  await assert.rejects(exportPythonModel({ factory: 'own:Net', root, python, cacheDir }), /could not be imported: ImportError: cannot import name 'NotThere' from 's'/);
+});
+
 test('a factory that is not a torch.nn.Module, or a forward pass that fits no standard size, is said plainly', async () => {
   const root = workspace({
     'f.py': [

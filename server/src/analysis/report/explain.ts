@@ -42,7 +42,8 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
   }
   if (outcome.status === 'failed' && config.modelRef?.kind === 'python') {
     if (/no Python with torch/.test(outcome.reason ?? '')) return 'set i2f.python (or pass --python PATH) to an interpreter that imports torch';
-    const missing = /which this Python lacks \((\w+) was stood in for\)/.exec(outcome.reason ?? '');
+    // The bridge stood in for a missing package or part of one, and the model needs it (export_model.py says which).
+    const missing = /: install (.+?) in the Python that builds the model/.exec(outcome.reason ?? '') ?? /which this Python lacks \(([\w.]+) was stood in for\)/.exec(outcome.reason ?? '');
     if (missing) return `install ${missing[1]} in the Python that builds the model, or name one that has it with i2f.python (or --python)`;
     // A standalone script: no config beside it can name another factory or an input shape.
     if (config.setup.standaloneScript) {
