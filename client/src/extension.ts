@@ -56,10 +56,17 @@ const SELECTOR: { scheme: string; language?: string; pattern?: string }[] = [
   { scheme: 'file', pattern: '**/*.{yaml,yml,json,toml,conf,hocon,py}' },
 ];
 
+/**
+ * Jupyter notebooks' Python cells. The server declares notebookDocumentSync for them, so the client sends the cells
+ * with notebookDocument/* (not as text documents); this filter registers hovers, inlay hints, code lenses and quick
+ * fixes on the cells (their URIs are vscode-notebook-cell:, which the file filters above do not match).
+ */
+const NOTEBOOK_CELLS = { notebook: 'jupyter-notebook', language: 'python' } as const;
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   extensionContext = context;
   log = vscode.window.createOutputChannel('I²F Privacy Lint', { log: true });
-  status = vscode.languages.createLanguageStatusItem('i2f.status', SELECTOR);
+  status = vscode.languages.createLanguageStatusItem('i2f.status', [...SELECTOR, { notebookType: 'jupyter-notebook', language: 'python' }]);
   status.name = 'I²F Privacy Lint';
   status.text = 'I²F';
   status.command = { title: 'Show log', command: Commands.showLog };
@@ -107,7 +114,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     docsBase: vscode.Uri.joinPath(context.extensionUri, '/').toString(),
   };
   const clientOptions: LanguageClientOptions = {
-    documentSelector: SELECTOR,
+    documentSelector: [...SELECTOR, NOTEBOOK_CELLS],
     outputChannel: log,
     traceOutputChannel: log,
     initializationOptions,

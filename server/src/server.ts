@@ -12,12 +12,15 @@ import {
   DidChangeConfigurationNotification,
   DidChangeWatchedFilesNotification,
   FileChangeType,
+  NotebookCellKind,
+  NotebookDocuments,
   ProposedFeatures,
   TextDocuments,
   TextDocumentSyncKind,
   type CancellationToken,
   type Diagnostic,
   type InitializeResult,
+  type NotebookDocument,
   type WorkDoneProgressServerReporter,
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -53,6 +56,7 @@ import { spectrumPrivacyOf } from './analysis/privacyFrontier';
 import { inlayHints } from './features/inlayHints';
 import { codeLenses } from './features/codeLens';
 import { codeActions } from './features/codeActions';
+import { actionInCells, brokenCellFindings, cellIndexOf, diagnosticsByCell, hintsInCell, hoverInCell, lensesInCell, notebookCells, rangeToJoined, toJoined, type NotebookCells } from './features/notebookCells';
 import { expectedPsnr, full, worstBatch, type ConfigView } from './features/configView';
 import {
   AuditRequest, CancelAllRequest, ClearCacheRequest, ConfirmAttackRequest, JobTraceNotification, ModelSummaryRequest, SpectrumDataRequest, SpectrumNoiseRequest,
@@ -67,6 +71,8 @@ import {
 
 const connection = createConnection(ProposedFeatures.all);
 const documents = new TextDocuments(TextDocument);
+/** Open Jupyter notebooks (LSP 3.17 notebook document sync): their Python cells are read as one Python text. */
+const notebooks = new NotebookDocuments(TextDocument);
 
 /** didChange bursts settle for this long before an analysis is queued (didOpen and saves queue at once). */
 const EDIT_DEBOUNCE_MS = 400;
@@ -85,6 +91,10 @@ interface ConfigState {
   delivered?: string;
   /** The version didOpen brought (TextDocuments also reports it as a change). */
   openedVersion?: number;
+  /** Open as a notebook in the editor: its code cells are the text read (notebookCells), its findings go to them. */
+  notebook?: string;
+  /** The cell URIs that were last sent diagnostics, so a cell whose findings went away (or that was removed) is cleared. */
+  cellsShown?: Set<string>;
   waiters: (() => void)[];
 }
 
@@ -325,6 +335,8 @@ function toPath(uri: string): string {
 }
 
 function stateOf(pathOrUri: string): ConfigState {
+  // A notebook cell's URI (a command run from a cell: audit, spectrum, attack) stands for its notebook.
+  if (!pathOrUri.startsWith('file:') && !pathOrUri.startsWith('/')) pathOrUri = notebooks.findNotebookDocumentForCell(pathOrUri)?.uri ?? pathOrUri;
   const path = pathOrUri.startsWith('file:') ? toPath(pathOrUri) : pathOrUri;
   let s = states.get(path);
   if (!s) {
@@ -348,13 +360,33 @@ function adoptModel(config: DiscoveredConfig): void {
   }
 }
 
-function publish(s: ConfigState, findings: Finding[], data?: LeakageData): void {
+/**
+ * Sends a config's findings. An open notebook's go to its cells, mapped through the cells the findings were read from
+ * (`cells`, default the view's): a finding of an older reading is never placed by newer cells' lines.
+ */
+function publish(s: ConfigState, findings: Finding[], data?: LeakageData, cells: NotebookCells | undefined = s.view?.notebook): void {
+  if (cells?.broken.length) findings = [...findings, ...brokenCellFindings(cells, s.path)];
   const diagnostics: Diagnostic[] = findings.map((f) => toDiagnostic(f, docsBase, f.code === LEAKAGE_RULE.code ? data : undefined));
-  void connection.sendDiagnostics({ uri: s.uri, diagnostics });
+  if (s.notebook) publishToCells(s, diagnostics, cells);
+  else void connection.sendDiagnostics({ uri: s.uri, diagnostics });
   // Hints and lenses show the analysis too: a client that asked before it finished must ask again (LSP 3.17).
   if (s.open && !s.view?.pending && canRefreshInlayHints) void connection.languages.inlayHint.refresh();
   if (s.open && !s.view?.pending && canRefreshCodeLenses) void connection.sendRequest('workspace/codeLens/refresh');
   if (!s.view?.pending) for (const w of s.waiters.splice(0)) w();
+}
+
+/** Each cell gets its own diagnostics; a cell shown before that has none now (or is gone) gets an empty list. */
+function publishToCells(s: ConfigState, diagnostics: Diagnostic[], cells: NotebookCells | undefined): void {
+  const byCell = cells ? diagnosticsByCell(cells, diagnostics) : new Map<string, Diagnostic[]>();
+  for (const uri of s.cellsShown ?? []) if (!byCell.has(uri)) byCell.set(uri, []);
+  s.cellsShown = new Set([...byCell].filter(([, d]) => d.length).map(([uri]) => uri));
+  for (const [uri, d] of byCell) void connection.sendDiagnostics({ uri, diagnostics: d });
+}
+
+/** Clears every cell of a notebook that is closing. */
+function clearCells(s: ConfigState): void {
+  for (const uri of s.cellsShown ?? []) void connection.sendDiagnostics({ uri, diagnostics: [] });
+  s.cellsShown = undefined;
 }
 
 function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData } {
@@ -427,36 +459,38 @@ async function refresh(s: ConfigState, debounceMs = 0): Promise<void> {
 
 async function refreshNow(s: ConfigState, generation: number, debounceMs: number): Promise<void> {
   const stale = () => generation !== s.generation;
-  const text = await readText(s);
+  // An open notebook: its code cells as the editor has them now, joined; the view built from them keeps this reading.
+  const cells = s.notebook ? await notebookCellsNow(s.notebook) : undefined;
+  const text = cells ? cells.text : await readText(s);
   const settings = await settingsFor(s.uri);
   if (stale()) return;
   const drop = () => {
     scheduler.release(s.path);
     s.view = undefined;
-    publish(s, []);
+    publish(s, [], undefined, cells);
   };
   if (text === undefined || !settings.enable) return drop();
-  const parsed = await readTrainingSource(s.path, text, { fileExists: existsSync, readText: (p) => documents.get(pathToFileURL(p).href)?.getText() });
+  const parsed = await readTrainingSource(s.path, text, { fileExists: existsSync, readText: (p) => documents.get(pathToFileURL(p).href)?.getText(), python: !!cells });
   if (stale()) return;
   if (!parsed) return drop();
   if ('kind' in parsed) {
     scheduler.release(s.path);
     s.view = undefined;
-    publish(s, [syntaxFinding(parsed)]);
+    publish(s, [syntaxFinding(parsed)], undefined, cells);
     return;
   }
   const config = linkConfig(s.path, parsed);
   adoptModel(config);
   // The latest checkpoint training wrote replaces the named weights (checkpoint watching).
   const { waitingFor } = trusted ? checkpoints.applyLatest(s.path, config) : {};
-  const view: ConfigView = { uri: s.uri, text, config, settings, pending: false };
+  const view: ConfigView = { uri: s.uri, text, config, settings, pending: false, ...(cells ? { notebook: cells } : {}) };
   view.privacy = safePrivacyAccount(config.setup);
   const wanted = s.open || s.audited;
   if (trusted && wanted && needsMaterialising(config)) {
     // A model named by architecture (or in Python): written into the cache once, then analysed like a file.
     const ref = config.modelRef!;
     // A Python export takes seconds: the cheap rules are published meanwhile, and a progress item says what runs.
-    if (ref.kind === 'python') publish(s, checkTrainingSetup(config.setup, {}));
+    if (ref.kind === 'python') publish(s, checkTrainingSetup(config.setup, {}), undefined, cells);
     const exporting = ref.kind === 'python' ? await beginPythonProgress(ref.factory, s.path) : undefined;
     try {
       const m = await materialiseModel(ref, {
@@ -598,6 +632,8 @@ connection.onInitialize((params): InitializeResult => {
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
+      // Jupyter notebooks' Python cells (the client syncs them with notebookDocument/* when the server declares this).
+      notebookDocumentSync: { notebookSelector: [{ notebook: { notebookType: 'jupyter-notebook', scheme: 'file' }, cells: [{ language: 'python' }] }] },
       hoverProvider: true,
       inlayHintProvider: true,
       codeLensProvider: { resolveProvider: false },
@@ -661,6 +697,63 @@ documents.onDidClose((e) => {
   void refresh(s); // back to the file on disk; cheap rules only unless audited
 });
 
+// ── Jupyter notebooks (LSP 3.17 notebook document sync): the Python code cells, read as one file at the notebook's path ──
+
+/** A notebook's Python code cells as the editor has them now (markdown and other languages' cells are not Python). */
+async function notebookCellsNow(notebookUri: string): Promise<NotebookCells | undefined> {
+  const nb = notebooks.getNotebookDocument(notebookUri);
+  if (!nb) return undefined;
+  const cells: { uri: string; text: string }[] = [];
+  for (const cell of nb.cells) {
+    if (cell.kind !== NotebookCellKind.Code) continue;
+    const doc = notebooks.getCellTextDocument(cell);
+    if (doc && doc.languageId === 'python') cells.push({ uri: cell.document, text: doc.getText() });
+  }
+  return notebookCells(nb.uri, cells);
+}
+
+notebooks.onDidOpen((nb: NotebookDocument) => {
+  const s = stateOf(nb.uri);
+  // What was published on the .ipynb file itself (read from disk) moves into the cells.
+  if (!s.notebook) void connection.sendDiagnostics({ uri: s.uri, diagnostics: [] });
+  s.uri = nb.uri;
+  s.notebook = nb.uri;
+  s.open = true;
+  void refresh(s);
+});
+// Cell edits, added or removed cells: re-read at once, the analysis debounced as a .py file's edits are.
+notebooks.onDidChange((e) => {
+  const s = states.get(toPath(e.notebookDocument.uri));
+  if (s?.notebook) void refresh(s, EDIT_DEBOUNCE_MS);
+});
+notebooks.onDidSave((nb: NotebookDocument) => {
+  const s = states.get(toPath(nb.uri));
+  if (s?.notebook) void refresh(s);
+});
+notebooks.onDidClose((nb: NotebookDocument) => {
+  const s = states.get(toPath(nb.uri));
+  if (!s?.notebook) return;
+  clearCells(s);
+  s.notebook = undefined;
+  s.open = false;
+  scheduler.release(s.path);
+  void refresh(s); // back to the file on disk, as a closed .py is
+});
+
+/** The view a request on this document answers from: a config's own, or an open notebook's for one of its cells. */
+function viewFor(uri: string): { view: ConfigView; cell?: { nb: NotebookCells; index: number } } | undefined {
+  const nb = notebooks.findNotebookDocumentForCell(uri);
+  if (!nb) {
+    const view = states.get(toPath(uri))?.view;
+    return view ? { view } : undefined;
+  }
+  const view = states.get(toPath(nb.uri))?.view;
+  const cells = view?.notebook;
+  if (!view || !cells) return undefined;
+  const index = cellIndexOf(cells, uri);
+  return index < 0 ? undefined : { view, cell: { nb: cells, index } };
+}
+
 connection.onDidChangeConfiguration(async (params) => {
   settingsByUri.clear();
   // A client that does not answer workspace/configuration pushes its settings here instead (Neovim 0.7 sends its
@@ -697,21 +790,32 @@ connection.onDidChangeWatchedFiles((params) => {
   for (const s of touched) void refresh(s);
 });
 
+// A cell's requests are answered on the joined text and mapped back (features/notebookCells.ts).
 connection.onHover((p) => {
-  const view = states.get(toPath(p.textDocument.uri))?.view;
-  return view ? hoverAt(view, p.position) : null;
+  const at = viewFor(p.textDocument.uri);
+  if (!at) return null;
+  if (!at.cell) return hoverAt(at.view, p.position);
+  return hoverInCell(at.cell.nb, hoverAt(at.view, toJoined(at.cell.nb, at.cell.index, p.position)));
 });
 connection.languages.inlayHint.on((p) => {
-  const view = states.get(toPath(p.textDocument.uri))?.view;
-  return view ? inlayHints(view, p.range) : [];
+  const at = viewFor(p.textDocument.uri);
+  if (!at) return [];
+  if (!at.cell) return inlayHints(at.view, p.range);
+  return hintsInCell(at.cell.nb, at.cell.index, inlayHints(at.view, rangeToJoined(at.cell.nb, at.cell.index, p.range)));
 });
 connection.onCodeLens((p) => {
-  const view = states.get(toPath(p.textDocument.uri))?.view;
-  return view ? codeLenses(view) : [];
+  const at = viewFor(p.textDocument.uri);
+  if (!at) return [];
+  return at.cell ? lensesInCell(at.cell.nb, at.cell.index, codeLenses(at.view)) : codeLenses(at.view);
 });
 connection.onCodeAction((p) => {
-  const view = states.get(toPath(p.textDocument.uri))?.view;
-  return view ? codeActions(view, p.context.diagnostics) : [];
+  const at = viewFor(p.textDocument.uri);
+  if (!at) return [];
+  if (!at.cell) return codeActions(at.view, p.context.diagnostics);
+  const { nb, index } = at.cell;
+  // The editor's diagnostics carry cell ranges; the fixes are found on the joined text and their edits put in the cells.
+  const diagnostics = p.context.diagnostics.map((d) => ({ ...d, range: rangeToJoined(nb, index, d.range) }));
+  return codeActions(at.view, diagnostics).map((a) => actionInCells(nb, a));
 });
 
 connection.onRequest(StatsRequest, (): StatsResult => ({
@@ -987,4 +1091,5 @@ function spectrumReport(s: ConfigState): string {
 
 
 documents.listen(connection);
+notebooks.listen(connection);
 connection.listen();

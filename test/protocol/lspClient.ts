@@ -67,7 +67,28 @@ export interface Session {
   waitFor: <T>(what: string, probe: () => T | undefined | false, timeoutMs?: number) => Promise<T>;
   open: (relative: string, text?: string) => string;
   change: (uri: string, version: number, text: string) => void;
+  /** notebookDocument/didOpen of a .ipynb in the workspace: its Python code cells, as VS Code's client sends them. */
+  openNotebook: (relative: string) => OpenNotebook;
+  /** notebookDocument/didChange: one cell's text replaced whole. */
+  changeCell: (nb: OpenNotebook, cell: number, text: string) => void;
+  /** notebookDocument/didChange: a code cell inserted before `cell` (at the end when cell = cells.length). */
+  insertCell: (nb: OpenNotebook, cell: number, text: string) => void;
+  /** notebookDocument/didClose. */
+  closeNotebook: (nb: OpenNotebook) => void;
   close: () => Promise<void>;
+}
+
+/** A notebook the test client has open: its URI and its code cells' URIs and texts (kept current by the helpers). */
+export interface OpenNotebook {
+  uri: string;
+  version: number;
+  cells: { uri: string; text: string; version: number }[];
+}
+
+/** The code cells of an .ipynb (nbformat 4: `source` a string or a list of lines). */
+export function codeCellsOf(ipynb: string): string[] {
+  const nb = JSON.parse(ipynb) as { cells: { cell_type: string; source: string | string[] }[] };
+  return nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
 }
 
 export interface StartOptions {
@@ -88,6 +109,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
   const connection = createMessageConnection(new StreamMessageReader(server.stdout!), new StreamMessageWriter(server.stdin!));
   const settings: Record<string, unknown> = { ...TEST_SETTINGS, ...(options.settings ?? {}) };
   const diagnostics = new Map<string, Diagnostic[]>();
+  const cellSeq = new WeakMap<OpenNotebook, () => string>();
   const listeners = new Set<() => void>();
   const notify = () => listeners.forEach((l) => l());
   const session: Session = {
@@ -140,6 +162,49 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
     },
     change: (uri, version, text) => {
       void connection.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
+    },
+    // Cell URIs as VS Code makes them: the notebook's path in the vscode-notebook-cell scheme, a fragment per cell.
+    // Only the Python code cells are sent (the server's notebookSelector asks for those; markdown cells stay out).
+    openNotebook: (rel) => {
+      const uri = session.uri(rel);
+      const cellUri = (k: number) => `vscode-notebook-cell:${new URL(uri).pathname}#C${k}`;
+      let next = 0;
+      const nb: OpenNotebook = { uri, version: 1, cells: codeCellsOf(readFileSync(session.path(rel), 'utf8')).map((text) => ({ uri: cellUri(next++), text, version: 1 })) };
+      cellSeq.set(nb, () => cellUri(next++));
+      void connection.sendNotification('notebookDocument/didOpen', {
+        notebookDocument: { uri, notebookType: 'jupyter-notebook', version: nb.version, cells: nb.cells.map((c) => ({ kind: 2, document: c.uri })) },
+        cellTextDocuments: nb.cells.map((c) => ({ uri: c.uri, languageId: 'python', version: c.version, text: c.text })),
+      });
+      return nb;
+    },
+    changeCell: (nb, k, text) => {
+      const cell = nb.cells[k];
+      cell.text = text;
+      cell.version++;
+      nb.version++;
+      void connection.sendNotification('notebookDocument/didChange', {
+        notebookDocument: { uri: nb.uri, version: nb.version },
+        change: { cells: { textContent: [{ document: { uri: cell.uri, version: cell.version }, changes: [{ text }] }] } },
+      });
+    },
+    insertCell: (nb, k, text) => {
+      const cell = { uri: cellSeq.get(nb)!(), text, version: 1 };
+      nb.cells.splice(k, 0, cell);
+      nb.version++;
+      void connection.sendNotification('notebookDocument/didChange', {
+        notebookDocument: { uri: nb.uri, version: nb.version },
+        change: {
+          cells: {
+            structure: {
+              array: { start: k, deleteCount: 0, cells: [{ kind: 2, document: cell.uri }] },
+              didOpen: [{ uri: cell.uri, languageId: 'python', version: 1, text }],
+            },
+          },
+        },
+      });
+    },
+    closeNotebook: (nb) => {
+      void connection.sendNotification('notebookDocument/didClose', { notebookDocument: { uri: nb.uri }, cellTextDocuments: nb.cells.map((c) => ({ uri: c.uri })) });
     },
     close: async () => {
       // A server that already exited (a fault test's shutdown/exit) gets no more messages: a write to its closed
@@ -206,6 +271,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
       workspace: { configuration: true, didChangeWatchedFiles: { dynamicRegistration: true }, didChangeConfiguration: { dynamicRegistration: true } },
       window: { workDoneProgress: true },
       textDocument: { publishDiagnostics: { codeDescriptionSupport: true }, inlayHint: {}, codeLens: {}, hover: { contentFormat: ['markdown'] } },
+      notebookDocument: { synchronization: {} },
     },
     initializationOptions: { storagePath: storage, trusted: true, ...(options.initializationOptions ?? {}) },
   });

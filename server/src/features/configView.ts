@@ -11,6 +11,7 @@ import type { DiscoveredConfig } from '../workspace/discover';
 import type { PrivacyAccount } from '../analysis/privacyAccount';
 import { worstBatch as worstBatchOf } from '../analysis/configFindings';
 import type { ProvisionalBand } from '../analysis/analyzeModel';
+import type { NotebookCells } from './notebookCells';
 
 export interface ConfigResult {
   report: AnalyzeReport;
@@ -35,6 +36,8 @@ export interface ConfigView {
   notAnalysed?: string;
   /** The DP account of the config's noise (cheap: no model), when it has a noise multiplier to account. */
   privacy?: PrivacyAccount;
+  /** An open notebook: `text` is its code cells joined, and positions map to the cells through these. */
+  notebook?: NotebookCells;
 }
 
 /** The most exposed batch, as configFindings.ts picks it: highest attacker PSNR (text: most tokens); uncertain never hides. */

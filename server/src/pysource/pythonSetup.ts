@@ -67,6 +67,11 @@ export interface ReadPythonOptions {
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
 
+/** Whether Python text names a library whose DP call sites are read: text that does not is ordinary Python, not read. */
+export function mentionsDpLibrary(text: string): boolean {
+  return /opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text);
+}
+
 /** workspace/discover.ts adopts a folder's only model file for every config and script in it without a model. */
 const SAME_FOLDER = 'the only model file in a script\'s folder is analysed with it (no config beside a standalone script can name one)';
 
@@ -76,7 +81,7 @@ const LIBRARY_TITLE = { opacus: 'Opacus', 'tf-privacy': 'TensorFlow Privacy', fl
 export async function readPythonFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<PythonReading> {
   const parser = await pythonParser();
   // A file that mentions none of the libraries cannot have a recognised call site: skip the parse (ordinary Python).
-  if (!options.parseAll && !/opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text)) return { file, sites: [], setup: null };
+  if (!options.parseAll && !mentionsDpLibrary(text)) return { file, sites: [], setup: null };
   const parsed = parsePython(parser, text, options);
   if (parsed.kind !== 'tree') {
     const setup = emptySetup(file, 'generic');

@@ -16,12 +16,17 @@ export const PYTHON_EXTENSION = '.py';
 export interface ReadSourceOptions extends RecogniseOptions {
   /** Other files' text (open editor buffers); default: the file on disk. */
   readText?: (path: string) => string | undefined;
+  /**
+   * The text is Python whatever the file's name: an open notebook's code cells joined (pysource/notebook.ts) and read
+   * as the Python of the .ipynb's path, so findings, models and accounting are the same as a .py file's.
+   */
+  python?: boolean;
 }
 
 /** Text in, a TrainingSetup (or a located syntax error) out, or null when the file sets up no training we read. Never throws. */
 export async function readTrainingSource(file: string, text: string, options: ReadSourceOptions = {}): Promise<TrainingSetup | ConfigSyntaxError | null> {
   try {
-    if (extname(file).toLowerCase() === PYTHON_EXTENSION) {
+    if (options.python || extname(file).toLowerCase() === PYTHON_EXTENSION) {
       const reading = await readPythonFile(file, text, options.readText ? { readText: options.readText } : {});
       return reading.setup;
     }
