@@ -138,7 +138,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     markdown: { isTrusted: { enabledCommands: [Commands.verifyEngines] } },
     synchronize: {
       // Models (tfjs weight shards too), checkpoints and samples on disk: the server re-analyses configs using a changed one.
-      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,conf,hocon,py,npy,png,jpg,jpeg,pt,pth,ckpt}'),
+      fileEvents: vscode.workspace.createFileSystemWatcher('**/*.{onnx,safetensors,json,bin,yaml,yml,toml,conf,hocon,py,ipynb,npy,png,jpg,jpeg,pt,pth,ckpt}'),
     },
   };
   client = new LanguageClient('i2f', 'I²F Privacy Lint', serverOptions, clientOptions);

@@ -76,8 +76,8 @@ const notebooks = new NotebookDocuments(TextDocument);
 
 /** didChange bursts settle for this long before an analysis is queued (didOpen and saves queue at once). */
 const EDIT_DEBOUNCE_MS = 400;
-/** Files that can set up training: configs, and Python with DP call sites (server/src/pysource). */
-const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon', '.py']);
+/** Files that can set up training: configs, and Python with DP call sites (server/src/pysource), notebooks too. */
+const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon', '.py', '.ipynb']);
 
 interface ConfigState {
   path: string;
@@ -632,8 +632,9 @@ connection.onInitialize((params): InitializeResult => {
   return {
     capabilities: {
       textDocumentSync: TextDocumentSyncKind.Incremental,
-      // Jupyter notebooks' Python cells (the client syncs them with notebookDocument/* when the server declares this).
-      notebookDocumentSync: { notebookSelector: [{ notebook: { notebookType: 'jupyter-notebook', scheme: 'file' }, cells: [{ language: 'python' }] }] },
+      // Jupyter notebooks (the client syncs them with notebookDocument/* when the server declares this). Every cell, not
+      // only the Python ones: messages count cells as Jupyter and VS Code do ("cell 28"), markdown included.
+      notebookDocumentSync: { notebookSelector: [{ notebook: { notebookType: 'jupyter-notebook', scheme: 'file' } }] },
       hoverProvider: true,
       inlayHintProvider: true,
       codeLensProvider: { resolveProvider: false },
@@ -648,7 +649,7 @@ connection.onInitialized(async () => {
   if (canPullConfiguration) void connection.client.register(DidChangeConfigurationNotification.type, { section: 'i2f' });
   if (canWatchDynamically) {
     void connection.client.register(DidChangeWatchedFilesNotification.type, {
-      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,conf,hocon,py,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
+      watchers: [{ globPattern: '**/*.{onnx,safetensors,json,yaml,yml,toml,conf,hocon,py,ipynb,npy,png,jpg,jpeg,pt,pth,ckpt,bin}' }],
     });
   }
   await applyGlobalSettings();
@@ -703,12 +704,12 @@ documents.onDidClose((e) => {
 async function notebookCellsNow(notebookUri: string): Promise<NotebookCells | undefined> {
   const nb = notebooks.getNotebookDocument(notebookUri);
   if (!nb) return undefined;
-  const cells: { uri: string; text: string }[] = [];
-  for (const cell of nb.cells) {
-    if (cell.kind !== NotebookCellKind.Code) continue;
+  const cells: { uri: string; text: string; number: number }[] = [];
+  nb.cells.forEach((cell, k) => {
+    if (cell.kind !== NotebookCellKind.Code) return;
     const doc = notebooks.getCellTextDocument(cell);
-    if (doc && doc.languageId === 'python') cells.push({ uri: cell.document, text: doc.getText() });
-  }
+    if (doc && doc.languageId === 'python') cells.push({ uri: cell.document, text: doc.getText(), number: k + 1 });
+  });
   return notebookCells(nb.uri, cells);
 }
 

@@ -67,29 +67,40 @@ export interface Session {
   waitFor: <T>(what: string, probe: () => T | undefined | false, timeoutMs?: number) => Promise<T>;
   open: (relative: string, text?: string) => string;
   change: (uri: string, version: number, text: string) => void;
-  /** notebookDocument/didOpen of a .ipynb in the workspace: its Python code cells, as VS Code's client sends them. */
+  /** notebookDocument/didOpen of a .ipynb in the workspace: all its cells, as VS Code's client sends them. */
   openNotebook: (relative: string) => OpenNotebook;
-  /** notebookDocument/didChange: one cell's text replaced whole. */
+  /** notebookDocument/didChange: one cell's text replaced whole (`cell` indexes all the notebook's cells). */
   changeCell: (nb: OpenNotebook, cell: number, text: string) => void;
-  /** notebookDocument/didChange: a code cell inserted before `cell` (at the end when cell = cells.length). */
+  /** notebookDocument/didChange: a Python code cell inserted before `cell` (at the end when cell = cells.length). */
   insertCell: (nb: OpenNotebook, cell: number, text: string) => void;
   /** notebookDocument/didClose. */
   closeNotebook: (nb: OpenNotebook) => void;
   close: () => Promise<void>;
 }
 
-/** A notebook the test client has open: its URI and its code cells' URIs and texts (kept current by the helpers). */
+/** A notebook the test client has open: its URI and its cells (kept current by the helpers). */
 export interface OpenNotebook {
   uri: string;
   version: number;
-  cells: { uri: string; text: string; version: number }[];
+  cells: NotebookCellDoc[];
 }
 
-/** The code cells of an .ipynb (nbformat 4: `source` a string or a list of lines). */
-export function codeCellsOf(ipynb: string): string[] {
-  const nb = JSON.parse(ipynb) as { cells: { cell_type: string; source: string | string[] }[] };
-  return nb.cells.filter((c) => c.cell_type === 'code').map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
+export interface NotebookCellDoc {
+  uri: string;
+  /** Code cells are Python, as VS Code's ipynb serializer makes them for a Python notebook. */
+  kind: 'code' | 'markdown';
+  text: string;
+  version: number;
 }
+
+/** The cells of an .ipynb (nbformat 4: `source` a string or a list of lines); raw cells as markdown. */
+export function cellsOf(ipynb: string): { kind: 'code' | 'markdown'; text: string }[] {
+  const nb = JSON.parse(ipynb) as { cells: { cell_type: string; source: string | string[] }[] };
+  return nb.cells.map((c) => ({ kind: c.cell_type === 'code' ? 'code' : 'markdown', text: Array.isArray(c.source) ? c.source.join('') : c.source }));
+}
+
+const cellKind = (c: NotebookCellDoc) => (c.kind === 'code' ? 2 : 1);
+const cellItem = (c: NotebookCellDoc) => ({ uri: c.uri, languageId: c.kind === 'code' ? 'python' : 'markdown', version: c.version, text: c.text });
 
 export interface StartOptions {
   settings?: Record<string, unknown>;
@@ -164,16 +175,17 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
       void connection.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ text }] });
     },
     // Cell URIs as VS Code makes them: the notebook's path in the vscode-notebook-cell scheme, a fragment per cell.
-    // Only the Python code cells are sent (the server's notebookSelector asks for those; markdown cells stay out).
+    // Every cell is sent, markdown too (the server's notebookSelector names no cell language: it counts cells as
+    // Jupyter does).
     openNotebook: (rel) => {
       const uri = session.uri(rel);
       const cellUri = (k: number) => `vscode-notebook-cell:${new URL(uri).pathname}#C${k}`;
       let next = 0;
-      const nb: OpenNotebook = { uri, version: 1, cells: codeCellsOf(readFileSync(session.path(rel), 'utf8')).map((text) => ({ uri: cellUri(next++), text, version: 1 })) };
+      const nb: OpenNotebook = { uri, version: 1, cells: cellsOf(readFileSync(session.path(rel), 'utf8')).map((c) => ({ uri: cellUri(next++), ...c, version: 1 })) };
       cellSeq.set(nb, () => cellUri(next++));
       void connection.sendNotification('notebookDocument/didOpen', {
-        notebookDocument: { uri, notebookType: 'jupyter-notebook', version: nb.version, cells: nb.cells.map((c) => ({ kind: 2, document: c.uri })) },
-        cellTextDocuments: nb.cells.map((c) => ({ uri: c.uri, languageId: 'python', version: c.version, text: c.text })),
+        notebookDocument: { uri, notebookType: 'jupyter-notebook', version: nb.version, cells: nb.cells.map((c) => ({ kind: cellKind(c), document: c.uri })) },
+        cellTextDocuments: nb.cells.map(cellItem),
       });
       return nb;
     },
@@ -188,7 +200,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
       });
     },
     insertCell: (nb, k, text) => {
-      const cell = { uri: cellSeq.get(nb)!(), text, version: 1 };
+      const cell: NotebookCellDoc = { uri: cellSeq.get(nb)!(), kind: 'code', text, version: 1 };
       nb.cells.splice(k, 0, cell);
       nb.version++;
       void connection.sendNotification('notebookDocument/didChange', {
@@ -197,7 +209,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
           cells: {
             structure: {
               array: { start: k, deleteCount: 0, cells: [{ kind: 2, document: cell.uri }] },
-              didOpen: [{ uri: cell.uri, languageId: 'python', version: 1, text }],
+              didOpen: [cellItem(cell)],
             },
           },
         },

@@ -13,8 +13,13 @@ import { leakageOf, startServer, type OpenNotebook, type Session } from './lspCl
 const TIMEOUT = { timeout: 600_000 };
 const TUTORIAL = join(__dirname, '..', 'fixtures', 'upstream-python', 'pytorch+opacus', 'tutorials', 'building_image_classifier.ipynb');
 const NOTEBOOK = 'tutorials/building_image_classifier.ipynb';
-/** The code cell (0-based among code cells) holding `privacy_engine.make_private_with_epsilon(…)`, and its line `max_grad_norm=MAX_GRAD_NORM,`. */
-const DP_CELL = 10;
+/**
+ * The cell (0-based among all 41 cells, markdown too: VS Code's "Cell 28 of 41") holding
+ * `privacy_engine.make_private_with_epsilon(…)`, the 11th code cell; and its line `max_grad_norm=MAX_GRAD_NORM,`.
+ */
+const DP_CELL = 27;
+/** The first code cell (the hyper-parameters: MAX_GRAD_NORM, EPOCHS…) and the fourth (the CIFAR10 dataset). */
+const FIRST_CODE = 5;
 const CLIP_LINE = 11;
 
 function prepare(workspace: string): void {
@@ -23,6 +28,8 @@ function prepare(workspace: string): void {
 }
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
+/** Where the test inserts a code cell: after the first code cell. */
+const NEW_CELL = FIRST_CODE + 1;
 const codesOf = (d: Diagnostic[] | undefined) => (d ?? []).map((x) => String(x.code)).sort();
 
 /** Every cell's latest diagnostics, in cell order. */
@@ -35,7 +42,10 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
   const s = await startServer({ prepare, settings: { solveBudgetSeconds: 10 } });
   try {
     const nb = s.openNotebook(NOTEBOOK);
-    assert.equal(nb.cells.length, 15, 'the tutorial has 15 code cells');
+    assert.equal(nb.cells.length, 41, 'the tutorial has 41 cells');
+    assert.equal(nb.cells.filter((c) => c.kind === 'code').length, 15, '15 of them code');
+    assert.equal(nb.cells.findIndex((c) => c.kind === 'code'), FIRST_CODE);
+    assert.match(nb.cells[DP_CELL].text, /make_private_with_epsilon/);
     const dpCell = nb.cells[DP_CELL].uri;
     const found = await s.waitForDiagnostics(dpCell, (d) => !!leakageOf(d));
     const leak = leakageOf(found)!;
@@ -64,10 +74,10 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     const hints = await hintsOf(dpCell);
     assert.ok(hints.length >= 1, 'an inlay hint in the DP cell');
     for (const h of hints) assert.equal(h.position.line, CLIP_LINE);
-    assert.deepEqual(await hintsOf(nb.cells[0].uri), [], 'no hint in the first cell');
-    const hoverElsewhere = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri: nb.cells[0].uri }, position: { line: 3, character: 2 } })) as Hover | null;
+    assert.deepEqual(await hintsOf(nb.cells[FIRST_CODE].uri), [], 'no hint in the first cell');
+    const hoverElsewhere = (await s.connection.sendRequest('textDocument/hover', { textDocument: { uri: nb.cells[FIRST_CODE].uri }, position: { line: 3, character: 2 } })) as Hover | null;
     assert.equal(hoverElsewhere, null, 'no hover on MAX_GRAD_NORM = 1.2 in cell 0 (it is not where the finding is)');
-    const lenses = (await s.connection.sendRequest('textDocument/codeLens', { textDocument: { uri: nb.cells[0].uri } })) as CodeLens[];
+    const lenses = (await s.connection.sendRequest('textDocument/codeLens', { textDocument: { uri: nb.cells[FIRST_CODE].uri } })) as CodeLens[];
     for (const l of lenses) assert.equal(l.command?.arguments?.[0], nb.uri, 'a lens runs on the notebook');
 
     // Two comment lines on top of the DP cell: its findings move down two lines; the analysis is not run again.
@@ -77,12 +87,12 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     assert.equal(leakageOf(moved)!.data?.fromCache, true, 'the same analysis, answered from the cache');
 
     // Another cell's edit updates the finding: 5 epochs instead of 20 (the accounting reads EPOCHS from cell 0).
-    s.changeCell(nb, 0, nb.cells[0].text.replace('EPOCHS = 20', 'EPOCHS = 5'));
+    s.changeCell(nb, FIRST_CODE, nb.cells[FIRST_CODE].text.replace('EPOCHS = 20', 'EPOCHS = 5'));
     const updated = await s.waitForDiagnostics(dpCell, (d) => /epochs 5\b/.test(d.find((x) => x.code === 'I2F140')?.message ?? ''));
     assert.equal(updated.find((x) => x.code === 'I2F140')!.range.start.line, CLIP_LINE + 2);
 
     // A new code cell above the DP cell: the findings stay on the DP cell's URI (now the 12th code cell), same lines.
-    s.insertCell(nb, 3, 'BATCH_NOTE = "inserted"\nprint(BATCH_NOTE)');
+    s.insertCell(nb, NEW_CELL, 'BATCH_NOTE = "inserted"\nprint(BATCH_NOTE)');
     await s.waitFor('the findings after the cell insertion', () => {
       const d = s.diagnostics.get(dpCell) ?? [];
       return leakageOf(d)?.range.start.line === CLIP_LINE + 2 && nb.cells.every((c, k) => k === DP_CELL + 1 || codesOf(s.diagnostics.get(c.uri)).length === 0);
@@ -91,9 +101,9 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
 
     // That cell broken (an unclosed bracket, which read joined would swallow every cell after it): a located message on
     // it, and the DP cell's findings still there.
-    s.changeCell(nb, 3, 'BATCH_NOTE = ("inserted"\nprint(BATCH_NOTE)');
+    s.changeCell(nb, NEW_CELL, 'BATCH_NOTE = ("inserted"\nprint(BATCH_NOTE)');
     const syntax = await s.waitFor('the broken cell\'s message, with the DP cell\'s findings', () => {
-      const found = (s.diagnostics.get(nb.cells[3].uri) ?? []).find((x) => x.code === 'I2F144');
+      const found = (s.diagnostics.get(nb.cells[NEW_CELL].uri) ?? []).find((x) => x.code === 'I2F144');
       const dp = s.diagnostics.get(dpCell) ?? [];
       return found && leakageOf(dp)?.range.start.line === CLIP_LINE + 2 && dp.some((x) => x.code === 'I2F140') ? found : undefined;
     });
@@ -106,8 +116,8 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     assert.equal(leakageOf(still)?.range.start.line, CLIP_LINE + 2, `the DP cell keeps its finding: ${codesOf(still)}`);
     assert.ok(still.some((x) => x.code === 'I2F140'));
     // Mended: the message goes.
-    s.changeCell(nb, 3, 'BATCH_NOTE = ("inserted")\nprint(BATCH_NOTE)');
-    await s.waitForDiagnostics(nb.cells[3].uri, (d) => d.length === 0);
+    s.changeCell(nb, NEW_CELL, 'BATCH_NOTE = ("inserted")\nprint(BATCH_NOTE)');
+    await s.waitForDiagnostics(nb.cells[NEW_CELL].uri, (d) => d.length === 0);
 
     // Closing the notebook clears every cell.
     s.closeNotebook(nb);

@@ -14,14 +14,17 @@ import type { Finding } from '../analysis/configFindings';
 export interface NotebookCells extends JoinedCells {
   /** The notebook document's URI (file:…/x.ipynb). */
   uri: string;
-  /** The Python code cells in notebook order (spans index these): each cell's own text document URI and text. */
-  cells: { uri: string; text: string }[];
+  /**
+   * The Python code cells in notebook order (spans index these): each cell's own text document URI, its text, and its
+   * number as Jupyter and VS Code count cells (1-based among all cells, markdown too).
+   */
+  cells: { uri: string; text: string; number: number }[];
   /** Cells that do not parse (pysource/cellSyntax.ts): blanked in `text`, each gets a located message. */
   broken: BrokenCell[];
 }
 
 /** The cells joined; a cell that does not parse is set aside so the others are still read. */
-export async function notebookCells(uri: string, cells: { uri: string; text: string }[]): Promise<NotebookCells> {
+export async function notebookCells(uri: string, cells: { uri: string; text: string; number: number }[]): Promise<NotebookCells> {
   const { joined, broken } = await setAsideBrokenCells(joinCodeCells(cells));
   return { uri, cells, text: joined.text, spans: joined.spans, broken };
 }

@@ -14,9 +14,9 @@ const range = (l0: number, c0: number, l1: number, c1: number) => ({ start: { li
 async function sample() {
   // Three cells: 2 lines, 1 line, 3 lines → joined lines 0–1, 2, 3–5.
   return notebookCells(NB, [
-    { uri: cell(0), text: 'import opacus\nC = 1.0' },
-    { uri: cell(1), text: '%matplotlib inline' },
-    { uri: cell(2), text: 'pe = opacus.PrivacyEngine()\nmodel, opt, dl = pe.make_private(\n    noise_multiplier=0.5, max_grad_norm=C)' },
+    { uri: cell(0), number: 1, text: 'import opacus\nC = 1.0' },
+    { uri: cell(1), number: 3, text: '%matplotlib inline' },
+    { uri: cell(2), number: 5, text: 'pe = opacus.PrivacyEngine()\nmodel, opt, dl = pe.make_private(\n    noise_multiplier=0.5, max_grad_norm=C)' },
   ]);
 }
 
@@ -66,8 +66,8 @@ test("a quick fix's edits of the joined text land in the cells they edit; other 
 
 test('a cell that does not parse: blanked in the joined text, and an I2F144 located on it', async () => {
   const nb = await notebookCells(NB, [
-    { uri: cell(0), text: 'import opacus\nx = (1,' },
-    { uri: cell(1), text: 'pe = opacus.PrivacyEngine()' },
+    { uri: cell(0), number: 1, text: 'import opacus\nx = (1,' },
+    { uri: cell(1), number: 3, text: 'pe = opacus.PrivacyEngine()' },
   ]);
   assert.equal(nb.broken.length, 1);
   assert.equal(nb.text, '\n\npe = opacus.PrivacyEngine()');
