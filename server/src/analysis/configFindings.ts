@@ -178,8 +178,10 @@ export function notAModelFinding(config: DiscoveredConfig, model: string): Findi
 export function analysisFailedFinding(config: DiscoveredConfig, description: string): Finding {
   const setup = config.setup;
   const anchor = primaryField(analysisPlan(setup), setup);
+  // A checkpoint that does not fit the model is said where the weights are named (a script's load_state_dict line).
+  const weights = /the checkpoint.* does not fit /.test(description) && setup.weights?.file === config.path ? setup.weights : undefined;
   const model = [modelField(setup)].find((f) => f && f.file === config.path);
-  const range = model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  const range = weights?.keyRange ?? model?.valueRange ?? anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: ANALYSIS_FAILED_RULE.code,
     severity: 'error',
@@ -313,9 +315,11 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}${b.validity && !b.validity.lowerBoundCertified ? ' (not certified)' : ''}${many ? `; the batch's mean PSNR ${fmt(expectedPsnr(b))} dB` : ''}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (!nothing) parts.push(...validityNotes(b));
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
-  if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}.`);
+  // A script that loads weights the analysis cannot use says so beside "at initialisation" (pysource/loadedWeights.ts).
+  const scriptWeights = !config.weights && config.setup.loadedWeightsNote ? `; ${config.setup.loadedWeightsNote}` : '';
+  if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${AT_INITIALISATION}`}${scriptWeights}.`);
   // A model file the config does not name (adopted as the only model in its folder) is said, so the user knows which.
-  else if (config.model && config.modelSource === 'same-folder') parts.push(`Model: ${relative(dirname(config.path), config.model)}, the only model file in this folder${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : ''}.`);
+  else if (config.model && config.modelSource === 'same-folder') parts.push(`Model: ${relative(dirname(config.path), config.model)}, the only model file in this folder${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : ''}${scriptWeights}.`);
   if (config.checkpoint) parts.push(`Weights: the latest checkpoint training wrote, ${config.checkpoint.name}${config.checkpoint.step !== undefined ? ` (step ${config.checkpoint.step})` : ''}.`);
   const tn = b.tokens?.noiseForTarget;
   if (b.tokens) {

@@ -213,6 +213,11 @@ export interface TrainingSetup {
   pythonModelArgs?: PythonModelArgs;
   /** A DP call in a standalone script (no Flower app around it): no config beside it can name the model. */
   standaloneScript?: boolean;
+  /**
+   * A standalone script loads weights into the model it trains that the analysis cannot use (not in the workspace,
+   * a path set at run time, a flag with no default): said with the model in the leakage finding.
+   */
+  loadedWeightsNote?: string;
   /** Why the model a DP call trains in a standalone script is not built (and the fix), when it is not. */
   pythonModelProblem?: { reason: string; fix: string };
 

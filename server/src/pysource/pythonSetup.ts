@@ -22,6 +22,8 @@ import { datasetSize, trainingSetSize } from './trainingData';
 import { readKerasAccounting } from './kerasAccounting';
 import { datasetSizeField, fieldOf } from './codeField';
 import { epochLoops, type EpochReading } from './epochLoops';
+import { followBinding, isBinding } from './bindings';
+import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -131,6 +133,7 @@ function setupOf(
   const problems: ConfigProblem[] = setup.problems;
   let modelClass: ModelClass | undefined;
   let library: LibraryModel | undefined;
+  let weights: { loaded: LoadedWeights; call: string } | undefined;
   const facts: string[] = [];
   const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
   // Accounting inputs a standalone script does not let us read, and why (its hint cannot point at a config).
@@ -159,6 +162,11 @@ function setupOf(
       if (arg.role === 'model') {
         modelClass ??= modelClassOf(index, arg, app, importCheck);
         if (!modelClass) library ??= torchvisionModelOf(index, arg.node);
+        // What the model starts from: weights the script loads into it before this call (pysource/loadedWeights.ts).
+        if (!app && !weights) {
+          const loaded = readLoadedWeights(index, arg.node, site.node);
+          if (loaded) weights = { loaded, call: site.name };
+        }
         continue;
       }
       if (arg.role === 'dataLoader') {
@@ -311,6 +319,9 @@ function setupOf(
       facts.push(...read.facts);
       if (read.problem) setup.pythonModelProblem = read.problem;
     }
+    // Weights loaded before the DP call are the analysis' weights when the file is here, else said (a whole pickled
+    // model is a problem of its own: it has no class to build).
+    if (weights) problems.push(...loadedWeightsSetup(setup, weights.loaded, file, weights.call, setup.pythonModel?.value ?? modelClass?.factory ?? library?.architecture.name));
     if (!app && !setup.pythonModel && !setup.architecture && !setup.pythonModelProblem && noisy) {
       // A standalone script has no config to name its model in: say what was not traced, and the one way forward.
       const moduleArg = sites.flatMap((s) => s.arguments).find((a) => a.role === 'model');
@@ -361,6 +372,13 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       if (fn?.type === 'attribute' && fn.childForFieldName('object')?.type === 'call') {
         node = fn.childForFieldName('object')!;
         continue;
+      }
+      // `Lit.load_from_checkpoint(path)`: the class, built with its constructor's defaults (the checkpoint's weights
+      // are applied by name afterwards: pysource/loadedWeights.ts).
+      const loadedClass = fn?.type === 'attribute' && fn.childForFieldName('attribute')?.text === 'load_from_checkpoint' ? fn.childForFieldName('object') : null;
+      if (!app && loadedClass?.type === 'identifier' && /^[A-Z]/.test(loadedClass.text)) {
+        const found = classLocation(index, loadedClass.text, nodeRange(arg.node), app);
+        return found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found;
       }
       const name = fn?.type === 'identifier' ? fn.text : lastName(fn);
       if (!name) return undefined;
@@ -450,48 +468,6 @@ function loopEpochsField(loops: Extract<EpochReading, { kind: 'read' }>, file: s
     value, key, path: ['for', 'range'], keyRange: loop.range, valueRange: loop.range, file,
     fromCode: { source, alternatives, steps: [`the epoch loop \`${loop.written}\` (line ${loop.line}) steps the optimizer ${value} times`], written: loop.written },
   };
-}
-
-/** A name or a `self.` attribute: something whose value is the expression last assigned to it. */
-function isBinding(node: SyntaxNode): boolean {
-  return node.type === 'identifier' || (node.type === 'attribute' && node.childForFieldName('object')?.text === 'self');
-}
-
-/** One hop from a binding to the expression assigned to it (the enclosing function's, else the module's; a class's `self.` attribute). */
-function followBinding(index: ModuleIndex, node: SyntaxNode): SyntaxNode | undefined {
-  if (node.type === 'identifier') {
-    const scope: SyntaxNode = enclosing(node, ['function_definition']) ?? index.root;
-    return lastAssignment(scope, node.text) ?? lastAssignment(index.root, node.text);
-  }
-  const cls = enclosing(node, ['class_definition']);
-  const attr = node.childForFieldName('attribute')?.text;
-  return cls && attr ? selfAssignment(cls, attr) : undefined;
-}
-
-function lastAssignment(scope: SyntaxNode, name: string): SyntaxNode | undefined {
-  let found: SyntaxNode | undefined;
-  const body = scope.type === 'module' ? scope : scope.childForFieldName('body');
-  const stack = body ? [body] : [];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (n.type === 'assignment' && n.childForFieldName('left')?.text === name) found = n.childForFieldName('right') ?? found;
-    if (n !== body && (n.type === 'function_definition' || n.type === 'class_definition')) continue;
-    for (const c of n.namedChildren) if (c) stack.push(c);
-  }
-  return found;
-}
-
-function selfAssignment(cls: SyntaxNode, attr: string): SyntaxNode | undefined {
-  const stack = [cls];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (n.type === 'assignment') {
-      const left = n.childForFieldName('left');
-      if (left?.type === 'attribute' && left.childForFieldName('object')?.text === 'self' && left.childForFieldName('attribute')?.text === attr) return n.childForFieldName('right') ?? undefined;
-    }
-    for (const c of n.namedChildren) if (c) stack.push(c);
-  }
-  return undefined;
 }
 
 function classLocation(index: ModuleIndex, name: string, range: Range, app: FlowerApp | undefined): ModelClass {

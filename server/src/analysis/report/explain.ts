@@ -40,6 +40,9 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
       return `a checkpoint holds weights, not the network: name the model that loads it, ${snippet('model', EXAMPLE_FACTORY)}, and give the checkpoint as ${snippet('weights', rel(model))}`;
     return `point the model${line(config.setup.model)} at an .onnx file or a TensorFlow.js model.json`;
   }
+  if (outcome.status === 'failed' && config.weights && /the checkpoint.* does not fit /.test(outcome.reason ?? '')) {
+    return `${rel(config.weights)} holds another model's parameters: name the checkpoint this model saved (torch.save(model.state_dict(), …)), or build the model it was saved from`;
+  }
   if (outcome.status === 'failed' && config.modelRef?.kind === 'python') {
     if (/no Python with torch/.test(outcome.reason ?? '')) return 'set i2f.python (or pass --python PATH) to an interpreter that imports torch';
     // The bridge stood in for a missing package or part of one, and the model needs it (export_model.py says which).
