@@ -8,6 +8,7 @@ import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
+import { placeInNotebook } from './notebookFindings';
 import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
 import { materialiseModel } from '../models/materialise';
 import { exportedThetaFinding } from './exportedTheta';
@@ -159,6 +160,7 @@ async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
     if (fix) o.fix = fix;
   }
   configs.push(...outcomes);
+  for (const o of configs) placeInNotebook(o);
   configs.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   // `i2f audit FILE` on a file that is no training config: say why rather than print an empty report.
   const notAConfig = only && !configs.length ? { file: only, reason: whyNotATrainingConfig(only, { isSettingsFile: isOwnSettingsFile(root, only) }) } : undefined;

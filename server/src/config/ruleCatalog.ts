@@ -43,6 +43,7 @@ export const RULES = {
   configReadByCode: { code: 'I2F142', title: 'Config value read by the DP code', severity: 'information' },
   aggregationInCode: { code: 'I2F143', title: 'Secure aggregation or client-side clipping in Python', severity: 'information' },
   pythonNotRead: { code: 'I2F144', title: 'Python file not read', severity: 'information' },
+  notebookNotRead: { code: 'I2F145', title: 'Notebook not read', severity: 'information' },
   scriptWeights: { code: 'I2F150', title: 'Weights loaded by the script', severity: 'information' },
   scriptWeightsNotRead: { code: 'I2F151', title: 'Weights loaded by the script not read', severity: 'warning' },
   pickledModel: { code: 'I2F152', title: 'Whole pickled model loaded', severity: 'warning' },

@@ -14,6 +14,11 @@ export interface RuleFinding {
   documentation: string;
   /** The config key the finding is about, dotted. */
   key?: string;
+  /**
+   * In a Jupyter notebook (`range` is then the place in the .ipynb JSON): the cell, numbered as Jupyter and ruff do
+   * (1-based over all cells), and the 0-based range in that cell. Set by the audit for its reports.
+   */
+  cell?: { cell: number; range: Range };
 }
 
 export interface RuleOptions {
@@ -42,7 +47,9 @@ function show(x: number): string {
 
 /** A malformed config, as a finding on the place the parser stopped. */
 export function syntaxFinding(error: ConfigSyntaxError): RuleFinding {
-  return finding(RULES.syntax, error.file, error.range, error.error.message);
+  // A Jupyter notebook that mentions a DP library but is broken JSON, no notebook or not Python (pysource/notebookReading.ts).
+  const rule = error.error.code === 'notebook-not-read' ? RULES.notebookNotRead : RULES.syntax;
+  return finding(rule, error.file, error.range, error.error.message);
 }
 
 export function checkTrainingSetup(setup: TrainingSetup, options: RuleOptions = {}): RuleFinding[] {

@@ -3,7 +3,7 @@
 // take. Of several possible values the weakest defence is analysed (the least noise, the largest clipping norm).
 
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, extname, join, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
 import { gaussianMechanismStd } from '../config/defences';
 import { describeArgs } from '../config/pythonReference';
@@ -14,6 +14,8 @@ import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
 import { callArguments, enclosing, indexModule, lastName, short, type ModuleIndex } from './moduleIndex';
 import { importHazard, importHazardMessage } from './importSafety';
+import { NOTEBOOK_EXTENSION } from './notebook';
+import { notebookHazardFix, notebookHazardMessage, notebookModule } from './notebookModule';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
@@ -65,6 +67,11 @@ export interface ReadPythonOptions {
   maxParseMs?: number;
   /** Parse even a file that names no DP library (tests and the bench measure the parser on every file). */
   parseAll?: boolean;
+  /**
+   * The text is a notebook's code cells joined (pysource/notebookReading.ts) and `file` the .ipynb: a model defined in
+   * it is built from the notebook's definitions only (notebookModule.ts), never by importing the file.
+   */
+  notebook?: boolean;
 }
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
@@ -99,8 +106,14 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     const sites = findDpCallSites(index, app?.runConfig);
     if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
     // The file the bridge would import: this script (its tree is here), or the module beside it defining the model.
-    const importCheck = (f: string) => {
-      if (f !== file) return hazardOf(parser, f, options.readText);
+    const importCheck = (f: string, name: string) => {
+      if (f !== file) {
+        const refusal = hazardOf(parser, f, options.readText);
+        // Said from a notebook, the line is the module's own and its remedy is the module's (notebookWording leaves
+        // "x.py line N" and `x.py's top level` alone).
+        return options.notebook && refusal ? refusal.replace(/\(line (\d+)/, `(${basename(f)} line $1`).replace("put the script's top level", `put ${basename(f)}'s top level`) : refusal;
+      }
+      if (options.notebook) return notebookRefusal(parser, file, index, text, name);
       const hazard = importHazard(file, index.root);
       return hazard ? importHazardMessage(file, hazard) : undefined;
     };
@@ -120,7 +133,7 @@ function setupOf(
   index: ModuleIndex,
   sites: DpCallSite[],
   app: FlowerApp | undefined,
-  importCheck: (file: string) => string | undefined,
+  importCheck: (file: string, name: string) => string | undefined,
 ): { setup: TrainingSetup; modelClass?: ModelClass } {
   const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
   const flavour: ConfigFlavour = !noisy
@@ -363,7 +376,7 @@ function computed(from: ConfigField<unknown>, how: string): CodeValue {
  * standalone script (no Flower app) a builder function defined in it counts too (`model = convnet(num_classes=10)`),
  * the arguments are read as literals, and the file to import is checked for top-level code that would train.
  */
-function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: (file: string) => string | undefined): ModelClass | undefined {
+function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: (file: string, name: string) => string | undefined): ModelClass | undefined {
   let node: SyntaxNode | undefined = arg.node;
   for (let hops = 0; node && hops < 8; hops++) {
     if (node.type === 'call') {
@@ -498,6 +511,8 @@ function classLocation(index: ModuleIndex, name: string, range: Range, app: Flow
 /** A standalone script as the bridge loads it: `mnist` for mnist.py; a name that is not an identifier, by path. */
 function scriptModule(file: string): string | undefined {
   const name = basename(file);
+  // A notebook by its file name: materialise.ts builds its definitions into a module (notebookModule.ts).
+  if (extname(name).toLowerCase() === NOTEBOOK_EXTENSION) return name;
   if (!name.endsWith('.py')) return undefined;
   const stem = name.slice(0, -3);
   return /^[A-Za-z_]\w*$/.test(stem) ? stem : name;
@@ -512,8 +527,9 @@ function isTopLevelFunction(index: ModuleIndex, name: string): boolean {
  * and its file checked for top-level code that would train on import (importSafety.ts). Either failing is a problem
  * with its fix; the model is then not handed to the bridge.
  */
-function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode | undefined, importCheck: (file: string) => string | undefined): ModelClass {
-  const refusal = importCheck(found.file!);
+function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode | undefined, importCheck: (file: string, name: string) => string | undefined): ModelClass {
+  const refusal = importCheck(found.file!, found.name);
+  if (refusal && extname(found.file!).toLowerCase() === NOTEBOOK_EXTENSION) return { ...found, problem: { reason: refusal, fix: notebookHazardFix(found.file!, found.name) } };
   if (refusal) {
     return { ...found, problem: { reason: refusal, fix: `guard the top level of ${basename(found.file!)} with \`if __name__ == "__main__":\`, or define ${found.name} in a module of its own that the script imports` } };
   }
@@ -548,6 +564,19 @@ function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode
     out.keyword[k] = v.value;
   }
   return out.positional.length || Object.keys(out.keyword).length ? { ...found, args: out } : found;
+}
+
+/** Why the module made of a notebook's definitions for `name` (notebookModule.ts) could start training, if it could. */
+function notebookRefusal(parser: Awaited<ReturnType<typeof pythonParser>>, file: string, index: ModuleIndex, text: string, name: string): string | undefined {
+  const module = notebookModule(index.root, text, name);
+  const parsed = parsePython(parser, module.text);
+  if (parsed.kind !== 'tree') return `${basename(file)}'s definitions could not be read to check what building ${name} runs (${parsed.message})`;
+  try {
+    const hazard = importHazard(file, parsed.tree.rootNode);
+    return hazard ? notebookHazardMessage(file, hazard, `line ${hazard.line + 1}`) : undefined;
+  } finally {
+    parsed.tree.delete();
+  }
 }
 
 /** Why importing a standalone script (or the module beside it that defines the model) could start its training. */

@@ -24,6 +24,8 @@ export interface PythonExportRequest {
   inputShape?: number[];
   /** Literal arguments for the factory (JSON values, never code). */
   args?: PythonModelArgs;
+  /** Modules written outside root that the factory may load by path (a notebook's definitions: notebookModel.ts). */
+  generated?: string[];
   python: FoundPython;
   /** The result cache folder; exports go to `<cacheDir>/python-models/<key>/`. */
   cacheDir: string;
@@ -140,7 +142,7 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const out = join(dir, `model.onnx.${tag}.tmp`);
   const resultFile = join(dir, `result.${tag}.json`);
-  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, args: req.args ?? null, out, result: resultFile, opset: OPSET };
+  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, args: req.args ?? null, out, result: resultFile, opset: OPSET, generated: req.generated ?? [] };
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // Hashes taken before the run: a file edited while Python runs then fails the next cache check instead of
   // being recorded with contents the export never saw.

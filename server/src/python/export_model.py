@@ -9,7 +9,9 @@
 # JSON to write), "opset"}. The factory is `module:attr`, or `path/script-name.py:attr` for a standalone script whose
 # name is not a module name (loaded from that file under root). sys.argv is [the module's file] while it is imported,
 # so a top-level parse_args() sees the script's argparse defaults (the TypeScript side imports a script only when its
-# top level cannot start training: server/src/pysource/importSafety.ts). The result JSON is written on success and on
+# top level cannot start training: server/src/pysource/importSafety.ts). "generated" (optional) lists modules the
+# TypeScript side wrote outside root that may be loaded by path as if they were under it: the definitions of a Jupyter
+# notebook (server/src/pysource/notebookModule.ts), whose imports get stand-ins as the workspace's own. The result JSON is written on success and on
 # failure alike ({"ok": false, "error", "traceback"}); stdout and stderr are the user's code's own.
 
 import builtins
@@ -59,7 +61,7 @@ def _imported_by_workspace(root, depth=2):
     while frame is not None:
         f = frame.f_code.co_filename
         if not f.startswith("<frozen importlib") and f != __file__:
-            return os.path.abspath(f).startswith(root)
+            return os.path.abspath(f).startswith(root) or os.path.abspath(f) in _GENERATED
         frame = frame.f_back
     return False
 
@@ -219,11 +221,15 @@ def _workspace_tops(root):
     return tops
 
 
+# Modules written for this export outside root (a notebook's definitions), loadable by path: see the header.
+_GENERATED = set()
+
+
 def _import(module_name, root):
     """The module, imported with sys.argv = [its file] (what `python its_file.py` would give its top level)."""
     if module_name.endswith(".py"):
         path = os.path.abspath(os.path.join(root, module_name))
-        if not path.startswith(root + os.sep) or not os.path.isfile(path):
+        if not (path.startswith(root + os.sep) or path in _GENERATED) or not os.path.isfile(path):
             raise FileNotFoundError(f"{module_name} is not a file under {root}")
         name = os.path.basename(path)[:-3]
         spec = importlib.util.spec_from_file_location(name, path)
@@ -358,6 +364,7 @@ def _used_stand_ins_error(e, stage):
 def run(req, result):
     root = os.path.abspath(req["root"])
     sys.path.insert(0, root)
+    _GENERATED.update(os.path.abspath(p) for p in req.get("generated") or [])
     import torch
 
     never = _workspace_tops(root)

@@ -9,7 +9,8 @@ import { loadModelFile } from '../backends/modelFile';
 import { trainableParameters } from '../graph/parameters';
 import { untieExportedParameters } from '../graph/untie';
 import { describePython, describeTried, findPython, type FoundPython, type PythonSearchOptions } from './interpreter';
-import { exportPythonModel, type PythonExport } from './exportModel';
+import { exportPythonModel, PythonExportError, type PythonExport } from './exportModel';
+import { isNotebookFactory, notebookFactory, type NotebookFactory } from './notebookModel';
 
 export interface PythonModelRef {
   factory: string;
@@ -41,8 +42,14 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
     throw new UserError('python-not-found', `${ref.factory} is defined in Python, and ${describeTried(search.tried)}`);
   }
   const python = search.found;
-  const exported = await exportPythonModel({ ...ref, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal });
+  // A class or builder defined in a notebook: built from a module of the notebook's imports and definitions.
+  const notebook = isNotebookFactory(ref.factory) ? await notebookFactory(ref.factory, ref.root, opts.cacheDir) : undefined;
+  const request = notebook ? { ...ref, factory: notebook.factory, generated: [notebook.generated] } : ref;
+  const exported = await exportPythonModel({ ...request, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal }).catch((e: unknown) => {
+    throw notebook && e instanceof PythonExportError ? inNotebookTerms(e, ref.factory, notebook) : e;
+  });
   const notes = [`${ref.factory}${ref.args ? `(${describeArgs(ref.args)})` : ''} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
+  if (notebook) notes.push(`from the notebook's imports and the definitions ${ref.factory.split(':')[1]} needs (${notebook.defines.join(', ')}) only: no other cell ran`);
   const shape = `[${exported.inputShape.join(', ')}]`;
   if (exported.inputShapeSource === 'inferred') {
     const failed = exported.tried?.length ? `; ${exported.tried.map((t) => `[${t.shape.join(', ')}]`).join(', ')} did not run` : '';
@@ -53,6 +60,20 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
   notes.push(await thetaNote(exported));
   return { file: exported.onnx, exported, python, notes };
+}
+
+/** A failed export through a notebook's module, said in the notebook's terms: its factory, its cells and lines. */
+function inNotebookTerms(e: PythonExportError, factory: string, notebook: NotebookFactory): PythonExportError {
+  const say = (text: string) =>
+    text
+      .split(notebook.factory)
+      .join(factory)
+      .replace(new RegExp(`${escapeRegExp(notebook.generated)}:(\\d+)`, 'g'), (m, n: string) => notebook.place(Number(n) - 1) ?? m);
+  return new PythonExportError(say(e.message), e.tracebackTail.map(say));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** θ of the exported graph against named_parameters: the same names, or the differences said plainly. */

@@ -4,7 +4,7 @@ import { closeSync, existsSync, openSync, promises as fs, readdirSync, readSync,
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { ConfigSyntaxError } from '../config/keyTree';
 import { PYTORCH_EXTENSIONS } from '../config/recognise';
-import { PYTHON_EXTENSION, readTrainingSource } from './readSetup';
+import { NOTEBOOK_EXTENSION, PYTHON_EXTENSION, readTrainingSource } from './readSetup';
 import type { TrainingSetup } from '../config/trainingSetup';
 import type { ModelRef } from '../models/modelRef';
 import { flowerClientModel } from '../python/flowerApp';
@@ -64,16 +64,18 @@ export interface DiscoverOptions {
   /** Larger config candidates are skipped unread: training configs are small, generated JSON is not. */
   maxConfigBytes?: number;
   maxDepth?: number;
-  /** Python files read for DP call sites (only those that mention a DP library are parsed). */
+  /** Python files and notebooks read for DP call sites (only those that mention a DP library are parsed). */
   maxPythonFiles?: number;
+  /** Larger notebooks are skipped unread (their outputs, images among them, are most of their size). */
+  maxNotebookBytes?: number;
 }
 
-const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000 };
+const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000, maxNotebookBytes: 20_000_000 };
 
 /** Folders that hold dependencies, build output or tool state, never the user's training configs. */
 const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'dist-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
 /** JSON files that are never training configs; skipping them saves a read and a parse each. */
-const SKIPPED_JSON = /^(package(-lock)?\.json|tsconfig.*\.json|jsconfig\.json|composer\.json|\.?eslintrc.*|launch\.json|settings\.json|tasks\.json|extensions\.json|.*\.ipynb)$/i;
+const SKIPPED_JSON = /^(package(-lock)?\.json|tsconfig.*\.json|jsconfig\.json|composer\.json|\.?eslintrc.*|launch\.json|settings\.json|tasks\.json|extensions\.json)$/i;
 const CONFIG_EXTENSIONS = new Set(['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon']);
 
 export async function discoverWorkspace(root: string, options: DiscoverOptions = {}): Promise<WorkspaceScan> {
@@ -137,7 +139,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
       if (ext === '.onnx') modelFiles.set(path, 'onnx');
       else if (entry.name === 'model.json' && (await isTfjsModel(path))) modelFiles.set(path, 'tfjs');
       else if (CONFIG_EXTENSIONS.has(ext) && !(ext === '.json' && SKIPPED_JSON.test(entry.name))) configFiles.push(path);
-      else if (ext === PYTHON_EXTENSION) pythonFiles.push(path);
+      else if (ext === PYTHON_EXTENSION || ext === NOTEBOOK_EXTENSION) pythonFiles.push(path);
     }
   }
 
@@ -148,7 +150,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
     let text: string;
     try {
       const st = await fs.stat(file);
-      if (st.size > limits.maxConfigBytes) continue;
+      if (st.size > (extname(file).toLowerCase() === NOTEBOOK_EXTENSION ? limits.maxNotebookBytes : limits.maxConfigBytes)) continue;
       text = await fs.readFile(file, 'utf8');
     } catch {
       continue;

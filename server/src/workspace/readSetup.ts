@@ -10,8 +10,11 @@ import { RULES } from '../config/ruleCatalog';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { readFlowerApp } from '../pysource/flowerApp';
 import { readPythonFile, type PythonReading } from '../pysource/pythonSetup';
+import { NOTEBOOK_EXTENSION } from '../pysource/notebook';
+import { readNotebookFile } from '../pysource/notebookReading';
 
 export const PYTHON_EXTENSION = '.py';
+export { NOTEBOOK_EXTENSION };
 
 export interface ReadSourceOptions extends RecogniseOptions {
   /** Other files' text (open editor buffers); default: the file on disk. */
@@ -27,8 +30,15 @@ export interface ReadSourceOptions extends RecogniseOptions {
 export async function readTrainingSource(file: string, text: string, options: ReadSourceOptions = {}): Promise<TrainingSetup | ConfigSyntaxError | null> {
   try {
     if (options.python || extname(file).toLowerCase() === PYTHON_EXTENSION) {
-      const reading = await readPythonFile(file, text, options.readText ? { readText: options.readText } : {});
+      // An open notebook's joined cells: a model defined in them is built from its definitions (notebookModule.ts).
+      const notebook = extname(file).toLowerCase() === NOTEBOOK_EXTENSION ? { notebook: true } : {};
+      const reading = await readPythonFile(file, text, { ...(options.readText ? { readText: options.readText } : {}), ...notebook });
       return reading.setup;
+    }
+    // A Jupyter notebook: its code cells read as one script, every place taken back into the .ipynb.
+    if (extname(file).toLowerCase() === NOTEBOOK_EXTENSION) {
+      const reading = await readNotebookFile(file, text, options.readText ? { readText: options.readText } : {});
+      return reading && 'kind' in reading ? reading : (reading?.setup ?? null);
     }
     const setup = readTrainingConfig(file, text, options);
     if (setup && !('kind' in setup) && setup.format === 'toml' && setup.flavour === 'flower') await deferToCode(setup, text, options);

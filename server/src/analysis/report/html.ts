@@ -7,7 +7,7 @@ import { fmt } from '../formatText';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
 import { embeddingSpaceNote, percent } from '../configFindings';
 import { mostExposedTokens } from '../tokens';
-import { failsAt, relativePosix, sortFindings, summarise, summaryLine, type AuditRun, type ConfigOutcome, type RootOutcome } from './model';
+import { failsAt, findingPlace, relativePosix, sortFindings, summarise, summaryLine, type AuditRun, type ConfigOutcome, type RootOutcome } from './model';
 import { ruleTitle } from './json';
 import { esc, historySvg, spectrumSvg, spreadSvg } from './svg';
 import { shownSpec } from '../../config/defenceSpec';
@@ -70,7 +70,7 @@ const SEV_LABEL: Record<RuleSeverity, string> = { error: 'error', warning: 'warn
 function findingsTable(root: RootOutcome, cfg: ConfigOutcome, run: AuditRun): string {
   if (!cfg.findings.length) return '<p class="muted">No findings.</p>';
   const rows = sortFindings(cfg.findings).map((f) => {
-    const where = `${relativePosix(root.root, f.file)}:${f.range.start.line + 1}:${f.range.start.character + 1}`;
+    const where = `${relativePosix(root.root, f.file)}:${findingPlace(f)}`;
     return `<tr class="finding sev-${f.severity}${failsAt(f, run.failOn) ? ' failing' : ''}" data-code="${esc(f.code)}"><td class="where mono">${esc(where)}</td><td><span class="sev ${f.severity}">${SEV_LABEL[f.severity]}</span></td><td class="mono" title="${esc(ruleTitle(f.code))}">${esc(f.code)}</td><td>${esc(f.message)} <span class="muted">(<span class="mono">${esc(f.documentation)}</span>)</span></td></tr>`;
   });
   return `<table class="findings"><tbody>${rows.join('')}</tbody></table>`;

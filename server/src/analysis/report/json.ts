@@ -236,6 +236,8 @@ export interface FindingJson {
   range: { start: { line: number; character: number }; end: { line: number; character: number } };
   documentation: string;
   key?: string;
+  /** In a Jupyter notebook: the cell (1-based over all cells, as Jupyter numbers them) and the place in it, 1-based. */
+  cell?: { number: number; line: number; column: number; endLine: number; endColumn: number };
 }
 
 const n = (x: number | undefined): Num => (typeof x === 'number' && Number.isFinite(x) ? x : null);
@@ -264,7 +266,13 @@ export function findingJson(root: string, f: Finding, failOn: FailOn): FindingJs
     range: { start: { line: start.line, character: start.character }, end: { line: end.line, character: end.character } },
     documentation: f.documentation,
     ...(f.key ? { key: f.key } : {}),
+    ...(f.cell ? { cell: cellJson(f.cell) } : {}),
   };
+}
+
+/** A finding's notebook cell, 1-based (json.ts and sarif.ts). */
+export function cellJson(c: NonNullable<Finding['cell']>): NonNullable<FindingJson['cell']> {
+  return { number: c.cell, line: c.range.start.line + 1, column: c.range.start.character + 1, endLine: c.range.end.line + 1, endColumn: c.range.end.character + 1 };
 }
 
 function batchJson(b: BatchReport): BatchJson {

@@ -139,6 +139,15 @@ export function summarise(run: AuditRun): Summary {
 const ORDER: Record<RuleSeverity, number> = { error: 0, warning: 1, information: 2, hint: 3 };
 
 /** Deterministic order: by line, then severity, then code. */
+/**
+ * Where a finding is, for people: `line:col`, or in a notebook `cell N:line:col` (ruff's form, `nb.ipynb:cell 3:2:8`),
+ * the cell numbered as Jupyter shows them and the line and column in that cell, all 1-based.
+ */
+export function findingPlace(f: Finding): string {
+  if (f.cell) return `cell ${f.cell.cell}:${f.cell.range.start.line + 1}:${f.cell.range.start.character + 1}`;
+  return `${f.range.start.line + 1}:${f.range.start.character + 1}`;
+}
+
 export function sortFindings(findings: Finding[]): Finding[] {
   return [...findings].sort(
     (a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character || ORDER[a.severity] - ORDER[b.severity] || a.code.localeCompare(b.code),

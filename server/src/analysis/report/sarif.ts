@@ -11,7 +11,7 @@ import { RULES, ruleDocumentation, type RuleSeverity } from '../../config/ruleCa
 import { ANALYSIS_FAILED_RULE, LEAKAGE_RULE, type Finding } from '../configFindings';
 import { expectedPsnr, expectedRmse, worstBatch } from '../../features/configView';
 import { mostExposedTokens } from '../tokens';
-import { privacyJson, validityJson } from './json';
+import { cellJson, privacyJson, validityJson } from './json';
 import { findingLevel, relativePosix, sortFindings, type AuditRun, type ConfigOutcome } from './model';
 
 export const SARIF_SCHEMA = 'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
@@ -142,6 +142,8 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
       properties: {
         failOnLevel: findingLevel(f),
         ...(f.key ? { key: f.key } : {}),
+        // A notebook's region is the place in the .ipynb JSON (what a SARIF viewer opens); the cell, as people find it.
+        ...(f.cell ? { notebookCell: cellJson(f.cell) } : {}),
         ...(f.risk ? { 'security-severity': SECURITY_SEVERITY[f.risk] } : {}),
         ...(i2f ? { i2f } : {}),
         ...(privacy ? { privacy } : {}),

@@ -7,7 +7,7 @@ import { fmt } from '../formatText';
 import { expectedPsnr, worstBatch } from '../../features/configView';
 import { percent } from '../configFindings';
 import { mostExposedTokens } from '../tokens';
-import { failsAt, sortFindings, summaryLine, type AuditRun } from './model';
+import { failsAt, findingPlace, sortFindings, summaryLine, type AuditRun } from './model';
 
 const SGR = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', red: '\x1b[31m', yellow: '\x1b[33m', blue: '\x1b[34m', cyan: '\x1b[36m', green: '\x1b[32m', magenta: '\x1b[35m' };
 
@@ -36,7 +36,7 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
         out.push(`  ${c(riskColour[b.risk], `leakage ${b.risk.toUpperCase()}`)}  ${numbers}`);
       }
       for (const f of sortFindings(cfg.findings)) {
-        const pos = `${f.range.start.line + 1}:${f.range.start.character + 1}`;
+        const pos = findingPlace(f);
         const mark = failsAt(f, run.failOn) ? c('bold', '✖') : ' ';
         out.push(`  ${mark} ${c('dim', `${file}:${pos}`)}  ${c(sevColour[f.severity], sevLabel[f.severity].padEnd(7))} ${c('cyan', f.code)}  ${f.message}`);
       }
