@@ -8,6 +8,8 @@ import { syntaxError, type ConfigSyntaxError, type Position, type Range } from '
 import type { TrainingSetup } from '../config/trainingSetup';
 import { cellRangeToFile, fileToCell, joinCodeCells, joinedRangeToCell, joinedToCell, parseNotebook, type JoinedCells, type Notebook } from './notebook';
 import { readPythonFile, type ReadPythonOptions } from './pythonSetup';
+import { setAsideBrokenCells } from './cellSyntax';
+import { RULES } from '../config/ruleCatalog';
 
 /** UserError code of a notebook that is not read (broken JSON, not a notebook, not Python): rule I2F145. */
 export const NOTEBOOK_NOT_READ = 'notebook-not-read';
@@ -32,9 +34,19 @@ export async function readNotebookFile(file: string, text: string, options: Read
     if (!MENTIONS_DP.test(text)) return null;
     return syntaxError(file, 'json', nb.message, nb.range, NOTEBOOK_NOT_READ);
   }
-  const joined = joinCodeCells(nb.codeCells);
+  // A cell Python cannot parse is set aside (IPython would not run it), as the editor does (cellSyntax.ts).
+  const { joined, broken } = await setAsideBrokenCells(joinCodeCells(nb.codeCells));
   const reading = await readPythonFile(file, joined.text, { ...options, notebook: true });
-  if (reading.setup) toNotebookPlaces(reading.setup, nb, joined);
+  if (reading.setup) {
+    for (const b of broken) {
+      reading.setup.problems.push({
+        rule: RULES.pythonNotRead.code,
+        range: b.range,
+        message: `Python syntax error at line ${b.range.start.line + 1}, column ${b.range.start.character + 1} (${b.what}): IPython would not run that cell, so its code is left out of the DP reading; the other cells are read without it.`,
+      });
+    }
+    toNotebookPlaces(reading.setup, nb, joined);
+  }
   return { setup: reading.setup, notebook: nb, joined };
 }
 

@@ -11,6 +11,7 @@ import { UserError } from '../errors';
 import { joinCodeCells, joinedToCell, parseNotebook, NOTEBOOK_EXTENSION, type JoinedCells, type Notebook } from '../pysource/notebook';
 import { notebookHazardMessage, notebookModule } from '../pysource/notebookModule';
 import { importHazard } from '../pysource/importSafety';
+import { setAsideBrokenCells } from '../pysource/cellSyntax';
 import { parsePython, pythonParser } from '../pysource/pythonParser';
 
 export interface NotebookFactory {
@@ -41,7 +42,8 @@ export async function notebookFactory(factory: string, root: string, cacheDir: s
   }
   const nb = parseNotebook(path, text);
   if (nb.kind !== 'notebook') throw new UserError('notebook-not-read', `${file} could not be read to build ${name}: ${nb.message}`);
-  const joined = joinCodeCells(nb.codeCells);
+  // The cells the reading read: one Python cannot parse is left out, as IPython would not run it (cellSyntax.ts).
+  const { joined } = await setAsideBrokenCells(joinCodeCells(nb.codeCells));
   const parser = await pythonParser();
   const parsed = parsePython(parser, joined.text);
   if (parsed.kind !== 'tree') throw new UserError('notebook-not-read', `${file} could not be read to build ${name}: ${parsed.message}`);

@@ -183,3 +183,19 @@ test('bad notebooks: broken JSON and other languages are located I2F145 problems
   assert.match(r.error.message, /Notebook in julia: only Python notebooks are read/);
   assert.equal(await readNotebookFile('/w/plain.ipynb', julia.replace('opacus', 'Zygote')), null);
 });
+
+test("a cell that does not parse is set aside with an I2F144 on it; the tutorial's DP call after it is still read", async () => {
+  const nb = JSON.parse(readFileSync(CLASSIFIER, 'utf8')) as { cells: { cell_type: string; source: string[] }[] };
+  // An unclosed bracket two cells before the DP call would otherwise swallow the cells after it.
+  const dp = nb.cells.findIndex((c) => c.source.join('').includes('make_private_with_epsilon('));
+  nb.cells.splice(dp - 1, 0, { cell_type: 'code', source: ['weights = [1, 2\n', 'print(weights)'], ...{ metadata: {}, outputs: [], execution_count: null } } as never);
+  const text = JSON.stringify(nb, null, 1);
+  const r = await readNotebookFile('/w/edited.ipynb', text);
+  assert.ok(r && !('kind' in r) && r.setup);
+  assert.equal(r.setup.clippingNorm?.value, 1.2);
+  assert.equal(cellPlaces('/w/edited.ipynb', text)!(r.setup.clippingNorm!.valueRange)!.cell, dp + 2);
+  const broken = r.setup.problems.filter((p) => p.rule === RULES.pythonNotRead.code);
+  assert.equal(broken.length, 1);
+  assert.match(broken[0].message, new RegExp(`^Python syntax error at cell ${dp}, line 1, column \\d+ \\(`));
+  assert.equal(cellPlaces('/w/edited.ipynb', text)!(broken[0].range)!.cell, dp);
+});
