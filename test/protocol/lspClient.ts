@@ -55,6 +55,8 @@ export interface Session {
   settings: Record<string, unknown>;
   /** Latest diagnostics per URI. */
   diagnostics: Map<string, Diagnostic[]>;
+  /** Every publishDiagnostics, in the order they arrived. */
+  published: PublishDiagnosticsParams[];
   traces: JobTraceParams[];
   /** Work-done progress the server reported ($/progress values, in order). */
   progress: { token: string | number; value: { kind: string; title?: string; message?: string; cancellable?: boolean } }[];
@@ -129,6 +131,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
     server,
     settings,
     diagnostics,
+    published: [],
     traces: [],
     progress: [],
     statuses: [],
@@ -244,6 +247,7 @@ export async function startServer(options: StartOptions = {}): Promise<Session> 
 
   connection.onNotification('textDocument/publishDiagnostics', (p: PublishDiagnosticsParams) => {
     diagnostics.set(p.uri, p.diagnostics);
+    session.published.push(p);
     notify();
   });
   connection.onNotification('i2f/jobTrace', (p: JobTraceParams) => {
