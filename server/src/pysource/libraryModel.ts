@@ -147,7 +147,7 @@ export function torchvisionModel(index: ModuleIndex, call: SyntaxNode): LibraryM
 const SIZE_TRANSFORMS = new Set(['Resize', 'CenterCrop', 'RandomResizedCrop', 'RandomCrop']);
 
 /** The dataset the file loads through torchvision.datasets and the size its transforms end with. */
-export function scriptInput(index: ModuleIndex): ScriptInput {
+export function scriptInput(index: ModuleIndex, trained?: { name: string; range: Range }): ScriptInput {
   const found = new Map<string, Range>();
   const sizes = new Map<string, { value: [number, number]; range: Range }>();
   let unreadSize: string | undefined;
@@ -180,7 +180,10 @@ export function scriptInput(index: ModuleIndex): ScriptInput {
     }
   }
   const out: ScriptInput = {};
-  if (found.size > 1) out.unread = `the file loads several datasets (${[...found.keys()].join(', ')})`;
+  // The dataset the DP call's DataLoader samples (pysource/trainingData.ts) answers, whatever else the file loads (a
+  // second dataset for a demo or an evaluation); without it, several datasets leave the input unread.
+  if (trained && datasetShape(trained.name)) out.dataset = trained;
+  else if (found.size > 1) out.unread = `the file loads several datasets (${[...found.keys()].join(', ')})`;
   else if (found.size === 1) {
     const [name, range] = [...found][0];
     out.dataset = { name, range };
@@ -249,14 +252,20 @@ export function changedAfterBuilding(index: ModuleIndex, model: LibraryModel): {
  * `facts` are clauses for the I2F140 summary (what was read and what it means); when the script changes the model
  * or its input cannot be read nothing is set, and `problem` says why and what would let it be analysed.
  */
-export function libraryModelSetup(setup: TrainingSetup, model: LibraryModel, index: ModuleIndex, file: string): { facts: string[]; problem?: { reason: string; fix: string } } {
+export function libraryModelSetup(
+  setup: TrainingSetup,
+  model: LibraryModel,
+  index: ModuleIndex,
+  file: string,
+  trained?: { name: string; range: Range },
+): { facts: string[]; problem?: { reason: string; fix: string } } {
   const changed = changedAfterBuilding(index, model);
   const named = `\`${model.builder}\` (torchvision's ${model.architecture.name}${model.groupNorm ? `, its BatchNorms made GroupNorm(min(32, C), C) by \`${model.groupNorm.written}\`` : ''})`;
   const refuse = (why: string, fix: string) => ({ facts: [`the model is ${named}, but ${why}, so it is not analysed`], problem: { reason: `${named}: ${why}`, fix } });
   const ownModel = 'build the model in a class or builder function defined in the script or a module beside it (the export bridge then builds it in your Python)';
   if (changed.change) return refuse(`${changed.change}: the catalogue's ${model.architecture.name} is not what it trains`, ownModel);
   if (model.unread) return refuse(model.unread, 'write num_classes as a literal or a flag default');
-  const input = scriptInput(index);
+  const input = scriptInput(index, trained);
   const fromDataset = input.dataset ? datasetShape(input.dataset.name) : undefined;
   if (input.unread || (!fromDataset && !(input.size && (changed.classes ?? model.classes)))) {
     const why = input.unread ?? 'no torchvision dataset or resizing transform says the input size and classes';

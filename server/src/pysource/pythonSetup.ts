@@ -147,6 +147,8 @@ function setupOf(
   let modelClass: ModelClass | undefined;
   let library: LibraryModel | undefined;
   let weights: { loaded: LoadedWeights; call: string } | undefined;
+  // The torchvision dataset the DP call's DataLoader samples, when read (its input size answers for a library model).
+  let trainedDataset: { name: string; range: Range } | undefined;
   const facts: string[] = [];
   const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
   // Accounting inputs a standalone script does not let us read, and why (its hint cannot point at a config).
@@ -190,8 +192,10 @@ function setupOf(
           const size = loader
             ? trainingSetSize(index, loader)
             : { kind: 'unread' as const, reason: `\`${arg.parameter}=${short(arg.text)}\` (line ${arg.valueRange.start.line + 1}) was not traced to a \`DataLoader(…)\` call in this script`, fix: 'build the DataLoader in the script and pass it by name' };
-          if (size.kind === 'read') roleFields.set('datasetSize', datasetSizeField(size, file));
-          else unread.datasetSize = { reason: size.reason, fix: size.fix };
+          if (size.kind === 'read') {
+            roleFields.set('datasetSize', datasetSizeField(size, file));
+            if (!size.origin) trainedDataset ??= { name: size.dataset, range: size.range };
+          } else unread.datasetSize = { reason: size.reason, fix: size.fix };
         }
         const batch = dataLoaderBatch(index, loader, app);
         if (batch && !roleFields.has('batchSize')) {
@@ -328,7 +332,7 @@ function setupOf(
       if (modelClass.args) setup.pythonModelArgs = modelClass.args;
     } else if (library) {
       // A torchvision builder (`models.resnet18(num_classes=10)`): the catalogue writes it, no Python runs.
-      const read = libraryModelSetup(setup, library, index, file);
+      const read = libraryModelSetup(setup, library, index, file, trainedDataset);
       facts.push(...read.facts);
       if (read.problem) setup.pythonModelProblem = read.problem;
     }

@@ -106,7 +106,7 @@ class Trainer:
   assert.equal(setup.dataset?.value, 'CIFAR100');
 });
 
-test('input that cannot be read (no torchvision dataset, no resize) or several datasets: not analysed, with the reason', async () => {
+test('input that cannot be read (no torchvision dataset, no resize) or several datasets none of which the DP loader is known to sample: not analysed, with the reason', async () => {
   const none = await read(`
 loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 3, 32, 32), torch.zeros(64)), batch_size=8)
 model = torchvision.models.resnet18(num_classes=10)
@@ -115,15 +115,33 @@ ${DP}`);
   assert.equal(none.setup.architecture, undefined);
   assert.match(none.summary, /its input cannot be read \(no torchvision dataset or resizing transform says the input size and classes\), so it is not analysed/);
   assert.match(none.setup.pythonModelProblem?.fix ?? '', /one torchvision dataset class/);
+  // The DP loader samples a Subset: which of the two datasets it is not read, so neither answers.
   const two = await read(`
 a = datasets.CIFAR10("d")
 b = datasets.SVHN("d")
-loader = torch.utils.data.DataLoader(a, batch_size=8)
+loader = torch.utils.data.DataLoader(torch.utils.data.Subset(a, range(100)), batch_size=8)
 model = torchvision.models.resnet18(num_classes=10)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 ${DP}`);
   assert.equal(two.setup.architecture, undefined);
   assert.match(two.summary, /the file loads several datasets \(CIFAR10, SVHN\)/);
+});
+
+test("several datasets, but the DP call's DataLoader samples one (trainingData.ts reads it for ε): that one's input size answers", async () => {
+  // MNIST for a demo, CIFAR10 to train: before, refused as "several datasets"; the DP loader's CIFAR10 is the input.
+  const r = await read(`
+demo = datasets.MNIST("d", train=False)
+train_set = datasets.CIFAR10("d", train=True)
+loader = torch.utils.data.DataLoader(train_set, batch_size=8)
+model = torchvision.models.resnet18(num_classes=10)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+${DP}`);
+  assert.equal(r.setup.architecture?.value, 'resnet18');
+  assert.equal(r.setup.dataset?.value, 'CIFAR10');
+  assert.equal(r.setup.datasetSize?.value, 50000);
+  assert.match(r.summary, /at \[3, 32, 32\] \(CIFAR10's\), 10 classes/);
+  // The grey demo set would have made it [3, 28, 28]: MNIST's.
+  assert.equal(r.setup.inputShape, undefined, "CIFAR10's own [3, 32, 32]");
 });
 
 test('a builder the catalogue lacks, or not from torchvision, is not taken for one', async () => {
