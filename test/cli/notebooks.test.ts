@@ -105,3 +105,25 @@ test("audits notebooks: I2F001 on the cell of each DP call, ε of TF Privacy's t
   assert.equal(result.locations[0].physicalLocation.region.startLine, leak.line);
   assert.deepEqual(result.properties.notebookCell, leak.cell);
 });
+
+test("`i2f audit NOTEBOOK` says why a notebook is no DP setup: Opacus' ddp_tutorial writes its DP code to scripts with %%writefile", { timeout: 2 * 60_000 }, async () => {
+  ensureBuilt();
+  const ddp = await runCli(['audit', join(OPACUS, 'ddp_tutorial.ipynb'), '--no-cache']);
+  assert.equal(ddp.code, 0, ddp.stderr);
+  assert.match(ddp.stdout, /is not a training config: its DP code is in `%%writefile` cells, which write opacus_ddp_demo\.py, opacus_distributed_data_loader_demo\.py, opacus_sync_demo\.py rather than run it in the notebook/);
+  const validator = await runCli(['audit', join(OPACUS, 'guide_to_module_validator.ipynb'), '--no-cache']);
+  assert.match(validator.stdout, /is not a training config: its 6 code cell\(s\) call no DP API the audit recognises/);
+});
+
+test('`i2f analyze notebook.ipynb:SampleNet` builds the class from the notebook cell that defines it', { timeout: 5 * 60_000, skip: debianTorch.skip }, async () => {
+  ensureBuilt();
+  const ws = mkdtempSync(join(tmpdir(), 'i2f-notebook-analyze-'));
+  cpSync(join(OPACUS, 'intro_to_advanced_features.ipynb'), join(ws, 'intro_to_advanced_features.ipynb'));
+  const cache = mkdtempSync(join(tmpdir(), 'i2f-notebook-analyze-cache-'));
+  const r = await runCli(['analyze', 'intro_to_advanced_features.ipynb:SampleNet', '--python', '/usr/bin/python3', '--json'], { cwd: ws, env: { I2F_CACHE_DIR: cache } });
+  assert.equal(r.code, 0, r.stderr);
+  const model = JSON.parse(r.stdout).model;
+  assert.equal(model.parameters, 16 * 8 + 8 + 8 * 2 + 2);
+  assert.deepEqual(model.theta, ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+  assert.match(model.description, /from the notebook's imports and the definitions SampleNet needs \(SampleNet\) only: no other cell ran/);
+});

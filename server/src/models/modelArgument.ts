@@ -34,7 +34,8 @@ export const MODEL_ARGUMENT_USAGE = `MODEL is an .onnx file, a tfjs model.json, 
   --input-shape C,H,W --classes K; without --weights it is analysed ${AT_INITIALISATION}.
   MODEL may also be module:Factory, a torch.nn.Module in your Python (e.g. pkg.task:Net, imported from the current
   folder): built and exported to ONNX by --python PATH, else .venv/venv here, else the first python3 on PATH that
-  imports torch; --input-shape C,H,W (any number of dims) or inferred.`;
+  imports torch; --input-shape C,H,W (any number of dims) or inferred. A class or builder defined in a Jupyter notebook
+  is notebook.ipynb:Net: built from the notebook's imports and the definitions it needs, never its other cells.`;
 
 /** The model file to analyse and, for an architecture, what it is. A path that exists always wins over a name. */
 export async function resolveModelArgument(model: string, o: ModelArgumentOptions): Promise<{ path: string; description?: string }> {

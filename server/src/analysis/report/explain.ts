@@ -8,6 +8,7 @@ import { i2fSnippet } from '../../config/pythonReference';
 import { modelField } from '../configFindings';
 import { PYTORCH_EXTENSIONS, parseConfigText } from '../../config/recognise';
 import { catalogueNames } from '../../models/catalogue';
+import { NOTEBOOK_EXTENSION, parseNotebook } from '../../pysource/notebook';
 import type { DiscoveredConfig } from '../../workspace/discover';
 import type { ConfigOutcome } from './model';
 
@@ -61,10 +62,27 @@ export function fixFor(outcome: Pick<ConfigOutcome, 'status' | 'reason'> & { con
   return undefined;
 }
 
+/** Why `i2f audit NOTEBOOK.ipynb` found no DP training in it. */
+function whyNotANotebookSetup(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return 'it cannot be read';
+  }
+  const nb = parseNotebook(file, text);
+  if (nb.kind !== 'notebook') return nb.message.replace(/\.$/, '');
+  // Opacus' ddp_tutorial: the DP code is in `%%writefile script.py` cells, which write a script rather than run it.
+  const written = new Set(nb.codeCells.flatMap((c) => (/opacus|tensorflow_privacy|flwr|make_private/.test(c.text) ? [/^\s*%%writefile\s+(?:-a\s+)?(\S+)/.exec(c.text)?.[1]] : [])).filter((x): x is string => !!x));
+  if (written.size) return `its DP code is in \`%%writefile\` cells, which write ${[...written].join(', ')} rather than run it in the notebook: audit ${written.size > 1 ? 'those scripts' : 'that script'} once the notebook has written ${written.size > 1 ? 'them' : 'it'}`;
+  return `its ${nb.codeCells.length} code cell(s) call no DP API the audit recognises (Opacus' make_private, TensorFlow Privacy's DP optimizers, Flower's DP wrappers, Optax's dpsgd, dp-transformers: docs/rules.md#i2f140-dp-set-up-in-python)`;
+}
+
 /** Why `i2f audit FILE` found no training config in FILE. */
 export function whyNotATrainingConfig(file: string, opts: { isSettingsFile: boolean; maxBytes?: number }): string {
   if (opts.isSettingsFile) return "it is the audit's own settings file (i2f.config.json), not a training config";
   const ext = extname(file).toLowerCase();
+  if (ext === NOTEBOOK_EXTENSION) return whyNotANotebookSetup(file);
   if (!['.yaml', '.yml', '.json', '.toml', '.conf', '.hocon', '.jsonc'].includes(ext))
     return `${ext ? `a ${ext} file` : 'a file without an extension'} is not a config format the audit reads (YAML, JSON, TOML, HOCON); for a model defined in Python, audit the config that trains it (a Flower app's pyproject.toml) or name it with ${'`i2f: { model: "pkg.module:Factory" }`'}`;
   let size = 0;
