@@ -113,7 +113,15 @@ function isPosition(p: unknown): p is Position {
  * notebook's (pythonSetup.ts, importSafety.ts with `notebook`).
  */
 export function notebookWording(text: string, nb: Notebook, joined: JoinedCells): string {
-  return notebookWords(text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/(?<!\.\w{1,8} \(?)\bline (\d+)\b/g, (m, n: string) => cellLineLabel(nb, joined, Number(n) - 1) ?? m))).join(''));
+  return notebookWordingBy(text, (line) => cellLineLabel(nb, joined, line));
+}
+
+/**
+ * notebookWording with the "cell C, line L" of a 0-based joined line given by `label`: the editor's open notebook has
+ * its cells from the LSP client, not from an .ipynb text (features/notebookCells.ts).
+ */
+export function notebookWordingBy(text: string, label: (joinedLine: number) => string | undefined): string {
+  return notebookWords(text.split(/(`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part : part.replace(/(?<!\.\w{1,8} \(?)\bline (\d+)\b/g, (m, n: string) => label(Number(n) - 1) ?? m))).join(''));
 }
 
 /** "script" → "notebook" outside `code` spans, for texts written about the notebook after its reading (the audit's fixes). */
