@@ -72,6 +72,10 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     assert.equal(summary.range.start.line, LINE);
     assert.match(summary.message, /make_private_with_epsilon/);
     assert.match(summary.message, /epochs 20/);
+    // A place the reading names is said as the cell (numbered as VS Code shows "Cell N of 41") and the line in it.
+    const dataCell = nb.cells.findIndex((c) => /train=True/.test(c.text));
+    const dataLine = nb.cells[dataCell].text.split('\n').findIndex((l) => /train=True/.test(l));
+    assert.ok(summary.message.includes(`(train=True, cell ${dataCell + 1}, line ${dataLine + 1})`), summary.message);
     // Nothing on the other cells, nothing on the .ipynb file itself.
     cellDiagnostics(s, nb).forEach((d, k) => {
       if (k !== DP_CELL) assert.deepEqual(codesOf(d), [], `cell ${k} has no findings`);
@@ -122,7 +126,7 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
       const dp = s.diagnostics.get(dpCell) ?? [];
       return found && leakageOf(dp)?.range.start.line === CLIP_LINE && dp.some((x) => x.code === 'I2F140') ? found : undefined;
     });
-    assert.match(syntax.message, /Python syntax error in this cell \(line \d+, column \d+/);
+    assert.match(syntax.message, new RegExp(`^Python syntax error at cell ${NEW_CELL + 1}, line 1, column \\d+`));
     assert.ok(syntax.range.start.line <= 1, `on the cell's own lines: ${JSON.stringify(syntax.range)}`);
     log(`broken cell: ${JSON.stringify(syntax.range)} ${syntax.message}`);
     // A round trip: everything the server published before its answer has arrived, the DP cell's latest included.

@@ -5,7 +5,8 @@
 
 import type { CodeAction, CodeLens, Diagnostic, Hover, InlayHint, TextEdit } from 'vscode-languageserver';
 import type { Position, Range } from '../config/keyTree';
-import { cellToJoined, joinCodeCells, joinedRangeToCell, type JoinedCells } from '../pysource/notebook';
+import { cellToJoined, joinCodeCells, joinedRangeToCell, joinedToCell, type JoinedCells } from '../pysource/notebook';
+import { notebookWordingBy } from '../pysource/notebookReading';
 import { setAsideBrokenCells, type BrokenCell } from '../pysource/cellSyntax';
 import { RULES, ruleDocumentation } from '../config/ruleCatalog';
 import type { Finding } from '../analysis/configFindings';
@@ -36,14 +37,14 @@ export async function notebookCells(uri: string, cells: { uri: string; text: str
 export function brokenCellFindings(nb: NotebookCells, file: string): Finding[] {
   const rule = RULES.pythonNotRead;
   return nb.broken.map((b) => {
-    const local = joinedRangeToCell(nb, b.range)?.range.start ?? b.range.start;
     return {
       code: rule.code,
       severity: rule.severity,
       file,
       range: b.range,
       documentation: ruleDocumentation(rule),
-      message: `Python syntax error in this cell (line ${local.line + 1}, column ${local.character + 1}: ${b.what}): IPython would not run it, so its code is left out of the DP reading; the other cells are read without it.`,
+      // "line N" of the joined text, said as "cell C, line L" with every other message (inNotebookWords).
+      message: `Python syntax error at line ${b.range.start.line + 1}, column ${b.range.start.character + 1} (${b.what}): IPython would not run this cell, so its code is left out of the DP reading; the other cells are read without it.`,
     };
   });
 }
@@ -71,7 +72,7 @@ export function diagnosticsByCell(nb: NotebookCells, diagnostics: Diagnostic[]):
   for (const d of diagnostics) {
     const at = toCell(nb, d.range);
     if (!at) continue;
-    out.get(nb.cells[at.cell].uri)!.push({ ...d, range: at.range });
+    out.get(nb.cells[at.cell].uri)!.push({ ...d, range: at.range, message: inNotebookWords(nb, d.message) });
   }
   return out;
 }
@@ -83,9 +84,22 @@ export function rangeToJoined(nb: NotebookCells, cell: number, r: Range): Range 
 
 /** A hover computed on the joined text, back in the cell (its range there). */
 export function hoverInCell(nb: NotebookCells, hover: Hover | null): Hover | null {
-  if (!hover?.range) return hover;
-  const at = toCell(nb, hover.range);
-  return at ? { ...hover, range: at.range } : { contents: hover.contents };
+  if (!hover) return hover;
+  const c = hover.contents;
+  const contents = typeof c === 'string' ? inNotebookWords(nb, c) : 'kind' in c ? { ...c, value: inNotebookWords(nb, c.value) } : c;
+  const at = hover.range ? toCell(nb, hover.range) : undefined;
+  return at ? { contents, range: at.range } : { contents };
+}
+
+/**
+ * What the reading wrote about the joined text, said for the notebook: "line N" becomes "cell C, line L" (C as VS
+ * Code's "Cell C of …" and Jupyter count, L in the cell), "script" becomes "notebook" (pysource/notebookReading.ts).
+ */
+export function inNotebookWords(nb: NotebookCells, text: string): string {
+  return notebookWordingBy(text, (line) => {
+    const at = joinedToCell(nb, { line, character: 0 });
+    return at ? `cell ${nb.cells[at.cell].number}, line ${at.position.line + 1}` : undefined;
+  });
 }
 
 /** Hints of the joined text that fall in this cell, at their cell positions. */

@@ -5,7 +5,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import type { CodeAction, Diagnostic } from 'vscode-languageserver';
-import { actionInCells, brokenCellFindings, diagnosticsByCell, hintsInCell, notebookCells, rangeToJoined, toJoined } from '../../../server/src/features/notebookCells';
+import { actionInCells, brokenCellFindings, diagnosticsByCell, hintsInCell, hoverInCell, notebookCells, rangeToJoined, toJoined } from '../../../server/src/features/notebookCells';
 
 const NB = 'file:///w/tutorial.ipynb';
 const cell = (k: number) => `vscode-notebook-cell:/w/tutorial.ipynb#C${k}`;
@@ -39,6 +39,14 @@ test('diagnostics go to their cells; every cell gets a list', async () => {
   assert.deepEqual(byCell.get(cell(2))!.map((x) => [x.code, x.range]), [['I2F001', range(2, 4, 2, 24)]]);
   assert.deepEqual(byCell.get(cell(0))!.map((x) => [x.code, x.range]), [['I2F142', range(1, 4, 1, 7)]]);
   assert.deepEqual(byCell.get(cell(1)), []);
+});
+
+test('messages name the cell as VS Code counts cells, and the line in it', async () => {
+  const nb = await sample();
+  const byCell = diagnosticsByCell(nb, [{ range: range(5, 4, 5, 24), code: 'I2F140', message: 'clipping norm C (line 2); the script passes it to make_private at line 5; `line 9` in code, pyproject.toml (line 3)' }]);
+  assert.equal(byCell.get(cell(2))![0].message, 'clipping norm C (cell 1, line 2); the notebook passes it to make_private at cell 5, line 2; `line 9` in code, pyproject.toml (line 3)');
+  const hover = hoverInCell(nb, { contents: { kind: 'markdown', value: 'Read from `C` (line 2)' }, range: range(5, 4, 5, 20) });
+  assert.deepEqual(hover, { contents: { kind: 'markdown', value: 'Read from `C` (cell 1, line 2)' }, range: range(2, 4, 2, 20) });
 });
 
 test('inlay hints of one cell only, at its positions', async () => {
@@ -75,6 +83,6 @@ test('a cell that does not parse: blanked in the joined text, and an I2F144 loca
   assert.equal(f.code, 'I2F144');
   const byCell = diagnosticsByCell(nb, [{ range: f.range, message: f.message, code: f.code }]);
   assert.equal(byCell.get(cell(0))![0].range.start.line, 1, 'on the line of the open bracket');
-  assert.match(f.message, /^Python syntax error in this cell \(line 2, column \d+: /);
+  assert.match(byCell.get(cell(0))![0].message, /^Python syntax error at cell 1, line 2, column \d+ \(/);
   assert.deepEqual(byCell.get(cell(1)), []);
 });
