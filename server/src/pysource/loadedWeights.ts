@@ -23,7 +23,9 @@ export type WeightsPath =
   /** A flag with no default or a default of None / "": the default run loads nothing (the flag names a file to load). */
   | { kind: 'flag-unset'; option: string; from: string }
   /** Anything else: computed at run time. */
-  | { kind: 'runtime'; reason: string };
+  | { kind: 'runtime'; reason: string }
+  /** A file, loaded under an `if` that is false in the default run (`if args.pretrained:`, its default False). */
+  | { kind: 'gated'; written: string; condition: string; from: string };
 
 export interface LoadedWeights {
   /** How the script loads them: a state_dict into the model, or a whole pickled model, or a Lightning checkpoint. */
@@ -102,7 +104,63 @@ export function readLoadedWeights(index: ModuleIndex, modelArg: SyntaxNode, dpCa
     if (scope.id === dpScope.id && call.startIndex > dpCall.startIndex) continue;
     if (!found || call.startIndex > found.startIndex) found = call;
   }
-  return found ? stateDict(index, found) : undefined;
+  if (!found) return undefined;
+  const loaded = stateDict(index, found);
+  const gate = offByDefault(index, found);
+  return gate && loaded.path.kind === 'path' ? { ...loaded, path: { kind: 'gated', written: shownPath(index.file, loaded.path.resolved), ...gate } } : loaded;
+}
+
+/**
+ * The `if` around the load that is false when the script runs with its defaults (`if args.pretrained:`, default
+ * False; `if opt.netD != "":`), read as far as the values are: the default run then does not load the file.
+ */
+function offByDefault(index: ModuleIndex, call: SyntaxNode): { condition: string; from: string } | undefined {
+  for (let child: SyntaxNode = call, p = call.parent; p && p.type !== 'function_definition' && p.type !== 'module'; child = p, p = p.parent) {
+    if (p.type !== 'if_statement' || p.childForFieldName('consequence')?.id !== child.id) continue;
+    const condition = p.childForFieldName('condition');
+    const value = condition ? truthOf(index, condition) : undefined;
+    if (value && !value.truth) return { condition: short(condition!.text), from: value.from };
+  }
+  return undefined;
+}
+
+/** Whether a condition holds in the default run, when every value it may take says the same. */
+function truthOf(index: ModuleIndex, node: SyntaxNode): { truth: boolean; from: string } | undefined {
+  if (node.type === 'not_operator') {
+    const inner = node.childForFieldName('argument');
+    const t = inner ? truthOf(index, inner) : undefined;
+    return t && { truth: !t.truth, from: t.from };
+  }
+  if (node.type === 'parenthesized_expression') {
+    const inner = node.namedChildren.find((c) => c && c.type !== 'comment');
+    return inner ? truthOf(index, inner) : undefined;
+  }
+  const values = (n: SyntaxNode) => {
+    const r = resolveValue({ module: index }, n);
+    return r.kind === 'known' ? r.values : undefined;
+  };
+  if (node.type === 'comparison_operator') {
+    // `x != ""`, `x is not None`, `x == ""`, `x is None`
+    const [left, right] = node.namedChildren.filter((c): c is SyntaxNode => !!c);
+    const op = node.text.slice(left.endIndex - node.startIndex, right.startIndex - node.startIndex).trim();
+    const lv = left ? values(left) : undefined;
+    const rv = right ? values(right) : undefined;
+    if (!lv || !rv || rv.length !== 1 || !['!=', '==', 'is', 'is not'].includes(op)) return undefined;
+    const equal = lv.map((v) => v.value === rv[0].value);
+    if (!equal.every((e) => e === equal[0])) return undefined;
+    return { truth: op === '!=' || op === 'is not' ? !equal[0] : equal[0], from: lv[0].source.label };
+  }
+  if (node.type === 'identifier' || node.type === 'attribute') {
+    // A flag with no default is None, or False for `action="store_true"`: false either way when it is not given.
+    const r = resolveValue({ module: index }, node);
+    const flag = r.kind === 'runtime' ? /^(--\S+) has no default/.exec(r.reason) : null;
+    if (flag) return { truth: false, from: `${flag[1]} is not given` };
+    const vs = values(node);
+    if (!vs?.length) return undefined;
+    const truths = vs.map((v) => !!v.value);
+    return truths.every((t) => t === truths[0]) ? { truth: truths[0], from: vs[0].source.label } : undefined;
+  }
+  return undefined;
 }
 
 function scopeOf(index: ModuleIndex, node: SyntaxNode): SyntaxNode {
@@ -259,6 +317,15 @@ export function loadedWeightsSetup(setup: TrainingSetup, w: LoadedWeights, file:
       rule: RULES.scriptWeights.code,
       range: w.range,
       message: `${at} ${into} before ${dpCall}: the analysis uses those weights, ${shown}${entry} (${p.from}), read as data (never unpickled with code) and applied by name.`,
+    });
+    return problems;
+  }
+  if (p.kind === 'gated') {
+    setup.loadedWeightsNote = `the script loads weights from ${p.written} when \`${p.condition}\` holds (line ${w.line}); the default run starts at initialisation, as analysed`;
+    problems.push({
+      rule: RULES.scriptWeights.code,
+      range: w.range,
+      message: `${at} ${into} from ${p.written} only when \`${p.condition}\` holds, which it does not in the default run (${p.from}), before ${dpCall}: the default run starts at initialisation, as the analysis does. To analyse a run that starts from that checkpoint: ${analyseWithWeights(factory)}.`,
     });
     return problems;
   }

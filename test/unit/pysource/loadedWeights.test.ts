@@ -110,6 +110,25 @@ test('weights the analysis cannot use are said, with the fix, and the leakage fi
   assert.match(noDefault.loaded[0].message, /from --resume when it is given \(--resume has no default\), before make_private: the default run starts at initialisation/);
 });
 
+test('a load under an `if` that is false in the default run is not the default run\'s weights; one under a run-time test is', async () => {
+  const gated = await script(
+    [...HEAD, 'p = argparse.ArgumentParser()', 'p.add_argument("--pretrained", action="store_true")', 'def main():', '    args = p.parse_args()', '    model = Net()', '    if args.pretrained:', '        model.load_state_dict(torch.load("pretrained.pt"))', DP(), 'main()'],
+    { 'pretrained.pt': 'x' },
+  );
+  assert.equal(gated.setup.weights, undefined);
+  assert.match(gated.loaded[0].message, /from pretrained\.pt only when `args\.pretrained` holds, which it does not in the default run \(--pretrained is not given\)/);
+  const negated = await script(
+    [...HEAD, 'FROM_SCRATCH = True', 'def main():', '    model = Net()', '    if not FROM_SCRATCH:', '        model.load_state_dict(torch.load("pretrained.pt"))', DP(), 'main()'],
+    { 'pretrained.pt': 'x' },
+  );
+  assert.equal(negated.setup.weights, undefined);
+  const exists = await script(
+    [...HEAD, 'def main():', '    model = Net()', '    if os.path.exists("pretrained.pt"):', '        model.load_state_dict(torch.load("pretrained.pt"))', DP(), 'main()'],
+    { 'pretrained.pt': 'x' },
+  );
+  assert.equal(exists.setup.weights?.resolved, join(exists.dir, 'pretrained.pt'), 'run time: the file is here, so the run loads it');
+});
+
 test("a LightningModule loaded with load_from_checkpoint: the checkpoint is the weights", async () => {
   const r = await script([...HEAD, 'def main():', '    model = Net.load_from_checkpoint("lightning_logs/last.ckpt")', DP(), 'if __name__ == "__main__":', '    main()'], { 'lightning_logs/last.ckpt': 'x' });
   assert.equal(r.setup.weights?.resolved, join(r.dir, 'lightning_logs', 'last.ckpt'));
