@@ -16,6 +16,8 @@ export const NOTEBOOK_NOT_READ = 'notebook-not-read';
 
 /** The DP libraries a notebook must mention before a problem reading it is worth a finding (as for .py files). */
 const MENTIONS_DP = /opacus|tensorflow_privacy|flwr|optax|dp_transformers|jax_privacy/;
+/** What readPythonFile looks for before it parses (TensorFlow Privacy's optimizers may be imported from tensorflow). */
+const MAY_SET_UP_DP = /opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/;
 
 export interface NotebookSetupReading {
   setup: TrainingSetup | null;
@@ -29,6 +31,8 @@ export interface NotebookSetupReading {
  * as ordinary Python gets no findings. Never throws.
  */
 export async function readNotebookFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<NotebookSetupReading | ConfigSyntaxError | null> {
+  // Most notebooks name no DP library (readPythonFile's own test): not even their JSON is parsed.
+  if (!options.parseAll && !MAY_SET_UP_DP.test(text) && !MENTIONS_DP.test(text)) return null;
   const nb = parseNotebook(file, text);
   if (nb.kind !== 'notebook') {
     if (!MENTIONS_DP.test(text)) return null;
