@@ -138,9 +138,13 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     s.changeCell(nb, NEW_CELL, 'BATCH_NOTE = ("inserted")\nprint(BATCH_NOTE)');
     await s.waitForDiagnostics(nb.cells[NEW_CELL].uri, (d) => d.length === 0);
 
-    // Closing the notebook clears every cell.
+    // Closing the notebook clears every cell; the .ipynb is read from disk again, as a closed .py is (the workspace
+    // scan's reading: places in the JSON text, the DP call's I2F140 without an analysis until it is opened or audited).
     s.closeNotebook(nb);
     await s.waitFor('every cell cleared', () => nb.cells.every((c) => (s.diagnostics.get(c.uri) ?? []).length === 0));
+    const onDisk = await s.waitForDiagnostics(nb.uri, (d) => d.some((x) => x.code === 'I2F140'));
+    assert.ok(!leakageOf(onDisk), 'no analysis for a closed notebook');
+    assert.ok(onDisk.find((x) => x.code === 'I2F140')!.range.start.line > 100, 'a line of the .ipynb JSON text, not of a cell');
   } finally {
     await s.close();
   }
