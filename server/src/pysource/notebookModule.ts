@@ -33,7 +33,7 @@ export function notebookModule(root: SyntaxNode, text: string, name: string): No
   const byName = new Map<string, SyntaxNode[]>();
   const add = (n: string, s: SyntaxNode) => byName.set(n, [...(byName.get(n) ?? []), s]);
   for (const s of statements) {
-    if (IMPORTS.has(s.type)) kept.add(s);
+    if (IMPORTS.has(s.type) || importsOnly(s)) kept.add(s);
     else if (DEFINITIONS.has(s.type)) {
       const def = s.type === 'decorated_definition' ? s.childForFieldName('definition') : s;
       const n = def?.childForFieldName('name')?.text;
@@ -78,6 +78,16 @@ export function notebookHazardMessage(file: string, hazard: ImportHazard, where:
 /** The fix that goes with it. */
 export function notebookHazardFix(file: string, name: string): string {
   return `make what ${name} needs from ${basename(file)} a literal constant or compute it inside ${name}, or define ${name} in a .py module beside the notebook and import it there`;
+}
+
+/**
+ * `try: import x` / `except ImportError: import y as x` (an optional dependency), every branch imports, passes or raises: kept
+ * with the imports, or the definitions that use `x` would not find it.
+ */
+function importsOnly(stmt: SyntaxNode): boolean {
+  if (stmt.type !== 'try_statement') return false;
+  const blocks = [stmt.childForFieldName('body'), ...stmt.namedChildren.filter((c) => c?.type === 'except_clause' || c?.type === 'else_clause' || c?.type === 'finally_clause').map((c) => c!.namedChildren.find((x) => x?.type === 'block') ?? null)];
+  return blocks.every((b) => !!b && b.namedChildren.every((c) => !c || c.type === 'comment' || c.type === 'pass_statement' || c.type === 'raise_statement' || IMPORTS.has(c.type)));
 }
 
 function assignmentOf(stmt: SyntaxNode): SyntaxNode | undefined {

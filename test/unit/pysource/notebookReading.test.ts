@@ -126,6 +126,7 @@ async function moduleOf(cells: string[], name: string): Promise<string[]> {
 test("a notebook's module: the constants and helpers the model reads, never a function's parameters or the training cells", async () => {
   const lines = await moduleOf(
     [
+      'try:\n    import opacus\nexcept ImportError:\n    !pip install opacus\n    raise SystemExit',
       'import torch\nfrom torch import nn',
       'NUM_CLASSES = 10\nHIDDEN = NUM_CLASSES * 8\nWIDTH = 3',
       'def block(c):\n    return nn.Sequential(nn.Linear(c, HIDDEN), nn.ReLU())',
@@ -137,6 +138,11 @@ test("a notebook's module: the constants and helpers the model reads, never a fu
     'Net',
   );
   assert.deepEqual(lines, [
+    'try:',
+    '    import opacus',
+    'except ImportError:',
+    '    pass',
+    '    raise SystemExit',
     'import torch',
     'from torch import nn',
     'NUM_CLASSES = 10',
