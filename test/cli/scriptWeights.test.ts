@@ -67,7 +67,7 @@ test('scripts that load weights before make_private: used when in the workspace,
   // A checkpoint of another network: never a silent fallback to initialisation; the keys, on the load line.
   const mismatch = config('mismatch/finetune_dp.py');
   assert.equal(mismatch.status, 'failed');
-  assert.match(mismatch.reason, /4 missing \(conv\.weight, conv\.bias, fc\.weight, fc\.bias\); 6 unexpected \(conv1\.weight, conv1\.bias, fc1\.weight, fc1\.bias, fc2\.weight, fc2\.bias\)/);
+  assert.match(mismatch.reason, /pretrained\.pt: the checkpoint does not fit the model the export bridge built: 4 missing \(conv\.weight, conv\.bias, fc\.weight, fc\.bias\); 6 unexpected \(conv1\.weight, conv1\.bias, fc1\.weight, fc1\.bias, fc2\.weight, fc2\.bias\)/);
   const [failed] = findings('mismatch/finetune_dp.py', 'I2F002');
   assert.equal(failed.line, 33, 'on the load_state_dict line');
   assert.equal(findings('mismatch/finetune_dp.py', 'I2F001').length, 0);

@@ -122,7 +122,10 @@ export function applyCheckpoint(model: Model, checkpoint: Checkpoint, theta: rea
     const hint = exporterNamed > missing.length / 2 && exporterNamed > 0
       ? ` The model's parameters have exporter names (onnx::…): it was exported with BatchNorm folded or constants folded, so its θ is not the trained parameters; re-export with torch.onnx.export(..., training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False).`
       : best.found.size === 0 ? ` No key matches the model's parameter names (the model has ${list([...targets])}).` : '';
-    throw new UserError('weights-mismatch', `the checkpoint${where} does not fit ${modelFile}: ${parts.join('; ')}.${hint}`, { file: checkpoint.source });
+    // A model the export bridge built lives in the result cache (python/exportModel.ts: python-models/<key>/model.onnx),
+    // a path that means nothing to the user: the model is named as what it is.
+    const shown = /[\\/]python-models[\\/][0-9a-f]+[\\/]model\.onnx$/.test(modelFile) ? 'the model the export bridge built' : modelFile;
+    throw new UserError('weights-mismatch', `the checkpoint${where} does not fit ${shown}: ${parts.join('; ')}.${hint}`, { file: checkpoint.source });
   }
   for (const [name, t] of loaded) inits.set(name, t);
   return {
