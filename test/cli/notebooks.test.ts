@@ -127,3 +127,27 @@ test('`i2f analyze notebook.ipynb:SampleNet` builds the class from the notebook 
   assert.deepEqual(model.theta, ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
   assert.match(model.description, /from the notebook's imports and the definitions SampleNet needs \(SampleNet\) only: no other cell ran/);
 });
+
+test("SARIF fingerprints of a notebook's findings hold when its outputs change (the .ipynb lines move, the cells do not)", { timeout: 2 * 60_000 }, async () => {
+  ensureBuilt();
+  const nb = JSON.parse(readFileSync(join(UPSTREAM, 'tensorflow+privacy', 'g3doc', 'tutorials', 'classification_privacy.ipynb'), 'utf8'));
+  // A cell that does not parse: its I2F144 has no config key, so its fingerprint rests on its place.
+  nb.cells.splice(nb.cells.length - 2, 0, { cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: ['weights = [1, 2\n', 'print(weights)'] });
+  const ws = mkdtempSync(join(tmpdir(), 'i2f-notebook-sarif-'));
+  const run = async () => JSON.parse((await runCli(['audit', ws, '--format', 'sarif', '--no-cache'])).stdout).runs[0].results as any[];
+  writeFileSync(join(ws, 'classification_privacy.ipynb'), JSON.stringify(nb, null, 1));
+  const before = await run();
+  // The notebook run once more: the data cell prints (its output lands in the JSON above the DP cells).
+  const dataCell = nb.cells.find((c: any) => c.cell_type === 'code' && c.source.join('').includes('load_data()'));
+  dataCell.outputs = [{ output_type: 'stream', name: 'stdout', text: Array.from({ length: 40 }, (_, i) => `epoch ${i}\n`) }];
+  writeFileSync(join(ws, 'classification_privacy.ipynb'), JSON.stringify(nb, null, 1));
+  const after = await run();
+  assert.ok(before.length >= 3);
+  assert.ok(before.some((r) => r.ruleId === 'I2F144'));
+  assert.equal(after.length, before.length);
+  before.forEach((b, i) => {
+    assert.notEqual(after[i].locations[0].physicalLocation.region.startLine, b.locations[0].physicalLocation.region.startLine, 'the .ipynb lines moved');
+    assert.deepEqual(after[i].properties.notebookCell, b.properties.notebookCell);
+    assert.deepEqual(after[i].partialFingerprints, b.partialFingerprints, b.ruleId);
+  });
+});

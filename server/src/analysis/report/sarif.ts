@@ -131,7 +131,9 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
     const i2f = f.code === LEAKAGE_RULE.code ? leakageProperties(cfg) : undefined;
     // The config's DP account beside the leakage and on its own findings (I2F132–I2F135).
     const privacy = cfg.privacy && (f.code === LEAKAGE_RULE.code || /^I2F13[2-5]$/.test(f.code)) ? privacyJson(cfg.privacy) : undefined;
-    const fingerprint = createHash('sha256').update(`${f.code}\0${uri}\0${f.key ?? `${start.line}:${start.character}`}`).digest('hex').slice(0, 32);
+    // In a notebook, the place in its cell: the .ipynb's own lines move whenever a cell's outputs change.
+    const place = f.cell ? `cell ${f.cell.cell}:${f.cell.range.start.line}:${f.cell.range.start.character}` : `${start.line}:${start.character}`;
+    const fingerprint = createHash('sha256').update(`${f.code}\0${uri}\0${f.key ?? place}`).digest('hex').slice(0, 32);
     return {
       ruleId: f.code,
       ruleIndex: index.get(f.code) ?? -1,
