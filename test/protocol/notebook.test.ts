@@ -2,13 +2,14 @@
 // (tutorials/building_image_classifier.ipynb, committed unchanged in test/fixtures/upstream-python/pytorch+opacus/):
 // its code cells are read as one Python file, the findings arrive on the cell that holds the DP call at the cell's
 // own lines (an edit made while the analysis runs: it is delivered at the edited line, never the old one), follow that
-// cell through edits and cell insertions, survive a broken cell elsewhere, and are cleared when the notebook closes.
+// cell through edits and cell insertions, survive a broken cell elsewhere, get a quick fix that edits the cell where
+// the noise is written, and are cleared when the notebook closes.
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CodeLens, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
+import type { CodeAction, CodeLens, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
 import { leakageOf, startServer, type OpenNotebook, type Session } from './lspClient';
 
 const TIMEOUT = { timeout: 600_000 };
@@ -137,6 +138,26 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     // Mended: the message goes.
     s.changeCell(nb, NEW_CELL, 'BATCH_NOTE = ("inserted")\nprint(BATCH_NOTE)');
     await s.waitForDiagnostics(nb.cells[NEW_CELL].uri, (d) => d.length === 0);
+
+    // The noise set in the notebook (a constant of the first code cell, passed to make_private in the DP cell): the
+    // quick fix on the DP cell's I2F001 edits the constant where it is written, in the other cell.
+    const dp = nb.cells.findIndex((c) => c.uri === dpCell);
+    s.changeCell(nb, FIRST_CODE, `${nb.cells[FIRST_CODE].text}\nNOISE = 0.001`);
+    s.changeCell(nb, dp, nb.cells[dp].text.replace('make_private_with_epsilon(', 'make_private(').replace('target_epsilon=EPSILON,', 'noise_multiplier=NOISE,'));
+    const NOISE_LINE = nb.cells[dp].text.split('\n').findIndex((l) => l.includes('noise_multiplier=NOISE'));
+    const noisy = await s.waitForDiagnostics(dpCell, (d) => /noise multiplier 0\.001;/.test(d.find((x) => x.code === 'I2F140')?.message ?? '') && leakageOf(d)?.range.start.line === NOISE_LINE);
+    const weak = leakageOf(noisy)!;
+    assert.match(weak.message, /Leakage risk HIGH/);
+    assert.equal(weak.range.start.line, NOISE_LINE, 'on the noise argument in the DP cell');
+    const actions = (await s.connection.sendRequest('textDocument/codeAction', { textDocument: { uri: dpCell }, range: weak.range, context: { diagnostics: [weak] } })) as CodeAction[];
+    const fix = actions.find((a) => /^Set noise_multiplier to /.test(a.title));
+    assert.ok(fix, `a quick fix: ${JSON.stringify(actions.map((a) => a.title))}`);
+    assert.deepEqual(Object.keys(fix.edit!.changes!), [nb.cells[FIRST_CODE].uri], 'the edit is in the cell that writes NOISE');
+    const [edit] = fix.edit!.changes![nb.cells[FIRST_CODE].uri];
+    const constLine = nb.cells[FIRST_CODE].text.split('\n').findIndex((l) => l === 'NOISE = 0.001');
+    assert.deepEqual(edit.range, { start: { line: constLine, character: 8 }, end: { line: constLine, character: 13 } }, 'the literal 0.001');
+    assert.ok(Number(edit.newText) > 0.001);
+    assert.deepEqual(fix.diagnostics?.[0].range, weak.range, 'the fix names the cell\'s own diagnostic');
 
     // Closing the notebook clears every cell; the .ipynb is read from disk again, as a closed .py is (the workspace
     // scan's reading: places in the JSON text, the DP call's I2F140 without an analysis until it is opened or audited).
