@@ -50,9 +50,13 @@ const MOVES = /^(to|cuda|cpu|float|double|half|train|eval|requires_grad_)$/;
 const WRAPPERS = /^(fix|DataParallel|DistributedDataParallel|DDP|DPDDP|compile|GradSampleModule|convert_batchnorm_modules)$/;
 
 /** Calls that read a checkpoint file into tensors: `torch.load`, safetensors' `load_file`. */
-function isCheckpointRead(call: SyntaxNode): boolean {
+function isCheckpointRead(index: ModuleIndex, call: SyntaxNode): boolean {
   const fn = dottedName(call.childForFieldName('function'));
-  return !!fn && /^(torch\.load|load|safetensors\.torch\.load_file|load_file|safe_load_file)$/.test(fn);
+  if (!fn) return false;
+  if (/^(torch\.load|safetensors\.torch\.load_file)$/.test(fn)) return true;
+  // A bare name counts when it is imported from torch or safetensors (`from torch import load`; json's load is not).
+  const from = index.imports.get(fn);
+  return !!from && /^(torch|safetensors\.torch)$/.test(from.module) && /^(load|load_file)$/.test(from.name);
 }
 
 interface Binding {
@@ -73,7 +77,7 @@ export function readLoadedWeights(index: ModuleIndex, modelArg: SyntaxNode, dpCa
   for (let hops = 0; node && hops < MAX_HOPS; hops++) {
     if (node.type === 'call') {
       // `model = torch.load(P)`: a whole pickled model.
-      if (isCheckpointRead(node) && lastName(node.childForFieldName('function')) === 'load') return pickledModel(index, node);
+      if (isCheckpointRead(index, node) && lastName(node.childForFieldName('function')) === 'load') return pickledModel(index, node);
       const fn: SyntaxNode | null = node.childForFieldName('function');
       // `Lit.load_from_checkpoint(P)`: the class, with the checkpoint's weights.
       if (fn?.type === 'attribute' && fn.childForFieldName('attribute')?.text === 'load_from_checkpoint') return lightning(index, node);
@@ -186,7 +190,7 @@ function stateDict(index: ModuleIndex, call: SyntaxNode): LoadedWeights {
       node = node.childForFieldName('value') ?? undefined;
       continue;
     }
-    if (node.type === 'call' && isCheckpointRead(node)) {
+    if (node.type === 'call' && isCheckpointRead(index, node)) {
       const p = pathArgument(node);
       return { how: 'state-dict', ...located(call), pathText: p ? short(p.text) : '', path: p ? weightsPath(index, p) : { kind: 'runtime', reason: 'the file is not named' }, ...(entry ? { entry } : {}) };
     }

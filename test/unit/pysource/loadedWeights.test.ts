@@ -83,6 +83,10 @@ test('variants: os.path.join of constants, ckpt.get("model"), .to(device) and Mo
 
   const b = await script([...HEAD, 'from safetensors.torch import load_file', 'def main():', '    model = Net()', '    model.load_state_dict(load_file("model.safetensors"))', DP(), 'main()'], { 'model.safetensors': 'x' });
   assert.equal(b.setup.weights?.resolved, join(b.dir, 'model.safetensors'));
+  // A bare `load` that is not torch's (json's here) is no checkpoint read: the weights are then not traced.
+  const c = await script([...HEAD, 'from json import load', 'def main():', '    model = Net()', '    model.load_state_dict(load(open("w.json")))', DP(), 'main()'], { 'w.json': '{}' });
+  assert.equal(c.setup.weights, undefined);
+  assert.match(c.notRead[0].message, /from `load\(open\("w\.json"\)\)`, which is set at run time \(`load\(open\("w\.json"\)\)` was not traced to a `torch\.load\(…\)` of a file\)/);
 });
 
 test('not the weights the DP call starts from: a load after it, or into another model, is not read', async () => {
