@@ -111,7 +111,7 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
         const refusal = hazardOf(parser, f, options.readText);
         // Said from a notebook, the line is the module's own and its remedy is the module's (notebookWording leaves
         // "x.py line N" and `x.py's top level` alone).
-        return options.notebook && refusal ? refusal.replace(/\(line (\d+)/, `(${basename(f)} line $1`).replace("put the script's top level", `put ${basename(f)}'s top level`) : refusal;
+        return options.notebook && refusal ? refusal.replace(/\(line (\d+)/g, `(${basename(f)} line $1`).replace("put the script's top level", `put ${basename(f)}'s top level`) : refusal;
       }
       if (options.notebook) return notebookRefusal(parser, file, index, text, name);
       const hazard = importHazard(file, index.root);

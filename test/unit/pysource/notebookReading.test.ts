@@ -6,7 +6,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readNotebookFile, cellPlaces, type NotebookSetupReading } from '../../../server/src/pysource/notebookReading';
 import { notebookModule } from '../../../server/src/pysource/notebookModule';
@@ -204,4 +205,27 @@ test("a cell that does not parse is set aside with an I2F144 on it; the tutorial
   assert.equal(broken.length, 1);
   assert.match(broken[0].message, new RegExp(`^Python syntax error at cell ${dp}, line 1, column \\d+ \\(`));
   assert.equal(cellPlaces('/w/edited.ipynb', text)!(broken[0].range)!.cell, dp);
+});
+
+test('a model imported from a .py beside the notebook that trains at import: refused with that file\'s lines and remedy, not cells', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-nb-beside-'));
+  writeFileSync(join(dir, 'models.py'), ['import torch.nn as nn', '', 'def warm_up():', '    pass', '', 'class Net(nn.Module):', '    def __init__(self):', '        super().__init__()', '        self.fc = nn.Linear(4, 2)', '', 'warm_up()', ''].join('\n'));
+  const nb = {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'python3', language: 'python' } },
+    cells: [
+      { cell_type: 'code', metadata: {}, outputs: [], execution_count: null, source: ['import torch\n', 'from opacus import PrivacyEngine\n', 'from models import Net'] },
+      { cell_type: 'code', metadata: {}, outputs: [], execution_count: null, source: ['model = Net()\n', 'opt = torch.optim.SGD(model.parameters(), lr=0.1)\n', 'model, opt, dl = PrivacyEngine().make_private(module=model, optimizer=opt, data_loader=dl, noise_multiplier=1.0, max_grad_norm=1.0)'] },
+    ],
+  };
+  const file = join(dir, 'train.ipynb');
+  const text = JSON.stringify(nb, null, 1);
+  writeFileSync(file, text);
+  const r = await readNotebookFile(file, text);
+  assert.ok(r && !('kind' in r) && r.setup);
+  const reason = r.setup.pythonModelProblem!.reason;
+  assert.match(reason, /^importing models\.py would run `warm_up\(\)` \(models\.py line 11: it calls warm_up, a function defined in this file \(models\.py line 3\)\)/);
+  assert.match(reason, /put models\.py's top level under `if __name__ == "__main__":`/);
+  assert.doesNotMatch(reason, /cell/);
 });
