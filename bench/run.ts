@@ -46,6 +46,7 @@ import { measureModel, type ChildOptions } from './measure';
 import { cgOverhead } from './overhead';
 import { ATTACK_MODELS, measureAttack, type AttackBenchResult } from './attack';
 import { measureAccountant, type AccountantBench } from './accountant';
+import { measurePrv, type PrvBench } from './prvAccountant';
 import { measureFirstFinding, renderFirstFinding, type FirstFindingBench } from './firstFinding';
 import type { FirstBandResult } from './firstBand';
 import { measureBudgets } from './responsiveness';
@@ -169,13 +170,16 @@ async function main() {
   // The DP accountant first: in-process and about a second (10⁶ steps × 151 orders per (q, σ), and one inverse).
   log('RDP accountant: 10⁶ steps × 151 orders ...');
   const accountant = measureAccountant();
+  // The PRV accountant and Opacus' σ search on the tutorial's setting: in-process, tens of seconds.
+  log('PRV accountant and make_private_with_epsilon\'s σ search (Opacus tutorial: ε 50, δ 1e-5, 1960 steps) ...');
+  const prv = measurePrv();
   // The Python DP reader: in-process, a few seconds (about 500 files of Debian's dist-packages parsed whole).
   log('Python DP reader: parse and read time per file ...');
   const pythonReader = await measurePythonReader();
   if (args.accountantOnly || args.pythonOnly) {
     const end = { loadavg: os.loadavg() };
-    const targets = [...accountantTargets(accountant), ...pythonReaderTargets(pythonReader)];
-    const report = { start, end, skipped: {}, results: [], targets, accountant, pythonReader };
+    const targets = [...accountantTargets(accountant), ...prvTargets(prv), ...pythonReaderTargets(pythonReader)];
+    const report = { start, end, skipped: {}, results: [], targets, accountant, prv, pythonReader };
     process.stdout.write(args.json ? JSON.stringify(report, null, 1) + '\n' : renderText(report) + '\n');
     return;
   }
@@ -567,6 +571,13 @@ function accountantTargets(a: AccountantBench): Target[] {
   ];
 }
 
+/** The PRV search reproduces Opacus' σ bit for bit; its time is reported (no limit: Opacus' own takes ~40 s here). */
+function prvTargets(p: PrvBench): Target[] {
+  return [
+    { target: "make_private_with_epsilon's σ equals Opacus' (tutorial, PRV)", model: 'accountant', value: `${p.search.noiseMultiplier} vs ${p.search.opacus}; ${(p.search.ms / 1000).toFixed(1)} s (${p.search.evaluations} evaluations on Opacus' grid, ${p.search.coarseEvaluations} coarse; Opacus ${p.search.opacusSeconds} s when the reference was written)`, limit: 'equal', status: p.search.equal ? 'PASS' : 'MISS' },
+  ];
+}
+
 /**
  * The server reads a Python file on its own thread after each edit's 400 ms debounce: its slowest files (p95) should
  * not add more than that again; ordinary Python must never be reported as DP code.
@@ -675,7 +686,7 @@ function table(rows: string[][]): string {
   }).join('\n');
 }
 
-function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench; blocks?: Record<string, BlockResult>; nystromBuild?: NystromBuildResult }): string {
+function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: string; node: string; ort: string; time: string }; end: { loadavg: number[] }; skipped: Record<string, string>; results: ChildResult[]; pytorch?: PyResult; large?: LargeResult; over2gb?: LargeOurs; targets: Target[]; attacks?: AttackBenchResult[]; accountant?: AccountantBench; prv?: PrvBench; firstFinding?: FirstFindingBench; pythonReader?: PythonReaderBench; blocks?: Record<string, BlockResult>; nystromBuild?: NystromBuildResult }): string {
   const f = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
   const out: string[] = [];
   out.push(`I²F bench ${rep.start.time}: ${rep.start.cores} cores (${rep.start.cpu}), node ${rep.start.node}, onnxruntime-node ${rep.start.ort}, PyTorch ${rep.pytorch?.torch ?? 'not run'}`);
@@ -799,6 +810,12 @@ function renderText(rep: { start: { loadavg: number[]; cores: number; cpu: strin
     out.push(`\nRDP accountant (server/src/privacy): ε at δ 1e-5 after 10⁶ steps over ${rep.accountant.orders} orders, median wall ms from scratch (one step's curve + composition + conversion)`);
     out.push(table([['q', 'σ', 'ε', 'order', 'ms'], ...rep.accountant.cases.map((c) => [String(Number(c.sampleRate.toPrecision(4))), String(c.noiseMultiplier), c.epsilon.toPrecision(5), String(c.order), f(c.medianMs, 2)])]));
     out.push(`noise multiplier for ε 3 (δ 1e-5, q 256/60000, 14100 steps): ${f(rep.accountant.inverseMs, 0)} ms`);
+  }
+  if (rep.prv) {
+    const p = rep.prv;
+    out.push(`\nPRV accountant (server/src/privacy/prvAccountant.ts) on Opacus' image-classifier tutorial (ε 50, δ 1e-5, 20 epochs, len(data_loader) 98, 1960 steps)`);
+    out.push(`ε at σ ${p.epsilon.noiseMultiplier}: ${p.epsilon.epsilon.toPrecision(8)} on a grid of ${p.epsilon.gridSize} points, ${f(p.epsilon.ms / 1000, 1)} s`);
+    out.push(`make_private_with_epsilon's σ search: ${p.search.noiseMultiplier} (Opacus ${p.search.opacus}, ${p.search.equal ? 'equal' : 'DIFFERENT'}), ${f(p.search.ms / 1000, 1)} s, ${p.search.evaluations} evaluations on Opacus' grid + ${p.search.coarseEvaluations} on the 10× coarser one; peak RSS ${f(p.maxRssMB, 0)} MB`);
   }
   out.push(table([['status', 'target', 'model', 'measured', 'limit'], ...rep.targets.map((t) => [t.status, t.target, t.model, t.value, t.limit + (t.note ? ` (${t.note})` : '')])]));
   const miss = rep.targets.filter((t) => t.status === 'MISS').length;

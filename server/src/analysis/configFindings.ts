@@ -204,7 +204,8 @@ export function modelField(setup: TrainingSetup): ConfigField<string> | undefine
  * model path may come from the app's pyproject.toml).
  */
 function primaryField(plan: AnalysisPlan, setup: TrainingSetup): ConfigField<unknown> | undefined {
-  const code = setup.format === 'python' ? [setup.noiseMultiplier, setup.noiseStd] : [];
+  // A σ reproduced from make_private_with_epsilon's target_epsilon is written nowhere: the finding stays on what the call writes.
+  const code = setup.format === 'python' ? [setup.noiseFromTarget?.note ? undefined : setup.noiseMultiplier, setup.noiseStd] : [];
   const candidates = [...code, plan.defences[0]?.fields[0], plan.relative[0]?.fields[0], plan.batchFields[0], modelField(setup)];
   return candidates.find((f) => f && f.file === setup.file) ?? candidates.find((f) => !!f);
 }

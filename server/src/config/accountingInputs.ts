@@ -30,6 +30,7 @@ export type AccountingSource = Pick<
   | 'clippingScope'
   | 'scriptAccounting'
   | 'accountingBatchSize'
+  | 'noiseFromTarget'
 >;
 
 /**
@@ -124,6 +125,9 @@ export function accountingInputs(source: AccountingSource): AccountingSetup {
   if (central) return userLevel({ ...source, ...(source.centralDp?.targetDelta ? { targetDelta: source.centralDp.targetDelta } : {}) }, central);
   const sigma = source.noiseMultiplier;
   if (!sigma) return { kind: 'none', reason: 'no noise multiplier: nothing to account' };
+  // Opacus' make_private_with_epsilon: σ was chosen (pysource/opacusEpsilonNoise.ts) so that Opacus' own accountant
+  // gives the target ε; this RDP accountant, looser than Opacus' default PRV, would report it missed.
+  if (source.noiseFromTarget?.note) return { kind: 'none', reason: 'the noise multiplier is Opacus\' choice for target_epsilon: ε is the target under Opacus\' accountant' };
   if (source.dpSolutionType && /^(l|nbafl)/i.test(source.dpSolutionType.value)) {
     return { kind: 'none', reason: 'local DP: each client noises its own update, which this sampled-Gaussian accountant does not model' };
   }

@@ -62,7 +62,8 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
     } else if (sigma && clip && clip.value > 0 && onServer) {
       central = centralNoise(setup, sigma, clip);
     } else if (sigma && clip && setup.clippingScope === 'per-example') {
-      defences.push({ kind: 'dpsgd', spec: `dpsgd:clip=${num(clip.value)},noise=${num(sigma.value)}`, fields: [clip, sigma] });
+      const chosen = setup.noiseFromTarget?.note;
+      defences.push({ kind: 'dpsgd', spec: `dpsgd:clip=${num(clip.value)},noise=${num(sigma.value)}`, fields: [clip, sigma], ...(chosen ? { note: chosen } : {}) });
     } else if (clip && setup.clippingScope === 'per-example' && !(sigma && sigma.value === 0 && setup.centralDp)) {
       // Clipping alone still changes the shared gradient (deterministically); analyse exactly that.
       defences.push({
@@ -71,9 +72,11 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
         fields: [clip],
         note: setup.noiseInCode
           ? 'Noise set in code: only the clipping is analysed. Add the noise multiplier to the i2f: section ([tool.i2f] noise-multiplier = …) to analyse it.'
-          : setup.targetEpsilon
-            ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
-            : 'Clipping without noise: no differential privacy.',
+          : setup.noiseFromTarget?.unknown
+            ? `The noise multiplier is chosen at run time from target_epsilon and is not reproduced here: ${setup.noiseFromTarget.unknown}. Only the clipping is analysed.`
+            : setup.targetEpsilon
+              ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
+              : 'Clipping without noise: no differential privacy.',
       });
     } else if (sigma && sigma.value > 0 && !clip) {
       unmodelled.push({

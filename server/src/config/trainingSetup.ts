@@ -177,6 +177,11 @@ export interface TrainingSetup {
    */
   scriptAccounting?: ScriptAccounting;
   /**
+   * Opacus' make_private_with_epsilon: how its run-time σ was reproduced (then noiseMultiplier holds it), or why it
+   * could not be (pysource/opacusEpsilonNoise.ts).
+   */
+  noiseFromTarget?: { note: string; unknown?: undefined } | { unknown: string; note?: undefined };
+  /**
    * The batch the DP accountant uses when code gives several possible values: the largest (the larger ε), where
    * `batchSize` keeps the smallest (the weaker defence against inversion). Unset when there is one value.
    */

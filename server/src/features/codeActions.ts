@@ -50,7 +50,8 @@ export function targetNoiseEdit(view: ConfigView): { field: ConfigField<number>;
   const goal = isText ? `predicted tokens recovered below ${Math.round(text[0].tokens!.noiseForTarget!.below * 100)}%` : `predicted PSNR ${target} dB`;
   // The most exposed sample decides (the finding is graded on it): the std that brings every sample to the goal.
   const std = Math.max(...batches.map((b) => b.noiseForTarget!.stdForEverySample));
-  const sigma = setup.noiseMultiplier;
+  // A σ reproduced from make_private_with_epsilon's target_epsilon is written nowhere: there is no σ to edit.
+  const sigma = setup.noiseFromTarget?.note ? undefined : setup.noiseMultiplier;
   const clip = setup.clippingNorm;
   if (sigma && !sigma.interpolatedFrom && clip && setup.clippingScope === 'per-example') {
     const nm = Math.max(...batches.map((b) => b.noiseForTarget!.noiseMultiplier ?? NaN));

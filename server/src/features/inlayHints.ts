@@ -24,7 +24,9 @@ export function inlayHints(view: ConfigView, range: Range): InlayHint[] {
   // One hint per defence (after its first value); a config with no defence gets it after its batch size.
   const setup = view.config.setup;
   // In Python the hint follows the DP call's noise argument, where the finding is (pysource/).
-  const codeNoise = setup.format === 'python' ? [setup.noiseMultiplier ?? setup.noiseStd].filter((f): f is ConfigField<number> => !!f && f.file === view.config.path) : [];
+  // A σ reproduced from make_private_with_epsilon's target_epsilon is written nowhere: the hint follows the clipping.
+  const written = setup.noiseFromTarget?.note ? undefined : setup.noiseMultiplier;
+  const codeNoise = setup.format === 'python' ? [written ?? setup.noiseStd].filter((f): f is ConfigField<number> => !!f && f.file === view.config.path) : [];
   const anchors: ConfigField<unknown>[] = codeNoise.length ? codeNoise : [...plan.defences.map((d) => d.fields[0]), ...plan.relative.map((r) => r.fields[0])].filter((f) => !!f);
   if (!anchors.length && plan.batchFields[0]) anchors.push(plan.batchFields[0]);
   if (!anchors.length && view.config.setup.model) anchors.push(view.config.setup.model);

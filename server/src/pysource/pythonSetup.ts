@@ -26,6 +26,7 @@ import { datasetSizeField, fieldOf } from './codeField';
 import { epochLoops, type EpochReading } from './epochLoops';
 import { followBinding, isBinding } from './bindings';
 import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
+import { opacusEpsilonNoise } from './opacusEpsilonNoise';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -151,6 +152,8 @@ function setupOf(
   let trainedDataset: { name: string; range: Range } | undefined;
   const facts: string[] = [];
   const roleFields = new Map<ArgumentRole, ConfigField<number | boolean | string>>();
+  // The DataLoader the DP call trains on (make_private_with_epsilon's σ depends on its length).
+  let dpLoader: SyntaxNode | undefined;
   // Accounting inputs a standalone script does not let us read, and why (its hint cannot point at a config).
   const unread: ScriptAccounting = {};
 
@@ -188,6 +191,7 @@ function setupOf(
         // `data_loader=train_loader` → `train_loader = DataLoader(ds, batch_size=…)`: the batch each step averages,
         // and the dataset it samples from (N: a torchvision dataset's training split).
         const loader = dataLoaderCall(index, arg);
+        if (site === noisy) dpLoader = loader;
         if (!roleFields.has('datasetSize') && !unread.datasetSize) {
           const size = loader
             ? trainingSetSize(index, loader)
@@ -301,6 +305,16 @@ function setupOf(
     if (!setup.datasetSize) unread.datasetSize ??= { reason: 'the DP call has no `data_loader=` to follow to the dataset it samples from', fix: 'pass the DP call the DataLoader it trains on (`data_loader=train_loader`), built in the script over a torchvision dataset\'s training split' };
     setup.scriptAccounting = unread;
   }
+  // make_private_with_epsilon: the σ Opacus will choose, when the script gives everything it is chosen from.
+  if (noisy?.api.library === 'opacus' && noisy.name === 'make_private_with_epsilon' && !setup.noiseMultiplier && setup.dpEnabled?.value !== false) {
+    const chosen = opacusEpsilonNoise(index, noisy, sites, dpLoader, setup);
+    if (chosen.kind === 'derived') {
+      setup.noiseMultiplier = chosen.field;
+      setup.noiseFromTarget = { note: chosen.note };
+    } else {
+      setup.noiseFromTarget = { unknown: chosen.reason };
+    }
+  }
   const clients = num('numSampledClients');
   if (clients) setup.numSampledClients = clients;
   const disabled = roleFields.get('dpDisabled');
@@ -363,7 +377,8 @@ function setupOf(
 
   // The summary finding, on the noise argument (or the call when there is none): what was read and from where.
   if (noisy) {
-    const anchor = setup.noiseMultiplier ?? setup.noiseStd ?? setup.clippingNorm;
+    // A σ reproduced from target_epsilon is not written anywhere: the summary stays on what the call writes.
+    const anchor = (setup.noiseFromTarget?.note ? setup.clippingNorm : undefined) ?? setup.noiseMultiplier ?? setup.noiseStd ?? setup.clippingNorm;
     const range = anchor?.keyRange ?? noisy.calleeRange;
     problems.push({ rule: RULES.dpInCode.code, range, ...(anchor ? { key: anchor.key } : {}), message: summary(noisy, setup, modelClass, facts, file, !!app) });
   }
