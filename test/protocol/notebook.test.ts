@@ -8,9 +8,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CodeAction, CodeLens, Diagnostic, Hover, InlayHint } from 'vscode-languageserver';
 import { leakageOf, startServer, type OpenNotebook, type Session } from './lspClient';
+import { DEBIAN_PYTHON, debianTorch } from '../support/requirements';
 
 const TIMEOUT = { timeout: 600_000 };
 const TUTORIAL = join(__dirname, '..', 'fixtures', 'upstream-python', 'pytorch+opacus', 'tutorials', 'building_image_classifier.ipynb');
@@ -166,6 +167,38 @@ test("Opacus' image-classifier tutorial open as a notebook: I2F001 and I2F140 on
     const onDisk = await s.waitForDiagnostics(nb.uri, (d) => d.some((x) => x.code === 'I2F140'));
     assert.ok(!leakageOf(onDisk), 'no analysis for a closed notebook');
     assert.ok(onDisk.find((x) => x.code === 'I2F140')!.range.start.line > 100, 'a line of the .ipynb JSON text, not of a cell');
+  } finally {
+    await s.close();
+  }
+});
+
+// The export bridge from the editor: a model class defined in a cell is built from the notebook (pysource/notebookModule.ts).
+test("Opacus' intro_to_advanced_features.ipynb open as a notebook: SampleNet, defined in a cell, built from the notebook's definitions and analysed on the make_private cell", { ...TIMEOUT, skip: debianTorch.skip }, async () => {
+  const intro = 'tutorials/intro_to_advanced_features.ipynb';
+  const s = await startServer({
+    prepare: (w) => {
+      mkdirSync(join(w, 'tutorials'));
+      cpSync(join(dirname(TUTORIAL), 'intro_to_advanced_features.ipynb'), join(w, intro));
+    },
+    settings: { python: DEBIAN_PYTHON },
+  });
+  try {
+    const nb = s.openNotebook(intro);
+    const dp = nb.cells.findIndex((c) => c.kind === 'code' && c.text.includes('privacy_engine.make_private('));
+    const model = nb.cells.findIndex((c) => c.kind === 'code' && c.text.includes('class SampleNet'));
+    const found = await s.waitForDiagnostics(nb.cells[dp].uri, (d) => !!leakageOf(d));
+    const leak = leakageOf(found)!;
+    const noiseLine = nb.cells[dp].text.split('\n').findIndex((l) => l.includes('noise_multiplier=1.0'));
+    assert.equal(leak.range.start.line, noiseLine, 'on the noise argument, in the cell\'s lines');
+    // Built by the workspace's Python from the notebook's imports and SampleNet's definition only (no other cell ran).
+    assert.match(leak.message, /intro_to_advanced_features\.ipynb:SampleNet built by \/usr\/bin\/python3 .*the definitions SampleNet needs \(SampleNet\) only: no other cell ran/);
+    // The tutorial's other DP call, a DPOptimizer built by hand later on, gets its own note on its own cell's line.
+    const elsewhere = nb.cells.flatMap((c, k) => (k === dp ? [] : (s.diagnostics.get(c.uri) ?? []).map((d) => ({ k, d }))));
+    assert.deepEqual(elsewhere.map(({ d }) => d.code), ['I2F141']);
+    const { k, d } = elsewhere[0];
+    assert.match(d.message, /^Opacus DPOptimizer: `expected_batch_size`/);
+    assert.match(nb.cells[k].text.split('\n')[d.range.start.line], /expected_batch_size/, 'on the cell line that passes it');
+    log(`SampleNet's cell ${model + 1}; I2F001: ${leak.message.slice(0, 300)}`);
   } finally {
     await s.close();
   }
