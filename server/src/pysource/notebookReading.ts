@@ -114,7 +114,7 @@ function isPosition(p: unknown): p is Position {
  * another file, which is always named first: "pyproject.toml (line 3") becomes "cell C, line L"; outside `code`
  * spans, "script" becomes "notebook" (the reading's messages say "script" for the file it reads). Where a message
  * would give a script's remedy that has no notebook form (`if __name__ == "__main__":`), the reading itself says the
- * notebook's (pythonSetup.ts, importSafety.ts with `notebook`).
+ * notebook's (pythonSetup.ts with `notebook`: notebookModule.ts's refusal and fix).
  */
 export function notebookWording(text: string, nb: Notebook, joined: JoinedCells): string {
   return notebookWordingBy(text, (line) => cellLineLabel(nb, joined, line));
