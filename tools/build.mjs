@@ -26,6 +26,7 @@ const entries = [
   { in: 'client/src/extension.ts', out: 'client', external: ['vscode'] },
   { in: 'server/src/server.ts', out: 'server' },
   { in: 'server/src/analysis/worker.ts', out: 'worker' },
+  { in: 'server/src/privacy/opacusNoiseWorker.ts', out: 'opacusNoiseWorker' },
   { in: 'server/src/cli.ts', out: 'cli', banner: '#!/usr/bin/env node' },
 ].filter((e) => existsSync(e.in));
 

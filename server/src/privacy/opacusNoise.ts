@@ -130,14 +130,28 @@ export function opacusNoiseMultiplier(query: OpacusNoiseQuery): OpacusNoise {
 // A script's refreshes (every edit re-reads it) ask the same question; the PRV search costs seconds to a minute.
 const searches = new Map<string, OpacusNoise>();
 
-/** opacusNoiseMultiplier, remembered for the last 32 distinct queries. */
+function searchKey(query: OpacusNoiseQuery): string {
+  return JSON.stringify([query.targetEpsilon, query.targetDelta, query.sampleRate, query.epochs, query.accountant, query.epsilonTolerance ?? 0.01]);
+}
+
+/** The remembered answer to this query, if it was searched (here or on a worker thread). */
+export function knownOpacusNoise(query: OpacusNoiseQuery): OpacusNoise | undefined {
+  return searches.get(searchKey(query));
+}
+
+/** Remember an answer (the last 32 distinct queries are kept). */
+export function rememberOpacusNoise(query: OpacusNoiseQuery, r: OpacusNoise): void {
+  const key = searchKey(query);
+  searches.delete(key);
+  if (searches.size >= 32) searches.delete(searches.keys().next().value!);
+  searches.set(key, r);
+}
+
+/** opacusNoiseMultiplier, remembered. */
 export function cachedOpacusNoiseMultiplier(query: OpacusNoiseQuery): OpacusNoise {
-  const key = JSON.stringify([query.targetEpsilon, query.targetDelta, query.sampleRate, query.epochs, query.accountant, query.epsilonTolerance ?? 0.01]);
-  let r = searches.get(key);
-  if (!r) {
-    r = opacusNoiseMultiplier(query);
-    if (searches.size >= 32) searches.delete(searches.keys().next().value!);
-    searches.set(key, r);
-  }
+  const known = knownOpacusNoise(query);
+  if (known) return known;
+  const r = opacusNoiseMultiplier(query);
+  rememberOpacusNoise(query, r);
   return r;
 }

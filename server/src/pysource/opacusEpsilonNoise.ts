@@ -5,7 +5,7 @@
 // clipping is analysed, as before.
 
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
-import { cachedOpacusNoiseMultiplier, type OpacusAccountant } from '../privacy/opacusNoise';
+import { cachedOpacusNoiseMultiplier, knownOpacusNoise, type OpacusAccountant, type OpacusNoiseQuery } from '../privacy/opacusNoise';
 import type { DpCallSite } from './callSites';
 import { callArguments, short, type ModuleIndex } from './moduleIndex';
 import { resolveValue, type Scalar } from './staticValue';
@@ -89,8 +89,12 @@ function loaderLength(index: ModuleIndex, loader: SyntaxNode | undefined, setup:
   return { length, how: `${dropLast ? '⌊' : '⌈'}${n.value}/${b.value}${dropLast ? '⌋' : '⌉'}${dropLast ? ' (drop_last=True)' : ''}` };
 }
 
-/** Reads the call and runs Opacus' search (memoised: a script's refreshes ask the same question). */
-export function opacusEpsilonNoise(index: ModuleIndex, site: DpCallSite, sites: DpCallSite[], loader: SyntaxNode | undefined, setup: TrainingSetup): EpsilonNoise {
+/**
+ * Reads the call and runs Opacus' search (memoised: a script's refreshes ask the same question). With `deferred`, a
+ * search not yet remembered is not run here: its query is added there (the reader runs it off the thread, then reads
+ * again) and the answer is 'pending'.
+ */
+export function opacusEpsilonNoise(index: ModuleIndex, site: DpCallSite, sites: DpCallSite[], loader: SyntaxNode | undefined, setup: TrainingSetup, deferred?: OpacusNoiseQuery[]): EpsilonNoise {
   if (site.splat) return { kind: 'unknown', reason: 'the call passes *args or **kwargs, which may carry its budget or get_noise_multiplier\'s options' };
   const args = callArguments(site.node);
   const extra = [...args.keyword.keys()].filter((k) => !OWN_PARAMETERS.has(k));
@@ -113,7 +117,12 @@ export function opacusEpsilonNoise(index: ModuleIndex, site: DpCallSite, sites: 
     return { kind: 'unknown', reason: `ε ${eps.value}, δ ${delta.value} and ${epochs.value} epochs are not a budget Opacus can meet` };
   }
   const sampleRate = 1 / length.length;
-  const result = cachedOpacusNoiseMultiplier({ targetEpsilon: eps.value, targetDelta: delta.value, sampleRate, epochs: epochs.value, accountant: engine.accountant });
+  const query: OpacusNoiseQuery = { targetEpsilon: eps.value, targetDelta: delta.value, sampleRate, epochs: epochs.value, accountant: engine.accountant };
+  if (deferred && !knownOpacusNoise(query)) {
+    deferred.push(query);
+    return { kind: 'unknown', reason: 'pending' };
+  }
+  const result = cachedOpacusNoiseMultiplier(query);
   const name = { prv: 'PRV', rdp: 'RDP', gdp: 'GDP' }[engine.accountant];
   const budget = `ε ${eps.value}, δ ${delta.value <= 1e-3 ? delta.value.toExponential() : delta.value}, ${epochs.value} epochs, q = 1/len(data_loader) = 1/${length.length} (${length.how}), ${result.steps} steps, ${name} accountant${engine.stated ? '' : ' (the PrivacyEngine\'s default since Opacus 1.3)'}`;
   if (result.kind === 'failed') return { kind: 'unknown', reason: `Opacus' get_noise_multiplier finds no σ for ${budget}: ${result.reason}` };

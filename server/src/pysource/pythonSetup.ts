@@ -27,6 +27,8 @@ import { epochLoops, type EpochReading } from './epochLoops';
 import { followBinding, isBinding } from './bindings';
 import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
+import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
+import type { OpacusNoiseQuery } from '../privacy/opacusNoise';
 
 /** The model a DP call trains, resolved statically to its class and the file that defines it. */
 export interface ModelClass {
@@ -118,7 +120,13 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
       const hazard = importHazard(file, index.root);
       return hazard ? importHazardMessage(file, hazard) : undefined;
     };
-    const { setup, modelClass } = setupOf(file, index, sites, app, importCheck);
+    // make_private_with_epsilon's σ search (up to a minute) runs on a worker thread, then the file is read again.
+    const deferred: OpacusNoiseQuery[] = [];
+    let { setup, modelClass } = setupOf(file, index, sites, app, importCheck, deferred);
+    if (deferred.length) {
+      await Promise.all(deferred.map(opacusNoiseInBackground));
+      ({ setup, modelClass } = setupOf(file, index, sites, app, importCheck));
+    }
     return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };
   } finally {
     parsed.tree.delete();
@@ -135,6 +143,7 @@ function setupOf(
   sites: DpCallSite[],
   app: FlowerApp | undefined,
   importCheck: (file: string, name: string) => string | undefined,
+  deferred?: OpacusNoiseQuery[],
 ): { setup: TrainingSetup; modelClass?: ModelClass } {
   const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
   const flavour: ConfigFlavour = !noisy
@@ -307,7 +316,7 @@ function setupOf(
   }
   // make_private_with_epsilon: the σ Opacus will choose, when the script gives everything it is chosen from.
   if (noisy?.api.library === 'opacus' && noisy.name === 'make_private_with_epsilon' && !setup.noiseMultiplier && setup.dpEnabled?.value !== false) {
-    const chosen = opacusEpsilonNoise(index, noisy, sites, dpLoader, setup);
+    const chosen = opacusEpsilonNoise(index, noisy, sites, dpLoader, setup, deferred);
     if (chosen.kind === 'derived') {
       setup.noiseMultiplier = chosen.field;
       setup.noiseFromTarget = { note: chosen.note };

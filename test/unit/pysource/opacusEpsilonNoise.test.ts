@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readPythonFile } from '../../../server/src/pysource/pythonSetup';
 import { analysisPlan } from '../../../server/src/config/defences';
 import { RULES } from '../../../server/src/config/ruleCatalog';
@@ -105,4 +105,20 @@ test("NVFlare's hello-dp client (N from OpenML): σ not reproduced, the note say
   assert.equal(setup.noiseMultiplier, undefined);
   const d = analysisPlan(setup).defences.find((x) => x.kind === 'dpsgd');
   assert.match(d?.note ?? '', /not reproduced here: .*(training set size N|not traced to a `DataLoader)/);
+});
+
+test('the bundled worker (dist/opacusNoiseWorker.js, where the server runs the search off its thread) answers as the thread does', async () => {
+  const { built } = await import('../../support/builtProduct');
+  const { Worker } = await import('node:worker_threads');
+  const file = join(dirname(built('worker.js')), 'opacusNoiseWorker.js');
+  const query = { targetEpsilon: 1, targetDelta: 1e-5, sampleRate: 1 / 100, epochs: 10, accountant: 'prv' as const };
+  const worker = new Worker(file);
+  const answer = await new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.postMessage(query);
+  });
+  await worker.terminate();
+  assert.deepEqual(answer, opacusNoiseMultiplier(query));
+  assert.equal((answer as { noiseMultiplier: number }).noiseMultiplier, reference('small_budget', 'prv').noiseMultiplier);
 });
