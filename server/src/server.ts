@@ -378,9 +378,11 @@ function publish(s: ConfigState, findings: Finding[], data?: LeakageData, cells:
 /** Each cell gets its own diagnostics; a cell shown before that has none now (or is gone) gets an empty list. */
 function publishToCells(s: ConfigState, diagnostics: Diagnostic[], cells: NotebookCells | undefined): void {
   const byCell = cells ? diagnosticsByCell(cells, diagnostics) : new Map<string, Diagnostic[]>();
-  for (const uri of s.cellsShown ?? []) if (!byCell.has(uri)) byCell.set(uri, []);
+  const shown = s.cellsShown ?? new Set<string>();
   s.cellsShown = new Set([...byCell].filter(([, d]) => d.length).map(([uri]) => uri));
-  for (const [uri, d] of byCell) void connection.sendDiagnostics({ uri, diagnostics: d });
+  // Only cells with findings, and those that had some (now cleared): a keystroke in a notebook of 200 cells sends a few.
+  for (const [uri, d] of byCell) if (d.length || shown.has(uri)) void connection.sendDiagnostics({ uri, diagnostics: d });
+  for (const uri of shown) if (!byCell.has(uri)) void connection.sendDiagnostics({ uri, diagnostics: [] });
 }
 
 /** Clears every cell of a notebook that is closing. */
