@@ -140,7 +140,7 @@ async function auditRoot(path: string, ctx: RootContext): Promise<RootOutcome> {
   const only = st.isFile() ? path : undefined;
   const root = only ? dirname(path) : path;
   const { settings, sources } = loadAuditSettings(root, ctx.settingsFile);
-  const scan = await discoverWorkspace(root);
+  const scan = await discoverWorkspace(root, only ? { onlyFile: only } : {});
   const keep = (file: string) => (only ? file === only : !isOwnSettingsFile(root, file));
   const configs: ConfigOutcome[] = scan.syntaxErrors
     .filter((e) => keep(e.file))

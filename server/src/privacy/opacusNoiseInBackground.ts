@@ -13,10 +13,11 @@ function workerFile(): string | undefined {
 }
 
 const running = new Map<string, Promise<OpacusNoise>>();
+let queue: Promise<unknown> = Promise.resolve();
 
 /**
- * The search's answer, computed on a worker thread (one per search, ended after it) when one can be started; on the
- * calling thread otherwise. Concurrent requests for the same query share one search.
+ * The search's answer, computed on a worker thread (one per search, ended after it, one search at a time) when one can
+ * be started; on the calling thread otherwise. Concurrent requests for the same query share one search.
  */
 export function opacusNoiseInBackground(query: OpacusNoiseQuery): Promise<OpacusNoise> {
   const known = knownOpacusNoise(query);
@@ -25,7 +26,8 @@ export function opacusNoiseInBackground(query: OpacusNoiseQuery): Promise<Opacus
   const pending = running.get(key);
   if (pending) return pending;
   const file = workerFile();
-  const p = new Promise<OpacusNoise>((resolve) => {
+  // One search at a time (each holds up to ~0.7 GB and a core): a workspace scan may meet many such scripts.
+  const p = queue.then(() => knownOpacusNoise(query) ?? new Promise<OpacusNoise>((resolve) => {
     const inline = () => resolve(cachedOpacusNoiseMultiplier(query));
     if (!file) return inline();
     let worker: Worker;
@@ -51,7 +53,8 @@ export function opacusNoiseInBackground(query: OpacusNoiseQuery): Promise<Opacus
     worker.once('error', fallBack);
     worker.once('exit', fallBack);
     worker.postMessage(query);
-  }).finally(() => running.delete(key));
+  })).finally(() => running.delete(key));
+  queue = p.catch(() => undefined);
   running.set(key, p);
   return p;
 }

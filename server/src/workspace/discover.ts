@@ -68,9 +68,14 @@ export interface DiscoverOptions {
   maxPythonFiles?: number;
   /** Larger notebooks are skipped unread (their outputs, images among them, are most of their size). */
   maxNotebookBytes?: number;
+  /**
+   * `i2f audit FILE`: only this config or script is read (the folder is still walked for its models); reading the
+   * others would cost their own work (a make_private_with_epsilon script's σ search) for nothing.
+   */
+  onlyFile?: string;
 }
 
-const DEFAULTS: Required<DiscoverOptions> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000, maxNotebookBytes: 20_000_000 };
+const DEFAULTS: Required<Omit<DiscoverOptions, 'onlyFile'>> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000, maxNotebookBytes: 20_000_000 };
 
 /** Folders that hold dependencies, build output or tool state, never the user's training configs. */
 const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'dist-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
@@ -147,6 +152,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
   const syntaxErrors: ConfigSyntaxError[] = [];
   if (configFiles.length > limits.maxConfigs || pythonFiles.length > limits.maxPythonFiles) truncated = true;
   for (const file of [...configFiles.slice(0, limits.maxConfigs), ...pythonFiles.slice(0, limits.maxPythonFiles)]) {
+    if (options.onlyFile && file !== options.onlyFile) continue;
     let text: string;
     try {
       const st = await fs.stat(file);
