@@ -17,7 +17,7 @@ const OPACUS = join(UPSTREAM, 'pytorch+opacus', 'tutorials');
 
 function notebooks(): string {
   const ws = mkdtempSync(join(tmpdir(), 'i2f-notebooks-'));
-  for (const f of ['building_image_classifier.ipynb', 'intro_to_advanced_features.ipynb', 'building_lstm_name_classifier.ipynb']) cpSync(join(OPACUS, f), join(ws, f));
+  for (const f of ['building_image_classifier.ipynb', 'intro_to_advanced_features.ipynb', 'building_lstm_name_classifier.ipynb', 'building_text_classifier.ipynb']) cpSync(join(OPACUS, f), join(ws, f));
   cpSync(join(UPSTREAM, 'tensorflow+privacy', 'g3doc', 'tutorials', 'classification_privacy.ipynb'), join(ws, 'classification_privacy.ipynb'));
   // A notebook cut off mid-file (an interrupted save), and one whose kernel is Julia.
   writeFileSync(join(ws, 'cut.ipynb'), readFileSync(join(OPACUS, 'building_image_classifier.ipynb'), 'utf8').slice(0, 12_000));
@@ -77,6 +77,17 @@ test("audits notebooks: I2F001 on the cell of each DP call, ε of TF Privacy's t
   const arg = placeOf(join(ws, 'building_lstm_name_classifier.ipynb'), 'len(ds.labels)');
   assert.match(lstm.reason, new RegExp(`\`len\\(ds\\.labels\\)\` \\(cell ${arg.cell}, line ${arg.line}\\) is set at run time`));
   assert.doesNotMatch(JSON.stringify(root.findings.filter((f: any) => f.file.endsWith('.ipynb'))), /\bscript\b|__main__/, 'notebooks are not told about scripts');
+
+  // The BERT tutorial: three make_private_with_epsilon calls, each `target_delta=DELTA` (δ from len() at run time) noted
+  // on its own cell at its value; the model (from_pretrained) is not built, said with the cell of `module=model`.
+  const bert = join(ws, 'building_text_classifier.ipynb');
+  const cells = (JSON.parse(readFileSync(bert, 'utf8')) as { cells: { cell_type: string; source: string[] }[] }).cells;
+  const deltas = cells.flatMap((c, i) => (c.cell_type === 'code' ? c.source.join('').split('\n').flatMap((l, k) => (l.includes('target_delta=DELTA') ? [{ number: i + 1, line: k + 1, column: l.indexOf('DELTA') + 1 }] : [])) : []));
+  assert.equal(deltas.length, 3);
+  const notes = findings('building_text_classifier.ipynb', 'I2F141').map((f: any) => ({ number: f.cell.number, line: f.cell.line, column: f.cell.column }));
+  assert.deepEqual(notes, deltas);
+  const module = placeOf(bert, 'module=model');
+  assert.match(config('building_text_classifier.ipynb').reason, new RegExp(`\`module=model\` \\(cell ${module.cell}, line ${module.line}\\) was not traced`));
 
   // TensorFlow Privacy's tutorial: ε from its cells, equal to the mpmath reference; the DP summary on the optimizer's cell.
   const tfp = config('classification_privacy.ipynb');
