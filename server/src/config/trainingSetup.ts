@@ -195,7 +195,10 @@ export interface TrainingSetup {
   /** Explicit sizes for an architecture (`i2f: input-shape: [3, 32, 32]`, `num_classes: 10`). */
   inputShape?: ConfigField<number[]>;
   classes?: ConfigField<number>;
-  /** The architecture's BatchNorms replaced by GroupNorm(min(32, C), C) (Opacus' ModuleValidator.fix, read in Python). */
+  /**
+   * The model's BatchNorms replaced by GroupNorm(gcd(32, C), C): Opacus' ModuleValidator.fix read in the code (the
+   * catalogue writes the architecture so; the export bridge makes the same swap in a workspace class).
+   */
   normalisation?: ConfigField<'groupnorm'>;
   weights?: PathField;
   samples?: PathField;
@@ -216,6 +219,11 @@ export interface TrainingSetup {
    * literals; the bridge passes them as JSON (never evaluated as code).
    */
   pythonModelArgs?: PythonModelArgs;
+  /**
+   * The per-example shape of what the code trains on (the torchvision dataset its DP DataLoader loads, at the size its
+   * transforms end with): tried first by the export bridge when no input-shape is given, and where it comes from.
+   */
+  pythonInputHint?: { shape: number[]; from: string };
   /** A DP call in a standalone script (no Flower app around it): no config beside it can name the model. */
   standaloneScript?: boolean;
   /**

@@ -11,7 +11,7 @@ export { topologicalOrder } from './topology';
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   'Gemm', 'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Neg', 'Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Erf',
   'Gelu', 'Softmax', 'LogSoftmax', 'Conv', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'BatchNormalization',
-  'LayerNormalization', 'Flatten', 'Reshape', 'Transpose', 'Concat', 'Slice', 'Pad', 'Identity', 'Dropout',
+  'LayerNormalization', 'InstanceNormalization', 'Flatten', 'Reshape', 'Transpose', 'Concat', 'Slice', 'Pad', 'Identity', 'Dropout',
   'Constant', 'Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Cast', 'ReduceMean', 'ReduceSum', 'Expand', 'Where',
   'Equal', 'ConstantOfShape', 'Range', 'Split', 'Einsum',
   // Rewritten into Relu/Add/Sub/Mul before differentiation (decompose.ts): ReLU6, MobileNetV3's hard activations.

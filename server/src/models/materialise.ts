@@ -78,7 +78,7 @@ async function materialiseArchitecture(ref: Extract<ModelRef, { kind: 'catalogue
   const shape = resolveShape(arch, ref);
   const seed = options.seed ?? DEFAULT_INIT_SEED;
   const gn = ref.normalisation === 'groupnorm';
-  const description = `${arch.name} (${arch.source}${gn ? ', each BatchNorm replaced by GroupNorm(min(32, C), C) as Opacus\' ModuleValidator.fix does' : ''}) for ${shape.from}: input [${shape.inputShape.join(', ')}], ${shape.classes} classes`;
+  const description = `${arch.name} (${arch.source}${gn ? ', each BatchNorm replaced by GroupNorm(gcd(32, C), C) as Opacus\' ModuleValidator.fix does' : ''}) for ${shape.from}: input [${shape.inputShape.join(', ')}], ${shape.classes} classes`;
   const key = createHash('sha256').update(JSON.stringify([CATALOGUE_FORMAT, BUILD, arch.name, shape.inputShape, shape.classes, seed, ...(gn ? ['groupnorm'] : [])])).digest('hex').slice(0, 16);
   const dir = join(options.cacheDir, 'models');
   const path = join(dir, `${arch.name}${gn ? '-gn' : ''}-${shape.inputShape.join('x')}-${shape.classes}-${key}.onnx`);

@@ -15,7 +15,18 @@ export type ModelRef =
    * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`,
    * a standalone script loaded by path), called with `args` when the code builds it with literal arguments.
    */
-  | { kind: 'python'; factory: string; root: string; inputShape?: number[]; args?: PythonModelArgs; foundBy?: string };
+  | {
+      kind: 'python';
+      factory: string;
+      root: string;
+      inputShape?: number[];
+      /** The shape of what the code trains on (its DataLoader's dataset), tried before the bridge infers one. */
+      inputHint?: { shape: number[]; from: string };
+      /** The code trains the model after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm). */
+      normalisation?: 'groupnorm';
+      args?: PythonModelArgs;
+      foundBy?: string;
+    };
 
 /** One line for messages: what the config named. */
 export function describeModelRef(ref: ModelRef): string {

@@ -5,7 +5,7 @@
 
 import type { DpCallSite } from './callSites';
 import { estimatorNames } from './epochLoops';
-import { assignedBefore } from './libraryModel';
+import { assignedBefore } from './bindings';
 import { callArguments, lastName, type ModuleIndex } from './moduleIndex';
 import type { SyntaxNode } from './pythonParser';
 

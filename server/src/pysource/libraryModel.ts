@@ -8,14 +8,15 @@ import type { Range } from '../config/keyTree';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { findArchitecture, type Architecture } from '../models/catalogue';
 import { datasetShape } from '../models/catalogue/datasets';
-import { callArguments, dottedName, enclosing, lastName, partOf, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
+import { callArguments, dottedName, enclosing, lastName, partOf, qualifiedName, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { onlyValue, resolveValue } from './staticValue';
+import { assignedBefore, modelInside, type GroupNormFix } from './bindings';
 
 export interface LibraryModel {
   architecture: Architecture;
-  /** `ModuleValidator.fix(model)` (or the older `convert_batchnorm_modules`): BatchNorm → GroupNorm(min(32, C), C). */
-  groupNorm?: { range: Range; written: string };
+  /** `ModuleValidator.fix(model)` (or the older `convert_batchnorm_modules`): BatchNorm → GroupNorm(gcd(32, C), C). */
+  groupNorm?: GroupNormFix;
   /** The builder as the script spells it (`models.resnet18`). */
   builder: string;
   /** The builder call (`torchvision.models.resnet18(num_classes=10)`). */
@@ -37,20 +38,7 @@ export interface ScriptInput {
   unread?: string;
 }
 
-/** The fully qualified name of a callee (`models.resnet18` → `torchvision.models.resnet18`), when its head is imported. */
-export function qualifiedName(index: ModuleIndex, fn: SyntaxNode | null): string | undefined {
-  const dotted = dottedName(fn);
-  if (!dotted) return undefined;
-  const [head, ...rest] = dotted.split('.');
-  const imported = index.imports.get(head);
-  const base = imported ? `${imported.module}.${imported.name}` : index.moduleNames.get(head);
-  return base ? [base, ...rest].join('.') : undefined;
-}
 
-/** Methods that return the module they are called on (`model.to(device)`, `.cuda()`, `.train()`). */
-const SAME_MODULE = new Set(['to', 'cuda', 'cpu', 'float', 'double', 'train', 'eval', 'requires_grad_']);
-/** Opacus' fixers: every BatchNorm becomes nn.GroupNorm(min(32, C), C) (opacus/validators/batch_norm.py). */
-const GROUP_NORM_FIXERS = new Set(['fix', 'convert_batchnorm_modules']);
 
 /**
  * The torchvision model an expression holds (`module=model`), followed back through the assignments before it:
@@ -63,17 +51,10 @@ export function torchvisionModelOf(index: ModuleIndex, expr: SyntaxNode): Librar
   let groupNorm: LibraryModel['groupNorm'];
   for (let hops = 0; node && hops < 16; hops++) {
     if (node.type === 'call') {
-      const fn: SyntaxNode | null = node.childForFieldName('function');
-      const name = lastName(fn);
-      const obj: SyntaxNode | null | undefined = fn?.type === 'attribute' ? fn.childForFieldName('object') : undefined;
-      if (obj && name && SAME_MODULE.has(name)) {
-        node = obj;
-        continue;
-      }
-      if (name && GROUP_NORM_FIXERS.has(name) && qualifiedName(index, fn)?.startsWith('opacus.')) {
-        const arg: SyntaxNode | undefined = callArguments(node).keyword.get('module')?.value ?? callArguments(node).keyword.get('model')?.value ?? callArguments(node).positional[0];
-        groupNorm ??= { range: nodeRange(node), written: short(node.text) };
-        node = arg;
+      const step = modelInside(index, node);
+      if (step) {
+        if (step.groupNorm) groupNorm ??= step.groupNorm;
+        node = step.inner;
         continue;
       }
       const built = torchvisionModel(index, node);
@@ -84,33 +65,6 @@ export function torchvisionModelOf(index: ModuleIndex, expr: SyntaxNode): Librar
       continue;
     }
     return undefined;
-  }
-  return undefined;
-}
-
-/**
- * The right-hand side of the last assignment to `name` (or `self.attr`) before `use`: in its function, else at module
- * level (any module-level one when `use` is in a function, which runs after the module); `self.attr` in its class
- * before `use` (`__init__` runs first and comes first).
- */
-export function assignedBefore(index: ModuleIndex, use: SyntaxNode): SyntaxNode | undefined {
-  const self = use.type === 'attribute';
-  const fn = enclosing(use, ['function_definition']);
-  const scopes = self ? [enclosing(use, ['class_definition'])] : fn ? [fn, index.root] : [index.root];
-  for (const scope of scopes) {
-    if (!scope) continue;
-    let found: SyntaxNode | undefined;
-    for (const n of walk(scope)) {
-      if (n.type !== 'assignment' || n.childForFieldName('left')?.text !== use.text) continue;
-      // This scope's own statements: a nested function's `model = …` binds another name; at module level only
-      // module-level statements count, and all of them (a function runs after the module has been executed).
-      // (Nodes are compared by position: tree-sitter hands out a new object for each visit of a node.)
-      const owner = enclosing(n, ['function_definition']);
-      if (!self && (scope === index.root ? owner !== undefined : !owner || owner.startIndex !== scope.startIndex)) continue;
-      if ((self || scope !== index.root || !fn) && n.endIndex > use.startIndex) continue; // `model = model.to(d)`: the use inside its own right side reads the assignment before
-      if (!found || n.startIndex > found.startIndex) found = n.childForFieldName('right') ?? undefined;
-    }
-    if (found) return found;
   }
   return undefined;
 }
@@ -260,7 +214,7 @@ export function libraryModelSetup(
   trained?: { name: string; range: Range },
 ): { facts: string[]; problem?: { reason: string; fix: string } } {
   const changed = changedAfterBuilding(index, model);
-  const named = `\`${model.builder}\` (torchvision's ${model.architecture.name}${model.groupNorm ? `, its BatchNorms made GroupNorm(min(32, C), C) by \`${model.groupNorm.written}\`` : ''})`;
+  const named = `\`${model.builder}\` (torchvision's ${model.architecture.name}${model.groupNorm ? `, its BatchNorms made GroupNorm(gcd(32, C), C) by \`${model.groupNorm.written}\`` : ''})`;
   const refuse = (why: string, fix: string) => ({ facts: [`the model is ${named}, but ${why}, so it is not analysed`], problem: { reason: `${named}: ${why}`, fix } });
   const ownModel = 'build the model in a class or builder function defined in the script or a module beside it (the export bridge then builds it in your Python)';
   if (changed.change) return refuse(`${changed.change}: the catalogue's ${model.architecture.name} is not what it trains`, ownModel);

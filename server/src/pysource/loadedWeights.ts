@@ -11,7 +11,7 @@ import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { Range } from '../config/keyTree';
 import { RULES } from '../config/ruleCatalog';
 import type { ConfigProblem, PathField, TrainingSetup } from '../config/trainingSetup';
-import { followBinding, isBinding } from './bindings';
+import { assignedBefore, isBinding, modelInside } from './bindings';
 import { callArguments, dottedName, enclosing, lastName, short, stringLiteral, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue } from './staticValue';
@@ -43,11 +43,6 @@ export interface LoadedWeights {
 
 /** Hops followed from the DP call's model argument back to where the model is made (as the model reader does). */
 const MAX_HOPS = 8;
-
-/** `net.to(device)` and the like return the module they are called on. */
-const MOVES = /^(to|cuda|cpu|float|double|half|train|eval|requires_grad_)$/;
-/** Calls that take the model and return it, or a wrapper of it whose state_dict is the model's (prefixed `module.`). */
-const WRAPPERS = /^(fix|DataParallel|DistributedDataParallel|DDP|DPDDP|compile|GradSampleModule|convert_batchnorm_modules)$/;
 
 /** Calls that read a checkpoint file into tensors: `torch.load`, safetensors' `load_file`. */
 function isCheckpointRead(index: ModuleIndex, call: SyntaxNode): boolean {
@@ -82,9 +77,7 @@ export function readLoadedWeights(index: ModuleIndex, modelArg: SyntaxNode, dpCa
       // `Lit.load_from_checkpoint(P)`: the class, with the checkpoint's weights.
       if (fn?.type === 'attribute' && fn.childForFieldName('attribute')?.text === 'load_from_checkpoint') return lightning(index, node);
       // `net.to(device)`, `net.cuda()`, `ModuleValidator.fix(net)`, `DDP(net)`: the model is the name inside.
-      const callee: string = lastName(fn) ?? '';
-      const object: SyntaxNode | null = fn?.type === 'attribute' ? fn.childForFieldName('object') : null;
-      const inner: SyntaxNode | undefined = MOVES.test(callee) && object ? object : WRAPPERS.test(callee) ? callArguments(node).positional[0] : undefined;
+      const inner: SyntaxNode | undefined = modelInside(index, node)?.inner;
       if (inner && isBinding(inner)) {
         node = inner;
         continue;
@@ -93,7 +86,7 @@ export function readLoadedWeights(index: ModuleIndex, modelArg: SyntaxNode, dpCa
     }
     if (!isBinding(node)) break;
     names.push({ name: node.text, scope: scopeOf(index, node) });
-    node = followBinding(index, node);
+    node = assignedBefore(index, node);
   }
   // The last load_state_dict into one of those names before the DP call (in its function: a later one, or one in
   // another function, is not what the DP call starts from).
@@ -201,7 +194,7 @@ function stateDict(index: ModuleIndex, call: SyntaxNode): LoadedWeights {
       continue;
     }
     if (isBinding(node)) {
-      node = followBinding(index, node);
+      node = assignedBefore(index, node);
       continue;
     }
     break;

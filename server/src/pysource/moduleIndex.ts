@@ -240,3 +240,13 @@ export function* ownNodes(scope: SyntaxNode): Generator<SyntaxNode> {
     }
   }
 }
+
+/** The fully qualified name of a callee (`models.resnet18` → `torchvision.models.resnet18`), when its head is imported. */
+export function qualifiedName(index: ModuleIndex, fn: SyntaxNode | null): string | undefined {
+  const dotted = dottedName(fn);
+  if (!dotted) return undefined;
+  const [head, ...rest] = dotted.split('.');
+  const imported = index.imports.get(head);
+  const base = imported ? `${imported.module}.${imported.name}` : index.moduleNames.get(head);
+  return base ? [base, ...rest].join('.') : undefined;
+}

@@ -19,12 +19,13 @@ import { notebookHazardFix, notebookHazardMessage, notebookModule } from './note
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
 import { DP_APIS } from './dpApis';
 import { resolveValue, type PossibleValue, type Scalar } from './staticValue';
-import { libraryModelSetup, torchvisionModelOf, type LibraryModel } from './libraryModel';
+import { libraryModelSetup, scriptInput, torchvisionModelOf, type LibraryModel } from './libraryModel';
+import { datasetShape } from '../models/catalogue/datasets';
 import { datasetSize, trainingSetSize } from './trainingData';
 import { readKerasAccounting } from './kerasAccounting';
 import { datasetSizeField, fieldOf } from './codeField';
 import { epochLoops, type EpochReading } from './epochLoops';
-import { followBinding, isBinding } from './bindings';
+import { assignedBefore, isBinding, modelInside, type GroupNormFix } from './bindings';
 import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
 import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
@@ -48,6 +49,8 @@ export interface ModelClass {
   args?: PythonModelArgs;
   /** Why the bridge does not build it (an argument not readable statically, a script that trains when imported). */
   problem?: { reason: string; fix: string };
+  /** `ModuleValidator.fix(model)` between the class and the DP call: the bridge makes the same GroupNorm swap. */
+  groupNorm?: GroupNormFix;
   /** Where the call names it (`module=model`). */
   range: Range;
 }
@@ -353,6 +356,9 @@ function setupOf(
       };
       setup.pythonModelRoot = app?.root ?? dirname(file);
       if (modelClass.args) setup.pythonModelArgs = modelClass.args;
+      if (modelClass.groupNorm) setup.normalisation = { value: 'groupnorm', key: 'normalisation', path: ['normalisation'], keyRange: modelClass.groupNorm.range, valueRange: modelClass.groupNorm.range, file };
+      const hint = trainedDataset && trainedInputShape(index, trainedDataset);
+      if (hint) setup.pythonInputHint = hint;
     } else if (library) {
       // A torchvision builder (`models.resnet18(num_classes=10)`): the catalogue writes it, no Python runs.
       const read = libraryModelSetup(setup, library, index, file, trainedDataset);
@@ -394,6 +400,20 @@ function setupOf(
   return { setup, ...(modelClass ? { modelClass } : {}) };
 }
 
+/**
+ * The per-example shape of what the DP call trains on: the torchvision dataset its DataLoader loads, at the size the
+ * transforms end with. The export bridge tries it before inferring one (Opacus' cifar10.py's convnet also runs on
+ * MNIST's 28 × 28, which inference tries first, yet it trains on CIFAR10's 32 × 32).
+ */
+function trainedInputShape(index: ModuleIndex, trained: { name: string; range: Range }): { shape: number[]; from: string } | undefined {
+  const input = scriptInput(index, trained);
+  const native = input.dataset && !input.unread ? datasetShape(input.dataset.name)?.inputShape : undefined;
+  if (!native || native.length !== 3) return undefined;
+  const [h, w] = input.size?.value ?? [native[1], native[2]];
+  const where = `line ${trained.range.start.line + 1}`;
+  return { shape: [native[0], h, w], from: `${trained.name}'s${input.size ? `, at the size its transforms end with` : ''}, the dataset the DP call's DataLoader loads (${where})` };
+}
+
 function computed(from: ConfigField<unknown>, how: string): CodeValue {
   const source: CodeValueSource = { file: from.file, range: from.valueRange, kind: 'computed', label: how, editable: false };
   return { source, alternatives: [], steps: [...(from.fromCode?.steps ?? []), how], written: from.fromCode?.written ?? String(from.value) };
@@ -406,9 +426,18 @@ function computed(from: ConfigField<unknown>, how: string): CodeValue {
  */
 function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: (file: string, name: string) => string | undefined): ModelClass | undefined {
   let node: SyntaxNode | undefined = arg.node;
-  for (let hops = 0; node && hops < 8; hops++) {
+  let groupNorm: GroupNormFix | undefined;
+  const withFix = (found: ModelClass | undefined): ModelClass | undefined => (found && groupNorm && !found.problem ? { ...found, groupNorm } : found);
+  for (let hops = 0; node && hops < 12; hops++) {
     if (node.type === 'call') {
       const fn = node.childForFieldName('function');
+      // `model.to(device)`, `DDP(model)`, `ModuleValidator.fix(model)`: the model inside (a fix noted: it changes it).
+      const step = modelInside(index, node);
+      if (step) {
+        groupNorm ??= step.groupNorm;
+        node = step.inner;
+        continue;
+      }
       // `Net().to(device)`, `Net().cuda()`: the model is the innermost constructor call.
       if (fn?.type === 'attribute' && fn.childForFieldName('object')?.type === 'call') {
         node = fn.childForFieldName('object')!;
@@ -419,15 +448,15 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       const loadedClass = fn?.type === 'attribute' && fn.childForFieldName('attribute')?.text === 'load_from_checkpoint' ? fn.childForFieldName('object') : null;
       if (!app && loadedClass?.type === 'identifier' && /^[A-Z]/.test(loadedClass.text)) {
         const found = classLocation(index, loadedClass.text, nodeRange(arg.node), app);
-        return found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found;
+        return withFix(found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found);
       }
       const name = fn?.type === 'identifier' ? fn.text : lastName(fn);
       if (!name) return undefined;
       const builder = !app && fn?.type === 'identifier' && isTopLevelFunction(index, name);
       if (!/^[A-Z]/.test(name) && !builder) return undefined;
       const found = classLocation(index, name, nodeRange(arg.node), app);
-      if (app || !found.factory || !found.file) return found;
-      return standaloneModel({ ...found, ...(builder ? { builder } : {}) }, index, node, importCheck);
+      if (app || !found.factory || !found.file) return withFix(found);
+      return withFix(standaloneModel({ ...found, ...(builder ? { builder } : {}) }, index, node, importCheck));
     }
     // `module=self` inside a method (a LightningModule making itself private): the class being defined. In a
     // standalone script it is built with no arguments (its constructor's defaults).
@@ -436,10 +465,10 @@ function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp 
       const name = cls?.childForFieldName('name')?.text;
       if (!cls || !name || cls.parent?.type !== 'module') return undefined;
       const found = classLocation(index, name, nodeRange(arg.node), app);
-      return found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found;
+      return withFix(found.factory && found.file ? standaloneModel(found, index, undefined, importCheck) : found);
     }
     if (isBinding(node)) {
-      node = followBinding(index, node);
+      node = assignedBefore(index, node);
       continue;
     }
     return undefined;
@@ -469,7 +498,7 @@ function dataLoaderCall(index: ModuleIndex, arg: CallSiteArgument): SyntaxNode |
   for (let hops = 0; node && hops < 8; hops++) {
     if (node.type === 'call') return lastName(node.childForFieldName('function')) === 'DataLoader' ? node : undefined;
     if (isBinding(node)) {
-      node = followBinding(index, node);
+      node = assignedBefore(index, node);
       continue;
     }
     return undefined;

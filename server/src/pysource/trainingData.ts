@@ -9,8 +9,8 @@
 
 import type { Range } from '../config/keyTree';
 import { publishedTrainSize, trainSplit } from '../models/catalogue/datasetSizes';
-import { assignedBefore, qualifiedName } from './libraryModel';
-import { callArguments, enclosing, lastName, ownNodes, partOf, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
+import { assignedBefore } from './bindings';
+import { callArguments, enclosing, lastName, ownNodes, partOf, qualifiedName, short, stringLiteral, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { onlyValue, resolveValue } from './staticValue';
 

@@ -22,6 +22,10 @@ export interface PythonExportRequest {
   root: string;
   /** Per-example input shape (no batch dimension); inferred from the model when absent. */
   inputShape?: number[];
+  /** The shape of what the code trains on (its DataLoader's dataset), tried before inference when inputShape is absent. */
+  inputHint?: number[];
+  /** 'groupnorm': the code trains the model after Opacus' ModuleValidator.fix, so the bridge makes the same swap. */
+  normalisation?: 'groupnorm';
   /** Literal arguments for the factory (JSON values, never code). */
   args?: PythonModelArgs;
   /** Modules written outside root that the factory may load by path (a notebook's definitions: notebookModel.ts). */
@@ -38,7 +42,9 @@ export interface PythonExport {
   /** The exported model in the cache. */
   onnx: string;
   inputShape: number[];
-  inputShapeSource: 'config' | 'inferred';
+  inputShapeSource: 'config' | 'hint' | 'inferred';
+  /** The BatchNorms made GroupNorm as ModuleValidator.fix does (normalisation 'groupnorm'), by module name. */
+  groupNormReplaced?: string[];
   /** What the inference read ("first layer Conv2d with 3 input channels") and the shapes that failed before. */
   inferredFrom?: string;
   tried?: { shape: number[]; error: string }[];
@@ -102,7 +108,7 @@ const running = new Map<string, Promise<PythonExport>>();
 export async function exportPythonModel(req: PythonExportRequest): Promise<PythonExport> {
   const root = resolve(req.root);
   const key = createHash('sha256')
-    .update(JSON.stringify([helperHash(), OPSET, req.factory, root, req.inputShape ?? null, req.args ?? null, req.python.path, req.python.torchVersion]))
+    .update(JSON.stringify([helperHash(), OPSET, req.factory, root, req.inputShape ?? null, req.inputHint ?? null, req.normalisation ?? null, req.args ?? null, req.python.path, req.python.torchVersion]))
     .digest('hex')
     .slice(0, 24);
   const dir = join(req.cacheDir, 'python-models', key);
@@ -142,7 +148,7 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
   const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   const out = join(dir, `model.onnx.${tag}.tmp`);
   const resultFile = join(dir, `result.${tag}.json`);
-  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, args: req.args ?? null, out, result: resultFile, opset: OPSET, generated: req.generated ?? [] };
+  const request = { root, factory: req.factory, inputShape: req.inputShape ?? null, inputHint: req.inputHint ?? null, normalisation: req.normalisation ?? null, args: req.args ?? null, out, result: resultFile, opset: OPSET, generated: req.generated ?? [] };
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // Hashes taken before the run: a file edited while Python runs then fails the next cache check instead of
   // being recorded with contents the export never saw.
@@ -181,7 +187,8 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
     const sources = (result.sources as string[]) ?? [];
     const exported: Omit<PythonExport, 'onnx' | 'cached'> = {
       inputShape: result.inputShape as number[],
-      inputShapeSource: result.inputShapeSource as 'config' | 'inferred',
+      inputShapeSource: result.inputShapeSource as 'config' | 'hint' | 'inferred',
+      ...(Array.isArray(result.groupNormReplaced) ? { groupNormReplaced: result.groupNormReplaced as string[] } : {}),
       ...(result.inferredFrom ? { inferredFrom: result.inferredFrom as string } : {}),
       ...(Array.isArray(result.tried) && result.tried.length ? { tried: result.tried as PythonExport['tried'] } : {}),
       stubbed: (result.stubbed as string[]) ?? [],

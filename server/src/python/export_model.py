@@ -269,6 +269,39 @@ def _first_layer(model, torch):
     return None
 
 
+def _batchnorm_to_groupnorm(model, torch):
+    """What Opacus' ModuleValidator.fix(model) does to a model's BatchNorms (opacus/validators/batch_norm.py, Opacus
+    >= 1.1): each BatchNorm{1,2,3}d / SyncBatchNorm that has trainable parameters (fix visits only those) becomes
+    nn.GroupNorm(gcd(32, C), C, affine=bn.affine), fresh (its weights at initialisation: ones and zeros). The script
+    trains the fixed model, so the bridge exports that one. Returns the model and the names replaced."""
+    import math
+
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
+
+    class GroupNorm(torch.nn.GroupNorm):
+        """nn.GroupNorm, also on [N, C] (a BatchNorm1d's input), which torch 1.13's ONNX exporter cannot take
+        (IndexError): as [N, C, 1], the same numbers; its parameters keep their names (bn.weight, bn.bias)."""
+
+        def forward(self, x):
+            return super().forward(x.unsqueeze(-1)).squeeze(-1) if x.dim() == 2 else super().forward(x)
+
+    replaced = []
+    for name, module in list(model.named_modules()):
+        if not name or not isinstance(module, norms):
+            continue
+        if not any(p.requires_grad for p in module.parameters(recurse=False)):
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        c = module.num_features
+        setattr(parent, child, GroupNorm(math.gcd(32, c), c, affine=module.affine))
+        replaced.append(name)
+    if isinstance(model, norms) and any(p.requires_grad for p in model.parameters(recurse=False)):
+        model = GroupNorm(math.gcd(32, model.num_features), model.num_features, affine=model.affine)
+        replaced.append("(the model itself)")
+    return model, replaced
+
+
 def _candidate_shapes(model, torch):
     first = _first_layer(model, torch)
     if first is None:
@@ -396,18 +429,26 @@ def run(req, result):
                 f"so it is not a torch.nn.Module here: install {_package_that_has(missing)} in the Python that builds the model"
             )
         raise TypeError(f"{req['factory']}() returned {type(model).__module__}.{type(model).__name__}, not a torch.nn.Module")
+    if req.get("normalisation") == "groupnorm":
+        result["stage"] = "groupnorm"
+        model, result["groupNormReplaced"] = _batchnorm_to_groupnorm(model, torch)
     model = model.float().eval()
 
     result["stage"] = "input-shape"
     shape = req.get("inputShape")
+    hint = req.get("inputHint")
     if shape:
         ok, why = _runs(model, torch, shape)
         if not ok:
             raise ValueError(f"the forward pass fails on input shape {shape} (from the config): {why}")
         result["inputShapeSource"] = "config"
+    elif hint and _runs(model, torch, hint)[0]:
+        # The shape of what the script trains on (its DataLoader's dataset), when the model takes it.
+        shape = hint
+        result["inputShapeSource"] = "hint"
     else:
         candidates, basis = _candidate_shapes(model, torch)
-        tried = []
+        tried = [{"shape": hint, "error": _runs(model, torch, hint)[1]}] if hint else []
         for c in candidates:
             ok, why = _runs(model, torch, c)
             if ok:

@@ -16,6 +16,9 @@ export interface PythonModelRef {
   factory: string;
   root: string;
   inputShape?: number[];
+  /** The shape of what the code trains on, tried first when inputShape is absent, and where it comes from. */
+  inputHint?: { shape: number[]; from: string };
+  normalisation?: 'groupnorm';
   args?: PythonModelArgs;
 }
 
@@ -44,14 +47,21 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   const python = search.found;
   // A class or builder defined in a notebook: built from a module of the notebook's imports and definitions.
   const notebook = isNotebookFactory(ref.factory) ? await notebookFactory(ref.factory, ref.root, opts.cacheDir) : undefined;
-  const request = notebook ? { ...ref, factory: notebook.factory, generated: [notebook.generated] } : ref;
+  const { inputHint, ...rest } = ref;
+  const plain = { ...rest, ...(inputHint ? { inputHint: inputHint.shape } : {}) };
+  const request = notebook ? { ...plain, factory: notebook.factory, generated: [notebook.generated] } : plain;
   const exported = await exportPythonModel({ ...request, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal }).catch((e: unknown) => {
     throw notebook && e instanceof PythonExportError ? inNotebookTerms(e, ref.factory, notebook) : e;
   });
   const notes = [`${ref.factory}${ref.args ? `(${describeArgs(ref.args)})` : ''} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
   if (notebook) notes.push(`from the notebook's imports and the definitions ${ref.factory.split(':')[1]} needs (${notebook.defines.join(', ')}) only: no other cell ran`);
+  if (exported.groupNormReplaced?.length)
+    notes.push(`its ${exported.groupNormReplaced.length} BatchNorm layer(s) made GroupNorm(gcd(32, C), C) as Opacus' ModuleValidator.fix does before training`);
+  else if (ref.normalisation === 'groupnorm') notes.push("ModuleValidator.fix found no BatchNorm with parameters to replace");
   const shape = `[${exported.inputShape.join(', ')}]`;
-  if (exported.inputShapeSource === 'inferred') {
+  if (exported.inputShapeSource === 'hint') {
+    notes.push(`input shape ${shape}, ${inputHint?.from ?? 'what the code trains on'}`);
+  } else if (exported.inputShapeSource === 'inferred') {
     const failed = exported.tried?.length ? `; ${exported.tried.map((t) => `[${t.shape.join(', ')}]`).join(', ')} did not run` : '';
     notes.push(`input shape ${shape} inferred (${exported.inferredFrom}${failed}; set input-shape in the i2f: section if it takes another)`);
   } else {

@@ -221,7 +221,9 @@ function modelRefOf(path: string, setup: TrainingSetup, model: string | undefine
   const inputShape = setup.inputShape ? { inputShape: setup.inputShape.value } : {};
   if (setup.pythonModel) {
     const args = setup.pythonModelArgs ? { args: setup.pythonModelArgs } : {};
-    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...args } };
+    const hint = setup.pythonInputHint ? { inputHint: setup.pythonInputHint } : {};
+    const gn = setup.normalisation ? { normalisation: setup.normalisation.value } : {};
+    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...hint, ...gn, ...args } };
   }
   if (setup.architecture) {
     return {

@@ -18,7 +18,7 @@ const DIR = join(__dirname, '../../fixtures/catalogue/references');
 
 interface Reference {
   name: string;
-  /** 'groupnorm': the architecture after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm(min(32, C), C)). */
+  /** 'groupnorm': the architecture after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm(gcd(32, C), C)). */
   normalisation?: 'groupnorm';
   inputShape: number[];
   classes: number;

@@ -65,7 +65,7 @@ test('materialised once into the cache: θ named and shaped as named_parameters,
   // After Opacus' ModuleValidator.fix: its own file, GroupNorm where BatchNorm was (same θ, no running statistics).
   const gn = await materialiseModel({ kind: 'catalogue', name: 'resnet18', dataset: 'cifar10', normalisation: 'groupnorm' }, { cacheDir });
   assert.notEqual(gn.path, first.path);
-  assert.match(gn.description, /each BatchNorm replaced by GroupNorm\(min\(32, C\), C\) as Opacus' ModuleValidator\.fix does/);
+  assert.match(gn.description, /each BatchNorm replaced by GroupNorm\(gcd\(32, C\), C\) as Opacus' ModuleValidator\.fix does/);
   const gnModel = await OnnxModel.open(gn.path);
   assert.equal(gnModel.parameterCount, 11_181_642);
   assert.ok(!gnModel.model.graph.nodes.some((n) => n.opType === 'BatchNormalization'));

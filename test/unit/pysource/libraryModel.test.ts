@@ -33,7 +33,7 @@ test("Opacus' image-classifier tutorial: resnet18 made GroupNorm by ModuleValida
   assert.equal(r.setup.inputShape, undefined, "CIFAR10's own [3, 32, 32]");
   assert.equal(r.setup.clippingNorm?.value, 1.2);
   assert.equal(r.setup.pythonModel, undefined, 'no Python runs for a torchvision builder');
-  assert.match(summaryOf(r.setup), /`models\.resnet18` \(torchvision's resnet18, its BatchNorms made GroupNorm\(min\(32, C\), C\) by `ModuleValidator\.fix\(model\)`\) at \[3, 32, 32\] \(CIFAR10's\), 10 classes/);
+  assert.match(summaryOf(r.setup), /`models\.resnet18` \(torchvision's resnet18, its BatchNorms made GroupNorm\(gcd\(32, C\), C\) by `ModuleValidator\.fix\(model\)`\) at \[3, 32, 32\] \(CIFAR10's\), 10 classes/);
   // The audit and the server then materialise it from the catalogue with GroupNorm.
   const linked = linkConfig(file, r.setup);
   assert.deepEqual(linked.modelRef, { kind: 'catalogue', name: 'resnet18', dataset: 'CIFAR10', classes: 10, normalisation: 'groupnorm' });

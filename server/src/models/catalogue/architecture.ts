@@ -10,7 +10,7 @@ export interface ArchitectureShape {
   seed: number;
   /** The dataset named, for families whose model depends on it (FedML's `lr` and `cnn`). */
   dataset?: string;
-  /** 'groupnorm': each BatchNorm replaced by nn.GroupNorm(min(32, C), C), as Opacus' ModuleValidator.fix does. */
+  /** 'groupnorm': each BatchNorm replaced by nn.GroupNorm(gcd(32, C), C), as Opacus' ModuleValidator.fix does. */
   normalisation?: 'groupnorm';
 }
 

@@ -46,8 +46,9 @@ export class NetBuilder {
   private readonly rng: Random;
 
   /**
-   * `normalisation: 'groupnorm'` writes every batchNorm() as nn.GroupNorm(min(32, C), C) under the same names, as
-   * Opacus' ModuleValidator.fix replaces each BatchNorm before DP training (opacus/validators/batch_norm.py).
+   * `normalisation: 'groupnorm'` writes every batchNorm() as nn.GroupNorm(gcd(32, C), C) under the same names, as
+   * Opacus' ModuleValidator.fix replaces each BatchNorm before DP training (opacus/validators/batch_norm.py, since
+   * Opacus 1.1; before it min(32, C), the same for every ResNet width, 64·2^k).
    */
   constructor(seed: number, private readonly normalisation: ArchitectureShape['normalisation'] = undefined) {
     this.rng = new Random(seed);
@@ -122,9 +123,8 @@ export class NetBuilder {
   batchNorm(prefix: string, x: Value, eps = 1e-5, momentum = 0.1): Value {
     const c = x.dims[0];
     if (this.normalisation === 'groupnorm') {
-      // Opacus' GroupNorm keeps nn.GroupNorm's own ε (1e-5), not the BatchNorm's; PyTorch refuses uneven groups.
-      const groups = Math.min(32, c);
-      if (c % groups !== 0) throw new Error(`${prefix}: GroupNorm(${groups}, ${c}) does not split ${c} channels evenly (PyTorch refuses it too)`);
+      // Opacus' GroupNorm keeps nn.GroupNorm's own ε (1e-5), not the BatchNorm's; gcd(32, C) always divides C.
+      const groups = gcd(32, c);
       return this.groupNorm(prefix, x, groups, 'channel');
     }
     const fan = { in: c, out: c };
@@ -306,4 +306,9 @@ function ints(value: number[]): AttributeValue {
 }
 function float(value: number): AttributeValue {
   return { type: 'float', value };
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }

@@ -148,6 +148,22 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
         alias.set(out, y);
         break;
       }
+      case 'InstanceNormalization': {
+        // y = (x − mean)/√(var + ε)·scale + B over each (example, channel)'s spatial positions. torch.onnx.export
+        // writes nn.GroupNorm as Reshape → InstanceNormalization (scale 1, B 0) → Reshape → Mul/Add, and nn.InstanceNorm
+        // directly: both are what Opacus' ModuleValidator.fix leaves in a model.
+        const [x, scale, bias] = ins;
+        const xd = typeOf(node.inputs[0]).dims;
+        const axes = xd.map((_, i) => i).filter((i) => i >= 2);
+        const n = axes.reduce((k, a) => k * xd[a], 1);
+        const bcast = [1, xd[1], ...axes.map(() => 1)];
+        const mean = b.scale(b.reduceSum(x, axes, true), 1 / n);
+        const centred = b.sub(x, mean);
+        const variance = b.scale(b.reduceSum(b.mul(centred, centred), axes, true), 1 / n);
+        const std = b.op('Sqrt', [b.add(variance, b.scalar(attrFloat(node, 'epsilon', 1e-5)))], b.type(variance));
+        alias.set(out, b.add(b.mul(b.div(centred, std), b.reshape(scale, bcast)), b.reshape(bias, bcast)));
+        break;
+      }
       case 'Gelu': {
         const x = ins[0];
         const t = typeOf(node.inputs[0]);
