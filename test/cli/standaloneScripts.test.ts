@@ -77,7 +77,8 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   const [leak] = findings('opacus/mnist.py', 'I2F001');
   assert.match(lineOf('opacus/mnist.py', leak.line), /^\s+noise_multiplier=args\.sigma,/, 'on the noise argument');
   assert.match(leak.message, /mnist:SampleConvNet built by \/usr\/bin\/python3 \(torch 1\.13/);
-  assert.match(leak.message, /input shape \[1, 28, 28\] inferred \(first layer Conv2d with 1 input channels/);
+  // The shape of the dataset its DP DataLoader loads, tried before any inference.
+  assert.match(leak.message, /input shape \[1, 28, 28\], MNIST's, the dataset the DP call's DataLoader loads \(line 213\)/);
   assert.match(leak.message, /stood in for while the model was built: opacus/);
   // The default analysis batch is i2f.maxSamples (1); the script's 64 is read and said.
   assert.match(leak.message, /batch 1 \(config: 64, analysed at 1\)/);
@@ -124,6 +125,8 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   assert.match(lineOf('opacus/cifar10.py', cifarLeak.line), /^\s+noise_multiplier=args\.sigma,/, 'on the noise argument');
   assert.match(cifarLeak.message, /cifar10:convnet\(num_classes=10\) built by \/usr\/bin\/python3 \(torch 1\.13/);
   assert.match(cifarLeak.message, /stood in for while the model was built: opacus, torch\.func, tqdm;/);
+  // At CIFAR10's 32 × 32, the dataset its DP DataLoader loads (convnet also runs on 28 × 28, which inference tries first).
+  assert.match(cifarLeak.message, /input shape \[3, 32, 32\], CIFAR10's, the dataset the DP call's DataLoader loads \(line 285\)/);
 
   // mnist_lightning.py: `module=self` is the LightningModule, built by the bridge; pytorch_lightning is not installed
   // here, so the class derives from a stand-in and is not a torch.nn.Module: said so, with the package to install.

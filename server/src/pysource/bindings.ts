@@ -45,7 +45,7 @@ const SAME_MODULE = /^(to|cuda|cpu|float|double|half|train|eval|requires_grad_)$
  * Calls that take the model and return it, or a wrapper whose parameters are the model's (DDP's state_dict prefixes
  * them with `module.`): its first argument (or `module=` / `model=`) is the model.
  */
-const WRAPPERS = /^(DataParallel|DistributedDataParallel|DDP|DPDDP|compile|GradSampleModule)$/;
+const WRAPPERS = /^(DataParallel|DistributedDataParallel|DDP|DPDDP|FullyShardedDataParallel|FSDP|FSDP2Wrapper|compile|GradSampleModule)$/;
 /**
  * Opacus' fixers, which return a copy with every BatchNorm (that has parameters) replaced by
  * nn.GroupNorm(gcd(32, C), C) (opacus/validators/batch_norm.py since Opacus 1.1; `convert_batchnorm_modules` of
