@@ -5,10 +5,10 @@
 // thresholds and target, or I2F002); test/cli/lspParity.test.ts holds the two to the same set.
 
 import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { placeInNotebook } from './notebookFindings';
+import { defaultCacheDir } from '../cacheRoot';
 import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
 import { materialiseModel } from '../models/materialise';
 import { exportedThetaFinding } from './exportedTheta';
@@ -78,10 +78,7 @@ export interface AuditCoreOptions {
   progress?: Progress;
 }
 
-export function defaultCacheDir(): string {
-  if (process.env.I2F_CACHE_DIR) return resolve(process.env.I2F_CACHE_DIR);
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'i2f-privacy-lint');
-}
+export { defaultCacheDir };
 
 export function toolInfo(): { name: string; version: string; repository?: string } {
   // dist/cli.js → ../package.json; server/src/analysis/audit.ts (tsx) → ../../../package.json

@@ -2,6 +2,10 @@
 // step for step (same doubling from 10, same bisection, same stopping rule), on our implementation of the same
 // accountant, so the σ is the one the user's run will use, not a tighter or looser estimate of it.
 
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { defaultCacheDir } from '../cacheRoot';
 import { gdpEpsilon } from './gdpAccountant';
 import { prvEpsilon } from './prvAccountant';
 import { rdpEpsilon } from './rdpAccountant';
@@ -134,17 +138,60 @@ function searchKey(query: OpacusNoiseQuery): string {
   return JSON.stringify([query.targetEpsilon, query.targetDelta, query.sampleRate, query.epochs, query.accountant, query.epsilonTolerance ?? 0.01]);
 }
 
-/** The remembered answer to this query, if it was searched (here or on a worker thread). */
-export function knownOpacusNoise(query: OpacusNoiseQuery): OpacusNoise | undefined {
-  return searches.get(searchKey(query));
+/**
+ * Answers are also kept on disk (defaultCacheDir()/opacus-noise/), so a notebook reopened tomorrow, another `i2f audit`
+ * run or another test process does not search again: the search is a pure function of the query. Bump
+ * SEARCH_VERSION whenever the accountants or the search change what they return.
+ */
+const SEARCH_VERSION = 1;
+
+function diskFile(key: string): string {
+  const name = createHash('sha256').update(`${SEARCH_VERSION}:${key}`).digest('hex').slice(0, 32);
+  return join(defaultCacheDir(), 'opacus-noise', `${name}.json`);
 }
 
-/** Remember an answer (the last 32 distinct queries are kept). */
-export function rememberOpacusNoise(query: OpacusNoiseQuery, r: OpacusNoise): void {
-  const key = searchKey(query);
+function fromDisk(key: string): OpacusNoise | undefined {
+  try {
+    const stored = JSON.parse(readFileSync(diskFile(key), 'utf8')) as { key: string; answer: OpacusNoise };
+    return stored.key === key && (stored.answer.kind === 'found' || stored.answer.kind === 'failed') ? stored.answer : undefined;
+  } catch {
+    return undefined; // none yet, or unreadable: search
+  }
+}
+
+function toDisk(key: string, r: OpacusNoise): void {
+  try {
+    const file = diskFile(key);
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ key, answer: r }));
+    renameSync(tmp, file); // atomic: a reader never sees half a file
+  } catch {
+    // A cache that cannot be written only costs the next search.
+  }
+}
+
+function memo(key: string, r: OpacusNoise): void {
   searches.delete(key);
   if (searches.size >= 32) searches.delete(searches.keys().next().value!);
   searches.set(key, r);
+}
+
+/** The remembered answer to this query, if it was searched (here, on a worker thread, or by an earlier process). */
+export function knownOpacusNoise(query: OpacusNoiseQuery): OpacusNoise | undefined {
+  const key = searchKey(query);
+  const known = searches.get(key);
+  if (known) return known;
+  const stored = fromDisk(key);
+  if (stored) memo(key, stored);
+  return stored;
+}
+
+/** Remember an answer (the last 32 distinct queries in memory; all on disk). */
+export function rememberOpacusNoise(query: OpacusNoiseQuery, r: OpacusNoise): void {
+  const key = searchKey(query);
+  memo(key, r);
+  toDisk(key, r);
 }
 
 /** opacusNoiseMultiplier, remembered. */
