@@ -1,6 +1,7 @@
 // Shared by the CLI process tests: run the BUILT `i2f` (dist/cli.js) as a child process, make temp workspaces,
 // and validate reports against the audit's JSON schema and the official SARIF 2.1.0 schema.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,4 +86,25 @@ export function validateSarif(doc: unknown): string[] {
   const id = 'sarif-2.1.0';
   const validate = ajvSarif.getSchema(id) ?? (ajvSarif.addSchema(schema, id), ajvSarif.getSchema(id)!);
   return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+}
+
+/**
+ * `i2f audit WS --format json` with Debian's Python building the workspace's models, into a fresh cache (returned): the schema-valid
+ * report's first root, and lookups by file (a config, the findings of one code, a line of a file as written).
+ */
+export async function auditWithPython(ws: string, cachePrefix: string) {
+  const cache = mkdtempSync(join(tmpdir(), cachePrefix));
+  const r = await runCli(['audit', ws, '--format', 'json', '--python', '/usr/bin/python3', '--cache-dir', cache]);
+  assert.equal(r.code, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.deepEqual(validateAuditJson(json), []);
+  const root = json.roots[0];
+  return {
+    root,
+    /** The cache the audit filled (a second run there answers from it). */
+    cache,
+    config: (file: string) => root.configs.find((c: any) => c.file === file),
+    findings: (file: string, code: string): any[] => root.findings.filter((f: any) => f.file === file && f.code === code),
+    lineOf: (file: string, line: number) => readFileSync(join(ws, file), 'utf8').split('\n')[line - 1],
+  };
 }

@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debianTorch } from '../support/requirements';
-import { ensureBuilt, REPO, runCli, validateAuditJson, validateSarif } from './helpers';
+import { auditWithPython, ensureBuilt, REPO, runCli, validateSarif } from './helpers';
 
 const UPSTREAM = join(REPO, 'test', 'fixtures', 'upstream-python');
 const OPACUS = join(UPSTREAM, 'pytorch+opacus', 'tutorials');
@@ -42,15 +42,7 @@ function placeOf(file: string, code: string): { cell: number; line: number; colu
 test("audits notebooks: I2F001 on the cell of each DP call, ε of TF Privacy's tutorial, SampleNet built from a cell; broken and Julia notebooks located", { timeout: 15 * 60_000, skip: debianTorch.skip }, async () => {
   ensureBuilt();
   const ws = notebooks();
-  const cache = mkdtempSync(join(tmpdir(), 'i2f-notebooks-cache-'));
-  const r = await runCli(['audit', ws, '--format', 'json', '--python', '/usr/bin/python3', '--cache-dir', cache]);
-  assert.equal(r.code, 0, r.stderr);
-  const json = JSON.parse(r.stdout);
-  assert.deepEqual(validateAuditJson(json), []);
-  const root = json.roots[0];
-  const config = (file: string) => root.configs.find((c: any) => c.file === file);
-  const findings = (file: string, code: string) => root.findings.filter((f: any) => f.file === file && f.code === code);
-  const fileLine = (file: string, line: number) => readFileSync(join(ws, file), 'utf8').split('\n')[line - 1];
+  const { root, cache, config, findings, lineOf: fileLine } = await auditWithPython(ws, 'i2f-notebooks-cache-');
 
   // Opacus' image classifier: torchvision's resnet18 made GroupNorm, analysed, on max_grad_norm in its DP cell.
   const classifier = config('building_image_classifier.ipynb');

@@ -7,11 +7,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debianTorch } from '../support/requirements';
-import { ensureBuilt, REPO, runCli, validateAuditJson } from './helpers';
+import { auditWithPython, ensureBuilt, REPO, runCli } from './helpers';
 
 const FIXTURES = join(REPO, 'test', 'fixtures', 'python', 'script-weights');
 
@@ -22,15 +22,7 @@ test('scripts that load weights before make_private: used when in the workspace,
   // The fine-tuning script without its checkpoint: at initialisation.
   mkdirSync(join(ws, 'missing'));
   cpSync(join(FIXTURES, 'finetune', 'finetune_dp.py'), join(ws, 'missing', 'finetune_dp.py'));
-  const cache = mkdtempSync(join(tmpdir(), 'i2f-script-weights-cache-'));
-  const r = await runCli(['audit', ws, '--format', 'json', '--python', '/usr/bin/python3', '--cache-dir', cache]);
-  assert.equal(r.code, 0, r.stderr);
-  const json = JSON.parse(r.stdout);
-  assert.deepEqual(validateAuditJson(json), []);
-  const root = json.roots[0];
-  const config = (file: string) => root.configs.find((c: any) => c.file === file);
-  const findings = (file: string, code: string) => root.findings.filter((f: any) => f.file === file && f.code === code);
-  const lineOf = (file: string, line: number) => readFileSync(join(ws, file), 'utf8').split('\n')[line - 1];
+  const { root, cache, config, findings, lineOf } = await auditWithPython(ws, 'i2f-script-weights-cache-');
 
   // The constant PRETRAINED names pretrained.pt beside the script: its weights are analysed, and the finding says so.
   const finetune = config('finetune/finetune_dp.py');

@@ -11,7 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { debianTorch } from '../support/requirements';
-import { ensureBuilt, REPO, runCli, validateAuditJson } from './helpers';
+import { auditWithPython, ensureBuilt, REPO, runCli } from './helpers';
 
 const UPSTREAM = join(REPO, 'test', 'fixtures', 'upstream-python');
 
@@ -58,15 +58,7 @@ function scripts(): string {
 test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist.py's SampleConvNet is built and analysed (I2F001 on the noise argument); every other script says why not", { timeout: 10 * 60_000, skip: debianTorch.skip }, async () => {
   ensureBuilt();
   const ws = scripts();
-  const cache = mkdtempSync(join(tmpdir(), 'i2f-scripts-cache-'));
-  const r = await runCli(['audit', ws, '--format', 'json', '--python', '/usr/bin/python3', '--cache-dir', cache]);
-  assert.equal(r.code, 0, r.stderr);
-  const json = JSON.parse(r.stdout);
-  assert.deepEqual(validateAuditJson(json), []);
-  const root = json.roots[0];
-  const config = (file: string) => root.configs.find((c: any) => c.file === file);
-  const findings = (file: string, code: string) => root.findings.filter((f: any) => f.file === file && f.code === code);
-  const lineOf = (file: string, line: number) => readFileSync(join(ws, file), 'utf8').split('\n')[line - 1];
+  const { root, cache, config, findings, lineOf } = await auditWithPython(ws, 'i2f-scripts-cache-');
 
   // mnist.py: σ 1, C 1 and batch 64 from its argparse defaults; SampleConvNet built by that Python, shape inferred.
   const mnist = config('opacus/mnist.py');

@@ -4,7 +4,7 @@
 // materialised into the cache first (`models/materialise.ts`: the architecture catalogue emits ONNX with our own writer,
 // the Python bridge runs the workspace's interpreter), and `DiscoveredConfig.model` then points at that file.
 
-import type { PythonModelArgs } from '../config/trainingSetup';
+import type { PythonModelRef } from '../python/pythonModel';
 
 export type ModelRef =
   /** An `.onnx` file or a tfjs `model.json`, named by the config or adopted from its folder. */
@@ -15,18 +15,7 @@ export type ModelRef =
    * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`,
    * a standalone script loaded by path), called with `args` when the code builds it with literal arguments.
    */
-  | {
-      kind: 'python';
-      factory: string;
-      root: string;
-      inputShape?: number[];
-      /** The shape of what the code trains on (its DataLoader's dataset), tried before the bridge infers one. */
-      inputHint?: { shape: number[]; from: string };
-      /** The code trains the model after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm). */
-      normalisation?: 'groupnorm';
-      args?: PythonModelArgs;
-      foundBy?: string;
-    };
+  | ({ kind: 'python'; foundBy?: string } & PythonModelRef);
 
 /** One line for messages: what the config named. */
 export function describeModelRef(ref: ModelRef): string {

@@ -12,12 +12,17 @@ import { describePython, describeTried, findPython, type FoundPython, type Pytho
 import { exportPythonModel, PythonExportError, type PythonExport } from './exportModel';
 import { isNotebookFactory, notebookFactory, type NotebookFactory } from './notebookModel';
 
+/**
+ * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`, a
+ * standalone script loaded by path), called with `args` when the code builds it with literal arguments.
+ */
 export interface PythonModelRef {
   factory: string;
   root: string;
   inputShape?: number[];
   /** The shape of what the code trains on, tried first when inputShape is absent, and where it comes from. */
   inputHint?: { shape: number[]; from: string };
+  /** The code trains the model after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm): the bridge makes the same swap. */
   normalisation?: 'groupnorm';
   args?: PythonModelArgs;
 }
