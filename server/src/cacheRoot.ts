@@ -8,3 +8,16 @@ export function defaultCacheDir(): string {
   if (process.env.I2F_CACHE_DIR) return resolve(process.env.I2F_CACHE_DIR);
   return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'i2f-privacy-lint');
 }
+
+// The run's own choice: the CLI's --cache-dir (or --no-cache), the editor's extension storage. Unset: the default.
+let chosen: string | null | undefined;
+
+/** Sets where this process keeps what outlives it; null keeps nothing on disk (`i2f audit --no-cache`). */
+export function useCacheDir(dir: string | null): void {
+  chosen = dir;
+}
+
+/** The folder for results that outlive the process (the σ memo), or undefined when the run asked for none. */
+export function persistentCacheDir(): string | undefined {
+  return chosen === null ? undefined : (chosen ?? defaultCacheDir());
+}

@@ -6,6 +6,7 @@ import { existsSync, promises as fs, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { useCacheDir } from './cacheRoot';
 import {
   CodeActionKind,
   createConnection,
@@ -607,6 +608,7 @@ function dependents(path: string): ConfigState[] {
 connection.onInitialize((params): InitializeResult => {
   const options = (params.initializationOptions ?? {}) as InitializationOptions;
   if (options.storagePath) storagePath = options.storagePath;
+  useCacheDir(storagePath); // the σ memo beside the analysis cache, in the extension's storage
   if (typeof options.trusted === 'boolean') trusted = options.trusted;
   if (options.docsBase) docsBase = options.docsBase;
   cache = new ResultCache(storagePath, log);

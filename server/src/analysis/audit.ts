@@ -8,7 +8,7 @@ import { existsSync, promises as fs, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { placeInNotebook } from './notebookFindings';
-import { defaultCacheDir } from '../cacheRoot';
+import { defaultCacheDir, useCacheDir } from '../cacheRoot';
 import { discoverWorkspace, modelFormatOf, needsMaterialising, type DiscoveredConfig } from '../workspace/discover';
 import { materialiseModel } from '../models/materialise';
 import { exportedThetaFinding } from './exportedTheta';
@@ -111,6 +111,8 @@ export async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promi
 
 /** Audits each PATH (a folder, or one config file in it) and returns what was found, unformatted. */
 export async function auditPaths(paths: string[], options: AuditCoreOptions = {}): Promise<AuditRun> {
+  // Every cache of the run in the one folder the user chose (the σ memo too), or none with --no-cache.
+  useCacheDir(options.noCache ? null : (options.cacheDir ?? defaultCacheDir()));
   const cache = options.noCache ? undefined : new ResultCache(options.cacheDir ?? defaultCacheDir(), (m) => options.progress?.log(m));
   const hasher = new ContentHasher();
   const inflight = new Map<string, Promise<{ entry: CachedAnalysis } | { failure: string }>>();

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { defaultCacheDir } from '../cacheRoot';
+import { persistentCacheDir } from '../cacheRoot';
 import { gdpEpsilon } from './gdpAccountant';
 import { prvEpsilon } from './prvAccountant';
 import { rdpEpsilon } from './rdpAccountant';
@@ -139,20 +139,24 @@ function searchKey(query: OpacusNoiseQuery): string {
 }
 
 /**
- * Answers are also kept on disk (defaultCacheDir()/opacus-noise/), so a notebook reopened tomorrow, another `i2f audit`
+ * Answers are also kept on disk (persistentCacheDir()/opacus-noise/: the run's cache folder), so a notebook reopened tomorrow, another `i2f audit`
  * run or another test process does not search again: the search is a pure function of the query. Bump
  * SEARCH_VERSION whenever the accountants or the search change what they return.
  */
 const SEARCH_VERSION = 1;
 
-function diskFile(key: string): string {
+function diskFile(key: string): string | undefined {
+  const root = persistentCacheDir();
+  if (!root) return undefined;
   const name = createHash('sha256').update(`${SEARCH_VERSION}:${key}`).digest('hex').slice(0, 32);
-  return join(defaultCacheDir(), 'opacus-noise', `${name}.json`);
+  return join(root, 'opacus-noise', `${name}.json`);
 }
 
 function fromDisk(key: string): OpacusNoise | undefined {
+  const file = diskFile(key);
+  if (!file) return undefined;
   try {
-    const stored = JSON.parse(readFileSync(diskFile(key), 'utf8')) as { key: string; answer: OpacusNoise };
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as { key: string; answer: OpacusNoise };
     return stored.key === key && (stored.answer.kind === 'found' || stored.answer.kind === 'failed') ? stored.answer : undefined;
   } catch {
     return undefined; // none yet, or unreadable: search
@@ -160,8 +164,9 @@ function fromDisk(key: string): OpacusNoise | undefined {
 }
 
 function toDisk(key: string, r: OpacusNoise): void {
+  const file = diskFile(key);
+  if (!file) return;
   try {
-    const file = diskFile(key);
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     writeFileSync(tmp, JSON.stringify({ key, answer: r }));

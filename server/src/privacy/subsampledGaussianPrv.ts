@@ -3,7 +3,7 @@
 // privacy", NeurIPS 2021, Propositions B1 and B4; Opacus' analysis/prv/prvs.py).
 
 import { erfc } from './erfc';
-import { integrate } from './quadrature';
+import { integrate } from './gaussKronrod';
 
 /**
  * Y = log((1 − q) + q·e^((2X − 1)/(2σ²))) with X ~ N(1, σ²) (the loss of the "present" world against the "absent"

@@ -35,3 +35,16 @@ test('an answer searched in one process is known to the next, from the cache fol
   writeFileSync(file, '{"key": ');
   assert.equal((inProcess(dir, 'm.cachedOpacusNoiseMultiplier(q)') as { noiseMultiplier: number }).noiseMultiplier, found.noiseMultiplier);
 });
+
+test('a run that asked for no cache (i2f audit --no-cache) keeps nothing on disk; one with --cache-dir keeps it there', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-sigma-'));
+  const chosen = mkdtempSync(join(tmpdir(), 'i2f-sigma-chosen-'));
+  const cacheRoot = join(__dirname, '../../../server/src/cacheRoot.ts');
+  const run = (setup: string) =>
+    execFileSync(process.execPath, ['--import', 'tsx', '-e', `Promise.all([import('${cacheRoot}'), import('${MODULE}')]).then(([c, n]) => { const root = c.useCacheDir ? c : c.default; const m = n.cachedOpacusNoiseMultiplier ? n : n.default; ${setup}; m.cachedOpacusNoiseMultiplier(${JSON.stringify(QUERY)}); })`], { env: { ...process.env, I2F_CACHE_DIR: dir } });
+  run('root.useCacheDir(null)');
+  assert.deepEqual(readdirSync(dir), [], 'nothing written under the default folder');
+  run(`root.useCacheDir(${JSON.stringify(chosen)})`);
+  assert.deepEqual(readdirSync(dir), []);
+  assert.equal(readdirSync(join(chosen, 'opacus-noise')).length, 1, 'the answer kept in the chosen folder');
+});

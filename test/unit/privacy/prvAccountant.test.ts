@@ -13,7 +13,7 @@ import { logErfc } from '../../../server/src/privacy/logSpace';
 import { opacusNoiseMultiplier, opacusSteps } from '../../../server/src/privacy/opacusNoise';
 import { prvEpsilon } from '../../../server/src/privacy/prvAccountant';
 import { alignedDomain, meshSize, safeDomainHalfWidth } from '../../../server/src/privacy/prvDomain';
-import { integrate } from '../../../server/src/privacy/quadrature';
+import { integrate } from '../../../server/src/privacy/gaussKronrod';
 import { SubsampledGaussianPrv, TruncatedPrv } from '../../../server/src/privacy/subsampledGaussianPrv';
 import { rdpEpsilon } from '../../../server/src/privacy/rdpAccountant';
 
