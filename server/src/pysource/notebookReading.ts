@@ -7,17 +7,18 @@
 import { syntaxError, type ConfigSyntaxError, type Position, type Range } from '../config/keyTree';
 import type { TrainingSetup } from '../config/trainingSetup';
 import { cellRangeToFile, fileToCell, joinCodeCells, joinedRangeToCell, joinedToCell, parseNotebook, type JoinedCells, type Notebook } from './notebook';
-import { readPythonFile, type ReadPythonOptions } from './pythonSetup';
+import { mentionsDpLibrary, readPythonFile, type ReadPythonOptions } from './pythonSetup';
 import { setAsideBrokenCells } from './cellSyntax';
 import { RULES } from '../config/ruleCatalog';
 
 /** UserError code of a notebook that is not read (broken JSON, not a notebook, not Python): rule I2F145. */
 export const NOTEBOOK_NOT_READ = 'notebook-not-read';
 
-/** The DP libraries a notebook must mention before a problem reading it is worth a finding (as for .py files). */
-const MENTIONS_DP = /opacus|tensorflow_privacy|flwr|optax|dp_transformers|jax_privacy/;
-/** What readPythonFile looks for before it parses (TensorFlow Privacy's optimizers may be imported from tensorflow). */
-const MAY_SET_UP_DP = /opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/;
+/**
+ * The DP libraries a notebook must name before a problem reading it is worth a finding: those whose call sites are read,
+ * less plain `tensorflow` (every TensorFlow notebook names it; readPythonFile still reads it for TF Privacy's optimizers).
+ */
+const MENTIONS_DP = /opacus|tensorflow_privacy|flwr|optax|dp_transformers/;
 
 export interface NotebookSetupReading {
   setup: TrainingSetup | null;
@@ -32,7 +33,7 @@ export interface NotebookSetupReading {
  */
 export async function readNotebookFile(file: string, text: string, options: ReadPythonOptions = {}): Promise<NotebookSetupReading | ConfigSyntaxError | null> {
   // Most notebooks name no DP library (readPythonFile's own test): not even their JSON is parsed.
-  if (!options.parseAll && !MAY_SET_UP_DP.test(text) && !MENTIONS_DP.test(text)) return null;
+  if (!options.parseAll && !mentionsDpLibrary(text)) return null;
   const nb = parseNotebook(file, text);
   if (nb.kind !== 'notebook') {
     if (!MENTIONS_DP.test(text)) return null;

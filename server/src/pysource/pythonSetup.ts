@@ -82,9 +82,14 @@ export interface ReadPythonOptions {
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
 
-/** Whether Python text names a library whose DP call sites are read: text that does not is ordinary Python, not read. */
+const MENTIONS_DP_PACKAGE = new RegExp(DP_PACKAGES.join('|'));
+
+/**
+ * Whether Python text names a library whose DP call sites are read (dpApis.ts: opacus, tensorflow_privacy, tensorflow,
+ * flwr, optax, dp_transformers): text that does not is ordinary Python, not read.
+ */
 export function mentionsDpLibrary(text: string): boolean {
-  return /opacus|tensorflow_privacy|tensorflow|flwr|optax|dp_transformers/.test(text);
+  return MENTIONS_DP_PACKAGE.test(text);
 }
 
 /** workspace/discover.ts adopts a folder's only model file for every config and script in it without a model. */
