@@ -60,7 +60,7 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   const ws = scripts();
   const { root, cache, config, findings, lineOf } = await auditWithPython(ws, 'i2f-scripts-cache-');
 
-  // mnist.py: σ 1, C 1 and batch 64 from its argparse defaults; SampleConvNet built by that Python, shape inferred.
+  // mnist.py: σ 1, C 1 and batch 64 from its argparse defaults; SampleConvNet built by that Python at MNIST's shape.
   const mnist = config('opacus/mnist.py');
   assert.equal(mnist.status, 'analysed', mnist.reason);
   assert.deepEqual(mnist.leakage.batches[0].defense, ['dpsgd:clip=1,noise=1']);

@@ -82,7 +82,7 @@ test("Opacus' mnist.py, a standalone script, gets an I2F001 finding on noise_mul
     assert.match(lines[f.range.start.line], /^\s+noise_multiplier=args\.sigma,/);
     assert.match(f.message, /under dpsgd:clip=1,noise=1/);
     assert.match(f.message, /mnist:SampleConvNet built by \/usr\/bin\/python3 \(torch 1\.13/);
-    assert.match(f.message, /input shape \[1, 28, 28\] inferred/);
+    assert.match(f.message, /input shape \[1, 28, 28\], MNIST's, the dataset the DP call's DataLoader loads/);
 
     const dcgan = await s.waitForDiagnostics(s.open('scripts/dcgan.py'), (x) => !!only('I2F140')(x), 60_000);
     assert.equal(only('I2F001')(dcgan), undefined);
