@@ -38,8 +38,6 @@ export interface ScriptInput {
   unread?: string;
 }
 
-
-
 /**
  * The torchvision model an expression holds (`module=model`), followed back through the assignments before it:
  * `model = models.resnet18(num_classes=10)`, `model = ModuleValidator.fix(model)`, `model = model.to(device)`, also
