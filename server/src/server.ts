@@ -503,6 +503,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
       });
       config.model = m.path;
       config.modelDescription = m.description;
+      if (m.initialisation) config.modelInitialisation = m.initialisation;
     } catch (e) {
       if (stale()) return;
       if (!isUserError(e)) log(`internal error while writing the model of ${s.path}:\n${(e as Error)?.stack ?? e}`);

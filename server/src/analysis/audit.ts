@@ -226,6 +226,7 @@ async function auditConfigInner(root: string, config: DiscoveredConfig, settings
       });
       config.model = m.path;
       config.modelDescription = m.description;
+      if (m.initialisation) config.modelInitialisation = m.initialisation;
     } catch (e) {
       const failure = isUserError(e) ? e.describe() : `internal error (please report it): ${(e as Error)?.message ?? e}`;
       if (!isUserError(e)) process.stderr.write(`i2f: internal error while writing the model of ${config.path}:\n${(e as Error)?.stack ?? String(e)}\n`);

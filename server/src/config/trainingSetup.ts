@@ -210,6 +210,11 @@ export interface TrainingSetup {
   /** A Flower app's `[tool.flwr.app.components] clientapp`: the client module whose model the export bridge finds. */
   flowerClientApp?: ConfigField<string>;
   /**
+   * The model that client module builds and the arguments it passes, values from the run config included
+   * (pysource/flowerAppModel.ts), or why none was found; read when the file is (workspace/readSetup.ts).
+   */
+  flowerModel?: { factory: string; root: string; args?: PythonModelArgs; how: string } | { problem: string };
+  /**
    * The folder `pythonModel` is imported from when it is not the config's own folder: a DP call read in Python names
    * its model relative to the app's root (the folder of its pyproject.toml), not to the .py file's folder.
    */
@@ -219,6 +224,8 @@ export interface TrainingSetup {
    * literals; the bridge passes them as JSON (never evaluated as code).
    */
   pythonModelArgs?: PythonModelArgs;
+  /** How `pythonModel` was found when the code does not name it (the Flower app's model, for its DP call sites). */
+  pythonModelFoundBy?: string;
   /**
    * The per-example shape of what the code trains on (the torchvision dataset its DP DataLoader loads, at the size its
    * transforms end with): tried first by the export bridge when no input-shape is given, and where it comes from.

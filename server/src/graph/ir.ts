@@ -63,6 +63,8 @@ export interface Model {
   producerName: string;
   producerVersion: string;
   irVersion: number;
+  /** ModelProto.metadata_props: free key/value strings (the export bridge records frozen parameters there: parameters.ts). */
+  metadataProps?: Record<string, string>;
 }
 
 /** Number of elements of a static shape. */

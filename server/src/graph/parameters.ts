@@ -1,4 +1,5 @@
-// Identifies θ: the initialisers PyTorch's named_parameters would list, in the order the graph first uses them.
+// Identifies θ: the initialisers PyTorch's named_parameters would list, in the order the graph first uses them, less
+// those the model's code froze (requires_grad False), whose gradient training never computes nor shares.
 
 import type { Model, Tensor } from './ir';
 import { sizeOf } from './ir';
@@ -37,12 +38,44 @@ const ELEMENTWISE_SLOTS: Record<string, 'all'> = { Add: 'all', Mul: 'all', Conca
 const LAYOUT_OPS = new Set(['Identity', 'Transpose', 'Reshape', 'Flatten', 'Unsqueeze', 'Squeeze', 'Cast', 'Expand', 'Dropout']);
 
 /**
- * θ as PyTorch's named_parameters would list them (see WEIGHT_SLOTS and ELEMENTWISE_SLOTS for the rule): float
- * initialisers that some node uses as a weight, bias or scale, directly or through layout ops. An initialiser read
- * only by shape computations (Shape, Reshape targets, Slice bounds) or as a statistic is not θ. Order: first use in
- * the topologically sorted graph.
+ * ModelProto.metadata_props key of the parameters the model's own code froze, as a JSON array of names: written by the
+ * export bridge (python/exportModel.ts) from `requires_grad` when the factory returns the model, as a transfer-learning
+ * model freezes its backbone (`model.requires_grad_(False); model.heads.requires_grad_(True)`).
+ */
+export const FROZEN_PARAMETERS_KEY = 'i2f.frozen_parameters';
+
+/**
+ * The parameters the file says are frozen. A value that is not a JSON array of strings freezes nothing: every
+ * parameter then counts, the more exposed reading (more of the gradient shared).
+ */
+export function frozenParameters(model: Model): Set<string> {
+  const raw = model.metadataProps?.[FROZEN_PARAMETERS_KEY];
+  if (raw === undefined) return new Set();
+  try {
+    const names: unknown = JSON.parse(raw);
+    return Array.isArray(names) && names.every((n) => typeof n === 'string') ? new Set(names as string[]) : new Set();
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * θ: the model's parameters (namedParameters) less those frozen (frozenParameters). Only these have a gradient in
+ * training, so g, J and every product are taken with respect to them alone.
  */
 export function trainableParameters(model: Model): string[] {
+  const frozen = frozenParameters(model);
+  const named = namedParameters(model);
+  return frozen.size ? named.filter((n) => !frozen.has(n)) : named;
+}
+
+/**
+ * The parameters as PyTorch's named_parameters would list them (see WEIGHT_SLOTS and ELEMENTWISE_SLOTS for the rule):
+ * float initialisers that some node uses as a weight, bias or scale, directly or through layout ops. An initialiser
+ * read only by shape computations (Shape, Reshape targets, Slice bounds) or as a statistic is not one. Order: first
+ * use in the topologically sorted graph.
+ */
+export function namedParameters(model: Model): string[] {
   const { initializers } = model.graph;
   const origin = new Map<string, string>(); // value → the float initialiser it is a view of
   for (const [name, t] of initializers) if (isFloat(t.dtype)) origin.set(name, name);

@@ -43,6 +43,8 @@ export interface MaterialisedModel {
   description: string;
   /** True when this call wrote the file (false: it was in the cache already). */
   written: boolean;
+  /** Said instead of AT_INITIALISATION when no checkpoint is applied: the code's own pretrained weights (pythonModel.ts). */
+  initialisation?: string;
 }
 
 /** Said wherever a catalogue model is analysed without a checkpoint. */
@@ -69,7 +71,7 @@ async function materialisePython(ref: Extract<ModelRef, { kind: 'python' }>, opt
     signal: options.signal,
   });
   options.onProgress?.(`building ${ref.factory} in Python`, 1);
-  return { path: m.file, ref, description: [...m.notes, ref.foundBy].filter(Boolean).join('; '), written: !m.exported.cached };
+  return { path: m.file, ref, description: [...m.notes, ref.foundBy].filter(Boolean).join('; '), written: !m.exported.cached, ...(m.initialisation ? { initialisation: m.initialisation } : {}) };
 }
 
 async function materialiseArchitecture(ref: Extract<ModelRef, { kind: 'catalogue' }>, options: MaterialiseOptions): Promise<MaterialisedModel> {

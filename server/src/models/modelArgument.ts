@@ -64,7 +64,7 @@ async function pythonModelArgument(factory: string, o: ModelArgumentOptions): Pr
   if (inputShape && inputShape.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new UserError('bad-option', `--input-shape expects whole numbers ≥ 1 separated by commas (e.g. 3,32,32), got '${o.inputShape}'`);
   const root = process.cwd();
   const m = await materialiseModel({ kind: 'python', factory, root, ...(inputShape ? { inputShape } : {}) }, { cacheDir: o.cacheDir, python: { configured: o.python, venvRoots: [root] } });
-  return { path: m.path, description: `${m.description}${o.weights ? ` Weights ${o.weights}.` : ''}` };
+  return { path: m.path, description: `${m.description}${o.weights ? ` Weights ${o.weights}.` : m.initialisation ? `; ${m.initialisation}` : ''}` };
 }
 
 function parseShape(text: string): number[] {

@@ -7,6 +7,7 @@ import { parseTomlConfig } from '../config/tomlConfig';
 import { recogniseTrainingSetup } from '../config/recognise';
 import type { TrainingSetup } from '../config/trainingSetup';
 import type { RunConfig, RunConfigValue } from './staticValue';
+import type { FlowerAppModelResolution } from './flowerAppModel';
 
 export interface FlowerApp {
   /** Absolute path of the app's pyproject.toml. */
@@ -17,6 +18,8 @@ export interface FlowerApp {
   components: string[];
   /** What the pyproject.toml says as a training config (its model path, an i2f section), when it is one. */
   setup?: TrainingSetup;
+  /** The model its client module builds (pysource/flowerAppModel.ts), when it has been read. */
+  model?: FlowerAppModelResolution;
 }
 
 const MAX_LEVELS = 4;

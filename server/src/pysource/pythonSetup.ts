@@ -28,6 +28,8 @@ import { epochLoops, type EpochReading } from './epochLoops';
 import { assignedBefore, isBinding, modelInside, type GroupNormFix } from './bindings';
 import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
+import { readFactoryArguments } from './factoryArguments';
+import { flowerAppModel } from './flowerAppModel';
 import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
 import type { OpacusNoiseQuery } from '../privacy/opacusNoise';
 
@@ -113,7 +115,11 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     const roots = importedRoots(parsed.tree);
     if (!DP_PACKAGES.some((p) => roots.has(p))) return { file, sites: [], setup: null };
     const index = indexModule(file, text, parsed.tree);
-    const app = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
+    const found = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
+    // The app's model as its pyproject.toml is analysed with: the DP and secure-aggregation call sites use it when the
+    // call itself names no model the bridge can build (flowerAppModel.ts).
+    const client = found?.setup?.flowerClientApp;
+    const app = found && client ? { ...found, model: await flowerAppModel(found.root, client.value, found.runConfig, options.readText) } : found;
     const sites = findDpCallSites(index, app?.runConfig);
     if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
     // The file the bridge would import: this script (its tree is here), or the module beside it defining the model.
@@ -369,6 +375,14 @@ function setupOf(
       const read = libraryModelSetup(setup, library, index, file, trainedDataset);
       facts.push(...read.facts);
       if (read.problem) setup.pythonModelProblem = read.problem;
+    } else if (app?.model && 'model' in app.model && app.setup?.flowerClientApp) {
+      // The call names no model (secaggplus_mod, LocalDpMod, a strategy wrapper): the one the app's client module
+      // builds, found and built as for its pyproject.toml; in this file, its findings sit on the call.
+      const site = noisy ?? sites[0];
+      setup.pythonModel = { value: app.model.model.factory, key: 'model', path: [site.name, 'model'], keyRange: site.calleeRange, valueRange: site.calleeRange, file };
+      setup.pythonModelRoot = app.model.model.root;
+      if (app.model.model.args) setup.pythonModelArgs = app.model.model.args;
+      setup.pythonModelFoundBy = app.model.model.how;
     }
     // Weights loaded before the DP call are the analysis' weights when the file is here, else said (a whole pickled
     // model is a problem of its own: it has no class to build).
@@ -596,36 +610,15 @@ function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode
     return { ...found, problem: { reason: refusal, fix: `guard the top level of ${basename(found.file!)} with \`if __name__ == "__main__":\`, or define ${found.name} in a module of its own that the script imports` } };
   }
   if (!call) return found;
-  const args = callArguments(call);
   const what = found.builder ? `${found.name}()` : `the ${found.name} constructor`;
-  if (args.splat) return { ...found, problem: { reason: `${what} is called with *args or **kwargs (line ${call.startPosition.row + 1}), whose values are set at run time`, fix: `pass ${found.name}'s arguments by name with literal values or argparse defaults` } };
-  const out: PythonModelArgs = { positional: [], keyword: {} };
-  // Each argument resolved like a DP argument (staticValue.ts); one value, a JSON scalar, or the model is not built.
-  const read = (node: SyntaxNode, label: string): { value: Scalar } | { unread: string } => {
-    const at = `${what}'s argument ${label} = \`${short(node.text)}\` (line ${node.startPosition.row + 1})`;
-    const r = resolveValue({ module: index }, node);
-    if (r.kind === 'runtime') return { unread: `${at} is set at run time (${r.reason})` };
-    const distinct = [...new Set(r.values.map((v) => JSON.stringify(v.value)))];
-    if (distinct.length > 1) return { unread: `${at} may be any of ${distinct.join(', ')}` };
-    const v = r.values[0].value;
-    if (typeof v === 'number' && !Number.isFinite(v)) return { unread: `${at} is ${v}` };
-    return { value: v };
-  };
-  const unread = (reason: string, param: string): ModelClass => ({
-    ...found,
-    problem: { reason, fix: `pass ${found.name} a literal value (or an argparse default) for ${param}, or give that parameter a default in ${basename(found.file!)} and leave it out of the call` },
-  });
-  for (const [i, p] of args.positional.entries()) {
-    const v = read(p, `${i + 1}`);
-    if ('unread' in v) return unread(v.unread, `argument ${i + 1}`);
-    out.positional.push(v.value);
+  const read = readFactoryArguments(index, call, what);
+  if (read.kind === 'unread') {
+    const fix = read.parameter === '*args'
+      ? `pass ${found.name}'s arguments by name with literal values or argparse defaults`
+      : `pass ${found.name} a literal value (or an argparse default) for ${read.parameter}, or give that parameter a default in ${basename(found.file!)} and leave it out of the call`;
+    return { ...found, problem: { reason: read.reason, fix } };
   }
-  for (const [k, { value }] of args.keyword) {
-    const v = read(value, `\`${k}\``);
-    if ('unread' in v) return unread(v.unread, `\`${k}\``);
-    out.keyword[k] = v.value;
-  }
-  return out.positional.length || Object.keys(out.keyword).length ? { ...found, args: out } : found;
+  return read.args ? { ...found, args: read.args } : found;
 }
 
 /** Why the module made of a notebook's definitions for `name` (notebookModule.ts) could start training, if it could. */

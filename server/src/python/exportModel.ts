@@ -11,6 +11,8 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors';
 import type { PythonModelArgs } from '../config/trainingSetup';
 import type { FoundPython } from './interpreter';
+import { encodeMetadataProps } from '../backends/onnx/onnxProto';
+import { FROZEN_PARAMETERS_KEY } from '../graph/parameters';
 
 export interface PythonExportRequest {
   /**
@@ -52,6 +54,16 @@ export interface PythonExport {
   stubbed: string[];
   /** named_parameters: name and shape, in PyTorch's order. */
   parameters: [string, number[]][];
+  /**
+   * The parameters with requires_grad False when the factory returned the model (a frozen backbone): recorded in the
+   * ONNX file's metadata (graph/parameters.ts FROZEN_PARAMETERS_KEY), so θ is the trainable ones.
+   */
+  frozen: string[];
+  /**
+   * Pretrained weights the code asked torch.hub for: read from the hub cache ('cache'), or not there ('missing') or
+   * not readable as plain tensors ('unreadable'), the layers they fill then left at initialisation. Never downloaded.
+   */
+  pretrained: PretrainedWeights[];
   modelClass: string;
   torchVersion: string;
   python: string;
@@ -59,6 +71,14 @@ export interface PythonExport {
   sources: string[];
   /** True when the cache answered and Python did not run. */
   cached: boolean;
+}
+
+export interface PretrainedWeights {
+  url: string;
+  /** Where torch.hub keeps it (`~/.cache/torch/hub/checkpoints/vit_b_16-c867db91.pth`). */
+  file: string;
+  state: 'cache' | 'missing' | 'unreadable';
+  error?: string;
 }
 
 /** A failed export: the Python error and the last frames of its traceback, for a diagnostic on the config line. */
@@ -129,7 +149,9 @@ async function fromCache(dir: string): Promise<PythonExport | undefined> {
     const onnx = join(dir, 'model.onnx');
     if (!existsSync(onnx)) return undefined;
     for (const s of manifest.sources) if ((await sha256Of(s.path)) !== s.sha256) return undefined;
-    return { ...manifest.result, onnx, cached: true };
+    // Pretrained weights put into (or taken out of) the hub cache since: the model they build differs.
+    for (const p of manifest.result.pretrained ?? []) if (existsSync(p.file) !== (p.state !== 'missing')) return undefined;
+    return { ...manifest.result, frozen: manifest.result.frozen ?? [], pretrained: manifest.result.pretrained ?? [], onnx, cached: true };
   } catch {
     return undefined;
   }
@@ -193,6 +215,8 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
       ...(Array.isArray(result.tried) && result.tried.length ? { tried: result.tried as PythonExport['tried'] } : {}),
       stubbed: (result.stubbed as string[]) ?? [],
       parameters: (result.parameters as [string, number[]][]) ?? [],
+      frozen: Array.isArray(result.frozen) ? (result.frozen as string[]) : [],
+      pretrained: Array.isArray(result.pretrained) ? (result.pretrained as PretrainedWeights[]) : [],
       modelClass: String(result.modelClass ?? req.factory),
       torchVersion: String(result.torchVersion ?? req.python.torchVersion),
       python: req.python.path,
@@ -200,6 +224,8 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
     };
     const manifest: Manifest = { sources: await Promise.all(sources.map(async (path) => ({ path, sha256: (await sha256Of(path)) ?? '' }))), result: exported };
     const onnx = join(dir, 'model.onnx');
+    // The frozen parameters travel with the file: whoever opens it (the analysis, a worker) takes θ without them.
+    if (exported.frozen.length) await fs.appendFile(out, encodeMetadataProps({ [FROZEN_PARAMETERS_KEY]: JSON.stringify(exported.frozen) }));
     await fs.rename(out, onnx);
     const manifestTmp = join(dir, `manifest.${tag}.tmp`);
     await fs.writeFile(manifestTmp, JSON.stringify(manifest, null, 1));

@@ -1,8 +1,12 @@
 # I²F Privacy Lint's export bridge, run by the workspace's own Python (server/src/python/exportModel.ts): imports
 # `module:factory` from the workspace, builds the torch.nn.Module, and writes it as ONNX with BatchNorm kept as
 # BatchNormalization and the parameters under their `named_parameters` names, so θ is what training shares and a
-# state_dict / safetensors checkpoint applies to it by name. It never loads a checkpoint: weights are data, read
-# and applied by the TypeScript side after the export.
+# state_dict / safetensors checkpoint applies to it by name. It never loads a checkpoint a config names: weights are
+# data, read and applied by the TypeScript side after the export. Pretrained weights the model's own code asks
+# torch.hub for (torchvision's `vit_b_16(weights=…)`) are never downloaded: read from the torch hub cache with
+# torch.load(weights_only=True) (tensors only, no code runs) when the file is there, else the layers they would fill
+# stay at initialisation; the result lists each ("pretrained"). Parameters the code leaves with requires_grad False
+# are listed too ("frozen"): training shares no gradient of theirs.
 #
 # Usage: python -B export_model.py REQUEST_JSON. The request: {"root", "factory", "inputShape" (list or null),
 # "args" ({"positional": [...], "keyword": {...}} of JSON values, or null), "out" (the .onnx to write), "result" (the
@@ -27,7 +31,7 @@ import sys
 import traceback
 import types
 
-HELPER_VERSION = 1
+HELPER_VERSION = 2
 
 # Sizes tried, in order, when the config gives no input shape: MNIST-like 28, CIFAR-like 32, 64, ImageNet-like 224.
 STANDARD_SIZES = (28, 32, 64, 224)
@@ -394,6 +398,56 @@ def _used_stand_ins_error(e, stage):
     )
 
 
+class _NotDownloaded(dict):
+    """What a pretrained-weights request gives when the file is not in the torch hub cache: no tensors, and
+    Module.load_state_dict of it changes nothing (the model stays at initialisation; the result says so)."""
+
+
+def _hub_weights(torch, result):
+    """torch.hub's weight loading as the bridge allows it: from the hub cache as data, never from the network.
+    torchvision's builders (`weights=…`, `pretrained=True`) and torch.utils.model_zoo.load_url all end here."""
+    from urllib.parse import urlparse
+
+    hub = torch.hub
+    pretrained = result.setdefault("pretrained", [])
+    data_only = "weights_only" in inspect.signature(torch.load).parameters
+
+    def load_state_dict_from_url(url, model_dir=None, map_location=None, progress=True, check_hash=False, file_name=None, **_):
+        folder = model_dir or os.path.join(hub.get_dir(), "checkpoints")
+        cached = os.path.join(folder, file_name or os.path.basename(urlparse(url).path))
+        entry = {"url": url, "file": cached, "state": "missing"}
+        pretrained.append(entry)
+        if os.path.isfile(cached):
+            if not data_only:
+                entry["state"] = "unreadable"
+                entry["error"] = f"torch {torch.__version__} has no torch.load(weights_only=True), and the bridge reads weights only as data"
+                return _NotDownloaded()
+            try:
+                state = torch.load(cached, map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001: a file that is not plain tensors is not read
+                entry["state"] = "unreadable"
+                entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                return _NotDownloaded()
+            entry["state"] = "cache"
+            return state
+        return _NotDownloaded()
+
+    def download_url_to_file(url, dst, *_, **__):
+        raise RuntimeError(f"the export bridge downloads nothing ({url}): put the file at {dst} to build the model with it")
+
+    hub.load_state_dict_from_url = load_state_dict_from_url
+    hub.download_url_to_file = download_url_to_file
+    torch.utils.model_zoo.load_url = load_state_dict_from_url
+    real_load_state_dict = torch.nn.Module.load_state_dict
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        if isinstance(state_dict, _NotDownloaded):
+            return real_load_state_dict(self, self.state_dict(), *args, **kwargs)  # changes nothing, returns what it would
+        return real_load_state_dict(self, state_dict, *args, **kwargs)
+
+    torch.nn.Module.load_state_dict = load_state_dict
+
+
 def run(req, result):
     root = os.path.abspath(req["root"])
     sys.path.insert(0, root)
@@ -406,6 +460,9 @@ def run(req, result):
     result["stubbed"] = _STAND_INS["stubbed"]
 
     result["torchVersion"] = torch.__version__.split("+")[0]
+    import torch.utils.model_zoo  # noqa: F401: patched by _hub_weights
+
+    _hub_weights(torch, result)
     torch.manual_seed(0)  # the weights at initialisation are then the same on every export (cache, reproducibility)
 
     result["stage"] = "import"
@@ -432,6 +489,11 @@ def run(req, result):
     if req.get("normalisation") == "groupnorm":
         result["stage"] = "groupnorm"
         model, result["groupNormReplaced"] = _batchnorm_to_groupnorm(model, torch)
+    # Frozen by the code that built it: no gradient of theirs is computed in training, so none is shared.
+    result["frozen"] = [n for n, p in model.named_parameters() if not p.requires_grad]
+    # Exported with every parameter requiring grad: with none, eval() takes inference-only kernels the ONNX exporter
+    # cannot write (nn.MultiheadAttention's _native_multi_head_attention); the arithmetic is the same.
+    model.requires_grad_(True)
     model = model.float().eval()
 
     result["stage"] = "input-shape"

@@ -2,14 +2,15 @@
 // export bridge (cached), check that the exported θ is PyTorch's named_parameters, and say in plain sentences what
 // was done on the user's behalf (which Python, the input shape and where it came from, the modules stood in for).
 
+import { basename } from 'node:path';
 import { describeArgs } from '../config/pythonReference';
 import type { PythonModelArgs } from '../config/trainingSetup';
 import { UserError } from '../errors';
 import { loadModelFile } from '../backends/modelFile';
-import { trainableParameters } from '../graph/parameters';
+import { frozenParameters, namedParameters } from '../graph/parameters';
 import { untieExportedParameters } from '../graph/untie';
 import { describePython, describeTried, findPython, type FoundPython, type PythonSearchOptions } from './interpreter';
-import { exportPythonModel, PythonExportError, type PythonExport } from './exportModel';
+import { exportPythonModel, PythonExportError, type PretrainedWeights, type PythonExport } from './exportModel';
 import { isNotebookFactory, notebookFactory, type NotebookFactory } from './notebookModel';
 
 /**
@@ -41,6 +42,11 @@ export interface MaterialisedPythonModel {
   python: FoundPython;
   /** Clauses for the report, the hover and the audit (joined with '; '): what the bridge did and assumed. */
   notes: string[];
+  /**
+   * Said in place of "at initialisation" when the code loads pretrained weights (python/exportModel.ts): whether they
+   * came from the torch hub cache, or were not there and the layers they fill are at initialisation.
+   */
+  initialisation?: string;
 }
 
 export async function materialisePythonModel(ref: PythonModelRef, opts: PythonModelOptions): Promise<MaterialisedPythonModel> {
@@ -74,7 +80,26 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
   }
   if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
   notes.push(await thetaNote(exported));
-  return { file: exported.onnx, exported, python, notes };
+  const initialisation = pretrainedNote(exported.pretrained);
+  return { file: exported.onnx, exported, python, notes, ...(initialisation ? { initialisation } : {}) };
+}
+
+/**
+ * The weights the analysis ran on when the code loads pretrained ones through torch.hub: the hub cache's file, or
+ * initialisation (with the file that was missing and how to give it). The bridge downloads nothing, so a finding
+ * never waits on the network nor fails for want of it.
+ */
+function pretrainedNote(pretrained: PretrainedWeights[]): string | undefined {
+  if (!pretrained.length) return undefined;
+  const name = (p: PretrainedWeights) => basename(p.file);
+  const absent = pretrained.filter((p) => p.state !== 'cache');
+  if (!absent.length)
+    return `with the pretrained weights its code loads, read as data from the torch hub cache (${pretrained.map((p) => p.file).join(', ')}); a layer the code makes after loading them is at initialisation`;
+  const why = absent.map((p) => (p.state === 'missing' ? `${name(p)} is not in the torch hub cache (${p.file})` : `${p.file} could not be read as plain tensors (${p.error ?? 'unreadable'})`));
+  return (
+    `at initialisation, not with the pretrained weights its code loads (${absent.map((p) => p.url).join(', ')}): ${why.join('; ')}, and the export bridge downloads nothing. ` +
+    `Pretrained features usually leak more than random ones: put the file there (\`torch.hub.load_state_dict_from_url\` in the same Python downloads it) to analyse the model as trained`
+  );
 }
 
 /** A failed export through a notebook's module, said in the notebook's terms: its factory, its cells and lines. */
@@ -91,15 +116,29 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** θ of the exported graph against named_parameters: the same names, or the differences said plainly. */
+/**
+ * θ of the exported graph against named_parameters: the same names, or the differences said plainly; and, when the
+ * code froze some (requires_grad False), that θ is the trainable ones only.
+ */
 async function thetaNote(exported: PythonExport): Promise<string> {
   const model = await loadModelFile(exported.onnx);
   untieExportedParameters(model);
-  const theta = new Set(trainableParameters(model));
+  const graphNamed = new Set(namedParameters(model));
   const named = exported.parameters.map(([n]) => n);
-  const missing = named.filter((n) => !theta.has(n));
-  const extra = [...theta].filter((n) => !named.includes(n));
-  const count = exported.parameters.reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
+  const missing = named.filter((n) => !graphNamed.has(n));
+  const extra = [...graphNamed].filter((n) => !named.includes(n));
+  const values = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const count = exported.parameters.reduce((s, [, shape]) => s + values(shape), 0);
+  const frozen = frozenParameters(model);
+  if (!missing.length && !extra.length && frozen.size) {
+    const trainable = exported.parameters.filter(([n]) => !frozen.has(n));
+    const n = trainable.reduce((s, [, shape]) => s + values(shape), 0);
+    const shown = trainable.length <= 4 ? `: ${trainable.map(([t]) => t).join(', ')}` : '';
+    return (
+      `only ${n.toLocaleString('en-US')} of ${count.toLocaleString('en-US')} parameters trainable (${trainable.length} of ${named.length} tensors${shown}): ` +
+      `the other ${frozen.size} have requires_grad False when the model is built, so training shares no gradient of theirs and θ is the trainable ones (a state_dict applies by name)`
+    );
+  }
   if (!missing.length && !extra.length) return `θ is the model's named_parameters (${named.length} tensors, ${count.toLocaleString('en-US')} values; a state_dict applies by name)`;
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, … (${xs.length})` : '');
   return `θ differs from the model's named_parameters (${missing.length ? `not in the graph as named: ${list(missing)}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `in the graph only: ${list(extra)}` : ''})`;

@@ -33,6 +33,8 @@ export interface DiscoveredConfig {
   modelProblem?: string;
   /** For a materialised model: what it is, for reports ("resnet18 (torchvision.models.resnet18) for cifar10: …"). */
   modelDescription?: string;
+  /** Said instead of "at initialisation" when no weights are applied (a model whose code loads pretrained weights). */
+  modelInitialisation?: string;
   weights?: string;
   samples?: string;
   /**
@@ -223,7 +225,8 @@ function modelRefOf(path: string, setup: TrainingSetup, model: string | undefine
     const args = setup.pythonModelArgs ? { args: setup.pythonModelArgs } : {};
     const hint = setup.pythonInputHint ? { inputHint: setup.pythonInputHint } : {};
     const gn = setup.normalisation ? { normalisation: setup.normalisation.value } : {};
-    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...hint, ...gn, ...args } };
+    const foundBy = setup.pythonModelFoundBy ? { foundBy: setup.pythonModelFoundBy } : {};
+    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...hint, ...gn, ...args, ...foundBy } };
   }
   if (setup.architecture) {
     return {
@@ -238,11 +241,18 @@ function modelRefOf(path: string, setup: TrainingSetup, model: string | undefine
     };
   }
   if (setup.flowerClientApp) {
-    const found = flowerClientModel(dirname(path), setup.flowerClientApp.value);
+    // Read with the client module's arguments when the file was read (readSetup.ts); else found by name only.
+    const found = setup.flowerModel ?? lexicalFlowerModel(dirname(path), setup.flowerClientApp.value);
     if ('problem' in found) return { problem: `the Flower client app names no PyTorch model the bridge can find: ${found.problem}` };
-    return { ref: { kind: 'python', factory: found.model.factory, root: found.model.root, ...inputShape, foundBy: `found from the Flower app (${found.model.how})` } };
+    const { factory, root, args, how } = found;
+    return { ref: { kind: 'python', factory, root, ...inputShape, ...(args ? { args } : {}), foundBy: how } };
   }
   return {};
+}
+
+function lexicalFlowerModel(appRoot: string, clientApp: string): NonNullable<TrainingSetup['flowerModel']> {
+  const found = flowerClientModel(appRoot, clientApp);
+  return 'problem' in found ? found : { factory: found.model.factory, root: found.model.root, how: `found from the Flower app (${found.model.how})` };
 }
 
 /** Whether the config names a model that must be materialised (an architecture, a Python factory) before analysis. */

@@ -9,6 +9,7 @@ import { readTrainingConfig, type RecogniseOptions } from '../config/recognise';
 import { RULES } from '../config/ruleCatalog';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { readFlowerApp } from '../pysource/flowerApp';
+import { flowerAppModel } from '../pysource/flowerAppModel';
 import { readPythonFile, type PythonReading } from '../pysource/pythonSetup';
 import { NOTEBOOK_EXTENSION } from '../pysource/notebook';
 import { readNotebookFile } from '../pysource/notebookReading';
@@ -42,6 +43,11 @@ export async function readTrainingSource(file: string, text: string, options: Re
     }
     const setup = readTrainingConfig(file, text, options);
     if (setup && !('kind' in setup) && setup.format === 'toml' && setup.flavour === 'flower') await deferToCode(setup, text, options);
+    if (setup && !('kind' in setup) && setup.flowerClientApp) {
+      const app = readFlowerApp(setup.file, (p) => (p === setup.file ? text : options.readText?.(p)) ?? readSync(p));
+      const found = await flowerAppModel(dirname(setup.file), setup.flowerClientApp.value, app?.runConfig, options.readText);
+      setup.flowerModel = 'model' in found ? found.model : found;
+    }
     return setup;
   } catch {
     return null;

@@ -6,7 +6,7 @@ import { allocTyped, bytesPerElement, typedFromBytes } from '../../graph/tensorB
 import { HOST_LITTLE_ENDIAN, ProtoReader, ProtoWriter, WIRE_FIXED32, WIRE_LEN, WIRE_VARINT } from './protobuf';
 
 // Field numbers from onnx/onnx.proto (IR version 8). Named once here so decoder and encoder cannot disagree.
-const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
+const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
 const OPSET = { domain: 1, version: 2 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
@@ -91,8 +91,16 @@ class Decoder {
     let producerName = '';
     let producerVersion = '';
     let irVersion = 0;
+    const metadataProps: Record<string, string> = Object.create(null);
     while (r.next()) {
       switch (r.field) {
+        case MODEL.metadataProps: {
+          r.expect(WIRE_LEN, 'ModelProto.metadata_props');
+          const [key, value] = this.entry(r.sub());
+          // Own keys only: a file's key named '__proto__' is its word, not a member of the record.
+          if (key && key !== '__proto__') metadataProps[key] = value;
+          break;
+        }
         case MODEL.irVersion: r.expect(WIRE_VARINT, 'ModelProto.ir_version'); irVersion = r.int64(); break;
         case MODEL.producerName: r.expect(WIRE_LEN, 'ModelProto.producer_name'); producerName = r.string(); break;
         case MODEL.producerVersion: r.expect(WIRE_LEN, 'ModelProto.producer_version'); producerVersion = r.string(); break;
@@ -102,7 +110,7 @@ class Decoder {
       }
     }
     if (!graph) throw this.err('corrupt-model', 'not an ONNX model: the file has no graph');
-    return { graph, opsets, producerName, producerVersion, irVersion };
+    return { graph, opsets, producerName, producerVersion, irVersion, ...(Object.keys(metadataProps).length ? { metadataProps } : {}) };
   }
 
   private opset(r: ProtoReader): OpsetImport {
@@ -498,5 +506,24 @@ export function encodeModel(model: Model, place?: ExternalPlacement): Uint8Array
       if (o.domain) w.string(OPSET.domain, o.domain);
       w.int64(OPSET.version, o.version);
     });
+  writeMetadataProps(w, model.metadataProps);
+  return w.finish();
+}
+
+function writeMetadataProps(w: ProtoWriter, props: Record<string, string> | undefined): void {
+  for (const [key, value] of Object.entries(props ?? {}))
+    w.message(MODEL.metadataProps, () => {
+      w.string(ENTRY.key, key);
+      w.string(ENTRY.value, value);
+    });
+}
+
+/**
+ * ModelProto.metadata_props entries as bytes that may be appended to an encoded ModelProto: protobuf merges a
+ * repeated field written after the others, so a file gains them without being decoded (a 300 MB export stays as it is).
+ */
+export function encodeMetadataProps(props: Record<string, string>): Uint8Array {
+  const w = new ProtoWriter(1024);
+  writeMetadataProps(w, props);
   return w.finish();
 }
