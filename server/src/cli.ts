@@ -13,6 +13,7 @@ import { ATTACK_USAGE, attackCommand } from './analysis/attackCli';
 import { defaultCacheDir } from './analysis/audit';
 import { MODEL_ARGUMENT_OPTIONS, MODEL_ARGUMENT_USAGE, resolveModelArgument } from './models/modelArgument';
 import { PRIVACY_USAGE, PrivacyUsageError, privacyCommand } from './analysis/privacyCli';
+import { parseLossSetting, type LossSetting } from './analysis/lossChoice';
 
 const USAGE = `i2f — how much of a client's private data can an attacker rebuild from its shared gradients?
 
@@ -34,7 +35,8 @@ Defences (--defense, repeatable, applied in order):
   gaussian:std=S   dpsgd:clip=C,noise=SIGMA   prune:ratio=P   quantize:bits=K   topk:ratio=P
 
 More options for analyze:
-  --loss cross-entropy|mse   --tolerance T (default 1e-6)   --max-iterations N   --target-psnr DB
+  --loss auto|cross-entropy|binary-cross-entropy|mse (default auto: binary cross-entropy for one output per example
+    or a final Sigmoid, else cross-entropy)   --tolerance T (default 1e-6)   --max-iterations N   --target-psnr DB
   --budget SECONDS (wall time for the I²F solves; past it: not converged, with the residual and the time still needed)
   --backend tfjs (nested autodiff in TensorFlow.js: WASM, or tfjs-node when installed)
   --cross-check (run both engines; report the largest relative disagreement of g, J u, Jᵀ v)
@@ -118,8 +120,12 @@ async function analyzeCommand(args: string[]): Promise<number> {
   });
   const backend = values.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new CliError(`--backend '${backend}' is not available (available: onnx, tfjs)`);
-  const loss = values.loss ?? 'cross-entropy';
-  if (loss !== 'cross-entropy' && loss !== 'mse') throw new CliError(`--loss must be cross-entropy or mse, got '${loss}'`);
+  let loss: LossSetting;
+  try {
+    loss = parseLossSetting(values.loss);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
   const request: AnalyzeRequest = {
     model: model.path,
     weights: values.weights,

@@ -16,7 +16,9 @@ import type { Validity } from '../engine/validity';
 import { readSafetensors } from '../formats/safetensors';
 import { backendOf, batchOperator } from './batchOperator';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
-import { argmaxRows, loadSamples, oneHot, parseLabels, type Samples } from './inputs';
+import { loadSamples, parseLabels, type Samples } from './inputs';
+import { batchTargets, describeLoss, type LossSetting } from './lossChoice';
+import type { LossKind } from '../backends/onnx/derivatives/productGraphs';
 import { tokenRisk, tokenSamples, type TokenModelInfo, type TokenReport } from './tokens';
 
 export interface AnalyzeRequest {
@@ -34,7 +36,8 @@ export interface AnalyzeRequest {
   damping: number;
   spectrumK: number;
   seed: number;
-  loss: 'cross-entropy' | 'mse';
+  /** The training loss ('auto': binary cross-entropy for one output per example or a final Sigmoid, else cross-entropy). */
+  loss: LossSetting;
   tolerance?: number;
   maxIterations?: number;
   targetPsnr?: number;
@@ -114,7 +117,16 @@ export interface AnalyzeReport {
     /** Execution providers asked for, and those that could not load here (the products then ran on the CPU). */
     executionProviders?: { requested: string[]; unavailable: Record<string, string> };
   };
-  settings: { damping: number; tolerance: number; seed: number; loss: string; batch: number; data: string; dataRange: number };
+  settings: {
+    damping: number; tolerance: number; seed: number;
+    /** The loss analysed (a request's 'auto' resolved: lossChoice.ts). */
+    loss: LossKind;
+    /** It in words, with the output it is taken on: "binary cross-entropy (torch BCELoss on …), 1 output per example". */
+    lossDescription?: string;
+    /** The model's output for one batch, [B, …]: what the loss is taken on. */
+    outputShape?: number[];
+    batch: number; data: string; dataRange: number;
+  };
   results: BatchReport[];
 }
 
@@ -204,6 +216,7 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
   const tolerance = req.tolerance ?? DEFAULT_TOLERANCE;
   const results: BatchReport[] = [];
   const batches = Math.ceil(samples.count / batch);
+  let analysed: { loss: LossKind; lossDescription: string; outputShape: number[] } | undefined;
 
   for (let k = 0; k < batches; k++) {
     const first = k * batch;
@@ -211,10 +224,10 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
     const x = samples.data.subarray(first * per, (first + size) * per);
     const bm = text ? text.modelFor(first, size) : model;
     const predicted = await bm.predict(x, size, req.session);
-    const classes = predicted.logits.length / size;
-    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
-    const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const problem = { batch: size, input: x, target, loss: req.loss, session: req.session };
+    const targets = batchTargets(req.loss, bm, predicted.logits, size, labelsGiven?.slice(first, first + size));
+    const { labels, target, loss } = targets;
+    analysed ??= { loss, lossDescription: describeLoss(targets), outputShape: predicted.dims };
+    const problem = { batch: size, input: x, target, loss, session: req.session };
     const backend = backendOf(req);
     const op = await batchOperator(backend, req.model, bm, problem);
     const t0 = performance.now();
@@ -284,7 +297,11 @@ export async function analyzeModel(req: AnalyzeRequest, hooks: AnalyzeHooks = {}
         ? { executionProviders: { requested: req.session.executionProviders, unavailable: Object.fromEntries([...unavailableProviders].filter(([p]) => req.session!.executionProviders!.includes(p))) } }
         : {}),
     },
-    settings: { damping: req.damping, tolerance, seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range },
+    settings: {
+      damping: req.damping, tolerance, seed: req.seed, loss: analysed?.loss ?? (req.loss === 'auto' ? 'cross-entropy' : req.loss),
+      ...(analysed ? { lossDescription: analysed.lossDescription, outputShape: analysed.outputShape } : {}),
+      batch, data: samples.source, dataRange: samples.range,
+    },
     results,
   };
 }

@@ -20,7 +20,8 @@ import { recoverTokens } from '../backends/onnx/embedding';
 import { modelFileFormat } from '../backends/modelFile';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
 import { backendOf, batchOperator, type Backend } from './batchOperator';
-import { argmaxRows, oneHot } from './inputs';
+import { batchTargets } from './lossChoice';
+import type { LossKind } from '../backends/onnx/derivatives/productGraphs';
 import { TOKEN_METRIC, tokenFractions, tokenSamples, type TokenModelInfo, type TokenSession } from './tokens';
 
 export interface AttackSettings {
@@ -379,15 +380,16 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
   const sampleDims = text ? text.sampleDims : model.sampleDims;
   const batches = Math.ceil(samples.count / batch);
   const results: AttackBatchReport[] = [];
+  let analysedLoss: LossKind | undefined;
   for (let k = 0; k < batches; k++) {
     const first = k * batch;
     const size = Math.min(batch, samples.count - first);
     const x = samples.data.subarray(first * per, (first + size) * per);
     const bm = text ? text.modelFor(first, size) : model;
     const predicted = await bm.predict(x, size, req.session);
-    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
-    const target = req.loss === 'cross-entropy' ? oneHot(labels, predicted.logits.length / size) : predicted.logits;
-    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss: req.loss, session: req.session });
+    const { labels, target, loss } = batchTargets(req.loss, bm, predicted.logits, size, labelsGiven?.slice(first, first + size));
+    analysedLoss ??= loss;
+    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss, session: req.session });
     try {
       const r = await attackBatch(op, {
         x0: Float64Array.from(x), sampleDims, batchSize: size, dataLo, dataHi, defences,
@@ -429,7 +431,7 @@ export async function attackModel(req: AttackRequest, hooks: AttackHooks = {}): 
       ...(text ? { input: text.modelInfo } : {}),
     },
     settings: {
-      seed: req.seed, loss: req.loss, batch, data: samples.source, dataRange: samples.range, damping: req.damping ?? 0,
+      seed: req.seed, loss: analysedLoss ?? req.loss, batch, data: samples.source, dataRange: samples.range, damping: req.damping ?? 0,
       attack: {
         optimizer: a.optimizer, objective: a.objective, steps: a.steps ?? (a.optimizer === 'lbfgs' ? 300 : 2000), tv: a.tv,
         restarts: a.restarts, box: a.box ?? a.optimizer === 'adam',

@@ -6,6 +6,7 @@ import { defaultCacheDir } from './audit';
 import { parseArgs } from 'node:util';
 import { UserError } from '../errors';
 import { attackModel, formatAttackText, parseSweep, type AttackRequest } from './attack';
+import { parseLossSetting } from './lossChoice';
 
 export const ATTACK_USAGE = `  i2f attack MODEL [--weights FILE] [--data PATH] [--labels LIST|PATH] [--batch B] [--defense SPEC]…
                    [--delta FILE] [--steps N] [--optimizer lbfgs|adam] [--objective l2|cosine] [--tv W]
@@ -48,8 +49,7 @@ export async function attackCommand(args: string[]): Promise<number> {
   if (optimizer !== 'lbfgs' && optimizer !== 'adam') throw new UserError('bad-option', `--optimizer must be lbfgs or adam, got '${optimizer}'`);
   const objective = values.objective ?? 'l2';
   if (objective !== 'l2' && objective !== 'cosine') throw new UserError('bad-option', `--objective must be l2 or cosine, got '${objective}'`);
-  const loss = values.loss ?? 'cross-entropy';
-  if (loss !== 'cross-entropy' && loss !== 'mse') throw new UserError('bad-option', `--loss must be cross-entropy or mse, got '${loss}'`);
+  const loss = parseLossSetting(values.loss);
   // The engine that runs the products, as `i2f analyze --backend` (the report's model.backend names it).
   const backend = values.backend ?? 'onnx';
   if (backend !== 'onnx' && backend !== 'tfjs') throw new UserError('bad-option', `--backend '${backend}' is not available (available: onnx, tfjs)`);

@@ -12,12 +12,12 @@ import { ATTACKER_NAMES, describeAttacker } from '../config/threatModel';
 import { i2fSnippet } from '../config/pythonReference';
 import { checkTrainingSetup, type RuleFinding } from '../config/rules';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
-import type { RuleSeverity } from '../config/ruleCatalog';
+import { RULES, ruleDocumentation, type RuleSeverity } from '../config/ruleCatalog';
 import { isUserError } from '../errors';
 import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport, type ProvisionalBand } from './analyzeModel';
 import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
 import { bandRiskLabel, bandSentence, budgetNote, fmt } from './formatText';
-import { nothingDeterminedSentence, validityNotes } from './validityText';
+import { noGradientFix, noGradientSentence, nothingDeterminedSentence, validityNotes } from './validityText';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { Clock } from '../engine/budget';
 import type { InfluenceResult } from '../engine/influence';
@@ -105,7 +105,8 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
     damping: settings.damping,
     spectrumK: settings.spectrumK ?? 0,
     seed: settings.seed,
-    loss: 'cross-entropy',
+    // The model's output decides (lossChoice.ts): binary cross-entropy for one output or a final Sigmoid.
+    loss: 'auto',
     targetPsnr: setup.targetPsnr?.value ?? settings.targetPsnr,
     maxSamples: Math.max(settings.maxSamples, batch),
     syntheticSamples: batch,
@@ -138,6 +139,27 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
     findings.push(analysisFailedFinding(config, withoutAbsolutePaths(e.describe(), dirname(config.path))));
     return { config: config.path, findings };
   }
+}
+
+/**
+ * I2F159 in place of I2F001 when the loss analysed gives no gradient (validity.ts noGradient): not a LOW, which
+ * would be the most comforting verdict for a model whose real training gradient may well reveal its input, but
+ * UNCERTAIN (counted as high by --fail-on), a warning that names the loss, the output and the fix.
+ */
+function noGradientFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, sentence: string): Finding {
+  const rule = RULES.lossGivesNoGradient;
+  const model = config.modelDescription ? ` Model: ${config.modelDescription}.` : '';
+  const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+  return {
+    code: rule.code,
+    severity: rule.severity,
+    message: `Leakage not analysed (risk UNCERTAIN): ${sentence}. ${noGradientFix(report.settings)}. ${threatSentence(plan)}${model}`,
+    file: config.path,
+    range,
+    documentation: ruleDocumentation(rule),
+    key: anchor?.key,
+    risk: 'uncertain',
+  };
 }
 
 /** The I2F001 finding for a report (the language server re-derives it when a cached report is re-evaluated). */
@@ -294,6 +316,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const noiseInCode = config.setup.noiseInCode ? ' (noise set in code: add it to the i2f: section to analyse it)' : '';
   const defence = (plan.defences.length ? plan.defences.map((d) => shownSpec(d.spec)).join(' then ') : 'no defence') + noiseInCode;
   const parts: string[] = [];
+  const noGradient = noGradientSentence(b, report.settings);
+  if (noGradient) return noGradientFinding(config, plan, report, anchor, noGradient);
   const nothing = nothingDeterminedSentence(b);
   if (nothing && b.risk !== 'uncertain') {
     parts.push(`Leakage risk ${b.risk.toUpperCase()}: under ${defence}, ${nothing}.`);
@@ -315,6 +339,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   const many = b.perSample.length > 1 && !nothing;
   parts.push(`I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}${b.validity && !b.validity.lowerBoundCertified ? ' (not certified)' : ''}${many ? `; the batch's mean PSNR ${fmt(expectedPsnr(b))} dB` : ''}; batch ${batch}${(plan.batchSize ?? 1) > batch ? ` (config: ${plan.batchSize}, analysed at ${batch})` : ''}, ${report.results.length} batch(es) of ${samplesLabel(config, report)}.`);
   if (!nothing) parts.push(...validityNotes(b));
+  // Which loss the gradient is of (lossChoice.ts): binary cross-entropy for one output per example or a final Sigmoid.
+  if (report.settings.lossDescription) parts.push(`Loss analysed: ${report.settings.lossDescription}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   // A script that loads weights the analysis cannot use says so beside "at initialisation" (pysource/loadedWeights.ts).
   const scriptWeights = !config.weights && config.setup.loadedWeightsNote ? `; ${config.setup.loadedWeightsNote}` : '';

@@ -4,6 +4,7 @@
 import type { AnalyzeReport, BatchReport } from './analyzeModel';
 import { formatDuration } from '../engine/budget';
 import type { ResultBand } from '../engine/resultBand';
+import { noGradientFix, noGradientSentence } from './validityText';
 
 export function fmt(x: number, digits = 3): string {
   if (x === Infinity) return '∞';
@@ -19,6 +20,7 @@ export function budgetNote(s: BatchReport['solver']): string {
 }
 
 export function riskLabel(b: BatchReport): string {
+  if (b.validity?.noGradient) return 'UNCERTAIN (not analysed: the loss gives no gradient)';
   if (b.band && b.solver.budget?.exhausted) return `${bandRiskLabel(b.band)} (${budgetNote(b.solver)}; ${bandSentence(b.band, b.i2fExpected !== undefined)})`;
   if (b.risk === 'uncertain' && b.solver.budget?.exhausted) return `UNCERTAIN (${budgetNote(b.solver)})`;
   if (b.risk === 'uncertain') return `UNCERTAIN (solve did not converge: residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations)`;
@@ -33,6 +35,7 @@ export function formatAnalysisText(report: AnalyzeReport): string {
   if (m.exportNote) lines.push(`warning (I2F124): ${m.exportNote}`);
   for (const [p, why] of Object.entries(m.executionProviders?.unavailable ?? {})) lines.push(`execution provider ${p} is not available here (${why}); the products ran on the CPU`);
   lines.push(`samples: ${report.settings.data} (range ${fmt(report.settings.dataRange)}); damping ε = ${report.settings.damping}${report.settings.damping === 0 ? ' (undamped)' : ''}; tolerance ${report.settings.tolerance}`);
+  lines.push(`loss: ${report.settings.lossDescription ?? report.settings.loss}${report.settings.outputShape ? ` (output [${report.settings.outputShape.join(', ')}])` : ''}`);
   for (const b of report.results) {
     lines.push('');
     lines.push(`batch of samples ${b.samples.join(', ')} (labels ${b.labels.join(', ')}), defence: ${b.defense.length ? b.defense.join(' then ') : 'none'}`);
@@ -44,7 +47,9 @@ export function formatAnalysisText(report: AnalyzeReport): string {
     lines.push(`  predicted attacker error${b.tokens ? ' (embedding space)' : ''}: RMSE ${fmt(rmse)}, PSNR ${fmt(psnr)} dB${b.i2fExpected !== undefined ? ' (expected over noise draws)' : ''}`);
     // The gradient determines nothing (validity.ts): say so before any number, which is then no result.
     const nothing = b.validity?.determined === 'none';
-    if (nothing) lines.push(`  nothing determined: moving x across its whole box changes g by at most ${fmt(b.validity!.sensitivity)} (√λmax·range·√d_x), below g's float32 rounding (${fmt(b.validity!.resolution)}); the attacker can only guess inside the box, and the I²F below is not a result`);
+    const noGradient = noGradientSentence(b, report.settings);
+    if (noGradient) lines.push(`  not analysed: ${noGradient}. ${noGradientFix(report.settings)}.`);
+    else if (nothing) lines.push(`  nothing determined: moving x across its whole box changes g by at most ${fmt(b.validity!.sensitivity)} (√λmax·range·√d_x), below g's float32 rounding (${fmt(b.validity!.resolution)}); the attacker can only guess inside the box, and the I²F below is not a result`);
     const damped = b.solver.damping > 0 ? ` + ε ${fmt(b.solver.damping)})` : '';
     lines.push(`  ${nothing ? 'raw (not a result) ' : ''}I²F ${fmt(b.i2f)}${b.i2fExpected !== undefined ? `, expected ${fmt(b.i2fExpected)} ± ${fmt(b.i2fExpectedStdError ?? 0, 2)}` : ''}; lower bound I_lb ${fmt(b.lowerBound)} (‖Jδ‖ ${fmt(b.jDeltaNorm)} / ${damped ? '(' : ''}λmax ${fmt(b.lambdaMax)}${damped})`);
     lines.push(`  ‖g‖ ${fmt(b.gradientNorm)}, ‖δ‖ ${fmt(b.deltaNorm)}; solver ${b.solver.method}: ${b.solver.iterations} iterations, relative residual ${fmt(b.solver.relativeResidual, 2)}${b.solver.converged ? '' : ' (NOT converged)'}`);

@@ -16,7 +16,7 @@ import type {
 } from '../webviewProtocol';
 import { openRun } from './analyzeModel';
 import { backendOf, batchOperator, type Backend } from './batchOperator';
-import { argmaxRows, oneHot } from './inputs';
+import { batchTargets, type LossSetting } from './lossChoice';
 import { tokenRisk, tokenSamples, tokensAtStd, type TokenReport } from './tokens';
 import { privacyAtStd, privacyFrontier, type SpectrumPrivacy } from './privacyFrontier';
 
@@ -39,7 +39,7 @@ export interface SpectrumRequest {
   delta?: string;
   damping: number;
   seed: number;
-  loss: 'cross-entropy' | 'mse';
+  loss: LossSetting;
   maxSamples?: number;
   syntheticSamples?: number;
   maxModelBytes?: number;
@@ -116,11 +116,9 @@ export async function computeSpectrumState(req: SpectrumRequest, hooks: Spectrum
     const x = samples.data.subarray(first * per, (first + size) * per);
     const bm = text ? text.modelFor(first, size) : model;
     const predicted = await bm.predict(x, size, req.session);
-    const classes = predicted.logits.length / size;
-    const batchLabels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
+    const { labels: batchLabels, target, loss } = batchTargets(req.loss, bm, predicted.logits, size, labelsGiven?.slice(first, first + size));
     labels.push(...batchLabels);
-    const target = req.loss === 'cross-entropy' ? oneHot(batchLabels, classes) : predicted.logits;
-    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss: req.loss, session: req.session });
+    const op = await batchOperator(backendOf(req), req.model, bm, { batch: size, input: x, target, loss, session: req.session });
     const shown = sample >= first && sample < first + size;
     try {
       const batchDefences = req.relativeGaussian?.length ? [...defences, ...(await relativeDefences(op, req.relativeGaussian))] : defences;

@@ -1,15 +1,35 @@
 // The validity of a batch's prediction in words (engine/validity.ts), said the same way by the finding, the hover,
 // `i2f analyze` and the audit: the first-order regime, the box cap, the undetermined directions, the bound, clipping.
 
-import type { BatchReport } from './analyzeModel';
+import type { AnalyzeReport, BatchReport } from './analyzeModel';
 import { fmt } from './formatText';
 import { ATTACK_SPREAD_DB, FIRST_ORDER_LIMIT, OUT_OF_REGIME_SPREAD_DB, type Validity } from '../engine/validity';
 
-/** "the gradient carries essentially nothing about x" (validity.determined === 'none'), or undefined. */
+/** "the gradient carries essentially nothing about x" (validity.determined === 'none', a measurement), or undefined. */
 export function nothingDeterminedSentence(b: BatchReport): string | undefined {
   const v = b.validity;
-  if (!v || v.determined !== 'none') return undefined;
+  if (!v || v.determined !== 'none' || v.noGradient) return undefined;
   return `the gradient carries essentially nothing about the input: moving x across its whole box changes g by at most ${fmt(v.sensitivity)} (√λmax·range·√d_x, λmax ${fmt(b.lambdaMax)}), below the float32 rounding of g (${fmt(v.resolution)}), so no direction of x is determined and an attacker can do no better than guess inside the box`;
+}
+
+/**
+ * The loss analysed gives no gradient (validity.noGradient: g and λmax exactly 0), said with the loss and the output
+ * it was taken on, or undefined: nothing was measured, so nothing may be concluded (engine/validity.ts).
+ */
+export function noGradientSentence(b: BatchReport, settings: Pick<AnalyzeReport['settings'], 'loss' | 'lossDescription' | 'outputShape'>): string | undefined {
+  if (!b.validity?.noGradient) return undefined;
+  const loss = settings.lossDescription ?? settings.loss;
+  const shape = settings.outputShape ? `, output shape [${settings.outputShape.join(', ')}]` : '';
+  const onlyOne = settings.loss === 'cross-entropy' && settings.outputShape && settings.outputShape.slice(1).reduce((a, d) => a * d, 1) === 1;
+  const why = onlyOne ? ' (a softmax over one output is the constant 1, so cross-entropy there is 0 whatever the model does)' : '';
+  return `the loss analysed, ${loss}${shape}, gives no gradient: g and J Jᵀ are exactly zero at the analysed inputs${why}, so nothing about what the model's training gradient reveals was measured`;
+}
+
+/** The fix for noGradientSentence: analyse the loss the model trains with. */
+export function noGradientFix(settings: Pick<AnalyzeReport['settings'], 'loss' | 'outputShape'>): string {
+  const outputs = settings.outputShape ? settings.outputShape.slice(1).reduce((a, d) => a * d, 1) : undefined;
+  const suggested = outputs === 1 || settings.loss !== 'binary-cross-entropy' ? 'binary-cross-entropy' : 'mse';
+  return `Analyse the loss the model trains with: \`i2f analyze MODEL --loss ${suggested}\` (or cross-entropy / mse; the default, auto, takes binary cross-entropy for one output per example or a final Sigmoid)`;
 }
 
 /** Short notes for the finding's message, most important first. */

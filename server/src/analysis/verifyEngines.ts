@@ -6,7 +6,7 @@ import { modelFileFormat } from '../backends/modelFile';
 import { crossCheck, type CrossCheckResult } from '../backends/tfjs/crossCheck';
 import { TfjsInversionOperator } from '../backends/tfjs/tfjsOperator';
 import { openRun, type AnalyzeRequest } from './analyzeModel';
-import { argmaxRows, oneHot } from './inputs';
+import { batchTargets } from './lossChoice';
 import { openTokenSession } from './tokens';
 
 /**
@@ -51,12 +51,10 @@ export async function verifyEngines(req: VerifyRequest, hooks: { signal?: AbortS
     const x = samples.data.subarray(first * per, (first + size) * per);
     const bm = text ? text.modelFor(first, size) : model;
     const predicted = await bm.predict(x, size);
-    const classes = predicted.logits.length / size;
-    const labels = labelsGiven ? labelsGiven.slice(first, first + size) : argmaxRows(predicted.logits, size);
-    const target = req.loss === 'cross-entropy' ? oneHot(labels, classes) : predicted.logits;
-    const onnx = bm.operator({ batch: size, input: x, target, loss: req.loss });
+    const { labels, target, loss } = batchTargets(req.loss, bm, predicted.logits, size, labelsGiven?.slice(first, first + size));
+    const onnx = bm.operator({ batch: size, input: x, target, loss });
     try {
-      const tfjs = await TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss: req.loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
+      const tfjs = await TfjsInversionOperator.create({ file: req.model, trainable: bm.trainable, loss, specialise: (b) => bm.specialise(b), batch: size, input: x, target });
       try {
         // The ONNX engine is the reference: the tfjs engine's products are measured against it.
         const r = await crossCheck(tfjs, onnx, req.seed, hooks.signal);

@@ -47,6 +47,7 @@ export const RULES = {
   scriptWeights: { code: 'I2F150', title: 'Weights loaded by the script', severity: 'information' },
   scriptWeightsNotRead: { code: 'I2F151', title: 'Weights loaded by the script not read', severity: 'warning' },
   pickledModel: { code: 'I2F152', title: 'Whole pickled model loaded', severity: 'warning' },
+  lossGivesNoGradient: { code: 'I2F159', title: 'Analysed loss gives no gradient', severity: 'warning' },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleName = keyof typeof RULES;

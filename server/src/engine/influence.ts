@@ -487,7 +487,9 @@ function evaluateSolved(cache: NoiseResponse, std: number): NoiseEvaluation {
     validity.gradedPsnr = psnr(worst, dataRange); // graded on the box's worst case, not on the raw (meaningless) I²F
     return {
       std, i2f, i2fExpected, i2fExpectedStdError, rmse: worst, psnr: psnr(worst, dataRange), expectedRmse: worst, expectedPsnr: psnr(worst, dataRange),
-      jDeltaNorm, lowerBound, perSample: flat, mostExposed: mostExposed(flat), validity, risk: Number.isNaN(cache.lambdaMax) ? 'uncertain' : 'low',
+      // g ≡ 0 and J Jᵀ ≡ 0: the loss analysed is constant, which measures nothing about the model (validity.ts
+      // noGradient): uncertain, never the comfort of LOW.
+      jDeltaNorm, lowerBound, perSample: flat, mostExposed: mostExposed(flat), validity, risk: Number.isNaN(cache.lambdaMax) || validity.noGradient ? 'uncertain' : 'low',
     };
   }
   return {

@@ -82,6 +82,14 @@ export interface Validity {
    */
   determined: 'all' | 'partial' | 'none' | 'unknown';
   determinedShare?: number;
+  /**
+   * g and λmax of J Jᵀ are both exactly zero: the loss analysed is constant around x (a softmax cross-entropy over
+   * ONE output is log 1 = 0 whatever the model does), so nothing about the model was measured and nothing may be
+   * concluded from it (risk 'uncertain', never LOW). Tiny but nonzero λmax with g ≠ 0 (EfficientNet at
+   * initialisation, below float32 rounding) is a measurement and keeps determined 'none'; g = 0 with λmax > 0 (MSE
+   * against the model's own outputs) is one too.
+   */
+  noGradient?: boolean;
   sensitivity: number;
   resolution: number;
   tinyEigenShare?: number;
@@ -138,6 +146,7 @@ export function assessValidity(cache: CacheView, at: { std: number; rawExpectedR
   const deltaRatio = v.gradientNorm > 0 ? deltaNorm / v.gradientNorm : deltaNorm > 0 ? Infinity : 0;
   const resolution = SHARED_GRADIENT_ROUNDOFF * v.gradientNorm;
   const none = !(cache.lambdaMax > 0) || v.sensitivity <= resolution;
+  const noGradient = v.gradientNorm === 0 && cache.lambdaMax === 0;
   const determined: Validity['determined'] = none ? 'none'
     : v.determinedShare === undefined ? 'unknown' : v.determinedShare >= 1 ? 'all' : v.determinedShare > 0 ? 'partial' : 'none';
   return {
@@ -146,6 +155,7 @@ export function assessValidity(cache: CacheView, at: { std: number; rawExpectedR
     firstOrder: deltaRatio <= FIRST_ORDER_LIMIT,
     determined,
     ...(v.determinedShare !== undefined ? { determinedShare: none ? 0 : v.determinedShare } : none ? { determinedShare: 0 } : {}),
+    ...(noGradient ? { noGradient } : {}),
     sensitivity: v.sensitivity,
     resolution,
     ...(v.tinyEigenShare !== undefined ? { tinyEigenShare: v.tinyEigenShare } : {}),

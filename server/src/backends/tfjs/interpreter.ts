@@ -70,7 +70,8 @@ export function checkInterpretable(ig: InterpreterGraph): void {
  * The model's output for input `x` and parameters `theta` (by initialiser name). Call inside tf.tidy / tf.grad:
  * every intermediate is a tape tensor.
  */
-export function runGraph(ig: InterpreterGraph, constants: TfjsConstants, x: tf.Tensor, theta: ReadonlyMap<string, tf.Tensor>): tf.Tensor {
+/** Runs the graph and returns its first output, or the value `output` (a final Sigmoid's input for BCE). */
+export function runGraph(ig: InterpreterGraph, constants: TfjsConstants, x: tf.Tensor, theta: ReadonlyMap<string, tf.Tensor>, output = ig.graph.outputs[0].name): tf.Tensor {
   const { graph } = ig;
   const env = new Map<string, tf.Tensor>();
   env.set(graph.inputs[0].name, x);
@@ -93,7 +94,7 @@ export function runGraph(ig: InterpreterGraph, constants: TfjsConstants, x: tf.T
       throw new UserError('engine-error', `tfjs engine failed at node '${node.name}' (${node.opType}): ${(e as Error).message}`, { file: ig.file, node: node.name, op: node.opType });
     }
   }
-  return get(graph.outputs[0].name);
+  return get(output);
 }
 
 function runNode(node: Node, input: (i: number) => tf.Tensor, constantNumbers: (name: string) => number[], types: Map<string, ValueType>): tf.Tensor[] {
@@ -285,7 +286,7 @@ function normAxis(a: number, rank: number): number {
   return a < 0 ? a + rank : a;
 }
 
-function relu(x: tf.Tensor): tf.Tensor {
+export function relu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.cast(tf.greater(x, 0), 'float32'));
 }
 

@@ -9,9 +9,12 @@ import type { InversionOperator } from '../../engine/operator';
 import { sizeOf } from '../../graph/ir';
 import { UserError } from '../../errors';
 import { activateBackend, resolveBackend, type TfjsBackendChoice } from './backend';
-import { checkInterpretable, logSoftmax, runGraph, TfjsConstants, toTf, type InterpreterGraph } from './interpreter';
+import { finalSigmoidInput } from '../../graph/outputActivation';
+import type { LossKind } from '../onnx/derivatives/productGraphs';
+import { checkInterpretable, logSoftmax, relu, runGraph, TfjsConstants, toTf, type InterpreterGraph } from './interpreter';
 
-export type TfjsLossKind = 'cross-entropy' | 'mse';
+/** The same losses as the ONNX engine's (productGraphs.ts LossKind), written independently in tfjs ops. */
+export type TfjsLossKind = LossKind;
 
 export interface TfjsOperatorOptions {
   file: string;
@@ -22,7 +25,7 @@ export interface TfjsOperatorOptions {
   batch: number;
   /** The batch x, float32, flattened batch-major. */
   input: Float32Array;
-  /** One-hot rows (cross-entropy) or regression targets (MSE), flattened. */
+  /** One-hot rows (cross-entropy), {0,1} per output (binary cross-entropy) or regression targets (MSE), flattened. */
   target: Float32Array;
   backend?: TfjsBackendChoice;
 }
@@ -95,6 +98,14 @@ export class TfjsInversionOperator implements InversionOperator {
   private loss(x: tf.Tensor, theta: tf.Tensor[], target: tf.Tensor, batch: number): tf.Scalar {
     const { ig, constants } = this.graphFor(batch);
     const byName = new Map(this.opts.trainable.map((n, i) => [n, theta[i]]));
+    if (this.opts.loss === 'binary-cross-entropy') {
+      // BCELoss on a final Sigmoid = BCE-with-logits on its input z: mean over all outputs of softplus(z) − t z,
+      // softplus(z) = relu(z) + log(1 + exp(z − 2 relu(z))) (no overflow; exp and log have recomputing rules).
+      const z = runGraph(ig, constants, x, byName, finalSigmoidInput(ig.graph));
+      const r = relu(z);
+      const softplus = tf.add(r, tf.log(tf.add(1, tf.exp(tf.sub(z, tf.mul(2, r))))));
+      return tf.div(tf.sum(tf.sub(softplus, tf.mul(target, z))), z.size) as tf.Scalar;
+    }
     const out = runGraph(ig, constants, x, byName);
     if (this.opts.loss === 'cross-entropy') {
       // L = −(1/B) Σ t · log softmax(z), with log softmax = z − logSumExp(z) (tfjs's own is wrong at 2nd order).

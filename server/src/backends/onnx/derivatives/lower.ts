@@ -22,6 +22,12 @@ export interface LoweredForward {
   input: string;
   /** Name of the logits (the model's output; a final Softmax/LogSoftmax is stripped, see below). */
   output: string;
+  /**
+   * When the model ends in a Sigmoid (it exports probabilities for a binary or multi-label task): that Sigmoid's
+   * input. Binary cross-entropy is taken on it as BCE-with-logits (productGraphs.ts), the same function as
+   * PyTorch's BCELoss on the Sigmoid's output, computed without log(σ) underflowing.
+   */
+  sigmoidInput?: string;
 }
 
 /**
@@ -265,7 +271,8 @@ export function lowerForward(graph: Graph, types: Map<string, ValueType>, opset:
   // A model that ends in Softmax/LogSoftmax exports probabilities: the loss needs the logits before it.
   const last = b.nodes.find((n) => n.outputs[0] === output);
   if (last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax')) output = last.inputs[0];
-  return { builder: b, input, output };
+  const sigmoidInput = last?.opType === 'Sigmoid' ? last.inputs[0] : undefined;
+  return { builder: b, input, output, ...(sigmoidInput ? { sigmoidInput } : {}) };
 }
 
 /** |x| below which erfInDouble sums its series; above it, the continued fraction of erfc. */

@@ -17,7 +17,12 @@ import { tangentNode } from './tangent';
 import { blockTangentNode } from './blockTangent';
 import { convTransposeOfWeightTangent, gramWeightTerms, planGramLayers, weightTangentByGemm, type GramLayer, type GramWeightsMode } from './gramWeights';
 
-export type LossKind = 'cross-entropy' | 'mse';
+/**
+ * The training loss the gradient is taken of: 'cross-entropy' (softmax over the outputs, torch CrossEntropyLoss),
+ * 'binary-cross-entropy' (torch BCELoss on a final Sigmoid, else BCEWithLogitsLoss on the outputs: one independent
+ * {0,1} target per output, for binary and multi-label models), 'mse' (torch MSELoss).
+ */
+export type LossKind = 'cross-entropy' | 'binary-cross-entropy' | 'mse';
 export type ProductKind = 'gradient' | 'jacobianVector' | 'jacobianTransposeVector' | 'gram';
 
 export interface ParameterSlot {
@@ -30,7 +35,7 @@ export interface ParameterSlot {
 export interface ProductLayout {
   inputName: string;
   inputDims: number[];
-  /** Shape of the loss target fed to every graph: one-hot [B, K] for cross-entropy, the output's shape for MSE. */
+  /** Shape of the loss target fed to every graph: one-hot [B, K] for cross-entropy, the output's shape for BCE and MSE. */
   targetDims: number[];
   /** Output of the model the loss is taken on (its logits). */
   outputDims: number[];
@@ -78,6 +83,7 @@ export function productLayout(opts: ProductGraphOptions): ProductLayout {
     return slot;
   });
   const lowered = lowerForward(graph, types, opts.opset, opts.file);
+  // A final Sigmoid's input has the output's shape, so the target's shape does not depend on where BCE is taken.
   const outputDims = lowered.builder.dims(lowered.output);
   const targetDims = opts.loss === 'cross-entropy' ? [outputDims[0], sizeOf(outputDims.slice(1))] : outputDims;
   return { inputName: input.name, inputDims, targetDims, outputDims, parameters, inputSize: sizeOf(inputDims), parameterCount: offset };
@@ -102,7 +108,11 @@ interface Differentiated {
 
 function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differentiated {
   const b = new GraphBuilder('d', opts.floatType ?? 'float32');
-  const { input, output } = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b, opts.trainable);
+  const lowered = lowerForward(opts.graph, opts.types, opts.opset, opts.file, b, opts.trainable);
+  const { input } = lowered;
+  // BCELoss(σ(z), t) = BCEWithLogitsLoss(z, t): on a model ending in Sigmoid the loss is taken on its input z, and the
+  // Sigmoid node is left unread (toModel drops it).
+  const output = opts.loss === 'binary-cross-entropy' && lowered.sigmoidInput ? lowered.sigmoidInput : lowered.output;
   const target = b.addInput('i2f_target', b.real(layout.targetDims));
   const constant = (v: string): Tensor | undefined => (layout.parameters.some((p) => p.name === v) ? undefined : b.initializers.get(v));
 
@@ -117,6 +127,17 @@ function differentiate(opts: ProductGraphOptions, layout: ProductLayout): Differ
     loss = b.neg(b.scale(b.reduceSum(b.mul(logp, target), [0, 1], false), 1 / batch));
     const p = b.op('Softmax', [z], b.type(z), { axis: int(1) });
     gLogits = b.scale(b.sub(p, target), 1 / batch);
+  } else if (opts.loss === 'binary-cross-entropy') {
+    // L = (1/n) Σ softplus(z) − t z over all n = B·K outputs (torch's mean reduction), with softplus(z) written
+    // stably as relu(z) + log(1 + exp(−|z|)) and −|z| = z − 2 relu(z) (ops that all have tangent rules);
+    // ∂L/∂z = (σ(z) − t)/n. torch's BCELoss clamps log p at −100, which differs only where σ(z) rounds to 0 or 1.
+    const n = sizeOf(layout.outputDims);
+    const r = b.op('Relu', [z], b.type(z));
+    const negAbs = b.sub(z, b.scale(r, 2));
+    const softplus = b.add(r, b.op('Log', [b.add(b.scalar(1), b.op('Exp', [negAbs], b.type(z)))], b.type(z)));
+    loss = b.scale(b.reduceSum(b.sub(softplus, b.mul(target, z)), [...layout.outputDims.keys()], false), 1 / n);
+    const p = b.op('Sigmoid', [z], b.type(z));
+    gLogits = b.scale(b.sub(p, target), 1 / n);
   } else {
     // L = mean over all elements of (z − t)² (torch MSELoss) ;  ∂L/∂z = 2(z − t)/n
     const d = b.sub(z, target);
