@@ -12,6 +12,7 @@ export const ATTACK_USAGE = `  i2f attack MODEL [--weights FILE] [--data PATH] [
                    [--delta FILE] [--steps N] [--optimizer lbfgs|adam] [--objective l2|cosine] [--tv W]
                    [--restarts R] [--lr LR] [--signed|--no-signed] [--box|--no-box] [--seed N] [--damping EPS]
                    [--backend onnx|tfjs] [--sweep std=S1,S2,…|rel=R1,R2,…] [--out DIR] [--json]
+                   [--loss auto|cross-entropy|binary-cross-entropy|mse]
 `;
 
 function num(name: string, v: string | undefined, opts: { int?: boolean; min?: number } = {}): number | undefined {

@@ -110,6 +110,8 @@ export interface LeakageJson {
   data: string;
   damping: number;
   noiseForTarget: { targetPsnr: Num; std: Num; stdForEverySample: Num; noiseMultiplier?: Num } | null;
+  /** The loss the gradient was taken of (analysis/lossChoice.ts), in words, and the model output it was taken on. */
+  loss?: { kind: string; description: string; outputShape: number[] };
   /** Token-id models: every number above is in embedding space (psnr, rmse, i2f, noiseForTarget's target). */
   embedding?: EmbeddingJson;
   /** Token-id models: the tokens an attacker would recover; the risk is graded on `mostExposed.recovered`. */
@@ -335,6 +337,9 @@ export function leakageJson(report: AnalyzeReport): LeakageJson | undefined {
     data: report.settings.data,
     damping: report.settings.damping,
     noiseForTarget: t ? { targetPsnr: n(t.targetPsnr), std: n(t.std), stdForEverySample: n(t.stdForEverySample), ...(t.noiseMultiplier !== undefined ? { noiseMultiplier: n(t.noiseMultiplier) } : {}) } : null,
+    ...(report.settings.lossDescription && report.settings.outputShape
+      ? { loss: { kind: report.settings.loss, description: report.settings.lossDescription, outputShape: report.settings.outputShape } }
+      : {}),
     ...(input ? { embedding: { note: input.note, tokenInput: input.tokenInput, embeddingMatrix: input.embeddingMatrix, vocabSize: input.vocabSize, embeddingDim: input.embeddingDim, sequenceLength: input.sequenceLength } } : {}),
     ...(b.tokens ? { tokens: tokensJson(b.tokens) } : {}),
     ...(b.validity ? { validity: validityJson(b.validity, b.i2fExpected ?? b.i2f) } : {}),
