@@ -1,6 +1,7 @@
 // Binary cross-entropy, the loss of one-output models (analysis/lossChoice.ts), against PyTorch float64
 // (tools/fixtures/binary_reference.py, committed output in test/fixtures/binary/): Flower's fl-tabular
-// IncomeClassifier (…→ Linear(64, 1) → Sigmoid, nn.BCELoss) at batch 2 and a Linear(14, 1) with nn.BCEWithLogitsLoss.
+// IncomeClassifier (…→ Linear(64, 1) → Sigmoid, nn.BCELoss) at batch 2, a Linear(14, 1) with nn.BCEWithLogitsLoss and
+// a multi-label Linear(14, 3) → Sigmoid with nn.BCELoss.
 // The loss, g, J Jᵀ v (float32 and float64 products), λmax, ‖J δ‖, the I²F and its lower bound under a small
 // Gaussian δ, on both engines; and the guard: the softmax cross-entropy the engine used to take on such a model is
 // constant, gives g ≡ 0, and must be graded UNCERTAIN, never LOW.
@@ -20,10 +21,11 @@ import { relativeError } from '../../support/fixtures';
 const DIR = join(__dirname, '..', '..', 'fixtures', 'binary');
 
 interface Reference {
-  parameters: string[]; parameterCount: number; batch: number; labels: number[]; output: number[]; loss: number; gradientNorm: number;
+  parameters: string[]; parameterCount: number; batch: number; targets: number[]; output: number[]; loss: number; gradientNorm: number;
   jjtv: number[]; lambdaMax: number; lambdaMin: number; jDeltaNorm: number; i2f: number; lowerBound: number;
 }
-const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Record<'income' | 'linear', Reference> & { torch: string };
+type Case = 'income' | 'linear' | 'multilabel';
+const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Record<Case, Reference> & { torch: string };
 
 async function npy(name: string): Promise<Float64Array> {
   return Float64Array.from((await readNpy(join(DIR, name))).data as ArrayLike<number>);
@@ -43,25 +45,26 @@ function toLayout(op: InversionOperator, ref: Reference, flat: Float64Array): Fl
   return out;
 }
 
-async function problem(name: 'income' | 'linear') {
+async function problem(name: Case) {
   const ref = REFERENCE[name];
   const model = await OnnxModel.open(join(DIR, `${name}.onnx`));
   const x = Float32Array.from(await npy(`${name}.x.npy`));
   const predicted = await model.predict(x, ref.batch);
-  // The income labels are the model's own predictions (output > 1/2), as the reference took them; the linear one's
-  // label 1 is given (its logit is below 0).
-  const targets = batchTargets('auto', model, predicted.logits, ref.batch, name === 'linear' ? ref.labels : undefined);
+  // The income and multi-label targets are the model's own predictions (output > 1/2), as the reference took them;
+  // the linear one's label 1 is given (its logit is below 0).
+  const targets = batchTargets('auto', model, predicted.logits, ref.batch, name === 'linear' ? ref.targets : undefined);
   return { ref, model, x, predicted, targets };
 }
 
-for (const name of ['income', 'linear'] as const) {
+for (const name of ['income', 'linear', 'multilabel'] as const) {
   describe(`${name}: binary cross-entropy against PyTorch float64 (torch ${REFERENCE.torch})`, () => {
     it('is the loss chosen for one output, with the reference\'s labels; the model\'s output is the reference\'s', async () => {
       const { ref, predicted, targets } = await problem(name);
       assert.equal(targets.loss, 'binary-cross-entropy');
-      assert.equal(targets.sigmoid, name === 'income', 'the income model ends in its Sigmoid, the linear one in logits');
-      assert.deepEqual(targets.labels, ref.labels);
-      assert.deepEqual(Array.from(targets.target), ref.labels);
+      assert.equal(targets.sigmoid, name !== 'linear', 'the income and multi-label models end in a Sigmoid, the linear one in logits');
+      assert.equal(targets.outputs, name === 'multilabel' ? 3 : 1);
+      assert.deepEqual(Array.from(targets.target), ref.targets, 'one {0,1} target per output');
+      if (targets.outputs === 1) assert.deepEqual(targets.labels, ref.targets);
       assert.ok(relativeError(Float64Array.from(predicted.logits), ref.output) < 1e-6);
     });
 
