@@ -15,7 +15,7 @@ import { readCheckpoint } from '../../checkpoints/readCheckpoint';
 import { loadModelFile } from '../modelFile';
 import { encodeModel } from './onnxProto';
 import { ExternalGraphFolder, initializerBytes } from './externalData';
-import { createSession, EXTERNAL_GRAPH_BYTES, LARGE_MODEL_PARAMETERS, OnnxInversionOperator, ort, type ForwardGraph, type GramRoute, type SessionSettings } from './onnxOperator';
+import { createSession, EXTERNAL_GRAPH_BYTES, isLargeModel, OnnxInversionOperator, ort, type ForwardGraph, type GramRoute, type SessionSettings } from './onnxOperator';
 import type { LossKind } from './derivatives/productGraphs';
 
 export interface OpenOptions {
@@ -99,7 +99,7 @@ export class OnnxModel {
     let s: Awaited<ReturnType<typeof createSession>>;
     try {
       // Large models as their products (onnxOperator.ts): no arena, no memory pattern, no prepacked weight copies.
-      const large = this.parameterCount >= LARGE_MODEL_PARAMETERS ? { memoryArena: false, memoryPattern: false, prepacking: false } : {};
+      const large = isLargeModel(this.model.graph, this.parameterCount) ? { memoryArena: false, memoryPattern: false, prepacking: false } : {};
       s = await createSession(folder ? folder.write(m, 'forward') : encodeModel(m), { ...large, ...session });
     } finally {
       folder?.dispose();

@@ -67,6 +67,19 @@ export const EXTERNAL_GRAPH_BYTES = 2 ** 30;
 export const LARGE_MODEL_PARAMETERS = 1_000_000;
 
 /**
+ * Whether a model is large for memory's sake: by its weights, frozen ones included (graph/parameters.ts), since every
+ * session holds them all whatever θ is. Flowertune-vit's ViT-B/16 with its head alone trainable (78K of 86M) was
+ * taken for small by θ: unlimited sessions, each with arena, prepacked copies and the weights in memory, went past
+ * 22 GB and was killed (2026-12-07); judged by its weights it runs as the large model it is.
+ */
+export function isLargeModel(graph: Graph, trainableCount: number): boolean {
+  if (trainableCount >= LARGE_MODEL_PARAMETERS) return true;
+  let weights = 0;
+  for (const t of graph.initializers.values()) if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16') weights += t.data.length;
+  return weights >= LARGE_MODEL_PARAMETERS;
+}
+
+/**
  * Memory a block product's per-vector tangents may take (gramVectors, maxBlock; blockMemory.ts estimates them). At
  * 1 GiB ResNet-50 at 224×224 takes 3 vectors per call (≈ 350 MB each, measured), which is also where its per-vector
  * time stops improving: k = 3…6 within ±5% of one another, k = 8 and more slower again (bench/FINDINGS.md, issue 18,
@@ -224,8 +237,10 @@ export class OnnxInversionOperator implements InversionOperator {
     return this.thetaTensorBuffer;
   }
 
+  private largeCache: boolean | undefined;
   private get large(): boolean {
-    return this.parameterCount >= LARGE_MODEL_PARAMETERS;
+    this.largeCache ??= isLargeModel(this.forward.graph, this.parameterCount);
+    return this.largeCache;
   }
 
   static create(opts: OnnxOperatorOptions): OnnxInversionOperator {

@@ -1,10 +1,12 @@
 // A TensorFlow.js layers model (Keras modelTopology: Sequential or functional Model) → IR, re-laid out for ONNX
 // semantics: NHWC → NCHW activations, HWIO → OIHW kernels, Dense kernels as Gemm [out, in] with transB, so both
 // engines analyse it natively. A trailing softmax is dropped: the analysis takes the cross-entropy on logits
-// (I2F.md, "The loss").
+// (I2F.md, "The loss"). A layer saved with `trainable: false` (Keras transfer learning: `base.trainable = False`) keeps
+// its weights in the graph as frozen parameters (graph/parameters.ts): training shares no gradient of theirs.
 
 import { UserError } from '../../errors';
 import type { Graph, Model, Node, Tensor } from '../../graph/ir';
+import { FROZEN_PARAMETERS_KEY } from '../../graph/parameters';
 import { relayoutKernel, type ActivationLayout } from './layout';
 
 export interface LayerJson {
@@ -19,6 +21,8 @@ type Layout = ActivationLayout;
 export class LayersBuilder {
   private readonly nodes: Node[] = [];
   private readonly inits = new Map<string, Tensor>();
+  /** Initialisers of layers saved with `trainable: false`. */
+  private readonly frozen: string[] = [];
   private readonly layout = new Map<string, { layout: Layout; rank: number }>();
   private inputDims: (number | string)[] = [];
   private counter = 0;
@@ -85,7 +89,8 @@ export class LayersBuilder {
       inputs: [{ name: 'input', dtype: 'float32', dims: this.inputDims }],
       outputs: [{ name: output, dtype: 'float32', dims: [] }],
     };
-    return { graph, opsets: [{ domain: '', version: 13 }], producerName: 'tfjs-layers', producerVersion: '', irVersion: 8 };
+    const frozen = this.frozen.length ? { metadataProps: { [FROZEN_PARAMETERS_KEY]: JSON.stringify(this.frozen) } } : {};
+    return { graph, opsets: [{ domain: '', version: 13 }], producerName: 'tfjs-layers', producerVersion: '', irVersion: 8, ...frozen };
   }
 
   private declareInput(layer: LayerJson, fromFirstLayer: boolean): void {
@@ -158,7 +163,10 @@ export class LayersBuilder {
 
   private layer(layer: LayerJson, inputs: string[], last: boolean): string {
     try {
-      return this.layerUnchecked(layer, inputs, last);
+      const before = new Set(this.inits.keys());
+      const out = this.layerUnchecked(layer, inputs, last);
+      if (layer.config?.trainable === false) for (const k of this.inits.keys()) if (!before.has(k)) this.frozen.push(k);
+      return out;
     } catch (e) {
       const name = layer?.config?.name ?? layer?.name;
       throw this.malformed(e, `layer ${typeof name === 'string' ? `'${name}' ` : ''}(${String(layer?.class_name)}) of model.json`);
