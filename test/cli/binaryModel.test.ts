@@ -14,7 +14,7 @@ import { leakageFindingOf, DEFAULT_CONFIG_ANALYSIS } from '../../server/src/anal
 import { linkConfig } from '../../server/src/workspace/discover';
 import { readTrainingConfig } from '../../server/src/config/recognise';
 import { debianTorch } from '../support/requirements';
-import { auditWithPython, ensureBuilt, REPO, runCli } from './helpers';
+import { auditWithPython, ensureBuilt, REPO, runCli, validateAuditJson } from './helpers';
 
 const APP = join(REPO, 'test', 'fixtures', 'python', 'flower-fl-tabular');
 const INCOME = join(REPO, 'test', 'fixtures', 'binary', 'income.onnx');
@@ -81,4 +81,31 @@ test('i2f analyze --loss cross-entropy on the IncomeClassifier: the loss gives n
   assert.match(f.message, /^Leakage not analysed \(risk UNCERTAIN\): the loss analysed, cross-entropy \(softmax over the outputs\), 1 output per example, output shape \[1, 1\], gives no gradient/);
   assert.match(f.message, /a softmax over one output is the constant 1/);
   assert.match(f.message, /`i2f analyze MODEL --loss binary-cross-entropy`/);
+});
+
+test('the audit of a model whose output cannot move (ReLU inactive on the whole box): I2F159, UNCERTAIN in text, JSON and --fail-on, never LOW', { timeout: 5 * 60_000 }, async () => {
+  ensureBuilt();
+  const ws = mkdtempSync(join(tmpdir(), 'i2f-dead-'));
+  cpSync(join(REPO, 'test', 'fixtures', 'binary', 'dead.onnx'), join(ws, 'dead.onnx'));
+  writeFileSync(join(ws, 'train.yaml'), 'model: dead.onnx\nbatch_size: 1\n');
+  const json = await runCli(['audit', ws, '--format', 'json', '--no-cache']);
+  assert.equal(json.code, 0, json.stderr);
+  const report = JSON.parse(json.stdout);
+  assert.deepEqual(validateAuditJson(report), []);
+  const [config] = report.roots[0].configs;
+  assert.equal(config.leakage.risk, 'uncertain');
+  assert.equal(config.leakage.loss.kind, 'binary-cross-entropy', 'one output: the default loss is binary cross-entropy');
+  assert.equal(config.leakage.batches[0].gradientNorm, 0);
+  assert.equal(config.leakage.batches[0].lambdaMax, 0);
+  const codes = report.roots[0].findings.map((f: any) => f.code);
+  assert.ok(codes.includes('I2F159') && !codes.includes('I2F001'), codes.join(' '));
+  const f = report.roots[0].findings.find((x: any) => x.code === 'I2F159');
+  assert.equal(f.severity, 'warning');
+  assert.equal(f.risk, 'uncertain');
+  assert.match(f.message, /the loss analysed, binary cross-entropy \(torch BCEWithLogitsLoss on the outputs\), 1 output per example, output shape \[1, 1\], gives no gradient/);
+  assert.match(f.message, /does not move with its input or weights at these samples/);
+  assert.deepEqual(report.summary.risk, { high: 0, medium: 0, low: 0, uncertain: 1 });
+  const text = await runCli(['audit', ws, '--no-cache']);
+  assert.match(text.stdout, /leakage UNCERTAIN {2}not analysed: the loss analysed \(binary-cross-entropy\) gives no gradient/);
+  assert.equal((await runCli(['audit', ws, '--no-cache', '--fail-on', 'high'])).code, 1, 'uncertain fails at high');
 });

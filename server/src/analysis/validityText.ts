@@ -25,11 +25,17 @@ export function noGradientSentence(b: BatchReport, settings: Pick<AnalyzeReport[
   return `the loss analysed, ${loss}${shape}, gives no gradient: g and J Jᵀ are exactly zero at the analysed inputs${why}, so nothing about what the model's training gradient reveals was measured`;
 }
 
-/** The fix for noGradientSentence: analyse the loss the model trains with. */
+/**
+ * The fix for noGradientSentence: the loss the model trains with when the one analysed cannot move (softmax
+ * cross-entropy over one output); otherwise the output itself does not move at these inputs (every unit before it
+ * inactive, say), which other samples or the trained weights may change.
+ */
 export function noGradientFix(settings: Pick<AnalyzeReport['settings'], 'loss' | 'outputShape'>): string {
   const outputs = settings.outputShape ? settings.outputShape.slice(1).reduce((a, d) => a * d, 1) : undefined;
-  const suggested = outputs === 1 || settings.loss !== 'binary-cross-entropy' ? 'binary-cross-entropy' : 'mse';
-  return `Analyse the loss the model trains with: \`i2f analyze MODEL --loss ${suggested}\` (or cross-entropy / mse; the default, auto, takes binary cross-entropy for one output per example or a final Sigmoid)`;
+  if (settings.loss === 'cross-entropy' && outputs === 1) {
+    return 'Analyse the loss the model trains with: `i2f analyze MODEL --loss binary-cross-entropy` (the default, auto, takes it for one output per example or a final Sigmoid)';
+  }
+  return `The model's output does not move with its input or weights at these samples (e.g. every unit before it inactive): analyse it on real samples (\`samples:\` in the i2f: section, --data) or its trained weights, or with the loss it trains with (--loss cross-entropy, binary-cross-entropy or mse)`;
 }
 
 /** Short notes for the finding's message, most important first. */

@@ -28,7 +28,9 @@ export function formatText(run: AuditRun, opts: { color: boolean; cwd: string })
       if (cfg.fix) out.push(`  ${c('cyan', 'fix:')} ${cfg.fix}`);
       if (b) {
         const psnr = expectedPsnr(b);
-        const numbers = b.risk === 'uncertain'
+        const numbers = b.validity?.noGradient
+          ? `not analysed: the loss analysed (${cfg.report!.settings.loss}) gives no gradient (g and λmax exactly 0)`
+          : b.risk === 'uncertain'
           ? `the solve did not converge (residual ${fmt(b.solver.relativeResidual, 2)} after ${b.solver.iterations} iterations): no confident number; lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`
           : b.tokens
             ? `${percent(mostExposedTokens(b.tokens).recovered)} of the tokens of sample ${mostExposedTokens(b.tokens).sample} recovered (per position ${b.tokens.perPosition.map(percent).join(' ')}); in embedding space: PSNR ${fmt(psnr)} dB, I²F ${fmt(b.i2fExpected ?? b.i2f)}, lower bound ${fmt(b.lowerBound)}, λmax ${fmt(b.lambdaMax)}`
