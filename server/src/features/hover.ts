@@ -84,7 +84,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
       lines.push(`| ‖δ‖/‖g‖ (first-order regime ≤ ${FIRST_ORDER_LIMIT}) | ${full(v.deltaRatio)}${v.firstOrder ? '' : ' (outside: extrapolated)'} |`);
       lines.push(`| Raw first-order RMSE, most exposed sample (uncapped) | ${full(v.rawMostExposedRmse)}${v.outOfRange ? ` (past the box's worst case: shown capped, PSNR ${full(v.boxFloorPsnr)} dB)` : ''} |`);
       lines.push(`| Graded on | PSNR ${full(v.gradedPsnr)} dB (${gradedBasis(v)}) |`);
-      lines.push(`| Input space J Jᵀ determines | ${v.determined === 'none' ? 'none (the gradient carries essentially nothing about x)' : v.determinedShare !== undefined ? `${full(v.determinedShare * 100)}%` : 'not measured (needs the complete spectrum)'} |`);
+      lines.push(`| Input space J Jᵀ determines | ${v.noGradient ? 'not measured: the loss analysed gives no gradient (g and λmax exactly 0)' : v.determined === 'none' ? 'none (the gradient carries essentially nothing about x)' : v.determinedShare !== undefined ? `${full(v.determinedShare * 100)}%` : 'not measured (needs the complete spectrum)'} |`);
       if (v.clipping) lines.push(`| Clipping factors c_i = min(1, C/‖g_i‖) | ${v.clipping.factors.map((x) => full(x)).join(', ')} (a rescaling: not counted as δ) |`);
     }
     lines.push(`| Gaussian std on the shared gradient | ${full(liveStd(entry, view.config.setup, k))} |`);
@@ -98,6 +98,7 @@ export function hoverAt(view: ConfigView, position: Position): Hover | null {
       lines.push(`| Noise for the ${target} dB target | std ${full(n.std)} (every sample: ${full(n.stdForEverySample)})${n.noiseMultiplier !== undefined ? `, noise multiplier ${full(n.noiseMultiplier)}` : ''} |`);
     }
     lines.push(`| ε (damping) | ${full(b.solver.damping)} |`);
+    lines.push(`| Loss analysed | ${report.settings.lossDescription ?? report.settings.loss} |`);
     lines.push(`| λmax of J Jᵀ | ${full(b.lambdaMax)} |`);
     lines.push(`| Solver | ${b.solver.method}, ${b.solver.iterations} iterations, relative residual ${full(b.solver.relativeResidual)}${b.solver.converged ? '' : ' (NOT converged)'} |`);
   });
