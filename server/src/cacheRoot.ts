@@ -12,8 +12,8 @@ export function defaultCacheDir(): string {
 // The run's own choice: the CLI's --cache-dir (or --no-cache), the editor's extension storage. Unset: the default.
 let chosen: string | null | undefined;
 
-/** Sets where this process keeps what outlives it; null keeps nothing on disk (`i2f audit --no-cache`). */
-export function useCacheDir(dir: string | null): void {
+/** Sets where this process keeps what outlives it; null keeps nothing on disk (`i2f audit --no-cache`), undefined the default. */
+export function useCacheDir(dir: string | null | undefined): void {
   chosen = dir;
 }
 

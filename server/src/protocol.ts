@@ -43,6 +43,8 @@ export interface StatsResult {
   storagePath: string;
   /** Looks taken at the checkpoints training writes (tests wait on it rather than sleep). */
   checkpointLooks?: number;
+  /** make_private_with_epsilon σ searches running or waiting their turn, and their worker threads still alive. */
+  noiseSearches?: { searches: number; workers: number };
 }
 
 /** Client → server: analyse every training config of the workspace (or the given files). */

@@ -44,6 +44,9 @@ import { noiseParamsOf, reevaluate } from './analysis/noiseRescale';
 import { AnalysisScheduler, type Job } from './analysis/scheduler';
 import { noiseParamsProblem, spectrumParamsProblem } from './features/spectrumParams';
 import { Slots } from './features/slots';
+import { NoiseSearches } from './features/noiseSearches';
+import { noiseSearchFinding } from './analysis/noiseSearchFinding';
+import { cancelOpacusNoiseSearches, opacusNoiseSearchesInFlight } from './privacy/opacusNoiseInBackground';
 import { WorkerPool } from './analysis/workerPool';
 import type { JobOutcome } from './analysis/jobs';
 import { describeVerification } from './analysis/verifyEngines';
@@ -247,6 +250,38 @@ async function beginPythonProgress(factory: string, config: string): Promise<{ a
   };
 }
 
+/**
+ * make_private_with_epsilon's σ searches (features/noiseSearches.ts): the config shows its clipping-only reading with
+ * I2F167 meanwhile, a cancellable progress item names the budget, and the answer reads the config again.
+ */
+const noiseSearches = new NoiseSearches({
+  begin: async (config, query) => {
+    if (!canReportProgress) return undefined;
+    try {
+      const reporter = await connection.window.createWorkDoneProgress();
+      const delta = query.targetDelta <= 1e-3 ? query.targetDelta.toExponential() : query.targetDelta;
+      const budget = `ε ${query.targetEpsilon}, δ ${delta}, ${query.epochs} epochs, q = ${Number(query.sampleRate.toPrecision(4))}, ${query.accountant.toUpperCase()} accountant`;
+      reporter.begin('I²F: deriving σ from target_epsilon', undefined, `${basename(config)}: ${budget}`, true);
+      return {
+        report: (message) => reporter.report(`${basename(config)}: ${message}`),
+        done: () => reporter.done(),
+        onCancel: (cancel) => reporter.token.onCancellationRequested(cancel),
+      };
+    } catch {
+      return undefined; // the client declined: I2F167 and the status item still say it
+    }
+  },
+  answered: (config) => {
+    const s = states.get(config);
+    if (s) void refresh(s);
+  },
+  cancelled: (config) => {
+    const s = states.get(config);
+    if (s) void refresh(s);
+  },
+  changed: () => sendStatus(),
+});
+
 /** Folders searched for .venv/venv: the config's folder and its parents up to its workspace folder, nearest first. */
 function venvRootsOf(configPath: string): string[] {
   const top = folders.filter((f) => configPath.startsWith(f.endsWith('/') ? f : f + '/')).sort((a, b) => b.length - a.length)[0];
@@ -296,6 +331,15 @@ function sendStatus(): void {
       detail: j?.band ? `risk so far ${bandRiskLabel(j.band.band)}: ${bandSentence(j.band.band, j.band.expected)} (${j.band.stage} iteration ${j.band.iteration})` : j?.stage ? `stage: ${j.stage}` : undefined,
       running: running.length,
       queued,
+    };
+  } else if (noiseSearches.configs().length) {
+    const [first, ...more] = noiseSearches.configs();
+    status = {
+      state: 'analysing',
+      text: `I²F: deriving σ for ${basename(first)}${more.length ? ` (+${more.length})` : ''}`,
+      detail: 'Opacus\' σ for make_private_with_epsilon is being derived from the target ε (PRV accountant search); until it arrives only the clipping is counted.',
+      running: 0,
+      queued: 0,
     };
   } else if (lastError) {
     status = { state: 'error', text: 'I²F: error', detail: lastError, running: 0, queued: 0 };
@@ -373,7 +417,7 @@ function publish(s: ConfigState, findings: Finding[], data?: LeakageData, cells:
   // Hints and lenses show the analysis too: a client that asked before it finished must ask again (LSP 3.17).
   if (s.open && !s.view?.pending && canRefreshInlayHints) void connection.languages.inlayHint.refresh();
   if (s.open && !s.view?.pending && canRefreshCodeLenses) void connection.sendRequest('workspace/codeLens/refresh');
-  if (!s.view?.pending) for (const w of s.waiters.splice(0)) w();
+  if (!s.view?.pending && s.view?.noiseSearch !== 'running') for (const w of s.waiters.splice(0)) w();
 }
 
 /** Each cell gets its own diagnostics; a cell shown before that has none now (or is gone) gets an empty list. */
@@ -396,6 +440,8 @@ function findingsOf(view: ConfigView): { findings: Finding[]; data?: LeakageData
   const { config, settings } = view;
   const findings: Finding[] = checkTrainingSetup(config.setup, { modelOps: trusted ? view.result?.entry.modelOps : undefined });
   findings.push(...privacyFindings(view.privacy, config.path, settings.thresholds.epsilon));
+  const searching = view.noiseSearch && noiseSearchFinding(config.setup, view.noiseSearch);
+  if (searching) findings.push(searching);
   let data: LeakageData | undefined;
   if (view.result) {
     const f = leakageFindingOf(config, view.result.report, configAnalysisSettings(settings));
@@ -469,15 +515,18 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   if (stale()) return;
   const drop = () => {
     scheduler.release(s.path);
+    noiseSearches.release(s.path);
     s.view = undefined;
     publish(s, [], undefined, cells);
   };
   if (text === undefined || !settings.enable) return drop();
-  const parsed = await readTrainingSource(s.path, text, { fileExists: existsSync, readText: (p) => documents.get(pathToFileURL(p).href)?.getText(), python: !!cells });
+  // make_private_with_epsilon's σ, when not yet remembered, is searched for below: the reading comes back at once.
+  const parsed = await readTrainingSource(s.path, text, { fileExists: existsSync, readText: (p) => documents.get(pathToFileURL(p).href)?.getText(), python: !!cells, noiseSearch: 'later' });
   if (stale()) return;
   if (!parsed) return drop();
   if ('kind' in parsed) {
     scheduler.release(s.path);
+    noiseSearches.release(s.path);
     s.view = undefined;
     publish(s, [syntaxFinding(parsed)], undefined, cells);
     return;
@@ -489,6 +538,14 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
   const view: ConfigView = { uri: s.uri, text, config, settings, pending: false, ...(cells ? { notebook: cells } : {}) };
   view.privacy = safePrivacyAccount(config.setup);
   const wanted = s.open || s.audited;
+  // σ not yet known: searched for while the file is open or audited (an edit's search after the edit settles), the
+  // clipping-only reading shown meanwhile; a search for another budget, or for none, is stopped.
+  const pendingNoise = config.setup.noiseFromTarget?.pending;
+  if (pendingNoise && wanted) view.noiseSearch = noiseSearches.want(s.path, pendingNoise.query, debounceMs);
+  else {
+    noiseSearches.release(s.path);
+    if (pendingNoise) view.noiseSearch = 'not-open';
+  }
   if (trusted && wanted && needsMaterialising(config)) {
     // A model named by architecture (or in Python): written into the cache once, then analysed like a file.
     const ref = config.modelRef!;
@@ -589,7 +646,7 @@ async function refreshNow(s: ConfigState, generation: number, debounceMs: number
  * out not to be a training config (or not to parse) has no view and nothing pending, and is settled too.
  */
 function whenSettled(s: ConfigState): Promise<void> {
-  if (!s.view?.pending && !scheduler.pendingFor(s.path) && !scheduler.hasTimer(s.path)) return Promise.resolve();
+  if (!s.view?.pending && s.view?.noiseSearch !== 'running' && !scheduler.pendingFor(s.path) && !scheduler.hasTimer(s.path)) return Promise.resolve();
   return new Promise((r) => s.waiters.push(r));
 }
 
@@ -662,7 +719,7 @@ connection.onInitialized(async () => {
   log(`I²F server: storage ${storagePath}, ${trusted ? 'trusted' : 'untrusted'} workspace, ${workerCountOf(globalSettings)} analysis worker(s) at most`);
   sendStatus();
   for (const folder of folders) {
-    const scan = await discoverWorkspace(folder);
+    const scan = await discoverWorkspace(folder, { noiseSearch: 'later' });
     for (const c of scan.configs) if (!states.has(c.path)) void refresh(stateOf(c.path));
     for (const e of scan.syntaxErrors) if (!states.has(e.file)) void refresh(stateOf(e.file));
     log(`discovered ${scan.configs.length} training config(s) and ${scan.models.length} model(s) under ${folder}${scan.truncated ? ' (partial: the folder is large)' : ''}`);
@@ -700,6 +757,7 @@ documents.onDidClose((e) => {
   const s = stateOf(e.document.uri);
   s.open = false;
   scheduler.release(s.path);
+  noiseSearches.forget(s.path);
   void refresh(s); // back to the file on disk; cheap rules only unless audited
 });
 
@@ -743,6 +801,7 @@ notebooks.onDidClose((nb: NotebookDocument) => {
   s.notebook = undefined;
   s.open = false;
   scheduler.release(s.path);
+  noiseSearches.forget(s.path);
   void refresh(s); // back to the file on disk, as a closed .py is
 });
 
@@ -835,6 +894,7 @@ connection.onRequest(StatsRequest, (): StatsResult => ({
   }),
   storagePath,
   checkpointLooks: checkpoints.looks,
+  noiseSearches: opacusNoiseSearchesInFlight(),
 }));
 
 connection.onRequest(CheckpointHistoryRequest, async (params: CheckpointHistoryParams): Promise<CheckpointHistoryResult> => {
@@ -1033,7 +1093,7 @@ connection.onRequest(VerifyEnginesRequest, async (params: VerifyEnginesParams, t
 });
 
 connection.onRequest(CancelAllRequest, () => {
-  const n = scheduler.cancelAll() + pythonExports.size;
+  const n = scheduler.cancelAll() + pythonExports.size + noiseSearches.cancelAll();
   for (const a of pythonExports) a.abort();
   for (const s of states.values()) if (s.view?.pending) {
     s.view.pending = false;
@@ -1061,11 +1121,15 @@ connection.onNotification(TrustNotification, (p: TrustParams) => {
 connection.onShutdown(async () => {
   checkpoints?.stop();
   pool.dispose();
+  cancelOpacusNoiseSearches(); // their workers terminated: the process can end
   // Results already shown may still be on their way to the storage folder: the client sends exit (and this process
   // ends) once shutdown has answered, so the next start finds them (bench/firstFinding.ts's warm run, a restart).
   await cache?.flush();
 });
-connection.onExit(() => pool.dispose());
+connection.onExit(() => {
+  pool.dispose();
+  cancelOpacusNoiseSearches();
+});
 
 function spectrumReport(s: ConfigState): string {
   const view = s.view;

@@ -72,11 +72,13 @@ export function analysisPlan(setup: TrainingSetup): AnalysisPlan {
         fields: [clip],
         note: setup.noiseInCode
           ? 'Noise set in code: only the clipping is analysed. Add the noise multiplier to the i2f: section ([tool.i2f] noise-multiplier = …) to analyse it.'
-          : setup.noiseFromTarget?.unknown
-            ? `The noise multiplier is chosen at run time from target_epsilon and is not reproduced here: ${setup.noiseFromTarget.unknown}. Only the clipping is analysed.`
-            : setup.targetEpsilon
-              ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
-              : 'Clipping without noise: no differential privacy.',
+          : setup.noiseFromTarget?.pending
+            ? `σ, as Opacus' make_private_with_epsilon chooses it for ${setup.noiseFromTarget.pending.budget}, is not yet derived: the noise is not counted, only the clipping is analysed.`
+            : setup.noiseFromTarget?.unknown
+              ? `The noise multiplier is chosen at run time from target_epsilon and is not reproduced here: ${setup.noiseFromTarget.unknown}. Only the clipping is analysed.`
+              : setup.targetEpsilon
+                ? 'The noise multiplier is chosen at run time from target_epsilon; only the clipping is analysed. Set noise_multiplier to analyse the noise too.'
+                : 'Clipping without noise: no differential privacy.',
       });
     } else if (sigma && sigma.value > 0 && !clip) {
       unmodelled.push({

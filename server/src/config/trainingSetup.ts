@@ -1,6 +1,7 @@
 // What a training config says about the shared gradient: defences, batch, DP budget, model, each with its place in the file.
 
 import type { ConfigFormat, Range } from './keyTree';
+import type { OpacusNoiseQuery } from '../privacy/opacusNoise';
 
 /** One recognised setting: its value and where the key and value are written, so diagnostics land on that line. */
 export interface ConfigField<T> {
@@ -177,10 +178,14 @@ export interface TrainingSetup {
    */
   scriptAccounting?: ScriptAccounting;
   /**
-   * Opacus' make_private_with_epsilon: how its run-time σ was reproduced (then noiseMultiplier holds it), or why it
-   * could not be (pysource/opacusEpsilonNoise.ts).
+   * Opacus' make_private_with_epsilon: how its run-time σ was reproduced (then noiseMultiplier holds it), why it
+   * could not be (pysource/opacusEpsilonNoise.ts), or (the editor's first reading) that it is yet to be searched for:
+   * the query, and the budget said as the derived σ's note says it ("ε 50, δ 1e-5, 20 epochs, …, PRV accountant").
    */
-  noiseFromTarget?: { note: string; unknown?: undefined } | { unknown: string; note?: undefined };
+  noiseFromTarget?:
+    | { note: string; unknown?: undefined; pending?: undefined }
+    | { unknown: string; note?: undefined; pending?: undefined }
+    | { pending: { query: OpacusNoiseQuery; budget: string }; note?: undefined; unknown?: undefined };
   /**
    * The batch the DP accountant uses when code gives several possible values: the largest (the larger ε), where
    * `batchSize` keeps the smallest (the weaker defence against inversion). Unset when there is one value.

@@ -11,6 +11,7 @@ import type { DiscoveredConfig } from '../workspace/discover';
 import type { PrivacyAccount } from '../analysis/privacyAccount';
 import { worstBatch as worstBatchOf } from '../analysis/configFindings';
 import type { ProvisionalBand } from '../analysis/analyzeModel';
+import type { NoiseSearchState } from '../analysis/noiseSearchFinding';
 import type { NotebookCells } from './notebookCells';
 
 export interface ConfigResult {
@@ -38,6 +39,8 @@ export interface ConfigView {
   privacy?: PrivacyAccount;
   /** An open notebook: `text` is its code cells joined, and positions map to the cells through these. */
   notebook?: NotebookCells;
+  /** make_private_with_epsilon's σ not yet known (setup.noiseFromTarget.pending): where its search stands. */
+  noiseSearch?: NoiseSearchState;
 }
 
 /** The most exposed batch, as configFindings.ts picks it: highest attacker PSNR (text: most tokens); uncertain never hides. */

@@ -77,7 +77,7 @@ const COARSE_MARGIN = 0.05;
  * target − ε > tolerance), that decides it as Opacus' exact ε would; only the evaluations near the target pay for
  * Opacus' grid. The decisions, hence σ, are Opacus' own (the tests check σ against Opacus' get_noise_multiplier).
  */
-export function opacusNoiseMultiplier(query: OpacusNoiseQuery): OpacusNoise {
+export function opacusNoiseMultiplier(query: OpacusNoiseQuery, onStep?: (sigma: number, step: number) => void): OpacusNoise {
   const { targetEpsilon, targetDelta, sampleRate, epochs, accountant } = query;
   const tolerance = query.epsilonTolerance ?? 0.01;
   const steps = opacusSteps(epochs, sampleRate);
@@ -91,7 +91,9 @@ export function opacusNoiseMultiplier(query: OpacusNoiseQuery): OpacusNoise {
     return { low: e, high: e };
   };
   // Opacus' ε at σ, or bounds on it that settle every comparison the search makes with it.
+  let tried = 0;
   const eps = (sigma: number): EpsilonBounds => {
+    onStep?.(sigma, ++tried);
     if (accountant !== 'prv') return exact(sigma);
     coarseEvaluations++;
     let c: ReturnType<typeof prvEpsilon>;

@@ -5,7 +5,7 @@
 // clipping is analysed, as before.
 
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
-import { cachedOpacusNoiseMultiplier, knownOpacusNoise, type OpacusAccountant, type OpacusNoiseQuery } from '../privacy/opacusNoise';
+import { cachedOpacusNoiseMultiplier, knownOpacusNoise, opacusSteps, type OpacusAccountant, type OpacusNoiseQuery } from '../privacy/opacusNoise';
 import type { DpCallSite } from './callSites';
 import { callArguments, short, type ModuleIndex } from './moduleIndex';
 import { resolveValue, type Scalar } from './staticValue';
@@ -25,7 +25,9 @@ const BATCH_SAMPLER_POSITION = 4;
 
 export type EpsilonNoise =
   | { kind: 'derived'; field: ConfigField<number>; note: string }
-  | { kind: 'unknown'; reason: string };
+  | { kind: 'unknown'; reason: string }
+  /** Everything σ is chosen from is read, its search not yet run (the editor runs it off the thread, after this reading). */
+  | { kind: 'pending'; query: OpacusNoiseQuery; budget: string };
 
 function single(index: ModuleIndex, node: SyntaxNode): { value: Scalar } | { why: string } {
   const r = resolveValue({ module: index }, node);
@@ -92,7 +94,7 @@ function loaderLength(index: ModuleIndex, loader: SyntaxNode | undefined, setup:
 /**
  * Reads the call and runs Opacus' search (memoised: a script's refreshes ask the same question). With `deferred`, a
  * search not yet remembered is not run here: its query is added there (the reader runs it off the thread, then reads
- * again) and the answer is 'pending'.
+ * again, or leaves it to the editor) and the answer is 'pending', with the budget it is searched for.
  */
 export function opacusEpsilonNoise(index: ModuleIndex, site: DpCallSite, sites: DpCallSite[], loader: SyntaxNode | undefined, setup: TrainingSetup, deferred?: OpacusNoiseQuery[]): EpsilonNoise {
   if (site.splat) return { kind: 'unknown', reason: 'the call passes *args or **kwargs, which may carry its budget or get_noise_multiplier\'s options' };
@@ -118,13 +120,13 @@ export function opacusEpsilonNoise(index: ModuleIndex, site: DpCallSite, sites: 
   }
   const sampleRate = 1 / length.length;
   const query: OpacusNoiseQuery = { targetEpsilon: eps.value, targetDelta: delta.value, sampleRate, epochs: epochs.value, accountant: engine.accountant };
+  const name = { prv: 'PRV', rdp: 'RDP', gdp: 'GDP' }[engine.accountant];
+  const budget = `ε ${eps.value}, δ ${delta.value <= 1e-3 ? delta.value.toExponential() : delta.value}, ${epochs.value} epochs, q = 1/len(data_loader) = 1/${length.length} (${length.how}), ${opacusSteps(epochs.value, sampleRate)} steps, ${name} accountant${engine.stated ? '' : ' (the PrivacyEngine\'s default since Opacus 1.3)'}`;
   if (deferred && !knownOpacusNoise(query)) {
     deferred.push(query);
-    return { kind: 'unknown', reason: 'pending' };
+    return { kind: 'pending', query, budget };
   }
   const result = cachedOpacusNoiseMultiplier(query);
-  const name = { prv: 'PRV', rdp: 'RDP', gdp: 'GDP' }[engine.accountant];
-  const budget = `ε ${eps.value}, δ ${delta.value <= 1e-3 ? delta.value.toExponential() : delta.value}, ${epochs.value} epochs, q = 1/len(data_loader) = 1/${length.length} (${length.how}), ${result.steps} steps, ${name} accountant${engine.stated ? '' : ' (the PrivacyEngine\'s default since Opacus 1.3)'}`;
   if (result.kind === 'failed') return { kind: 'unknown', reason: `Opacus' get_noise_multiplier finds no σ for ${budget}: ${result.reason}` };
   const sigma = result.noiseMultiplier;
   const how = `σ ${Number(sigma.toPrecision(4))}, as Opacus' make_private_with_epsilon chooses it for ${budget}`;

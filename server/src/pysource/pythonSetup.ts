@@ -80,6 +80,12 @@ export interface ReadPythonOptions {
    * it is built from the notebook's definitions only (notebookModule.ts), never by importing the file.
    */
   notebook?: boolean;
+  /**
+   * make_private_with_epsilon's σ not yet remembered: 'wait' (the default, `i2f audit`) searches on a worker thread
+   * and reads again; 'later' (the editor) returns at once with the clipping-only reading and the query in
+   * setup.noiseFromTarget.pending, which the editor searches for (cancellably) before reading again.
+   */
+  noiseSearch?: 'wait' | 'later';
 }
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
@@ -137,8 +143,8 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     // make_private_with_epsilon's σ search (up to a minute) runs on a worker thread, then the file is read again.
     const deferred: OpacusNoiseQuery[] = [];
     let { setup, modelClass } = setupOf(file, index, sites, app, importCheck, deferred);
-    if (deferred.length) {
-      await Promise.all(deferred.map(opacusNoiseInBackground));
+    if (deferred.length && options.noiseSearch !== 'later') {
+      await Promise.all(deferred.map((q) => opacusNoiseInBackground(q)));
       ({ setup, modelClass } = setupOf(file, index, sites, app, importCheck));
     }
     return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };
@@ -334,6 +340,8 @@ function setupOf(
     if (chosen.kind === 'derived') {
       setup.noiseMultiplier = chosen.field;
       setup.noiseFromTarget = { note: chosen.note };
+    } else if (chosen.kind === 'pending') {
+      setup.noiseFromTarget = { pending: { query: chosen.query, budget: chosen.budget } };
     } else {
       setup.noiseFromTarget = { unknown: chosen.reason };
     }
@@ -684,6 +692,8 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
   ].filter((p): p is string => !!p);
   const lines = [`${title}: ${kind}; ${parts.length ? parts.join('; ') : 'no value could be read statically'}.`];
   if (facts.length) lines.push(`Also: ${facts.join('; ')}.`);
+  // The editor's first reading (noiseSearch 'later'): I2F167/I2F168 say where σ's search stands.
+  if (setup.noiseFromTarget?.pending) lines.push('Noise: the σ Opacus chooses from the target ε is not yet derived, so no noise is counted (clipping only).');
   if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
   else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}${setup.pythonModelArgs ? `(${describeArgs(setup.pythonModelArgs)})` : ''}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
   else if (model) {

@@ -75,9 +75,11 @@ export interface DiscoverOptions {
    * others would cost their own work (a make_private_with_epsilon script's σ search) for nothing.
    */
   onlyFile?: string;
+  /** The language server's scan: make_private_with_epsilon's σ is searched for later, by the editor (readSetup.ts). */
+  noiseSearch?: 'wait' | 'later';
 }
 
-const DEFAULTS: Required<Omit<DiscoverOptions, 'onlyFile'>> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000, maxNotebookBytes: 20_000_000 };
+const DEFAULTS: Required<Omit<DiscoverOptions, 'onlyFile' | 'noiseSearch'>> = { maxEntries: 50_000, maxConfigs: 2_000, maxConfigBytes: 1_000_000, maxDepth: 32, maxPythonFiles: 5_000, maxNotebookBytes: 20_000_000 };
 
 /** Folders that hold dependencies, build output or tool state, never the user's training configs. */
 const SKIPPED_DIRS = new Set(['node_modules', 'dist', 'out', 'build', '__pycache__', 'venv', 'site-packages', 'dist-packages', 'wandb', 'mlruns', 'outputs', 'multirun']);
@@ -163,7 +165,7 @@ export async function discoverWorkspace(root: string, options: DiscoverOptions =
     } catch {
       continue;
     }
-    const result = await readTrainingSource(file, text, { fileExists: existsSync });
+    const result = await readTrainingSource(file, text, { fileExists: existsSync, ...(options.noiseSearch ? { noiseSearch: options.noiseSearch } : {}) });
     if (!result) continue;
     if ('kind' in result) syntaxErrors.push(result);
     else configs.push(linkConfig(file, result));

@@ -10,7 +10,7 @@ import { RULES } from '../config/ruleCatalog';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { readFlowerApp } from '../pysource/flowerApp';
 import { flowerAppModel } from '../pysource/flowerAppModel';
-import { readPythonFile, type PythonReading } from '../pysource/pythonSetup';
+import { readPythonFile, type PythonReading, type ReadPythonOptions } from '../pysource/pythonSetup';
 import { NOTEBOOK_EXTENSION } from '../pysource/notebook';
 import { readNotebookFile } from '../pysource/notebookReading';
 
@@ -25,6 +25,8 @@ export interface ReadSourceOptions extends RecogniseOptions {
    * as the Python of the .ipynb's path, so findings, models and accounting are the same as a .py file's.
    */
   python?: boolean;
+  /** make_private_with_epsilon's σ search: awaited ('wait', the default) or left to the editor ('later', pythonSetup.ts). */
+  noiseSearch?: 'wait' | 'later';
 }
 
 /** Text in, a TrainingSetup (or a located syntax error) out, or null when the file sets up no training we read. Never throws. */
@@ -33,12 +35,12 @@ export async function readTrainingSource(file: string, text: string, options: Re
     if (options.python || extname(file).toLowerCase() === PYTHON_EXTENSION) {
       // An open notebook's joined cells: a model defined in them is built from its definitions (notebookModule.ts).
       const notebook = extname(file).toLowerCase() === NOTEBOOK_EXTENSION ? { notebook: true } : {};
-      const reading = await readPythonFile(file, text, { ...(options.readText ? { readText: options.readText } : {}), ...notebook });
+      const reading = await readPythonFile(file, text, { ...pythonOptions(options), ...notebook });
       return reading.setup;
     }
     // A Jupyter notebook: its code cells read as one script, every place taken back into the .ipynb.
     if (extname(file).toLowerCase() === NOTEBOOK_EXTENSION) {
-      const reading = await readNotebookFile(file, text, options.readText ? { readText: options.readText } : {});
+      const reading = await readNotebookFile(file, text, pythonOptions(options));
       return reading && 'kind' in reading ? reading : (reading?.setup ?? null);
     }
     const setup = readTrainingConfig(file, text, options);
@@ -52,6 +54,10 @@ export async function readTrainingSource(file: string, text: string, options: Re
   } catch {
     return null;
   }
+}
+
+function pythonOptions(options: ReadSourceOptions): ReadPythonOptions {
+  return { ...(options.readText ? { readText: options.readText } : {}), ...(options.noiseSearch ? { noiseSearch: options.noiseSearch } : {}) };
 }
 
 /**

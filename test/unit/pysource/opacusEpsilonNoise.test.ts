@@ -6,17 +6,20 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { readPythonFile } from '../../../server/src/pysource/pythonSetup';
 import { analysisPlan } from '../../../server/src/config/defences';
 import { RULES } from '../../../server/src/config/ruleCatalog';
 import { privacyAccount } from '../../../server/src/analysis/privacyAccount';
 import { opacusNoiseMultiplier } from '../../../server/src/privacy/opacusNoise';
+import type { OpacusNoiseWorkerMessage } from '../../../server/src/privacy/opacusNoiseWorker';
+import { useCacheDir } from '../../../server/src/cacheRoot';
 
 const UPSTREAM = join(__dirname, '../../fixtures/upstream-python');
 const REFERENCE = JSON.parse(readFileSync(join(__dirname, '../../fixtures/privacy/prv_reference.json'), 'utf8')) as {
-  noise: { name: string; accountant: string; noiseMultiplier?: number; steps: number; loaderLength: number }[];
+  noise: { name: string; accountant: string; noiseMultiplier?: number; steps: number; loaderLength: number; trace?: [number, number][] }[];
 };
 const reference = (name: string, accountant: string) => REFERENCE.noise.find((c) => c.name === name && c.accountant === accountant)!;
 
@@ -107,18 +110,52 @@ test("NVFlare's hello-dp client (N from OpenML): σ not reproduced, the note say
   assert.match(d?.note ?? '', /not reproduced here: .*(training set size N|not traced to a `DataLoader)/);
 });
 
-test('the bundled worker (dist/opacusNoiseWorker.js, where the server runs the search off its thread) answers as the thread does', async () => {
+test('the bundled worker (dist/opacusNoiseWorker.js, where the server runs the search off its thread) answers as the thread does, each σ tried reported in Opacus\' order', async () => {
   const { built } = await import('../../support/builtProduct');
   const { Worker } = await import('node:worker_threads');
   const file = join(dirname(built('worker.js')), 'opacusNoiseWorker.js');
   const query = { targetEpsilon: 1, targetDelta: 1e-5, sampleRate: 1 / 100, epochs: 10, accountant: 'prv' as const };
   const worker = new Worker(file);
+  const steps: [number, number][] = [];
   const answer = await new Promise((resolve, reject) => {
-    worker.once('message', resolve);
+    worker.on('message', (m: OpacusNoiseWorkerMessage) => (m.kind === 'step' ? steps.push([m.sigma, m.step]) : resolve(m.answer)));
     worker.once('error', reject);
     worker.postMessage(query);
   });
   await worker.terminate();
   assert.deepEqual(answer, opacusNoiseMultiplier(query));
-  assert.equal((answer as { noiseMultiplier: number }).noiseMultiplier, reference('small_budget', 'prv').noiseMultiplier);
+  const opacus = reference('small_budget', 'prv');
+  assert.equal((answer as { noiseMultiplier: number }).noiseMultiplier, opacus.noiseMultiplier);
+  // The σ the progress item shows: those Opacus' own get_noise_multiplier evaluated, in its order (its trace).
+  assert.deepEqual(steps.map(([sigma]) => sigma), opacus.trace!.map(([sigma]) => sigma));
+  assert.deepEqual(steps.map(([, k]) => k), steps.map((_, i) => i + 1));
+});
+
+test("the editor's first reading (noiseSearch 'later'): the clipping-only setup with the query to search, said as such; then, searched, Opacus' σ", async () => {
+  // A budget no other test in this process asks (the σ memo is per process and per cache folder): the tutorial with
+  // EPSILON = 10.0 and EPOCHS = 1, as test/protocol/epsilonFirst.test.ts opens it.
+  useCacheDir(mkdtempSync(join(tmpdir(), 'i2f-sigma-')));
+  try {
+    const path = join(UPSTREAM, 'pytorch+opacus', 'tutorials', 'building_image_classifier.ipynb');
+    const code = notebookCode(path).replace('EPSILON = 50.0', 'EPSILON = 10.0').replace('EPOCHS = 20', 'EPOCHS = 1');
+    const file = '/snapshot/opacus/tutorials/building_image_classifier_short.py';
+    const first = (await readPythonFile(file, code, { noiseSearch: 'later' })).setup!;
+    assert.equal(first.noiseMultiplier, undefined, 'no σ yet');
+    assert.deepEqual(first.noiseFromTarget?.pending?.query, { targetEpsilon: 10, targetDelta: 1e-5, sampleRate: 1 / 98, epochs: 1, accountant: 'prv' });
+    const budget = "ε 10, δ 1e-5, 1 epochs, q = 1/len(data_loader) = 1/98 (⌈50000/512⌉), 98 steps, PRV accountant (the PrivacyEngine's default since Opacus 1.3)";
+    assert.equal(first.noiseFromTarget?.pending?.budget, budget);
+    // Graded as with no noise at all (the least comforting reading), and said so.
+    const plan = analysisPlan(first);
+    assert.equal(plan.defences[0].spec, 'dpsgd:clip=1.2,noise=0');
+    assert.equal(plan.defences[0].note, `σ, as Opacus' make_private_with_epsilon chooses it for ${budget}, is not yet derived: the noise is not counted, only the clipping is analysed.`);
+    assert.match(first.problems.find((p) => p.rule === RULES.dpInCode.code)!.message, /Noise: the σ Opacus chooses from the target ε is not yet derived, so no noise is counted \(clipping only\)\./);
+    // The default ('wait', i2f audit) searches: Opacus' σ for that budget (tools/fixtures/prv_reference.py).
+    const searched = (await readPythonFile(file, code)).setup!;
+    assert.equal(searched.noiseMultiplier?.value, reference('building_image_classifier_short', 'prv').noiseMultiplier);
+    assert.equal(searched.noiseFromTarget?.pending, undefined);
+    // Now remembered: the editor's reading has σ at once.
+    assert.equal((await readPythonFile(file, code, { noiseSearch: 'later' })).setup!.noiseMultiplier?.value, searched.noiseMultiplier?.value);
+  } finally {
+    useCacheDir(undefined);
+  }
 });
