@@ -109,3 +109,21 @@ test('the audit of a model whose output cannot move (ReLU inactive on the whole 
   assert.match(text.stdout, /leakage UNCERTAIN {2}not analysed: the loss analysed \(binary-cross-entropy\) gives no gradient/);
   assert.equal((await runCli(['audit', ws, '--no-cache', '--fail-on', 'high'])).code, 1, 'uncertain fails at high');
 });
+
+test("the project's own attack on the IncomeClassifier (fl-tabular's model, seed 0): the graded PSNR is never below what the attack reaches", { timeout: 5 * 60_000 }, async () => {
+  ensureBuilt();
+  const stds = [1e-4, 1e-3, 1e-2, 3e-2];
+  const attack = await runCli(['attack', INCOME, '--sweep', `std=${stds.join(',')}`, '--json']);
+  assert.equal(attack.code, 0, attack.stderr);
+  const a = JSON.parse(attack.stdout);
+  assert.equal(a.settings.loss, 'binary-cross-entropy', 'the attacker matches the gradient of the loss the model trains with');
+  const levels = a.results[0].sweep.levels as { std: number; psnr: number }[];
+  assert.equal(levels.length, stds.length);
+  assert.ok(a.results[0].psnr > 100, `no defence: the attack rebuilds the input (PSNR ${a.results[0].psnr} dB)`);
+  for (const level of levels) {
+    const r = await runCli(['analyze', INCOME, '--defense', `gaussian:std=${level.std}`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const b = (JSON.parse(r.stdout) as AnalyzeReport).results[0];
+    assert.ok(b.validity!.gradedPsnr >= level.psnr, `std ${level.std}: graded ${b.validity!.gradedPsnr} dB, attack ${level.psnr} dB`);
+  }
+});
