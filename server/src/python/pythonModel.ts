@@ -98,7 +98,7 @@ function pretrainedNote(pretrained: PretrainedWeights[]): string | undefined {
   const why = absent.map((p) => (p.state === 'missing' ? `${name(p)} is not in the torch hub cache (${p.file})` : `${p.file} could not be read as plain tensors (${p.error ?? 'unreadable'})`));
   return (
     `at initialisation, not with the pretrained weights its code loads (${absent.map((p) => p.url).join(', ')}): ${why.join('; ')}, and the export bridge downloads nothing. ` +
-    `Pretrained features usually leak more than random ones: put the file there (\`torch.hub.load_state_dict_from_url\` in the same Python downloads it) to analyse the model as trained`
+    `The leakage of the weights it trains from may differ either way: put the file there (\`torch.hub.load_state_dict_from_url\` in the same Python downloads it) to analyse the model as trained`
   );
 }
 
