@@ -383,9 +383,10 @@ function setupOf(
       const read = libraryModelSetup(setup, library, index, file, trainedDataset);
       facts.push(...read.facts);
       if (read.problem) setup.pythonModelProblem = read.problem;
-    } else if (app?.model && 'model' in app.model && app.setup?.flowerClientApp) {
+    } else if (app?.model && 'model' in app.model && app.setup?.flowerClientApp && !sites.some((s) => s.arguments.some((a) => a.role === 'model'))) {
       // The call names no model (secaggplus_mod, LocalDpMod, a strategy wrapper): the one the app's client module
-      // builds, found and built as for its pyproject.toml; in this file, its findings sit on the call.
+      // builds, found and built as for its pyproject.toml; in this file, its findings sit on the call. A call that
+      // names one the reader cannot follow (`module=build()`) keeps saying so: it may train another model.
       const site = noisy ?? sites[0];
       setup.pythonModel = { value: app.model.model.factory, key: 'model', path: [site.name, 'model'], keyRange: site.calleeRange, valueRange: site.calleeRange, file };
       setup.pythonModelRoot = app.model.model.root;
