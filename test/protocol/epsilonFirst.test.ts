@@ -135,3 +135,55 @@ test("Opacus' tutorial, σ not yet known: the clipping-only reading with I2F167 
     await s.close();
   }
 });
+
+test("Opacus' tutorial, its σ search cancelled from the progress item: the clipping-only reading stays (I2F168), its leakage finding graded without noise; a new budget is searched and the same analysis read at σ", TIMEOUT, async () => {
+  // A bounded solve (the grading under each reading is under test, not the number): ResNet-18 + GroupNorm.
+  const s = await startServer({ prepare: prepare('50.0', 20), settings: { solveBudgetSeconds: 10 } });
+  try {
+    const nb = s.openNotebook(NOTEBOOK);
+    const dp = nb.cells[DP_CELL].uri;
+    await s.waitForDiagnostics(dp, (d) => !!byCode(d, 'I2F167'));
+    const search = await s.waitFor('the search\'s progress item', () => searchProgress(s)[0]);
+    void s.connection.sendNotification('window/workDoneProgress/cancel', { token: search.token });
+    const stopped = await s.waitForDiagnostics(dp, (d) => !!byCode(d, 'I2F168'));
+    assert.equal(byCode(stopped, 'I2F167'), undefined);
+    assert.match(byCode(stopped, 'I2F168')!.message, /^σ not derived \(its search was cancelled\) as Opacus' make_private_with_epsilon chooses it for ε 50, δ 1e-5, 20 epochs, .*: the noise is not counted; only the clipping is analysed/);
+    await searchesEnded(s, 'the cancelled search stopped, its worker thread ended');
+
+    // The model's analysis ends with σ still unknown: graded with no noise at all, and the hover on it says so (the
+    // message's own wording depends on whether the bounded solve converged).
+    const clippingOnly = await s.waitForDiagnostics(dp, (d) => !!leakageOf(d));
+    const leak = leakageOf(clippingOnly)!;
+    assert.equal(leak.data?.fromCache, false, 'the analysis that ran');
+    assert.ok(byCode(clippingOnly, 'I2F168'), 'still said beside it');
+    const hoverOn = async (d: Diagnostic) =>
+      ((await s.connection.sendRequest('textDocument/hover', { textDocument: { uri: dp }, position: { line: d.range.start.line, character: d.range.start.character + 2 } })) as { contents: { value: string } } | null)?.contents.value ?? '';
+    const before = await hoverOn(leak);
+    assert.match(before, /→ `dpsgd:clip=1\.2,noise=0`/, before);
+    assert.match(before, /is not yet derived: the noise is not counted, only the clipping is analysed\./);
+    assert.ok(!memoFiles(s).length, 'nothing of the cancelled search in the memo');
+
+    // Another budget (ε 10 over 1 epoch): searched, and the same analysis (answered from the cache) read at σ.
+    s.changeCell(nb, FIRST_CODE, constants(nb.cells[FIRST_CODE].text, '10.0', 1));
+    const sigma = Number(SHORT.noiseMultiplier.toPrecision(6));
+    const atSigma = await s.waitForDiagnostics(dp, (d) => !!leakageOf(d) && new RegExp(`noise multiplier ${sigma}\\b`).test(byCode(d, 'I2F140')?.message ?? ''));
+    const derived = leakageOf(atSigma)!;
+    assert.equal(derived.data?.fromCache, true, 'the clipping-only analysis, read at σ (no second solve)');
+    assert.equal(byCode(atSigma, 'I2F167'), undefined);
+    assert.equal(byCode(atSigma, 'I2F168'), undefined);
+    const after = await hoverOn(derived);
+    // Specs are shown to 4 significant digits (the engine's to 12).
+    assert.match(after, new RegExp(`→ \`dpsgd:clip=1\\.2,noise=${Number(SHORT.noiseMultiplier.toPrecision(4))}\``), after);
+    assert.match(after, new RegExp(`σ ${Number(SHORT.noiseMultiplier.toPrecision(4))}, as Opacus' make_private_with_epsilon chooses it for ε 10, δ 1e-5, 1 epochs`));
+    // Noise only makes the attacker's reconstruction worse: the reading without it was never the more comforting one
+    // (its exact reconstruction's PSNR ∞ travels in JSON as null).
+    const data = (d: Diagnostic) => d.data as { risk: 'low' | 'medium' | 'high' | 'uncertain'; psnr: number | null };
+    const psnr = (d: Diagnostic) => data(d).psnr ?? (/PSNR ∞ dB/.test(d.message) ? Infinity : NaN);
+    const rank = { low: 0, medium: 1, high: 2, uncertain: 2 };
+    assert.ok(rank[data(leak).risk] >= rank[data(derived).risk], `clipping only ${data(leak).risk}, at σ ${data(derived).risk}`);
+    assert.ok(psnr(leak) >= psnr(derived), `clipping only ${psnr(leak)} dB, at σ ${psnr(derived)} dB`);
+    process.stderr.write(`clipping only: ${data(leak).risk}, PSNR ${psnr(leak)} dB; at σ ${sigma}: ${data(derived).risk}, PSNR ${psnr(derived)} dB\n`);
+  } finally {
+    await s.close();
+  }
+});
