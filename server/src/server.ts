@@ -315,6 +315,7 @@ function sendStatus(): void {
   const jobs = scheduler.list();
   const running = jobs.filter((j) => j.state === 'running');
   const queued = jobs.length - running.length;
+  const sigmaSearches = noiseSearches.configs();
   let status: StatusParams;
   if (!trusted) {
     status = { state: 'untrusted', text: 'I²F: config rules only', detail: 'The workspace is not trusted: models are not loaded or analysed; only the cheap config rules run. Trust the workspace to see leakage predictions.', running: 0, queued: 0 };
@@ -328,12 +329,15 @@ function sendStatus(): void {
     status = {
       state: 'analysing',
       text: `I²F: analysing ${running.length ? basename(firstConfig(j)) : ''}${pct}${band}${queued ? ` (+${queued} queued)` : ''}`.replace(/\s+/g, ' ').trim(),
-      detail: j?.band ? `risk so far ${bandRiskLabel(j.band.band)}: ${bandSentence(j.band.band, j.band.expected)} (${j.band.stage} iteration ${j.band.iteration})` : j?.stage ? `stage: ${j.stage}` : undefined,
+      detail: [
+        j?.band ? `risk so far ${bandRiskLabel(j.band.band)}: ${bandSentence(j.band.band, j.band.expected)} (${j.band.stage} iteration ${j.band.iteration})` : j?.stage ? `stage: ${j.stage}` : undefined,
+        sigmaSearches.length ? `σ being derived from the target ε for ${sigmaSearches.map((p) => basename(p)).join(', ')}` : undefined,
+      ].filter(Boolean).join('; ') || undefined,
       running: running.length,
       queued,
     };
-  } else if (noiseSearches.configs().length) {
-    const [first, ...more] = noiseSearches.configs();
+  } else if (sigmaSearches.length) {
+    const [first, ...more] = sigmaSearches;
     status = {
       state: 'analysing',
       text: `I²F: deriving σ for ${basename(first)}${more.length ? ` (+${more.length})` : ''}`,

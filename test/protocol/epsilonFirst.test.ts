@@ -2,9 +2,10 @@
 // (test/fixtures/upstream-python/pytorch+opacus/tutorials/building_image_classifier.ipynb, unchanged but for the
 // constants a step names): with an empty σ memo the clipping-only reading is published at once, with I2F167 saying σ
 // is being derived and that no noise is counted, then the reading at Opacus' σ replaces it. An edit that changes the
-// budget stops the running search (its worker terminated: the i2f/stats count, and no answer in the memo), closing
-// the notebook stops it too, and the progress item's cancel button leaves the clipping-only reading, graded without
-// noise (I2F168). The σ expected is Opacus' own get_noise_multiplier's (tools/fixtures/prv_reference.py).
+// budget stops the running search (its worker terminated: the i2f/stats count, and no answer in the memo), so do
+// "I²F: Cancel analyses" and closing the notebook, and the progress item's cancel button leaves the clipping-only
+// reading, graded without noise (I2F168). The σ expected is Opacus' own get_noise_multiplier's
+// (tools/fixtures/prv_reference.py).
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,12 +122,23 @@ test("Opacus' tutorial, σ not yet known: the clipping-only reading with I2F167 
     const now = s.diagnostics.get(dp)!;
     assert.match(byCode(now, 'I2F140')!.message, /ε 10, δ 1e-5, 1 epochs/);
 
-    // The long budget again, then the notebook closed during its search: stopped; the file on disk (ε 10, 1 epoch)
-    // is read with the σ the memo holds.
+    // The long budget again, stopped by "I²F: Cancel analyses": I2F168 says so, and it is not searched again for
+    // that budget.
     s.changeCell(nb, FIRST_CODE, constants(cell, '50.0', 20));
     const again = await s.waitFor('the third search\'s progress item', () => searchProgress(s)[2]);
+    assert.deepEqual(await s.connection.sendRequest('i2f/cancelAll'), { cancelled: 1 });
+    const cancelled = await s.waitForDiagnostics(dp, (d) => !!byCode(d, 'I2F168'));
+    assert.match(byCode(cancelled, 'I2F168')!.message, /^σ not derived \(its search was cancelled\) as Opacus' make_private_with_epsilon chooses it for ε 50, δ 1e-5, 20 epochs/);
+    assert.ok(ended(s, again.token));
+    await searchesEnded(s, '"Cancel analyses" stopped the search and ended its worker thread');
+
+    // Another long budget (ε 50 over 19 epochs), then the notebook closed during its search: stopped; the file on
+    // disk (ε 10, 1 epoch) is read with the σ the memo holds.
+    s.changeCell(nb, FIRST_CODE, constants(cell, '50.0', 19));
+    const last = await s.waitFor('the fourth search\'s progress item', () => searchProgress(s)[3]);
+    assert.match(last.message ?? '', /ε 50, δ 1e-5, 19 epochs/);
     s.closeNotebook(nb);
-    await s.waitFor('the third search\'s progress ended', () => ended(s, again.token));
+    await s.waitFor('the fourth search\'s progress ended', () => ended(s, last.token));
     await searchesEnded(s, 'closing the notebook stopped its search and ended its worker thread');
     const onDisk = await s.waitForDiagnostics(nb.uri, (d) => !!byCode(d, 'I2F140'));
     assert.match(byCode(onDisk, 'I2F140')!.message, new RegExp(`noise multiplier ${sigma}\\b`));
@@ -144,11 +156,15 @@ test("Opacus' tutorial, its σ search cancelled from the progress item: the clip
     const dp = nb.cells[DP_CELL].uri;
     await s.waitForDiagnostics(dp, (d) => !!byCode(d, 'I2F167'));
     const search = await s.waitFor('the search\'s progress item', () => searchProgress(s)[0]);
+    // The status item says it too (beside the model's analysis, which runs meanwhile).
+    await s.waitFor('a status naming the σ search', () => s.statuses.some((st) => /deriving σ for building_image_classifier\.ipynb|σ being derived from the target ε for building_image_classifier\.ipynb/.test(`${st.text} ${st.detail}`)));
     void s.connection.sendNotification('window/workDoneProgress/cancel', { token: search.token });
     const stopped = await s.waitForDiagnostics(dp, (d) => !!byCode(d, 'I2F168'));
     assert.equal(byCode(stopped, 'I2F167'), undefined);
     assert.match(byCode(stopped, 'I2F168')!.message, /^σ not derived \(its search was cancelled\) as Opacus' make_private_with_epsilon chooses it for ε 50, δ 1e-5, 20 epochs, .*: the noise is not counted; only the clipping is analysed/);
     await searchesEnded(s, 'the cancelled search stopped, its worker thread ended');
+    const status = s.statuses[s.statuses.length - 1];
+    assert.doesNotMatch(`${status.text} ${status.detail}`, /σ/, 'the status item no longer names a σ search');
 
     // The model's analysis ends with σ still unknown: graded with no noise at all, and the hover on it says so (the
     // message's own wording depends on whether the bounded solve converged).
