@@ -343,7 +343,7 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   if (report.settings.lossDescription) parts.push(`Loss analysed: ${report.settings.lossDescription}.`);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   // A script that loads weights the analysis cannot use says so beside "at initialisation" (pysource/loadedWeights.ts).
-  const scriptWeights = !config.weights && config.setup.loadedWeightsNote ? `; ${config.setup.loadedWeightsNote}` : '';
+  const scriptWeights = (!config.weights && config.setup.loadedWeightsNote ? `; ${config.setup.loadedWeightsNote}` : '') + (config.setup.trainedFunctionNote ? `; ${config.setup.trainedFunctionNote}` : '');
   if (config.modelDescription) parts.push(`Model: ${config.modelDescription}${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : `, ${config.modelInitialisation ?? AT_INITIALISATION}`}${scriptWeights}.`);
   // A model file the config does not name (adopted as the only model in its folder) is said, so the user knows which.
   else if (config.model && config.modelSource === 'same-folder') parts.push(`Model: ${relative(dirname(config.path), config.model)}, the only model file in this folder${config.weights ? `, weights ${relative(dirname(config.path), config.weights)}` : ''}${scriptWeights}.`);

@@ -232,6 +232,16 @@ export interface TrainingSetup {
   /** How `pythonModel` was found when the code does not name it (the Flower app's model, for its DP call sites). */
   pythonModelFoundBy?: string;
   /**
+   * `pythonModel` is defined in a standalone script whose top level must not run: the bridge builds it from a module
+   * of the script's imports and the definitions it needs (pysource/scriptDefinitions.ts); `note` says so.
+   */
+  pythonModelFromDefinitions?: { note: string };
+  /**
+   * What a LightningModule trains, read from its training_step (pysource/lightningStep.ts): said with the model in the
+   * leakage finding, whether it is the forward and loss analysed or not.
+   */
+  trainedFunctionNote?: string;
+  /**
    * The per-example shape of what the code trains on (the torchvision dataset its DP DataLoader loads, at the size its
    * transforms end with): tried first by the export bridge when no input-shape is given, and where it comes from.
    */

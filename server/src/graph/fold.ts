@@ -1,5 +1,6 @@
 // Simplifies a forward graph for analysis at one batch size: constants become initialisers, shape chains fold,
-// inference no-ops (Identity, Dropout) disappear, and every trainable parameter stays a named input of a node.
+// inference no-ops (Identity, Dropout) disappear, an If whose condition folds becomes the branch it takes, and every
+// trainable parameter stays a named input of a node.
 
 import type { Graph, Model, Node, Tensor, ValueInfo } from './ir';
 import { sizeOf } from './ir';
@@ -55,8 +56,26 @@ export function simplifyForAnalysis(model: Model, trainable: ReadonlySet<string>
   for (const n of graph.nodes) for (const i of n.inputs) if (i !== '') consumers.set(i, (consumers.get(i) ?? 0) + 1);
 
   const kept: Node[] = [];
-  for (const original of topologicalOrder(graph)) {
+  const order = topologicalOrder(graph);
+  for (let k = 0; k < order.length; k++) {
+    const original = order[k];
     const node: Node = { ...original, inputs: original.inputs.map((i) => (i === '' ? '' : resolve(i))) };
+    // PyTorch's exporter guards `squeeze(d)` on a dimension it cannot size with If(Shape(x)[d] == 1): at a fixed batch
+    // the condition is a constant, and the branch it takes runs in the If's place (its nodes next, in order).
+    if (node.opType === 'If' && constants.has(node.inputs[0])) {
+      const taken = takenBranch(node, constants.get(node.inputs[0])!);
+      if (taken) {
+        order.splice(k + 1, 0, ...taken.nodes);
+        for (const [name, t] of taken.initializers) {
+          constants.set(name, t);
+          created.set(name, t);
+          types.set(name, { dtype: t.dtype, dims: [...t.dims] });
+        }
+        continue;
+      }
+    }
+    if (node.opType === 'If')
+      throw new UserError('unsupported-op', `the condition of If node '${node.name}' depends on the input's values, so the branch the model takes is not known before it runs: the analysis differentiates one fixed graph`, { file, node: node.name, op: 'If' });
     const known = node.inputs.every((i) => i === '' || types.has(i));
     let outputs: ValueType[] | undefined;
     let produced = new Map<string, Tensor>();
@@ -118,6 +137,31 @@ export function simplifyForAnalysis(model: Model, trainable: ReadonlySet<string>
 
   const simplified: Graph = { name: graph.name, nodes: live, initializers, inputs, outputs };
   return { ...model, graph: simplified };
+}
+
+/**
+ * The nodes that run in place of an If whose condition is the constant `cond`: the taken branch's nodes, its values
+ * renamed under the If's name (a branch's names are its own scope), then an Identity from each branch output to the
+ * If's output (removed as a no-op). Names from the enclosing graph are read as they are. Undefined when the branch is
+ * not a plain graph.
+ */
+function takenBranch(node: Node, cond: Tensor): { nodes: Node[]; initializers: Map<string, Tensor> } | undefined {
+  if (cond.data.length !== 1) return undefined;
+  const branch = node.attributes[Number(cond.data[0]) ? 'then_branch' : 'else_branch'];
+  if (branch?.type !== 'graph' || branch.value.outputs.length !== node.outputs.length) return undefined;
+  const g = branch.value;
+  const local = new Map<string, string>();
+  const scoped = (n: string) => `${node.name || 'If'}/${n}`;
+  for (const name of g.initializers.keys()) local.set(name, scoped(name));
+  for (const n of g.nodes) for (const o of n.outputs) if (o !== '') local.set(o, scoped(o));
+  const rename = (n: string) => (n === '' ? '' : (local.get(n) ?? n));
+  const nodes: Node[] = g.nodes.map((n, i) => ({ ...n, name: scoped(n.name || `node${i}`), inputs: n.inputs.map(rename), outputs: n.outputs.map(rename) }));
+  node.outputs.forEach((o, i) => {
+    if (o !== '') nodes.push({ name: scoped(`output${i}`), opType: 'Identity', domain: '', inputs: [rename(g.outputs[i].name)], outputs: [o], attributes: {} });
+  });
+  const initializers = new Map<string, Tensor>();
+  for (const [name, t] of g.initializers) initializers.set(scoped(name), t);
+  return { nodes, initializers };
 }
 
 /** Graph inputs with the batch (or given dims) filled in; a mismatch with a declared static size is the user's. */

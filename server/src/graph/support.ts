@@ -30,11 +30,25 @@ export interface UnsupportedOp {
 
 const isDefaultDomain = (domain: string) => domain === '' || domain === 'ai.onnx';
 
-/** Every node the analysis cannot take (custom domains included), in file order. */
+/**
+ * Every node the analysis cannot take (custom domains included), in file order. An If is taken when both its branches
+ * are: the fold at a fixed batch (fold.ts) replaces it by the branch its condition selects, or refuses it when the
+ * condition depends on the input's values.
+ */
 export function unsupportedOps(model: Model): UnsupportedOp[] {
-  return model.graph.nodes
-    .filter((n) => !isDefaultDomain(n.domain) || !SUPPORTED_OPS.has(n.opType))
-    .map((n) => ({ op: n.opType, node: n.name, domain: n.domain }));
+  return unsupportedIn(model.graph);
+}
+
+function unsupportedIn(graph: Graph): UnsupportedOp[] {
+  return graph.nodes.flatMap((n): UnsupportedOp[] => {
+    const self = [{ op: n.opType, node: n.name, domain: n.domain }];
+    if (!isDefaultDomain(n.domain)) return self;
+    if (n.opType === 'If') {
+      const branches = [n.attributes.then_branch, n.attributes.else_branch];
+      return branches.every((b) => b?.type === 'graph') ? branches.flatMap((b) => unsupportedIn((b as { value: Graph }).value)) : self;
+    }
+    return SUPPORTED_OPS.has(n.opType) ? [] : self;
+  });
 }
 
 /**

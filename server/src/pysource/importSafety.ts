@@ -3,7 +3,8 @@
 // read here with tree-sitter and never run, cannot train, load data or stop the interpreter. The rule is conservative:
 // what it cannot tell apart from training is refused, with the line that would run and the way to guard it.
 //
-// Refused at the top level (outside `if __name__ == "__main__":`, inside any other if/try, which do run):
+// Refused at the top level (outside `if __name__ == "__main__":`, inside any other if/try, which do run, and in class
+// bodies, which run when the class is defined):
 //  - a `for`, `while` or `with` statement (training loops, opened data files, `with torch.no_grad()` evaluation);
 //  - a call to a function or class defined in the script or imported from a module beside it (`main()`, `train()`);
 //  - a call whose method name is a training or launching entry point (`trainer.fit()`, `loss.backward()`,
@@ -142,8 +143,19 @@ function statementHazard(stmt: SyntaxNode, local: Map<string, string>, requiredF
       return { what: headerOf(stmt), line, why: `a top-level \`${keyword}\` block runs at import` };
     }
     case 'function_definition':
-    case 'class_definition':
       return undefined;
+    case 'class_definition': {
+      // A class body runs when the class is defined (at import), as do the base-class expressions; its methods' bodies
+      // do not. `class Net(nn.Module): width = main()` would train.
+      const bases = stmt.childForFieldName('superclasses');
+      const h = bases ? callsHazard(bases, local, requiredFlag) : undefined;
+      if (h) return h;
+      for (const s of blockChildren(stmt.childForFieldName('body'))) {
+        const inner = statementHazard(s, local, requiredFlag);
+        if (inner) return inner;
+      }
+      return undefined;
+    }
     case 'decorated_definition':
       // The decorators run at import; the definition's body does not.
       for (const d of stmt.namedChildren) {

@@ -14,6 +14,7 @@ import type { ArgumentRole } from './dpApis';
 import { flowerAppOf, type FlowerApp } from './flowerApp';
 import { callArguments, enclosing, indexModule, lastName, short, type ModuleIndex } from './moduleIndex';
 import { importHazard, importHazardMessage } from './importSafety';
+import { definitionsNote, definitionsRefusal, scriptDefinitions } from './scriptDefinitions';
 import { NOTEBOOK_EXTENSION } from './notebook';
 import { notebookHazardFix, notebookHazardMessage, notebookModule } from './notebookModule';
 import { importedRoots, nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
@@ -30,6 +31,7 @@ import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loa
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
 import { readFactoryArguments } from './factoryArguments';
 import { flowerAppModel } from './flowerAppModel';
+import { isLightningModule, lightningTrainingStep } from './lightningStep';
 import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
 import type { OpacusNoiseQuery } from '../privacy/opacusNoise';
 
@@ -51,6 +53,11 @@ export interface ModelClass {
   args?: PythonModelArgs;
   /** Why the bridge does not build it (an argument not readable statically, a script that trains when imported). */
   problem?: { reason: string; fix: string };
+  /**
+   * A script whose top level must not run: the bridge builds the model from a module of its imports and the
+   * definitions it needs (scriptDefinitions.ts), and this says so for the report.
+   */
+  fromDefinitions?: { note: string };
   /** `ModuleValidator.fix(model)` between the class and the DP call: the bridge makes the same GroupNorm swap. */
   groupNorm?: GroupNormFix;
   /** Where the call names it (`module=model`). */
@@ -138,7 +145,11 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
       }
       if (options.notebook) return notebookRefusal(parser, file, index, text, name);
       const hazard = importHazard(file, index.root);
-      return hazard ? importHazardMessage(file, hazard) : undefined;
+      if (!hazard) return undefined;
+      // The script must not be imported: its model is built from its definitions, unless those would run something too.
+      const defs = scriptDefinitions(parser, index, name, hazard);
+      if (defs.kind === 'module') return { definitions: definitionsNote(file, name, defs) };
+      return `${importHazardMessage(file, hazard)}; ${definitionsRefusal(file, defs)}`;
     };
     // make_private_with_epsilon's σ search (up to a minute) runs on a worker thread, then the file is read again.
     const deferred: OpacusNoiseQuery[] = [];
@@ -153,6 +164,12 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
   }
 }
 
+/**
+ * Whether the bridge may import the file defining `name`: undefined when it may; the refusal; or, for a standalone
+ * script whose top level must not run, the note that the model is built from its definitions (scriptDefinitions.ts).
+ */
+type ImportCheck = (file: string, name: string) => string | { definitions: string } | undefined;
+
 function emptySetup(file: string, flavour: ConfigFlavour): TrainingSetup {
   return { file, format: 'python', flavour, unmodelled: [], problems: [] };
 }
@@ -162,7 +179,7 @@ function setupOf(
   index: ModuleIndex,
   sites: DpCallSite[],
   app: FlowerApp | undefined,
-  importCheck: (file: string, name: string) => string | undefined,
+  importCheck: ImportCheck,
   deferred?: OpacusNoiseQuery[],
 ): { setup: TrainingSetup; modelClass?: ModelClass } {
   const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
@@ -375,6 +392,7 @@ function setupOf(
       };
       setup.pythonModelRoot = app?.root ?? dirname(file);
       if (modelClass.args) setup.pythonModelArgs = modelClass.args;
+      if (modelClass.fromDefinitions) setup.pythonModelFromDefinitions = modelClass.fromDefinitions;
       if (modelClass.groupNorm) setup.normalisation = { value: 'groupnorm', key: 'normalisation', path: ['normalisation'], keyRange: modelClass.groupNorm.range, valueRange: modelClass.groupNorm.range, file };
       const hint = trainedDataset && trainedInputShape(index, trainedDataset);
       if (hint) setup.pythonInputHint = hint;
@@ -418,6 +436,19 @@ function setupOf(
     }
   }
 
+  // A LightningModule built from this script: the gradient shared is its training_step's loss, read against forward.
+  const lightning = !app && modelClass?.file === file && setup.pythonModel ? index.classes.get(modelClass.name) : undefined;
+  if (lightning && isLightningModule(lightning)) {
+    const step = lightningTrainingStep(index, lightning);
+    if (step.kind === 'forward') {
+      setup.trainedFunctionNote = `its training_step trains forward under \`${step.loss}\` (line ${step.line}), the function and loss analysed`;
+      facts.push(setup.trainedFunctionNote.replace(/^its/, `${modelClass!.name}'s`));
+    } else {
+      setup.trainedFunctionNote = `not the gradient this LightningModule shares: ${step.reason}`;
+      problems.push({ rule: RULES.lightningStep.code, range: step.range, message: `${step.reason}. The leakage finding analyses ${modelClass!.name}'s forward under a cross-entropy, which is not the gradient this training shares: read it as the leakage of another function.` });
+    }
+  }
+
   // The summary finding, on the noise argument (or the call when there is none): what was read and from where.
   if (noisy) {
     // A σ reproduced from target_epsilon is not written anywhere: the summary stays on what the call writes.
@@ -452,7 +483,7 @@ function computed(from: ConfigField<unknown>, how: string): CodeValue {
  * standalone script (no Flower app) a builder function defined in it counts too (`model = convnet(num_classes=10)`),
  * the arguments are read as literals, and the file to import is checked for top-level code that would train.
  */
-function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: (file: string, name: string) => string | undefined): ModelClass | undefined {
+function modelClassOf(index: ModuleIndex, arg: CallSiteArgument, app: FlowerApp | undefined, importCheck: ImportCheck): ModelClass | undefined {
   let node: SyntaxNode | undefined = arg.node;
   let groupNorm: GroupNormFix | undefined;
   const withFix = (found: ModelClass | undefined): ModelClass | undefined => (found && groupNorm && !found.problem ? { ...found, groupNorm } : found);
@@ -612,8 +643,10 @@ function isTopLevelFunction(index: ModuleIndex, name: string): boolean {
  * and its file checked for top-level code that would train on import (importSafety.ts). Either failing is a problem
  * with its fix; the model is then not handed to the bridge.
  */
-function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode | undefined, importCheck: (file: string, name: string) => string | undefined): ModelClass {
-  const refusal = importCheck(found.file!, found.name);
+function standaloneModel(found: ModelClass, index: ModuleIndex, call: SyntaxNode | undefined, importCheck: ImportCheck): ModelClass {
+  const checked = importCheck(found.file!, found.name);
+  const refusal = typeof checked === 'string' ? checked : undefined;
+  if (checked && typeof checked !== 'string') found = { ...found, fromDefinitions: { note: checked.definitions } };
   if (refusal && extname(found.file!).toLowerCase() === NOTEBOOK_EXTENSION) return { ...found, problem: { reason: refusal, fix: notebookHazardFix(found.file!, found.name) } };
   if (refusal) {
     return { ...found, problem: { reason: refusal, fix: `guard the top level of ${basename(found.file!)} with \`if __name__ == "__main__":\`, or define ${found.name} in a module of its own that the script imports` } };
@@ -696,7 +729,7 @@ function summary(site: DpCallSite, setup: TrainingSetup, model: ModelClass | und
   // The editor's first reading (noiseSearch 'later'): I2F167/I2F168 say where σ's search stands.
   if (setup.noiseFromTarget?.pending) lines.push('Noise: the σ Opacus chooses from the target ε is not yet derived, so no noise is counted (clipping only).');
   if (setup.model) lines.push(`Model: ${setup.model.value} (from the app's config).`);
-  else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}${setup.pythonModelArgs ? `(${describeArgs(setup.pythonModelArgs)})` : ''}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values.`);
+  else if (setup.pythonModel) lines.push(`Model: \`${setup.pythonModel.value}${setup.pythonModelArgs ? `(${describeArgs(setup.pythonModelArgs)})` : ''}\`${model?.file ? ` (${relative(dirname(file), model.file) || model.file})` : ''}, built by the workspace's Python through the export bridge and analysed under these values${setup.pythonModelFromDefinitions ? `; it is ${setup.pythonModelFromDefinitions.note}` : ''}.`);
   else if (model) {
     const where = model.file ? ` (${relative(dirname(file), model.file) || model.file})` : model.module ? ` from ${model.module}` : '';
     const what = `${model.builder ? 'function' : 'class'} ${model.name}${where}`;

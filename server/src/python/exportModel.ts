@@ -52,6 +52,11 @@ export interface PythonExport {
   tried?: { shape: number[]; error: string }[];
   /** Top-level modules the interpreter lacks that were stood in for while the model was built (flwr, datasets…). */
   stubbed: string[];
+  /**
+   * The model derives from Lightning's LightningModule, which this Python lacks: `pytorch_lightning.LightningModule` was
+   * stood in for by a torch.nn.Module (export_model.py), so the model is the class's own layers and forward.
+   */
+  lightning?: string;
   /** named_parameters: name and shape, in PyTorch's order. */
   parameters: [string, number[]][];
   /**
@@ -214,6 +219,7 @@ async function runHelper(req: PythonExportRequest, root: string, dir: string): P
       ...(result.inferredFrom ? { inferredFrom: result.inferredFrom as string } : {}),
       ...(Array.isArray(result.tried) && result.tried.length ? { tried: result.tried as PythonExport['tried'] } : {}),
       stubbed: (result.stubbed as string[]) ?? [],
+      ...(typeof result.lightning === 'string' ? { lightning: result.lightning } : {}),
       parameters: (result.parameters as [string, number[]][]) ?? [],
       frozen: Array.isArray(result.frozen) ? (result.frozen as string[]) : [],
       pretrained: Array.isArray(result.pretrained) ? (result.pretrained as PretrainedWeights[]) : [],

@@ -183,6 +183,8 @@ class _Stub:
 
     def __mro_entries__(self, bases):
         stub_name = self._stub_name
+        if stub_name in _LIGHTNING_MODULES:
+            return (_lightning_module(stub_name),)
 
         def __init__(self, *a, **k):
             pass
@@ -209,6 +211,71 @@ class _Stub:
 
     def __repr__(self):
         return f"<stand-in for {self._stub_name}>"
+
+
+# The names a LightningModule is imported by. A LightningModule is a torch.nn.Module whose forward is the user's own;
+# when Lightning is missing, the class derives from this stand-in instead (_lightning_module), and the model is built.
+_LIGHTNING_MODULES = {
+    "pytorch_lightning.LightningModule",
+    "pytorch_lightning.core.LightningModule",
+    "pytorch_lightning.core.module.LightningModule",
+    "pytorch_lightning.core.lightning.LightningModule",
+    "lightning.LightningModule",
+    "lightning.pytorch.LightningModule",
+    "lightning.pytorch.core.LightningModule",
+    "lightning.pytorch.core.module.LightningModule",
+}
+
+
+class _AttributeDict(dict):
+    """Lightning's hparams: a dict read by attribute too (`self.hparams.hidden`)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError as e:
+            raise AttributeError(key) from e
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def _lightning_module(stub_name):
+    """A torch.nn.Module standing in for `stub_name`: what a constructor may call of Lightning's own is harmless here
+    (save_hyperparameters keeps the constructor's arguments as hparams, as Lightning does; log, print and the like do
+    nothing), and nothing else is added, so the exported function is the class's own forward."""
+    import torch
+
+    def save_hyperparameters(self, *names, ignore=None, frame=None, logger=True):
+        # Lightning collects the calling __init__'s arguments (or the ones named) into self.hparams.
+        frame = frame or inspect.currentframe().f_back
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount
+        params = list(code.co_varnames[:count])
+        values = {n: frame.f_locals[n] for n in params[1:] if n in frame.f_locals}
+        if code.co_flags & inspect.CO_VARKEYWORDS:
+            kw = code.co_varnames[count + (1 if code.co_flags & inspect.CO_VARARGS else 0)]
+            values.update(frame.f_locals.get(kw) or {})
+        skip = {ignore} if isinstance(ignore, str) else set(ignore or ())
+        picked = [n for n in names if isinstance(n, str)] or list(values)
+        hparams = self.__dict__.setdefault("_i2f_hparams", _AttributeDict())
+        for n in picked:
+            if n in values and n not in skip:
+                hparams[n] = values[n]
+
+    def nothing(self, *args, **kwargs):
+        return None
+
+    members = {
+        "save_hyperparameters": save_hyperparameters,
+        "hparams": property(lambda self: self.__dict__.setdefault("_i2f_hparams", _AttributeDict())),
+        "device": property(lambda self: next(self.parameters(), torch.zeros(())).device),
+        "dtype": property(lambda self: next(self.parameters(), torch.zeros(())).dtype),
+        "_i2f_lightning": stub_name,
+    }
+    for name in ("log", "log_dict", "print"):
+        members[name] = nothing
+    return type("LightningModule", (torch.nn.Module,), members)
 
 
 def _workspace_tops(root):
@@ -486,6 +553,9 @@ def run(req, result):
                 f"so it is not a torch.nn.Module here: install {_package_that_has(missing)} in the Python that builds the model"
             )
         raise TypeError(f"{req['factory']}() returned {type(model).__module__}.{type(model).__name__}, not a torch.nn.Module")
+    lightning = next((c._i2f_lightning for c in type(model).__mro__ if "_i2f_lightning" in vars(c)), None)
+    if lightning:
+        result["lightning"] = lightning
     if req.get("normalisation") == "groupnorm":
         result["stage"] = "groupnorm"
         model, result["groupNormReplaced"] = _batchnorm_to_groupnorm(model, torch)

@@ -4,8 +4,7 @@
 // beside the notebook import as they do in Jupyter). Nothing else of the notebook runs. The module keeps the joined
 // cells' line numbers, so a traceback through it is said as the notebook's cell and line.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { joinCodeCells, joinedToCell, parseNotebook, NOTEBOOK_EXTENSION, type JoinedCells, type Notebook } from '../pysource/notebook';
@@ -13,14 +12,10 @@ import { notebookHazardMessage, notebookModule } from '../pysource/notebookModul
 import { importHazard } from '../pysource/importSafety';
 import { setAsideBrokenCells } from '../pysource/cellSyntax';
 import { parsePython, pythonParser } from '../pysource/pythonParser';
+import { writeGeneratedModule, type GeneratedFactory } from './generatedModule';
 
-export interface NotebookFactory {
-  /** `<cache>/notebook-modules/<hash>/<stem>_ipynb.py:Name`, for the bridge. */
-  factory: string;
-  /** The module file written (the bridge's `generated`). */
-  generated: string;
-  /** "line N of the module" → "x.ipynb cell C, line L". */
-  place: (moduleLine: number) => string | undefined;
+/** `<cache>/notebook-modules/<hash>/<stem>_ipynb.py:Name`, and its lines said as the notebook's cells and lines. */
+export interface NotebookFactory extends GeneratedFactory {
   /** What the module defines, for the report. */
   defines: string[];
 }
@@ -66,15 +61,7 @@ export async function notebookFactory(factory: string, root: string, cacheDir: s
     }
   }
   const stem = basename(file, NOTEBOOK_EXTENSION).replace(/\W/g, '_').replace(/^(\d)/, '_$1');
-  const hash = createHash('sha256').update(module.text).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, 'notebook-modules', hash);
-  const generated = join(dir, `${stem}_ipynb.py`);
-  if (!existsSync(generated)) {
-    await fs.mkdir(dir, { recursive: true });
-    const tmp = `${generated}.${randomBytes(6).toString('hex')}.tmp`;
-    await fs.writeFile(tmp, `${module.text}\n`);
-    await fs.rename(tmp, generated);
-  }
+  const generated = await writeGeneratedModule(cacheDir, 'notebook-modules', `${stem}_ipynb.py`, module.text);
   return { factory: `${generated}:${name}`, generated, place, defines: module.defines };
 }
 

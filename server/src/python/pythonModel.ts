@@ -11,7 +11,9 @@ import { frozenParameters, namedParameters } from '../graph/parameters';
 import { untieExportedParameters } from '../graph/untie';
 import { describePython, describeTried, findPython, type FoundPython, type PythonSearchOptions } from './interpreter';
 import { exportPythonModel, PythonExportError, type PretrainedWeights, type PythonExport } from './exportModel';
-import { isNotebookFactory, notebookFactory, type NotebookFactory } from './notebookModel';
+import type { GeneratedFactory } from './generatedModule';
+import { isNotebookFactory, notebookFactory } from './notebookModel';
+import { scriptFactory } from './scriptModel';
 
 /**
  * A model built by the workspace's own Python: `module:factory` imported from `root` (or `script-name.py:factory`, a
@@ -26,6 +28,11 @@ export interface PythonModelRef {
   /** The code trains the model after Opacus' ModuleValidator.fix (BatchNorm → GroupNorm): the bridge makes the same swap. */
   normalisation?: 'groupnorm';
   args?: PythonModelArgs;
+  /**
+   * A standalone script whose top level must not run: built from a module of its imports and the definitions the
+   * factory needs (scriptModel.ts), never by importing the script.
+   */
+  definitionsOnly?: true;
 }
 
 export interface PythonModelOptions extends Omit<PythonSearchOptions, 'signal'> {
@@ -56,16 +63,20 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
     throw new UserError('python-not-found', `${ref.factory} is defined in Python, and ${describeTried(search.tried)}`);
   }
   const python = search.found;
-  // A class or builder defined in a notebook: built from a module of the notebook's imports and definitions.
+  // A class or builder defined in a notebook, or in a script whose top level must not run: built from a module of the
+  // file's imports and the definitions it needs.
   const notebook = isNotebookFactory(ref.factory) ? await notebookFactory(ref.factory, ref.root, opts.cacheDir) : undefined;
-  const { inputHint, ...rest } = ref;
+  const script = !notebook && ref.definitionsOnly ? await scriptFactory(ref.factory, ref.root, opts.cacheDir) : undefined;
+  const generated: GeneratedFactory | undefined = notebook ?? script;
+  const { inputHint, definitionsOnly: _, ...rest } = ref;
   const plain = { ...rest, ...(inputHint ? { inputHint: inputHint.shape } : {}) };
-  const request = notebook ? { ...plain, factory: notebook.factory, generated: [notebook.generated] } : plain;
+  const request = generated ? { ...plain, factory: generated.factory, generated: [generated.generated] } : plain;
   const exported = await exportPythonModel({ ...request, python, cacheDir: opts.cacheDir, timeoutMs: opts.timeoutMs, signal: opts.signal }).catch((e: unknown) => {
-    throw notebook && e instanceof PythonExportError ? inNotebookTerms(e, ref.factory, notebook) : e;
+    throw generated && e instanceof PythonExportError ? inSourceTerms(e, ref.factory, generated) : e;
   });
   const notes = [`${ref.factory}${ref.args ? `(${describeArgs(ref.args)})` : ''} built by ${describePython(python)} with torch.manual_seed(0) and exported to ONNX`];
   if (notebook) notes.push(`from the notebook's imports and the definitions ${ref.factory.split(':')[1]} needs (${notebook.defines.join(', ')}) only: no other cell ran`);
+  if (script) notes.push(script.note);
   if (exported.groupNormReplaced?.length)
     notes.push(`its ${exported.groupNormReplaced.length} BatchNorm layer(s) made GroupNorm(gcd(32, C), C) as Opacus' ModuleValidator.fix does before training`);
   else if (ref.normalisation === 'groupnorm') notes.push("ModuleValidator.fix found no BatchNorm with parameters to replace");
@@ -79,6 +90,7 @@ export async function materialisePythonModel(ref: PythonModelRef, opts: PythonMo
     notes.push(`input shape ${shape} from the config`);
   }
   if (exported.stubbed.length) notes.push(`not installed there, stood in for while the model was built: ${exported.stubbed.join(', ')}`);
+  if (exported.lightning) notes.push(`${exported.lightning} stood in for by a torch.nn.Module (its save_hyperparameters kept, its logging a no-op): the model is the class's own layers, and its forward the function analysed`);
   notes.push(await thetaNote(exported));
   const initialisation = pretrainedNote(exported.pretrained);
   return { file: exported.onnx, exported, python, notes, ...(initialisation ? { initialisation } : {}) };
@@ -102,13 +114,13 @@ function pretrainedNote(pretrained: PretrainedWeights[]): string | undefined {
   );
 }
 
-/** A failed export through a notebook's module, said in the notebook's terms: its factory, its cells and lines. */
-function inNotebookTerms(e: PythonExportError, factory: string, notebook: NotebookFactory): PythonExportError {
+/** A failed export through a generated module, said in its source's terms: its factory, its cells or lines. */
+function inSourceTerms(e: PythonExportError, factory: string, generated: GeneratedFactory): PythonExportError {
   const say = (text: string) =>
     text
-      .split(notebook.factory)
+      .split(generated.factory)
       .join(factory)
-      .replace(new RegExp(`${escapeRegExp(notebook.generated)}:(\\d+)`, 'g'), (m, n: string) => notebook.place(Number(n) - 1) ?? m);
+      .replace(new RegExp(`${escapeRegExp(generated.generated)}:(\\d+)`, 'g'), (m, n: string) => generated.place(Number(n) - 1) ?? m);
   return new PythonExportError(say(e.message), e.tracebackTail.map(say));
 }
 

@@ -228,7 +228,8 @@ function modelRefOf(path: string, setup: TrainingSetup, model: string | undefine
     const hint = setup.pythonInputHint ? { inputHint: setup.pythonInputHint } : {};
     const gn = setup.normalisation ? { normalisation: setup.normalisation.value } : {};
     const foundBy = setup.pythonModelFoundBy ? { foundBy: setup.pythonModelFoundBy } : {};
-    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...hint, ...gn, ...args, ...foundBy } };
+    const defs = setup.pythonModelFromDefinitions ? { definitionsOnly: true as const } : {};
+    return { ref: { kind: 'python', factory: setup.pythonModel.value, root: setup.pythonModelRoot ?? dirname(path), ...inputShape, ...hint, ...gn, ...args, ...foundBy, ...defs } };
   }
   if (setup.architecture) {
     return {

@@ -18,7 +18,11 @@ async function config(file: string, text = readFileSync(file, 'utf8')): Promise<
 }
 
 test('a standalone script that is not imported gets the fix in the script, never an i2f snippet', async () => {
-  const dcgan = await config(join(UPSTREAM, 'pytorch+opacus', 'examples', 'dcgan.py'));
+  // dcgan.py with its Discriminator reading the parsed flags themselves (`opt.ndf`): neither the script (parse_args()
+  // exits on the required --data-root) nor its definitions alone can be imported.
+  const file = join(UPSTREAM, 'pytorch+opacus', 'examples', 'dcgan.py');
+  const dcgan = await config(file, readFileSync(file, 'utf8').replace('nn.Conv2d(nc, ndf, 4, 2, 1, bias=False)', 'nn.Conv2d(nc, opt.ndf, 4, 2, 1, bias=False)'));
+  assert.match(dcgan.setup.pythonModelProblem!.reason, /nor can Discriminator be built from dcgan\.py's definitions alone: Discriminator needs `opt`, which would run `parser\.parse_args\(\)` \(line 123/);
   const fix = fixFor({ status: 'not-analysed', reason: 'x', config: dcgan })!;
   assert.match(fix, /^guard the top level of dcgan\.py with `if __name__ == "__main__":`/);
   assert.doesNotMatch(fix, /i2f/);

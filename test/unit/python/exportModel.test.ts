@@ -261,3 +261,43 @@ test('an export past its time limit, or cancelled, stops the Python process and 
   setTimeout(() => abort.abort(), 200);
   await assert.rejects(job, /was cancelled/);
 });
+
+test("a LightningModule is built on a Python without Lightning: the stand-in is a torch.nn.Module, save_hyperparameters fills hparams, log does nothing, forward is the class's own", async () => {
+  const root = workspace({
+    'lit.py': [
+      'import pytorch_lightning as pl',
+      'import lightning as L',
+      'import torch.nn as nn',
+      'class Lit(pl.LightningModule):',
+      '    def __init__(self, hidden=5, lr=0.1, **extra):',
+      '        super().__init__()',
+      '        self.save_hyperparameters()',
+      '        self.log("started", 1)',
+      '        self.fc = nn.Linear(4, self.hparams.hidden)',
+      '        assert self.hparams.lr == 0.1 and self.hparams["depth"] == 2, dict(self.hparams)',
+      '    def forward(self, x):',
+      '        return self.fc(x) * 2',
+      'class Named(L.pytorch.LightningModule):',
+      '    def __init__(self, width=3, seed=0):',
+      '        super().__init__()',
+      '        self.save_hyperparameters("width")',
+      '        assert dict(self.hparams) == {"width": 3}',
+      '        self.fc = nn.Linear(6, self.hparams.width)',
+      '    def forward(self, x):',
+      '        return self.fc(x)',
+    ].join('\n'),
+  });
+  const e = await exportPythonModel({ factory: 'lit:Lit', root, args: { positional: [], keyword: { hidden: 7, depth: 2 } }, python, cacheDir: tmp('i2f-pycache-') });
+  assert.equal(e.lightning, 'pytorch_lightning.LightningModule');
+  assert.deepEqual(e.parameters, [['fc.weight', [7, 4]], ['fc.bias', [7]]]);
+  assert.ok(e.stubbed.includes('pytorch_lightning'));
+  const named = await exportPythonModel({ factory: 'lit:Named', root, python, cacheDir: tmp('i2f-pycache-') });
+  assert.equal(named.lightning, 'lightning.pytorch.LightningModule');
+  assert.deepEqual(named.inputShape, [6]);
+  // Flower's quickstart-pytorch-lightning, unchanged: LitAutoEncoder's forward is its encoder (784 → 3); its decoder's
+  // parameters are in named_parameters too (training_step trains both: pysource/lightningStep.ts says so where it reads it).
+  const flower = await exportPythonModel({ factory: 'pytorchlightning_example.task:LitAutoEncoder', root: join(__dirname, '..', '..', 'fixtures', 'python', 'flower-quickstart-pytorch-lightning'), python, cacheDir: tmp('i2f-pycache-') });
+  assert.equal(flower.lightning, 'pytorch_lightning.LightningModule');
+  assert.deepEqual(flower.inputShape, [784]);
+  assert.deepEqual(flower.parameters.map(([n]) => n), ['encoder.0.weight', 'encoder.0.bias', 'encoder.2.weight', 'encoder.2.bias', 'decoder.0.weight', 'decoder.0.bias', 'decoder.2.weight', 'decoder.2.bias']);
+});
