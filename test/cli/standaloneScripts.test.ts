@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { debianTorch } from '../support/requirements';
@@ -119,6 +119,13 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   assert.deepEqual(built.inputShape, [1, 64, 64]);
   assert.deepEqual(built.parameters[0], ['main.0.weight', [128, 1, 4, 4]]);
   assert.match(findings('opacus/dcgan.py', 'I2F140')[0].message, /it is built from dcgan\.py's imports and the definitions Discriminator needs \(Discriminator, ndf, nc\) without running its top level \(which would run `parser\.parse_args\(\)`, line 123.*nc = 1 read from `1` \(line 154\), ndf = 128 read from `int\(opt\.ndf\)` \(line 168\), default of --ndf/);
+  // Nothing ran their top level: the unguarded script downloads MNIST into ./data, fsdp_example.py into ./mnist.
+  assert.ok(!existsSync(join(ws, 'unguarded', 'data')) && !existsSync(join(ws, 'opacus', 'mnist')));
+  // `i2f analyze` on the unguarded script's class builds it the same way, and still downloads nothing.
+  const analyzed = await runCli(['analyze', 'train_mnist_dp:Net', '--batch', '1', '--json', '--python', '/usr/bin/python3'], { cwd: join(ws, 'unguarded'), env: { I2F_CACHE_DIR: cache } });
+  assert.equal(analyzed.code, 0, analyzed.stderr);
+  assert.ok(!existsSync(join(ws, 'unguarded', 'data')));
+  assert.equal(JSON.parse(analyzed.stdout).results[0].lambdaMax, config('unguarded/train_mnist_dp.py').leakage.batches[0].lambdaMax);
   const refused: [string, RegExp][] = [
     // Not built: a constructor argument set at run time.
     ['opacus/imdb.py', /^the SampleNet constructor's argument `vocab_size` = `len\(tokenizer\)` \(line 267\) is set at run time/],

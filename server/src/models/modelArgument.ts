@@ -63,7 +63,8 @@ async function pythonModelArgument(factory: string, o: ModelArgumentOptions): Pr
   const inputShape = o.inputShape !== undefined ? o.inputShape.replace(/[[\]\s]/g, '').split(/[,x×]/).map(Number) : undefined;
   if (inputShape && inputShape.some((d) => !Number.isSafeInteger(d) || d < 1)) throw new UserError('bad-option', `--input-shape expects whole numbers ≥ 1 separated by commas (e.g. 3,32,32), got '${o.inputShape}'`);
   const root = process.cwd();
-  const m = await materialiseModel({ kind: 'python', factory, root, ...(inputShape ? { inputShape } : {}) }, { cacheDir: o.cacheDir, python: { configured: o.python, venvRoots: [root] } });
+  // A script whose top level would train (or exit, or download) is never imported: its definitions are (scriptModel.ts).
+  const m = await materialiseModel({ kind: 'python', factory, root, definitionsOnly: true, ...(inputShape ? { inputShape } : {}) }, { cacheDir: o.cacheDir, python: { configured: o.python, venvRoots: [root] } });
   return { path: m.path, description: `${m.description}${o.weights ? ` Weights ${o.weights}.` : m.initialisation ? `; ${m.initialisation}` : ''}` };
 }
 

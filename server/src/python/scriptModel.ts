@@ -5,7 +5,7 @@
 // traceback through it is said as the script's lines. The script is read again here: it may have changed since the
 // reading that chose this way, and nothing runs before what is kept has been checked again.
 
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UserError } from '../errors';
 import { importHazard, importHazardMessage } from '../pysource/importSafety';
@@ -21,11 +21,13 @@ export interface ScriptFactory extends GeneratedFactory {
 
 /**
  * The module for `script:Name` (`dcgan:Discriminator`, or `dp-train.py:Net` by path, relative to root); undefined when
- * the script's top level is now safe to import (the bridge then imports the script itself).
+ * the script's top level is safe to import, or the module is not a .py file under root (an installed package, a
+ * package's `__init__.py`): the bridge then imports it itself.
  */
 export async function scriptFactory(factory: string, root: string, cacheDir: string): Promise<ScriptFactory | undefined> {
   const [module, name] = factory.split(':');
   const file = module.endsWith('.py') ? join(root, module) : `${join(root, ...module.split('.'))}.py`;
+  if (!existsSync(file)) return undefined;
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
