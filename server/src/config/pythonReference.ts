@@ -41,7 +41,10 @@ export function recognisePythonReference(tree: ConfigTree, setup: TrainingSetup)
 
 /** `10, num_classes=10`: literal arguments for a Python factory, as Python writes them. */
 export function describeArgs(args: PythonModelArgs): string {
-  const py = (v: unknown) => (v === null ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'string' ? JSON.stringify(v) : String(v));
+  const py = (v: unknown): string =>
+    v === null ? 'None' : v === true ? 'True' : v === false ? 'False' : typeof v === 'string' ? JSON.stringify(v)
+      : Array.isArray(v) ? `[${v.map(py).join(', ')}]`
+        : typeof v === 'object' ? `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `${JSON.stringify(k)}: ${py(x)}`).join(', ')}}` : String(v);
   return [...args.positional.map(py), ...Object.entries(args.keyword).map(([k, v]) => `${k}=${py(v)}`)].join(', ');
 }
 

@@ -51,6 +51,7 @@ export const RULES = {
   lightningStep: { code: 'I2F163', title: 'LightningModule trains something other than forward', severity: 'warning' },
   noiseBeingDerived: { code: 'I2F167', title: 'Noise being derived from target_epsilon', severity: 'information' },
   noiseNotDerived: { code: 'I2F168', title: 'Noise not derived from target_epsilon', severity: 'information' },
+  dpOffByDefault: { code: 'I2F175', title: 'DP call does not run on the script defaults', severity: 'warning' },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleName = keyof typeof RULES;

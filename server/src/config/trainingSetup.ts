@@ -107,10 +107,13 @@ export interface UnmodelledDefence {
   fields: ConfigField<unknown>[];
 }
 
+/** A JSON value passed to a constructor: a scalar, or a list/tuple/dict display of them (`hidden_dims=[64, 32]`). */
+export type PythonArgValue = number | string | boolean | null | PythonArgValue[] | { [key: string]: PythonArgValue };
+
 /** Constructor (or builder) arguments as JSON values: positional in order, then by keyword. */
 export interface PythonModelArgs {
-  positional: (number | string | boolean | null)[];
-  keyword: Record<string, number | string | boolean | null>;
+  positional: PythonArgValue[];
+  keyword: Record<string, PythonArgValue>;
 }
 
 export interface TrainingSetup {

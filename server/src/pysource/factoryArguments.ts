@@ -2,10 +2,11 @@
 // `get_model(num_classes)` with `num_classes = context.run_config["num-classes"]`), read statically: each must have one
 // value, a JSON scalar, which the export bridge passes as data (never evaluated as code).
 
-import type { PythonModelArgs } from '../config/trainingSetup';
+import type { PythonArgValue, PythonModelArgs } from '../config/trainingSetup';
+import { resolveDisplay } from './displayValue';
 import { callArguments, short, type ModuleIndex } from './moduleIndex';
 import type { SyntaxNode } from './pythonParser';
-import { resolveValue, type RunConfig, type Scalar } from './staticValue';
+import { resolveValue, type RunConfig } from './staticValue';
 
 export type FactoryArguments =
   /** `args` undefined: the call passes none. `read`: one clause per argument, where its value comes from. */
@@ -23,9 +24,14 @@ export function readFactoryArguments(index: ModuleIndex, call: SyntaxNode, what:
   if (args.splat) return { kind: 'unread', reason: `${what} is called with *args or **kwargs (line ${line}), whose values are set at run time`, parameter: '*args' };
   const out: PythonModelArgs = { positional: [], keyword: {} };
   const read: string[] = [];
-  const one = (node: SyntaxNode, label: string, named = label): { value: Scalar; from: string } | { unread: string } => {
+  const one = (node: SyntaxNode, label: string, named = label): { value: PythonArgValue; from: string } | { unread: string } => {
     const at = `${what}'s argument ${label} = \`${short(node.text)}\` (line ${node.startPosition.row + 1})`;
-    const r = resolveValue({ module: index, ...(runConfig ? { runConfig } : {}) }, node);
+    const ctx = { module: index, ...(runConfig ? { runConfig } : {}) };
+    // `hidden_dims=[64, 32]`: a display of values read statically is a literal too.
+    const display = resolveDisplay(ctx, node);
+    if (display.kind === 'runtime') return { unread: `${at} is set at run time (${display.reason})` };
+    if (display.kind === 'known') return { value: display.value, from: `${named} = ${JSON.stringify(display.value)}${display.label}` };
+    const r = resolveValue(ctx, node);
     if (r.kind === 'runtime') return { unread: `${at} is set at run time (${r.reason})` };
     const distinct = [...new Set(r.values.map((v) => JSON.stringify(v.value)))];
     if (distinct.length > 1) return { unread: `${at} may be any of ${distinct.join(', ')}` };

@@ -30,6 +30,7 @@ import { assignedBefore, isBinding, modelInside, type GroupNormFix } from './bin
 import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loadedWeights';
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
 import { readFactoryArguments } from './factoryArguments';
+import { dpGuardOff, pythonScalar, type DpGuardOff } from './dpGuard';
 import { flowerAppModel } from './flowerAppModel';
 import { isLightningModule, lightningTrainingStep } from './lightningStep';
 import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
@@ -182,7 +183,15 @@ function setupOf(
   importCheck: ImportCheck,
   deferred?: OpacusNoiseQuery[],
 ): { setup: TrainingSetup; modelClass?: ModelClass } {
-  const noisy = sites.find((s) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp');
+  const adds = (s: DpCallSite) => s.api.mechanism === 'dp-sgd' || s.api.mechanism === 'flower-central' || s.api.mechanism === 'local-dp';
+  // A DP call under `if target_epsilon:` with the default None does not run as the script is written (dpGuard.ts):
+  // the script is analysed as training without DP, and the call's arguments are not checked.
+  const off = new Map<DpCallSite, DpGuardOff>();
+  for (const s of sites) {
+    const guard = adds(s) ? dpGuardOff({ module: index, ...(app?.runConfig ? { runConfig: app.runConfig } : {}) }, s.node) : undefined;
+    if (guard) off.set(s, guard);
+  }
+  const noisy = sites.find((s) => adds(s) && !off.has(s));
   const flavour: ConfigFlavour = !noisy
     ? 'generic'
     : noisy.api.mechanism === 'dp-sgd'
@@ -219,10 +228,22 @@ function setupOf(
       });
       continue;
     }
-    if (site.splat) {
+    const guard = off.get(site);
+    if (guard) {
+      const turnOn = guard.option ? `\`${guard.option} …\` on the command line turns it on` : `a \`${guard.subject}\` that is ${guard.value === null ? 'not None' : 'true'} turns it on`;
+      problems.push({
+        rule: RULES.dpOffByDefault.code,
+        range: site.calleeRange,
+        message: `${title} runs only \`${guard.condition}:\` (line ${guard.line}), which is false on the script's defaults (\`${guard.subject}\` = ${pythonScalar(guard.value)}, ${guard.from}): the call does not run, so as written the script trains without DP and is analysed with no defence; ${turnOn}.`,
+      });
+      setup.dpEnabled ??= { value: false, key: `if ${guard.subject}`, path: [site.name, 'if'], keyRange: guard.range, valueRange: guard.range, file };
+    }
+    if (site.splat && !guard) {
       problems.push({ rule: RULES.codeValueAtRunTime.code, range: site.calleeRange, message: `${title} is called with *args or **kwargs: the arguments they carry are set at run time and not read.` });
     }
     for (const arg of site.arguments) {
+      // A call that does not run still names the model and the data it would train (what the script trains anyway).
+      if (guard && arg.role !== 'model' && arg.role !== 'dataLoader') continue;
       if (arg.role === 'model') {
         modelClass ??= modelClassOf(index, arg, app, importCheck);
         if (!modelClass) library ??= torchvisionModelOf(index, arg.node);
