@@ -91,3 +91,24 @@ test("Opacus' mnist.py, a standalone script, gets an I2F001 finding on noise_mul
     await s.close();
   }
 });
+
+// Flower's flower-secure-aggregation, unchanged, in the editor: its client_app.py names no model at its
+// secaggplus_mod call, and gets the leakage finding of the app's own Net there (pysource/flowerAppModel.ts), with the
+// attacker its secure aggregation leaves: the server, the other clients' updates not counted as protection.
+test("flower-secure-aggregation's client_app.py gets I2F001 from the app's Net on its secaggplus_mod line", { timeout: 600_000, skip: debianTorch.skip }, async () => {
+  const app = join(REPO, 'test', 'fixtures', 'upstream-python', 'adap+flower', 'examples', 'flower-secure-aggregation');
+  const s = await startServer({ settings: { python: '/usr/bin/python3' }, prepare: (w) => cpSync(app, join(w, 'secagg'), { recursive: true }) });
+  try {
+    const uri = s.open('secagg/secaggexample/client_app.py');
+    const d = await s.waitForDiagnostics(uri, (x) => !!only('I2F001')(x) || !!only('I2F002')(x), 300_000);
+    assert.equal(only('I2F002')(d), undefined, only('I2F002')(d)?.message);
+    const f = only('I2F001')(d)!;
+    const text = (await import('node:fs')).readFileSync(s.path('secagg/secaggexample/client_app.py'), 'utf8').split('\n');
+    assert.match(text[f.range.start.line], /secaggplus_mod/);
+    assert.match(f.message, /secaggexample\.task:Net built by \/usr\/bin\/python3/);
+    assert.match(f.message, /Attacker: The curious server, which sees the sum of the clients' updates \(secure aggregation: 'secaggplus_mod'\); the other clients' updates are not counted as protection/);
+    assert.doesNotMatch(f.message, /not found as a module:Class/);
+  } finally {
+    await s.close();
+  }
+});
