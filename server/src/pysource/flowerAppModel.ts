@@ -8,6 +8,7 @@ import type { PythonModelArgs } from '../config/trainingSetup';
 import { flowerClientModel } from '../python/flowerApp';
 import { moduleFile } from '../python/pythonModules';
 import { readFactoryArguments } from './factoryArguments';
+import { isLightningModule, lightningTrainingStep } from './lightningStep';
 import { indexModule } from './moduleIndex';
 import { parsePython, pythonParser } from './pythonParser';
 import type { RunConfig } from './staticValue';
@@ -31,6 +32,41 @@ export type FlowerAppModelResolution = { model: FlowerAppModel } | { problem: st
  * arguments (a required one then fails in Python, naming it) and the reason is kept in `how`.
  */
 export async function flowerAppModel(appRoot: string, clientApp: string, runConfig: RunConfig | undefined, readText?: (path: string) => string | undefined): Promise<FlowerAppModelResolution> {
+  const resolution = await clientModel(appRoot, clientApp, runConfig, readText);
+  if ('problem' in resolution) return resolution;
+  // A LightningModule: what its training_step trains, said with the model (pysource/lightningStep.ts).
+  const trains = await lightningTrains(resolution.model, readText);
+  return trains ? { model: { ...resolution.model, how: `${resolution.model.how}; ${trains}` } } : resolution;
+}
+
+/** The sentence on a LightningModule factory's training_step, or undefined for any other factory. */
+async function lightningTrains(model: FlowerAppModel, readText?: (path: string) => string | undefined): Promise<string | undefined> {
+  const [module, attr] = model.factory.split(':');
+  const located = moduleFile(model.root, module);
+  if (!located || attr.includes('.')) return undefined;
+  let text: string;
+  try {
+    text = readText?.(located.file) ?? readFileSync(located.file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!/LightningModule/.test(text)) return undefined;
+  const parsed = parsePython(await pythonParser(), text);
+  if (parsed.kind !== 'tree') return undefined;
+  try {
+    const index = indexModule(located.file, text, parsed.tree);
+    const cls = index.classes.get(attr);
+    if (!cls || !isLightningModule(cls)) return undefined;
+    const step = lightningTrainingStep(index, cls);
+    return step.kind === 'forward'
+      ? `its training_step trains forward under \`${step.loss}\` (line ${step.line}), the function and loss analysed`
+      : `its forward, analysed here, is not the function whose gradient training shares: ${step.reason}`;
+  } finally {
+    parsed.tree.delete();
+  }
+}
+
+async function clientModel(appRoot: string, clientApp: string, runConfig: RunConfig | undefined, readText?: (path: string) => string | undefined): Promise<FlowerAppModelResolution> {
   const found = flowerClientModel(appRoot, clientApp);
   if ('problem' in found) return found;
   const { factory, root } = found.model;

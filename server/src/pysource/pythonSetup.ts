@@ -465,7 +465,7 @@ function setupOf(
       setup.trainedFunctionNote = `its training_step trains forward under \`${step.loss}\` (line ${step.line}), the function and loss analysed`;
       facts.push(setup.trainedFunctionNote.replace(/^its/, `${modelClass!.name}'s`));
     } else {
-      setup.trainedFunctionNote = `not the gradient this LightningModule shares: ${step.reason}`;
+      setup.trainedFunctionNote = `its forward, analysed here, is not the function whose gradient training shares: ${step.reason}`;
       problems.push({ rule: RULES.lightningStep.code, range: step.range, message: `${step.reason}. The leakage finding analyses ${modelClass!.name}'s forward under a cross-entropy, which is not the gradient this training shares: read it as the leakage of another function.` });
     }
   }

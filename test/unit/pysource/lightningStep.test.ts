@@ -11,6 +11,8 @@ import { isLightningModule, lightningTrainingStep, type TrainingStep } from '../
 import { indexModule } from '../../../server/src/pysource/moduleIndex';
 import { parsePython, pythonParser } from '../../../server/src/pysource/pythonParser';
 import { readPythonFile } from '../../../server/src/pysource/pythonSetup';
+import { flowerAppModel } from '../../../server/src/pysource/flowerAppModel';
+import { readFlowerApp } from '../../../server/src/pysource/flowerApp';
 
 const FIXTURES = join(__dirname, '../../fixtures');
 const MNIST_LIGHTNING = join(FIXTURES, 'upstream-python', 'pytorch+opacus', 'examples', 'mnist_lightning.py');
@@ -62,5 +64,15 @@ test('a LightningModule trained on another loss than forward gets I2F163 on the 
   const [warning] = setup.problems.filter((p) => p.rule === 'I2F163');
   assert.equal(warning.range.start.line, 125);
   assert.equal(warning.message, "LitSampleConvNetClassifier.training_step trains `F.nll_loss(output, target)` (line 126), not a cross-entropy of forward's output, which is what the analysis differentiates. The leakage finding analyses LitSampleConvNetClassifier's forward under a cross-entropy, which is not the gradient this training shares: read it as the leakage of another function.");
-  assert.match(setup.trainedFunctionNote!, /^not the gradient this LightningModule shares: /);
+  assert.match(setup.trainedFunctionNote!, /^its forward, analysed here, is not the function whose gradient training shares: /);
+});
+
+test("Flower's quickstart-pytorch-lightning: the app's model says its training_step trains another function than the forward analysed", async () => {
+  const root = join(FIXTURES, 'python', 'flower-quickstart-pytorch-lightning');
+  const app = readFlowerApp(join(root, 'pyproject.toml'));
+  assert.ok(app?.setup?.flowerClientApp);
+  const found = await flowerAppModel(root, app.setup.flowerClientApp.value, app.runConfig);
+  assert.ok('model' in found, 'problem' in found ? found.problem : '');
+  assert.equal(found.model.factory, 'pytorchlightning_example.task:LitAutoEncoder');
+  assert.match(found.model.how, /; its forward, analysed here, is not the function whose gradient training shares: LitAutoEncoder\.training_step trains `F\.mse_loss\(x_hat, x\)` \(line 46\)/);
 });
