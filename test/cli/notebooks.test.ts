@@ -158,3 +158,23 @@ test("SARIF fingerprints of a notebook's findings hold when its outputs change (
     assert.deepEqual(after[i].partialFingerprints, b.partialFingerprints, b.ruleId);
   });
 });
+
+test("`i2f audit` (a batch job) waits for make_private_with_epsilon's σ, where the editor shows the clipping-only reading first (I2F167): Opacus' tutorial with ε 10 over 1 epoch", { timeout: 5 * 60_000 }, async () => {
+  ensureBuilt();
+  const ws = mkdtempSync(join(tmpdir(), 'i2f-notebook-sigma-'));
+  const text = readFileSync(join(OPACUS, 'building_image_classifier.ipynb'), 'utf8');
+  const short = text.replace('"EPSILON = 50.0\\n"', '"EPSILON = 10.0\\n"').replace('"EPOCHS = 20\\n"', '"EPOCHS = 1\\n"');
+  assert.equal(short.length, text.length - 1, 'both constants found');
+  writeFileSync(join(ws, 'building_image_classifier.ipynb'), short);
+  writeFileSync(join(ws, 'i2f.config.json'), JSON.stringify({ maxSamples: 1, solveBudgetSeconds: 10 }));
+  // An empty σ memo (a fresh cache folder): the search runs during the audit.
+  const r = await runCli(['audit', ws, '--format', 'json', '--cache-dir', mkdtempSync(join(tmpdir(), 'i2f-notebook-sigma-cache-'))]);
+  assert.ok(r.code === 0 || r.code === 1, r.stderr);
+  const root = JSON.parse(r.stdout).roots[0];
+  assert.equal(root.configs.find((c: { file: string }) => c.file === 'building_image_classifier.ipynb')?.status, 'analysed');
+  const findings = root.findings as { code: string; message: string }[];
+  const sigma = (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'privacy', 'prv_reference.json'), 'utf8')).noise as { name: string; noiseMultiplier: number }[])
+    .find((n) => n.name === 'building_image_classifier_short')!.noiseMultiplier;
+  assert.match(findings.find((f) => f.code === 'I2F140')!.message, new RegExp(`noise multiplier ${Number(sigma.toPrecision(6))}, σ `));
+  assert.deepEqual(findings.filter((f) => f.code === 'I2F167' || f.code === 'I2F168'), [], 'no provisional reading in a batch job');
+});
