@@ -4,8 +4,8 @@
 // is being derived and that no noise is counted, then the reading at Opacus' σ replaces it. An edit that changes the
 // budget stops the running search (its worker terminated: the i2f/stats count, and no answer in the memo), so do
 // "I²F: Cancel analyses" and closing the notebook, and the progress item's cancel button leaves the clipping-only
-// reading, graded without noise (I2F168). The σ expected is Opacus' own get_noise_multiplier's
-// (tools/fixtures/prv_reference.py).
+// reading, graded without noise (I2F168); a .py script (the tutorial's cells saved as one) is stopped on close too.
+// The σ expected is Opacus' own get_noise_multiplier's (tools/fixtures/prv_reference.py).
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -199,6 +199,30 @@ test("Opacus' tutorial, its σ search cancelled from the progress item: the clip
     assert.ok(rank[data(leak).risk] >= rank[data(derived).risk], `clipping only ${data(leak).risk}, at σ ${data(derived).risk}`);
     assert.ok(psnr(leak) >= psnr(derived), `clipping only ${psnr(leak)} dB, at σ ${psnr(derived)} dB`);
     process.stderr.write(`clipping only: ${data(leak).risk}, PSNR ${psnr(leak)} dB; at σ ${sigma}: ${data(derived).risk}, PSNR ${psnr(derived)} dB\n`);
+  } finally {
+    await s.close();
+  }
+});
+
+test("the same as a script (the tutorial's code cells saved as a .py): I2F167 at once, the search stopped when the file closes, I2F168 on the closed file", TIMEOUT, async () => {
+  // The code cells joined as a script would hold them (IPython-only lines left out), with the tutorial's own budget.
+  const nb = JSON.parse(readFileSync(TUTORIAL, 'utf8')) as { cells: { cell_type: string; source: string[] | string }[] };
+  const script = nb.cells.filter((c) => c.cell_type === 'code').map((c) => [c.source].flat().join('')).join('\n\n')
+    .split('\n').filter((l) => !/^\s*[!%]/.test(l)).join('\n');
+  const s = await startServer({ prepare: (w) => writeFileSync(join(w, 'image_classifier.py'), script), initializationOptions: { trusted: false } });
+  try {
+    const uri = s.open('image_classifier.py');
+    const first = await s.waitForDiagnostics(uri, (d) => !!byCode(d, 'I2F140'));
+    assert.equal(byCode(first, 'I2F167')?.message.startsWith(budget(50, 20)), true, JSON.stringify(first.map((d) => d.code)));
+    const search = await s.waitFor('the search\'s progress item', () => searchProgress(s)[0]);
+    assert.match(search.message ?? '', /^image_classifier\.py: ε 50, δ 1e-5, 20 epochs/);
+    void s.connection.sendNotification('textDocument/didClose', { textDocument: { uri } });
+    await s.waitFor('the search\'s progress ended', () => ended(s, search.token));
+    await searchesEnded(s, 'closing the script stopped its search and ended its worker thread');
+    // Closed, it is read from disk and not searched: I2F168 says when it will be.
+    const closed = await s.waitForDiagnostics(uri, (d) => !!byCode(d, 'I2F168'));
+    assert.match(byCode(closed, 'I2F168')!.message, /^σ not yet derived as Opacus' make_private_with_epsilon chooses it for ε 50, .*Its search \(up to a minute\) runs while the file is open in the editor or audited/);
+    assert.equal(memoFiles(s).length, 0);
   } finally {
     await s.close();
   }
