@@ -18,6 +18,8 @@ import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport
 import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
 import { bandRiskLabel, bandSentence, budgetNote, fmt } from './formatText';
 import { noGradientFix, noGradientSentence, nothingDeterminedSentence, validityNotes } from './validityText';
+import type { LossSetting } from './lossChoice';
+import { lossInCodeLabel } from '../pysource/trainingLoss';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { Clock } from '../engine/budget';
 import type { InfluenceResult } from '../engine/influence';
@@ -105,8 +107,9 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
     damping: settings.damping,
     spectrumK: settings.spectrumK ?? 0,
     seed: settings.seed,
-    // The model's output decides (lossChoice.ts): binary cross-entropy for one output or a final Sigmoid.
-    loss: 'auto',
+    // The loss named in the i2f section, else the one the training code computes, else the model's output decides
+    // (lossChoice.ts: binary cross-entropy for one output or a final Sigmoid).
+    loss: configuredLoss(setup),
     targetPsnr: setup.targetPsnr?.value ?? settings.targetPsnr,
     maxSamples: Math.max(settings.maxSamples, batch),
     syntheticSamples: batch,
@@ -121,6 +124,24 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
 }
 
 export const CONFIG_TRACE_SAMPLES = 2;
+
+/** The loss a config's analysis differentiates: `i2f: loss`, else the code's (pysource/trainingLoss.ts), else 'auto'. */
+export function configuredLoss(setup: TrainingSetup): LossSetting {
+  return setup.loss?.value ?? setup.lossInCode?.kind ?? 'auto';
+}
+
+/** Where the loss analysed comes from, for the finding: the i2f key, the training code's line, or why the code's is not used. */
+export function lossSourceSentence(setup: TrainingSetup, configDir: string): string | undefined {
+  const code = setup.lossInCode;
+  const codeLabel = code ? lossInCodeLabel(code, configDir) : undefined;
+  if (setup.loss) {
+    const differs = code?.kind && code.kind !== setup.loss.value ? ` (the training code computes ${codeLabel}, ${code.kind})` : '';
+    return `Loss: ${setup.loss.value}, named in '${setup.loss.key}'${differs}.`;
+  }
+  if (!code) return undefined;
+  if (code.kind) return `Loss: ${codeLabel}, read in the training code${code.note ? `: ${code.note}` : ''}.`;
+  return `Loss: ${codeLabel}, ${code.note}; the one analysed is chosen from the model's output instead (name it in the i2f section: loss: cross-entropy, binary-cross-entropy or mse).`;
+}
 
 export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAnalysisSettings = DEFAULT_CONFIG_ANALYSIS): Promise<ConfigAnalysis> {
   const findings: Finding[] = await cheapFindings(config);
@@ -148,12 +169,14 @@ export async function analyseConfig(config: DiscoveredConfig, settings: ConfigAn
  */
 function noGradientFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: AnalyzeReport, anchor: ConfigField<unknown> | undefined, sentence: string): Finding {
   const rule = RULES.lossGivesNoGradient;
+  // A loss read in the code that gives no gradient on this model (softmax cross-entropy on one output) is pointed at.
+  const lossSource = lossSourceSentence(config.setup, dirname(config.path));
   const model = config.modelDescription ? ` Model: ${config.modelDescription}.` : '';
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: rule.code,
     severity: rule.severity,
-    message: `Leakage not analysed (risk UNCERTAIN): ${sentence}. ${noGradientFix(report.settings)}. ${threatSentence(plan)}${model}`,
+    message: `Leakage not analysed (risk UNCERTAIN): ${sentence}. ${noGradientFix(report.settings)}. ${lossSource ? `${lossSource} ` : ''}${threatSentence(plan)}${model}`,
     file: config.path,
     range,
     documentation: ruleDocumentation(rule),
@@ -341,6 +364,8 @@ function leakageFinding(config: DiscoveredConfig, plan: AnalysisPlan, report: An
   if (!nothing) parts.push(...validityNotes(b));
   // Which loss the gradient is of (lossChoice.ts): binary cross-entropy for one output per example or a final Sigmoid.
   if (report.settings.lossDescription) parts.push(`Loss analysed: ${report.settings.lossDescription}.`);
+  const lossSource = lossSourceSentence(config.setup, dirname(config.path));
+  if (lossSource) parts.push(lossSource);
   if (report.model.input) parts.push(embeddingSpaceNote(report.model.input));
   // A script that loads weights the analysis cannot use says so beside "at initialisation" (pysource/loadedWeights.ts).
   const scriptWeights = (!config.weights && config.setup.loadedWeightsNote ? `; ${config.setup.loadedWeightsNote}` : '') + (config.setup.trainedFunctionNote ? `; ${config.setup.trainedFunctionNote}` : '');

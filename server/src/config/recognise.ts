@@ -12,6 +12,7 @@ import { recogniseModelReference } from './modelReference';
 import { isPythonFactory, recognisePythonReference } from './pythonReference';
 import { findArchitecture } from '../models/catalogue';
 import { placeholderOf } from './placeholders';
+import { CONFIG_LOSSES, type ConfigLoss } from './trainingSetup';
 import type {
   CentralDp,
   ConfigField,
@@ -85,7 +86,8 @@ type FieldName =
   | 'samples'
   | 'outputDir'
   | 'targetPsnr'
-  | 'attacker';
+  | 'attacker'
+  | 'loss';
 
 /** How a value must look: the check that turns "high" or -1 into a located finding instead of a wrong analysis. */
 type ValueKind = 'nonNegative' | 'positive' | 'count' | 'bits' | 'fraction' | 'percent' | 'probability' | 'number' | 'bool' | 'text' | 'path';
@@ -172,6 +174,8 @@ const KEY_RULES: KeyRule[] = [
   { field: 'samples', names: ['samples', 'samples_path', 'samples_dir', 'sample_dir', 'sample_path'], kind: 'path' },
   { field: 'targetPsnr', names: ['target_psnr'], kind: 'number' },
   { field: 'attacker', names: ['attacker', 'threat_model'], kind: 'text', i2fOnly: true },
+  // The training loss the gradient is of (`i2f: loss: mse`): only in the i2f section, where it cannot be a logged metric.
+  { field: 'loss', names: ['loss', 'training_loss'], kind: 'text', i2fOnly: true },
   // Where training writes its checkpoints (Hugging Face's output_dir, Lightning's dirpath/default_root_dir, …): watched.
   { field: 'outputDir', names: ['output_dir', 'out_dir', 'save_dir', 'checkpoint_dir', 'checkpoints_dir', 'ckpt_dir', 'dirpath', 'default_root_dir', 'save_folder'], kind: 'path' },
 ];
@@ -511,6 +515,11 @@ export function recogniseTrainingSetup(tree: ConfigTree, options: RecogniseOptio
   if (setup.attacker && !/^(server|aggregate|eavesdropper)$/.test(setup.attacker.value)) {
     problems.push({ rule: RULES.invalidValue.code, message: `'attacker' should be server, aggregate or eavesdropper, not '${setup.attacker.value}'.`, range: setup.attacker.valueRange, key: setup.attacker.key });
     delete setup.attacker;
+  }
+  setup.loss = take<ConfigLoss>('loss');
+  if (setup.loss && !(CONFIG_LOSSES as readonly string[]).includes(setup.loss.value)) {
+    problems.push({ rule: RULES.invalidValue.code, message: `'loss' should be ${CONFIG_LOSSES.join(', ')}, not '${setup.loss.value}'; the loss is chosen from the model's output instead.`, range: setup.loss.valueRange, key: setup.loss.key });
+    delete setup.loss;
   }
   // A Flower app reads its pyproject's values in code; DP keys without a noise multiplier mean the code sets it.
   if (flavour === 'flower' && !setup.noiseMultiplier && !setup.noiseStd && !setup.targetEpsilon) {

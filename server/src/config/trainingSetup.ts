@@ -85,6 +85,25 @@ export interface CentralDp {
 /** Who the finding is about; `i2f: attacker:` picks one, otherwise the strongest the config allows (threatModel.ts). */
 export type AttackerKind = 'server' | 'aggregate' | 'eavesdropper';
 
+/**
+ * The training losses the engine differentiates (analysis/lossChoice.ts), as the `i2f: loss:` key and the code reader
+ * name them; 'auto' chooses from the model's output.
+ */
+export const CONFIG_LOSSES = ['auto', 'cross-entropy', 'binary-cross-entropy', 'mse'] as const;
+export type ConfigLoss = (typeof CONFIG_LOSSES)[number];
+
+/** The loss the training code computes (pysource/trainingLoss.ts): what is written, where, and the engine's loss for it. */
+export interface LossInCode {
+  /** As written, callee only: `nn.MSELoss`, `F.nll_loss`. */
+  written: string;
+  file: string;
+  range: Range;
+  /** The engine's loss for it; undefined when it has none (nn.L1Loss) or the code computes several. */
+  kind?: Exclude<ConfigLoss, 'auto'>;
+  /** Why no kind, or how the written loss maps to the engine's (NLLLoss on log_softmax is cross-entropy). */
+  note?: string;
+}
+
 /** Where a rule or recognition problem sits; `rule` is a code from ruleCatalog.ts. */
 export interface ConfigProblem {
   rule: string;
@@ -140,6 +159,10 @@ export interface TrainingSetup {
   secureAggregation?: ConfigField<unknown>;
   /** The attacker named in the `i2f:` section. */
   attacker?: ConfigField<string>;
+  /** The training loss named in the `i2f:` section (one of CONFIG_LOSSES); it overrides the one read in code. */
+  loss?: ConfigField<ConfigLoss>;
+  /** The loss the training code computes, read statically (pysource/trainingLoss.ts). */
+  lossInCode?: LossInCode;
   /** Absolute std of Gaussian noise added to the shared gradient (no clipping involved). */
   noiseStd?: ConfigField<number>;
   relativeNoise?: RelativeGaussianNoise;

@@ -33,6 +33,7 @@ import { readFactoryArguments } from './factoryArguments';
 import { dpGuardOff, pythonScalar, type DpGuardOff } from './dpGuard';
 import { flowerAppModel } from './flowerAppModel';
 import { isLightningModule, lightningTrainingStep } from './lightningStep';
+import { factoryFile, readTrainingLoss, readTrainingLossOfFile } from './trainingLoss';
 import { opacusNoiseInBackground } from '../privacy/opacusNoiseInBackground';
 import type { OpacusNoiseQuery } from '../privacy/opacusNoise';
 
@@ -159,6 +160,10 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
       await Promise.all(deferred.map((q) => opacusNoiseInBackground(q)));
       ({ setup, modelClass } = setupOf(file, index, sites, app, importCheck));
     }
+    // The loss it trains with: in this file, else in the module defining the model (a Flower app's task.py).
+    const modelFile = modelClass?.file ?? (app?.model && 'model' in app.model ? factoryFile(app.model.model.root, app.model.model.factory) : undefined);
+    const lossInCode = readTrainingLoss(index) ?? (modelFile && modelFile !== file ? await readTrainingLossOfFile(modelFile, options.readText) : undefined);
+    if (lossInCode) setup.lossInCode = lossInCode;
     return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };
   } finally {
     parsed.tree.delete();
@@ -395,6 +400,7 @@ function setupOf(
   for (const k of ['model', 'weights', 'samples'] as const) if (appSetup?.[k]) setup[k] = appSetup[k] as PathField;
   for (const k of ['architecture', 'dataset', 'inputShape', 'classes'] as const) if (appSetup?.[k]) (setup as unknown as Record<string, unknown>)[k] = appSetup[k];
   if (!setup.targetPsnr && appSetup?.targetPsnr) setup.targetPsnr = appSetup.targetPsnr;
+  if (appSetup?.loss) setup.loss = appSetup.loss;
   if (!setup.model && !setup.architecture) {
     if (appSetup?.pythonModel && app) {
       setup.pythonModel = appSetup.pythonModel;

@@ -10,6 +10,7 @@ import { RULES } from '../config/ruleCatalog';
 import type { ConfigField, TrainingSetup } from '../config/trainingSetup';
 import { readFlowerApp } from '../pysource/flowerApp';
 import { flowerAppModel } from '../pysource/flowerAppModel';
+import { factoryFile, readTrainingLossOfFile } from '../pysource/trainingLoss';
 import { readPythonFile, type PythonReading, type ReadPythonOptions } from '../pysource/pythonSetup';
 import { NOTEBOOK_EXTENSION } from '../pysource/notebook';
 import { readNotebookFile } from '../pysource/notebookReading';
@@ -49,6 +50,9 @@ export async function readTrainingSource(file: string, text: string, options: Re
       const app = readFlowerApp(setup.file, (p) => (p === setup.file ? text : options.readText?.(p)) ?? readSync(p));
       const found = await flowerAppModel(dirname(setup.file), setup.flowerClientApp.value, app?.runConfig, options.readText);
       setup.flowerModel = 'model' in found ? found.model : found;
+      // The loss the app trains with, read where its model is defined (task.py's train()).
+      const loss = 'model' in found ? await readTrainingLossOfFile(factoryFile(found.model.root, found.model.factory), options.readText) : undefined;
+      if (loss) setup.lossInCode = loss;
     }
     return setup;
   } catch {
