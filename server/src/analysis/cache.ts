@@ -1,6 +1,7 @@
 // Results cached by content hash of what decides them (model, weights, samples bytes; analysis knobs; structural
 // defences), in memory and in the storage folder. Disk writes are atomic: a temp file, then rename.
 
+import { configuredLoss } from './lossChoice';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -143,6 +144,8 @@ export async function analysisKey(config: DiscoveredConfig, knobs: AnalysisKnobs
     batch: Math.min(plan.batchSize ?? 1, knobs.maxBatch),
     defences: structuralDefences(plan),
     relative: plan.relative.map((r) => [r.sigma0, r.percentile]),
+    // The loss differentiated when the config or its code names one (auto keeps the keys it always had).
+    ...(configuredLoss(config.setup) !== 'auto' ? { loss: configuredLoss(config.setup) } : {}),
   };
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40);
 }

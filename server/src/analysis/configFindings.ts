@@ -18,7 +18,7 @@ import { analyzeModel, type AnalyzeRequest, type AnalyzeReport, type BatchReport
 import { mostExposedTokens, type TokenModelInfo, type TokenReport } from './tokens';
 import { bandRiskLabel, bandSentence, budgetNote, fmt } from './formatText';
 import { noGradientFix, noGradientSentence, nothingDeterminedSentence, validityNotes } from './validityText';
-import type { LossSetting } from './lossChoice';
+import { configuredLoss, lossThatGivesGradient } from './lossChoice';
 import { lossInCodeLabel } from '../pysource/trainingLoss';
 import type { RiskLevel, RiskThresholds } from '../engine/risk';
 import type { Clock } from '../engine/budget';
@@ -125,10 +125,7 @@ export function analyzeRequestFor(config: DiscoveredConfig, settings: ConfigAnal
 
 export const CONFIG_TRACE_SAMPLES = 2;
 
-/** The loss a config's analysis differentiates: `i2f: loss`, else the code's (pysource/trainingLoss.ts), else 'auto'. */
-export function configuredLoss(setup: TrainingSetup): LossSetting {
-  return setup.loss?.value ?? setup.lossInCode?.kind ?? 'auto';
-}
+export { configuredLoss };
 
 /** Where the loss analysed comes from, for the finding: the i2f key, the training code's line, or why the code's is not used. */
 export function lossSourceSentence(setup: TrainingSetup, configDir: string): string | undefined {
@@ -171,12 +168,16 @@ function noGradientFinding(config: DiscoveredConfig, plan: AnalysisPlan, report:
   const rule = RULES.lossGivesNoGradient;
   // A loss read in the code that gives no gradient on this model (softmax cross-entropy on one output) is pointed at.
   const lossSource = lossSourceSentence(config.setup, dirname(config.path));
+  // The same fix in this config's i2f section (its quick fix inserts it, features/lossKeyEdit.ts).
+  const outputs = report.settings.outputShape ? report.settings.outputShape.slice(1).reduce((a, d) => a * d, 1) : undefined;
+  const named = lossThatGivesGradient(report.settings.loss, outputs);
+  const keyFix = named && config.setup.format !== 'python' ? `, or in this config: \`${i2fSnippet(config.setup.format, config.path, 'loss', named)}\`` : '';
   const model = config.modelDescription ? ` Model: ${config.modelDescription}.` : '';
   const range: Range = anchor?.keyRange ?? { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
   return {
     code: rule.code,
     severity: rule.severity,
-    message: `Leakage not analysed (risk UNCERTAIN): ${sentence}. ${noGradientFix(report.settings)}. ${lossSource ? `${lossSource} ` : ''}${threatSentence(plan)}${model}`,
+    message: `Leakage not analysed (risk UNCERTAIN): ${sentence}. ${noGradientFix(report.settings)}${keyFix}. ${lossSource ? `${lossSource} ` : ''}${threatSentence(plan)}${model}`,
     file: config.path,
     range,
     documentation: ruleDocumentation(rule),

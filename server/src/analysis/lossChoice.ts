@@ -5,6 +5,7 @@
 // its gradient identically zero: analysing it would grade a leaky model LOW (issue 15's spirit, no false comfort).
 
 import { UserError } from '../errors';
+import type { TrainingSetup } from '../config/trainingSetup';
 import type { LossKind } from '../backends/onnx/derivatives/productGraphs';
 import type { OnnxModel } from '../backends/onnx/onnxModel';
 import { finalSigmoidInput } from '../graph/outputActivation';
@@ -22,10 +23,23 @@ export function parseLossSetting(value: string | undefined): LossSetting {
   return value as LossSetting;
 }
 
+/** The loss a config's analysis differentiates: `i2f: loss`, else the code's (pysource/trainingLoss.ts), else 'auto'. */
+export function configuredLoss(setup: Pick<TrainingSetup, 'loss' | 'lossInCode'>): LossSetting {
+  return setup.loss?.value ?? setup.lossInCode?.kind ?? 'auto';
+}
+
 /** The loss a setting means for a model with `outputs` values per example (`sigmoid`: it ends in a Sigmoid). */
 export function chooseLoss(setting: LossSetting, outputs: number, sigmoid: boolean): LossKind {
   if (setting !== 'auto') return setting;
   return outputs === 1 || sigmoid ? 'binary-cross-entropy' : 'cross-entropy';
+}
+
+/**
+ * The loss to name when `loss` on `outputs` values per example gives no gradient (I2F159's fix), or undefined when no
+ * loss would: softmax cross-entropy over one output is a constant, binary cross-entropy is that model's loss.
+ */
+export function lossThatGivesGradient(loss: string, outputs: number | undefined): LossKind | undefined {
+  return loss === 'cross-entropy' && outputs === 1 ? 'binary-cross-entropy' : undefined;
 }
 
 export interface BatchTargets {

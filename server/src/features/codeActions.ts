@@ -1,5 +1,6 @@
 // Quick fixes that edit the config text in place (only the value, or one inserted line in the file's own style):
-// set the noise to the level that reaches the target PSNR; add the missing noise multiplier to a clipping-only config.
+// set the noise to the level that reaches the target PSNR; add the missing noise multiplier to a clipping-only config;
+// name the loss the model trains with when the one analysed gives no gradient (I2F159).
 
 import { CodeActionKind, type CodeAction, type Diagnostic, type TextEdit } from 'vscode-languageserver';
 import { analysisPlan } from '../config/defences';
@@ -11,6 +12,7 @@ import { formatDelta, noiseForTargetEpsilon } from '../analysis/privacyAccount';
 import type { Range } from '../config/keyTree';
 import { basename } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { lossKeyEdit, lossThatGivesGradient } from './lossKeyEdit';
 
 /** Rounds up to 3 significant digits, so the suggested noise still reaches the target. */
 export function roundUp3(x: number): number {
@@ -178,6 +180,22 @@ export function codeActions(view: ConfigView, diagnostics: Diagnostic[]): CodeAc
         diagnostics: [d],
         isPreferred: d.code === RULES.targetEpsilonMissed.code,
         edit: { changes: { [view.uri]: [{ range: fix.field.valueRange, newText: written(fix.value, textAt(view.text, fix.field)) }] } },
+      });
+    } else if (d.code === RULES.lossGivesNoGradient.code) {
+      // The loss the model trains with, named in the i2f section (lossKeyEdit.ts); none when no loss gives a gradient.
+      const settings = view.result?.report.settings;
+      const outputs = settings?.outputShape ? settings.outputShape.slice(1).reduce((a, x) => a * x, 1) : undefined;
+      const loss = settings && lossThatGivesGradient(settings.loss, outputs);
+      const setup = view.config.setup;
+      const own = setup.loss && setup.loss.file === view.config.path ? { range: setup.loss.valueRange } : undefined;
+      const edit = loss && !view.notebook ? lossKeyEdit(view.text, setup.format, view.config.path, loss, own) : undefined;
+      if (!edit) continue;
+      out.push({
+        title: `Analyse with ${loss}: set loss in the i2f section`,
+        kind: CodeActionKind.QuickFix,
+        diagnostics: [d],
+        isPreferred: true,
+        edit: { changes: { [view.uri]: [edit] } },
       });
     } else if (d.code === RULES.clippingWithoutNoise.code) {
       // The analysis's noise multiplier for the target when there is one, else Opacus' usual 1.0.

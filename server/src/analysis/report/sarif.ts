@@ -90,6 +90,8 @@ function leakageProperties(cfg: ConfigOutcome): Record<string, unknown> | undefi
       tokensRecoveredPerPosition: b.tokens.perPosition, tokenMetric: b.tokens.metric,
     } : {}),
     batchSize: cfg.report.settings.batch,
+    // The loss the gradient is of (lossChoice.ts; i2f: loss, or the training code's).
+    loss: cfg.report.settings.loss,
     parameters: cfg.report.model.parameters,
     damping: cfg.report.settings.damping,
     solverConverged: b.solver.converged,
@@ -128,7 +130,8 @@ export function toSarif(run: AuditRun, opts: { docsBaseUrl?: string } = {}): Rec
       region.endLine = end.line + 1;
       region.endColumn = end.character + 1;
     }
-    const i2f = f.code === LEAKAGE_RULE.code ? leakageProperties(cfg) : undefined;
+    // I2F159 stands in for I2F001 (the loss analysed gives no gradient): the same properties, risk uncertain.
+    const i2f = f.code === LEAKAGE_RULE.code || f.code === RULES.lossGivesNoGradient.code ? leakageProperties(cfg) : undefined;
     // The config's DP account beside the leakage and on its own findings (I2F132–I2F135).
     const privacy = cfg.privacy && (f.code === LEAKAGE_RULE.code || /^I2F13[2-5]$/.test(f.code)) ? privacyJson(cfg.privacy) : undefined;
     // In a notebook, the place in its cell: the .ipynb's own lines move whenever a cell's outputs change.
