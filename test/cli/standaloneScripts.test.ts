@@ -110,11 +110,13 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   }
   // dcgan.py exits in parse_args() at import (required --data-root): Discriminator is built from its definitions with
   // ndf and nc read from the script (128 and 1), at the 64 × 64 its convolutions take, and analysed under binary
-  // cross-entropy (its one sigmoid output); torch's If around its final squeeze(1) is folded at the fixed batch.
+  // cross-entropy on its one sigmoid output; torch's If around its final squeeze(1) is folded at the fixed batch.
   const dcgan = config('opacus/dcgan.py');
   assert.ok(done(dcgan), dcgan.reason);
   assert.equal(dcgan.leakage.parameters, 11032064);
+  // BCELoss on its final Sigmoid, as dcgan.py trains it (torch writes the Sigmoid before view/squeeze; the fold moves it).
   assert.equal(dcgan.leakage.loss.kind, 'binary-cross-entropy');
+  assert.match(dcgan.leakage.loss.description, /^binary cross-entropy \(torch BCELoss on the model's final Sigmoid\), 1 output per example/);
   assert.ok(dcgan.leakage.lambdaMax > 0);
   const built = JSON.parse(readFileSync(join(ws, dirname(dcgan.model), 'manifest.json'), 'utf8')).result;
   assert.equal(built.modelClass, 'dcgan.Discriminator');

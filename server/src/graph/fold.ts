@@ -1,6 +1,6 @@
 // Simplifies a forward graph for analysis at one batch size: constants become initialisers, shape chains fold,
-// inference no-ops (Identity, Dropout) disappear, an If whose condition folds becomes the branch it takes, and every
-// trainable parameter stays a named input of a node.
+// inference no-ops (Identity, Dropout) disappear, an If whose condition folds becomes the branch it takes, a final
+// Sigmoid is moved past the reshapes after it, and every trainable parameter stays a named input of a node.
 
 import type { Graph, Model, Node, Tensor, ValueInfo } from './ir';
 import { sizeOf } from './ir';
@@ -127,7 +127,7 @@ export function simplifyForAnalysis(model: Model, trainable: ReadonlySet<string>
   const finalName = (n: string) => (n === '' ? '' : (rename.get(n) ?? n));
   const nodes = kept.map((n) => ({ ...n, inputs: n.inputs.map(finalName), outputs: n.outputs.map(finalName) }));
   const outputs = graph.outputs.map((o) => ({ ...o, name: finalName(resolve(o.name)) }));
-  const live = liveNodes(nodes, outputs);
+  const live = sigmoidLast(liveNodes(nodes, outputs), outputs);
 
   const used = new Set<string>(outputs.map((o) => o.name));
   for (const n of live) for (const i of n.inputs) if (i !== '') used.add(i);
@@ -190,6 +190,48 @@ function specialiseInputs(inputs: ValueInfo[], options: FoldOptions): ValueInfo[
     }
     return vi;
   });
+}
+
+/** Ops that only rearrange their first input's elements (the order kept): an elementwise op commutes with them. */
+const RESHAPES = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten']);
+
+/**
+ * `Sigmoid → Reshape/Squeeze/… → output` (a DCGAN discriminator's `sigmoid(…).view(-1, 1).squeeze(1)`, a binary
+ * classifier's `.squeeze()`) rewritten as `Reshape/Squeeze/… → Sigmoid → output`: the same numbers, since Sigmoid acts
+ * element by element, and the model then ends in its Sigmoid, so binary cross-entropy is taken as BCELoss on it
+ * (analysis/lossChoice.ts, graph/outputActivation.ts) rather than as if the probabilities were logits. Only a chain
+ * whose values feed nothing else is moved.
+ */
+function sigmoidLast(nodes: Node[], outputs: ValueInfo[]): Node[] {
+  const out = outputs[0]?.name;
+  if (out === undefined) return nodes;
+  const producer = new Map<string, number>();
+  nodes.forEach((n, k) => n.outputs.forEach((o) => o !== '' && producer.set(o, k)));
+  const uses = new Map<string, number>();
+  for (const n of nodes) for (const i of n.inputs) if (i !== '') uses.set(i, (uses.get(i) ?? 0) + 1);
+  const graphOutputs = new Set(outputs.map((o) => o.name));
+  const chain: number[] = [];
+  let v = out;
+  for (let k = producer.get(v); k !== undefined && RESHAPES.has(nodes[k].opType); k = producer.get(v)) {
+    chain.push(k);
+    v = nodes[k].inputs[0];
+    if (uses.get(v) !== 1 || graphOutputs.has(v)) return nodes;
+  }
+  const s = producer.get(v);
+  if (!chain.length || s === undefined || nodes[s].opType !== 'Sigmoid') return nodes;
+  const sigmoid = nodes[s];
+  const logits = sigmoid.inputs[0];
+  const moved = new Map<number, Node>();
+  // The first reshape reads the Sigmoid's input; the last writes a new value, which the Sigmoid turns into the output.
+  const first = chain[chain.length - 1];
+  const last = chain[0];
+  const beforeSigmoid = `${out}/before_sigmoid`;
+  for (const k of chain) {
+    const n = nodes[k];
+    moved.set(k, { ...n, inputs: k === first ? [logits, ...n.inputs.slice(1)] : n.inputs, outputs: k === last ? [beforeSigmoid] : n.outputs });
+  }
+  const rest = nodes.flatMap((n, k) => (k === s ? [] : [moved.get(k) ?? n]));
+  return [...rest, { ...sigmoid, inputs: [beforeSigmoid], outputs: [out] }];
 }
 
 /** Nodes that contribute to a graph output, in order (drops what folding left dangling). */

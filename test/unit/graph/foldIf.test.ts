@@ -52,3 +52,18 @@ test("an If whose condition depends on the input's values is refused at the fold
   });
   assert.throws(() => simplifyForAnalysis(m, new Set(), { batch: 2 }), /the condition of If node 'branch_on_x' depends on the input's values/);
 });
+
+test("a final Sigmoid behind view/squeeze (dcgan.py's discriminator) is moved last: analysed as BCELoss on it, as the same function written sigmoid-last", async () => {
+  assert.equal(reference.files.sigmoid_squeezed.ops.indexOf('Sigmoid'), 4, 'torch writes the Sigmoid before the reshapes');
+  const m = await loadModelFile(join(FIXTURES, 'sigmoid_squeezed.onnx'));
+  const folded = simplifyForAnalysis(m, new Set(trainableParameters(m)), { batch: 2 });
+  const last = folded.graph.nodes.at(-1)!;
+  assert.deepEqual([last.opType, last.outputs], ['Sigmoid', ['logits']]);
+  assert.deepEqual(folded.graph.nodes.map((n) => n.opType).filter((op) => op === 'Sigmoid'), ['Sigmoid']);
+  const base: AnalyzeRequest = { model: '', defences: ['gaussian:std=0.01'], damping: 0, spectrumK: 0, seed: 0, loss: 'auto', batch: 2, syntheticSamples: 2 };
+  const [moved, written] = await Promise.all(['sigmoid_squeezed', 'sigmoid_last'].map((f) => analyzeModel({ ...base, model: join(FIXTURES, `${f}.onnx`) })));
+  for (const r of [moved, written]) assert.match(r.settings.lossDescription ?? '', /^binary cross-entropy \(torch BCELoss on the model's final Sigmoid\), 1 output per example/);
+  const [a, b] = [moved.results[0], written.results[0]];
+  for (const k of ['lambdaMax', 'gradientNorm', 'i2f'] as const) assert.ok(Math.abs(a[k] - b[k]) <= 1e-6 * Math.abs(b[k]), `${k}: ${a[k]} vs ${b[k]}`);
+  assert.ok(b.lambdaMax > 0);
+});
