@@ -637,7 +637,13 @@ function nvflareFilters(tree: ConfigTree): NvflareFilter[] {
       }
     }
     const group = normaliseKey(e.path[0] ?? '');
-    const notOnUpdate = serverFile
+    // A Python job's filters (pysource/nvflareJob.ts) come as the config they export to: 'server' for the server's,
+    // 'filters' for one given without a filter_type (NVFlare's job API refuses it).
+    const notOnUpdate = tree.format === 'python' && e.path[0] === 'server'
+      ? 'is given to the server (`job.to(…, "server")`), so it runs on the server after the client\'s update has arrived'
+      : tree.format === 'python' && e.path[0] === 'filters'
+      ? 'is given without a filter_type, which NVFlare\'s job API refuses (FilterType.TASK_RESULT filters the update a client sends)'
+      : serverFile
       ? `is in the server's ${e.path[0]}, so it runs on the server after the client's update has arrived`
       : group === 'task_data_filters'
         ? 'is a task data filter, so it filters what the client receives, not the update it sends'

@@ -52,6 +52,7 @@ export const RULES = {
   noiseBeingDerived: { code: 'I2F167', title: 'Noise being derived from target_epsilon', severity: 'information' },
   noiseNotDerived: { code: 'I2F168', title: 'Noise not derived from target_epsilon', severity: 'information' },
   dpOffByDefault: { code: 'I2F175', title: 'DP call does not run on the script defaults', severity: 'warning' },
+  nvflareJob: { code: 'I2F176', title: 'NVFlare job read', severity: 'information' },
 } as const satisfies Record<string, RuleInfo>;
 
 export type RuleName = keyof typeof RULES;

@@ -12,6 +12,11 @@ export interface FlagDeclaration {
   /** The default's expression; undefined when the flag declares none (then it is required or None). */
   defaultValue?: SyntaxNode;
   declaration: SyntaxNode;
+  /**
+   * The value a known command line gives it (an NVFlare job's `script_args="--target_epsilon=50.0"`), read in place
+   * of the default; `from` says where that command line is written.
+   */
+  commandLine?: { value: string | number | boolean; from: string; file: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } };
 }
 
 export interface ImportedName {
@@ -33,6 +38,11 @@ export interface ModuleIndex {
   /** Calls by the callee's last name segment: `engine.make_private(…)` is under 'make_private'. */
   calls: Map<string, SyntaxNode[]>;
   flags: Map<string, FlagDeclaration>;
+  /**
+   * An NVFlare client script run by a job whose FedAvg runs a known number of rounds: `FLModel.total_rounds`
+   * (`flare.receive().total_rounds`, `input_model.total_rounds`) is that number (pysource/nvflareJobSetup.ts).
+   */
+  totalRounds?: { value: number; from: string; file: string; range: { start: { line: number; character: number }; end: { line: number; character: number } } };
   /** `from m import a as b` → b ↦ {module: m, name: a}. */
   imports: Map<string, ImportedName>;
   /** Root packages the module imports (`opacus`, `tensorflow_privacy`, `flwr`, `optax`, `dp_transformers`, …). */

@@ -31,6 +31,7 @@ import { loadedWeightsSetup, readLoadedWeights, type LoadedWeights } from './loa
 import { opacusEpsilonNoise } from './opacusEpsilonNoise';
 import { readFactoryArguments } from './factoryArguments';
 import { dpGuardOff, pythonScalar, type DpGuardOff } from './dpGuard';
+import { nvflareJobSetup } from './nvflareJobSetup';
 import { flowerAppModel } from './flowerAppModel';
 import { isLightningModule, lightningTrainingStep } from './lightningStep';
 import { factoryFile, readTrainingLoss, readTrainingLossOfFile } from './trainingLoss';
@@ -95,6 +96,11 @@ export interface ReadPythonOptions {
    * setup.noiseFromTarget.pending, which the editor searches for (cancellably) before reading again.
    */
   noiseSearch?: 'wait' | 'later';
+  /**
+   * The command line the script is run with (an NVFlare job's `script_args` / `train_args`): the flags it sets are
+   * read in place of their argparse defaults; `from` says where it is written (nvflareJobSetup.ts).
+   */
+  commandLine?: { words: string[]; from: string; file: string; range: Range; totalRounds?: { value: number; from: string; range: Range } };
 }
 
 const DP_PACKAGES = [...new Set(DP_APIS.flatMap((a) => a.packages))];
@@ -106,8 +112,11 @@ const MENTIONS_DP_PACKAGE = new RegExp(DP_PACKAGES.join('|'));
  * flwr, optax, dp_transformers): text that does not is ordinary Python, not read.
  */
 export function mentionsDpLibrary(text: string): boolean {
-  return MENTIONS_DP_PACKAGE.test(text);
+  return MENTIONS_DP_PACKAGE.test(text) || MENTIONS_NVFLARE.test(text);
 }
+
+/** NVFlare's job API: a job file names no DP library, yet its filters and training script are its defences. */
+const MENTIONS_NVFLARE = /\bnvflare\b/;
 
 /** workspace/discover.ts adopts a folder's only model file for every config and script in it without a model. */
 const SAME_FOLDER = 'the only model file in a script\'s folder is analysed with it (no config beside a standalone script can name one)';
@@ -128,15 +137,10 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
   try {
     // No DP library imported: no call site can be recognised (dpApis.ts requires the import), so nothing else is read.
     const roots = importedRoots(parsed.tree);
-    if (!DP_PACKAGES.some((p) => roots.has(p))) return { file, sites: [], setup: null };
+    const dpImported = DP_PACKAGES.some((p) => roots.has(p));
+    if (!dpImported && !roots.has('nvflare')) return { file, sites: [], setup: null };
     const index = indexModule(file, text, parsed.tree);
-    const found = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
-    // The app's model as its pyproject.toml is analysed with: the DP and secure-aggregation call sites use it when the
-    // call itself names no model the bridge can build (flowerAppModel.ts).
-    const client = found?.setup?.flowerClientApp;
-    const app = found && client ? { ...found, model: await flowerAppModel(found.root, client.value, found.runConfig, options.readText) } : found;
-    const sites = findDpCallSites(index, app?.runConfig);
-    if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
+    if (options.commandLine) applyCommandLine(index, options.commandLine);
     // The file the bridge would import: this script (its tree is here), or the module beside it defining the model.
     const importCheck = (f: string, name: string) => {
       if (f !== file) {
@@ -153,6 +157,18 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
       if (defs.kind === 'module') return { definitions: definitionsNote(file, name, defs) };
       return `${importHazardMessage(file, hazard)}; ${definitionsRefusal(file, defs)}`;
     };
+    if (!dpImported) {
+      // An NVFlare job file (the Job API or a recipe): its jobs' model, filters and training script (nvflareJobSetup.ts).
+      const setup = await nvflareJobSetup(file, index, (node) => modelClassOf(index, pseudoArgument(node), undefined, importCheck), options, readPythonFile);
+      return { file, sites: [], setup };
+    }
+    const found = index.importedPackages.has('flwr') || /run_config/.test(text) ? flowerAppOf(file, options.readText) : undefined;
+    // The app's model as its pyproject.toml is analysed with: the DP and secure-aggregation call sites use it when the
+    // call itself names no model the bridge can build (flowerAppModel.ts).
+    const client = found?.setup?.flowerClientApp;
+    const app = found && client ? { ...found, model: await flowerAppModel(found.root, client.value, found.runConfig, options.readText) } : found;
+    const sites = findDpCallSites(index, app?.runConfig);
+    if (!sites.length) return { file, sites, setup: null, ...(app ? { app } : {}) };
     // make_private_with_epsilon's σ search (up to a minute) runs on a worker thread, then the file is read again.
     const deferred: OpacusNoiseQuery[] = [];
     let { setup, modelClass } = setupOf(file, index, sites, app, importCheck, deferred);
@@ -175,6 +191,32 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
  * script whose top level must not run, the note that the model is built from its definitions (scriptDefinitions.ts).
  */
 type ImportCheck = (file: string, name: string) => string | { definitions: string } | undefined;
+
+/** A model expression outside a DP call (an NVFlare job's `model=Net()`), read as a DP call's `module=` would be. */
+function pseudoArgument(node: SyntaxNode): CallSiteArgument {
+  const range = nodeRange(node);
+  return { parameter: 'model', role: 'model', keyRange: range, valueRange: range, text: node.text, resolution: { kind: 'runtime', reason: 'a model', range }, node };
+}
+
+/** `--target_epsilon=50.0` / `--epochs 5` / `--dp` on a known command line: the value each flag of the script is given. */
+function applyCommandLine(index: ModuleIndex, line: NonNullable<ReadPythonOptions['commandLine']>): void {
+  const flags = [...index.flags.values()].filter((f) => f.library === 'argparse');
+  const words = line.words;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    if (!w.startsWith('-')) continue;
+    const eq = w.indexOf('=');
+    const option = eq >= 0 ? w.slice(0, eq) : w;
+    const flag = flags.find((f) => f.option === option || option.replace(/^-+/, '').replace(/-/g, '_') === f.name);
+    if (!flag) continue;
+    const next = words[i + 1];
+    const raw = eq >= 0 ? w.slice(eq + 1) : next !== undefined && !/^--?[A-Za-z]/.test(next) ? words[++i] : undefined;
+    // A flag alone is a store_true switch; a number is read as one (argparse's type=float/int parses it the same).
+    const value = raw === undefined ? true : raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    flag.commandLine = { value, from: line.from, file: line.file, range: line.range };
+  }
+  if (line.totalRounds) index.totalRounds = { ...line.totalRounds, file: line.file };
+}
 
 function emptySetup(file: string, flavour: ConfigFlavour): TrainingSetup {
   return { file, format: 'python', flavour, unmodelled: [], problems: [] };

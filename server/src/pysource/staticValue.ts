@@ -269,9 +269,26 @@ class Resolver {
       if (!sets.length) return this.runtime(node, `\`self.${attr}\` is not set in class ${cls.childForFieldName('name')?.text}`);
       return this.union(sets, undefined, depth, `\`self.${attr}\` set in class ${cls.childForFieldName('name')?.text}`);
     }
+    // `input_model.total_rounds` in an NVFlare client script: the rounds its job's FedAvg runs, when the job is read.
+    const rounds = this.ctx.module.totalRounds;
+    if (attr === 'total_rounds' && rounds) {
+      return {
+        kind: 'known',
+        values: [{ value: rounds.value, source: { file: rounds.file, range: rounds.range, kind: 'computed', label: `${rounds.value} rounds from ${rounds.from}`, editable: false } }],
+        steps: [`FLModel.total_rounds: ${rounds.value} rounds from ${rounds.from}`],
+      };
+    }
     // `args.noise_multiplier` / `FLAGS.noise_multiplier`: the flag's declared default (the command line may change it).
     const flag = this.ctx.module.flags.get(attr);
     if (flag && object && (/^(args|arguments|opt|opts|options|flags|FLAGS|cfg|config|params|hparams|parsed_args)$/.test(lastName(object) ?? '') || this.parsedArgs(object))) {
+      if (flag.commandLine) {
+        const c = flag.commandLine;
+        return {
+          kind: 'known',
+          values: [{ value: c.value, source: { file: c.file, range: c.range, kind: 'computed', key: flag.option, label: `${flag.option} ${JSON.stringify(c.value)} from ${c.from}`, editable: false } }],
+          steps: [`${flag.option} given on the command line by ${c.from}`],
+        };
+      }
       if (!flag.defaultValue) return this.runtime(node, `${flag.option} has no default: it is given on the command line`);
       const r = this.resolve(flag.defaultValue, undefined, depth + 1);
       if (r.kind !== 'known') return r;
