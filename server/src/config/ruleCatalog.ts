@@ -48,6 +48,7 @@ export const RULES = {
   scriptWeightsNotRead: { code: 'I2F151', title: 'Weights loaded by the script not read', severity: 'warning' },
   pickledModel: { code: 'I2F152', title: 'Whole pickled model loaded', severity: 'warning' },
   lossGivesNoGradient: { code: 'I2F159', title: 'Analysed loss gives no gradient', severity: 'warning' },
+  lossNotModelled: { code: 'I2F160', title: 'Training loss not analysed', severity: 'warning' },
   lightningStep: { code: 'I2F163', title: 'LightningModule trains something other than forward', severity: 'warning' },
   noiseBeingDerived: { code: 'I2F167', title: 'Noise being derived from target_epsilon', severity: 'information' },
   noiseNotDerived: { code: 'I2F168', title: 'Noise not derived from target_epsilon', severity: 'information' },

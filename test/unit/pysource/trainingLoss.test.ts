@@ -113,3 +113,25 @@ test('`i2f: loss` in YAML, JSON and pyproject.toml; a bad value is a located I2F
   assert.equal(configuredLoss(both), 'mse');
   assert.equal(lossSourceSentence(both, '/w'), "Loss: mse, named in 'i2f.loss' (the training code computes nn.BCELoss (task.py line 10), binary-cross-entropy).");
 });
+
+test('a DP script training with a loss the engine lacks gets I2F160 on its line; a modelled one gets none', async () => {
+  const script = (loss: string) => [
+    'import torch', 'import torch.nn as nn', 'from opacus import PrivacyEngine', '',
+    'class Net(nn.Module):', '    def __init__(self):', '        super().__init__()', '        self.fc = nn.Linear(8, 1)', '',
+    '    def forward(self, x):', '        return self.fc(x)', '',
+    'def train(model, loader, optimizer):', `    criterion = ${loss}`, '    for x, y in loader:', '        optimizer.zero_grad()',
+    '        criterion(model(x), y).backward()', '        optimizer.step()', '',
+    'if __name__ == "__main__":', '    model = Net()', '    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)',
+    '    engine = PrivacyEngine()', '    model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=None, noise_multiplier=1.0, max_grad_norm=1.0)',
+    '    train(model, loader, optimizer)', '',
+  ].join('\n');
+  const l1 = (await readPythonFile('/nowhere/train.py', script('nn.L1Loss()'))).setup!;
+  const p = l1.problems.find((x) => x.rule === 'I2F160');
+  assert.ok(p, l1.problems.map((x) => x.rule).join(' '));
+  assert.equal(p.range.start.line, 13, 'on `nn.L1Loss()`');
+  assert.match(p.message, /^Training loss not analysed: nn\.L1Loss is not a loss the analysis differentiates/);
+  assert.equal(configuredLoss(l1), 'auto');
+  const mse = (await readPythonFile('/nowhere/train.py', script('nn.MSELoss()'))).setup!;
+  assert.equal(mse.problems.some((x) => x.rule === 'I2F160'), false);
+  assert.equal(configuredLoss(mse), 'mse');
+});
