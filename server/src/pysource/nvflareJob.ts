@@ -5,7 +5,7 @@
 // reader's filter semantics read, config/recognise.ts), and the training script with its command line. Nothing is run.
 
 import type { ConfigEntry, ConfigTree, Range } from '../config/keyTree';
-import { callArguments, lastName, short, type ModuleIndex } from './moduleIndex';
+import { callArguments, lastName, short, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, type SyntaxNode } from './pythonParser';
 import { resolveValue, type ResolveContext } from './staticValue';
 import { assignedBefore, isBinding } from './bindings';
@@ -85,6 +85,28 @@ export function findNvflareJobs(index: ModuleIndex): NvflareJob[] {
   // rebinds `job` for each of its jobs).
   const ownerOf = (variable: string, at: number) => [...jobs].reverse().find((j) => j.variable === variable && j.start < at);
   const filterIndex = new Map<NvflareJob, number>();
+  // A Client-Controlled Workflow's `job.add_cyclic(…, client_config=CyclicClientConfig(executor=ScriptRunner(…),
+  // persistor=PTFileModelPersistor(model=Net())))`: its script and model are inside the call.
+  for (const method of ['add_cyclic', 'add_swarm']) {
+    for (const call of index.calls.get(method) ?? []) {
+      const fn = call.childForFieldName('function');
+      const object = fn?.type === 'attribute' ? fn.childForFieldName('object') : null;
+      const job = object?.type === 'identifier' ? ownerOf(object.text, call.startIndex) : undefined;
+      if (!job) continue;
+      for (const inner of walk(call)) {
+        if (inner.type !== 'call') continue;
+        const name = lastName(inner.childForFieldName('function'));
+        const kw = callArguments(inner).keyword;
+        if (name === 'ScriptRunner') {
+          const script = kw.get('script')?.value ?? callArguments(inner).positional[0];
+          if (script) job.scripts.push(scriptOf(ctx, script, kw.get('script_args')?.value));
+        } else if (name && /ModelPersistor$/.test(name) && !job.model) {
+          const model = kw.get('model')?.value;
+          if (model) job.model = model;
+        }
+      }
+    }
+  }
   for (const method of ['to', 'to_server', 'to_clients']) {
     for (const call of index.calls.get(method) ?? []) {
       const fn = call.childForFieldName('function');
@@ -102,6 +124,13 @@ export function findNvflareJobs(index: ModuleIndex): NvflareJob[] {
         const kw = callArguments(built).keyword;
         const script = kw.get('script')?.value ?? callArguments(built).positional[0];
         if (script && !job.scripts.some((s) => s.range.start.line === nodeRange(script).start.line)) job.scripts.push(scriptOf(ctx, script, kw.get('script_args')?.value));
+        continue;
+      }
+      // `job.to(PTModel(Net()), "server")`, `job.to_server(PTFileModelPersistor(model=Net()))`: a FedJob's initial model.
+      if (/^(PTModel|TFModel)$|ModelPersistor$/.test(className) && !job.model) {
+        // PTModel(model) takes it first; a persistor's first parameter is another (exclude_vars): by keyword only.
+        const model = callArguments(built).keyword.get('model')?.value ?? (/Model$/.test(className) ? callArguments(built).positional[0] : undefined);
+        if (model) job.model = model;
         continue;
       }
       if (className === 'FedAvg' && job.numRounds === undefined) {

@@ -76,7 +76,11 @@ async function readJob(file: string, index: ModuleIndex, job: NvflareJob, modelO
       said.push(`model \`${short(job.model.text)}\` not traced to a class in the job's folder`);
     }
   } else {
-    said.push('no model given to the job (the client script\'s is not analysed here)');
+    setup.pythonModelProblem = {
+      reason: `the job gives no model (\`model=\` / \`initial_model=\`, \`job.to(PTModel(Net()), "server")\`, a persistor's \`model=\`) that was read`,
+      fix: 'give the job its initial model (`FedAvgJob(…, initial_model=Net())`); the training script\'s own reading analyses the model it trains',
+    };
+    said.push('no model given to the job was read (the training script\'s own reading analyses its model)');
   }
 
   // Its privacy filters, as recognise.ts read them.

@@ -95,3 +95,18 @@ test("ScriptRunner's script_args set the script's flags over their defaults; Fed
   assert.equal(dp.clippingNorm?.value, 1); // its argparse default
   assert.equal(dp.clippingScope, 'per-example');
 });
+
+test("a FedJob's model from job.to(PTModel(Net()), \"server\") or a persistor's model=, a CCWFJob's from add_cyclic's client_config; no model read is said", async () => {
+  const imports = ['from nvflare.job_config.api import FedJob', 'from nvflare.app_opt.pt.job_config.model import PTModel', 'from nvflare.app_common.ccwf.ccwf_job import CCWFJob'];
+  const pt = await job([...imports, 'job = FedJob(name="a")', 'job.to(PTModel(Net(width=6)), "server")']);
+  assert.equal(pt.pythonModel?.value, 'net:Net');
+  assert.deepEqual(pt.pythonModelArgs, { positional: [], keyword: { width: 6 } });
+  const persisted = await job([...imports, 'job = FedJob(name="b")', 'job.to_server(PTFileModelPersistor(None, model=Net(width=5)), id="persistor")']);
+  assert.deepEqual(persisted.pythonModelArgs, { positional: [], keyword: { width: 5 } });
+  const cyclic = await job([...imports, 'job = CCWFJob(name="c")', 'job.add_cyclic(server_config=None, client_config=CyclicClientConfig(executor=ScriptRunner(script="src/train.py", script_args="--sigma 1.5"), persistor=PTFileModelPersistor(model=Net(width=7))))']);
+  assert.deepEqual(cyclic.pythonModelArgs, { positional: [], keyword: { width: 7 } });
+  assert.equal(cyclic.noiseMultiplier?.value, 1.5);
+  const none = await job([...imports, 'job = FedJob(name="d")']);
+  assert.equal(none.pythonModel, undefined);
+  assert.match(none.pythonModelProblem?.reason ?? '', /the job gives no model/);
+});
