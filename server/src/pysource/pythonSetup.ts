@@ -180,8 +180,9 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
     const modelFile = modelClass?.file ?? (app?.model && 'model' in app.model ? factoryFile(app.model.model.root, app.model.model.factory) : undefined);
     const lossInCode = readTrainingLoss(index) ?? (modelFile && modelFile !== file ? await readTrainingLossOfFile(modelFile, options.readText) : undefined);
     if (lossInCode) setup.lossInCode = lossInCode;
-    // A loss in this file that the analysis cannot take (not modelled, several): said on its line (I2F160).
-    if (lossInCode && !lossInCode.kind && lossInCode.file === file && !setup.loss) {
+    // A loss in this file that the analysis cannot take (not modelled, several): said on its line (I2F160); a
+    // LightningModule's step has its own warning (I2F163).
+    if (lossInCode && !lossInCode.kind && lossInCode.file === file && !setup.loss && !setup.trainedFunctionNote) {
       setup.problems.push({ rule: RULES.lossNotModelled.code, range: lossInCode.range, message: `Training loss not analysed: ${lossInCode.note}. The leakage finding differentiates the loss chosen from the model's output (binary cross-entropy for one output or a final Sigmoid, softmax cross-entropy otherwise), not this one. If training computes cross-entropy, binary cross-entropy or MSE after all, name it: \`loss:\` in the i2f section of the app's config, or \`i2f analyze MODEL --loss …\`.` });
     }
     return { file, sites, setup, ...(app ? { app } : {}), ...(modelClass ? { modelClass } : {}) };

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ConfigLoss, LossInCode } from '../config/trainingSetup';
 import { enclosing, indexModule, qualifiedName, walk, type ModuleIndex } from './moduleIndex';
 import { nodeRange, parsePython, pythonParser, type SyntaxNode } from './pythonParser';
+import { isLightningModule, lightningTrainingStep } from './lightningStep';
 
 type EngineLoss = Exclude<ConfigLoss, 'auto'>;
 
@@ -39,6 +40,8 @@ interface LossCall {
   kind?: EngineLoss;
   /** Inside a function that calls `.backward()` (a training step, not an evaluation). */
   trains: boolean;
+  /** A LightningModule's step that is not a loss of forward's output: why (lightningStep.ts). */
+  differs?: string;
 }
 
 function lossCalls(index: ModuleIndex): LossCall[] {
@@ -50,6 +53,14 @@ function lossCalls(index: ModuleIndex): LossCall[] {
       if (!q || !q.startsWith('torch.nn.') || q.split('.').at(-1) !== name) continue;
       const scope = enclosing(call, ['function_definition']);
       const trains = scope ? [...walk(scope)].some((n) => n.type === 'call' && /\.backward$/.test(n.childForFieldName('function')?.text ?? '')) : false;
+      // In a LightningModule the loss is the engine's only when training_step returns it of forward's own output
+      // (lightningStep.ts): an autoencoder's MSE of its decoder against x is not an MSE of what forward returns.
+      const cls = enclosing(call, ['class_definition']);
+      const step = cls && isLightningModule(cls) ? lightningTrainingStep(index, cls) : undefined;
+      if (step?.kind === 'differs') {
+        found.push({ name, written: fn!.text, node: call, trains, differs: step.reason });
+        continue;
+      }
       found.push({ name, written: fn!.text, node: call, ...(MODELLED[name] ? { kind: MODELLED[name] } : {}), trains });
     }
   }
@@ -72,6 +83,7 @@ export function readTrainingLoss(index: ModuleIndex): LossInCode | undefined {
     const list = names.map((n) => { const c = trained.find((t) => t.name === n)!; return `${c.written} (line ${c.node.startPosition.row + 1})`; }).join(', ');
     return { ...at, note: `the training code computes several losses (${list}), so none of them is analysed` };
   }
+  if (first.differs) return { ...at, note: first.differs };
   if (!first.kind) return { ...at, note: `${first.written} is not a loss the analysis differentiates (it has cross-entropy, binary cross-entropy and mean squared error)` };
   const note = first.name === 'NLLLoss' || first.name === 'nll_loss' ? "negative log-likelihood of the model's log_softmax output, which is its cross-entropy" : undefined;
   return { ...at, kind: first.kind, ...(note ? { note } : {}) };

@@ -135,3 +135,15 @@ test('a DP script training with a loss the engine lacks gets I2F160 on its line;
   assert.equal(mse.problems.some((x) => x.rule === 'I2F160'), false);
   assert.equal(configuredLoss(mse), 'mse');
 });
+
+test("a LightningModule's loss is taken only when training_step returns it of forward: Opacus' mnist_lightning.py yes, Flower's LitAutoEncoder no", async () => {
+  const mnist = await readTrainingLossOfFile(join(OPACUS, 'mnist_lightning.py'));
+  assert.deepEqual({ written: mnist?.written, kind: mnist?.kind }, { written: 'F.cross_entropy', kind: 'cross-entropy' });
+  const app = join(FIXTURES, 'python', 'flower-quickstart-pytorch-lightning');
+  const file = join(app, 'pyproject.toml');
+  const setup = (await readTrainingSource(file, readFileSync(file, 'utf8'))) as TrainingSetup;
+  assert.equal(setup.lossInCode?.written, 'F.mse_loss');
+  assert.equal(setup.lossInCode?.kind, undefined, "an MSE of the decoder's output against x, not of what forward returns");
+  assert.match(setup.lossInCode!.note!, /^LitAutoEncoder\.training_step trains `F\.mse_loss\(x_hat, x\)` \(line 46\)/);
+  assert.equal(configuredLoss(setup), 'auto');
+});
