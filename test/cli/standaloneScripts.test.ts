@@ -164,7 +164,7 @@ test("audits Opacus' examples as standalone scripts with /usr/bin/python3: mnist
   const [lit] = findings('opacus/mnist_lightning.py', 'I2F001');
   assert.match(lit.message, /mnist_lightning:LitSampleConvNetClassifier built by \/usr\/bin\/python3/);
   assert.match(lit.message, /pytorch_lightning\.LightningModule stood in for by a torch\.nn\.Module \(its save_hyperparameters kept, its logging a no-op\): the model is the class's own layers, and its forward the function analysed/);
-  assert.match(lit.message, /its training_step trains forward under `F\.cross_entropy\(output, target\)` \(line 126\), the function and loss analysed/);
+  assert.match(lit.message, /its training_step trains forward \(`F\.cross_entropy\(output, target\)`, line 126\), the function analysed/);
   assert.equal(findings('opacus/mnist_lightning.py', 'I2F163').length, 0);
   // The same layers as mnist.py's SampleConvNet, analysed by hand with `i2f analyze`: the same λmax.
   const byHand = await runCli(['analyze', 'mnist:SampleConvNet', '--batch', '1', '--json', '--python', '/usr/bin/python3'], { cwd: join(ws, 'opacus'), env: { I2F_CACHE_DIR: cache } });

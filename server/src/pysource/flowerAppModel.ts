@@ -59,7 +59,7 @@ async function lightningTrains(model: FlowerAppModel, readText?: (path: string) 
     if (!cls || !isLightningModule(cls)) return undefined;
     const step = lightningTrainingStep(index, cls);
     return step.kind === 'forward'
-      ? `its training_step trains forward under \`${step.loss}\` (line ${step.line}), the function and loss analysed`
+      ? `its training_step trains forward (\`${step.loss}\`, line ${step.line}), the function analysed`
       : `its forward, analysed here, is not the function whose gradient training shares: ${step.reason}`;
   } finally {
     parsed.tree.delete();

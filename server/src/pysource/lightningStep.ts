@@ -1,9 +1,10 @@
 // What a LightningModule trains, read from its `training_step`: the gradient Lightning shares (and Opacus clips and
-// noises) is that of the loss training_step returns, not of forward. The analysis differentiates a cross-entropy of
-// forward's outputs (analysis/lossChoice.ts: binary for one output or a final Sigmoid, softmax otherwise), so it is the
-// function whose gradient is shared only when training_step returns a cross-entropy of `self(x)` / `self.forward(x)`.
-// Anything else (an MSE of a decoder's output, a loss of a sub-module called directly, a step not read) is said, so
-// the leakage finding is not taken for that model's.
+// noises) is that of the loss training_step returns, not of forward. The analysis differentiates a loss of forward's
+// output (the one the code names, pysource/trainingLoss.ts, else analysis/lossChoice.ts), so forward is the function
+// whose gradient is shared only when training_step returns one of PyTorch's losses the engine differentiates taken on
+// `self(x)` / `self.forward(x)`. Anything else (an MSE of a decoder's output, a loss of a sub-module called directly, a
+// loss the engine does not differentiate, a step not read) is said, so the leakage finding is not taken for that
+// model's.
 
 import type { Range } from '../config/keyTree';
 import { assignedBefore } from './bindings';
@@ -11,16 +12,16 @@ import { lastName, ownNodes, short, stringLiteral, type ModuleIndex } from './mo
 import { nodeRange, type SyntaxNode } from './pythonParser';
 
 export type TrainingStep =
-  /** training_step returns a cross-entropy of forward's output: the function and loss analysed. */
+  /** training_step returns a loss the engine differentiates, of forward's output: the function analysed. */
   | { kind: 'forward'; loss: string; line: number }
   /** It trains something the analysis does not differentiate, or was not read: why, and where. */
   | { kind: 'differs'; reason: string; range: Range };
 
 /**
- * Cross-entropy as PyTorch spells it, the function or the module called (`nn.CrossEntropyLoss()`): softmax, or binary
- * (which the analysis' default loss takes for a one-output or Sigmoid model, lossChoice.ts).
+ * PyTorch's losses the engine differentiates, the function or the module called (`nn.CrossEntropyLoss()`): softmax and
+ * binary cross-entropy, NLL (on log-probabilities), MSE (pysource/trainingLoss.ts names the same).
  */
-const CROSS_ENTROPY = /^(cross_entropy|CrossEntropyLoss|binary_cross_entropy|binary_cross_entropy_with_logits|BCELoss|BCEWithLogitsLoss)$/;
+const MODELLED_LOSS = /^(cross_entropy|CrossEntropyLoss|nll_loss|NLLLoss|binary_cross_entropy|binary_cross_entropy_with_logits|BCELoss|BCEWithLogitsLoss|mse_loss|MSELoss)$/;
 const HOPS = 8;
 
 /** Whether a class derives from Lightning's LightningModule (`pl.LightningModule`, `L.LightningModule`, imported bare). */
@@ -42,8 +43,8 @@ export function lightningTrainingStep(index: ModuleIndex, cls: SyntaxNode): Trai
   for (let hops = 0; loss?.type === 'identifier' && hops < HOPS; hops++) loss = assignedBefore(index, loss);
   if (!loss || loss.type !== 'call') return { kind: 'differs', reason: `the loss ${name}.training_step returns, ${at(returned[0])}, was not traced to a loss call in it`, range: nodeRange(returned[0]) };
   const fn = loss.childForFieldName('function');
-  if (!isCrossEntropy(index, fn)) {
-    return { kind: 'differs', reason: `${name}.training_step trains ${at(loss)}, not a cross-entropy of forward's output, which is what the analysis differentiates`, range: nodeRange(loss) };
+  if (!isModelledLoss(index, fn)) {
+    return { kind: 'differs', reason: `${name}.training_step trains ${at(loss)}, not one of PyTorch's losses the analysis differentiates (cross-entropy, NLL, binary cross-entropy, MSE) on forward's output`, range: nodeRange(loss) };
   }
   // The logits: the first argument, followed to `self(x)` / `self.forward(x)`.
   const args = loss.childForFieldName('arguments')?.namedChildren.filter((a): a is SyntaxNode => !!a && a.type !== 'comment') ?? [];
@@ -53,7 +54,7 @@ export function lightningTrainingStep(index: ModuleIndex, cls: SyntaxNode): Trai
   if (callee && (callee.text === 'self' || callee.text === 'self.forward')) return { kind: 'forward', loss: short(loss.text), line: loss.startPosition.row + 1 };
   return {
     kind: 'differs',
-    reason: `${name}.training_step's cross-entropy is computed from ${logits ? at(logits) : 'an argument not read'}, not from forward (\`self(x)\`), so the forward analysed is not the function whose gradient is shared`,
+    reason: `${name}.training_step's loss is computed from ${logits ? at(logits) : 'an argument not read'}, not from forward (\`self(x)\`), so the forward analysed is not the function whose gradient is shared`,
     range: nodeRange(logits ?? loss),
   };
 }
@@ -75,12 +76,12 @@ function lossOf(returned: SyntaxNode): SyntaxNode | undefined {
   return undefined;
 }
 
-/** `F.cross_entropy(…)`, `nn.CrossEntropyLoss()(…)`, or `self.criterion(…)` / `criterion(…)` bound to `nn.CrossEntropyLoss()`. */
-function isCrossEntropy(index: ModuleIndex, fn: SyntaxNode | null): boolean {
+/** `F.cross_entropy(…)`, `nn.CrossEntropyLoss()(…)`, or `self.criterion(…)` / `criterion(…)` bound to `nn.MSELoss()`… */
+function isModelledLoss(index: ModuleIndex, fn: SyntaxNode | null): boolean {
   let f: SyntaxNode | undefined = fn ?? undefined;
   for (let hops = 0; f && hops < HOPS; hops++) {
     if (f.type === 'call') f = f.childForFieldName('function') ?? undefined;
-    if (f && CROSS_ENTROPY.test(lastName(f) ?? '')) return true;
+    if (f && MODELLED_LOSS.test(lastName(f) ?? '')) return true;
     if (f && (f.type === 'identifier' || (f.type === 'attribute' && f.childForFieldName('object')?.text === 'self'))) f = assignedBefore(index, f);
     else return false;
   }

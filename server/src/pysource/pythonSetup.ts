@@ -515,11 +515,11 @@ function setupOf(
   if (lightning && isLightningModule(lightning)) {
     const step = lightningTrainingStep(index, lightning);
     if (step.kind === 'forward') {
-      setup.trainedFunctionNote = `its training_step trains forward under \`${step.loss}\` (line ${step.line}), the function and loss analysed`;
+      setup.trainedFunctionNote = `its training_step trains forward (\`${step.loss}\`, line ${step.line}), the function analysed`;
       facts.push(setup.trainedFunctionNote.replace(/^its/, `${modelClass!.name}'s`));
     } else {
       setup.trainedFunctionNote = `its forward, analysed here, is not the function whose gradient training shares: ${step.reason}`;
-      problems.push({ rule: RULES.lightningStep.code, range: step.range, message: `${step.reason}. The leakage finding analyses ${modelClass!.name}'s forward under a cross-entropy, which is not the gradient this training shares: read it as the leakage of another function.` });
+      problems.push({ rule: RULES.lightningStep.code, range: step.range, message: `${step.reason}. The leakage finding analyses ${modelClass!.name}'s forward, which is not the function whose gradient this training shares: read it as the leakage of another function.` });
     }
   }
 

@@ -34,12 +34,12 @@ test("Opacus' mnist_lightning.py trains forward under cross-entropy; Flower's Li
   assert.deepEqual(await step(readFileSync(MNIST_LIGHTNING, 'utf8'), 'LitSampleConvNetClassifier'), { kind: 'forward', loss: 'F.cross_entropy(output, target)', line: 126 });
   const flower = await step(readFileSync(FLOWER_TASK, 'utf8'), 'LitAutoEncoder');
   assert.ok(flower !== 'not lightning' && flower.kind === 'differs', JSON.stringify(flower));
-  assert.equal(flower.reason, "LitAutoEncoder.training_step trains `F.mse_loss(x_hat, x)` (line 46), not a cross-entropy of forward's output, which is what the analysis differentiates");
-  assert.equal(flower.range.start.line, 45);
+  assert.equal(flower.reason, "LitAutoEncoder.training_step's loss is computed from `self.decoder(z)` (line 45), not from forward (`self(x)`), so the forward analysed is not the function whose gradient is shared");
+  assert.equal(flower.range.start.line, 44);
   // The reader says it with the model: in the summary, and (for the leakage finding) on the setup.
   const setup = (await readPythonFile(MNIST_LIGHTNING, readFileSync(MNIST_LIGHTNING, 'utf8'))).setup!;
-  assert.equal(setup.trainedFunctionNote, 'its training_step trains forward under `F.cross_entropy(output, target)` (line 126), the function and loss analysed');
-  assert.match(setup.problems.find((p) => p.rule === 'I2F140')!.message, /Also: LitSampleConvNetClassifier's training_step trains forward under `F\.cross_entropy\(output, target\)` \(line 126\)/);
+  assert.equal(setup.trainedFunctionNote, 'its training_step trains forward (`F.cross_entropy(output, target)`, line 126), the function analysed');
+  assert.match(setup.problems.find((p) => p.rule === 'I2F140')!.message, /Also: LitSampleConvNetClassifier's training_step trains forward \(`F\.cross_entropy\(output, target\)`, line 126\)/);
 });
 
 test('each way a training_step is read: a criterion module, a returned dict, a sub-module, no step, not Lightning', async () => {
@@ -49,7 +49,12 @@ test('each way a training_step is read: a criterion module, a returned dict, a s
   const dict = await step(lit('    def training_step(self, batch, i):\n        x, y = batch\n        logits = self(x)\n        loss = F.cross_entropy(logits, y)\n        return {"loss": loss, "log": {}}\n'), 'M');
   assert.equal(dict !== 'not lightning' && dict.kind, 'forward');
   const sub = await step(lit('    def training_step(self, batch, i):\n        x, y = batch\n        return F.cross_entropy(self.body(x), y)\n'), 'M');
-  assert.ok(sub !== 'not lightning' && sub.kind === 'differs' && /cross-entropy is computed from `self\.body\(x\)` \(line 12\), not from forward/.test(sub.reason));
+  assert.ok(sub !== 'not lightning' && sub.kind === 'differs' && /loss is computed from `self\.body\(x\)` \(line 12\), not from forward/.test(sub.reason));
+  // An MSE of forward's output, or an NLL of it, is a loss the engine differentiates (trainingLoss.ts reads which).
+  const mse = await step(lit('    def training_step(self, batch, i):\n        x, y = batch\n        return F.mse_loss(self(x), y)\n'), 'M');
+  assert.equal(mse !== 'not lightning' && mse.kind, 'forward');
+  const l1 = await step(lit('    def training_step(self, batch, i):\n        x, y = batch\n        return F.l1_loss(self(x), y)\n'), 'M');
+  assert.ok(l1 !== 'not lightning' && l1.kind === 'differs' && /trains `F\.l1_loss\(self\(x\), y\)` \(line 12\), not one of PyTorch's losses the analysis differentiates/.test(l1.reason));
   const none = await step(lit(''), 'M');
   assert.ok(none !== 'not lightning' && none.kind === 'differs' && /M defines no training_step/.test(none.reason));
   assert.equal(await step('import torch.nn as nn\nclass M(nn.Module):\n    pass\n', 'M'), 'not lightning');
@@ -58,12 +63,12 @@ test('each way a training_step is read: a criterion module, a returned dict, a s
 });
 
 test('a LightningModule trained on another loss than forward gets I2F163 on the loss, and the leakage finding is told', async () => {
-  // mnist_lightning.py with its training_step's loss made an NLL of the logits (what a log-softmax model would use).
-  const text = readFileSync(MNIST_LIGHTNING, 'utf8').replace('loss = F.cross_entropy(output, target)', 'loss = F.nll_loss(output, target)');
+  // mnist_lightning.py with its training_step's loss taken on the first convolution's output instead of forward's.
+  const text = readFileSync(MNIST_LIGHTNING, 'utf8').replace('output = self(data)', 'output = self.conv1(data)');
   const setup = (await readPythonFile(MNIST_LIGHTNING, text)).setup!;
   const [warning] = setup.problems.filter((p) => p.rule === 'I2F163');
-  assert.equal(warning.range.start.line, 125);
-  assert.equal(warning.message, "LitSampleConvNetClassifier.training_step trains `F.nll_loss(output, target)` (line 126), not a cross-entropy of forward's output, which is what the analysis differentiates. The leakage finding analyses LitSampleConvNetClassifier's forward under a cross-entropy, which is not the gradient this training shares: read it as the leakage of another function.");
+  assert.equal(warning.range.start.line, 124);
+  assert.equal(warning.message, "LitSampleConvNetClassifier.training_step's loss is computed from `self.conv1(data)` (line 125), not from forward (`self(x)`), so the forward analysed is not the function whose gradient is shared. The leakage finding analyses LitSampleConvNetClassifier's forward, which is not the function whose gradient this training shares: read it as the leakage of another function.");
   assert.match(setup.trainedFunctionNote!, /^its forward, analysed here, is not the function whose gradient training shares: /);
 });
 
@@ -74,5 +79,5 @@ test("Flower's quickstart-pytorch-lightning: the app's model says its training_s
   const found = await flowerAppModel(root, app.setup.flowerClientApp.value, app.runConfig);
   assert.ok('model' in found, 'problem' in found ? found.problem : '');
   assert.equal(found.model.factory, 'pytorchlightning_example.task:LitAutoEncoder');
-  assert.match(found.model.how, /; its forward, analysed here, is not the function whose gradient training shares: LitAutoEncoder\.training_step trains `F\.mse_loss\(x_hat, x\)` \(line 46\)/);
+  assert.match(found.model.how, /; its forward, analysed here, is not the function whose gradient training shares: LitAutoEncoder\.training_step's loss is computed from `self\.decoder\(z\)` \(line 45\)/);
 });
