@@ -98,6 +98,8 @@ export interface LossInCode {
   written: string;
   file: string;
   range: Range;
+  /** Where, as said to the user: "line 82" (in a notebook, "cell 7, line 3": notebookReading.ts rewords it). */
+  place: string;
   /** The engine's loss for it; undefined when it has none (nn.L1Loss) or the code computes several. */
   kind?: Exclude<ConfigLoss, 'auto'>;
   /** Why no kind, or how the written loss maps to the engine's (NLLLoss on log_softmax is cross-entropy). */

@@ -77,7 +77,7 @@ export function readTrainingLoss(index: ModuleIndex): LossInCode | undefined {
   const trained = calls.some((c) => c.trains) ? calls.filter((c) => c.trains) : calls;
   const names = [...new Set(trained.map((c) => c.name))];
   const first = trained[0];
-  const at = { written: first.written, file: index.file, range: nodeRange(first.node) };
+  const at = { written: first.written, file: index.file, range: nodeRange(first.node), place: `line ${first.node.startPosition.row + 1}` };
   const kinds = new Set(trained.map((c) => c.kind ?? c.name));
   if (kinds.size > 1) {
     const list = names.map((n) => { const c = trained.find((t) => t.name === n)!; return `${c.written} (line ${c.node.startPosition.row + 1})`; }).join(', ');
@@ -119,5 +119,5 @@ export function factoryFile(root: string, factory: string): string {
 /** "nn.MSELoss (task.py line 40)" for messages. */
 export function lossInCodeLabel(loss: LossInCode, relativeTo: string): string {
   const rel = loss.file.startsWith(relativeTo) ? loss.file.slice(relativeTo.length).replace(/^[\\/]/, '') : loss.file;
-  return `${loss.written} (${rel || loss.file} line ${loss.range.start.line + 1})`;
+  return `${loss.written} (${rel || loss.file} ${loss.place})`;
 }

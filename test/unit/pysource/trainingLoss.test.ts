@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { readTrainingLoss, readTrainingLossOfFile, factoryFile, lossInCodeLabel } from '../../../server/src/pysource/trainingLoss';
 import { indexModule } from '../../../server/src/pysource/moduleIndex';
 import { parsePython, pythonParser } from '../../../server/src/pysource/pythonParser';
@@ -109,7 +109,7 @@ test('`i2f: loss` in YAML, JSON and pyproject.toml; a bad value is a located I2F
   assert.match(problem!.message, /'loss' should be auto, cross-entropy, binary-cross-entropy, mse, not 'hinge'/);
   assert.equal(configuredLoss(bad), 'auto');
   // The key overrides the code's loss, and says when they differ.
-  const both = { ...yaml, lossInCode: { written: 'nn.BCELoss', file: '/w/task.py', range: { start: { line: 9, character: 4 }, end: { line: 9, character: 16 } }, kind: 'binary-cross-entropy' as const } };
+  const both = { ...yaml, lossInCode: { written: 'nn.BCELoss', file: '/w/task.py', range: { start: { line: 9, character: 4 }, end: { line: 9, character: 16 } }, place: 'line 10', kind: 'binary-cross-entropy' as const } };
   assert.equal(configuredLoss(both), 'mse');
   assert.equal(lossSourceSentence(both, '/w'), "Loss: mse, named in 'i2f.loss' (the training code computes nn.BCELoss (task.py line 10), binary-cross-entropy).");
 });
@@ -146,4 +146,13 @@ test("a LightningModule's loss is taken only when training_step returns it of fo
   assert.equal(setup.lossInCode?.kind, undefined, "an MSE of the decoder's output against x, not of what forward returns");
   assert.match(setup.lossInCode!.note!, /^LitAutoEncoder\.training_step trains `F\.mse_loss\(x_hat, x\)` \(line 46\)/);
   assert.equal(configuredLoss(setup), 'auto');
+});
+
+test("a notebook's loss is said by its cell: Opacus' image-classifier tutorial trains with nn.CrossEntropyLoss", async () => {
+  const file = join(FIXTURES, 'upstream-python', 'pytorch+opacus', 'tutorials', 'building_image_classifier.ipynb');
+  const setup = (await readTrainingSource(file, readFileSync(file, 'utf8'))) as TrainingSetup;
+  assert.equal(setup.lossInCode?.kind, 'cross-entropy');
+  // Cell 30's train() (which calls backward) builds its own criterion, as cell 23 does at the top level.
+  assert.equal(setup.lossInCode!.place, 'cell 30, line 7');
+  assert.equal(lossSourceSentence(setup, dirname(file)), 'Loss: nn.CrossEntropyLoss (building_image_classifier.ipynb cell 30, line 7), read in the training code.');
 });
