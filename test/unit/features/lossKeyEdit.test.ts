@@ -49,3 +49,22 @@ test("a loss already written in the i2f section is replaced where it is", () => 
   assert.equal(apply(text, edit), 'model: m.onnx\ni2f:\n  loss: binary-cross-entropy\n');
   assert.equal(lossKeyEdit('x', 'python', '/w/train.py', 'binary-cross-entropy'), undefined, 'Python: the fix is in the code');
 });
+
+test('codeActions: I2F159 on a one-output model analysed under cross-entropy offers the i2f: loss edit; a dead output none', async () => {
+  const { codeActions } = await import('../../../server/src/features/codeActions');
+  const view = (text: string, loss: string, outputShape: number[]) => ({
+    uri: 'file:///w/train.yaml',
+    text,
+    config: { path: '/w/train.yaml', setup: readTrainingConfig('/w/train.yaml', text, { fileExists: () => true }), modelSource: 'config' },
+    settings: { targetPsnr: 15 },
+    pending: false,
+    result: { report: { settings: { loss, outputShape }, results: [] }, entry: {}, fromCache: false, rescaled: false },
+  }) as unknown as Parameters<typeof codeActions>[0];
+  const d = { code: 'I2F159', message: '', range: { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } } };
+  const text = 'model: income.onnx\nbatch_size: 1\n';
+  const [action] = codeActions(view(text, 'cross-entropy', [1, 1]), [d]);
+  assert.equal(action.title, 'Analyse with binary-cross-entropy: set loss in the i2f section');
+  const [edit] = action.edit!.changes!['file:///w/train.yaml'];
+  assert.equal(apply(text, edit), 'model: income.onnx\nbatch_size: 1\ni2f:\n  loss: binary-cross-entropy\n');
+  assert.deepEqual(codeActions(view(text, 'binary-cross-entropy', [1, 1]), [d]), [], 'no loss gives a dead output a gradient');
+});
