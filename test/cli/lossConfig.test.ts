@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AnalyzeReport } from '../../server/src/analysis/analyzeModel';
-import { ensureBuilt, REPO, runCli, validateAuditJson, validateSarif } from './helpers';
+import { auditWithPython, ensureBuilt, REPO, runCli, validateAuditJson, validateSarif } from './helpers';
+import { debianTorch } from '../support/requirements';
 
 const INCOME = join(REPO, 'test', 'fixtures', 'binary', 'income.onnx');
 
@@ -75,4 +76,33 @@ test('i2f: loss: cross-entropy on one output: I2F159 with the SARIF leakage prop
   assert.equal(problem.range.start.line, 3, 'the value on the 4th line (0-based)');
   // The rest is analysed as without the key (auto: binary cross-entropy on one output).
   assert.equal(doc.roots[0].configs[0].leakage.loss.kind, 'binary-cross-entropy');
+});
+
+test("a DP script whose code trains a one-output model with nn.CrossEntropyLoss: I2F159 (UNCERTAIN) pointing at the loss's line; with nn.MSELoss, the MSE analysed", { timeout: 10 * 60_000, skip: debianTorch.skip }, async () => {
+  ensureBuilt();
+  const script = (loss: string) => [
+    'import torch', 'import torch.nn as nn', 'from opacus import PrivacyEngine', '',
+    'class Regressor(nn.Module):', '    def __init__(self):', '        super().__init__()', '        self.hidden = nn.Linear(8, 16)', '        self.out = nn.Linear(16, 1)', '',
+    '    def forward(self, x):', '        return self.out(torch.tanh(self.hidden(x)))', '',
+    'def train(model, loader, optimizer):', `    criterion = ${loss}`, '    for x, y in loader:', '        optimizer.zero_grad()',
+    '        criterion(model(x), y).backward()', '        optimizer.step()', '',
+    'if __name__ == "__main__":', '    model = Regressor()', '    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)',
+    '    engine = PrivacyEngine()', '    model, optimizer, loader = engine.make_private(module=model, optimizer=optimizer, data_loader=None, noise_multiplier=0.5, max_grad_norm=1.0)',
+    '    train(model, loader, optimizer)', '',
+  ].join('\n');
+  const ws = mkdtempSync(join(tmpdir(), 'i2f-losscode-'));
+  writeFileSync(join(ws, 'train.py'), script('nn.CrossEntropyLoss()'));
+  const a = await auditWithPython(ws, 'i2f-losscode-cache-');
+  const [f] = a.findings('train.py', 'I2F159');
+  assert.ok(f, JSON.stringify(a.root.findings.map((x: { code: string }) => x.code)));
+  assert.equal(f.risk, 'uncertain');
+  assert.match(f.message, /Loss: nn\.CrossEntropyLoss \(train\.py line 15\), read in the training code\./);
+  assert.deepEqual(a.findings('train.py', 'I2F001'), []);
+
+  writeFileSync(join(ws, 'train.py'), script('nn.MSELoss()'));
+  const m = await auditWithPython(ws, 'i2f-losscode-cache-');
+  const [g] = m.findings('train.py', 'I2F001');
+  assert.ok(g, JSON.stringify(m.root.findings.map((x: { code: string }) => x.code)));
+  assert.match(g.message, /Loss: nn\.MSELoss \(train\.py line 15\), read in the training code\./);
+  assert.equal(m.config('train.py').leakage.loss.kind, 'mse');
 });
