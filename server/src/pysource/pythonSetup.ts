@@ -158,6 +158,9 @@ export async function readPythonFile(file: string, text: string, options: ReadPy
       return `${importHazardMessage(file, hazard)}; ${definitionsRefusal(file, defs)}`;
     };
     if (!dpImported) {
+      // A script a job runs is a client's training code, never read as a job itself (a job naming its own file, or
+      // two naming each other, would otherwise be read without end).
+      if (options.commandLine) return { file, sites: [], setup: null };
       // An NVFlare job file (the Job API or a recipe): its jobs' model, filters and training script (nvflareJobSetup.ts).
       const setup = await nvflareJobSetup(file, index, (node) => modelClassOf(index, pseudoArgument(node), undefined, importCheck), options, readPythonFile);
       return { file, sites: [], setup };

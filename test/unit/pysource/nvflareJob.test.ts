@@ -110,3 +110,13 @@ test("a FedJob's model from job.to(PTModel(Net()), \"server\") or a persistor's 
   assert.equal(none.pythonModel, undefined);
   assert.match(none.pythonModelProblem?.reason ?? '', /the job gives no model/);
 });
+
+test('a job whose ScriptRunner runs the job file itself is read once (the script is not read as a job again)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'i2f-nvflare-self-'));
+  writeFileSync(join(dir, 'net.py'), NET.join('\n'));
+  const file = join(dir, 'job.py');
+  const text = [...HEAD, 'job = FedAvgJob(name="self", n_clients=2, num_rounds=3, initial_model=Net())', 'job.to(ScriptRunner(script="job.py"), "site-1")'].join('\n');
+  writeFileSync(file, text);
+  const setup = (await readPythonFile(file, text)).setup!;
+  assert.match(setup.problems.find((p) => p.rule === 'I2F176')?.message ?? '', /runs `job\.py` with no arguments: no DP call in it/);
+});
