@@ -4,7 +4,8 @@
 // a multi-label Linear(14, 3) → Sigmoid with nn.BCELoss.
 // The loss, g, J Jᵀ v (float32 and float64 products), λmax, ‖J δ‖, the I²F and its lower bound under a small
 // Gaussian δ, on both engines; and the guard: the softmax cross-entropy the engine used to take on such a model is
-// constant, gives g ≡ 0, and must be graded UNCERTAIN, never LOW.
+// constant, gives g ≡ 0, and must be graded UNCERTAIN, never LOW. And MSE on the IncomeClassifier at the analysis'
+// regression targets (one unit below the outputs).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ interface Reference {
   parameters: string[]; parameterCount: number; batch: number; targets: number[]; output: number[]; loss: number; gradientNorm: number;
   jjtv: number[]; lambdaMax: number; lambdaMin: number; jDeltaNorm: number; i2f: number; lowerBound: number;
 }
-type Case = 'income' | 'linear' | 'multilabel';
+type Case = 'income' | 'linear' | 'multilabel' | 'incomeMse';
 const REFERENCE = JSON.parse(readFileSync(join(DIR, 'reference.json'), 'utf8')) as Record<Case, Reference> & { torch: string };
 
 async function npy(name: string): Promise<Float64Array> {
@@ -150,5 +151,41 @@ describe('the softmax cross-entropy of a one-output model gives no gradient: UNC
     assert.equal(chooseLoss('auto', 5, true), 'binary-cross-entropy', 'several sigmoid outputs: multi-label');
     assert.equal(chooseLoss('auto', 10, false), 'cross-entropy');
     assert.equal(chooseLoss('mse', 1, true), 'mse', 'an explicit loss wins');
+  });
+});
+
+describe(`MSE (a regressor's loss) on the IncomeClassifier against PyTorch float64 (torch ${REFERENCE.torch})`, () => {
+  it('targets one unit below the outputs (never the outputs themselves, where g ≡ 0); loss, g, J Jᵀ v, λmax, ‖J δ‖, the I²F and its bound', async () => {
+    const ref = REFERENCE.incomeMse;
+    const model = await OnnxModel.open(join(DIR, 'incomeMse.onnx'));
+    const x = Float32Array.from(await npy('incomeMse.x.npy'));
+    const predicted = await model.predict(x, ref.batch);
+    const targets = batchTargets('mse', model, predicted.logits, ref.batch);
+    assert.equal(targets.loss, 'mse');
+    assert.ok(relativeError(Float64Array.from(targets.target), ref.targets) < 1e-6, 'the reference took the same targets');
+    const op = model.operator({ batch: ref.batch, input: x, target: targets.target, loss: targets.loss });
+    try {
+      const g = new Float64Array(op.parameterCount);
+      const loss = await op.gradient(g);
+      assert.ok(Math.abs(loss - ref.loss) <= 1e-5 * ref.loss, `loss ${loss} vs ${ref.loss}`);
+      assert.ok(relativeError(g, toLayout(op, ref, await npy('incomeMse.g.npy'))) < 1e-5);
+      assert.ok(ref.gradientNorm > 0.1, 'a residual of the size real targets leave: g is not the zero of a perfect fit');
+      const v = await npy('incomeMse.v.npy');
+      const jjtv = new Float64Array(op.inputSize);
+      await op.precise!.gramVector(v, jjtv);
+      // 1e-6, not BCE's 1e-9: the targets here are float32 outputs less one (BCE's are exact {0,1}), and the residual
+      // enters J directly; measured 2.5e-8.
+      assert.ok(relativeError(jjtv, ref.jjtv) < 1e-6, `J Jᵀ v (float64): ${relativeError(jjtv, ref.jjtv)}`);
+      const delta = toLayout(op, ref, await npy('incomeMse.delta.npy'));
+      const r = await analyzeInfluence(op, { delta, damping: 0, tolerance: 1e-10, seed: 0, batchSize: ref.batch, lanczosSteps: op.inputSize, productRoundoff: 2 ** -24 });
+      const close = (ours: number, theirs: number, what: string) => assert.ok(Math.abs(ours - theirs) <= 1e-6 * Math.abs(theirs), `${what}: ${ours} vs PyTorch ${theirs}`);
+      close(r.gradientNorm, ref.gradientNorm, '‖g‖');
+      close(r.lambdaMax.value, ref.lambdaMax, 'λmax');
+      close(r.jDeltaNorm, ref.jDeltaNorm, '‖J δ‖');
+      close(r.lowerBound, ref.lowerBound, 'I_lb');
+      close(r.i2f, ref.i2f, 'I²F');
+    } finally {
+      await op.dispose();
+    }
   });
 });
