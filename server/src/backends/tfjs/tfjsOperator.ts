@@ -9,7 +9,7 @@ import type { InversionOperator } from '../../engine/operator';
 import { sizeOf } from '../../graph/ir';
 import { UserError } from '../../errors';
 import { activateBackend, resolveBackend, type TfjsBackendChoice } from './backend';
-import { finalSigmoidInput } from '../../graph/outputActivation';
+import { finalSigmoidInput, finalSoftmaxInput } from '../../graph/outputActivation';
 import type { LossKind } from '../onnx/derivatives/productGraphs';
 import { checkInterpretable, logSoftmax, relu, runGraph, TfjsConstants, toTf, type InterpreterGraph } from './interpreter';
 
@@ -106,7 +106,9 @@ export class TfjsInversionOperator implements InversionOperator {
       const softplus = tf.add(r, tf.log(tf.add(1, tf.exp(tf.sub(z, tf.mul(2, r))))));
       return tf.div(tf.sum(tf.sub(softplus, tf.mul(target, z))), z.size) as tf.Scalar;
     }
-    const out = runGraph(ig, constants, x, byName);
+    // The logits before a final Softmax/LogSoftmax, as the ONNX engine takes them (derivatives/lower.ts): a loss of the
+    // probabilities would be a softmax of a softmax, with g and J several times smaller than the model's training loss.
+    const out = runGraph(ig, constants, x, byName, finalSoftmaxInput(ig.graph));
     if (this.opts.loss === 'cross-entropy') {
       // L = −(1/B) Σ t · log softmax(z), with log softmax = z − logSumExp(z) (tfjs's own is wrong at 2nd order).
       const z = tf.reshape(out, target.shape);
