@@ -68,9 +68,10 @@ export function batchTargets(setting: LossSetting, model: OnnxModel, predicted: 
   }
   if (loss === 'mse') {
     // A regressor's targets are data we do not have. Its own outputs as targets would zero the residual, so g ≡ 0 and
-    // only the curvature term of J is left: the least-leaky point there is (fl-tabular's model under MSE: λmax 6e-4
-    // there, 0.097 here), a comfort no real batch gives. Targets one unit below each output give a residual of the
-    // size standardised targets have at initialisation, as cross-entropy's ≈ 1 − 1/K at its argmax label.
+    // only the curvature term of J is left, a comfort no real batch gives (fl-tabular's IncomeClassifier under MSE at
+    // batch 1, `i2f analyze income.onnx --loss mse`: λmax 6.0e-4 there, 0.211 here). Targets one unit below each
+    // output give a residual of the size standardised targets have at initialisation, as cross-entropy's ≈ 1 − 1/K
+    // at its argmax label.
     return { loss, labels: labelsGiven ?? argmaxRows(predicted, size), target: Float32Array.from(predicted, (p) => p - 1), outputs, sigmoid };
   }
   const threshold = sigmoid ? 0.5 : 0;
